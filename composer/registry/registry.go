@@ -1,0 +1,341 @@
+// Package registry maps fragment ids to endpoints: the service registry
+// that fragment teams register in.
+//
+// Data flow:
+//
+//	source (JSON file, SSM, demo) --[]Raw--> Registry.Update --> Lookup(id) Entry
+//
+// Update publishes a new snapshot atomically. An entry that does not parse
+// is reported and skipped, and the last good copy of it stays in use, so a
+// typo by one team never takes another team's fragment off a page.
+package registry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Entry is one fragment's registration.
+type Entry struct {
+	Endpoint       string
+	Timeout        time.Duration // 0: the template's or the server's default
+	Assets         Assets
+	ForwardHeaders []string // canonical header names, beyond the defaults
+	Versions       []Version
+}
+
+// Assets are the files a fragment needs, known before it answers, so that
+// the page head can load them early.
+type Assets struct {
+	CSS []string `json:"css,omitempty"`
+	JS  []string `json:"js,omitempty"`
+}
+
+// Version is a weighted alternative endpoint (canary or blue-green). Weight
+// is a percentage; what is left of 100 goes to Entry.Endpoint.
+type Version struct {
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"`
+	Weight   int    `json:"weight"`
+}
+
+// jsonEntry is the wire form of an entry object.
+type jsonEntry struct {
+	Endpoint       string    `json:"endpoint"`
+	Timeout        string    `json:"timeout,omitempty"`
+	Assets         Assets    `json:"assets"`
+	ForwardHeaders []string  `json:"forwardHeaders,omitempty"`
+	Versions       []Version `json:"versions,omitempty"`
+}
+
+// ParseEntry reads an entry: a bare endpoint (a JSON string, or the
+// endpoint text itself as SSM holds it) or a JSON object.
+func ParseEntry(data []byte) (Entry, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return Entry{}, errors.New("empty entry: want an endpoint or a JSON object with \"endpoint\"")
+	}
+	switch data[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return Entry{}, fmt.Errorf("bad JSON string: %w", err)
+		}
+		return entryFromEndpoint(s)
+	case '{':
+		return parseObject(data)
+	default:
+		return entryFromEndpoint(string(data))
+	}
+}
+
+func entryFromEndpoint(s string) (Entry, error) {
+	s = strings.TrimSpace(s)
+	if err := CheckEndpoint(s); err != nil {
+		return Entry{}, err
+	}
+	return Entry{Endpoint: s}, nil
+}
+
+func parseObject(data []byte) (Entry, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var j jsonEntry
+	if err := dec.Decode(&j); err != nil {
+		return Entry{}, fmt.Errorf("bad entry object: %w", err)
+	}
+	if dec.More() {
+		return Entry{}, errors.New("bad entry object: data after the object")
+	}
+	if j.Endpoint == "" {
+		return Entry{}, errors.New(`"endpoint" is missing`)
+	}
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets}
+	if err := CheckEndpoint(e.Endpoint); err != nil {
+		return Entry{}, err
+	}
+	if j.Timeout != "" {
+		d, err := time.ParseDuration(j.Timeout)
+		if err != nil || d <= 0 {
+			return Entry{}, fmt.Errorf("timeout %q: want a positive Go duration such as \"500ms\"", j.Timeout)
+		}
+		e.Timeout = d
+	}
+	for _, h := range j.ForwardHeaders {
+		if !validHeaderName(h) {
+			return Entry{}, fmt.Errorf("forwardHeaders: %q is not a header name", h)
+		}
+		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
+	}
+	for _, a := range append(append([]string{}, j.Assets.CSS...), j.Assets.JS...) {
+		if err := checkAsset(a); err != nil {
+			return Entry{}, err
+		}
+	}
+	total := 0
+	names := map[string]bool{}
+	for i, v := range j.Versions {
+		switch {
+		case v.Name == "":
+			return Entry{}, fmt.Errorf("versions[%d]: \"name\" is missing", i)
+		case names[v.Name]:
+			return Entry{}, fmt.Errorf("versions[%d]: name %q given twice", i, v.Name)
+		case v.Weight < 0 || v.Weight > 100:
+			return Entry{}, fmt.Errorf("versions[%d]: weight %d: want 0 to 100 (percent)", i, v.Weight)
+		}
+		names[v.Name] = true
+		if err := CheckEndpoint(v.Endpoint); err != nil {
+			return Entry{}, fmt.Errorf("versions[%d]: %w", i, err)
+		}
+		total += v.Weight
+	}
+	if total > 100 {
+		return Entry{}, fmt.Errorf("versions: weights add up to %d, more than 100", total)
+	}
+	e.Versions = j.Versions
+	return e, nil
+}
+
+// CheckEndpoint accepts an http(s) URL with a host, a Lambda or Step
+// Functions ARN, or a bare Lambda function name (for loader="lambda").
+func CheckEndpoint(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty endpoint")
+	case strings.HasPrefix(s, "arn:"):
+		parts := strings.SplitN(s, ":", 7)
+		if len(parts) < 6 || parts[1] == "" || parts[3] == "" || parts[5] == "" {
+			return fmt.Errorf("endpoint %q: not an ARN (arn:partition:service:region:account:resource)", s)
+		}
+		switch parts[2] {
+		case "lambda", "states":
+			return nil
+		}
+		return fmt.Errorf("endpoint %q: ARN of service %q; want lambda or states", s, parts[2])
+	case strings.Contains(s, "://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return fmt.Errorf("endpoint %q: %w", s, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("endpoint %q: scheme %q; want http or https", s, u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("endpoint %q: no host", s)
+		}
+		if u.User != nil {
+			return fmt.Errorf("endpoint %q: credentials in URLs are not allowed", s)
+		}
+		return nil
+	case isFunctionName(s):
+		return nil
+	}
+	return fmt.Errorf("endpoint %q: want an http(s) URL, a Lambda or Step Functions ARN, or a Lambda function name", s)
+}
+
+func isFunctionName(s string) bool {
+	if len(s) > 140 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkAsset(a string) error {
+	u, err := url.Parse(a)
+	if err != nil || a == "" || strings.ContainsAny(a, "\"<>\r\n ") {
+		return fmt.Errorf("assets: %q is not a URL", a)
+	}
+	if u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("assets: %q: scheme %q; want a path or an http(s) URL", a, u.Scheme)
+	}
+	return nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Raw is one entry as a source holds it.
+type Raw struct {
+	ID   string
+	From string // where it came from, for messages: a parameter name, "file.json: id"
+	Data []byte
+}
+
+// EntryError is an entry that did not parse.
+type EntryError struct {
+	ID   string
+	From string
+	Err  error
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("registry entry %s: %v", e.From, e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Registry holds the current entries. It is safe for concurrent use; Lookup
+// never blocks on an update.
+type Registry struct {
+	mu      sync.Mutex // serialises updates
+	entries atomic.Pointer[map[string]Entry]
+	updated atomic.Int64 // unix nanoseconds of the last Update, 0 if none
+}
+
+// New returns a registry holding entries (which it takes over); nil gives
+// an empty registry that is not yet loaded.
+func New(entries map[string]Entry) *Registry {
+	r := &Registry{}
+	if entries != nil {
+		r.entries.Store(&entries)
+		r.updated.Store(time.Now().UnixNano())
+	}
+	return r
+}
+
+// Lookup returns the entry for id.
+func (r *Registry) Lookup(id string) (Entry, bool) {
+	m := r.entries.Load()
+	if m == nil {
+		return Entry{}, false
+	}
+	e, ok := (*m)[id]
+	return e, ok
+}
+
+// Loaded reports whether the registry has been loaded at least once.
+func (r *Registry) Loaded() bool { return r.entries.Load() != nil }
+
+// LastUpdate is when entries were last published.
+func (r *Registry) LastUpdate() time.Time {
+	n := r.updated.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// IDs lists the registered ids, sorted.
+func (r *Registry) IDs() []string {
+	m := r.entries.Load()
+	if m == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(*m))
+	for id := range *m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Update publishes the entries in raws, which replace the current set: ids
+// not in raws are dropped. An entry that does not parse keeps its last good
+// value (or stays absent) and is returned in the errors.
+func (r *Registry) Update(raws []Raw) []*EntryError {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var old map[string]Entry
+	if p := r.entries.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[string]Entry, len(raws))
+	var errs []*EntryError
+	for _, raw := range raws {
+		e, err := ParseEntry(raw.Data)
+		if err != nil {
+			errs = append(errs, &EntryError{ID: raw.ID, From: raw.From, Err: err})
+			if prev, ok := old[raw.ID]; ok {
+				next[raw.ID] = prev
+			}
+			continue
+		}
+		next[raw.ID] = e
+	}
+	r.entries.Store(&next)
+	r.updated.Store(time.Now().UnixNano())
+	return errs
+}
+
+// ReadFile reads a registry file: a JSON object from fragment id to entry.
+func ReadFile(path string) ([]Raw, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read registry: %w", err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("read registry %s: want a JSON object from fragment id to entry: %w", path, err)
+	}
+	raws := make([]Raw, 0, len(m))
+	for id, v := range m {
+		raws = append(raws, Raw{ID: id, From: fmt.Sprintf("%s: %q", path, id), Data: v})
+	}
+	sort.Slice(raws, func(i, j int) bool { return raws[i].ID < raws[j].ID })
+	return raws, nil
+}

@@ -1,0 +1,139 @@
+package registry
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseEntry(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want Entry
+	}{
+		{"bare url", `https://reviews.internal/fragment`, Entry{Endpoint: "https://reviews.internal/fragment"}},
+		{"json string", `"http://127.0.0.1:9000/x"`, Entry{Endpoint: "http://127.0.0.1:9000/x"}},
+		{"lambda arn", `arn:aws:lambda:eu-west-1:123456789012:function:reviews`, Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:reviews"}},
+		{"states arn", `"arn:aws:states:eu-west-1:123456789012:stateMachine:recs"`, Entry{Endpoint: "arn:aws:states:eu-west-1:123456789012:stateMachine:recs"}},
+		{"function name", `reviews-fn`, Entry{Endpoint: "reviews-fn"}},
+		{"full object", `{
+			"endpoint": "https://reviews.internal/fragment",
+			"timeout": "500ms",
+			"assets": {"css": ["/static/reviews/reviews.css"], "js": ["/static/reviews/reviews.js"]},
+			"forwardHeaders": ["cookie", "x-ab-test"],
+			"versions": [{"name": "v2", "endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:reviews-v2", "weight": 10}]
+		}`, Entry{
+			Endpoint:       "https://reviews.internal/fragment",
+			Timeout:        500 * time.Millisecond,
+			Assets:         Assets{CSS: []string{"/static/reviews/reviews.css"}, JS: []string{"/static/reviews/reviews.js"}},
+			ForwardHeaders: []string{"Cookie", "X-Ab-Test"},
+			Versions:       []Version{{Name: "v2", Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:reviews-v2", Weight: 10}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseEntry([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseEntryErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"empty", ``, "empty entry"},
+		{"ftp", `ftp://x/y`, `scheme "ftp"`},
+		{"no host", `http:///x`, "no host"},
+		{"credentials", `https://u:p@x/`, "credentials"},
+		{"s3 arn", `arn:aws:s3:::bucket`, "not an ARN"},
+		{"sns arn", `arn:aws:sns:eu-west-1:1:topic`, `service "sns"`},
+		{"spaces", `not an endpoint`, "want an http(s) URL"},
+		{"no endpoint", `{"timeout": "1s"}`, `"endpoint" is missing`},
+		{"unknown field", `{"endpoint": "http://x/", "timout": "1s"}`, `unknown field "timout"`},
+		{"bad timeout", `{"endpoint": "http://x/", "timeout": "soon"}`, `timeout "soon"`},
+		{"bad header", `{"endpoint": "http://x/", "forwardHeaders": ["a b"]}`, `"a b" is not a header name`},
+		{"bad asset", `{"endpoint": "http://x/", "assets": {"css": ["javascript:alert(1)"]}}`, `scheme "javascript"`},
+		{"weights", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"http://a/","weight":60},{"name":"b","endpoint":"http://b/","weight":50}]}`, "add up to 110"},
+		{"unnamed version", `{"endpoint": "http://x/", "versions": [{"endpoint":"http://a/","weight":1}]}`, `versions[0]: "name" is missing`},
+		{"bad version endpoint", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"gopher://a/","weight":1}]}`, `versions[0]: endpoint "gopher://a/"`},
+		{"trailing data", `{"endpoint": "http://x/"} {}`, "data after the object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := ParseEntry([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ParseEntry(%q) = %v, want error containing %q", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUpdateKeepsLastGoodEntry(t *testing.T) {
+	t.Parallel()
+	r := New(nil)
+	if r.Loaded() {
+		t.Fatal("new registry says it is loaded")
+	}
+	errs := r.Update([]Raw{
+		{ID: "a", From: "/ssr-mfe/a", Data: []byte(`http://a.internal/`)},
+		{ID: "b", From: "/ssr-mfe/b", Data: []byte(`http://b.internal/`)},
+		{ID: "c", From: "/ssr-mfe/c", Data: []byte(`{"endpoint":`)},
+	})
+	if len(errs) != 1 || errs[0].ID != "c" || !strings.Contains(errs[0].Error(), "/ssr-mfe/c") {
+		t.Fatalf("errors = %v, want one naming /ssr-mfe/c", errs)
+	}
+	errs = r.Update([]Raw{
+		{ID: "a", From: "/ssr-mfe/a", Data: []byte(`{"endpoint": "nope://"}`)},
+		{ID: "c", From: "/ssr-mfe/c", Data: []byte(`http://c.internal/`)},
+	})
+	if len(errs) != 1 || errs[0].ID != "a" {
+		t.Fatalf("errors = %v, want one for a", errs)
+	}
+	if e, ok := r.Lookup("a"); !ok || e.Endpoint != "http://a.internal/" {
+		t.Errorf("a = %+v, %v; want the last good copy", e, ok)
+	}
+	if _, ok := r.Lookup("b"); ok {
+		t.Error("b is still registered after it was removed")
+	}
+	if e, _ := r.Lookup("c"); e.Endpoint != "http://c.internal/" {
+		t.Errorf("c = %+v", e)
+	}
+	if diff := cmp.Diff([]string{"a", "c"}, r.IDs()); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "registry.json")
+	if err := os.WriteFile(p, []byte(`{"b": "http://b/", "a": {"endpoint": "http://a/"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raws, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raws) != 2 || raws[0].ID != "a" || raws[1].ID != "b" {
+		t.Fatalf("raws = %+v", raws)
+	}
+	if err := os.WriteFile(p, []byte(`["a"]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), "want a JSON object") {
+		t.Errorf("ReadFile of an array: %v", err)
+	}
+}
