@@ -235,8 +235,15 @@ func (c *compiler) run() {
 // (offset at in src, which lies in a raw part), or at the end of the page.
 func (c *compiler) placeAsyncOutlet(at int) {
 	parts := c.tpl.Parts
+	lastAsync := 0
 	for i, p := range parts {
-		if p.Kind != Raw || at < 0 {
+		if p.Kind == Slot && c.tpl.Slots[p.Slot].Async {
+			lastAsync = i
+		}
+	}
+	for i, p := range parts {
+		// The outlet must follow every placeholder it fills.
+		if p.Kind != Raw || at < 0 || i < lastAsync {
 			continue
 		}
 		from := c.rawStarts[i]

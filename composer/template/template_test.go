@@ -66,6 +66,12 @@ func TestCompile(t *testing.T) {
 			slots: []Fragment{{ID: "rec", Async: true, Line: 1}},
 		},
 		{
+			name:  "async after the body end tag moves the outlet to the end",
+			src:   `<body></body><micro-frontend id=rec async/>`,
+			want:  `"<body></body>" {rec} {async}`,
+			slots: []Fragment{{ID: "rec", Async: true, Line: 1}},
+		},
+		{
 			name: "not a fragment inside script, comment or attribute",
 			src:  `<script>let s = "<micro-frontend id=x/>";</script><!-- <micro-frontend id=y/> --><a title="<micro-frontend id=z/>">`,
 			want: `"<script>let s = \"<micro-frontend id=x/>\";</script><!-- <micro-frontend id=y/> --><a title=\"<micro-frontend id=z/>\">"`,

@@ -1,0 +1,128 @@
+// Package fetch requests fragments from their endpoints: the fragment
+// transports.
+//
+// Data flow:
+//
+//	Request{endpoint, query, headers} --Mux--> HTTP | Lambda | Step Functions --> Response{status, headers, body}
+//
+// Every transport honours the context: its deadline is the fragment's total
+// deadline (headers and body), and its cancellation (the browser went
+// away) stops the request.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Request is one fragment request.
+type Request struct {
+	// Endpoint is the registry's endpoint: URL, ARN or function name.
+	Endpoint string
+	// Loader is the template's loader attribute: "", "url", "lambda" or
+	// "stepfunction".
+	Loader string
+	// Path is the page's path.
+	Path string
+	// RawQuery is the page's query string with the route parameters, already
+	// encoded.
+	RawQuery string
+	// PathParams are the page's route parameters.
+	PathParams map[string]string
+	// Header holds only what may be forwarded (see Headers).
+	Header http.Header
+}
+
+// Response is a fragment's answer. The caller closes Body.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   io.ReadCloser
+}
+
+// Transport fetches fragments of one kind.
+type Transport interface {
+	Fetch(ctx context.Context, req *Request) (*Response, error)
+}
+
+// ErrNoTransport is returned for an endpoint whose kind has no transport
+// configured.
+var ErrNoTransport = errors.New("no transport for this kind of endpoint")
+
+// Mux sends each request to the transport its endpoint's form (or the
+// template's loader) calls for. A nil transport fails with ErrNoTransport.
+type Mux struct {
+	HTTP          Transport
+	Lambda        Transport
+	StepFunctions Transport
+}
+
+// Kind names the transport an endpoint needs: "url", "lambda" or
+// "stepfunction".
+func Kind(endpoint, loader string) string {
+	switch {
+	case strings.HasPrefix(endpoint, "arn:aws:lambda:") || strings.HasPrefix(endpoint, "arn:aws-cn:lambda:") || strings.HasPrefix(endpoint, "arn:aws-us-gov:lambda:"):
+		return "lambda"
+	case strings.HasPrefix(endpoint, "arn:") && strings.Contains(endpoint, ":states:"):
+		return "stepfunction"
+	case strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://"):
+		return "url"
+	case loader != "":
+		return loader
+	}
+	return "lambda" // a bare function name
+}
+
+// Fetch implements Transport.
+func (m *Mux) Fetch(ctx context.Context, req *Request) (*Response, error) {
+	var t Transport
+	kind := Kind(req.Endpoint, req.Loader)
+	switch kind {
+	case "url":
+		t = m.HTTP
+	case "lambda":
+		t = m.Lambda
+	case "stepfunction":
+		t = m.StepFunctions
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%s endpoint: %w", kind, ErrNoTransport)
+	}
+	return t.Fetch(ctx, req)
+}
+
+// DefaultHeaders are the page request headers every fragment receives.
+var DefaultHeaders = []string{"Accept-Language", "User-Agent", "X-Request-Id", "Traceparent"}
+
+// MaxHeaderValue is the longest header value forwarded to a fragment.
+const MaxHeaderValue = 4096
+
+// Headers picks from the page request's headers what a fragment may see:
+// DefaultHeaders and the entry's forward list, nothing else. Values with
+// control characters or longer than MaxHeaderValue are dropped.
+func Headers(page http.Header, requestID string, forward []string) http.Header {
+	h := make(http.Header, len(DefaultHeaders)+len(forward))
+	copyHeader := func(name string) {
+		for _, v := range page[name] {
+			if len(v) <= MaxHeaderValue && !strings.ContainsFunc(v, isCTL) {
+				h[name] = append(h[name], v)
+			}
+		}
+	}
+	copyHeader("Accept-Language")
+	copyHeader("User-Agent")
+	copyHeader("Traceparent")
+	h["X-Request-Id"] = []string{requestID}
+	for _, name := range forward {
+		if name != "X-Request-Id" {
+			copyHeader(name)
+		}
+	}
+	return h
+}
+
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }

@@ -1,0 +1,626 @@
+// Package stream composes a page from a compiled template and its fragments
+// and streams it to the browser: the stream writer.
+//
+// Data flow for one page:
+//
+//	template slots --(one goroutine each, all at once)--> fetch.Transport
+//	      fragment bodies --> bounded chunk queue per slot
+//	writer: raw bytes, flush; slot in document order: copy its chunks as they arrive, flush; ...
+//	        async slots: placeholder in place, content before </body> in completion order
+//
+// Nothing is buffered whole: the fragment whose turn it is goes to the
+// browser chunk by chunk; later fragments wait in bounded queues (their
+// producers block, which pushes back on the fragment server through TCP).
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// Resolver finds a fragment's registration.
+type Resolver interface {
+	Lookup(id string) (registry.Entry, bool)
+}
+
+// Defaults for Composer's zero fields.
+const (
+	DefaultTimeout          = 2 * time.Second
+	DefaultChunkSize        = 16 << 10
+	DefaultQueueChunks      = 8
+	DefaultMaxFragmentBytes = 4 << 20
+)
+
+// Composer streams pages. Its fields are read-only once it serves.
+type Composer struct {
+	Fetch    fetch.Transport
+	Registry Resolver
+	Log      *slog.Logger
+	// Timeout is a fragment's total deadline when neither its template
+	// element nor its registry entry sets one.
+	Timeout time.Duration
+	// ChunkSize is the size of one read from a fragment body.
+	ChunkSize int
+	// QueueChunks bounds how many chunks a fragment that is not yet being
+	// written may read ahead.
+	QueueChunks int
+	// MaxFragmentBytes cuts a fragment body that grows beyond it.
+	MaxFragmentBytes int64
+
+	pool sync.Pool // *[]byte of ChunkSize
+}
+
+// Page is one page request.
+type Page struct {
+	Template *template.Template
+	// ErrorPage returns the body to show for an error status, or nil for the
+	// built-in page.
+	ErrorPage func(status int) []byte
+	// Params are the route parameters.
+	Params map[string]string
+	// RequestID goes to fragments as X-Request-Id and onto error pages.
+	RequestID string
+}
+
+// errNotRegistered is a slot whose id has no registry entry.
+var errNotRegistered = errors.New("fragment id is not registered")
+
+// errTooLarge is a fragment body longer than MaxFragmentBytes.
+var errTooLarge = errors.New("fragment body exceeds the size limit")
+
+// slot is the state of one fragment while its page streams.
+type slot struct {
+	frag  *template.Fragment
+	entry registry.Entry
+	ready chan struct{} // closed once status/header/err are set
+
+	// Set before ready is closed.
+	status int
+	header http.Header
+	err    error
+
+	chunks  chan []byte // non-async body, closed when the body ends
+	body    []byte      // async body, whole
+	bodyErr error       // set before chunks is closed (or before async completion)
+}
+
+func (c *Composer) chunkSize() int {
+	if c.ChunkSize > 0 {
+		return c.ChunkSize
+	}
+	return DefaultChunkSize
+}
+
+func (c *Composer) getChunk() *[]byte {
+	if p, ok := c.pool.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, c.chunkSize())
+	return &b
+}
+
+// putChunk returns a chunk handed out by getChunk (re-sliced to any length).
+func (c *Composer) putChunk(b []byte) {
+	if cap(b) != c.chunkSize() {
+		return
+	}
+	b = b[:cap(b)]
+	c.pool.Put(&b)
+}
+
+// Serve composes p and writes it to w. It returns when the page is written
+// or the browser has gone; all fragment requests have ended by then.
+//
+// When a required fragment fails after the page has started, Serve panics
+// with http.ErrAbortHandler so that the server aborts the response and no
+// CDN caches a truncated page.
+func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
+	ctx, cancel := context.WithCancel(r.Context())
+	var g errgroup.Group
+	// On every way out, panics included: stop the fragment requests, then
+	// wait for their goroutines, so nothing outlives the page.
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
+
+	tpl := p.Template
+	slots := make([]slot, len(tpl.Slots))
+	rawQuery := pageQuery(r.URL, p.Params)
+	var async chan int
+	if tpl.Async > 0 {
+		async = make(chan int, tpl.Async)
+	}
+	for i := range slots {
+		s := &slots[i]
+		s.frag = &tpl.Slots[i]
+		s.ready = make(chan struct{})
+		entry, ok := c.Registry.Lookup(s.frag.ID)
+		if !ok {
+			s.err = errNotRegistered
+			close(s.ready)
+			if s.frag.Async {
+				async <- i
+			}
+			continue
+		}
+		s.entry = entry
+		if !s.frag.Async {
+			s.chunks = make(chan []byte, c.queueChunks())
+		}
+		req := &fetch.Request{
+			Endpoint:   entry.Endpoint,
+			Loader:     string(s.frag.Loader),
+			Path:       r.URL.Path,
+			RawQuery:   rawQuery,
+			PathParams: p.Params,
+			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
+		}
+		g.Go(func() error {
+			c.fetch(ctx, s, req)
+			if s.frag.Async {
+				async <- i
+			}
+			return nil
+		})
+	}
+
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID}
+	if !pw.start(ctx) {
+		return
+	}
+	pw.writeParts(ctx, async)
+}
+
+func (c *Composer) queueChunks() int {
+	if c.QueueChunks > 0 {
+		return c.QueueChunks
+	}
+	return DefaultQueueChunks
+}
+
+// timeout picks the fragment's deadline: template, then registry, then
+// server default.
+func (c *Composer) timeout(s *slot) time.Duration {
+	switch {
+	case s.frag.Timeout > 0:
+		return s.frag.Timeout
+	case s.entry.Timeout > 0:
+		return s.entry.Timeout
+	case c.Timeout > 0:
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Composer) maxBytes() int64 {
+	if c.MaxFragmentBytes > 0 {
+		return c.MaxFragmentBytes
+	}
+	return DefaultMaxFragmentBytes
+}
+
+// fetch runs one fragment request and feeds its body to the slot.
+func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout(s))
+	defer cancel()
+	resp, err := c.Fetch.Fetch(ctx, req)
+	if err != nil {
+		s.err = err
+		close(s.ready)
+		if s.chunks != nil {
+			close(s.chunks)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	s.status, s.header = resp.Status, resp.Header
+	close(s.ready)
+	if s.status < 200 || s.status > 299 {
+		if s.chunks != nil {
+			close(s.chunks)
+		}
+		return
+	}
+	limit := c.maxBytes()
+	if s.chunks == nil {
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		s.body, s.bodyErr = buf.Bytes(), err
+		if err == nil && int64(buf.Len()) > limit {
+			s.body, s.bodyErr = nil, errTooLarge
+		}
+		return
+	}
+	defer close(s.chunks)
+	var total int64
+	for {
+		bp := c.getChunk()
+		n, err := resp.Body.Read(*bp)
+		if n > 0 {
+			total += int64(n)
+			if total > limit {
+				c.putChunk(*bp)
+				s.bodyErr = errTooLarge
+				return
+			}
+			select {
+			case s.chunks <- (*bp)[:n]:
+			case <-ctx.Done():
+				c.putChunk(*bp)
+				s.bodyErr = ctx.Err()
+				return
+			}
+		} else {
+			c.putChunk(*bp)
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			s.bodyErr = err
+			return
+		}
+	}
+}
+
+// pageQuery is the query string every fragment of the page receives: the
+// page's own query with the route parameters set on it.
+func pageQuery(u *url.URL, params map[string]string) string {
+	if len(params) == 0 {
+		return u.RawQuery
+	}
+	q := u.Query()
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	return q.Encode()
+}
+
+// headFailure says why a slot gave no body: an error before the response,
+// or a status other than 2xx. Only valid once ready is closed.
+func (s *slot) headFailure() error {
+	switch {
+	case s.err != nil:
+		return s.err
+	case s.status < 200 || s.status > 299:
+		return fmt.Errorf("status %d", s.status)
+	}
+	return nil
+}
+
+// pageStatus maps a failed required fragment to the page's status.
+func pageStatus(s *slot) int {
+	switch {
+	case errors.Is(s.err, errNotRegistered):
+		return http.StatusServiceUnavailable
+	case errors.Is(s.err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case s.err != nil:
+		return http.StatusBadGateway
+	case s.status == http.StatusNotFound || s.status == http.StatusGone:
+		return s.status
+	}
+	return http.StatusBadGateway
+}
+
+// isRedirect says whether a required fragment redirects the page.
+func isRedirect(s *slot) bool {
+	switch s.status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return s.header.Get("Location") != ""
+	}
+	return false
+}
+
+// pageWriter writes one page.
+type pageWriter struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	c         *Composer
+	page      *Page
+	slots     []slot
+	requestID string
+	dirty     bool // written since the last flush
+	broken    bool // the browser has gone
+	scriptOut bool // the async mover script is on the page
+}
+
+// start writes the response header once the required fragments have given
+// their status. It reports whether the page body should follow.
+func (pw *pageWriter) start(ctx context.Context) bool {
+	for i := range pw.slots {
+		s := &pw.slots[i]
+		if !s.frag.Required {
+			continue
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return false
+		}
+		if s.err == nil && s.status >= 200 && s.status <= 299 {
+			continue
+		}
+		pw.logFailure(s, s.headFailure())
+		if s.err == nil && isRedirect(s) {
+			pw.redirect(s)
+			return false
+		}
+		pw.errorPage(pageStatus(s))
+		return false
+	}
+	h := pw.w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if link := pw.preloadHeader(); link != "" {
+		h.Set("Link", link)
+	}
+	pw.w.WriteHeader(http.StatusOK)
+	return true
+}
+
+func (pw *pageWriter) redirect(s *slot) {
+	loc := s.header.Get("Location")
+	// A fragment that redirects to its own host means a path of the page's
+	// site; never show the browser an internal hostname.
+	if u, err := url.Parse(loc); err == nil && u.Host != "" {
+		if e, err := url.Parse(s.entry.Endpoint); err == nil && strings.EqualFold(e.Host, u.Host) {
+			u.Scheme, u.Host = "", ""
+			loc = u.String()
+		}
+	}
+	h := pw.w.Header()
+	h.Set("Location", loc)
+	h.Set("Cache-Control", "no-store")
+	pw.w.WriteHeader(s.status)
+}
+
+// errorPage writes a whole error response. Its body names no endpoint.
+func (pw *pageWriter) errorPage(status int) {
+	var body []byte
+	if pw.page.ErrorPage != nil {
+		body = pw.page.ErrorPage(status)
+	}
+	if body == nil {
+		text := http.StatusText(status)
+		body = fmt.Appendf(nil, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n<body><h1>%s</h1><p>This page could not be shown. Please try again in a moment.</p><p><small>Request id: %s</small></p></body></html>\n",
+			status, text, text, html.EscapeString(pw.requestID))
+	}
+	h := pw.w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	pw.w.WriteHeader(status)
+	_, _ = pw.w.Write(body)
+}
+
+func (pw *pageWriter) write(b []byte) {
+	if pw.broken || len(b) == 0 {
+		return
+	}
+	if _, err := pw.w.Write(b); err != nil {
+		pw.broken = true
+		return
+	}
+	pw.dirty = true
+}
+
+func (pw *pageWriter) flush() {
+	if pw.broken || !pw.dirty {
+		return
+	}
+	if err := pw.rc.Flush(); err != nil {
+		pw.broken = true
+	}
+	pw.dirty = false
+}
+
+func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
+	tpl := pw.page.Template
+	for _, part := range tpl.Parts {
+		if pw.broken {
+			return
+		}
+		switch part.Kind {
+		case template.Raw:
+			pw.write(part.Raw)
+		case template.HeadOutlet:
+			pw.writeAssets()
+		case template.Slot:
+			s := &pw.slots[part.Slot]
+			if s.frag.Async {
+				pw.writePlaceholder(part.Slot, s)
+				continue
+			}
+			pw.writeSlot(ctx, s)
+		case template.AsyncOutlet:
+			for range tpl.Async {
+				pw.flush()
+				var i int
+				select {
+				case i = <-async:
+				case <-ctx.Done():
+					return
+				}
+				pw.writeAsync(i, &pw.slots[i])
+			}
+		}
+	}
+	pw.flush()
+}
+
+// writeSlot copies one fragment to the browser as its chunks arrive.
+func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
+	select {
+	case <-s.ready:
+	default:
+		pw.flush() // everything before this fragment is on its way
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			pw.broken = true
+			return
+		}
+	}
+	if err := s.headFailure(); err != nil {
+		pw.logFailure(s, err)
+		pw.write(s.frag.Fallback)
+		return
+	}
+	pw.writeLinks(s.header)
+	written := 0
+	for {
+		var chunk []byte
+		var ok bool
+		select {
+		case chunk, ok = <-s.chunks:
+		default:
+			pw.flush()
+			select {
+			case chunk, ok = <-s.chunks:
+			case <-ctx.Done():
+				pw.broken = true
+				return
+			}
+		}
+		if !ok {
+			break
+		}
+		pw.write(chunk)
+		written += len(chunk)
+		pw.c.putChunk(chunk)
+	}
+	if s.bodyErr == nil {
+		return
+	}
+	pw.logFailure(s, s.bodyErr)
+	switch {
+	case written == 0:
+		pw.write(s.frag.Fallback)
+	case s.frag.Required:
+		// The status said 200 and the page is cut: abort, so that neither
+		// the browser nor a CDN takes it for whole.
+		pw.flush()
+		panic(http.ErrAbortHandler)
+	}
+}
+
+const moverScript = `<script>function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove()}</script>`
+
+func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
+
+// writePlaceholder writes an async slot's children in a wrapper the mover
+// script can find.
+func (pw *pageWriter) writePlaceholder(i int, s *slot) {
+	pw.write([]byte(`<mfe-placeholder id="` + asyncID(i) + `" data-fragment="` + html.EscapeString(s.frag.ID) + `">`))
+	pw.write(s.frag.Fallback)
+	pw.write([]byte(`</mfe-placeholder>`))
+}
+
+// writeAsync writes a finished async fragment and the call that moves it
+// into place. A failed one replaces its placeholder with nothing.
+func (pw *pageWriter) writeAsync(i int, s *slot) {
+	if !pw.scriptOut {
+		pw.write([]byte(moverScript))
+		pw.scriptOut = true
+	}
+	id := asyncID(i)
+	pw.write([]byte(`<template id="` + id + `-content">`))
+	err := s.headFailure()
+	if err == nil {
+		err = s.bodyErr
+	}
+	if err != nil {
+		pw.logFailure(s, err)
+	} else {
+		pw.writeLinks(s.header)
+		pw.write(s.body)
+	}
+	pw.write([]byte(`</template><script>__mfeMove("` + id + `")</script>`))
+}
+
+// pageAssets lists the page's declared assets, each once, in slot order.
+func (pw *pageWriter) pageAssets() (css, js []string) {
+	seen := map[string]bool{}
+	for i := range pw.slots {
+		a := pw.slots[i].entry.Assets
+		for _, u := range a.CSS {
+			if !seen[u] {
+				seen[u] = true
+				css = append(css, u)
+			}
+		}
+		for _, u := range a.JS {
+			if !seen[u] {
+				seen[u] = true
+				js = append(js, u)
+			}
+		}
+	}
+	return css, js
+}
+
+func (pw *pageWriter) preloadHeader() string {
+	css, js := pw.pageAssets()
+	var b strings.Builder
+	for _, u := range css {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("<" + u + ">; rel=preload; as=style")
+	}
+	for _, u := range js {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("<" + u + ">; rel=preload; as=script")
+	}
+	return b.String()
+}
+
+func (pw *pageWriter) writeAssets() {
+	css, js := pw.pageAssets()
+	var b bytes.Buffer
+	for _, u := range css {
+		b.WriteString(`<link rel="stylesheet" href="` + html.EscapeString(u) + `">` + "\n")
+	}
+	for _, u := range js {
+		b.WriteString(`<script src="` + html.EscapeString(u) + `" defer></script>` + "\n")
+	}
+	pw.write(b.Bytes())
+}
+
+func (pw *pageWriter) logFailure(s *slot, err error) {
+	if pw.c.Log == nil {
+		return
+	}
+	level := slog.LevelWarn
+	if errors.Is(err, context.Canceled) {
+		level = slog.LevelDebug // the browser went away
+	}
+	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed",
+		slog.String("request_id", pw.requestID),
+		slog.String("fragment", s.frag.ID),
+		slog.Bool("required", s.frag.Required),
+		slog.String("error", err.Error()))
+}

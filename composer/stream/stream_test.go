@@ -1,0 +1,698 @@
+package stream_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/stream"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// safety bounds how long a test waits for something that must happen; a
+// buffering composer deadlocks and fails here. It is never a timing claim.
+const safety = 20 * time.Second
+
+// fragmentServer starts a loopback fragment server.
+func fragmentServer(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+type env struct {
+	t        *testing.T
+	reg      map[string]registry.Entry
+	composer *stream.Composer
+	log      *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	h := fetch.NewHTTP()
+	t.Cleanup(h.Close)
+	e := &env{t: t, reg: map[string]registry.Entry{}, log: &syncBuffer{}}
+	e.composer = &stream.Composer{
+		Fetch: &fetch.Mux{HTTP: h},
+		Log:   slog.New(slog.NewTextHandler(e.log, nil)),
+	}
+	return e
+}
+
+func (e *env) register(id string, entry registry.Entry) { e.reg[id] = entry }
+
+// page compiles src and serves it at "/" on a loopback server, returning
+// the page URL.
+func (e *env) page(src string, params map[string]string) string {
+	e.t.Helper()
+	tpl, err := template.Compile("test.html", []byte(src))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.composer.Registry = registry.New(e.reg)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.composer.Serve(w, r, &stream.Page{
+			Template:  tpl,
+			Params:    params,
+			RequestID: "req-1",
+			ErrorPage: func(status int) []byte {
+				if status == http.StatusNotFound {
+					return []byte("custom not found")
+				}
+				return nil
+			},
+		})
+	}))
+	e.t.Cleanup(s.Close)
+	return s.URL
+}
+
+func client(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func get(t *testing.T, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read page: %v", err)
+	}
+	return resp, string(b)
+}
+
+// reader reads a streamed body up to expected markers.
+type reader struct {
+	t   *testing.T
+	br  *bufio.Reader
+	got strings.Builder
+}
+
+// until reads until the body read so far ends with marker, failing after
+// the safety bound.
+func (r *reader) until(marker string) {
+	r.t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		for !strings.HasSuffix(r.got.String(), marker) {
+			c, err := r.br.ReadByte()
+			if err != nil {
+				done <- fmt.Errorf("after %q: %w", r.got.String(), err)
+				return
+			}
+			r.got.WriteByte(c)
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			r.t.Fatalf("waiting for %q: %v", marker, err)
+		}
+	case <-time.After(safety):
+		r.t.Fatalf("waiting for %q: not sent; the page so far: %q", marker, r.got.String())
+	}
+}
+
+func (r *reader) rest() string {
+	r.t.Helper()
+	b, err := io.ReadAll(r.br)
+	if err != nil {
+		r.t.Fatalf("read rest: %v", err)
+	}
+	r.got.Write(b)
+	return r.got.String()
+}
+
+func open(t *testing.T, url string) (*http.Response, *reader) {
+	t.Helper()
+	resp, err := client(t).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, &reader{t: t, br: bufio.NewReader(resp.Body)}
+}
+
+// gate is released by the test, never by a timer.
+type gate chan struct{}
+
+func (g gate) wait(r *http.Request) bool {
+	select {
+	case <-g:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+func write(w http.ResponseWriter, s string) {
+	_, _ = io.WriteString(w, s)
+	w.(http.Flusher).Flush()
+}
+
+func TestHeadIsSentBeforeAnyFragmentAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(gate)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if release.wait(r) {
+			write(w, "<A>")
+		}
+	})})
+	resp, body := open(t, e.page(`<head>HEAD</head><micro-frontend id=a/>END`, nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	body.until("HEAD</head>")
+	close(release)
+	if got := body.rest(); got != "<head>HEAD</head><A>END" {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func TestFragmentsStreamInOrderChunkByChunk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var started sync.WaitGroup
+	started.Add(3)
+	bRest, cRelease := make(gate), make(gate)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		started.Done()
+		write(w, "<A>")
+	})})
+	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		started.Done()
+		write(w, "<B1>")
+		if bRest.wait(r) {
+			write(w, "<B2>")
+		}
+	})})
+	// c answers at once but must wait its turn behind b.
+	e.register("c", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		started.Done()
+		if cRelease.wait(r) {
+			write(w, "<C>")
+		}
+	})})
+	_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>-<micro-frontend id=c/>E`, nil))
+	// All fragments were requested at once: c is asked before b has finished.
+	waitGroup(t, &started)
+	close(cRelease)
+	body.until("H<A>-<B1>")
+	close(bRest)
+	if got := body.rest(); got != "H<A>-<B1><B2>-<C>E" {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func waitGroup(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(safety):
+		t.Fatal("not every fragment was requested")
+	}
+}
+
+func TestAsyncFragmentComesLaterAndDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(gate)
+	e.register("rec", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if release.wait(r) {
+			write(w, "<REC>")
+		}
+	})})
+	e.register("fast", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "<FAST>")
+	})})
+	_, body := open(t, e.page(`<body><micro-frontend id=rec async><i>loading</i></micro-frontend><micro-frontend id=fast async/>AFTER</body>`, nil))
+	body.until(`<mfe-placeholder id="mfe-async-0" data-fragment="rec"><i>loading</i></mfe-placeholder>`)
+	body.until("AFTER")
+	// The fast async fragment completes first and comes first.
+	body.until(`<template id="mfe-async-1-content"><FAST></template><script>__mfeMove("mfe-async-1")</script>`)
+	close(release)
+	got := body.rest()
+	if !strings.HasSuffix(got, `<template id="mfe-async-0-content"><REC></template><script>__mfeMove("mfe-async-0")</script></body>`) {
+		t.Errorf("page = %q", got)
+	}
+	if strings.Count(got, "function __mfeMove") != 1 {
+		t.Errorf("mover script not written exactly once: %q", got)
+	}
+}
+
+func TestAsyncFailureRemovesPlaceholder(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("rec", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "broken", 500)
+	})})
+	resp, got := get(t, e.page(`<body><micro-frontend id=rec async>wait</micro-frontend></body>`, nil), nil)
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	if !strings.Contains(got, `<template id="mfe-async-0-content"></template><script>__mfeMove("mfe-async-0")</script>`) || strings.Contains(got, "broken") {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/"
+}
+
+func TestHideShowsFallback(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		attrs   string
+		entry   func(t *testing.T, url string) registry.Entry
+	}{
+		{name: "server error", handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "internal detail", 500) }},
+		{name: "not found", handler: http.NotFound},
+		{name: "redirect is not followed", handler: func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }},
+		{name: "template timeout", handler: hang, attrs: `timeout="50ms"`},
+		{name: "registry timeout", handler: hang, entry: func(t *testing.T, url string) registry.Entry {
+			return registry.Entry{Endpoint: url, Timeout: 50 * time.Millisecond}
+		}},
+		{name: "connection refused", entry: func(t *testing.T, _ string) registry.Entry { return registry.Entry{Endpoint: refusedURL(t)} }},
+		{name: "not registered", entry: func(*testing.T, string) registry.Entry { return registry.Entry{} }},
+		{name: "lambda without transport", entry: func(*testing.T, string) registry.Entry {
+			return registry.Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:x"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			var url string
+			if tt.handler != nil {
+				url = fragmentServer(t, tt.handler)
+			}
+			entry := registry.Entry{Endpoint: url}
+			if tt.entry != nil {
+				entry = tt.entry(t, url)
+			}
+			if entry.Endpoint != "" {
+				e.register("x", entry)
+			}
+			resp, got := get(t, e.page(`[<micro-frontend id=x `+tt.attrs+`><b>fallback</b></micro-frontend>]`, nil), nil)
+			if resp.StatusCode != 200 || got != "[<b>fallback</b>]" {
+				t.Errorf("got %d %q, want 200 with the fallback", resp.StatusCode, got)
+			}
+			if !strings.Contains(e.log.String(), "fragment failed") {
+				t.Errorf("failure not logged: %s", e.log.String())
+			}
+		})
+	}
+}
+
+func TestHideWithoutFallbackRendersNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("x", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 503) })})
+	_, got := get(t, e.page(`[<micro-frontend id=x/>]`, nil), nil)
+	if got != "[]" {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func TestRequiredFragmentDecidesStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		handler  http.HandlerFunc
+		entry    func(t *testing.T, url string) registry.Entry
+		status   int
+		location string
+		body     string
+	}{
+		{name: "404 makes the page 404", handler: http.NotFound, status: 404, body: "custom not found"},
+		{name: "410 passes through", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) }, status: 410, body: "410 Gone"},
+		{name: "redirect to own host becomes a path", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://"+r.Host+"/login?next=1", http.StatusFound)
+		}, status: 302, location: "/login?next=1"},
+		{name: "redirect elsewhere kept", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://shop.example/p/2", http.StatusMovedPermanently)
+		}, status: 301, location: "https://shop.example/p/2"},
+		{name: "5xx gives 502", handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "db down", 500) }, status: 502, body: "Bad Gateway"},
+		{name: "other 4xx gives 502", handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400) }, status: 502},
+		{name: "timeout gives 504", handler: hang, entry: func(t *testing.T, url string) registry.Entry {
+			return registry.Entry{Endpoint: url, Timeout: 50 * time.Millisecond}
+		}, status: 504, body: "Gateway Timeout"},
+		{name: "refused gives 502", entry: func(t *testing.T, _ string) registry.Entry { return registry.Entry{Endpoint: refusedURL(t)} }, status: 502},
+		{name: "unregistered gives 503", entry: func(*testing.T, string) registry.Entry { return registry.Entry{} }, status: 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			var url string
+			if tt.handler != nil {
+				url = fragmentServer(t, tt.handler)
+			}
+			entry := registry.Entry{Endpoint: url}
+			if tt.entry != nil {
+				entry = tt.entry(t, url)
+			}
+			if entry.Endpoint != "" {
+				e.register("main", entry)
+			}
+			resp, got := get(t, e.page(`<p>head</p><micro-frontend id=main errorbehaviour=error>fallback</micro-frontend>`, nil), nil)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if loc := resp.Header.Get("Location"); loc != tt.location {
+				t.Errorf("Location %q, want %q", loc, tt.location)
+			}
+			if !strings.Contains(got, tt.body) {
+				t.Errorf("body %q does not contain %q", got, tt.body)
+			}
+			for _, leak := range []string{"127.0.0.1", "db down", "<p>head</p>", "fallback"} {
+				if strings.Contains(got, leak) {
+					t.Errorf("error page shows %q: %q", leak, got)
+				}
+			}
+		})
+	}
+}
+
+func TestRequiredFragmentGatesStatusNotBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(gate)
+	e.register("main", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "<MAIN1>")
+		if release.wait(r) {
+			write(w, "<MAIN2>")
+		}
+	})})
+	resp, body := open(t, e.page(`H<micro-frontend id=main errorbehaviour=error/>E`, nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	body.until("H<MAIN1>")
+	close(release)
+	if got := body.rest(); got != "H<MAIN1><MAIN2>E" {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func TestRequiredFragmentFailingMidBodyAbortsPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("main", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "<MAIN1>")
+		// Cut the connection mid-body.
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})})
+	resp, body := open(t, e.page(`H<micro-frontend id=main errorbehaviour=error/>E`, nil))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(body.br)
+	if err == nil {
+		t.Fatalf("page read whole (%q); want the response aborted", b)
+	}
+	if strings.HasSuffix(string(b), "E") {
+		t.Errorf("page went on after the required fragment failed: %q", b)
+	}
+}
+
+func TestHideFragmentFailingMidBodyKeepsPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("x", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "<X1>")
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	})})
+	_, got := get(t, e.page(`H<micro-frontend id=x>fallback</micro-frontend>E`, nil), nil)
+	if got != "H<X1>E" {
+		t.Errorf("page = %q", got)
+	}
+}
+
+func TestOversizedFragmentIsCut(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.composer.MaxFragmentBytes = 1000
+	e.register("big", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+	})})
+	_, got := get(t, e.page(`H<micro-frontend id=big>fallback</micro-frontend>E`, nil), nil)
+	// Either nothing was written yet (fallback) or the body was cut at the
+	// limit; never more than the limit.
+	if n := strings.Count(got, "x"); n > 1000 || !strings.HasPrefix(got, "H") || !strings.HasSuffix(got, "E") {
+		t.Errorf("page has %d bytes of the fragment, want at most 1000: %.40q", n, got)
+	}
+	if !strings.Contains(e.log.String(), "size limit") {
+		t.Errorf("not logged: %s", e.log.String())
+	}
+}
+
+func TestFragmentRequestHeadersAndQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	type seen struct {
+		header http.Header
+		query  string
+	}
+	got := make(chan seen, 2)
+	record := func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Clone(), r.URL.RawQuery}
+	}
+	e.register("plain", registry.Entry{Endpoint: fragmentServer(t, record)})
+	e.register("withcookie", registry.Entry{Endpoint: fragmentServer(t, record) + "/frag?team=x", ForwardHeaders: []string{"Cookie", "X-Ab"}})
+	url := e.page(`<micro-frontend id=plain/><micro-frontend id=withcookie/>`, map[string]string{"id": "42"})
+	get(t, url+"/?id=7&lang=de", http.Header{
+		"Cookie":          {"session=secret"},
+		"Authorization":   {"Bearer token"},
+		"Accept-Language": {"de-DE"},
+		"User-Agent":      {"test-agent"},
+		"X-Request-Id":    {"from-browser"},
+		"Traceparent":     {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		"X-Ab":            {"green"},
+		"X-Other":         {"nope"},
+	})
+	var all []seen
+	for range 2 {
+		all = append(all, <-got)
+	}
+	for _, s := range all {
+		if s.header.Get("Cookie") != "" {
+			// the one with the forward list
+			if s.header.Get("X-Ab") != "green" {
+				t.Errorf("forwarded X-Ab missing: %v", s.header)
+			}
+			if s.query != "team=x&id=42&lang=de" {
+				t.Errorf("query = %q, want the endpoint's own then page query with the route parameter", s.query)
+			}
+		} else if s.query != "id=42&lang=de" {
+			t.Errorf("query = %q, want id=42&lang=de (route parameter wins)", s.query)
+		}
+		for _, k := range []string{"Authorization", "X-Other"} {
+			if v := s.header.Get(k); v != "" {
+				t.Errorf("fragment received %s: %q", k, v)
+			}
+		}
+		if s.header.Get("Accept-Language") != "de-DE" || s.header.Get("User-Agent") != "test-agent" ||
+			s.header.Get("Traceparent") == "" || s.header.Get("X-Request-Id") != "req-1" {
+			t.Errorf("default headers not forwarded: %v", s.header)
+		}
+	}
+	n := 0
+	for _, s := range all {
+		if s.header.Get("Cookie") != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d fragments received the cookie, want only the one whose entry lists it", n)
+	}
+}
+
+func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cancelled := make(chan string, 2)
+	waiting := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			write(w, "<"+name+">")
+			<-r.Context().Done()
+			cancelled <- name
+		}
+	}
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, waiting("a")), Timeout: time.Hour})
+	e.register("b", registry.Entry{Endpoint: fragmentServer(t, waiting("b")), Timeout: time.Hour})
+	url := e.page(`H<micro-frontend id=a/><micro-frontend id=b async/></body>`, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reader{t: t, br: bufio.NewReader(resp.Body)}
+	r.until("H<a>")
+	cancel() // the browser goes away
+	resp.Body.Close()
+	seen := map[string]bool{}
+	for range 2 {
+		select {
+		case name := <-cancelled:
+			seen[name] = true
+		case <-time.After(safety):
+			t.Fatalf("fragment requests not cancelled; cancelled so far: %v", seen)
+		}
+	}
+}
+
+func TestAssetsGoToHeadAndLinkHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ok := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Link", `</static/x/extra.css>; rel=stylesheet, </static/x/font.woff2>; rel=preload; as=font; crossorigin`)
+		w.Header().Add("Link", `</next>; rel=next`)
+		write(w, "<X>")
+	}
+	e.register("x", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}, JS: []string{"/static/x/x.js"}}})
+	e.register("y", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}}})
+	resp, got := get(t, e.page(`<head><title>t</title></head><micro-frontend id=x/><micro-frontend id=y/>`, nil), nil)
+	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script src="/static/x/x.js" defer></script>` + "\n" + `</head>` +
+		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous"><X>` +
+		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous"><X>`
+	if got != want {
+		t.Errorf("page:\n got %q\nwant %q", got, want)
+	}
+	if l := resp.Header.Get("Link"); l != "</static/x/x.css>; rel=preload; as=style, </static/x/x.js>; rel=preload; as=script" {
+		t.Errorf("Link = %q", l)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+}
+
+func TestRawBytesAreUntouched(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := "<!DOCTYPE html>\n<HTML lang=en><head><meta charset=utf-8>\n<title>A &amp; B</title></head>\n<body class='x' >\t<p>unclosed <b>bold\n<!-- comment --></body></HTML>\n"
+	_, got := get(t, e.page(src, nil), nil)
+	if got != src {
+		t.Errorf("page:\n got %q\nwant %q", got, src)
+	}
+}
+
+var errBoom = errors.New("boom")
+
+// memTransport serves fragments from memory, for the benchmark.
+type memTransport map[string]string
+
+func (m memTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	body, ok := m[req.Endpoint]
+	if !ok {
+		return nil, errBoom
+	}
+	return &fetch.Response{Status: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+// discard is a ResponseWriter that keeps nothing.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+func (d *discard) Flush()                      {}
+
+func BenchmarkCompose(b *testing.B) {
+	frag := strings.Repeat("<p>fragment content</p>\n", 80) // about 2 KB
+	mem := memTransport{}
+	reg := map[string]registry.Entry{}
+	var src strings.Builder
+	src.WriteString("<!doctype html><html><head><title>bench</title></head><body>\n")
+	for i := range 5 {
+		id := fmt.Sprintf("f%d", i)
+		mem["mem://"+id] = frag
+		reg[id] = registry.Entry{Endpoint: "mem://" + id}
+		fmt.Fprintf(&src, "<section><micro-frontend id=%s/></section>\n", id)
+	}
+	src.WriteString("</body></html>")
+	tpl, err := template.Compile("bench.html", []byte(src.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &stream.Composer{Fetch: mem, Registry: registry.New(reg)}
+	page := &stream.Page{Template: tpl, RequestID: "bench"}
+	r := httptest.NewRequest("GET", "/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &discard{h: http.Header{}}
+		c.Serve(w, r, page)
+	}
+}
