@@ -328,6 +328,12 @@ func ReadFile(path string) ([]Raw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read registry: %w", err)
 	}
+	return ParseFile(path, data)
+}
+
+// ParseFile splits the content of a registry file into its entries; path
+// is used in messages. The entries themselves are parsed by Update.
+func ParseFile(path string, data []byte) ([]Raw, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("read registry %s: want a JSON object from fragment id to entry: %w", path, err)

@@ -48,6 +48,16 @@ func (s *Set) ErrorPage(status int) []byte {
 // and checks the route table. The error lists every problem in every file
 // (type Errors); nothing is returned unless all is well.
 func LoadSet(fsys fs.FS) (*Set, error) {
+	files, err := ReadFiles(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return BuildSet(files)
+}
+
+// ReadFiles reads the files a Set is built from: every *.html file and
+// routes.json, keyed by slash-separated path.
+func ReadFiles(fsys fs.FS) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,7 +76,7 @@ func LoadSet(fsys fs.FS) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
-	return BuildSet(files)
+	return files, nil
 }
 
 // BuildSet compiles a set from file contents keyed by slash-separated path

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is every setting of the server. Each has an environment variable
+// and a flag of the same meaning; the flag wins.
+type config struct {
+	addr            string
+	templates       string
+	registry        string
+	refresh         time.Duration
+	fragmentTimeout time.Duration
+	shutdownTimeout time.Duration
+	logFormat       string
+	logLevel        slog.Level
+}
+
+// setting describes one configuration entry, for flags, env and the README.
+type setting struct {
+	env, flag, def, usage string
+}
+
+var settings = []setting{
+	{"COMPOSER_ADDR", "addr", ":8080", "listen address"},
+	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)"},
+	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)"},
+	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
+	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
+	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
+	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
+	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
+}
+
+// parseConfig reads the environment, then the flags in args.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	for _, s := range settings {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer validate [-registry FILE] DIR\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; see composer -h", fs.Arg(0))
+	}
+	c := &config{
+		addr:      *vals["COMPOSER_ADDR"],
+		templates: *vals["COMPOSER_TEMPLATES"],
+		registry:  *vals["COMPOSER_REGISTRY"],
+		logFormat: *vals["COMPOSER_LOG_FORMAT"],
+	}
+	var errs []error
+	duration := func(env string, dst *time.Duration) {
+		d, err := time.ParseDuration(*vals[env])
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 30s", env, *vals[env]))
+			return
+		}
+		*dst = d
+	}
+	duration("COMPOSER_REFRESH", &c.refresh)
+	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
+	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
+	switch c.logFormat {
+	case "auto", "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("COMPOSER_LOG_FORMAT=%q: want json, text or auto", c.logFormat))
+	}
+	if err := c.logLevel.UnmarshalText([]byte(*vals["COMPOSER_LOG_LEVEL"])); err != nil {
+		errs = append(errs, fmt.Errorf("COMPOSER_LOG_LEVEL=%q: want debug, info, warn or error", *vals["COMPOSER_LOG_LEVEL"]))
+	}
+	if strings.HasPrefix(c.templates, "s3://") {
+		errs = append(errs, fmt.Errorf("COMPOSER_TEMPLATES=%q: S3 template sources are not in this build yet; use a local folder", c.templates))
+	}
+	if strings.HasPrefix(c.registry, "ssm:") {
+		errs = append(errs, fmt.Errorf("COMPOSER_REGISTRY=%q: the SSM registry is not in this build yet; use a local JSON file", c.registry))
+	}
+	return c, errors.Join(errs...)
+}
+
+// newLogger builds the one logger of the process.
+func newLogger(c *config, stderr io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	format := c.logFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(stderr, opts))
+}

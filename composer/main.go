@@ -1,0 +1,25 @@
+// Command composer serves pages composed from micro-frontends.
+//
+//	composer                      serve (the embedded demo when unconfigured)
+//	composer validate DIR         check templates and routes.json
+//
+// Everything is wired in run; see config.go for the settings.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "composer:", err)
+		stop()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,78 @@
+// Package server is the composer's HTTP surface: page routes from the
+// current template set, health and readiness, and the middleware that
+// gives every request an id and one log line.
+//
+// Data flow:
+//
+//	request --> middleware (id, log, recover) --> current router (rebuilt per template set)
+//	        --> page handler --> stream.Composer.Serve
+package server
+
+import (
+	"net/http"
+	"sync/atomic"
+
+	"log/slog"
+
+	"github.com/ssr-mfe/composer/composer/stream"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// Readiness reports whether a dependency is loaded.
+type Readiness interface {
+	Loaded() bool
+}
+
+// Server serves pages. Build it with New; it is safe for concurrent use.
+type Server struct {
+	log      *slog.Logger
+	composer *stream.Composer
+	registry Readiness
+	mounts   map[string]http.Handler
+
+	set    atomic.Pointer[template.Set]
+	router atomic.Pointer[http.Handler]
+	root   http.Handler
+}
+
+// New returns a server that composes pages with c. registry tells
+// readiness; mounts are extra handlers by chi pattern (the demo's static
+// files and APIs), served beside the pages.
+func New(log *slog.Logger, c *stream.Composer, registry Readiness, mounts map[string]http.Handler) *Server {
+	s := &Server{log: log, composer: c, registry: registry, mounts: mounts}
+	s.publishRouter(nil)
+	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.logRequests, s.recoverPanics)
+	return s
+}
+
+// SetTemplates publishes a template set: requests that start after it
+// returns use it; pages in flight finish with the set they started with.
+func (s *Server) SetTemplates(set *template.Set) {
+	s.set.Store(set)
+	s.publishRouter(set)
+}
+
+// Templates returns the current set, or nil before the first is loaded.
+func (s *Server) Templates() *template.Set { return s.set.Load() }
+
+func (s *Server) publishRouter(set *template.Set) {
+	h := s.routes(set)
+	s.router.Store(&h)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.root.ServeHTTP(w, r)
+}
+
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
+	(*s.router.Load()).ServeHTTP(w, r)
+}
+
+// chain wraps h in middleware, the first outermost.
+func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
+}
