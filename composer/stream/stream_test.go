@@ -372,7 +372,7 @@ func TestHideShowsFallback(t *testing.T) {
 func TestHideWithoutFallbackRendersNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.register("x", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 503) })})
+	e.register("x", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusServiceUnavailable) })})
 	_, got := get(t, e.page(`[<micro-frontend id=x/>]`, nil), nil)
 	if got != "[]" {
 		t.Errorf("page = %q", got)

@@ -129,9 +129,8 @@ type compiler struct {
 	tpl  *Template
 	errs Errors
 
-	raw     []byte // pending raw bytes, a sub-slice of src
-	rawFrom int    // offset of raw in src
-	offset  int    // offset of the current token
+	rawFrom int // where the pending run of raw bytes starts in src
+	offset  int // offset of the current token
 
 	rawStarts []int // offset in src of each part that is Raw, else -1
 
