@@ -1,0 +1,84 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestHeaders(t *testing.T) {
+	t.Parallel()
+	page := http.Header{
+		"Accept-Language": {"en-GB"},
+		"User-Agent":      {strings.Repeat("x", MaxHeaderValue+1)},
+		"Traceparent":     {"00-abc-def-01"},
+		"Cookie":          {"a=1"},
+		"Authorization":   {"Bearer t"},
+		"X-Team":          {"ok", "bad\x01value"},
+		"X-Request-Id":    {"spoofed"},
+	}
+	got := Headers(page, "rid", []string{"X-Team", "X-Request-Id"})
+	want := http.Header{
+		"Accept-Language": {"en-GB"},
+		"Traceparent":     {"00-abc-def-01"},
+		"X-Request-Id":    {"rid"},
+		"X-Team":          {"ok"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got := Headers(page, "rid", []string{"Cookie"}); got.Get("Cookie") != "a=1" || got.Get("Authorization") != "" {
+		t.Errorf("forwardHeaders [Cookie]: %v", got)
+	}
+}
+
+func TestKind(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ endpoint, loader, want string }{
+		{"https://x/", "", "url"},
+		{"http://x/", "lambda", "url"},
+		{"arn:aws:lambda:eu-west-1:1:function:f", "", "lambda"},
+		{"arn:aws:states:eu-west-1:1:stateMachine:s", "", "stepfunction"},
+		{"my-function", "lambda", "lambda"},
+		{"my-function", "", "lambda"},
+	} {
+		if got := Kind(tt.endpoint, tt.loader); got != tt.want {
+			t.Errorf("Kind(%q, %q) = %q, want %q", tt.endpoint, tt.loader, got, tt.want)
+		}
+	}
+}
+
+func TestMuxWithoutTransport(t *testing.T) {
+	t.Parallel()
+	_, err := (&Mux{}).Fetch(context.Background(), &Request{Endpoint: "arn:aws:lambda:eu-west-1:1:function:f"})
+	if !errors.Is(err, ErrNoTransport) {
+		t.Errorf("err = %v, want ErrNoTransport", err)
+	}
+}
+
+func TestHTTPDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	followed := false
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed = true
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL + "/frag", Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Status != http.StatusFound || followed {
+		t.Errorf("status %d, followed %v; want the 302 itself", resp.Status, followed)
+	}
+}
