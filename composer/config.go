@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -20,6 +19,7 @@ type config struct {
 	refresh         time.Duration
 	fragmentTimeout time.Duration
 	shutdownTimeout time.Duration
+	snapshotDir     string
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -36,6 +36,7 @@ var settings = []setting{
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
+	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
 }
@@ -63,10 +64,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("unexpected argument %q; see composer -h", fs.Arg(0))
 	}
 	c := &config{
-		addr:      *vals["COMPOSER_ADDR"],
-		templates: *vals["COMPOSER_TEMPLATES"],
-		registry:  *vals["COMPOSER_REGISTRY"],
-		logFormat: *vals["COMPOSER_LOG_FORMAT"],
+		addr:        *vals["COMPOSER_ADDR"],
+		templates:   *vals["COMPOSER_TEMPLATES"],
+		registry:    *vals["COMPOSER_REGISTRY"],
+		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
+		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 	}
 	var errs []error
 	duration := func(env string, dst *time.Duration) {
@@ -87,12 +89,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*vals["COMPOSER_LOG_LEVEL"])); err != nil {
 		errs = append(errs, fmt.Errorf("COMPOSER_LOG_LEVEL=%q: want debug, info, warn or error", *vals["COMPOSER_LOG_LEVEL"]))
-	}
-	if strings.HasPrefix(c.templates, "s3://") {
-		errs = append(errs, fmt.Errorf("COMPOSER_TEMPLATES=%q: S3 template sources are not in this build yet; use a local folder", c.templates))
-	}
-	if strings.HasPrefix(c.registry, "ssm:") {
-		errs = append(errs, fmt.Errorf("COMPOSER_REGISTRY=%q: the SSM registry is not in this build yet; use a local JSON file", c.registry))
 	}
 	return c, errors.Join(errs...)
 }

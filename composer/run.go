@@ -2,32 +2,43 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
-	"sort"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/s3templates"
 	"github.com/ssr-mfe/composer/composer/server"
+	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/composer/stream"
-	"github.com/ssr-mfe/composer/composer/template"
 	"github.com/ssr-mfe/composer/fragments"
 	"github.com/ssr-mfe/composer/templates"
 )
 
 // run is the whole program: main only adds the signals and the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 1 && args[1] == "validate" {
-		return validate(args[2:], stdout, stderr)
+	if len(args) > 1 {
+		switch args[1] {
+		case "validate":
+			return validate(args[2:], stdout, stderr)
+		case "publish":
+			return publish(ctx, args[2:], getenv, stdout, stderr)
+		case "register":
+			return register(ctx, args[2:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)
 	if err != nil {
@@ -37,9 +48,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	src := &sources{log: log}
-	var mounts map[string]http.Handler
 	switch {
 	case cfg.templates == "" && cfg.registry == "":
 		log.Info("running the embedded demo: example fragments on loopback ports, templates from templates/; set COMPOSER_TEMPLATES and COMPOSER_REGISTRY to serve your own")
@@ -48,38 +59,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case cfg.registry == "":
 		log.Info("registry: the embedded demo's fragments (COMPOSER_REGISTRY is not set)")
 	}
-	if cfg.templates == "" {
-		src.templatesFS, src.templatesName = templates.FS, "the embedded demo templates"
-	} else {
+	clients, err := loadAWS(ctx, getenv)
+	if err != nil {
+		return err
+	}
+
+	mounts := map[string]http.Handler{"/metrics": promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})}
+	var tplSource templateSource
+	switch {
+	case cfg.templates == "":
+		tplSource = dirSource{name: "the embedded demo templates", fsys: templates.FS}
+	case strings.HasPrefix(cfg.templates, "s3://"):
+		loc, err := s3templates.ParseURI(cfg.templates)
+		if err != nil {
+			return fmt.Errorf("COMPOSER_TEMPLATES=%w", err)
+		}
+		tplSource = s3templates.New(clients.s3, loc)
+	default:
 		if st, err := os.Stat(cfg.templates); err != nil || !st.IsDir() {
 			return fmt.Errorf("COMPOSER_TEMPLATES=%q: not a folder", cfg.templates)
 		}
-		src.templatesFS, src.templatesName = os.DirFS(cfg.templates), cfg.templates
+		tplSource = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
 	}
-	if cfg.registry == "" {
+	var regSource registrySource
+	switch {
+	case cfg.registry == "":
 		demo, err := fragments.StartDemo(log, fragments.All(fragments.DefaultRecommendationsDelay))
 		if err != nil {
 			return err
 		}
 		defer demo.Close(context.Background())
-		src.registryName, src.registryData = "demo registry", demo.Registry
-		mounts = demo.Mounts
-	} else {
-		src.registryName = cfg.registry
+		regSource = fixedRegistry{name: "demo registry", data: demo.Registry}
+		maps.Copy(mounts, demo.Mounts)
+	case strings.HasPrefix(cfg.registry, "ssm:"):
+		prefix, err := ssmregistry.ParseURI(cfg.registry)
+		if err != nil {
+			return fmt.Errorf("COMPOSER_REGISTRY=%w", err)
+		}
+		regSource = ssmregistry.New(clients.ssm, prefix)
+	default:
+		regSource = fileRegistry{path: cfg.registry}
 	}
 
 	reg := registry.New(nil)
 	httpFetch := fetch.NewHTTP()
 	defer httpFetch.Close()
 	composer := &stream.Composer{
-		Fetch:    &fetch.Mux{HTTP: httpFetch},
+		Fetch: &fetch.Mux{
+			HTTP:          httpFetch,
+			Lambda:        fetch.NewLambda(clients.lambda),
+			StepFunctions: fetch.NewStepFunctions(clients.sfn),
+		},
 		Registry: reg,
 		Log:      log,
 		Timeout:  cfg.fragmentTimeout,
 	}
 	srv := server.New(log, composer, reg, mounts)
-	src.srv, src.reg = srv, reg
-	src.refresh()
+	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
+	src.refresh(ctx)
 
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -137,105 +174,4 @@ func pageURL(a net.Addr) string {
 		host = ta.IP.String()
 	}
 	return fmt.Sprintf("http://%s/productdetails", net.JoinHostPort(host, fmt.Sprint(ta.Port)))
-}
-
-// sources re-reads the templates and the registry, publishing what changed
-// and keeping the last good copy of what broke.
-type sources struct {
-	log *slog.Logger
-	srv *server.Server
-	reg *registry.Registry
-
-	templatesFS   fs.FS
-	templatesName string
-	registryName  string // a file path, or a name when registryData is set
-	registryData  []byte // fixed content (the demo)
-
-	templatesSum, registrySum [sha256.Size]byte
-}
-
-func (s *sources) loop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.refresh()
-		}
-	}
-}
-
-func (s *sources) refresh() {
-	s.refreshTemplates()
-	s.refreshRegistry()
-}
-
-func (s *sources) refreshTemplates() {
-	files, err := template.ReadFiles(s.templatesFS)
-	if err != nil {
-		s.log.Error("templates not re-read; the last good set keeps serving", slog.String("source", s.templatesName), slog.String("error", err.Error()))
-		return
-	}
-	sum := filesSum(files)
-	if sum == s.templatesSum && s.srv.Templates() != nil {
-		return
-	}
-	s.templatesSum = sum
-	set, err := template.BuildSet(files)
-	if err != nil {
-		var errs template.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				s.log.Error("template error", slog.String("source", s.templatesName), slog.String("file", e.File), slog.Int("line", e.Line), slog.String("error", e.Msg))
-			}
-		}
-		s.log.Error("templates not published; the last good set keeps serving", slog.String("source", s.templatesName))
-		return
-	}
-	s.srv.SetTemplates(set)
-	s.log.Info("templates published", slog.String("source", s.templatesName), slog.Int("templates", len(set.Templates)), slog.Int("routes", len(set.Routes)))
-}
-
-func (s *sources) refreshRegistry() {
-	data := s.registryData
-	if data == nil {
-		var err error
-		data, err = os.ReadFile(s.registryName)
-		if err != nil {
-			s.log.Error("registry not re-read; the last good entries stay in use", slog.String("source", s.registryName), slog.String("error", err.Error()))
-			return
-		}
-	}
-	sum := sha256.Sum256(data)
-	if sum == s.registrySum && s.reg.Loaded() {
-		return
-	}
-	raws, err := registry.ParseFile(s.registryName, data)
-	if err != nil {
-		s.log.Error("registry not published; the last good entries stay in use", slog.String("error", err.Error()))
-		return
-	}
-	s.registrySum = sum
-	for _, e := range s.reg.Update(raws) {
-		s.log.Error("registry entry skipped; its last good value stays in use", slog.String("source", s.registryName), slog.String("id", e.ID), slog.String("error", e.Err.Error()))
-	}
-	s.log.Info("registry published", slog.String("source", s.registryName), slog.Int("entries", len(s.reg.IDs())))
-}
-
-func filesSum(files map[string][]byte) [sha256.Size]byte {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
-		h.Write(files[n])
-	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
 }

@@ -221,9 +221,9 @@ func validHeaderName(h string) bool {
 
 // Raw is one entry as a source holds it.
 type Raw struct {
-	ID   string
-	From string // where it came from, for messages: a parameter name, "file.json: id"
-	Data []byte
+	ID   string `json:"id"`
+	From string `json:"from"` // where it came from, for messages: a parameter name, "file.json: id"
+	Data []byte `json:"data"`
 }
 
 // EntryError is an entry that did not parse.
@@ -243,8 +243,15 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // never blocks on an update.
 type Registry struct {
 	mu      sync.Mutex // serialises updates
-	entries atomic.Pointer[map[string]Entry]
-	updated atomic.Int64 // unix nanoseconds of the last Update, 0 if none
+	current atomic.Pointer[snapshot]
+}
+
+// snapshot is one published state: the entries and the raw form of each,
+// so that what is served can be written out and read back exactly.
+type snapshot struct {
+	entries map[string]Entry
+	raws    map[string]Raw
+	at      time.Time
 }
 
 // New returns a registry holding entries (which it takes over); nil gives
@@ -252,46 +259,59 @@ type Registry struct {
 func New(entries map[string]Entry) *Registry {
 	r := &Registry{}
 	if entries != nil {
-		r.entries.Store(&entries)
-		r.updated.Store(time.Now().UnixNano())
+		r.current.Store(&snapshot{entries: entries, raws: map[string]Raw{}, at: time.Now()})
 	}
 	return r
 }
 
 // Lookup returns the entry for id.
 func (r *Registry) Lookup(id string) (Entry, bool) {
-	m := r.entries.Load()
-	if m == nil {
+	s := r.current.Load()
+	if s == nil {
 		return Entry{}, false
 	}
-	e, ok := (*m)[id]
+	e, ok := s.entries[id]
 	return e, ok
 }
 
 // Loaded reports whether the registry has been loaded at least once.
-func (r *Registry) Loaded() bool { return r.entries.Load() != nil }
+func (r *Registry) Loaded() bool { return r.current.Load() != nil }
 
 // LastUpdate is when entries were last published.
 func (r *Registry) LastUpdate() time.Time {
-	n := r.updated.Load()
-	if n == 0 {
-		return time.Time{}
+	if s := r.current.Load(); s != nil {
+		return s.at
 	}
-	return time.Unix(0, n)
+	return time.Time{}
 }
 
 // IDs lists the registered ids, sorted.
 func (r *Registry) IDs() []string {
-	m := r.entries.Load()
-	if m == nil {
+	s := r.current.Load()
+	if s == nil {
 		return nil
 	}
-	ids := make([]string, 0, len(*m))
-	for id := range *m {
+	ids := make([]string, 0, len(s.entries))
+	for id := range s.entries {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// Raws returns the raw form of every entry in use (for entries that came
+// through Update), sorted by id: what a snapshot stores.
+func (r *Registry) Raws() []Raw {
+	s := r.current.Load()
+	if s == nil {
+		return nil
+	}
+	out := make([]Raw, 0, len(s.raws))
+	for _, raw := range s.raws {
+		out = append(out, raw)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Update publishes the entries in raws, which replace the current set: ids
@@ -300,25 +320,28 @@ func (r *Registry) IDs() []string {
 func (r *Registry) Update(raws []Raw) []*EntryError {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var old map[string]Entry
-	if p := r.entries.Load(); p != nil {
-		old = *p
+	old := r.current.Load()
+	if old == nil {
+		old = &snapshot{}
 	}
-	next := make(map[string]Entry, len(raws))
+	next := &snapshot{entries: make(map[string]Entry, len(raws)), raws: make(map[string]Raw, len(raws)), at: time.Now()}
 	var errs []*EntryError
 	for _, raw := range raws {
 		e, err := ParseEntry(raw.Data)
 		if err != nil {
 			errs = append(errs, &EntryError{ID: raw.ID, From: raw.From, Err: err})
-			if prev, ok := old[raw.ID]; ok {
-				next[raw.ID] = prev
+			if prev, ok := old.entries[raw.ID]; ok {
+				next.entries[raw.ID] = prev
+				if prevRaw, ok := old.raws[raw.ID]; ok {
+					next.raws[raw.ID] = prevRaw
+				}
 			}
 			continue
 		}
-		next[raw.ID] = e
+		next.entries[raw.ID] = e
+		next.raws[raw.ID] = raw
 	}
-	r.entries.Store(&next)
-	r.updated.Store(time.Now().UnixNano())
+	r.current.Store(next)
 	return errs
 }
 

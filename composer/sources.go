@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/server"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// templateSource is where the template set comes from: a folder, the
+// embedded demo, or S3.
+type templateSource interface {
+	Name() string
+	Files(ctx context.Context) (map[string][]byte, error)
+}
+
+// registrySource is where the registry comes from: a file, the demo, or SSM.
+type registrySource interface {
+	Name() string
+	Raws(ctx context.Context) ([]registry.Raw, error)
+}
+
+type dirSource struct {
+	name string
+	fsys fs.FS
+}
+
+func (d dirSource) Name() string { return d.name }
+
+func (d dirSource) Files(context.Context) (map[string][]byte, error) {
+	return template.ReadFiles(d.fsys)
+}
+
+type fileRegistry struct{ path string }
+
+func (f fileRegistry) Name() string { return f.path }
+
+func (f fileRegistry) Raws(context.Context) ([]registry.Raw, error) {
+	return registry.ReadFile(f.path)
+}
+
+type fixedRegistry struct {
+	name string
+	data []byte
+}
+
+func (f fixedRegistry) Name() string { return f.name }
+
+func (f fixedRegistry) Raws(context.Context) ([]registry.Raw, error) {
+	return registry.ParseFile(f.name, f.data)
+}
+
+// sources keeps the server's templates and registry current: it re-reads
+// both every refresh, publishes what changed, keeps the last good copy of
+// what broke or could not be read (static stability), writes every good
+// load to the snapshot folder, and starts from that snapshot when a source
+// is down at start-up.
+type sources struct {
+	log       *slog.Logger
+	srv       *server.Server
+	reg       *registry.Registry
+	templates templateSource
+	registry  registrySource
+	snapshots string // folder, or "" for none
+	timeout   time.Duration
+
+	mu                        sync.Mutex
+	templatesSum, registrySum [sha256.Size]byte
+	templatesOK, registryOK   time.Time // last successful read from the source
+	templatesDown, regDown    bool
+
+	errors *prometheus.CounterVec
+}
+
+func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t templateSource, r registrySource, snapshots string, metrics prometheus.Registerer) *sources {
+	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second}
+	s.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "composer_source_errors_total",
+		Help: "Failed reads of the template or registry source.",
+	}, []string{"source"})
+	age := func(kind string, at func() time.Time) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "composer_source_age_seconds",
+			Help:        "Seconds since the source was last read successfully (-1 before the first read): how stale what is served may be.",
+			ConstLabels: prometheus.Labels{"source": kind},
+		}, func() float64 {
+			t := at()
+			if t.IsZero() {
+				return -1
+			}
+			return time.Since(t).Seconds()
+		})
+	}
+	if metrics != nil {
+		metrics.MustRegister(s.errors,
+			age("templates", func() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return s.templatesOK }),
+			age("registry", func() time.Time { s.mu.Lock(); defer s.mu.Unlock(); return s.registryOK }))
+	}
+	return s
+}
+
+func (s *sources) loop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refresh(ctx)
+		}
+	}
+}
+
+func (s *sources) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	s.refreshTemplates(ctx)
+	s.refreshRegistry(ctx)
+}
+
+func (s *sources) refreshTemplates(ctx context.Context) {
+	name := s.templates.Name()
+	files, err := s.templates.Files(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.errors.WithLabelValues("templates").Inc()
+		s.templatesDown = true
+		if s.srv.Templates() != nil {
+			s.log.Warn("templates source unavailable; serving the last good set", slog.String("source", name),
+				slog.String("stale_for", time.Since(s.templatesOK).Round(time.Second).String()), slog.String("error", err.Error()))
+			return
+		}
+		files, at, snapErr := s.readTemplateSnapshot()
+		if snapErr != nil {
+			s.log.Error("not ready: templates could not be loaded and there is no usable snapshot", slog.String("source", name),
+				slog.String("error", err.Error()), slog.String("snapshot", snapErr.Error()))
+			return
+		}
+		set, buildErr := template.BuildSet(files)
+		if buildErr != nil {
+			s.log.Error("not ready: the templates snapshot does not compile", slog.String("error", buildErr.Error()))
+			return
+		}
+		s.srv.SetTemplates(set)
+		s.templatesSum = filesSum(files)
+		s.log.Warn("templates source unavailable at start-up; serving the snapshot", slog.String("source", name),
+			slog.Time("snapshot_written", at), slog.String("error", err.Error()))
+		return
+	}
+	if s.templatesDown {
+		s.log.Info("templates source available again", slog.String("source", name))
+		s.templatesDown = false
+	}
+	s.templatesOK = time.Now()
+	sum := filesSum(files)
+	if sum == s.templatesSum && s.srv.Templates() != nil {
+		return
+	}
+	set, err := template.BuildSet(files)
+	if err != nil {
+		var errs template.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				s.log.Error("template error", slog.String("source", name), slog.String("file", e.File), slog.Int("line", e.Line), slog.String("error", e.Msg))
+			}
+		}
+		s.log.Error("templates not published; the last good set keeps serving", slog.String("source", name))
+		s.templatesSum = sum // report once, not every refresh
+		return
+	}
+	s.srv.SetTemplates(set)
+	s.templatesSum = sum
+	s.log.Info("templates published", slog.String("source", name), slog.Int("templates", len(set.Templates)), slog.Int("routes", len(set.Routes)))
+	if err := s.writeSnapshot("templates.json", templateSnapshot{Source: name, Written: time.Now().UTC(), Files: files}); err != nil {
+		s.log.Error("templates snapshot not written", slog.String("error", err.Error()))
+	}
+}
+
+func (s *sources) refreshRegistry(ctx context.Context) {
+	name := s.registry.Name()
+	raws, err := s.registry.Raws(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.errors.WithLabelValues("registry").Inc()
+		s.regDown = true
+		if s.reg.Loaded() {
+			s.log.Warn("registry source unavailable; the last good entries stay in use", slog.String("source", name),
+				slog.String("stale_for", time.Since(s.registryOK).Round(time.Second).String()), slog.String("error", err.Error()))
+			return
+		}
+		snap, snapErr := s.readRegistrySnapshot()
+		if snapErr != nil {
+			s.log.Error("not ready: the registry could not be loaded and there is no usable snapshot", slog.String("source", name),
+				slog.String("error", err.Error()), slog.String("snapshot", snapErr.Error()))
+			return
+		}
+		s.reg.Update(snap.Entries)
+		s.log.Warn("registry source unavailable at start-up; serving the snapshot", slog.String("source", name),
+			slog.Time("snapshot_written", snap.Written), slog.Int("entries", len(snap.Entries)), slog.String("error", err.Error()))
+		return
+	}
+	if s.regDown {
+		s.log.Info("registry source available again", slog.String("source", name))
+		s.regDown = false
+	}
+	s.registryOK = time.Now()
+	sum := rawsSum(raws)
+	if sum == s.registrySum && s.reg.Loaded() {
+		return
+	}
+	s.registrySum = sum
+	for _, e := range s.reg.Update(raws) {
+		s.log.Error("registry entry skipped; its last good value stays in use", slog.String("source", name),
+			slog.String("id", e.ID), slog.String("parameter", e.From), slog.String("error", e.Err.Error()))
+	}
+	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())))
+	if err := s.writeSnapshot("registry.json", registrySnapshot{Source: name, Written: time.Now().UTC(), Entries: s.reg.Raws()}); err != nil {
+		s.log.Error("registry snapshot not written", slog.String("error", err.Error()))
+	}
+}
+
+// templateSnapshot and registrySnapshot are the snapshot files' content.
+type templateSnapshot struct {
+	Source  string            `json:"source"`
+	Written time.Time         `json:"written"`
+	Files   map[string][]byte `json:"files"`
+}
+
+type registrySnapshot struct {
+	Source  string         `json:"source"`
+	Written time.Time      `json:"written"`
+	Entries []registry.Raw `json:"entries"`
+}
+
+// writeSnapshot writes v as name in the snapshot folder, atomically: a
+// reader (the next start) sees the old file or the new, never half.
+func (s *sources) writeSnapshot(name string, v any) error {
+	if s.snapshots == "" {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(s.snapshots, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.snapshots, "."+name+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(s.snapshots, name))
+}
+
+func (s *sources) readSnapshot(name string, v any) error {
+	if s.snapshots == "" {
+		return errors.New("COMPOSER_SNAPSHOT_DIR is not set")
+	}
+	data, err := os.ReadFile(filepath.Join(s.snapshots, name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(s.snapshots, name), err)
+	}
+	return nil
+}
+
+func (s *sources) readTemplateSnapshot() (map[string][]byte, time.Time, error) {
+	var snap templateSnapshot
+	if err := s.readSnapshot("templates.json", &snap); err != nil {
+		return nil, time.Time{}, err
+	}
+	return snap.Files, snap.Written, nil
+}
+
+func (s *sources) readRegistrySnapshot() (*registrySnapshot, error) {
+	var snap registrySnapshot
+	if err := s.readSnapshot("registry.json", &snap); err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}
+
+func filesSum(files map[string][]byte) [sha256.Size]byte {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+func rawsSum(raws []registry.Raw) [sha256.Size]byte {
+	files := make(map[string][]byte, len(raws))
+	for _, r := range raws {
+		files[r.ID+"\x00"+r.From] = r.Data
+	}
+	return filesSum(files)
+}
