@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch {
 	case cfg.templates == "":
 		tplSource = dirSource{name: "the embedded demo templates", fsys: templates.FS}
+		mounts["/static/*"] = fragments.Static() // the demo pages link the shell's and fragments' assets
 	case strings.HasPrefix(cfg.templates, "s3://"):
 		loc, err := s3templates.ParseURI(cfg.templates)
 		if err != nil {
