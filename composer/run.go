@@ -115,7 +115,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log:      log,
 		Timeout:  cfg.fragmentTimeout,
 	}
-	srv := server.New(log, composer, reg, mounts)
+	csp := cfg.csp
+	if csp == "" && cfg.templates == "" {
+		csp = demoCSP // the demo shows that a strict policy works
+	}
+	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp})
 	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
 	src.refresh(ctx)
 
@@ -164,6 +168,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("stopped")
 	return nil
 }
+
+// demoCSP is the demo's policy: nothing inline but the composer's own
+// scripts, which carry the nonce.
+const demoCSP = "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 func pageURL(a net.Addr) string {
 	ta, ok := a.(*net.TCPAddr)

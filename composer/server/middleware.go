@@ -3,11 +3,13 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -47,6 +49,34 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", s.referrer)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageCSP sets the Content-Security-Policy of an HTML response and returns
+// the nonce the composer's inline scripts must carry ("" for none).
+func (s *Server) pageCSP(w http.ResponseWriter) string {
+	if s.csp == "" {
+		return ""
+	}
+	nonce := ""
+	policy := s.csp
+	if strings.Contains(policy, "{nonce}") {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		nonce = base64.RawURLEncoding.EncodeToString(b[:])
+		policy = strings.ReplaceAll(policy, "{nonce}", nonce)
+	}
+	w.Header().Set("Content-Security-Policy", policy)
+	return nonce
 }
 
 // statusWriter records what a handler wrote. Unwrap lets

@@ -76,6 +76,7 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 			ErrorPage: set.ErrorPage,
 			Params:    params,
 			RequestID: RequestID(r.Context()),
+			Nonce:     s.pageCSP(w),
 		})
 	}
 }
@@ -86,8 +87,8 @@ func (s *Server) handleNotFound(set *template.Set) http.HandlerFunc {
 		if set != nil {
 			body = set.ErrorPage(http.StatusNotFound)
 		}
+		s.pageCSP(w)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusNotFound)
 		if body == nil {
 			body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 Not Found</title></head><body><h1>Not Found</h1><p>There is no page at this address.</p></body></html>\n")

@@ -23,25 +23,46 @@ type Readiness interface {
 	Loaded() bool
 }
 
+// Options are what a Server is built from.
+type Options struct {
+	Log      *slog.Logger
+	Composer *stream.Composer
+	// Registry tells readiness.
+	Registry Readiness
+	// Mounts are extra handlers by chi pattern (the demo's static files and
+	// APIs, /metrics), served beside the pages.
+	Mounts map[string]http.Handler
+	// CSP is the pages' Content-Security-Policy; "{nonce}" in it becomes a
+	// fresh nonce per page, which the composer's inline scripts carry.
+	// Empty: no CSP header.
+	CSP string
+	// ReferrerPolicy for every response; empty means
+	// "strict-origin-when-cross-origin".
+	ReferrerPolicy string
+}
+
 // Server serves pages. Build it with New; it is safe for concurrent use.
 type Server struct {
 	log      *slog.Logger
 	composer *stream.Composer
 	registry Readiness
 	mounts   map[string]http.Handler
+	csp      string
+	referrer string
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
 	root   http.Handler
 }
 
-// New returns a server that composes pages with c. registry tells
-// readiness; mounts are extra handlers by chi pattern (the demo's static
-// files and APIs), served beside the pages.
-func New(log *slog.Logger, c *stream.Composer, registry Readiness, mounts map[string]http.Handler) *Server {
-	s := &Server{log: log, composer: c, registry: registry, mounts: mounts}
+// New returns a server built from o.
+func New(o Options) *Server {
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy}
+	if s.referrer == "" {
+		s.referrer = "strict-origin-when-cross-origin"
+	}
 	s.publishRouter(nil)
-	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.logRequests, s.recoverPanics)
+	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.securityHeaders, s.logRequests, s.recoverPanics)
 	return s
 }
 

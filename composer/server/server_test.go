@@ -49,12 +49,17 @@ func buildSet(t *testing.T, files map[string]string) *template.Set {
 
 func newServer(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler) (*server.Server, *httptest.Server, *syncBuffer) {
 	t.Helper()
+	return newServerCSP(t, reg, mounts, "")
+}
+
+func newServerCSP(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler, csp string) (*server.Server, *httptest.Server, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
 	c := &stream.Composer{Fetch: &fetch.Mux{HTTP: h}, Registry: reg, Log: log}
-	s := server.New(log, c, reg, mounts)
+	s := server.New(server.Options{Log: log, Composer: c, Registry: reg, Mounts: mounts, CSP: csp})
 	ts := httptest.NewServer(s)
 	t.Cleanup(ts.Close)
 	return s, ts, logs
@@ -172,5 +177,40 @@ func TestTemplateSwapDuringStream(t *testing.T) {
 	}
 	if _, page := do(t, "GET", ts.URL+"/", nil); page != "new" {
 		t.Errorf("next page = %q, want the new template", page)
+	}
+}
+
+func TestSecurityHeadersAndCSPNonce(t *testing.T) {
+	t.Parallel()
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "R") }))
+	defer frag.Close()
+	reg := registry.New(map[string]registry.Entry{"r": {Endpoint: frag.URL}})
+	s, ts, _ := newServerCSP(t, reg, nil, "script-src 'nonce-{nonce}'")
+	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<body><micro-frontend id=r async/></body>`}))
+	var nonces []string
+	for range 2 {
+		resp, body := do(t, "GET", ts.URL+"/", nil)
+		csp := resp.Header.Get("Content-Security-Policy")
+		nonce, ok := strings.CutPrefix(csp, "script-src 'nonce-")
+		nonce = strings.TrimSuffix(nonce, "'")
+		if !ok || len(nonce) < 16 {
+			t.Fatalf("CSP = %q", csp)
+		}
+		nonces = append(nonces, nonce)
+		if n := strings.Count(body, `<script nonce="`+nonce+`">`); n != 2 {
+			t.Errorf("%d inline scripts carry the nonce, want 2: %s", n, body)
+		}
+		if strings.Contains(body, "<script>") {
+			t.Errorf("an inline script without the nonce: %s", body)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "strict-origin-when-cross-origin" {
+			t.Errorf("security headers: %v", resp.Header)
+		}
+	}
+	if nonces[0] == nonces[1] {
+		t.Error("the nonce is the same on two pages")
+	}
+	if resp, _ := do(t, "GET", ts.URL+"/healthz", nil); resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("healthz headers: %v", resp.Header)
 	}
 }

@@ -77,6 +77,9 @@ type Page struct {
 	Params map[string]string
 	// RequestID goes to fragments as X-Request-Id and onto error pages.
 	RequestID string
+	// Nonce, when set, is put on the composer's inline scripts so that they
+	// run under a Content-Security-Policy with 'nonce-...'.
+	Nonce string
 }
 
 // errNotRegistered is a slot whose id has no registry entry.
@@ -525,7 +528,16 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 }
 
-const moverScript = `<script>function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove()}</script>`
+const moverFunc = `function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove();var s=document.currentScript;if(s)s.remove()}`
+
+// scriptOpen is the start tag of the composer's inline scripts, with the
+// page's CSP nonce when there is one.
+func (pw *pageWriter) scriptOpen() string {
+	if pw.page.Nonce == "" {
+		return "<script>"
+	}
+	return `<script nonce="` + pw.page.Nonce + `">`
+}
 
 func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
 
@@ -541,7 +553,7 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 // into place. A failed one replaces its placeholder with nothing.
 func (pw *pageWriter) writeAsync(i int, s *slot) {
 	if !pw.scriptOut {
-		pw.write([]byte(moverScript))
+		pw.write([]byte(pw.scriptOpen() + moverFunc + "</script>"))
 		pw.scriptOut = true
 	}
 	id := asyncID(i)
@@ -556,7 +568,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.writeLinks(s.header)
 		pw.write(s.body)
 	}
-	pw.write([]byte(`</template><script>__mfeMove("` + id + `")</script>`))
+	pw.write([]byte(`</template>` + pw.scriptOpen() + `__mfeMove("` + id + `")</script>`))
 }
 
 // pageAssets lists the page's declared assets, each once, in slot order.
