@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	snapshotDir     string
 	csp             string
+	allowedHosts    []string
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -38,6 +40,7 @@ var settings = []setting{
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
+	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
@@ -72,6 +75,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
 		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 		csp:         *vals["COMPOSER_CSP"],
+	}
+	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
+		c.allowedHosts = strings.Split(v, ",")
 	}
 	var errs []error
 	duration := func(env string, dst *time.Duration) {

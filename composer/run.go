@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := registry.New(nil)
 	httpFetch := fetch.NewHTTP()
+	httpFetch.AllowHosts(cfg.allowedHosts)
 	defer httpFetch.Close()
 	composer := &stream.Composer{
 		Fetch: &fetch.Mux{

@@ -82,3 +82,30 @@ func TestHTTPDoesNotFollowRedirects(t *testing.T) {
 		t.Errorf("status %d, followed %v; want the 302 itself", resp.Status, followed)
 	}
 }
+
+func TestAllowHosts(t *testing.T) {
+	t.Parallel()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	h.AllowHosts([]string{"*.internal", " Reviews.Example.com "})
+	for host, want := range map[string]bool{
+		"a.internal": true, "x.y.internal": true, "internal": false, "evil-internal": false,
+		"reviews.example.com": true, "REVIEWS.example.com": true, "x.reviews.example.com": false, "127.0.0.1": false,
+	} {
+		if got := h.hostAllowed(host); got != want {
+			t.Errorf("hostAllowed(%q) = %v, want %v", host, got, want)
+		}
+	}
+	_, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
+	if !errors.Is(err, ErrHostNotAllowed) {
+		t.Errorf("fetch of a host off the list: %v", err)
+	}
+	h.AllowHosts(nil)
+	resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
+	if err != nil {
+		t.Fatalf("empty list: %v", err)
+	}
+	resp.Body.Close()
+}

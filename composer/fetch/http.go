@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,7 +12,40 @@ import (
 
 // HTTP fetches fragments with GET over one shared, pooled transport.
 type HTTP struct {
-	client *http.Client
+	client  *http.Client
+	allowed []string // host patterns; empty allows every host
+}
+
+// ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
+var ErrHostNotAllowed = errors.New("endpoint host is not on the allow-list")
+
+// AllowHosts limits fragment requests to hosts matching one of patterns:
+// "name" matches exactly, "*.domain" matches any name below domain. An
+// empty list allows every host.
+func (h *HTTP) AllowHosts(patterns []string) {
+	h.allowed = nil
+	for _, p := range patterns {
+		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+			h.allowed = append(h.allowed, p)
+		}
+	}
+}
+
+func (h *HTTP) hostAllowed(host string) bool {
+	if len(h.allowed) == 0 {
+		return true
+	}
+	host = strings.ToLower(host)
+	for _, p := range h.allowed {
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if strings.HasSuffix(host, "."+suffix) {
+				return true
+			}
+		} else if host == p {
+			return true
+		}
+	}
+	return false
 }
 
 // NewHTTP returns an HTTP transport tuned for many small requests to a few
@@ -58,6 +92,9 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if !h.hostAllowed(hr.URL.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, hr.URL.Hostname())
 	}
 	hr.Header = req.Header
 	resp, err := h.client.Do(hr)

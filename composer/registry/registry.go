@@ -32,6 +32,9 @@ type Entry struct {
 	Assets         Assets
 	ForwardHeaders []string // canonical header names, beyond the defaults
 	Versions       []Version
+	// SetCookie lets the fragment's Set-Cookie headers through to the page,
+	// and only when the fragment is required (errorbehaviour="error").
+	SetCookie bool
 }
 
 // Assets are the files a fragment needs, known before it answers, so that
@@ -56,6 +59,7 @@ type jsonEntry struct {
 	Assets         Assets    `json:"assets"`
 	ForwardHeaders []string  `json:"forwardHeaders,omitempty"`
 	Versions       []Version `json:"versions,omitempty"`
+	SetCookie      bool      `json:"setCookie,omitempty"`
 }
 
 // ParseEntry reads an entry: a bare endpoint (a JSON string, or the
@@ -100,7 +104,7 @@ func parseObject(data []byte) (Entry, error) {
 	if j.Endpoint == "" {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
-	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets}
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie}
 	if err := CheckEndpoint(e.Endpoint); err != nil {
 		return Entry{}, err
 	}

@@ -372,6 +372,15 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		return false
 	}
 	h := pw.w.Header()
+	// Cookies reach the page only from a required fragment whose entry
+	// allows it: a team cannot set cookies from an optional widget.
+	for i := range pw.slots {
+		if s := &pw.slots[i]; s.frag.Required && s.entry.SetCookie {
+			for _, c := range s.header.Values("Set-Cookie") {
+				h.Add("Set-Cookie", c)
+			}
+		}
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if link := pw.preloadHeader(); link != "" {

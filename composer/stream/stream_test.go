@@ -696,3 +696,25 @@ func BenchmarkCompose(b *testing.B) {
 		c.Serve(w, r, page)
 	}
 }
+
+func TestSetCookieOnlyFromAllowedRequiredFragment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cookie := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			http.SetCookie(w, &http.Cookie{Name: name, Value: "1"})
+			write(w, "<"+name+">")
+		}
+	}
+	e.register("session", registry.Entry{Endpoint: fragmentServer(t, cookie("session")), SetCookie: true})
+	e.register("notallowed", registry.Entry{Endpoint: fragmentServer(t, cookie("notallowed"))})
+	e.register("optional", registry.Entry{Endpoint: fragmentServer(t, cookie("optional")), SetCookie: true})
+	resp, _ := get(t, e.page(`<micro-frontend id=session errorbehaviour=error/><micro-frontend id=notallowed errorbehaviour=error/><micro-frontend id=optional/>`, nil), nil)
+	var names []string
+	for _, c := range resp.Cookies() {
+		names = append(names, c.Name)
+	}
+	if strings.Join(names, ",") != "session" {
+		t.Errorf("page cookies = %v, want only the required fragment's whose entry allows it", names)
+	}
+}
