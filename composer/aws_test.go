@@ -47,7 +47,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 	}
 	w.env = awstest.Env(w.s3.URL, w.ssm.URL, w.lambda.URL, w.sfn.URL)
 	frag := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(rw, "<http id=%s>", r.URL.Query().Get("id"))
+		fmt.Fprintf(rw, "[http id=%s]", r.URL.Query().Get("id"))
 	}))
 	t.Cleanup(frag.Close)
 	w.http = frag.URL
@@ -64,7 +64,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 		return json.Marshal(events.APIGatewayV2HTTPResponse{
 			StatusCode: 200,
 			Headers:    map[string]string{"Content-Type": "text/html"},
-			Body:       fmt.Sprintf("<lambda id=%s path=%s lang=%s>", ev.PathParameters["id"], ev.RawPath, ev.Headers["accept-language"]),
+			Body:       fmt.Sprintf("[lambda id=%s path=%s lang=%s]", ev.PathParameters["id"], ev.RawPath, ev.Headers["accept-language"]),
 		})
 	})
 	w.sfn.Handle(awstest.StateMachineARN("recs"), func(ctx context.Context, input string) awstest.Execution {
@@ -73,7 +73,7 @@ func newAWSWorld(t *testing.T) *awsWorld {
 		if ev.PathParameters["id"] == "fail" {
 			return awstest.Execution{Status: "FAILED", Error: "States.TaskFailed", Cause: "arn:aws:lambda:secret internals"}
 		}
-		out, _ := json.Marshal(map[string]string{"body": "<sfn id=" + ev.PathParameters["id"] + ">"})
+		out, _ := json.Marshal(map[string]string{"body": "[sfn id=" + ev.PathParameters["id"] + "]"})
 		return awstest.Execution{Status: "SUCCEEDED", Output: string(out)}
 	})
 
@@ -130,7 +130,7 @@ func TestAWSPageFromS3AndSSMWithHTTPLambdaAndStepFunctions(t *testing.T) {
 	w := newAWSWorld(t)
 	inst := w.start(t, nil)
 	status, page := get(t, inst.base+"/p/42", http.Header{"Accept-Language": {"de"}})
-	want := "v1 <http id=42> <lambda id=42 path=/p/42 lang=de> <sfn id=42>"
+	want := "v1 [http id=42] [lambda id=42 path=/p/42 lang=de] [sfn id=42]"
 	if status != 200 || page != want {
 		t.Errorf("page: %d %q\nwant 200 %q\nlogs:\n%s", status, page, want, inst.logs)
 	}
@@ -143,7 +143,7 @@ func TestAWSFunctionAndExecutionFailuresFallBack(t *testing.T) {
 	w := newAWSWorld(t)
 	inst := w.start(t, nil)
 	status, page := get(t, inst.base+"/p/fail", nil)
-	if status != 200 || page != "v1 <http id=fail> lambda-fallback sfn-fallback" {
+	if status != 200 || page != "v1 [http id=fail] lambda-fallback sfn-fallback" {
 		t.Errorf("page: %d %q", status, page)
 	}
 	if strings.Contains(page, "secret internals") || strings.Contains(page, "arn:") {
@@ -173,7 +173,7 @@ func TestAWSTemplateChangesAndUnchangedBucket(t *testing.T) {
 	w.publish(t, dir)
 	eventually(t, "changed template served", func() bool {
 		_, page := get(t, inst.base+"/p/1", nil)
-		return page == "v2 <http id=1>"
+		return page == "v2 [http id=1]"
 	})
 
 	// A broken template uploaded behind publish's back is refused.
@@ -183,7 +183,7 @@ func TestAWSTemplateChangesAndUnchangedBucket(t *testing.T) {
 	eventually(t, "broken template logged with key and line", func() bool {
 		return strings.Contains(inst.logs.String(), `"source":"s3://pages/site/","file":"page.html","line":2`)
 	})
-	if _, page := get(t, inst.base+"/p/1", nil); page != "v2 <http id=1>" {
+	if _, page := get(t, inst.base+"/p/1", nil); page != "v2 [http id=1]" {
 		t.Errorf("after a broken upload: %q, want the last good template", page)
 	}
 }
@@ -205,21 +205,21 @@ func putRaw(t *testing.T, w *awsWorld, key, file string) {
 
 func TestAWSRegistryChangesAndMalformedEntry(t *testing.T) {
 	w := newAWSWorld(t)
-	other := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, "<other>") }))
+	other := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, "[other]") }))
 	defer other.Close()
 	inst := w.start(t, nil)
 
 	w.ssm.Put("/ssr-mfe/web", other.URL, false)
 	eventually(t, "new endpoint used", func() bool {
 		_, page := get(t, inst.base+"/p/1", nil)
-		return strings.HasPrefix(page, "v1 <other>")
+		return strings.HasPrefix(page, "v1 [other]")
 	})
 
 	w.ssm.Put("/ssr-mfe/web", `{"endpoint": "ftp://broken"}`, false)
 	eventually(t, "malformed entry logged with its parameter name", func() bool {
 		return strings.Contains(inst.logs.String(), `"parameter":"/ssr-mfe/web"`)
 	})
-	if _, page := get(t, inst.base+"/p/1", nil); !strings.HasPrefix(page, "v1 <other>") {
+	if _, page := get(t, inst.base+"/p/1", nil); !strings.HasPrefix(page, "v1 [other]") {
 		t.Errorf("after a malformed entry: %q, want its last good value", page)
 	}
 }

@@ -500,6 +500,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		return
 	}
 	pw.writeLinks(s.header)
+	var g guard // keeps this fragment's markup from breaking the page
 	written := 0
 	for {
 		var chunk []byte
@@ -518,10 +519,11 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		if !ok {
 			break
 		}
-		pw.write(chunk)
+		g.feed(chunk, pw.write)
 		written += len(chunk)
 		pw.c.putChunk(chunk)
 	}
+	g.close(pw.write)
 	if s.bodyErr == nil {
 		return
 	}
@@ -575,7 +577,9 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.logFailure(s, err)
 	} else {
 		pw.writeLinks(s.header)
-		pw.write(s.body)
+		var g guard
+		g.feed(s.body, pw.write)
+		g.close(pw.write)
 	}
 	pw.write([]byte(`</template>` + pw.scriptOpen() + `__mfeMove("` + id + `")</script>`))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/html"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -207,7 +208,7 @@ func TestHeadIsSentBeforeAnyFragmentAnswers(t *testing.T) {
 	release := make(gate)
 	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if release.wait(r) {
-			write(w, "<A>")
+			write(w, "[A]")
 		}
 	})})
 	resp, body := open(t, e.page(`<head>HEAD</head><micro-frontend id=a/>END`, nil))
@@ -216,7 +217,7 @@ func TestHeadIsSentBeforeAnyFragmentAnswers(t *testing.T) {
 	}
 	body.until("HEAD</head>")
 	close(release)
-	if got := body.rest(); got != "<head>HEAD</head><A>END" {
+	if got := body.rest(); got != "<head>HEAD</head>[A]END" {
 		t.Errorf("page = %q", got)
 	}
 }
@@ -229,29 +230,29 @@ func TestFragmentsStreamInOrderChunkByChunk(t *testing.T) {
 	bRest, cRelease := make(gate), make(gate)
 	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		started.Done()
-		write(w, "<A>")
+		write(w, "[A]")
 	})})
 	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		started.Done()
-		write(w, "<B1>")
+		write(w, "[B1]")
 		if bRest.wait(r) {
-			write(w, "<B2>")
+			write(w, "[B2]")
 		}
 	})})
 	// c answers at once but must wait its turn behind b.
 	e.register("c", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		started.Done()
 		if cRelease.wait(r) {
-			write(w, "<C>")
+			write(w, "[C]")
 		}
 	})})
 	_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>-<micro-frontend id=c/>E`, nil))
 	// All fragments were requested at once: c is asked before b has finished.
 	waitGroup(t, &started)
 	close(cRelease)
-	body.until("H<A>-<B1>")
+	body.until("H[A]-[B1]")
 	close(bRest)
-	if got := body.rest(); got != "H<A>-<B1><B2>-<C>E" {
+	if got := body.rest(); got != "H[A]-[B1][B2]-[C]E" {
 		t.Errorf("page = %q", got)
 	}
 }
@@ -273,20 +274,20 @@ func TestAsyncFragmentComesLaterAndDoesNotBlock(t *testing.T) {
 	release := make(gate)
 	e.register("rec", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if release.wait(r) {
-			write(w, "<REC>")
+			write(w, "[REC]")
 		}
 	})})
 	e.register("fast", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		write(w, "<FAST>")
+		write(w, "[FAST]")
 	})})
 	_, body := open(t, e.page(`<body><micro-frontend id=rec async><i>loading</i></micro-frontend><micro-frontend id=fast async/>AFTER</body>`, nil))
 	body.until(`<mfe-placeholder id="mfe-async-0" data-fragment="rec"><i>loading</i></mfe-placeholder>`)
 	body.until("AFTER")
 	// The fast async fragment completes first and comes first.
-	body.until(`<template id="mfe-async-1-content"><FAST></template><script>__mfeMove("mfe-async-1")</script>`)
+	body.until(`<template id="mfe-async-1-content">[FAST]</template><script>__mfeMove("mfe-async-1")</script>`)
 	close(release)
 	got := body.rest()
-	if !strings.HasSuffix(got, `<template id="mfe-async-0-content"><REC></template><script>__mfeMove("mfe-async-0")</script></body>`) {
+	if !strings.HasSuffix(got, `<template id="mfe-async-0-content">[REC]</template><script>__mfeMove("mfe-async-0")</script></body>`) {
 		t.Errorf("page = %q", got)
 	}
 	if strings.Count(got, "function __mfeMove") != 1 {
@@ -444,18 +445,18 @@ func TestRequiredFragmentGatesStatusNotBody(t *testing.T) {
 	e := newEnv(t)
 	release := make(gate)
 	e.register("main", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		write(w, "<MAIN1>")
+		write(w, "[MAIN1]")
 		if release.wait(r) {
-			write(w, "<MAIN2>")
+			write(w, "[MAIN2]")
 		}
 	})})
 	resp, body := open(t, e.page(`H<micro-frontend id=main errorbehaviour=error/>E`, nil))
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	body.until("H<MAIN1>")
+	body.until("H[MAIN1]")
 	close(release)
-	if got := body.rest(); got != "H<MAIN1><MAIN2>E" {
+	if got := body.rest(); got != "H[MAIN1][MAIN2]E" {
 		t.Errorf("page = %q", got)
 	}
 }
@@ -464,7 +465,7 @@ func TestRequiredFragmentFailingMidBodyAbortsPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.register("main", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		write(w, "<MAIN1>")
+		write(w, "[MAIN1]")
 		// Cut the connection mid-body.
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
@@ -488,14 +489,14 @@ func TestHideFragmentFailingMidBodyKeepsPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.register("x", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		write(w, "<X1>")
+		write(w, "[X1]")
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
 		}
 	})})
 	_, got := get(t, e.page(`H<micro-frontend id=x>fallback</micro-frontend>E`, nil), nil)
-	if got != "H<X1>E" {
+	if got != "H[X1]E" {
 		t.Errorf("page = %q", got)
 	}
 }
@@ -585,7 +586,7 @@ func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
 	cancelled := make(chan string, 2)
 	waiting := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			write(w, "<"+name+">")
+			write(w, "["+name+"]")
 			<-r.Context().Done()
 			cancelled <- name
 		}
@@ -600,7 +601,7 @@ func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &reader{t: t, br: bufio.NewReader(resp.Body)}
-	r.until("H<a>")
+	r.until("H[a]")
 	cancel() // the browser goes away
 	resp.Body.Close()
 	seen := map[string]bool{}
@@ -620,14 +621,14 @@ func TestAssetsGoToHeadAndLinkHeader(t *testing.T) {
 	ok := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Link", `</static/x/extra.css>; rel=stylesheet, </static/x/font.woff2>; rel=preload; as=font; crossorigin`)
 		w.Header().Add("Link", `</next>; rel=next`)
-		write(w, "<X>")
+		write(w, "[X]")
 	}
 	e.register("x", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}, JS: []string{"/static/x/x.js"}}})
 	e.register("y", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}}})
 	resp, got := get(t, e.page(`<head><title>t</title></head><micro-frontend id=x/><micro-frontend id=y/>`, nil), nil)
 	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script src="/static/x/x.js" defer></script>` + "\n" + `</head>` +
-		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous"><X>` +
-		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous"><X>`
+		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous">[X]` +
+		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous">[X]`
 	if got != want {
 		t.Errorf("page:\n got %q\nwant %q", got, want)
 	}
@@ -703,7 +704,7 @@ func TestSetCookieOnlyFromAllowedRequiredFragment(t *testing.T) {
 	cookie := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			http.SetCookie(w, &http.Cookie{Name: name, Value: "1"})
-			write(w, "<"+name+">")
+			write(w, "["+name+"]")
 		}
 	}
 	e.register("session", registry.Entry{Endpoint: fragmentServer(t, cookie("session")), SetCookie: true})
@@ -716,5 +717,70 @@ func TestSetCookieOnlyFromAllowedRequiredFragment(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "session" {
 		t.Errorf("page cookies = %v, want only the required fragment's whose entry allows it", names)
+	}
+}
+
+func TestMalformedFragmentDoesNotBreakThePage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("bad", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "<div class=\"x\"><section><script>var s = '")
+		write(w, "\xff\xfe</div></main><!-- never closed <table><tr><td>")
+	})})
+	_, got := get(t, e.page(`<!doctype html><html><body><main id=page><div id=slot><micro-frontend id=bad/></div><p id=after>after</p></main></body></html>`, nil), nil)
+	root, err := html.Parse(strings.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after *html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		for _, a := range n.Attr {
+			if a.Key == "id" && a.Val == "after" {
+				after = n
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(root)
+	if after == nil || after.Parent.Data != "main" || after.FirstChild == nil || after.FirstChild.Data != "after" {
+		t.Errorf("the page after the malformed fragment is broken:\n%s", got)
+	}
+	if !strings.Contains(got, "\uFFFD") || strings.Contains(got, "\xff") {
+		t.Errorf("invalid UTF-8 not replaced: %q", got)
+	}
+}
+
+func TestDrippingFragmentIsCutAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stopped := make(chan struct{})
+	e.register("drip", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(stopped)
+		write(w, "<span>")
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for range 600 { // a minute of drips, far past the deadline
+			select {
+			case <-tick.C:
+				write(w, "x")
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})})
+	_, got := get(t, e.page(`[<micro-frontend id=drip timeout=350ms>fallback</micro-frontend>]after`, nil), nil)
+	if !strings.HasPrefix(got, "[<span>x") || !strings.HasSuffix(got, "</span>]after") || strings.Count(got, "x") > 10 {
+		t.Errorf("page = %q; want the drips up to the deadline, closed, then the rest", got)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(safety):
+		t.Error("the fragment server did not see the request end")
+	}
+	if !strings.Contains(e.log.String(), "deadline exceeded") {
+		t.Errorf("timeout not logged: %s", e.log.String())
 	}
 }
