@@ -126,3 +126,15 @@ func FuzzGuard(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkGuard(b *testing.B) {
+	src := []byte(strings.Repeat(`<div class="row"><p>Some <b>text</b> of a fragment, &amp; more.</p><img src="/x.png" alt="x"></div>`+"\n", 100))
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	emit := func([]byte) {}
+	for b.Loop() {
+		var g guard
+		g.feed(src, emit)
+		g.close(emit)
+	}
+}
