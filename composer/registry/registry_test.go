@@ -137,3 +137,32 @@ func TestReadFile(t *testing.T) {
 		t.Errorf("ReadFile of an array: %v", err)
 	}
 }
+
+func FuzzParseEntry(f *testing.F) {
+	for _, s := range []string{
+		`https://reviews.internal/fragment`, `"arn:aws:lambda:eu-west-1:1:function:f"`, `fn-name`,
+		`{"endpoint": "http://x/", "timeout": "1s", "assets": {"css": ["/a.css"]}, "forwardHeaders": ["cookie"], "versions": [{"name": "v2", "endpoint": "http://y/", "weight": 10}], "setCookie": true}`,
+		`{"endpoint": 3}`, `{`, `[]`, `null`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := ParseEntry(data)
+		if err != nil {
+			return
+		}
+		if CheckEndpoint(e.Endpoint) != nil {
+			t.Fatalf("accepted entry with a bad endpoint %q", e.Endpoint)
+		}
+		total := 0
+		for _, v := range e.Versions {
+			if CheckEndpoint(v.Endpoint) != nil || v.Weight < 0 {
+				t.Fatalf("accepted a bad version %+v", v)
+			}
+			total += v.Weight
+		}
+		if total > 100 || e.Timeout < 0 {
+			t.Fatalf("accepted weights %d, timeout %v", total, e.Timeout)
+		}
+	})
+}

@@ -150,7 +150,11 @@ func parseRoutes(src []byte, templates map[string]*Template, errs Errors) ([]Rou
 			fail(dec.InputOffset(), "%v", err)
 			return nil, errs
 		}
-		pattern := keyTok.(string)
+		pattern, ok := keyTok.(string)
+		if !ok {
+			fail(dec.InputOffset(), "want a route pattern (a string) as key, got %v", keyTok)
+			return nil, errs
+		}
 		off := dec.InputOffset()
 		var name string
 		if err := dec.Decode(&name); err != nil {

@@ -302,3 +302,26 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+func FuzzRoutes(f *testing.F) {
+	for _, s := range []string{
+		`{"/": "a.html", "/product/{id}": "a.html"}`, `{"/{id": "a.html"}`, `{"/": 3}`, `[]`, `{"/": "a.html",}`,
+		`{"/a/*": "a.html", "/b/{x:[0-9]+}": "a.html"}`, `{"/": "a.html"} trailing`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, routes []byte) {
+		set, err := BuildSet(map[string][]byte{"routes.json": routes, "a.html": []byte("<micro-frontend id=x/>")})
+		if err != nil {
+			if _, ok := err.(Errors); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		for _, r := range set.Routes {
+			if r.Template == nil || checkPattern(r.Pattern) != nil {
+				t.Fatalf("published a bad route %+v", r)
+			}
+		}
+	})
+}
