@@ -51,12 +51,22 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// securityHeaders sets the headers every response carries.
+// MaxURILength is the longest request target served; a longer one gets 414.
+// Pages' query strings go to every fragment, so they are kept to what a CDN
+// would pass anyway.
+const MaxURILength = 8 << 10
+
+// securityHeaders sets the headers every response carries, and refuses
+// request targets longer than MaxURILength.
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", s.referrer)
+		if len(r.RequestURI) > MaxURILength {
+			http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

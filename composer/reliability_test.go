@@ -1,0 +1,233 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pageWithFragments starts fragment servers and a composer serving
+// "/p/{id}" from three of them.
+func pageWithFragments(t *testing.T, extra map[string]string, handler http.HandlerFunc) *instance {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/p/{id}": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><title>p</title></head><body>
+<micro-frontend id="a"/><micro-frontend id="b" timeout="10s"/><micro-frontend id="c" async>...</micro-frontend>
+</body></html>`)
+	reg := map[string]string{}
+	for _, id := range []string{"a", "b", "c"} {
+		s := httptest.NewServer(handler)
+		t.Cleanup(s.Close)
+		reg[id] = s.URL
+	}
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"a": %q, "b": %q, "c": %q}`, reg["a"], reg["b"], reg["c"]))
+	env := map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return start(t, env)
+}
+
+func TestBadRequests(t *testing.T) {
+	inst := pageWithFragments(t, nil, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<b>f</b>") })
+	send := func(method, target string, header http.Header) int {
+		t.Helper()
+		req, err := http.NewRequest(method, inst.base+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		// A fresh connection for each: the header limit is a property of
+		// reading a request from a new connection.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %.40s: %v", method, target, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name   string
+		method string
+		target string
+		header http.Header
+		want   int
+	}{
+		{"page", "GET", "/p/1", nil, 200},
+		{"post to a page", "POST", "/p/1", nil, http.StatusMethodNotAllowed},
+		{"delete", "DELETE", "/p/1", nil, http.StatusMethodNotAllowed},
+		{"trace", "TRACE", "/p/1", nil, http.StatusMethodNotAllowed},
+		{"made-up method", "BREW", "/p/1", nil, http.StatusMethodNotAllowed},
+		{"long URL", "GET", "/p/1?q=" + strings.Repeat("x", 10<<10), nil, http.StatusRequestURITooLong},
+		{"huge header", "GET", "/p/1", http.Header{"X-Big": {strings.Repeat("y", 70<<10)}}, http.StatusRequestHeaderFieldsTooLarge},
+		{"unknown page", "GET", "/nope", nil, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		if got := send(tt.method, tt.target, tt.header); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	// A request line that is not HTTP at all.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(inst.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GARBAGE\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(safety))
+	line, _ := io.ReadAll(io.LimitReader(conn, 12))
+	if !strings.HasPrefix(string(line), "HTTP/1.1 400") {
+		t.Errorf("garbage request: %q, want a 400", line)
+	}
+}
+
+func heapInUse() uint64 {
+	goruntime.GC()
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestLoad sends a bounded number of pages at saturation (loopback only,
+// capped in count and time): every one must be 200 and whole, and the heap
+// must not grow between the first and the last third.
+func TestLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	const (
+		total       = 6000
+		concurrency = 32
+		timeCap     = 60 * time.Second
+	)
+	inst := pageWithFragments(t, nil, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<section>"+strings.Repeat("fragment text ", 100)+"</section>")
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
+	defer client.CloseIdleConnections()
+	var sent, bad atomic.Int64
+	var heaps []uint64
+	var mu sync.Mutex
+	deadline := time.Now().Add(timeCap)
+	var wg sync.WaitGroup
+	started := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				n := sent.Add(1)
+				if n > total {
+					return
+				}
+				resp, err := client.Get(fmt.Sprintf("%s/p/%d", inst.base, n))
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || strings.Count(string(b), "<section>") != 3 || !strings.HasSuffix(string(b), "</html>") {
+					bad.Add(1)
+				}
+				if n == total/3 || n == total {
+					h := heapInUse()
+					mu.Lock()
+					heaps = append(heaps, h)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(started)
+	done := min(sent.Load(), total)
+	t.Logf("load: %d pages in %v (%.0f pages/s), %d bad; heap in use after the first third and at the end: %v",
+		done, elapsed.Round(time.Millisecond), float64(done)/elapsed.Seconds(), bad.Load(), heaps)
+	if bad.Load() != 0 {
+		t.Errorf("%d requests failed or were not whole", bad.Load())
+	}
+	if len(heaps) == 2 && heaps[1] > heaps[0]*3/2+8<<20 {
+		t.Errorf("heap grew from %d to %d bytes", heaps[0], heaps[1])
+	}
+}
+
+// TestShutdownWith200PagesInFlight: on SIGTERM every page in flight
+// completes whole, new connections are refused, and run returns within the
+// grace period.
+func TestShutdownWith200PagesInFlight(t *testing.T) {
+	const pages = 200
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	inst := pageWithFragments(t, map[string]string{"COMPOSER_SHUTDOWN_TIMEOUT": "15s"}, func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "<i>done</i>")
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pages, MaxConnsPerHost: pages}}
+	defer client.CloseIdleConnections()
+	results := make(chan string, pages)
+	for i := range pages {
+		go func() {
+			resp, err := client.Get(fmt.Sprintf("%s/p/%d", inst.base, i))
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			results <- string(b)
+		}()
+	}
+	eventually(t, "200 pages in flight", func() bool { return inFlight.Load() >= pages*3 })
+	stopped := time.Now()
+	inst.cancel() // what SIGTERM does through signal.NotifyContext
+	eventually(t, "shutdown begun", func() bool { return strings.Contains(inst.logs.String(), "shutting down") })
+	if c, err := net.DialTimeout("tcp", strings.TrimPrefix(inst.base, "http://"), time.Second); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after shutdown began")
+	}
+	close(release)
+	whole := 0
+	for range pages {
+		if page := <-results; strings.Count(page, "<i>done</i>") == 3 && strings.HasSuffix(page, "</html>") {
+			whole++
+		} else {
+			t.Errorf("a page in flight did not complete whole: %.200q", page)
+		}
+	}
+	select {
+	case err := <-inst.done:
+		inst.done <- err
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return within the grace period")
+	}
+	t.Logf("shutdown: %d of %d pages in flight completed whole; run returned %v after SIGTERM", whole, pages, time.Since(stopped).Round(time.Millisecond))
+}
+
