@@ -52,6 +52,32 @@ type Version struct {
 	Weight   int    `json:"weight"`
 }
 
+// DefaultVersion names an entry's own endpoint among its versions.
+const DefaultVersion = "default"
+
+// Choose picks the version a visitor gets: the one named by current (from
+// the visitor's cookie) while it still exists, else a weighted draw with
+// roll, a number in [0, 100). It returns the version's name and endpoint,
+// and whether current was kept.
+func (e Entry) Choose(current string, roll int) (name, endpoint string, kept bool) {
+	if current == DefaultVersion {
+		return DefaultVersion, e.Endpoint, true
+	}
+	for _, v := range e.Versions {
+		if v.Name == current && v.Weight > 0 {
+			return v.Name, v.Endpoint, true
+		}
+	}
+	acc := 0
+	for _, v := range e.Versions {
+		acc += v.Weight
+		if roll < acc {
+			return v.Name, v.Endpoint, false
+		}
+	}
+	return DefaultVersion, e.Endpoint, false
+}
+
 // jsonEntry is the wire form of an entry object.
 type jsonEntry struct {
 	Endpoint       string    `json:"endpoint"`
@@ -134,6 +160,10 @@ func parseObject(data []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("versions[%d]: \"name\" is missing", i)
 		case names[v.Name]:
 			return Entry{}, fmt.Errorf("versions[%d]: name %q given twice", i, v.Name)
+		case v.Name == DefaultVersion:
+			return Entry{}, fmt.Errorf("versions[%d]: %q names the entry's own endpoint; choose another name", i, v.Name)
+		case !validVersionName(v.Name):
+			return Entry{}, fmt.Errorf("versions[%d]: name %q: use letters, digits, - _ and .", i, v.Name)
 		case v.Weight < 0 || v.Weight > 100:
 			return Entry{}, fmt.Errorf("versions[%d]: weight %d: want 0 to 100 (percent)", i, v.Weight)
 		}
@@ -185,6 +215,18 @@ func CheckEndpoint(s string) error {
 		return nil
 	}
 	return fmt.Errorf("endpoint %q: want an http(s) URL, a Lambda or Step Functions ARN, or a Lambda function name", s)
+}
+
+func validVersionName(s string) bool {
+	if len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func isFunctionName(s string) bool {

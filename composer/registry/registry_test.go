@@ -166,3 +166,35 @@ func FuzzParseEntry(f *testing.F) {
 		}
 	})
 }
+
+func TestChooseWeightsAndStickiness(t *testing.T) {
+	t.Parallel()
+	e := Entry{Endpoint: "http://stable/", Versions: []Version{
+		{Name: "v2", Endpoint: "http://v2/", Weight: 10},
+		{Name: "v3", Endpoint: "http://v3/", Weight: 25},
+	}}
+	const visitors = 10000
+	counts := map[string]int{}
+	for i := range visitors {
+		// A deterministic spread of rolls stands in for the random draw;
+		// TestChooseRandom checks the real one.
+		name, _, kept := e.Choose("", (i*37)%100)
+		if kept {
+			t.Fatal("a new visitor kept a version")
+		}
+		counts[name]++
+	}
+	for name, want := range map[string]int{"v2": 1000, "v3": 2500, DefaultVersion: 6500} {
+		if got := counts[name]; got != want {
+			t.Errorf("%s: %d visitors, want %d", name, got, want)
+		}
+	}
+	for _, current := range []string{"v2", "v3", DefaultVersion} {
+		if name, _, kept := e.Choose(current, 99); name != current || !kept {
+			t.Errorf("visitor on %s moved to %s", current, name)
+		}
+	}
+	if name, _, kept := e.Choose("v1-retired", 0); kept || name != "v2" {
+		t.Errorf("a retired version: %s kept=%v, want a new draw", name, kept)
+	}
+}

@@ -90,8 +90,9 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 
 // slot is the state of one fragment while its page streams.
 type slot struct {
-	frag  *template.Fragment
-	entry registry.Entry
+	frag    *template.Fragment
+	entry   registry.Entry
+	version string // the canary version chosen, "" for an entry without versions
 	ready chan struct{} // closed once status/header/err are set
 
 	// Set before ready is closed.
@@ -151,6 +152,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	if tpl.Async > 0 {
 		async = make(chan int, tpl.Async)
 	}
+	var canary canaryState
 	for i := range slots {
 		s := &slots[i]
 		s.frag = &tpl.Slots[i]
@@ -165,11 +167,15 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			continue
 		}
 		s.entry = entry
+		endpoint := entry.Endpoint
+		if len(entry.Versions) > 0 {
+			s.version, endpoint = canary.choose(r, s.frag.ID, entry)
+		}
 		if !s.frag.Async {
 			s.chunks = make(chan []byte, c.queueChunks())
 		}
 		req := &fetch.Request{
-			Endpoint:   entry.Endpoint,
+			Endpoint:   endpoint,
 			Loader:     string(s.frag.Loader),
 			Path:       r.URL.Path,
 			RawQuery:   rawQuery,
@@ -185,7 +191,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		})
 	}
 
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary}
 	if !pw.start(ctx) {
 		return
 	}
@@ -345,6 +351,7 @@ type pageWriter struct {
 	dirty     bool // written since the last flush
 	broken    bool // the browser has gone
 	scriptOut bool // the async mover script is on the page
+	canary    *canaryState
 }
 
 // start writes the response header once the required fragments have given
@@ -372,6 +379,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		return false
 	}
 	h := pw.w.Header()
+	pw.canary.writeHeaders(h)
 	// Cookies reach the page only from a required fragment whose entry
 	// allows it: a team cannot set cookies from an optional widget.
 	for i := range pw.slots {
@@ -646,6 +654,7 @@ func (pw *pageWriter) logFailure(s *slot, err error) {
 	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed",
 		slog.String("request_id", pw.requestID),
 		slog.String("fragment", s.frag.ID),
+		slog.String("version", s.version),
 		slog.Bool("required", s.frag.Required),
 		slog.String("error", err.Error()))
 }

@@ -784,3 +784,70 @@ func TestDrippingFragmentIsCutAtItsDeadline(t *testing.T) {
 		t.Errorf("timeout not logged: %s", e.log.String())
 	}
 }
+
+// countingTransport serves fragments from memory and counts requests per
+// endpoint.
+type countingTransport struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *countingTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	c.mu.Lock()
+	c.counts[req.Endpoint]++
+	c.mu.Unlock()
+	return &fetch.Response{Status: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("[" + req.Endpoint + "]"))}, nil
+}
+
+func TestCanaryWeightsAndStickiness(t *testing.T) {
+	t.Parallel()
+	ct := &countingTransport{counts: map[string]int{}}
+	reg := registry.New(map[string]registry.Entry{"reviews": {
+		Endpoint: "mem://stable",
+		Versions: []registry.Version{{Name: "v2", Endpoint: "mem://v2", Weight: 10}, {Name: "v3", Endpoint: "mem://v3", Weight: 30}},
+	}})
+	c := &stream.Composer{Fetch: ct, Registry: reg}
+	tpl, err := template.Compile("p.html", []byte(`<micro-frontend id=reviews/><micro-frontend id=reviews/>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &stream.Page{Template: tpl, RequestID: "x"}
+	const visitors = 10000
+	assigned := map[string]string{} // cookie value -> endpoint seen
+	for range visitors {
+		w := httptest.NewRecorder()
+		c.Serve(w, httptest.NewRequest("GET", "/", nil), page)
+		resp := w.Result()
+		cookies := resp.Cookies()
+		if len(cookies) != 1 || cookies[0].Name != "mfe-v-reviews" || !cookies[0].HttpOnly || cookies[0].MaxAge <= 0 {
+			t.Fatalf("cookies = %v", cookies)
+		}
+		body := w.Body.String()
+		if parts := strings.SplitAfter(body, "]"); len(parts) != 3 || parts[0] != parts[1] {
+			t.Fatalf("two slots of one fragment got different versions: %q", body)
+		}
+		assigned[cookies[0].Value] = strings.Trim(strings.SplitAfter(body, "]")[0], "[]")
+		if resp.Header.Get("Cache-Control") != "private" {
+			t.Fatalf("Cache-Control = %q, want private", resp.Header.Get("Cache-Control"))
+		}
+	}
+	for endpoint, want := range map[string]float64{"mem://stable": 0.60, "mem://v2": 0.10, "mem://v3": 0.30} {
+		got := float64(ct.counts[endpoint]) / (2 * visitors)
+		if got < want-0.015 || got > want+0.015 {
+			t.Errorf("%s: %.3f of visitors, want %.2f ± 0.015", endpoint, got, want)
+		}
+	}
+	if assigned["default"] != "mem://stable" || assigned["v2"] != "mem://v2" || assigned["v3"] != "mem://v3" {
+		t.Errorf("cookie values to endpoints: %v", assigned)
+	}
+	// A returning visitor stays on their version and gets no new cookie.
+	for range 100 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: "mfe-v-reviews", Value: "v2"})
+		w := httptest.NewRecorder()
+		c.Serve(w, r, page)
+		if body := w.Body.String(); body != "[mem://v2][mem://v2]" || len(w.Result().Cookies()) != 0 {
+			t.Fatalf("returning visitor: %q, cookies %v", body, w.Result().Cookies())
+		}
+	}
+}
