@@ -230,4 +230,3 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 	}
 	t.Logf("shutdown: %d of %d pages in flight completed whole; run returned %v after SIGTERM", whole, pages, time.Since(stopped).Round(time.Millisecond))
 }
-

@@ -106,7 +106,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpFetch := fetch.NewHTTP()
 	httpFetch.AllowHosts(cfg.allowedHosts)
 	defer httpFetch.Close()
+	pageMetrics := server.NewMetrics(metrics)
 	composer := &stream.Composer{
+		Observer: pageMetrics,
 		Fetch: &fetch.Mux{
 			HTTP:          httpFetch,
 			Lambda:        fetch.NewLambda(clients.lambda),
@@ -120,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if csp == "" && cfg.templates == "" {
 		csp = demoCSP // the demo shows that a strict policy works
 	}
-	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp})
+	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics})
 	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
 	src.refresh(ctx)
 

@@ -395,3 +395,37 @@ func TestValidate(t *testing.T) {
 		t.Errorf("the demo templates do not validate: %v\n%s", err, out.String())
 	}
 }
+
+func TestMetricsAfterAPage(t *testing.T) {
+	inst := start(t, nil)
+	if status, _ := fetchPage(t, inst.base+"/product/2?fail=reviews"); status != 200 {
+		t.Fatalf("page: %d", status)
+	}
+	fetchPage(t, inst.base+"/no/such/page")
+	for _, want := range []struct{ name, labels string }{
+		{"composer_page_requests_total", `{route="/product/{id}",status="200"}`},
+		{"composer_page_requests_total", `{route="unmatched",status="404"}`},
+		{"composer_page_duration_seconds_count", `{route="/product/{id}"}`},
+		{"composer_page_ttfb_seconds_count", `{route="/product/{id}"}`},
+		{"composer_fragment_duration_seconds_count", `{fragment="product",outcome="ok",version=""}`},
+		{"composer_fragment_duration_seconds_count", `{fragment="reviews",outcome="status",version=""}`},
+		{"composer_fragment_duration_seconds_count", `{fragment="recommendations",outcome="ok",version=""}`},
+	} {
+		if v := metricValue(t, inst.base, want.name, want.labels); v != 1 {
+			t.Errorf("%s%s = %v, want 1", want.name, want.labels, v)
+		}
+	}
+}
+
+func TestServerTimingHeader(t *testing.T) {
+	inst := start(t, nil)
+	resp, err := http.Get(inst.base + "/productdetails")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if st := resp.Header.Get("Server-Timing"); !strings.HasPrefix(st, "required;dur=") {
+		t.Errorf("Server-Timing = %q", st)
+	}
+}

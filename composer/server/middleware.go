@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 )
 
 type ctxKey int
@@ -93,8 +95,9 @@ func (s *Server) pageCSP(w http.ResponseWriter) string {
 // http.ResponseController reach the connection's Flush.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	status    int
+	bytes     int64
+	firstByte time.Time // when the first body byte was written
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -107,6 +110,9 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.firstByte.IsZero() {
+		w.firstByte = time.Now()
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
@@ -124,11 +130,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		// The route context is made here so that chi fills in this one and
+		// the route pattern can be read after the handler.
+		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
 		aborted := true
 		defer func() {
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if s.metrics != nil {
+				s.metrics.page(r, status, start, sw.firstByte)
 			}
 			level := slog.LevelInfo
 			msg := "request"

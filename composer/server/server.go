@@ -39,6 +39,8 @@ type Options struct {
 	// ReferrerPolicy for every response; empty means
 	// "strict-origin-when-cross-origin".
 	ReferrerPolicy string
+	// Metrics, if set, records every request.
+	Metrics *Metrics
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -49,6 +51,7 @@ type Server struct {
 	mounts   map[string]http.Handler
 	csp      string
 	referrer string
+	metrics  *Metrics
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
@@ -57,7 +60,7 @@ type Server struct {
 
 // New returns a server built from o.
 func New(o Options) *Server {
-	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy}
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics}
 	if s.referrer == "" {
 		s.referrer = "strict-origin-when-cross-origin"
 	}

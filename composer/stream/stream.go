@@ -48,11 +48,20 @@ const (
 	DefaultMaxFragmentBytes = 4 << 20
 )
 
+// Observer is told how each fragment request went: outcome is "ok",
+// "error", "timeout", "status" (not 2xx), "unregistered", "cut" (failed
+// mid-body) or "canceled" (the browser went away).
+type Observer interface {
+	Fragment(id, version, outcome string, d time.Duration)
+}
+
 // Composer streams pages. Its fields are read-only once it serves.
 type Composer struct {
 	Fetch    fetch.Transport
 	Registry Resolver
 	Log      *slog.Logger
+	// Observer, if set, is told about every fragment request.
+	Observer Observer
 	// Timeout is a fragment's total deadline when neither its template
 	// element nor its registry entry sets one.
 	Timeout time.Duration
@@ -92,8 +101,8 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 type slot struct {
 	frag    *template.Fragment
 	entry   registry.Entry
-	version string // the canary version chosen, "" for an entry without versions
-	ready chan struct{} // closed once status/header/err are set
+	version string        // the canary version chosen, "" for an entry without versions
+	ready   chan struct{} // closed once status/header/err are set
 
 	// Set before ready is closed.
 	status int
@@ -160,6 +169,9 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		entry, ok := c.Registry.Lookup(s.frag.ID)
 		if !ok {
 			s.err = errNotRegistered
+			if c.Observer != nil {
+				c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
+			}
 			close(s.ready)
 			if s.frag.Async {
 				async <- i
@@ -228,6 +240,10 @@ func (c *Composer) maxBytes() int64 {
 
 // fetch runs one fragment request and feeds its body to the slot.
 func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
+	if c.Observer != nil {
+		start := time.Now()
+		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout(s))
 	defer cancel()
 	resp, err := c.Fetch.Fetch(ctx, req)
@@ -315,6 +331,31 @@ func (s *slot) headFailure() error {
 	return nil
 }
 
+// outcome classifies how the request went, once the producer is done.
+func (s *slot) outcome() string {
+	err := s.err
+	if err == nil && (s.status < 200 || s.status > 299) {
+		return "status"
+	}
+	if err == nil {
+		err = s.bodyErr
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return "cut"
+		}
+	}
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errNotRegistered):
+		return "unregistered"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
 // pageStatus maps a failed required fragment to the page's status.
 func pageStatus(s *slot) int {
 	switch {
@@ -357,6 +398,7 @@ type pageWriter struct {
 // start writes the response header once the required fragments have given
 // their status. It reports whether the page body should follow.
 func (pw *pageWriter) start(ctx context.Context) bool {
+	began := time.Now()
 	for i := range pw.slots {
 		s := &pw.slots[i]
 		if !s.frag.Required {
@@ -379,6 +421,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		return false
 	}
 	h := pw.w.Header()
+	// What is known before the first byte: how long the required fragments
+	// held the status line.
+	h.Set("Server-Timing", fmt.Sprintf("required;dur=%.1f;desc=\"waiting for required fragments\"", float64(time.Since(began).Microseconds())/1000))
 	pw.canary.writeHeaders(h)
 	// Cookies reach the page only from a required fragment whose entry
 	// allows it: a team cannot set cookies from an optional widget.

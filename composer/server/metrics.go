@@ -1,0 +1,59 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the composer's Prometheus series for pages and fragments. It
+// implements stream.Observer.
+type Metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	ttfb      *prometheus.HistogramVec
+	fragments *prometheus.HistogramVec
+}
+
+// NewMetrics registers the series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	buckets := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "composer_page_requests_total",
+			Help: "Requests by route pattern and status code.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "composer_page_duration_seconds", Help: "Time to the last byte of a response, by route pattern.", Buckets: buckets,
+		}, []string{"route"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "composer_page_ttfb_seconds", Help: "Time to the first byte of a response, by route pattern.", Buckets: buckets,
+		}, []string{"route"}),
+		fragments: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "composer_fragment_duration_seconds", Help: "Fragment requests by id, canary version and outcome.", Buckets: buckets,
+		}, []string{"fragment", "version", "outcome"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments)
+	return m
+}
+
+// Fragment implements stream.Observer.
+func (m *Metrics) Fragment(id, version, outcome string, d time.Duration) {
+	m.fragments.WithLabelValues(id, version, outcome).Observe(d.Seconds())
+}
+
+// page records one finished request.
+func (m *Metrics) page(r *http.Request, status int, start, firstByte time.Time) {
+	route := "unmatched"
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		route = rc.RoutePattern()
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	if !firstByte.IsZero() {
+		m.ttfb.WithLabelValues(route).Observe(firstByte.Sub(start).Seconds())
+	}
+}
