@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,7 @@ type config struct {
 	snapshotDir     string
 	csp             string
 	allowedHosts    []string
+	maxFragment     int64
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -38,6 +40,7 @@ var settings = []setting{
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)"},
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
+	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
@@ -91,6 +94,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	duration("COMPOSER_REFRESH", &c.refresh)
 	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
 	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
+	if n, err := strconv.ParseInt(*vals["COMPOSER_MAX_FRAGMENT_BYTES"], 10, 64); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("COMPOSER_MAX_FRAGMENT_BYTES=%q: want a number of bytes, at least 1024", *vals["COMPOSER_MAX_FRAGMENT_BYTES"]))
+	} else {
+		c.maxFragment = n
+	}
 	switch c.logFormat {
 	case "auto", "json", "text":
 	default:

@@ -106,23 +106,37 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	httpFetch := fetch.NewHTTP()
 	httpFetch.AllowHosts(cfg.allowedHosts)
 	defer httpFetch.Close()
+	tp, stopTracing, err := newTracing(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("traces not flushed", slog.String("error", err.Error()))
+		}
+	}()
+	tracer := tp.Tracer("github.com/ssr-mfe/composer")
 	pageMetrics := server.NewMetrics(metrics)
 	composer := &stream.Composer{
 		Observer: pageMetrics,
+		Tracer:   tracer,
 		Fetch: &fetch.Mux{
 			HTTP:          httpFetch,
 			Lambda:        fetch.NewLambda(clients.lambda),
 			StepFunctions: fetch.NewStepFunctions(clients.sfn),
 		},
-		Registry: reg,
-		Log:      log,
-		Timeout:  cfg.fragmentTimeout,
+		Registry:         reg,
+		Log:              log,
+		Timeout:          cfg.fragmentTimeout,
+		MaxFragmentBytes: cfg.maxFragment,
 	}
 	csp := cfg.csp
 	if csp == "" && cfg.templates == "" {
 		csp = demoCSP // the demo shows that a strict policy works
 	}
-	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics})
+	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer})
 	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
 	src.refresh(ctx)
 

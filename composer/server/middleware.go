@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -133,6 +137,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		// The route context is made here so that chi fills in this one and
 		// the route pattern can be read after the handler.
 		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
+		var span trace.Span
+		if s.tracer != nil {
+			ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx, span = s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+					attribute.String("request.id", RequestID(r.Context()))))
+			r = r.WithContext(ctx)
+		}
 		aborted := true
 		defer func() {
 			status := sw.status
@@ -141,6 +153,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			if s.metrics != nil {
 				s.metrics.page(r, status, start, sw.firstByte)
+			}
+			if span != nil {
+				route := chi.RouteContext(r.Context()).RoutePattern()
+				if route != "" {
+					span.SetName(r.Method + " " + route)
+					span.SetAttributes(attribute.String("http.route", route))
+				}
+				span.SetAttributes(attribute.Int("http.response.status_code", status))
+				if status >= 500 || aborted {
+					span.SetStatus(codes.Error, http.StatusText(status))
+				}
+				span.End()
 			}
 			level := slog.LevelInfo
 			msg := "request"

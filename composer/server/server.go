@@ -14,6 +14,8 @@ import (
 
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -41,6 +43,9 @@ type Options struct {
 	ReferrerPolicy string
 	// Metrics, if set, records every request.
 	Metrics *Metrics
+	// Tracer, if set, makes a server span for every request, continuing
+	// the caller's traceparent.
+	Tracer trace.Tracer
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -52,6 +57,7 @@ type Server struct {
 	csp      string
 	referrer string
 	metrics  *Metrics
+	tracer   trace.Tracer
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
@@ -60,7 +66,7 @@ type Server struct {
 
 // New returns a server built from o.
 func New(o Options) *Server {
-	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics}
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer}
 	if s.referrer == "" {
 		s.referrer = "strict-origin-when-cross-origin"
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
@@ -32,6 +34,10 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
 
 func buildSet(t *testing.T, files map[string]string) *template.Set {

@@ -28,6 +28,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
@@ -62,6 +66,9 @@ type Composer struct {
 	Log      *slog.Logger
 	// Observer, if set, is told about every fragment request.
 	Observer Observer
+	// Tracer, if set, makes a client span for every fragment request, a
+	// child of the page's span, and sends its traceparent to the fragment.
+	Tracer trace.Tracer
 	// Timeout is a fragment's total deadline when neither its template
 	// element nor its registry entry sets one.
 	Timeout time.Duration
@@ -246,6 +253,21 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout(s))
 	defer cancel()
+	if c.Tracer != nil {
+		var span trace.Span
+		ctx, span = c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
+				attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
+		defer func() {
+			outcome := s.outcome()
+			span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
+			if outcome != "ok" {
+				span.SetStatus(codes.Error, outcome)
+			}
+			span.End()
+		}()
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
 	resp, err := c.Fetch.Fetch(ctx, req)
 	if err != nil {
 		s.err = err
