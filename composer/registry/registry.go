@@ -163,7 +163,7 @@ func parseObject(data []byte) (Entry, error) {
 		case v.Name == DefaultVersion:
 			return Entry{}, fmt.Errorf("versions[%d]: %q names the entry's own endpoint; choose another name", i, v.Name)
 		case !validVersionName(v.Name):
-			return Entry{}, fmt.Errorf("versions[%d]: name %q: use letters, digits, - _ and .", i, v.Name)
+			return Entry{}, fmt.Errorf("versions[%d]: name %q: use letters, digits and - _ . (up to 40)", i, v.Name)
 		case v.Weight < 0 || v.Weight > 100:
 			return Entry{}, fmt.Errorf("versions[%d]: weight %d: want 0 to 100 (percent)", i, v.Weight)
 		}
