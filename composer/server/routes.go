@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
@@ -88,11 +89,12 @@ func (s *Server) handleNotFound(set *template.Set) http.HandlerFunc {
 			body = set.ErrorPage(http.StatusNotFound)
 		}
 		s.pageCSP(w)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
 		if body == nil {
 			body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 Not Found</title></head><body><h1>Not Found</h1><p>There is no page at this address.</p></body></html>\n")
 		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write(body)
 	}
 }

@@ -71,7 +71,7 @@ func New(o Options) *Server {
 		s.referrer = "strict-origin-when-cross-origin"
 	}
 	s.publishRouter(nil)
-	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.securityHeaders, s.logRequests, s.recoverPanics)
+	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
 	return s
 }
 
