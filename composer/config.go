@@ -25,6 +25,7 @@ type config struct {
 	csp             string
 	allowedHosts    []string
 	maxFragment     int64
+	cacheBytes      int64
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -41,6 +42,7 @@ var settings = []setting{
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
+	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
@@ -98,6 +100,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		errs = append(errs, fmt.Errorf("COMPOSER_MAX_FRAGMENT_BYTES=%q: want a number of bytes, at least 1024", *vals["COMPOSER_MAX_FRAGMENT_BYTES"]))
 	} else {
 		c.maxFragment = n
+	}
+	if n, err := strconv.ParseInt(*vals["COMPOSER_CACHE_BYTES"], 10, 64); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("COMPOSER_CACHE_BYTES=%q: want a number of bytes (0 turns the cache off)", *vals["COMPOSER_CACHE_BYTES"]))
+	} else {
+		c.cacheBytes = n
 	}
 	switch c.logFormat {
 	case "auto", "json", "text":

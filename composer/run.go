@@ -119,14 +119,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 	tracer := tp.Tracer("github.com/ssr-mfe/composer")
 	pageMetrics := server.NewMetrics(metrics)
+	var transport fetch.Transport = &fetch.Mux{
+		HTTP:          httpFetch,
+		Lambda:        fetch.NewLambda(clients.lambda),
+		StepFunctions: fetch.NewStepFunctions(clients.sfn),
+	}
+	var freshness stream.Freshness
+	if cfg.cacheBytes > 0 {
+		cache := fetch.NewCache(transport, cfg.cacheBytes, pageMetrics.CacheResult)
+		defer cache.Wait()
+		transport, freshness = cache, cache
+	}
 	composer := &stream.Composer{
-		Observer: pageMetrics,
-		Tracer:   tracer,
-		Fetch: &fetch.Mux{
-			HTTP:          httpFetch,
-			Lambda:        fetch.NewLambda(clients.lambda),
-			StepFunctions: fetch.NewStepFunctions(clients.sfn),
-		},
+		Observer:         pageMetrics,
+		Tracer:           tracer,
+		Fetch:            transport,
+		Freshness:        freshness,
 		Registry:         reg,
 		Log:              log,
 		Timeout:          cfg.fragmentTimeout,

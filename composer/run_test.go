@@ -429,3 +429,36 @@ func TestServerTimingHeader(t *testing.T) {
 		t.Errorf("Server-Timing = %q", st)
 	}
 }
+
+func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=120, s-maxage=60")
+		fmt.Fprint(w, "<b>cached</b>")
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<micro-frontend id="f"/>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
+	ccOf := func() string {
+		resp, err := http.Get(inst.base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("Cache-Control")
+	}
+	if cc := ccOf(); cc != "no-store" {
+		t.Errorf("first page (fragment not yet cached): %q, want no-store", cc)
+	}
+	cc := ccOf()
+	if !strings.HasPrefix(cc, "public, max-age=0, s-maxage=") {
+		t.Errorf("second page: %q, want public with the fragment's s-maxage", cc)
+	}
+	if v := metricValue(t, inst.base, "composer_fragment_cache_total", `{result="hit"}`); v < 1 {
+		t.Errorf("cache hits = %v", v)
+	}
+}

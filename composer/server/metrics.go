@@ -16,6 +16,7 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	ttfb      *prometheus.HistogramVec
 	fragments *prometheus.HistogramVec
+	cache     *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -35,9 +36,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		fragments: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "composer_fragment_duration_seconds", Help: "Fragment requests by id, canary version and outcome.", Buckets: buckets,
 		}, []string{"fragment", "version", "outcome"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "composer_fragment_cache_total",
+			Help: "Fragment cache lookups by result: hit, miss, stale, stale_if_error, coalesced, bypass.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments)
+	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache)
 	return m
+}
+
+// CacheResult counts one fragment cache lookup.
+func (m *Metrics) CacheResult(result string) {
+	m.cache.WithLabelValues(result).Inc()
 }
 
 // Fragment implements stream.Observer.

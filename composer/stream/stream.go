@@ -59,6 +59,12 @@ type Observer interface {
 	Fragment(id, version, outcome string, d time.Duration)
 }
 
+// Freshness is the part of the fragment cache the page's Cache-Control
+// needs.
+type Freshness interface {
+	Fresh(req *fetch.Request) (time.Duration, bool)
+}
+
 // Composer streams pages. Its fields are read-only once it serves.
 type Composer struct {
 	Fetch    fetch.Transport
@@ -66,6 +72,10 @@ type Composer struct {
 	Log      *slog.Logger
 	// Observer, if set, is told about every fragment request.
 	Observer Observer
+	// Freshness, if set, says which fragments will be served fresh from the
+	// fragment cache, and for how long: with it the page gets a
+	// Cache-Control that a CDN can honour. Without it, pages are no-store.
+	Freshness Freshness
 	// Tracer, if set, makes a client span for every fragment request, a
 	// child of the page's span, and sends its traceparent to the fragment.
 	Tracer trace.Tracer
@@ -116,6 +126,7 @@ type slot struct {
 	header http.Header
 	err    error
 
+	req     *fetch.Request
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
@@ -201,6 +212,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			PathParams: p.Params,
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 		}
+		s.req = req
 		g.Go(func() error {
 			c.fetch(ctx, s, req)
 			if s.frag.Async {
@@ -456,6 +468,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 			}
 		}
 	}
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", pw.cacheControl())
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if link := pw.preloadHeader(); link != "" {
@@ -463,6 +478,60 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	}
 	pw.w.WriteHeader(http.StatusOK)
 	return true
+}
+
+// cacheControl folds the fragments' caching rules into the page's, from
+// what is known when the header goes out: the required fragments' answers,
+// and which other fragments the cache will serve fresh. A page is as
+// cacheable as its least cacheable part: any private part makes it
+// private, any part not known to be fresh makes it no-store, and its
+// s-maxage is the shortest freshness left of any part.
+func (pw *pageWriter) cacheControl() string {
+	ttl := time.Duration(-1)
+	private := false
+	for i := range pw.slots {
+		s := &pw.slots[i]
+		if errors.Is(s.err, errNotRegistered) {
+			continue // its fallback is part of the template
+		}
+		var left time.Duration
+		if s.frag.Required {
+			cc := fetch.ParseCacheControl(s.header)
+			switch {
+			case cc.NoStore:
+				return "no-store"
+			case cc.Private:
+				private = true
+				continue
+			case cc.NoCache:
+				return "no-store"
+			case cc.SMaxAge >= 0:
+				left = cc.SMaxAge
+			case cc.MaxAge >= 0:
+				left = cc.MaxAge
+			default:
+				return "no-store"
+			}
+		} else {
+			fresh := false
+			if pw.c.Freshness != nil && s.req != nil {
+				left, fresh = pw.c.Freshness.Fresh(s.req)
+			}
+			if !fresh {
+				return "no-store"
+			}
+		}
+		if ttl < 0 || left < ttl {
+			ttl = left
+		}
+	}
+	switch {
+	case private:
+		return "private, no-cache"
+	case ttl <= 0:
+		return "no-store"
+	}
+	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second))
 }
 
 func (pw *pageWriter) redirect(s *slot) {

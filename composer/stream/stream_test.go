@@ -851,3 +851,65 @@ func TestCanaryWeightsAndStickiness(t *testing.T) {
 		}
 	}
 }
+
+// freshness is a fake fragment cache: endpoint -> time left.
+type freshness map[string]time.Duration
+
+func (f freshness) Fresh(req *fetch.Request) (time.Duration, bool) {
+	d, ok := f[req.Endpoint]
+	return d, ok && d > 0
+}
+
+func TestPageCacheControlFolding(t *testing.T) {
+	t.Parallel()
+	mem := memTransport{"mem://a": "a", "mem://b": "b", "mem://main": "m"}
+	tests := []struct {
+		name   string
+		src    string
+		fresh  freshness
+		mainCC string
+		want   string
+	}{
+		{"all fresh: shortest wins", `<micro-frontend id=a/><micro-frontend id=b/>`, freshness{"mem://a": 300 * time.Second, "mem://b": 60 * time.Second}, "", "public, max-age=0, s-maxage=60"},
+		{"one not in the cache", `<micro-frontend id=a/><micro-frontend id=b/>`, freshness{"mem://a": 300 * time.Second}, "", "no-store"},
+		{"required public", `<micro-frontend id=main errorbehaviour=error/><micro-frontend id=a/>`, freshness{"mem://a": 300 * time.Second}, "public, s-maxage=30, max-age=5", "public, max-age=0, s-maxage=30"},
+		{"required private", `<micro-frontend id=main errorbehaviour=error/><micro-frontend id=a/>`, freshness{"mem://a": 300 * time.Second}, "private, max-age=60", "private, no-cache"},
+		{"required no-store", `<micro-frontend id=main errorbehaviour=error/>`, nil, "no-store", "no-store"},
+		{"required without Cache-Control", `<micro-frontend id=main errorbehaviour=error/>`, nil, "", "no-store"},
+		{"unregistered fallback does not count", `<micro-frontend id=a/><micro-frontend id=nope>x</micro-frontend>`, freshness{"mem://a": 90 * time.Second}, "", "public, max-age=0, s-maxage=90"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg := registry.New(map[string]registry.Entry{"a": {Endpoint: "mem://a"}, "b": {Endpoint: "mem://b"}, "main": {Endpoint: "mem://main"}})
+			var tr fetch.Transport = mem
+			if tt.mainCC != "" {
+				tr = headerTransport{next: mem, endpoint: "mem://main", cc: tt.mainCC}
+			}
+			c := &stream.Composer{Fetch: tr, Registry: reg, Freshness: tt.fresh}
+			tpl, err := template.Compile("p.html", []byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			c.Serve(w, httptest.NewRequest("GET", "/", nil), &stream.Page{Template: tpl})
+			if got := w.Result().Header.Get("Cache-Control"); got != tt.want {
+				t.Errorf("Cache-Control = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// headerTransport adds a Cache-Control to one endpoint's responses.
+type headerTransport struct {
+	next         fetch.Transport
+	endpoint, cc string
+}
+
+func (h headerTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	resp, err := h.next.Fetch(ctx, req)
+	if err == nil && req.Endpoint == h.endpoint {
+		resp.Header = http.Header{"Cache-Control": {h.cc}}
+	}
+	return resp, err
+}

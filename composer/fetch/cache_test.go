@@ -1,0 +1,343 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clock is a settable time for cache tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type origin struct {
+	calls   atomic.Int64
+	url     string
+	handler atomic.Pointer[http.HandlerFunc]
+}
+
+func newOrigin(t *testing.T, h http.HandlerFunc) *origin {
+	t.Helper()
+	o := &origin{}
+	o.handler.Store(&h)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.calls.Add(1)
+		(*o.handler.Load())(w, r)
+	}))
+	t.Cleanup(s.Close)
+	o.url = s.URL
+	return o
+}
+
+func (o *origin) set(h http.HandlerFunc) { o.handler.Store(&h) }
+
+func newTestCache(t *testing.T, maxBytes int64) (*Cache, *clock, *sync.Map) {
+	t.Helper()
+	h := NewHTTP()
+	t.Cleanup(h.Close)
+	results := &sync.Map{}
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	c := NewCache(h, maxBytes, func(r string) {
+		v, _ := results.LoadOrStore(r, new(atomic.Int64))
+		v.(*atomic.Int64).Add(1)
+	})
+	c.now = clk.now
+	t.Cleanup(c.Wait)
+	return c, clk, results
+}
+
+func get(t *testing.T, c *Cache, url string, header http.Header) (int, string, error) {
+	t.Helper()
+	if header == nil {
+		header = http.Header{}
+	}
+	resp, err := c.Fetch(context.Background(), &Request{Endpoint: url, Header: header})
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Status, string(b), nil
+}
+
+func serve(cc, body string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if cc != "" {
+			w.Header().Set("Cache-Control", cc)
+		}
+		io.WriteString(w, body)
+	}
+}
+
+func TestCacheDirectives(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cc       string
+		advance  time.Duration
+		upstream int64 // calls for two fetches with advance between them
+	}{
+		{"max-age=60", 30 * time.Second, 1},
+		{"max-age=60", 61 * time.Second, 2},
+		{"public, s-maxage=10, max-age=600", 11 * time.Second, 2}, // s-maxage wins in a shared cache
+		{"s-maxage=600, max-age=0", 300 * time.Second, 1},
+		{"no-store, max-age=60", 0, 2},
+		{"private, max-age=60", 0, 2},
+		{"no-cache, max-age=60", 0, 2},
+		{"", 0, 2},
+		{"max-age=0", 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s/%v", tt.cc, tt.advance), func(t *testing.T) {
+			t.Parallel()
+			c, clk, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, serve(tt.cc, "<p>x</p>"))
+			for i := range 2 {
+				if i == 1 {
+					clk.add(tt.advance)
+				}
+				if status, body, err := get(t, c, o.url, nil); err != nil || status != 200 || body != "<p>x</p>" {
+					t.Fatalf("fetch %d: %d %q %v", i, status, body, err)
+				}
+			}
+			if got := o.calls.Load(); got != tt.upstream {
+				t.Errorf("upstream calls = %d, want %d", got, tt.upstream)
+			}
+		})
+	}
+}
+
+func TestCacheVary(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Language")
+		io.WriteString(w, "lang="+r.Header.Get("Accept-Language"))
+	})
+	for _, lang := range []string{"de", "fr", "de", "fr", "de"} {
+		_, body, _ := get(t, c, o.url, http.Header{"Accept-Language": {lang}})
+		if body != "lang="+lang {
+			t.Errorf("%s: got %q", lang, body)
+		}
+	}
+	if n := o.calls.Load(); n != 2 {
+		t.Errorf("upstream calls = %d, want one per language", n)
+	}
+	o.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "*")
+		io.WriteString(w, "star")
+	})
+	c2, _, _ := newTestCache(t, 1<<20)
+	get(t, c2, o.url, nil)
+	get(t, c2, o.url, nil)
+	if n := o.calls.Load(); n != 4 {
+		t.Errorf("Vary: * was cached (%d calls)", n)
+	}
+}
+
+func TestCacheCoalescesConcurrentMisses(t *testing.T) {
+	t.Parallel()
+	c, _, results := newTestCache(t, 1<<20)
+	release := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "shared")
+	})
+	const n = 20
+	var wg sync.WaitGroup
+	bodies := make(chan string, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, body, err := get(t, c, o.url, nil)
+			if err != nil {
+				body = err.Error()
+			}
+			bodies <- body
+		}()
+	}
+	// Let every request arrive while the first is held upstream.
+	deadline := time.Now().Add(20 * time.Second)
+	for o.calls.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // not a timing claim: more waiters only make the test stronger
+	close(release)
+	wg.Wait()
+	close(bodies)
+	for b := range bodies {
+		if b != "shared" {
+			t.Errorf("body %q", b)
+		}
+	}
+	if got := o.calls.Load(); got != 1 {
+		t.Errorf("%d concurrent identical requests made %d upstream calls, want 1", n, got)
+	}
+	if v, ok := results.Load(CacheMiss); !ok || v.(*atomic.Int64).Load() != 1 {
+		t.Errorf("misses = %v", v)
+	}
+}
+
+func TestCacheStaleWhileRevalidate(t *testing.T) {
+	t.Parallel()
+	c, clk, results := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=10, stale-while-revalidate=60", "v1"))
+	get(t, c, o.url, nil)
+	clk.add(20 * time.Second)
+	release := make(chan struct{})
+	o.set(func(w http.ResponseWriter, r *http.Request) {
+		<-release // the refresh is slow; pages must not wait for it
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		io.WriteString(w, "v2")
+	})
+	for range 5 {
+		if _, body, _ := get(t, c, o.url, nil); body != "v1" {
+			t.Fatalf("stale read = %q, want v1 at once", body)
+		}
+	}
+	close(release)
+	c.Wait()
+	if got := o.calls.Load(); got != 2 {
+		t.Errorf("upstream calls = %d, want 2 (one refresh for five stale reads)", got)
+	}
+	if _, body, _ := get(t, c, o.url, nil); body != "v2" {
+		t.Errorf("after the refresh: %q", body)
+	}
+	if v, _ := results.Load(CacheStale); v.(*atomic.Int64).Load() != 5 {
+		t.Errorf("stale results = %d", v.(*atomic.Int64).Load())
+	}
+	clk.add(100 * time.Second) // past max-age and the window: a plain miss
+	get(t, c, o.url, nil)
+	if got := o.calls.Load(); got != 3 {
+		t.Errorf("upstream calls = %d after the window, want 3", got)
+	}
+}
+
+func TestCacheStaleIfError(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=10, stale-if-error=300", "good"))
+	get(t, c, o.url, nil)
+	clk.add(60 * time.Second)
+	o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	if status, body, err := get(t, c, o.url, nil); err != nil || status != 200 || body != "good" {
+		t.Errorf("during the outage: %d %q %v, want the stale copy", status, body, err)
+	}
+	clk.add(300 * time.Second)
+	if status, _, _ := get(t, c, o.url, nil); status != http.StatusServiceUnavailable {
+		t.Errorf("past stale-if-error: %d, want the 503", status)
+	}
+}
+
+func TestCacheIsBoundedLRU(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 64<<10)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, strings.Repeat("x", 4<<10))
+	})
+	for i := range 100 {
+		get(t, c, fmt.Sprintf("%s/?n=%d", o.url, i), nil)
+	}
+	c.mu.Lock()
+	size, n := c.size, c.lru.Len()
+	c.mu.Unlock()
+	if size > 64<<10 || n >= 100 || n == 0 {
+		t.Errorf("cache holds %d entries, %d bytes; want at most 64 KiB", n, size)
+	}
+	calls := o.calls.Load()
+	get(t, c, o.url+"/?n=99", nil) // recent: still cached
+	get(t, c, o.url+"/?n=0", nil)  // oldest: evicted
+	if got := o.calls.Load() - calls; got != 1 {
+		t.Errorf("%d upstream calls, want 1 (only the evicted one)", got)
+	}
+}
+
+func TestCacheMissStreams(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	release := make(chan struct{})
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "first,")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "second")
+	})
+	resp, err := c.Fetch(context.Background(), &Request{Endpoint: o.url, Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first," {
+		t.Fatalf("first part: %q %v", buf, err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(rest) != "second" {
+		t.Errorf("rest = %q", rest)
+	}
+	if _, body, _ := get(t, c, o.url, nil); body != "first,second" || o.calls.Load() != 1 {
+		t.Errorf("cached body %q after %d calls", body, o.calls.Load())
+	}
+}
+
+func TestCacheUncacheableIsNotSerialised(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	var inFlight, peak atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		w.Header().Set("Cache-Control", "private")
+		io.WriteString(w, "mine")
+	})
+	get(t, c, o.url, nil) // learn that it is not cacheable
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, c, o.url, nil) }()
+	}
+	wg.Wait()
+	if peak.Load() < 2 {
+		t.Errorf("uncacheable requests went upstream one at a time (peak %d)", peak.Load())
+	}
+}
+
+func TestParseCacheControl(t *testing.T) {
+	t.Parallel()
+	cc := ParseCacheControl(http.Header{"Cache-Control": {`public, max-age=60, s-maxage="30"`, "stale-while-revalidate=5, STALE-IF-ERROR=7"}})
+	if cc.MaxAge != time.Minute || cc.SMaxAge != 30*time.Second || cc.StaleWhileRevalidate != 5*time.Second || cc.StaleIfError != 7*time.Second || !cc.Public {
+		t.Errorf("%+v", cc)
+	}
+}
