@@ -1,0 +1,411 @@
+// Command harness compares the composer with nginx SSI and Zalando Tailor
+// serving the same pages from the same synthetic fragment server, on
+// loopback, and prints one table. Run it through bench/run.sh, which
+// installs the peers and builds the composer.
+//
+// Scenarios (each page has five fragments):
+//
+//	s1  zero-latency fragments of 2 KB          throughput (wrk), compression cost
+//	s2  fragments taking 10..50 ms, 2 KB         time to first and last byte (p50, p99)
+//	s3  fragments of 64 KB taking 200 ms         1,000 concurrent streams: composer peak RSS
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type scenario struct {
+	name  string
+	lat   [5]time.Duration
+	size  int
+	about string
+}
+
+var scenarios = []scenario{
+	{"s1", [5]time.Duration{}, 2 << 10, "zero-latency fragments, 2 KB each"},
+	{"s2", [5]time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond, 40 * time.Millisecond, 50 * time.Millisecond}, 2 << 10, "fragments taking 10, 20, 30, 40, 50 ms"},
+	{"s3", [5]time.Duration{200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}, 64 << 10, "fragments of 64 KB taking 200 ms"},
+}
+
+const head = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>bench</title>
+<link rel="stylesheet" href="/static/site.css"></head>
+<body><header><h1>Benchmark page</h1><nav><a href="/">home</a></nav></header>
+<main>
+`
+
+func main() {
+	composerBin := flag.String("composer", "bench/out/bin/composer", "composer binary")
+	tailorJS := flag.String("tailor", "bench/tailor/server.js", "Tailor server script")
+	out := flag.String("out", "bench/out", "working folder for configs and results")
+	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
+	conc := flag.Int("concurrency", 64, "connections for the throughput runs")
+	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
+	flag.Parse()
+	log.SetFlags(0)
+	if *duration > time.Minute {
+		log.Fatal("-duration: at most 1m: every run here is bounded")
+	}
+
+	fragAddr := startFragmentServer()
+	work, err := filepath.Abs(*out)
+	check(err)
+	ports := freePorts(3)
+	composerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	nginxURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	tailorURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	writeConfigs(work, fragAddr, ports[1])
+
+	var procs []*exec.Cmd
+	defer func() {
+		for _, p := range procs {
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+			_ = p.Wait()
+		}
+	}()
+	composer := startProc(work, "composer", *composerBin, nil,
+		"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(ports[0]),
+		"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
+		"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
+		"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s")
+	procs = append(procs, composer)
+	procs = append(procs, startProc(work, "nginx", "nginx", []string{"-p", filepath.Join(work, "nginx"), "-c", "nginx.conf", "-g", "daemon off;"}))
+	procs = append(procs, startProc(work, "tailor", "node", []string{*tailorJS},
+		"PORT="+strconv.Itoa(ports[2]), "TEMPLATES="+filepath.Join(work, "tailor"), "WORKERS="+strconv.Itoa(runtime.NumCPU())))
+	peers := []struct{ name, url string }{{"composer", composerURL}, {"nginx SSI", nginxURL}, {"Tailor", tailorURL}}
+	for _, p := range peers {
+		waitReady(p.name, p.url+"/s1")
+	}
+
+	var report strings.Builder
+	fmt.Fprintf(&report, "Machine: %s, %d cores; %s; %s; node %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), nginxVersion(), nodeVersion())
+	fmt.Fprintf(&report, "| | composer | nginx SSI | Tailor |\n|---|---|---|---|\n")
+
+	// Throughput.
+	rps := map[string]float64{}
+	for _, p := range peers {
+		rps[p.name] = wrk(p.url+"/s1", *conc, *duration, "")
+	}
+	fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %.0f | %.0f | %.0f |\n", scenarios[0].about, *conc, *duration, rps["composer"], rps["nginx SSI"], rps["Tailor"])
+	fmt.Fprintf(&report, "| composer / peer | | %.2fx | %.2fx |\n", rps["composer"]/rps["nginx SSI"], rps["composer"]/rps["Tailor"])
+
+	// Latency.
+	for _, p := range peers {
+		ttfb, ttlb := probe(p.url+"/s2", 300, 4)
+		fmt.Fprintf(&report, "| %s, %s: TTFB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttfb, 50)), ms(pct(ttfb, 99)))))
+		fmt.Fprintf(&report, "| %s, %s: TTLB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttlb, 50)), ms(pct(ttlb, 99)))))
+	}
+
+	// Memory: concurrent streams of big, slow fragments.
+	base := rssKB(composer.Process.Pid)
+	ttfb, ttlb := probe(composerURL+"/s3", *streams*2, *streams)
+	peak := peakKB(composer.Process.Pid)
+	fmt.Fprintf(&report, "| composer peak RSS, %d concurrent streams, %s | %.0f MB (idle %.0f MB; TTLB p50 %s) | | |\n",
+		*streams, scenarios[2].about, float64(peak)/1024, float64(base)/1024, ms(pct(ttlb, 50)))
+	_ = ttfb
+
+	// Compression: throughput and CPU per page.
+	for _, enc := range []string{"", "gzip", "br"} {
+		cpu0 := cpuTime(composer.Process.Pid)
+		r := wrk(composerURL+"/s1", *conc, *duration, enc)
+		cpu := cpuTime(composer.Process.Pid) - cpu0
+		label := enc
+		if label == "" {
+			label = "none"
+		}
+		perPage := time.Duration(float64(cpu) / (r * duration.Seconds()))
+		fmt.Fprintf(&report, "| composer, %s, compression %s: requests/s, CPU per page | %.0f, %s | | |\n", scenarios[0].about, label, r, perPage.Round(time.Microsecond))
+	}
+	fmt.Print(report.String())
+	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
+}
+
+func cell(peer, v string) string {
+	switch peer {
+	case "composer":
+		return v + " | | "
+	case "nginx SSI":
+		return " | " + v + " | "
+	}
+	return " | | " + v
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// startFragmentServer serves /f?ms=&size=&id= : wait, then HTML of size
+// bytes. It never lets anyone cache: every page is composed for real.
+func startFragmentServer() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	filler := strings.Repeat("<p>Lorem ipsum dolor sit amet, <b>consectetur</b> adipiscing elit.</p>\n", 2000)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		wait, _ := strconv.Atoi(q.Get("ms"))
+		size, _ := strconv.Atoi(q.Get("size"))
+		if wait > 0 {
+			t := time.NewTimer(time.Duration(wait) * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		open := `<div class="fragment-` + q.Get("id") + `">`
+		body := filler[:max(0, min(size-len(open)-6, len(filler)))]
+		io.WriteString(w, open+body+"</div>")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String()
+}
+
+func fragURL(addr string, s scenario, i int) string {
+	return fmt.Sprintf("http://%s/f?id=%d&ms=%d&size=%d", addr, i, s.lat[i].Milliseconds(), s.size)
+}
+
+func writeConfigs(work, fragAddr string, nginxPort int) {
+	for _, d := range []string{"composer", "nginx/html", "nginx/logs", "tailor"} {
+		check(os.MkdirAll(filepath.Join(work, d), 0o755))
+	}
+	routes := map[string]string{}
+	var reg []string
+	for _, s := range scenarios {
+		var c, n, t strings.Builder
+		for _, b := range []*strings.Builder{&c, &n, &t} {
+			b.WriteString(head)
+		}
+		for i := range 5 {
+			id := fmt.Sprintf("%s-f%d", s.name, i)
+			fmt.Fprintf(&c, "<section><micro-frontend id=%q/></section>\n", id)
+			reg = append(reg, fmt.Sprintf("%q: %q", id, fragURL(fragAddr, s, i)))
+			u := fragURL(fragAddr, s, i)
+			fmt.Fprintf(&n, "<section><!--# include virtual=\"/frag/%s\" --></section>\n", u[strings.Index(u, "/f?")+1:])
+			fmt.Fprintf(&t, "<section><fragment src=%q></fragment></section>\n", u)
+		}
+		for _, b := range []*strings.Builder{&c, &n, &t} {
+			b.WriteString("</main><footer>Footer</footer></body></html>\n")
+		}
+		routes["/"+s.name] = s.name + ".html"
+		check(os.WriteFile(filepath.Join(work, "composer", s.name+".html"), []byte(c.String()), 0o644))
+		check(os.WriteFile(filepath.Join(work, "nginx/html", s.name+".html"), []byte(n.String()), 0o644))
+		check(os.WriteFile(filepath.Join(work, "tailor", s.name+".html"), []byte(t.String()), 0o644))
+	}
+	var rj []string
+	for k, v := range routes {
+		rj = append(rj, fmt.Sprintf("%q: %q", k, v))
+	}
+	check(os.WriteFile(filepath.Join(work, "composer", "routes.json"), []byte("{"+strings.Join(rj, ",")+"}"), 0o644))
+	check(os.WriteFile(filepath.Join(work, "composer", "registry.json"), []byte("{"+strings.Join(reg, ",\n")+"}"), 0o644))
+	conf := fmt.Sprintf(`worker_processes auto;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  upstream fragments { server %s; keepalive 256; }
+  server {
+    listen 127.0.0.1:%d reuseport;
+    root html;
+    location ~ ^/(s[0-9]+)$ { ssi on; postpone_output 0; default_type text/html; try_files /$1.html =404; }
+    location /frag/ {
+      internal;
+      proxy_pass http://fragments/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, fragAddr, nginxPort)
+	check(os.WriteFile(filepath.Join(work, "nginx", "nginx.conf"), []byte(conf), 0o644))
+}
+
+func freePorts(n int) []int {
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		check(err)
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func startProc(work, name, bin string, args []string, env ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(filepath.Join(work, name+".log"))
+	check(err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	check(cmd.Start())
+	return cmd
+}
+
+func waitReady(name, url string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatalf("%s did not serve %s within 30 s (see its log in the out folder)", name, url)
+}
+
+var rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// wrk runs wrk against url and returns requests per second.
+func wrk(url string, conc int, d time.Duration, encoding string) float64 {
+	args := []string{"-t2", "-c" + strconv.Itoa(conc), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--timeout", "10s"}
+	if encoding != "" {
+		args = append(args, "-H", "Accept-Encoding: "+encoding)
+	}
+	outp, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
+	check(err)
+	m := rpsRe.FindSubmatch(outp)
+	if m == nil {
+		log.Fatalf("wrk output without requests/s:\n%s", outp)
+	}
+	if strings.Contains(string(outp), "Non-2xx") {
+		log.Fatalf("non-2xx responses from %s:\n%s", url, outp)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// probe fetches url n times with conc at once and returns the times to the
+// first and to the last byte of each response.
+func probe(url string, n, conc int) (ttfb, ttlb []time.Duration) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	var mu sync.Mutex
+	work := make(chan struct{}, n)
+	for range n {
+		work <- struct{}{}
+	}
+	close(work)
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range work {
+				var first time.Time
+				start := time.Now()
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }})
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				resp, err := client.Do(req)
+				if err != nil {
+					log.Fatalf("probe %s: %v", url, err)
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					log.Fatalf("probe %s: %d %v", url, resp.StatusCode, err)
+				}
+				end := time.Now()
+				mu.Lock()
+				ttfb = append(ttfb, first.Sub(start))
+				ttlb = append(ttlb, end.Sub(start))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ttfb, ttlb
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func procStatus(pid int, field string) int {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	check(err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return 0
+}
+
+func rssKB(pid int) int  { return procStatus(pid, "VmRSS") }
+func peakKB(pid int) int { return procStatus(pid, "VmHWM") }
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return runtime.GOARCH
+}
+
+func nginxVersion() string {
+	out, _ := exec.Command("nginx", "-v").CombinedOutput()
+	return strings.TrimSpace(strings.TrimPrefix(string(out), "nginx version: "))
+}
+
+func nodeVersion() string {
+	out, _ := exec.Command("node", "--version").Output()
+	return strings.TrimSpace(string(out))
+}
