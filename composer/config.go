@@ -21,11 +21,13 @@ type config struct {
 	refresh         time.Duration
 	fragmentTimeout time.Duration
 	shutdownTimeout time.Duration
+	flushDelay      time.Duration
 	snapshotDir     string
 	csp             string
 	allowedHosts    []string
 	maxFragment     int64
 	cacheBytes      int64
+	debugAddr       string
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -41,12 +43,14 @@ var settings = []setting{
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)"},
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
+	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary"},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
+	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "if set, a second listener with /debug/pprof (keep it private: loopback or a closed port)"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
 }
@@ -80,6 +84,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
 		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 		csp:         *vals["COMPOSER_CSP"],
+		debugAddr:   *vals["COMPOSER_DEBUG_ADDR"],
 	}
 	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
 		c.allowedHosts = strings.Split(v, ",")
@@ -96,6 +101,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	duration("COMPOSER_REFRESH", &c.refresh)
 	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
 	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
+	if d, err := time.ParseDuration(*vals["COMPOSER_FLUSH_DELAY"]); err != nil || d < 0 || d > time.Second {
+		errs = append(errs, fmt.Errorf("COMPOSER_FLUSH_DELAY=%q: want a duration from 0 to 1s", *vals["COMPOSER_FLUSH_DELAY"]))
+	} else {
+		c.flushDelay = d
+	}
 	if n, err := strconv.ParseInt(*vals["COMPOSER_MAX_FRAGMENT_BYTES"], 10, 64); err != nil || n < 1024 {
 		errs = append(errs, fmt.Errorf("COMPOSER_MAX_FRAGMENT_BYTES=%q: want a number of bytes, at least 1024", *vals["COMPOSER_MAX_FRAGMENT_BYTES"]))
 	} else {

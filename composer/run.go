@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -139,6 +140,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Log:              log,
 		Timeout:          cfg.fragmentTimeout,
 		MaxFragmentBytes: cfg.maxFragment,
+		FlushDelay:       cfg.flushDelay,
 	}
 	csp := cfg.csp
 	if csp == "" && cfg.templates == "" {
@@ -165,6 +167,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
+	if cfg.debugAddr != "" {
+		dl, err := net.Listen("tcp", cfg.debugAddr)
+		if err != nil {
+			return fmt.Errorf("COMPOSER_DEBUG_ADDR=%s: %w", cfg.debugAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ds.Serve(dl) }()
+		defer ds.Close()
+		log.Info("debug listener", slog.String("addr", dl.Addr().String()))
+	}
 	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr())))
 
 	refreshDone := make(chan struct{})

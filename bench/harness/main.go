@@ -60,6 +60,8 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
 	conc := flag.Int("concurrency", 64, "connections for the throughput runs")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
+	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
+	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its throughput run (out/cpu.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *duration > time.Minute {
@@ -69,7 +71,7 @@ func main() {
 	fragAddr := startFragmentServer()
 	work, err := filepath.Abs(*out)
 	check(err)
-	ports := freePorts(3)
+	ports := freePorts(4)
 	composerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	nginxURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	tailorURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
@@ -82,11 +84,15 @@ func main() {
 			_ = p.Wait()
 		}
 	}()
-	composer := startProc(work, "composer", *composerBin, nil,
+	var extraEnv []string
+	if *composerEnv != "" {
+		extraEnv = strings.Split(*composerEnv, ",")
+	}
+	composer := startProc(work, "composer", *composerBin, nil, append(extraEnv,
 		"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(ports[0]),
 		"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
 		"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
-		"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s")
+		"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s", "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(ports[3]))...)
 	procs = append(procs, composer)
 	procs = append(procs, startProc(work, "nginx", "nginx", []string{"-p", filepath.Join(work, "nginx"), "-c", "nginx.conf", "-g", "daemon off;"}))
 	procs = append(procs, startProc(work, "tailor", "node", []string{*tailorJS},
@@ -103,6 +109,9 @@ func main() {
 	// Throughput.
 	rps := map[string]float64{}
 	for _, p := range peers {
+		if *profile && p.name == "composer" {
+			go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", ports[3], max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
+		}
 		rps[p.name] = wrk(p.url+"/s1", *conc, *duration, "")
 	}
 	fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %.0f | %.0f | %.0f |\n", scenarios[0].about, *conc, *duration, rps["composer"], rps["nginx SSI"], rps["Tailor"])
@@ -137,6 +146,19 @@ func main() {
 	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
+}
+
+func saveProfile(url, path string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		log.Printf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		log.Printf("profile: %v", err)
+	}
 }
 
 func cell(peer, v string) string {
