@@ -126,6 +126,12 @@ func main() {
 
 	// Memory: concurrent streams of big, slow fragments.
 	base := rssKB(composer.Process.Pid)
+	if *profile {
+		go func() {
+			time.Sleep(1500 * time.Millisecond) // mid-run: every stream open
+			saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", ports[3]), filepath.Join(work, "heap.prof"))
+		}()
+	}
 	ttfb, ttlb := probe(composerURL+"/s3", *streams*2, *streams)
 	peak := peakKB(composer.Process.Pid)
 	fmt.Fprintf(&report, "| composer peak RSS, %d concurrent streams, %s | %.0f MB (idle %.0f MB; TTLB p50 %s) | | |\n",

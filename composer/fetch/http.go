@@ -65,8 +65,10 @@ func NewHTTP() *HTTP {
 		// Fragments are HTML with small headers; a huge header block is a
 		// broken or hostile fragment.
 		MaxResponseHeaderBytes: 64 << 10,
-		WriteBufferSize:        8 << 10,
-		ReadBufferSize:         32 << 10,
+		// Small buffers: a composer holds five upstream connections per page
+		// in flight, and a thousand pages at once must fit in memory.
+		WriteBufferSize: 4 << 10,
+		ReadBufferSize:  4 << 10,
 	}
 	return &HTTP{client: &http.Client{
 		Transport: t,

@@ -47,8 +47,8 @@ type Resolver interface {
 // Defaults for Composer's zero fields.
 const (
 	DefaultTimeout          = 2 * time.Second
-	DefaultChunkSize        = 16 << 10
-	DefaultQueueChunks      = 8
+	DefaultChunkSize        = 8 << 10
+	DefaultQueueChunks      = 2
 	DefaultMaxFragmentBytes = 4 << 20
 )
 
