@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/ssr-mfe/composer/composer/awstest"
+	"github.com/ssr-mfe/composer/fragments"
 )
 
 // awsWorld is a set of fake AWS services with a template folder and
@@ -362,5 +363,35 @@ func TestRegister(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "registered /shop/reviews") {
 		t.Errorf("output: %q", out.String())
+	}
+}
+
+// The demo's reviews fragment, as its team ships it, runs as a Lambda
+// function behind the composer: the same kit.Fragment as over HTTP.
+func TestReviewsFragmentAsLambda(t *testing.T) {
+	fake := awstest.NewLambda(t)
+	handler := fragments.ReviewsFragment().Lambda()
+	fake.Handle("reviews", func(ctx context.Context, payload []byte) ([]byte, error) {
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, err
+		}
+		resp, err := handler(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	})
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/product/{id}": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<main><micro-frontend id="reviews">fallback</micro-frontend></main>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"reviews": %q}`, awstest.FunctionARN("reviews")))
+	env := awstest.Env("", "", fake.URL, "")
+	env["COMPOSER_TEMPLATES"], env["COMPOSER_REGISTRY"] = dir, regFile
+	inst := start(t, env)
+	status, page := get(t, inst.base+"/product/1", nil)
+	if status != 200 || !strings.Contains(page, "Clever premise, slightly long in the middle.") || !strings.Contains(page, `action="/api/reviews/1"`) {
+		t.Errorf("page: %d %.300q", status, page)
 	}
 }

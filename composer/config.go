@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type config struct {
 	maxFragment     int64
 	cacheBytes      int64
 	debugAddr       string
+	proxies         map[string]*url.URL
 	logFormat       string
 	logLevel        slog.Level
 }
@@ -50,6 +52,7 @@ var settings = []setting{
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
+	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)"},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "if set, a second listener with /debug/pprof (keep it private: loopback or a closed port)"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
@@ -86,10 +89,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		csp:         *vals["COMPOSER_CSP"],
 		debugAddr:   *vals["COMPOSER_DEBUG_ADDR"],
 	}
+	var errs []error
+	if v := *vals["COMPOSER_PROXY"]; v != "" {
+		c.proxies = map[string]*url.URL{}
+		for _, pair := range strings.Split(v, ",") {
+			prefix, target, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			u, err := url.Parse(target)
+			if !ok || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("COMPOSER_PROXY: %q: want /prefix/=http://host:port", pair))
+				continue
+			}
+			c.proxies[prefix] = u
+		}
+	}
 	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
 		c.allowedHosts = strings.Split(v, ",")
 	}
-	var errs []error
 	duration := func(env string, dst *time.Duration) {
 		d, err := time.ParseDuration(*vals[env])
 		if err != nil || d <= 0 {

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/http/pprof"
 	"os"
 	"strings"
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	mounts := map[string]http.Handler{"/metrics": promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})}
+	for prefix, target := range cfg.proxies {
+		mounts[prefix+"*"] = httputil.NewSingleHostReverseProxy(target)
+	}
 	var tplSource templateSource
 	switch {
 	case cfg.templates == "":

@@ -31,6 +31,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ssr-mfe/composer/fragments/kit"
 )
 
 //go:embed static
@@ -57,21 +59,20 @@ func Static() http.Handler {
 	})
 }
 
-// render writes a fragment from its template. Fragments set their own
-// Cache-Control: the composer folds it into the page's.
-func render(w http.ResponseWriter, name string, data any, cacheControl string) {
+// render writes a fragment from its template. Each fragment's
+// Cache-Control is declared once, in its kit.Fragment.
+func render(w http.ResponseWriter, name string, data any) {
 	var b bytes.Buffer
 	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
 		http.Error(w, "render failed", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", cacheControl)
 	_, _ = w.Write(b.Bytes())
 }
 
 func bookFor(r *http.Request) (Book, bool) {
-	id := r.URL.Query().Get("id")
+	id := kit.Param(r, "id")
 	if id == "" {
 		id = "1"
 	}
@@ -82,7 +83,7 @@ func bookFor(r *http.Request) (Book, bool) {
 // Header renders the site header with the cart badge.
 func Header() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, "header.html", nil, "public, max-age=60")
+		render(w, "header.html", nil)
 	})
 }
 
@@ -95,7 +96,7 @@ func Product() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		render(w, "product.html", b, "public, max-age=30")
+		render(w, "product.html", b)
 	})
 }
 
@@ -116,21 +117,21 @@ func Recommendations(delay time.Duration) http.Handler {
 		if len(recs) == 0 {
 			recs = []Book{books["1"], books["2"], books["3"]}
 		}
-		render(w, "recommendations.html", recs, "public, max-age=120")
+		render(w, "recommendations.html", recs)
 	})
 }
 
 // Notifications renders the container for client-side toasts.
 func Notifications() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, "notifications.html", nil, "public, max-age=3600")
+		render(w, "notifications.html", nil)
 	})
 }
 
 // Footer renders the site footer.
 func Footer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, "footer.html", time.Now().Year(), "public, max-age=3600")
+		render(w, "footer.html", time.Now().Year())
 	})
 }
 
@@ -160,7 +161,7 @@ func Reviews() http.Handler {
 			}
 			v.Average = strconv.FormatFloat(float64(sum)/float64(len(list)), 'f', 1, 64)
 		}
-		render(w, "reviews.html", v, "private, no-store")
+		render(w, "reviews.html", v)
 	})
 	mux.HandleFunc("POST /api/reviews/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
@@ -235,24 +236,47 @@ func Switches(name string, next http.Handler) http.Handler {
 	})
 }
 
-// Fragment is one demo fragment: its handler and how it registers.
+// Fragment is one demo fragment: the kit fragment its team ships, and the
+// deadline its registry entry sets.
 type Fragment struct {
-	Name    string
-	Handler http.Handler
+	kit.Fragment
 	Timeout string
-	CSS, JS []string
+}
+
+// ReviewsFragment is the reviews fragment as its team ships it: the same
+// value serves HTTP (demo, compose) and Lambda (cmd/reviews-lambda).
+func ReviewsFragment() kit.Fragment {
+	return kit.Fragment{
+		Name: "reviews", Handler: Reviews(), CacheControl: "private, no-store",
+		CSS: []string{"/static/reviews/reviews.css"}, JS: []string{"/static/reviews/reviews.js"},
+	}
 }
 
 // All returns the demo fragments.
 func All(recommendationsDelay time.Duration) []Fragment {
 	return []Fragment{
-		{Name: "header", Handler: Header(), CSS: []string{"/static/header/header.css"}, JS: []string{"/static/header/header.js"}},
-		{Name: "product", Handler: Product(), CSS: []string{"/static/product/product.css"}, JS: []string{"/static/product/product.js"}},
-		{Name: "reviews", Handler: Reviews(), Timeout: "1s", CSS: []string{"/static/reviews/reviews.css"}, JS: []string{"/static/reviews/reviews.js"}},
-		{Name: "recommendations", Handler: Recommendations(recommendationsDelay), Timeout: "3s", CSS: []string{"/static/recommendations/recommendations.css"}},
-		{Name: "notifications", Handler: Notifications(), CSS: []string{"/static/notifications/notifications.css"}, JS: []string{"/static/notifications/notifications.js"}},
-		{Name: "footer", Handler: Footer(), CSS: []string{"/static/footer/footer.css"}},
+		{Fragment: kit.Fragment{Name: "header", Handler: Header(), CacheControl: "public, max-age=60",
+			CSS: []string{"/static/header/header.css"}, JS: []string{"/static/header/header.js"}}},
+		{Fragment: kit.Fragment{Name: "product", Handler: Product(), CacheControl: "public, max-age=30, stale-while-revalidate=60",
+			CSS: []string{"/static/product/product.css"}, JS: []string{"/static/product/product.js"}}},
+		{Fragment: ReviewsFragment(), Timeout: "1s"},
+		{Fragment: kit.Fragment{Name: "recommendations", Handler: Recommendations(recommendationsDelay), CacheControl: "public, max-age=120",
+			CSS: []string{"/static/recommendations/recommendations.css"}}, Timeout: "3s"},
+		{Fragment: kit.Fragment{Name: "notifications", Handler: Notifications(), CacheControl: "public, max-age=3600",
+			CSS: []string{"/static/notifications/notifications.css"}, JS: []string{"/static/notifications/notifications.js"}}},
+		{Fragment: kit.Fragment{Name: "footer", Handler: Footer(), CacheControl: "public, max-age=3600",
+			CSS: []string{"/static/footer/footer.css"}}},
 	}
+}
+
+// entry is the fragment's registry entry at endpoint.
+func (f Fragment) entry(endpoint string) map[string]any {
+	var e map[string]any
+	_ = json.Unmarshal(f.Entry(endpoint), &e)
+	if f.Timeout != "" {
+		e["timeout"] = f.Timeout
+	}
+	return e
 }
 
 // Demo is the set of demo fragments running on loopback.
@@ -278,18 +302,11 @@ func StartDemo(log *slog.Logger, frags []Fragment) (*Demo, error) {
 			d.Close(context.Background())
 			return nil, fmt.Errorf("start demo fragment %s: %w", f.Name, err)
 		}
-		srv := &http.Server{Handler: Switches(f.Name, f.Handler), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		srv := &http.Server{Handler: Switches(f.Name, f.HTTP()), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		d.servers = append(d.servers, srv)
 		go func() { _ = srv.Serve(l) }()
 		base := "http://" + l.Addr().String()
-		entry := map[string]any{"endpoint": base + "/"}
-		if f.Timeout != "" {
-			entry["timeout"] = f.Timeout
-		}
-		if len(f.CSS)+len(f.JS) > 0 {
-			entry["assets"] = map[string][]string{"css": f.CSS, "js": f.JS}
-		}
-		reg[f.Name] = entry
+		reg[f.Name] = f.entry(base + "/")
 		if f.Name == "reviews" {
 			target, _ := url.Parse(base)
 			d.Mounts["/api/reviews/*"] = httputil.NewSingleHostReverseProxy(target)
