@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/s3templates"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -20,20 +23,23 @@ import (
 func publish(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("composer publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	createBucket := fs.Bool("create-bucket", false, "create the bucket first if it does not exist (local stacks)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer publish DIR s3://bucket/prefix/\n\nValidates the templates and routes.json in DIR and, only if all is well,\nuploads them (routes.json last). Uses the standard AWS environment.\n")
+		fmt.Fprintf(stderr, "usage: composer publish [-create-bucket] DIR s3://bucket/prefix/\n\nValidates the templates and routes.json in DIR and, only if all is well,\nuploads them (routes.json last). Uses the standard AWS environment.\n\n")
+		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
+	if pos == nil {
+		return nil // -h
+	}
+	if len(pos) != 2 {
 		fs.Usage()
 		return errors.New("publish: want a folder and an s3:// location")
 	}
-	dir, uri := fs.Arg(0), fs.Arg(1)
+	dir, uri := pos[0], pos[1]
 	loc, err := s3templates.ParseURI(uri)
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
@@ -61,6 +67,11 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	if *createBucket {
+		if err := s3templates.EnsureBucket(ctx, clients.s3, loc.Bucket); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
 	written, err := s3templates.Publish(ctx, clients.s3, loc, files)
 	for _, key := range written {
 		fmt.Fprintf(stdout, "uploaded s3://%s/%s\n", loc.Bucket, key)
@@ -77,28 +88,36 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("composer register", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	prefix := fs.String("prefix", ssmregistry.DefaultPrefix, "SSM parameter prefix of the registry")
+	file := fs.String("file", "", "register every entry of a registry JSON file instead of one ID and entry")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer register [-prefix /ssr-mfe/] ID ENDPOINT_OR_JSON\n\nValidates the entry and writes it to SSM as <prefix><ID> (overwriting).\nUses the standard AWS environment.\n\n")
+		fmt.Fprintf(stderr, "usage: composer register [-prefix /ssr-mfe/] ID ENDPOINT_OR_JSON\n       composer register [-prefix /ssr-mfe/] -file registry.json\n\nValidates the entries and writes each to SSM as <prefix><ID> (overwriting).\nUses the standard AWS environment.\n\n")
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after the two arguments.
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
-	if len(pos) != 2 {
+	if pos == nil {
+		return nil // -h
+	}
+	var entries [][2]string
+	switch {
+	case *file != "" && len(pos) == 0:
+		raws, err := registry.ReadFile(*file)
+		if err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		for _, r := range raws { // all valid, or nothing written
+			if _, err := registry.ParseEntry(r.Data); err != nil {
+				return fmt.Errorf("register: %s: entry %q: %w; nothing was written", *file, r.ID, err)
+			}
+			entries = append(entries, [2]string{r.ID, string(r.Data)})
+		}
+	case *file == "" && len(pos) == 2:
+		entries = append(entries, [2]string{pos[0], pos[1]})
+	default:
 		fs.Usage()
-		return errors.New("register: want a fragment id and an endpoint or JSON entry")
+		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
 	}
 	clients, err := loadAWS(ctx, getenv)
 	if err != nil {
@@ -106,10 +125,58 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	name, err := ssmregistry.Register(ctx, clients.ssm, *prefix, pos[0], pos[1])
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
+	for _, e := range entries {
+		name, err := ssmregistry.Register(ctx, clients.ssm, *prefix, e[0], e[1])
+		if err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		fmt.Fprintf(stdout, "registered %s\n", name)
 	}
-	fmt.Fprintf(stdout, "registered %s\n", name)
+	return nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, and returns the positional ones; nil after -h.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	pos := []string{}
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// healthcheck asks a running composer's /readyz, for container health
+// checks in images without curl: exit 0 when ready.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
+	url := "http://127.0.0.1:8080/readyz"
+	if addr := getenv("COMPOSER_ADDR"); strings.HasPrefix(addr, ":") {
+		url = "http://127.0.0.1" + addr + "/readyz"
+	}
+	if len(args) > 0 {
+		url = args[0]
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", url, resp.StatusCode)
+	}
 	return nil
 }

@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return publish(ctx, args[2:], getenv, stdout, stderr)
 		case "register":
 			return register(ctx, args[2:], getenv, stdout, stderr)
+		case "healthcheck":
+			return healthcheck(ctx, args[2:], getenv)
 		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)

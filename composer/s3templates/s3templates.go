@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ssr-mfe/composer/composer/template"
@@ -146,6 +147,24 @@ func (s *Source) get(ctx context.Context, key string, cached object) (object, er
 		return object{}, fmt.Errorf("read s3://%s/%s: %w", s.loc.Bucket, key, err)
 	}
 	return object{etag: aws.ToString(out.ETag), data: data}, nil
+}
+
+// EnsureBucket creates bucket unless it exists (for local stacks; on AWS
+// the bucket belongs to the infrastructure).
+func EnsureBucket(ctx context.Context, client *s3.Client, bucket string) error {
+	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err == nil {
+		return nil
+	}
+	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+	if region := client.Options().Region; region != "" && region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(region)}
+	}
+	_, err := client.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("create bucket %s: %w", bucket, err)
+	}
+	return nil
 }
 
 // Publish uploads a valid template set to loc: the templates first, then
