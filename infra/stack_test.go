@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+func synth(t *testing.T) (*Stack, assertions.Template) {
+	t.Helper()
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
+		"aws:cdk:bundling-stacks": []string{}, // no Lambda build in tests
+	}})
+	st := NewStack(app, "Composer", &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")}}, settings(app))
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return st, assertions.Template_FromStack(st.Stack, nil)
+}
+
+func TestNagFindings(t *testing.T) {
+	st, _ := synth(t)
+	errs := assertions.Annotations_FromStack(st.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	var lines []string
+	for _, m := range *errs {
+		lines = append(lines, fmt.Sprintf("%s: %v", *m.Id, m.Entry.Data))
+	}
+	if len(lines) > 0 {
+		t.Errorf("cdk-nag AwsSolutions errors:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestStackProperties(t *testing.T) {
+	_, tpl := synth(t)
+	m := func(v map[string]any) *map[string]any { return &v }
+
+	t.Run("pages bucket: encrypted, versioned, private, TLS only", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::S3::Bucket"), m(map[string]any{
+			"VersioningConfiguration": map[string]any{"Status": "Enabled"},
+			"BucketEncryption":        assertions.Match_AnyValue(),
+			"PublicAccessBlockConfiguration": map[string]any{
+				"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true,
+			},
+		}))
+		tpl.HasResourceProperties(jsii.String("AWS::S3::BucketPolicy"), m(map[string]any{
+			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(m(map[string]any{
+				"Effect": "Deny", "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+			}))})},
+		}))
+	})
+	t.Run("registry entry for the reviews Lambda", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::SSM::Parameter"), m(map[string]any{"Name": "/ssr-mfe/reviews", "Type": "String"}))
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), m(map[string]any{
+			"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap",
+		}))
+	})
+	t.Run("Fargate service: two tasks, circuit breaker with rollback, stop timeout after the grace", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::ECS::Service"), m(map[string]any{
+			"DesiredCount": 2, "LaunchType": "FARGATE",
+			"DeploymentConfiguration": assertions.Match_ObjectLike(m(map[string]any{
+				"DeploymentCircuitBreaker": map[string]any{"Enable": true, "Rollback": true},
+				"MinimumHealthyPercent":    100,
+			})),
+		}))
+		tpl.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), m(map[string]any{
+			"ContainerDefinitions": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(m(map[string]any{
+				"StopTimeout": 30,
+				"Environment": assertions.Match_ArrayWith(&[]any{
+					map[string]any{"Name": "COMPOSER_REGISTRY", "Value": "ssm:/ssr-mfe/"},
+					map[string]any{"Name": "COMPOSER_SHUTDOWN_TIMEOUT", "Value": "25s"},
+				}),
+			}))}),
+		}))
+		tpl.ResourceCountIs(jsii.String("AWS::EC2::Subnet"), jsii.Number(4)) // public and private in two AZs
+	})
+	t.Run("autoscaling on CPU and on requests per target", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::ApplicationAutoScaling::ScalableTarget"), m(map[string]any{"MinCapacity": 2, "MaxCapacity": 20}))
+		for _, metric := range []string{"ECSServiceAverageCPUUtilization", "ALBRequestCountPerTarget"} {
+			tpl.HasResourceProperties(jsii.String("AWS::ApplicationAutoScaling::ScalingPolicy"), m(map[string]any{
+				"TargetTrackingScalingPolicyConfiguration": assertions.Match_ObjectLike(m(map[string]any{
+					"PredefinedMetricSpecification": assertions.Match_ObjectLike(m(map[string]any{"PredefinedMetricType": metric})),
+				})),
+			}))
+		}
+	})
+	t.Run("ALB: health check, draining as long as the grace, CloudFront only", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TargetGroup"), m(map[string]any{
+			"HealthCheckPath": "/healthz",
+			"TargetGroupAttributes": assertions.Match_ArrayWith(&[]any{
+				map[string]any{"Key": "deregistration_delay.timeout_seconds", "Value": "30"},
+			}),
+		}))
+		tpl.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroupIngress"), m(map[string]any{
+			"SourcePrefixListId": "pl-4fa04526", "FromPort": 80, "ToPort": 80, "IpProtocol": "tcp",
+		}))
+		for _, typ := range []string{"AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroup"} {
+			for id, r := range *tpl.FindResources(jsii.String(typ), nil) {
+				props := (*r)["Properties"].(map[string]any)
+				ingress := fmt.Sprint(props)
+				if typ == "AWS::EC2::SecurityGroup" {
+					ingress = fmt.Sprint(props["SecurityGroupIngress"])
+				}
+				if strings.Contains(ingress, "0.0.0.0/0") || strings.Contains(ingress, "::/0") {
+					t.Errorf("%s %s lets the internet in: %s", typ, id, ingress)
+				}
+			}
+		}
+	})
+	t.Run("CloudFront: HTTP/2 and 3, origin Cache-Control for pages, S3 with OAC for static", func(t *testing.T) {
+		tpl.ResourceCountIs(jsii.String("AWS::CloudFront::OriginAccessControl"), jsii.Number(1))
+		tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), m(map[string]any{
+			"DistributionConfig": assertions.Match_ObjectLike(m(map[string]any{
+				"HttpVersion": "http2and3",
+				"DefaultCacheBehavior": assertions.Match_ObjectLike(m(map[string]any{
+					"CachePolicyId":           "4cc15a8a-d715-48a4-82b8-cc0b614638fe", // UseOriginCacheControlHeaders-QueryStrings
+					"ResponseHeadersPolicyId": "67f7725c-6f97-4210-82d7-5512b31e9d03", // SecurityHeadersPolicy
+					"ViewerProtocolPolicy":    "redirect-to-https",
+				})),
+				"CacheBehaviors": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(m(map[string]any{"PathPattern": "/static/*"}))}),
+			})),
+		}))
+	})
+	t.Run("least privilege for the composer", func(t *testing.T) {
+		policies := tpl.FindResources(jsii.String("AWS::IAM::Policy"), nil)
+		var actions []string
+		for id, p := range *policies {
+			if !strings.Contains(id, "ComposerTaskRole") {
+				continue
+			}
+			doc := (*p)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+			for _, st := range doc["Statement"].([]any) {
+				switch a := st.(map[string]any)["Action"].(type) {
+				case string:
+					actions = append(actions, a)
+				case []any:
+					for _, x := range a {
+						actions = append(actions, x.(string))
+					}
+				}
+			}
+		}
+		want := map[string]bool{"ssm:GetParametersByPath": true, "s3:GetObject": true, "s3:ListBucket": true, "lambda:InvokeFunction": true, "states:StartSyncExecution": true}
+		for _, a := range actions {
+			if !want[a] {
+				t.Errorf("the composer's role may %s", a)
+			}
+		}
+		if len(actions) < len(want) {
+			t.Errorf("actions %v, want %v", actions, want)
+		}
+	})
+	t.Run("logs kept a month", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), m(map[string]any{"RetentionInDays": 30}))
+	})
+}
