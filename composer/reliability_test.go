@@ -22,7 +22,7 @@ func pageWithFragments(t *testing.T, extra map[string]string, handler http.Handl
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "routes.json"), `{"/p/{id}": "p.html"}`)
 	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><title>p</title></head><body>
-<micro-frontend id="a"/><micro-frontend id="b" timeout="10s"/><micro-frontend id="c" async>...</micro-frontend>
+<micro-frontend id="a"/><micro-frontend id="b"/><micro-frontend id="c" async>...</micro-frontend>
 </body></html>`)
 	reg := map[string]string{}
 	for _, id := range []string{"a", "b", "c"} {
@@ -174,7 +174,9 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 	const pages = 200
 	release := make(chan struct{})
 	var inFlight atomic.Int64
-	inst := pageWithFragments(t, map[string]string{"COMPOSER_SHUTDOWN_TIMEOUT": "15s"}, func(w http.ResponseWriter, r *http.Request) {
+	// Fragments wait for the release however slow the machine: their deadline
+	// is far away.
+	inst := pageWithFragments(t, map[string]string{"COMPOSER_SHUTDOWN_TIMEOUT": "15s", "COMPOSER_FRAGMENT_TIMEOUT": "60s"}, func(w http.ResponseWriter, r *http.Request) {
 		inFlight.Add(1)
 		select {
 		case <-release:

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -124,7 +125,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			log.Warn("traces not flushed", slog.String("error", err.Error()))
 		}
 	}()
-	tracer := tp.Tracer("github.com/ssr-mfe/composer")
+	var tracer trace.Tracer // nil: no spans, the caller's traceparent passes through
+	if tp != nil {
+		tracer = tp.Tracer("github.com/ssr-mfe/composer")
+	}
 	pageMetrics := server.NewMetrics(metrics)
 	var transport fetch.Transport = &fetch.Mux{
 		HTTP:          httpFetch,

@@ -72,6 +72,9 @@ func newEnv(t *testing.T) *env {
 	e.composer = &stream.Composer{
 		Fetch: &fetch.Mux{HTTP: h},
 		Log:   slog.New(slog.NewTextHandler(e.log, nil)),
+		// Held fragments wait for the test, however slow the machine;
+		// tests of deadlines set their own.
+		Timeout: time.Minute,
 	}
 	return e
 }
