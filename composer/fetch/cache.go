@@ -169,12 +169,17 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		if until, ok := c.bypass[primary]; ok && c.now().Before(until) && e == nil {
 			c.mu.Unlock()
 			c.result(CacheBypass)
-			return c.next.Fetch(ctx, req)
+			return c.direct(ctx, req, primary)
 		}
 		f, busy := c.inflight[primary]
 		if !busy {
 			f = &flight{done: make(chan struct{})}
-			c.inflight[primary] = f
+			// Identical requests wait for this one only when the fragment
+			// is known to be cacheable (it was stored before): for one never
+			// seen, waiting could only add the leader's latency.
+			if _, known := c.vary[primary]; known {
+				c.inflight[primary] = f
+			}
 			c.mu.Unlock()
 			return c.lead(ctx, req, primary, e, f)
 		}
@@ -188,10 +193,28 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			// Nothing to share (not cacheable, or the leader failed): go
 			// upstream alone rather than queue behind another leader.
 			c.result(CacheMiss)
-			return c.next.Fetch(ctx, req)
+			return c.direct(ctx, req, primary)
 		}
 		coalesced = true // look again: the entry is there now
 	}
+}
+
+// direct fetches without the cache, and keeps the fragment out of
+// coalescing for as long as its answers stay uncacheable: waiting for
+// another request's answer would only add its latency to this one.
+func (c *Cache) direct(ctx context.Context, req *Request, primary string) (*Response, error) {
+	resp, err := c.next.Fetch(ctx, req)
+	if err == nil {
+		_, ok := cacheable(resp)
+		c.mu.Lock()
+		if ok {
+			delete(c.bypass, primary)
+		} else if len(c.bypass) < maxKeys {
+			c.bypass[primary] = c.now().Add(bypassFor)
+		}
+		c.mu.Unlock()
+	}
+	return resp, err
 }
 
 // lead makes the upstream call for a miss, streams the body to the caller
@@ -199,7 +222,9 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *cacheEntry, f *flight) (*Response, error) {
 	finish := func() {
 		c.mu.Lock()
-		delete(c.inflight, primary)
+		if c.inflight[primary] == f {
+			delete(c.inflight, primary)
+		}
 		c.mu.Unlock()
 		close(f.done)
 	}

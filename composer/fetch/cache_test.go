@@ -157,9 +157,16 @@ func TestCacheVary(t *testing.T) {
 
 func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	t.Parallel()
-	c, _, results := newTestCache(t, 1<<20)
+	c, clk, results := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=60", "shared"))
+	// The cache learns that the fragment is cacheable, then the entry
+	// expires: the next misses are coalesced.
+	get(t, c, o.url, nil)
+	clk.add(2 * time.Minute)
+	o.calls.Store(0)
+	results.Delete(CacheMiss)
 	release := make(chan struct{})
-	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+	o.set(func(w http.ResponseWriter, r *http.Request) {
 		<-release
 		w.Header().Set("Cache-Control", "max-age=60")
 		io.WriteString(w, "shared")
@@ -302,6 +309,37 @@ func TestCacheMissStreams(t *testing.T) {
 	}
 	if _, body, _ := get(t, c, o.url, nil); body != "first,second" || o.calls.Load() != 1 {
 		t.Errorf("cached body %q after %d calls", body, o.calls.Load())
+	}
+}
+
+func TestCacheNeverSeenFragmentsAreNotCoalesced(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	release := make(chan struct{})
+	var arrived atomic.Int64
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "x")
+	})
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, c, o.url, nil) }()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for arrived.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if n := arrived.Load(); n != 3 {
+		t.Errorf("%d of 3 first requests reached the origin; a fragment never seen must not make requests wait", n)
+	}
+	get(t, c, o.url, nil)
+	if n := o.calls.Load(); n != 3 {
+		t.Errorf("after the first answers, %d upstream calls; want the cached copy served", n)
 	}
 }
 
