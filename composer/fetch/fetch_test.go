@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -108,4 +109,29 @@ func TestAllowHosts(t *testing.T) {
 		t.Fatalf("empty list: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// BenchmarkHTTPFetch is one fragment request over loopback keep-alive,
+// body read whole: the client's cost per fragment (the server's too).
+func BenchmarkHTTPFetch(b *testing.B) {
+	body := strings.Repeat("<p>fragment</p>", 140) // about 2 KB
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, body)
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	req := &Request{Endpoint: s.URL + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}, "X-Request-Id": {"r"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := h.Fetch(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 }

@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
 
 // HTTP fetches fragments with GET over one shared, pooled transport.
 type HTTP struct {
-	client  *http.Client
-	allowed []string // host patterns; empty allows every host
+	client  *http.Client // https endpoints
+	plain   *h1          // http endpoints
+	allowed []string     // host patterns; empty allows every host
 }
 
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
@@ -70,7 +72,7 @@ func NewHTTP() *HTTP {
 		WriteBufferSize: 4 << 10,
 		ReadBufferSize:  4 << 10,
 	}
-	return &HTTP{client: &http.Client{
+	return &HTTP{plain: newH1(), client: &http.Client{
 		Transport: t,
 		// A fragment's redirect is the fragment's answer: a required
 		// fragment's redirect redirects the page; any other is a failure.
@@ -79,7 +81,10 @@ func NewHTTP() *HTTP {
 }
 
 // Close drops idle connections.
-func (h *HTTP) Close() { h.client.CloseIdleConnections() }
+func (h *HTTP) Close() {
+	h.client.CloseIdleConnections()
+	h.plain.closeIdle()
+}
 
 // Fetch implements Transport: GET endpoint?query with req.Header.
 func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
@@ -91,12 +96,19 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		u += sep + req.RawQuery
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	pu, err := url.Parse(u)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	if !h.hostAllowed(hr.URL.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, hr.URL.Hostname())
+	if !h.hostAllowed(pu.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, pu.Hostname())
+	}
+	if pu.Scheme == "http" {
+		return h.plain.do(ctx, pu, req.Header)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	hr.Header = req.Header
 	resp, err := h.client.Do(hr)
