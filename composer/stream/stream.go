@@ -11,6 +11,10 @@
 // Nothing is buffered whole: the fragment whose turn it is goes to the
 // browser chunk by chunk; later fragments wait in bounded queues (their
 // producers block, which pushes back on the fragment server through TCP).
+// Every fragment passes through an HTML guard (guard.go) on its way, so
+// that its markup cannot break the page after it. The response status waits
+// for the required fragments' headers only; cache.go in package fetch and
+// cacheControl here decide what a CDN may keep.
 package stream
 
 import (
