@@ -81,6 +81,24 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) register(id string, entry registry.Entry) { e.reg[id] = entry }
 
+// registerCase registers id for a table case: a fragment server running
+// handler (if any), and the entry that entry makes of its URL (if given);
+// an entry without endpoint leaves id unregistered.
+func (e *env) registerCase(t *testing.T, id string, handler http.HandlerFunc, entry func(*testing.T, string) registry.Entry) {
+	t.Helper()
+	var url string
+	if handler != nil {
+		url = fragmentServer(t, handler)
+	}
+	en := registry.Entry{Endpoint: url}
+	if entry != nil {
+		en = entry(t, url)
+	}
+	if en.Endpoint != "" {
+		e.register(id, en)
+	}
+}
+
 // page compiles src and serves it at "/" on a loopback server, returning
 // the page URL.
 func (e *env) page(src string, params map[string]string) string {
@@ -351,17 +369,7 @@ func TestHideShowsFallback(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			var url string
-			if tt.handler != nil {
-				url = fragmentServer(t, tt.handler)
-			}
-			entry := registry.Entry{Endpoint: url}
-			if tt.entry != nil {
-				entry = tt.entry(t, url)
-			}
-			if entry.Endpoint != "" {
-				e.register("x", entry)
-			}
+			e.registerCase(t, "x", tt.handler, tt.entry)
 			resp, got := get(t, e.page(`[<micro-frontend id=x `+tt.attrs+`><b>fallback</b></micro-frontend>]`, nil), nil)
 			if resp.StatusCode != 200 || got != "[<b>fallback</b>]" {
 				t.Errorf("got %d %q, want 200 with the fallback", resp.StatusCode, got)
@@ -413,17 +421,7 @@ func TestRequiredFragmentDecidesStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
-			var url string
-			if tt.handler != nil {
-				url = fragmentServer(t, tt.handler)
-			}
-			entry := registry.Entry{Endpoint: url}
-			if tt.entry != nil {
-				entry = tt.entry(t, url)
-			}
-			if entry.Endpoint != "" {
-				e.register("main", entry)
-			}
+			e.registerCase(t, "main", tt.handler, tt.entry)
 			resp, got := get(t, e.page(`<p>head</p><micro-frontend id=main errorbehaviour=error>fallback</micro-frontend>`, nil), nil)
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
