@@ -32,7 +32,6 @@ type Cache struct {
 	entries  map[string]*list.Element // by full key
 	vary     map[string][]string      // primary key -> the request headers its responses vary on
 	inflight map[string]*flight       // primary key -> the request in flight
-	bypass   map[string]time.Time     // primary key -> until when its responses are known not to be cacheable
 	size     int64
 	wg       sync.WaitGroup // background revalidations
 }
@@ -53,11 +52,7 @@ type flight struct {
 	stored bool // set before done is closed
 }
 
-// bypassFor is how long a fragment whose response was not cacheable skips
-// coalescing: waiting for another request's headers would only add latency.
-const bypassFor = 10 * time.Second
-
-// maxKeys bounds the bookkeeping maps kept per fragment URL.
+// maxKeys bounds the map of what each fragment URL varies on.
 const maxKeys = 1 << 16
 
 type cacheEntry struct {
@@ -78,7 +73,7 @@ func (e *cacheEntry) size() int64 { return int64(len(e.body)) + int64(len(e.key)
 func NewCache(next Transport, maxBytes int64, observe func(result string)) *Cache {
 	return &Cache{
 		next: next, maxBytes: maxBytes, observe: observe, now: time.Now,
-		lru: list.New(), entries: map[string]*list.Element{}, vary: map[string][]string{}, inflight: map[string]*flight{}, bypass: map[string]time.Time{},
+		lru: list.New(), entries: map[string]*list.Element{}, vary: map[string][]string{}, inflight: map[string]*flight{},
 	}
 }
 
@@ -166,17 +161,12 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 				return e.response(), nil
 			}
 		}
-		if until, ok := c.bypass[primary]; ok && c.now().Before(until) && e == nil {
-			c.mu.Unlock()
-			c.result(CacheBypass)
-			return c.direct(ctx, req, primary)
-		}
 		f, busy := c.inflight[primary]
 		if !busy {
 			f = &flight{done: make(chan struct{})}
 			// Identical requests wait for this one only when the fragment
-			// is known to be cacheable (it was stored before): for one never
-			// seen, waiting could only add the leader's latency.
+			// is known to be cacheable (its last answer was stored): for any
+			// other, waiting could only add the leader's latency.
 			if _, known := c.vary[primary]; known {
 				c.inflight[primary] = f
 			}
@@ -193,28 +183,10 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			// Nothing to share (not cacheable, or the leader failed): go
 			// upstream alone rather than queue behind another leader.
 			c.result(CacheMiss)
-			return c.direct(ctx, req, primary)
+			return c.next.Fetch(ctx, req)
 		}
 		coalesced = true // look again: the entry is there now
 	}
-}
-
-// direct fetches without the cache, and keeps the fragment out of
-// coalescing for as long as its answers stay uncacheable: waiting for
-// another request's answer would only add its latency to this one.
-func (c *Cache) direct(ctx context.Context, req *Request, primary string) (*Response, error) {
-	resp, err := c.next.Fetch(ctx, req)
-	if err == nil {
-		_, ok := cacheable(resp)
-		c.mu.Lock()
-		if ok {
-			delete(c.bypass, primary)
-		} else if len(c.bypass) < maxKeys {
-			c.bypass[primary] = c.now().Add(bypassFor)
-		}
-		c.mu.Unlock()
-	}
-	return resp, err
 }
 
 // lead makes the upstream call for a miss, streams the body to the caller
@@ -245,10 +217,7 @@ func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *c
 	policy, ok := cacheable(resp)
 	if !ok {
 		c.mu.Lock()
-		if len(c.bypass) >= maxKeys { // random query strings must not grow it without end
-			clear(c.bypass)
-		}
-		c.bypass[primary] = c.now().Add(bypassFor)
+		delete(c.vary, primary) // no longer known cacheable: no more coalescing
 		c.mu.Unlock()
 		finish()
 		c.result(CacheBypass)
@@ -340,7 +309,6 @@ func (c *Cache) store(req *Request, primary string, resp *Response, body []byte,
 		clear(c.vary) // lookups miss until the next store: slower, never wrong
 	}
 	c.vary[primary] = p.vary
-	delete(c.bypass, primary)
 	e := &cacheEntry{
 		key: fullKey(primary, p.vary, req.Header), primary: primary,
 		status: resp.Status, header: resp.Header.Clone(), body: body,
