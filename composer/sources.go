@@ -159,6 +159,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 		}
 		s.srv.SetTemplates(set)
 		s.templatesSum = filesSum(files)
+		s.templatesOK = at // what is served is as old as the snapshot
 		s.log.Warn("templates source unavailable at start-up; serving the snapshot", slog.String("source", name),
 			slog.Time("snapshot_written", at), slog.String("error", err.Error()))
 		return
@@ -212,6 +213,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 			return
 		}
 		s.reg.Update(snap.Entries)
+		s.registryOK = snap.Written
 		s.log.Warn("registry source unavailable at start-up; serving the snapshot", slog.String("source", name),
 			slog.Time("snapshot_written", snap.Written), slog.Int("entries", len(snap.Entries)), slog.String("error", err.Error()))
 		return
