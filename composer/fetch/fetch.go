@@ -118,11 +118,20 @@ func Headers(page http.Header, requestID string, forward []string) http.Header {
 	copyHeader("Traceparent")
 	h["X-Request-Id"] = []string{requestID}
 	for _, name := range forward {
-		if name != "X-Request-Id" {
+		if !neverForwarded[name] {
 			copyHeader(name)
 		}
 	}
 	return h
+}
+
+// neverForwarded are headers an entry's forward list cannot pass: the
+// request id is the composer's, the rest belong to one connection or would
+// make the fragment's answer something other than plain HTML bytes.
+var neverForwarded = map[string]bool{
+	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+	"Proxy-Authorization": true, "Proxy-Connection": true,
 }
 
 func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }

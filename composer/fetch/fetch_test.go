@@ -36,6 +36,11 @@ func TestHeaders(t *testing.T) {
 	if got := Headers(page, "rid", []string{"Cookie"}); got.Get("Cookie") != "a=1" || got.Get("Authorization") != "" {
 		t.Errorf("forwardHeaders [Cookie]: %v", got)
 	}
+	page["Accept-Encoding"] = []string{"gzip"}
+	page["Connection"] = []string{"close"}
+	if got := Headers(page, "rid", []string{"Accept-Encoding", "Connection", "Host"}); len(got["Accept-Encoding"])+len(got["Connection"])+len(got["Host"]) != 0 {
+		t.Errorf("connection and encoding headers forwarded: %v", got)
+	}
 }
 
 func TestKind(t *testing.T) {
