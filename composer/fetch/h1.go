@@ -152,6 +152,10 @@ func (c *h1) roundTrip(ctx context.Context, cn *h1Conn, req []byte) (*Response, 
 		resp = r
 		break
 	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Not asked for (no Accept-Encoding is sent): bytes the page cannot use.
+		return fail(fmt.Errorf("fragment answered with Content-Encoding %q", ce))
+	}
 	body := &h1Body{ctx: ctx, rc: resp.Body, cn: cn, c: c, stop: stop, reuse: !resp.Close && resp.ProtoAtLeast(1, 1)}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }

@@ -90,3 +90,17 @@ func TestH1SkipsEarlyHintsAndClosesUnfinishedBodies(t *testing.T) {
 		t.Errorf("%d connections, want 2 (an unfinished body's connection is closed)", n)
 	}
 }
+
+func TestH1RefusesEncodedBodies(t *testing.T) {
+	t.Parallel()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		io.WriteString(w, "\x1f\x8b not html")
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	if _, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}}); err == nil || !strings.Contains(err.Error(), "Content-Encoding") {
+		t.Errorf("err = %v, want a refusal of the encoded body", err)
+	}
+}
