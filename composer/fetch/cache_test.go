@@ -47,6 +47,15 @@ func newOrigin(t *testing.T, h http.HandlerFunc) *origin {
 
 func (o *origin) set(h http.HandlerFunc) { o.handler.Store(&h) }
 
+// waitCount waits until n has reached want, or 20 s have passed (the
+// caller then checks n, so a shortfall fails the test, not a hang).
+func waitCount(n *atomic.Int64, want int64) {
+	deadline := time.Now().Add(20 * time.Second)
+	for n.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func newTestCache(t *testing.T, maxBytes int64) (*Cache, *clock, *sync.Map) {
 	t.Helper()
 	h := NewHTTP()
@@ -186,10 +195,7 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 		}()
 	}
 	// Let every request arrive while the first is held upstream.
-	deadline := time.Now().Add(20 * time.Second)
-	for o.calls.Load() < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitCount(&o.calls, 1)
 	time.Sleep(50 * time.Millisecond) // not a timing claim: more waiters only make the test stronger
 	close(release)
 	wg.Wait()
@@ -328,10 +334,7 @@ func TestCacheNeverSeenFragmentsAreNotCoalesced(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, c, o.url, nil) }()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for arrived.Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitCount(&arrived, 3)
 	close(release)
 	wg.Wait()
 	if n := arrived.Load(); n != 3 {
@@ -367,10 +370,7 @@ func TestCacheNoLongerCacheableIsNotCoalesced(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); get(t, c, o.url, nil) }()
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for arrived.Load() < 4 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	waitCount(&arrived, 4)
 	got := arrived.Load()
 	close(release)
 	wg.Wait()
