@@ -503,8 +503,11 @@ func (pw *pageWriter) cacheControl() string {
 	private := false
 	for i := range pw.slots {
 		s := &pw.slots[i]
-		if errors.Is(s.err, errNotRegistered) {
-			continue // its fallback is part of the template
+		if s.req == nil {
+			// Not registered: its fallback is part of the template. (Read
+			// req, set before the fetches start, not err: an optional
+			// fragment may still be writing err.)
+			continue
 		}
 		var left time.Duration
 		if s.frag.Required {
