@@ -61,9 +61,19 @@ func main() {
 	conc := flag.Int("concurrency", 64, "connections for the throughput runs")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
+	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated")
 	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its throughput run (out/cpu.prof)")
 	flag.Parse()
 	log.SetFlags(0)
+	run := map[string]bool{}
+	for _, m := range strings.Split(*only, ",") {
+		switch m {
+		case "throughput", "latency", "memory", "compression":
+			run[m] = true
+		default:
+			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression)", m)
+		}
+	}
 	if *duration > time.Minute {
 		log.Fatal("-duration: at most 1m: every run here is bounded")
 	}
@@ -109,37 +119,39 @@ func main() {
 	// Throughput.
 	rps := map[string]float64{}
 	for _, p := range peers {
+		if !run["throughput"] {
+			break
+		}
 		if *profile && p.name == "composer" {
 			go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", ports[3], max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
 		}
 		rps[p.name] = wrk(p.url+"/s1", *conc, *duration, "")
 	}
-	fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %.0f | %.0f | %.0f |\n", scenarios[0].about, *conc, *duration, rps["composer"], rps["nginx SSI"], rps["Tailor"])
-	fmt.Fprintf(&report, "| composer / peer | | %.2fx | %.2fx |\n", rps["composer"]/rps["nginx SSI"], rps["composer"]/rps["Tailor"])
+	if run["throughput"] {
+		fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %.0f | %.0f | %.0f |\n", scenarios[0].about, *conc, *duration, rps["composer"], rps["nginx SSI"], rps["Tailor"])
+		fmt.Fprintf(&report, "| composer / peer | | %.2fx | %.2fx |\n", rps["composer"]/rps["nginx SSI"], rps["composer"]/rps["Tailor"])
+	}
 
 	// Latency.
 	for _, p := range peers {
+		if !run["latency"] {
+			break
+		}
 		ttfb, ttlb := probe(p.url+"/s2", 300, 4)
 		fmt.Fprintf(&report, "| %s, %s: TTFB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttfb, 50)), ms(pct(ttfb, 99)))))
 		fmt.Fprintf(&report, "| %s, %s: TTLB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttlb, 50)), ms(pct(ttlb, 99)))))
 	}
 
 	// Memory: concurrent streams of big, slow fragments.
-	base := rssKB(composer.Process.Pid)
-	if *profile {
-		go func() {
-			time.Sleep(1500 * time.Millisecond) // mid-run: every stream open
-			saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", ports[3]), filepath.Join(work, "heap.prof"))
-		}()
+	if run["memory"] {
+		memory(&report, composer, *streams, *profile, ports[3], composerURL, work)
 	}
-	ttfb, ttlb := probe(composerURL+"/s3", *streams*2, *streams)
-	peak := peakKB(composer.Process.Pid)
-	fmt.Fprintf(&report, "| composer peak RSS, %d concurrent streams, %s | %.0f MB (idle %.0f MB; TTLB p50 %s) | | |\n",
-		*streams, scenarios[2].about, float64(peak)/1024, float64(base)/1024, ms(pct(ttlb, 50)))
-	_ = ttfb
 
 	// Compression: throughput and CPU per page.
 	for _, enc := range []string{"", "gzip", "br"} {
+		if !run["compression"] {
+			break
+		}
 		cpu0 := cpuTime(composer.Process.Pid)
 		r := wrk(composerURL+"/s1", *conc, *duration, enc)
 		cpu := cpuTime(composer.Process.Pid) - cpu0
@@ -152,6 +164,22 @@ func main() {
 	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
+}
+
+// memory measures the composer's peak RSS while streams pages of big, slow
+// fragments are in flight at once.
+func memory(report *strings.Builder, composer *exec.Cmd, streams int, profile bool, debugPort int, composerURL, work string) {
+	base := rssKB(composer.Process.Pid)
+	if profile {
+		go func() {
+			time.Sleep(1500 * time.Millisecond) // mid-run: every stream open
+			saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", debugPort), filepath.Join(work, "heap.prof"))
+		}()
+	}
+	_, ttlb := probe(composerURL+"/s3", streams*2, streams)
+	peak := peakKB(composer.Process.Pid)
+	fmt.Fprintf(report, "| composer peak RSS, %d concurrent streams, %s | %.0f MB (idle %.0f MB; TTLB p50 %s) | | |\n",
+		streams, scenarios[2].about, float64(peak)/1024, float64(base)/1024, ms(pct(ttlb, 50)))
 }
 
 func saveProfile(url, path string) {

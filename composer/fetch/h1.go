@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,9 +33,41 @@ type h1 struct {
 
 type h1Conn struct {
 	net.Conn
-	br       *bufio.Reader
+	br       *bufio.Reader // only while a response is being read; nil when idle
 	addr     string
 	lastUsed time.Time
+}
+
+// readers holds the 4 KiB read buffers of connections. A connection takes
+// one when its response starts to arrive and gives it back when the
+// response is read or the connection closed, so the thousands of requests
+// waiting for a slow fragment's first byte, and the idle connections in
+// the pool, hold no buffer.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+
+// readersOut counts the buffers connections hold (for tests).
+var readersOut atomic.Int64
+
+// takeReader gives the connection a read buffer.
+func (cn *h1Conn) takeReader() {
+	readersOut.Add(1)
+	cn.br = readers.Get().(*bufio.Reader)
+	cn.br.Reset(cn.Conn)
+}
+
+// drop closes the connection and gives its buffer back.
+func (cn *h1Conn) drop() {
+	cn.Close()
+	cn.releaseReader()
+}
+
+func (cn *h1Conn) releaseReader() {
+	if cn.br != nil {
+		readersOut.Add(-1)
+		cn.br.Reset(nil)
+		readers.Put(cn.br)
+		cn.br = nil
+	}
 }
 
 func newH1() *h1 {
@@ -105,7 +138,7 @@ func (c *h1) do(ctx context.Context, u *url.URL, header http.Header) (*Response,
 			if err != nil {
 				return nil, err
 			}
-			cn = &h1Conn{Conn: conn, br: bufio.NewReaderSize(conn, 4<<10), addr: addr}
+			cn = &h1Conn{Conn: conn, addr: addr}
 		}
 		resp, err := c.roundTrip(ctx, cn, req)
 		if err == nil {
@@ -131,12 +164,17 @@ func (c *h1) roundTrip(ctx context.Context, cn *h1Conn, req []byte) (*Response, 
 	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(longAgo) })
 	fail := func(err error) (*Response, error) {
 		stop()
-		cn.Close()
+		cn.drop()
 		return nil, contextError(ctx, err)
 	}
 	if _, err := cn.Write(req); err != nil {
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
+	// Wait for the answer without a buffer; take one when it arrives.
+	if err := waitReadable(cn.Conn); err != nil {
+		return fail(fmt.Errorf("%w: %w", errStale, err))
+	}
+	cn.takeReader()
 	if _, err := cn.br.Peek(1); err != nil {
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
@@ -238,8 +276,9 @@ func (b *h1Body) finish(whole bool) {
 	b.done = true
 	stopped := b.stop()
 	if whole && b.reuse && stopped && b.cn.br.Buffered() == 0 {
+		b.cn.releaseReader()
 		b.c.put(b.cn)
 		return
 	}
-	b.cn.Close()
+	b.cn.drop()
 }

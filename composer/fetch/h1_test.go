@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -102,5 +103,67 @@ func TestH1RefusesEncodedBodies(t *testing.T) {
 	defer h.Close()
 	if _, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}}); err == nil || !strings.Contains(err.Error(), "Content-Encoding") {
 		t.Errorf("err = %v, want a refusal of the encoded body", err)
+	}
+}
+
+// Requests waiting for a slow fragment, and idle connections, hold no read
+// buffer: a thousand pages waiting on a slow team cost no 4 KiB each.
+func TestH1WaitsWithoutReadBuffers(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 64)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "late")
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	const n = 20
+	before := readersOut.Load()
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			status, body := 0, ""
+			resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
+			if err == nil {
+				b, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				status, body, err = resp.Status, string(b), rerr
+			}
+			if err == nil && (status != 200 || body != "late") {
+				err = fmt.Errorf("%d %q", status, body)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		<-arrived
+	}
+	if held := readersOut.Load() - before; held != 0 {
+		t.Errorf("%d read buffers held by %d requests waiting for their answer, want 0", held, n)
+	}
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if held := readersOut.Load() - before; held != 0 {
+		t.Errorf("%d read buffers held after every response was read, want 0", held)
+	}
+	h.plain.mu.Lock()
+	defer h.plain.mu.Unlock()
+	idle := 0
+	for _, conns := range h.plain.idle {
+		for _, cn := range conns {
+			idle++
+			if cn.br != nil {
+				t.Error("an idle connection holds a read buffer")
+			}
+		}
+	}
+	if idle != n {
+		t.Errorf("%d idle connections, want %d kept alive", idle, n)
 	}
 }

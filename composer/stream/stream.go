@@ -52,7 +52,7 @@ type Resolver interface {
 const (
 	DefaultTimeout          = 2 * time.Second
 	DefaultChunkSize        = 8 << 10
-	DefaultQueueChunks      = 2
+	DefaultQueueChunks      = 1
 	DefaultMaxFragmentBytes = 4 << 20
 )
 
