@@ -153,14 +153,18 @@ func main() {
 			break
 		}
 		cpu0 := cpuTime(composer.Process.Pid)
+		r0, w0 := syscalls(composer.Process.Pid)
 		r := wrk(composerURL+"/s1", *conc, *duration, enc)
 		cpu := cpuTime(composer.Process.Pid) - cpu0
+		r1, w1 := syscalls(composer.Process.Pid)
+		pages := r * duration.Seconds()
 		label := enc
 		if label == "" {
 			label = "none"
 		}
-		perPage := time.Duration(float64(cpu) / (r * duration.Seconds()))
-		fmt.Fprintf(&report, "| composer, %s, compression %s: requests/s, CPU per page | %.0f, %s | | |\n", scenarios[0].about, label, r, perPage.Round(time.Microsecond))
+		perPage := time.Duration(float64(cpu) / pages)
+		fmt.Fprintf(&report, "| composer, %s, compression %s: requests/s, CPU per page, reads + writes per page | %.0f, %s, %.1f + %.1f | | |\n",
+			scenarios[0].about, label, r, perPage.Round(time.Microsecond), float64(r1-r0)/pages, float64(w1-w0)/pages)
 	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
@@ -444,6 +448,21 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// syscalls is how many read and write system calls pid has made.
+func syscalls(pid int) (reads, writes int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	check(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscr: "); ok {
+			reads, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			writes, _ = strconv.Atoi(v)
+		}
+	}
+	return reads, writes
 }
 
 func cpuModel() string {

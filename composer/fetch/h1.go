@@ -97,7 +97,6 @@ func (c *h1) get(addr string) *h1Conn {
 
 func (c *h1) put(cn *h1Conn) {
 	cn.lastUsed = time.Now()
-	_ = cn.SetDeadline(time.Time{})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.idle[cn.addr]) >= c.maxIdle {
@@ -155,11 +154,12 @@ func (c *h1) do(ctx context.Context, u *url.URL, header http.Header) (*Response,
 var errStale = errors.New("stale keep-alive connection")
 
 func (c *h1) roundTrip(ctx context.Context, cn *h1Conn, req []byte) (*Response, error) {
-	if d, ok := ctx.Deadline(); ok {
-		_ = cn.SetDeadline(d)
-	} else {
-		_ = cn.SetDeadline(time.Time{})
-	}
+	// Only reads get the fragment's deadline: a request head is far smaller
+	// than a socket's send buffer, so its write does not block, and one
+	// deadline is one timer update a request instead of four. (A pooled
+	// connection keeps its last deadline; the next request sets its own.)
+	d, _ := ctx.Deadline() // zero when none: no deadline
+	_ = cn.SetReadDeadline(d)
 	// The browser going away (or the page ending) interrupts a blocked read.
 	stop := context.AfterFunc(ctx, func() { _ = cn.SetDeadline(longAgo) })
 	fail := func(err error) (*Response, error) {

@@ -680,7 +680,8 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			}
 		}
 	}
-	pw.flush()
+	// No flush here: the server writes what is left together with the end
+	// of the response, one write instead of two.
 }
 
 // writeSlot copies one fragment to the browser as its chunks arrive.
