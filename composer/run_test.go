@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -431,14 +432,23 @@ func TestServerTimingHeader(t *testing.T) {
 }
 
 func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
+	// The first answer waits until the test has the first page's header:
+	// that page goes out before anything is cached, whatever the timing.
+	firstHeader := make(chan struct{})
+	release := sync.OnceFunc(func() { close(firstHeader) })
+	var answers atomic.Int32
 	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answers.Add(1) == 1 {
+			<-firstHeader
+		}
 		w.Header().Set("Cache-Control", "public, max-age=120, s-maxage=60")
 		fmt.Fprint(w, "<b>cached</b>")
 	}))
 	defer frag.Close()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
-	writeFile(t, filepath.Join(dir, "p.html"), `<micro-frontend id="f"/>`)
+	// Bytes before the fragment: the header goes out with them.
+	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f"/>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
 	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
@@ -447,6 +457,7 @@ func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		release()
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		return resp.Header.Get("Cache-Control")

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -58,6 +59,9 @@ type Source struct {
 	mu    sync.Mutex
 	cache map[string]object // by key
 }
+
+// getConcurrency is how many GetObject calls a refresh makes at once.
+const getConcurrency = 8
 
 type object struct {
 	etag string
@@ -106,17 +110,29 @@ func (s *Source) Files(ctx context.Context) (map[string][]byte, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, key := range keys {
+	// Changed objects are fetched a few at a time: a cold start with many
+	// templates waits for the slowest GET, not for their sum.
+	got := make([]object, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(getConcurrency)
+	for i, key := range keys {
 		etag := listed[key]
 		if old, ok := s.cache[key]; ok && etag != "" && old.etag == etag {
-			next[key] = old
+			got[i] = old
 			continue
 		}
-		o, err := s.get(ctx, key, s.cache[key])
-		if err != nil {
-			return nil, err
-		}
-		next[key] = o
+		cached := s.cache[key]
+		g.Go(func() error {
+			o, err := s.get(gctx, key, cached)
+			got[i] = o
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, key := range keys {
+		next[key] = got[i]
 	}
 	s.cache = next
 	files := make(map[string][]byte, len(next))

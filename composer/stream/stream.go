@@ -36,7 +36,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -100,7 +99,8 @@ type Composer struct {
 	// load, and no eye can see them.
 	FlushDelay time.Duration
 
-	pool sync.Pool // *[]byte of ChunkSize
+	pool    sync.Pool // *[]byte of ChunkSize
+	workers workers   // run the fetches
 }
 
 // Page is one page request.
@@ -174,12 +174,12 @@ func (c *Composer) putChunk(b []byte) {
 // CDN caches a truncated page.
 func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	ctx, cancel := context.WithCancel(r.Context())
-	var g errgroup.Group
+	var fetches sync.WaitGroup
 	// On every way out, panics included: stop the fragment requests, then
-	// wait for their goroutines, so nothing outlives the page.
+	// wait for them, so nothing outlives the page.
 	defer func() {
 		cancel()
-		_ = g.Wait()
+		fetches.Wait()
 	}()
 
 	tpl := p.Template
@@ -223,12 +223,13 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 		}
 		s.req = req
-		g.Go(func() error {
+		fetches.Add(1)
+		c.workers.Go(func() {
+			defer fetches.Done()
 			c.fetch(ctx, s, req)
 			if s.frag.Async {
 				async <- i
 			}
-			return nil
 		})
 	}
 

@@ -25,7 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// Fetch workers wait for the next page's fragments; a worker still
+	// inside a fetch has a deeper stack and is reported.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/ssr-mfe/composer/composer/stream.(*workers).work"))
 }
 
 // safety bounds how long a test waits for something that must happen; a
