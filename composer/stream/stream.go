@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -635,6 +636,18 @@ func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, 
 	case v, ok = <-ch:
 		return v, ok, true
 	default:
+	}
+	if pw.dirty && pw.flushed {
+		// Before flushing what is written, let the goroutines that are
+		// ready run once: under load the next fragment is often one of
+		// them, and its bytes then share the write. Idle, this returns at
+		// once.
+		runtime.Gosched()
+		select {
+		case v, ok = <-ch:
+			return v, ok, true
+		default:
+		}
 	}
 	tick := pw.idle()
 	for {
