@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -636,18 +635,6 @@ func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, 
 	case v, ok = <-ch:
 		return v, ok, true
 	default:
-	}
-	if pw.dirty && pw.flushed {
-		// Before flushing what is written, let the goroutines that are
-		// ready run once: under load the next fragment is often one of
-		// them, and its bytes then share the write. Idle, this returns at
-		// once.
-		runtime.Gosched()
-		select {
-		case v, ok = <-ch:
-			return v, ok, true
-		default:
-		}
 	}
 	tick := pw.idle()
 	for {
