@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +141,48 @@ type slot struct {
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// Only the fetching goroutine reads and writes these.
+	readyClosed, chunksClosed bool
+}
+
+// markReady closes ready once.
+func (s *slot) markReady() {
+	if !s.readyClosed {
+		s.readyClosed = true
+		close(s.ready)
+	}
+}
+
+// endChunks closes chunks once, if the slot streams.
+func (s *slot) endChunks() {
+	if s.chunks != nil && !s.chunksClosed {
+		s.chunksClosed = true
+		close(s.chunks)
+	}
+}
+
+// errPanic is a fragment whose fetch panicked: a bug in a transport, kept
+// to that fragment instead of taking every page in flight down with it.
+var errPanic = errors.New("fragment fetch panicked")
+
+// recoverFetch turns a panic in a fetch into that fragment's failure. It
+// must be deferred by the fetching goroutine.
+func (c *Composer) recoverFetch(s *slot) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if c.Log != nil {
+		c.Log.Error("fragment fetch panicked", "fragment", s.frag.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	if !s.readyClosed {
+		s.err = errPanic
+		s.markReady()
+	} else {
+		s.bodyErr = errPanic
+	}
+	s.endChunks()
 }
 
 func (c *Composer) chunkSize() int {
@@ -291,22 +334,19 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		}()
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
+	defer c.recoverFetch(s)
 	resp, err := c.Fetch.Fetch(ctx, req)
 	if err != nil {
 		s.err = err
-		close(s.ready)
-		if s.chunks != nil {
-			close(s.chunks)
-		}
+		s.markReady()
+		s.endChunks()
 		return
 	}
 	defer resp.Body.Close()
 	s.status, s.header = resp.Status, resp.Header
-	close(s.ready)
+	s.markReady()
 	if s.status < 200 || s.status > 299 {
-		if s.chunks != nil {
-			close(s.chunks)
-		}
+		s.endChunks()
 		return
 	}
 	limit := c.maxBytes()
@@ -319,34 +359,37 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		}
 		return
 	}
-	defer close(s.chunks)
+	s.bodyErr = c.pump(ctx, s, resp.Body, limit)
+	s.endChunks()
+}
+
+// pump copies body to the slot's chunks until its end, the size limit or
+// the page's end, and returns why it stopped early (nil at the end).
+func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int64) error {
 	var total int64
 	for {
 		bp := c.getChunk()
-		n, err := resp.Body.Read(*bp)
+		n, err := body.Read(*bp)
 		if n > 0 {
 			total += int64(n)
 			if total > limit {
 				c.putChunk(*bp)
-				s.bodyErr = errTooLarge
-				return
+				return errTooLarge
 			}
 			select {
 			case s.chunks <- (*bp)[:n]:
 			case <-ctx.Done():
 				c.putChunk(*bp)
-				s.bodyErr = ctx.Err()
-				return
+				return ctx.Err()
 			}
 		} else {
 			c.putChunk(*bp)
 		}
 		if err == io.EOF {
-			return
+			return nil
 		}
 		if err != nil {
-			s.bodyErr = err
-			return
+			return err
 		}
 	}
 }

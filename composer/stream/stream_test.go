@@ -916,3 +916,70 @@ func (h headerTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.
 	}
 	return resp, err
 }
+
+// panicTransport panics while fetching "panic:head" and while reading the
+// body of "panic:body" (after its first bytes); other endpoints answer.
+type panicTransport struct{}
+
+func (panicTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	switch req.Endpoint {
+	case "panic:head":
+		panic("transport bug")
+	case "panic:body":
+		return &fetch.Response{Status: 200, Header: http.Header{}, Body: io.NopCloser(io.MultiReader(strings.NewReader("<p>first"), panicReader{}))}, nil
+	}
+	return &fetch.Response{Status: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("[" + req.Endpoint + "]"))}, nil
+}
+
+type panicReader struct{}
+
+func (panicReader) Read([]byte) (int, error) { panic("body reader bug") }
+
+// A bug in a transport costs its fragment, not the process and every page
+// in flight: the fragment's fallback shows (or its bytes so far, closed),
+// the rest of the page is whole, and the panic is logged with its stack.
+func TestFetchPanicIsThatFragmentsFailure(t *testing.T) {
+	t.Parallel()
+	reg := registry.New(map[string]registry.Entry{
+		"head":  {Endpoint: "panic:head"},
+		"body":  {Endpoint: "panic:body"},
+		"async": {Endpoint: "panic:head"},
+		"ok":    {Endpoint: "ok"},
+	})
+	var logs syncBuffer
+	c := &stream.Composer{Fetch: panicTransport{}, Registry: reg, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	tpl, err := template.Compile("p.html", []byte(`<main><micro-frontend id=head>fallback-head</micro-frontend>|<micro-frontend id=body>fallback-body</micro-frontend>|<micro-frontend id=async async>fallback-async</micro-frontend>|<micro-frontend id=ok/></main>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, required := range []bool{false, true} {
+		page := tpl
+		if required {
+			page, err = template.Compile("r.html", []byte(`<main><micro-frontend id=head errorbehaviour=error/></main>`))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := httptest.NewRecorder()
+		c.Serve(w, httptest.NewRequest("GET", "/", nil), &stream.Page{Template: page, RequestID: "r1"})
+		body := w.Body.String()
+		if required {
+			if w.Code != http.StatusBadGateway {
+				t.Errorf("required fragment panicked: status %d, want 502", w.Code)
+			}
+			continue
+		}
+		if w.Code != 200 {
+			t.Errorf("status %d, want 200", w.Code)
+		}
+		// A failed async fragment removes its placeholder: its template is empty.
+		for _, want := range []string{"fallback-head|", "<p>first|", "[ok]</main>", `<template id="mfe-async-2-content"></template>`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("page lacks %q:\n%s", want, body)
+			}
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "fragment fetch panicked") || !strings.Contains(l, "transport bug") || !strings.Contains(l, "body reader bug") || !strings.Contains(l, "goroutine") {
+		t.Errorf("panics not logged with their stacks:\n%s", l)
+	}
+}
