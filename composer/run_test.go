@@ -16,31 +16,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 )
 
 // safety bounds waits for things that must happen; never a timing claim.
 const safety = 20 * time.Second
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type instance struct {
 	base   string
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -50,7 +35,7 @@ type instance struct {
 func start(t *testing.T, env map[string]string, args ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	inst := &instance{logs: logs, cancel: cancel, done: make(chan error, 1)}
 	argv := append([]string{"composer", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
 	go func() {

@@ -6,35 +6,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestMain(m *testing.M) {
 	// Fetch workers wait for the next page's fragments; a worker still
@@ -55,14 +38,14 @@ func buildSet(t *testing.T, files map[string]string) *template.Set {
 	return set
 }
 
-func newServer(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler) (*server.Server, *httptest.Server, *syncBuffer) {
+func newServer(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler) (*server.Server, *httptest.Server, *logbuf.Buffer) {
 	t.Helper()
 	return newServerCSP(t, reg, mounts, "")
 }
 
-func newServerCSP(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler, csp string) (*server.Server, *httptest.Server, *syncBuffer) {
+func newServerCSP(t *testing.T, reg *registry.Registry, mounts map[string]http.Handler, csp string) (*server.Server, *httptest.Server, *logbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -46,31 +47,14 @@ type env struct {
 	t        *testing.T
 	reg      map[string]registry.Entry
 	composer *stream.Composer
-	log      *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log      *logbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
-	e := &env{t: t, reg: map[string]registry.Entry{}, log: &syncBuffer{}}
+	e := &env{t: t, reg: map[string]registry.Entry{}, log: &logbuf.Buffer{}}
 	e.composer = &stream.Composer{
 		Fetch: &fetch.Mux{HTTP: h},
 		Log:   slog.New(slog.NewTextHandler(e.log, nil)),
@@ -946,7 +930,7 @@ func TestFetchPanicIsThatFragmentsFailure(t *testing.T) {
 		"async": {Endpoint: "panic:head"},
 		"ok":    {Endpoint: "ok"},
 	})
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	c := &stream.Composer{Fetch: panicTransport{}, Registry: reg, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	tpl, err := template.Compile("p.html", []byte(`<main><micro-frontend id=head>fallback-head</micro-frontend>|<micro-frontend id=body>fallback-body</micro-frontend>|<micro-frontend id=async async>fallback-async</micro-frontend>|<micro-frontend id=ok/></main>`))
 	if err != nil {
