@@ -204,7 +204,17 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 			results <- string(b)
 		}()
 	}
-	eventually(t, "200 pages in flight", func() bool { return inFlight.Load() >= pages*3 })
+	deadline := time.Now().Add(safety)
+	for inFlight.Load() < pages*3 {
+		select {
+		case page := <-results: // no page may end before the release
+			t.Fatalf("a page ended before its fragments were released (%d of %d fragment requests had arrived): %.300q", inFlight.Load(), pages*3, page)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("200 pages in flight: %d of %d fragment requests arrived within %v", inFlight.Load(), pages*3, safety)
+		}
+	}
 	stopped := time.Now()
 	inst.cancel() // what SIGTERM does through signal.NotifyContext
 	eventually(t, "shutdown begun", func() bool { return strings.Contains(inst.logs.String(), "shutting down") })

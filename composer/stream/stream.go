@@ -100,8 +100,7 @@ type Composer struct {
 	// load, and no eye can see them.
 	FlushDelay time.Duration
 
-	pool    sync.Pool // *[]byte of ChunkSize
-	workers workers   // run the fetches
+	pool sync.Pool // *[]byte of ChunkSize
 }
 
 // Page is one page request.
@@ -267,7 +266,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		}
 		s.req = req
 		fetches.Add(1)
-		c.workers.Go(func() {
+		fetchWorkers.Go(func() {
 			defer fetches.Done()
 			c.fetch(ctx, s, req)
 			if s.frag.Async {

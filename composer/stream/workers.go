@@ -25,6 +25,11 @@ type worker struct {
 	since time.Time // idle since
 }
 
+// fetchWorkers runs every Composer's fetches: goroutines are the
+// process's, so one bound on idle ones holds however many Composers there
+// are (tests make many).
+var fetchWorkers workers
+
 const (
 	maxIdleWorkers = 1024
 	workerIdleFor  = 30 * time.Second
