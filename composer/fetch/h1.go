@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -33,7 +34,8 @@ type h1 struct {
 
 type h1Conn struct {
 	net.Conn
-	br       *bufio.Reader // only while a response is being read; nil when idle
+	raw      syscall.RawConn // to wait for an answer without a buffer (nil: no waiting)
+	br       *bufio.Reader   // only while a response is being read; nil when idle
 	addr     string
 	lastUsed time.Time
 }
@@ -137,7 +139,7 @@ func (c *h1) do(ctx context.Context, u *url.URL, header http.Header) (*Response,
 			if err != nil {
 				return nil, err
 			}
-			cn = &h1Conn{Conn: conn, addr: addr}
+			cn = &h1Conn{Conn: conn, raw: rawConn(conn), addr: addr}
 		}
 		resp, err := c.roundTrip(ctx, cn, req)
 		if err == nil {
@@ -171,7 +173,7 @@ func (c *h1) roundTrip(ctx context.Context, cn *h1Conn, req []byte) (*Response, 
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
 	// Wait for the answer without a buffer; take one when it arrives.
-	if err := waitReadable(cn.Conn); err != nil {
+	if err := waitReadable(cn.raw); err != nil {
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
 	cn.takeReader()

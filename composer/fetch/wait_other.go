@@ -2,7 +2,12 @@
 
 package fetch
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // waitReadable is a no-op off Linux: the read buffer is taken at once.
-func waitReadable(net.Conn) error { return nil }
+func waitReadable(syscall.RawConn) error { return nil }
+
+func rawConn(net.Conn) syscall.RawConn { return nil }
