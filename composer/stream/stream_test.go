@@ -967,3 +967,56 @@ func TestFetchPanicIsThatFragmentsFailure(t *testing.T) {
 		t.Errorf("panics not logged with their stacks:\n%s", l)
 	}
 }
+
+// BenchmarkServeHTTP is the whole path on loopback: a client asks for pages
+// of five 2 KB fragments from an HTTP fragment server, many at once; the
+// composer fetches them with its own client and streams the page. Client,
+// composer and fragment server share the machine, as in production they
+// share none: compare runs, not absolute numbers.
+func BenchmarkServeHTTP(b *testing.B) {
+	frag := strings.Repeat("<p>Lorem ipsum dolor sit amet, <b>consectetur</b> adipiscing elit.</p>\n", 30) // about 2 KB
+	fragments := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, frag)
+	}))
+	defer fragments.Close()
+	h := fetch.NewHTTP()
+	defer h.Close()
+	reg := map[string]registry.Entry{}
+	var src strings.Builder
+	src.WriteString("<!doctype html><html><head><title>bench</title></head><body>\n")
+	for i := range 5 {
+		id := fmt.Sprintf("f%d", i)
+		reg[id] = registry.Entry{Endpoint: fragments.URL + "/" + id}
+		fmt.Fprintf(&src, "<section><micro-frontend id=%s/></section>\n", id)
+	}
+	src.WriteString("</body></html>")
+	tpl, err := template.Compile("bench.html", []byte(src.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &stream.Composer{Fetch: &fetch.Mux{HTTP: h}, Registry: registry.New(reg)}
+	page := &stream.Page{Template: tpl, RequestID: "bench"}
+	composer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.Serve(w, r, page) }))
+	defer composer.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(composer.URL)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n < 10<<10 {
+				b.Errorf("status %d, %d bytes", resp.StatusCode, n)
+				return
+			}
+		}
+	})
+}
