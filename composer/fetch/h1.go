@@ -34,8 +34,11 @@ type h1 struct {
 
 type h1Conn struct {
 	net.Conn
-	raw      syscall.RawConn // to wait for an answer without a buffer (nil: no waiting)
+	raw      syscall.RawConn // to wait for an answer without a buffer (nil: no such wait)
 	br       *bufio.Reader   // only while a response is being read; nil when idle
+	first    firstReader     // what br reads from, on Linux
+	fill     func(fd uintptr) bool
+	fillErr  error
 	addr     string
 	lastUsed time.Time
 }
@@ -173,10 +176,9 @@ func (c *h1) roundTrip(ctx context.Context, cn *h1Conn, req []byte) (*Response, 
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
 	// Wait for the answer without a buffer; take one when it arrives.
-	if err := waitReadable(cn.raw); err != nil {
+	if err := cn.awaitAnswer(); err != nil {
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}
-	cn.takeReader()
 	if _, err := cn.br.Peek(1); err != nil {
 		return fail(fmt.Errorf("%w: %w", errStale, err))
 	}

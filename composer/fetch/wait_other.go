@@ -7,7 +7,13 @@ import (
 	"syscall"
 )
 
-// waitReadable is a no-op off Linux: the read buffer is taken at once.
-func waitReadable(syscall.RawConn) error { return nil }
+// Off Linux the read buffer is taken before the wait.
+
+type firstReader struct{}
+
+func (cn *h1Conn) awaitAnswer() error {
+	cn.takeReader()
+	return nil
+}
 
 func rawConn(net.Conn) syscall.RawConn { return nil }
