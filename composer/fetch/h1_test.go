@@ -140,7 +140,8 @@ func TestH1WaitsWithoutReadBuffers(t *testing.T) {
 	for range n {
 		<-arrived
 	}
-	if held := readersOut.Load() - before; held != 0 {
+	// (> 0, not != 0: work an earlier test left running may end meanwhile.)
+	if held := readersOut.Load() - before; held > 0 {
 		t.Errorf("%d read buffers held by %d requests waiting for their answer, want 0", held, n)
 	}
 	close(release)
@@ -149,7 +150,7 @@ func TestH1WaitsWithoutReadBuffers(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if held := readersOut.Load() - before; held != 0 {
+	if held := readersOut.Load() - before; held > 0 {
 		t.Errorf("%d read buffers held after every response was read, want 0", held)
 	}
 	h.plain.mu.Lock()
