@@ -48,14 +48,17 @@ type h1Conn struct {
 // response is read or the connection closed, so the thousands of requests
 // waiting for a slow fragment's first byte, and the idle connections in
 // the pool, hold no buffer.
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+var readers = sync.Pool{New: func() any {
+	readersMade.Add(1)
+	return bufio.NewReaderSize(nil, 4<<10)
+}}
 
-// readersOut counts the buffers connections hold (for tests).
-var readersOut atomic.Int64
+// readersMade counts the buffers ever allocated (for tests; not on the
+// per-request path).
+var readersMade atomic.Int64
 
 // takeReader gives the connection a read buffer.
 func (cn *h1Conn) takeReader() {
-	readersOut.Add(1)
 	cn.br = readers.Get().(*bufio.Reader)
 	cn.br.Reset(cn.Conn)
 }
@@ -68,7 +71,6 @@ func (cn *h1Conn) drop() {
 
 func (cn *h1Conn) releaseReader() {
 	if cn.br != nil {
-		readersOut.Add(-1)
 		cn.br.Reset(nil)
 		readers.Put(cn.br)
 		cn.br = nil

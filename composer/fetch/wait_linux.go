@@ -77,7 +77,6 @@ func (cn *h1Conn) fillOnce(fd uintptr) bool {
 		readers.Put(br)
 		return false
 	}
-	readersOut.Add(1)
 	cn.br, cn.fillErr = br, err
 	return true
 }
