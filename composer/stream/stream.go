@@ -503,8 +503,11 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 		pw.logFailure(s, s.headFailure())
 		if s.err == nil && isRedirect(s) {
-			pw.redirect(s)
-			return false
+			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint); ok {
+				pw.redirect(s.status, loc)
+				return false
+			}
+			pw.logFailure(s, errBadLocation)
 		}
 		pw.errorPage(pageStatus(s))
 		return false
@@ -592,20 +595,53 @@ func (pw *pageWriter) cacheControl() string {
 	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second))
 }
 
-func (pw *pageWriter) redirect(s *slot) {
-	loc := s.header.Get("Location")
-	// A fragment that redirects to its own host means a path of the page's
-	// site; never show the browser an internal hostname.
-	if u, err := url.Parse(loc); err == nil && u.Host != "" {
-		if e, err := url.Parse(s.entry.Endpoint); err == nil && strings.EqualFold(e.Host, u.Host) {
-			u.Scheme, u.Host = "", ""
-			loc = u.String()
+// errBadLocation is a required fragment's redirect that cannot be the
+// page's: not http or https, or a path that a browser would read as
+// another host.
+var errBadLocation = errors.New("redirect location is not an http(s) URL or a path on this site")
+
+// redirectLocation is the page's Location for a fragment's: resolved
+// against the fragment's endpoint, it must be http or https; on the
+// endpoint's own host it becomes a path (never show the browser an
+// internal hostname), which must start with a single "/" ("//x" and "/\x"
+// are other hosts to a browser). An endpoint that is not a URL (a function)
+// may redirect to a path. ok is false for anything else.
+func redirectLocation(loc, endpoint string) (string, bool) {
+	u, err := url.Parse(loc)
+	if err != nil {
+		return "", false
+	}
+	e, err := url.Parse(endpoint)
+	if err == nil && (e.Scheme == "http" || e.Scheme == "https") && e.Host != "" {
+		u = e.ResolveReference(u)
+		if strings.EqualFold(u.Host, e.Host) {
+			u.Scheme, u.Host, u.User = "", "", nil
 		}
 	}
+	switch {
+	case u.Scheme == "http" || u.Scheme == "https":
+		if u.Host == "" || u.Opaque != "" {
+			return "", false
+		}
+		return u.String(), true
+	case u.Scheme != "" || u.Host != "" || u.Opaque != "":
+		return "", false
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	// Checked decoded: "/%2F..." and "/%5C..." are refused too.
+	if !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path[1:], "/") || strings.HasPrefix(u.Path[1:], "\\") {
+		return "", false
+	}
+	return u.String(), true
+}
+
+func (pw *pageWriter) redirect(status int, loc string) {
 	h := pw.w.Header()
 	h.Set("Location", loc)
 	h.Set("Cache-Control", "no-store")
-	pw.w.WriteHeader(s.status)
+	pw.w.WriteHeader(status)
 }
 
 // errorPage writes a whole error response. Its body names no endpoint.

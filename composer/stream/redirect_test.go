@@ -1,0 +1,97 @@
+package stream_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/registry"
+)
+
+// A required fragment's redirect becomes the page's only when it is an
+// http or https location; one on the fragment's own host becomes a path
+// that starts with a single "/". Anything else fails the fragment: 502.
+func TestRequiredFragmentRedirectLocations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		location func(host string) string // host: the fragment server's
+		status   int
+		want     string // the page's Location
+	}{
+		{"own host path", func(h string) string { return "http://" + h + "/login?next=1" }, 302, "/login?next=1"},
+		{"own host bare", func(h string) string { return "http://" + h }, 302, "/"},
+		{"own host bare with query", func(h string) string { return "http://" + h + "?a=1" }, 302, "/?a=1"},
+		{"own host double slash", func(h string) string { return "http://" + h + "//evil.example/x" }, 502, ""},
+		{"own host backslash", func(h string) string { return "http://" + h + `/\evil.example` }, 502, ""},
+		{"own host encoded slash", func(h string) string { return "http://" + h + "/%2F%2Fevil.example" }, 502, ""},
+		{"own host dot segments resolved", func(h string) string { return "http://" + h + "/a/../b/./c" }, 302, "/b/c"},
+		{"relative path", func(string) string { return "/cart" }, 302, "/cart"},
+		{"relative to the endpoint", func(string) string { return "login" }, 302, "/login"},
+		{"relative backslash", func(string) string { return `/\evil.example` }, 502, ""},
+		{"relative backslashes", func(string) string { return `\\evil.example` }, 502, ""},
+		{"scheme-relative is the fragment's scheme, elsewhere", func(string) string { return "//shop.example/x" }, 302, "http://shop.example/x"},
+		{"elsewhere https", func(string) string { return "https://shop.example/p/2" }, 302, "https://shop.example/p/2"},
+		{"javascript", func(string) string { return "javascript:alert(1)" }, 502, ""},
+		{"data", func(string) string { return "data:text/html,<script>alert(1)</script>" }, 502, ""},
+		{"ftp", func(string) string { return "ftp://files.example/x" }, 502, ""},
+		{"http without host", func(string) string { return "http:evil.example" }, 502, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.register("main", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Location", tt.location(r.Host))
+				w.WriteHeader(http.StatusFound)
+			}) + "/frag"})
+			resp, body := get(t, e.page(`<p>head</p><micro-frontend id=main errorbehaviour=error/>`, nil), nil)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if loc, ok := resp.Header["Location"]; tt.want == "" && ok || tt.want != "" && (len(loc) != 1 || loc[0] != tt.want) {
+				t.Errorf("Location %q, want %q", loc, tt.want)
+			}
+			if strings.Contains(body, "127.0.0.1") || strings.Contains(body, "evil") {
+				t.Errorf("the page shows the fragment's location: %q", body)
+			}
+		})
+	}
+}
+
+// locationTransport answers every request with a 302 to loc, as a Lambda
+// fragment's reply would.
+type locationTransport string
+
+func (l locationTransport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	return &fetch.Response{Status: http.StatusFound, Header: http.Header{"Location": {string(l)}}, Body: io.NopCloser(strings.NewReader(""))}, nil
+}
+
+// An endpoint that is not a URL (a function) has no host of its own: a
+// path is kept, with the same rule on its start.
+func TestRedirectFromFunctionEndpoint(t *testing.T) {
+	t.Parallel()
+	for loc, want := range map[string]string{
+		"/login":               "/login",
+		"https://id.example/x": "https://id.example/x",
+		"//evil.example/x":     "",
+		`/\evil.example`:       "",
+		"login":                "",
+		"javascript:alert(1)":  "",
+	} {
+		e := newEnv(t)
+		e.composer.Fetch = locationTransport(loc)
+		e.register("main", registry.Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:main"})
+		resp, _ := get(t, e.page(`<micro-frontend id=main errorbehaviour=error/>`, nil), nil)
+		wantStatus := 302
+		if want == "" {
+			wantStatus = 502
+		}
+		if got := resp.Header.Get("Location"); resp.StatusCode != wantStatus || got != want {
+			t.Errorf("%q: %d %q, want %d %q", loc, resp.StatusCode, got, wantStatus, want)
+		}
+	}
+}
