@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/http/pprof"
 	"os"
 	"strings"
@@ -71,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	mounts := map[string]http.Handler{"/metrics": promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})}
 	for prefix, target := range cfg.proxies {
-		mounts[prefix+"*"] = httputil.NewSingleHostReverseProxy(target)
+		mounts[prefix+"*"] = newProxy(prefix, target)
 	}
 	var tplSource templateSource
 	switch {
