@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -68,7 +69,7 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 			params = make(map[string]string, len(rc.URLParams.Keys))
 			for i, k := range rc.URLParams.Keys {
 				if k != "*" {
-					params[k] = rc.URLParams.Values[i]
+					params[k] = routeParam(r, rc.URLParams.Values[i])
 				}
 			}
 		}
@@ -80,6 +81,20 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 			Nonce:     s.pageCSP(w),
 		})
 	}
+}
+
+// routeParam decodes a route parameter's value. chi matches the escaped
+// path when the request's spelling differs from Go's own (RawPath is set:
+// "a%2Fb", lower-case hex) and the decoded path otherwise, so only the
+// former is decoded here: either way a fragment gets "a/b" and "café".
+func routeParam(r *http.Request, v string) string {
+	if r.URL.RawPath == "" {
+		return v
+	}
+	if d, err := url.PathUnescape(v); err == nil {
+		return d
+	}
+	return v
 }
 
 func (s *Server) handleNotFound(set *template.Set) http.HandlerFunc {

@@ -260,7 +260,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Endpoint:   endpoint,
 			Loader:     string(s.frag.Loader),
 			Path:       r.URL.Path,
-			RawQuery:   rawQuery,
+			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 		}
@@ -404,6 +404,44 @@ func pageQuery(u *url.URL, params map[string]string) string {
 		q.Set(k, v)
 	}
 	return q.Encode()
+}
+
+// fragmentQuery is the query a fragment receives after its endpoint's
+// own: pageQuery's, less every name the endpoint's query already sets. The
+// precedence is the entry's own parameters, then the route parameters,
+// then the page's query; a lower one of the same name is dropped, never
+// appended. (A function endpoint has no query: its event carries pageQuery
+// as it is.)
+func fragmentQuery(endpoint, pageQuery string) string {
+	_, own, ok := strings.Cut(endpoint, "?")
+	if !ok || own == "" || pageQuery == "" {
+		return pageQuery
+	}
+	own, _, _ = strings.Cut(own, "#")
+	fixed := map[string]bool{}
+	for pair := range strings.SplitSeq(own, "&") {
+		fixed[queryName(pair)] = true
+	}
+	var b strings.Builder
+	for pair := range strings.SplitSeq(pageQuery, "&") {
+		if pair == "" || fixed[queryName(pair)] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(pair)
+	}
+	return b.String()
+}
+
+// queryName is the decoded name of one name=value pair of a query.
+func queryName(pair string) string {
+	name, _, _ := strings.Cut(pair, "=")
+	if n, err := url.QueryUnescape(name); err == nil {
+		return n
+	}
+	return name
 }
 
 // headFailure says why a slot gave no body: an error before the response,
