@@ -22,6 +22,7 @@ type config struct {
 	refresh         time.Duration
 	fragmentTimeout time.Duration
 	shutdownTimeout time.Duration
+	writeTimeout    time.Duration
 	flushDelay      time.Duration
 	snapshotDir     string
 	csp             string
@@ -48,6 +49,7 @@ var settings = []setting{
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary"},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off"},
+	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
@@ -116,6 +118,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	duration("COMPOSER_REFRESH", &c.refresh)
 	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
 	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
+	duration("COMPOSER_WRITE_TIMEOUT", &c.writeTimeout)
 	if d, err := time.ParseDuration(*vals["COMPOSER_FLUSH_DELAY"]); err != nil || d < 0 || d > time.Second {
 		errs = append(errs, fmt.Errorf("COMPOSER_FLUSH_DELAY=%q: want a duration from 0 to 1s", *vals["COMPOSER_FLUSH_DELAY"]))
 	} else {

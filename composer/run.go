@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if csp == "" && cfg.templates == "" {
 		csp = demoCSP // the demo shows that a strict policy works
 	}
-	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer})
+	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer, WriteTimeout: cfg.writeTimeout})
 	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
 	src.refresh(ctx)
 
@@ -165,9 +165,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	hs := &http.Server{
 		Handler: srv,
-		// Slow-loris protection; the body of a page is bounded by the
-		// fragments' deadlines instead of a write timeout, which would cut
-		// long streams.
+		// Slow-loris protection. No WriteTimeout, which would bound the
+		// whole response and cut long streams: the server gives every
+		// write its own deadline (COMPOSER_WRITE_TIMEOUT) instead.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,

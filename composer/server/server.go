@@ -11,6 +11,7 @@ package server
 import (
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"log/slog"
 
@@ -46,6 +47,10 @@ type Options struct {
 	// Tracer, if set, makes a server span for every request, continuing
 	// the caller's traceparent.
 	Tracer trace.Tracer
+	// WriteTimeout, if set, is the deadline of every write of a response,
+	// each its own: a client that takes longer to accept one is dropped
+	// (and its page's fragment requests cancelled). Zero: no deadline.
+	WriteTimeout time.Duration
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -71,7 +76,7 @@ func New(o Options) *Server {
 		s.referrer = "strict-origin-when-cross-origin"
 	}
 	s.publishRouter(nil)
-	s.root = chain(http.HandlerFunc(s.dispatch), requestID, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
+	s.root = chain(http.HandlerFunc(s.dispatch), writeDeadlines(o.WriteTimeout), requestID, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
 	return s
 }
 

@@ -789,6 +789,9 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			pw.writeSlot(ctx, s)
 		case template.AsyncOutlet:
 			for range tpl.Async {
+				if pw.broken {
+					return
+				}
 				i, _, alive := waitFor(pw, ctx, async)
 				if !alive {
 					return
@@ -827,6 +830,11 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		g.feed(chunk, pw.write)
 		written += len(chunk)
 		pw.c.putChunk(chunk)
+		if pw.broken {
+			// The browser is gone or stopped reading (a write deadline):
+			// reading on would only hold the fragment longer.
+			return
+		}
 	}
 	g.close(pw.write)
 	if s.bodyErr == nil {
