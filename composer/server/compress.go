@@ -80,11 +80,13 @@ func compress(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Accept-Encoding")
 		enc := negotiate(r.Header.Get("Accept-Encoding"))
-		if enc == "" || r.Method == http.MethodHead {
+		if enc == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cw := &compressWriter{ResponseWriter: w, encoding: enc}
+		// HEAD gets the headers GET would (Content-Encoding included), and
+		// no compressor: it has no body to compress.
+		cw := &compressWriter{ResponseWriter: w, encoding: enc, head: r.Method == http.MethodHead}
 		defer func() {
 			if v := recover(); v != nil {
 				// An aborted page must not end as a well-formed compressed
@@ -102,6 +104,7 @@ func compress(next http.Handler) http.Handler {
 type compressWriter struct {
 	http.ResponseWriter
 	encoding    string
+	head        bool // a HEAD request: headers only
 	decided     bool
 	enc         encoder // nil: pass through
 	wroteHeader bool
@@ -124,6 +127,9 @@ func (w *compressWriter) decide(status int) {
 	}
 	h.Del("Content-Length")
 	h.Set("Content-Encoding", w.encoding)
+	if w.head {
+		return
+	}
 	if w.encoding == "br" {
 		w.enc = brotliPool.Get().(*brotli.Writer)
 	} else {
