@@ -225,9 +225,9 @@ func TestAWSRegistryChangesAndMalformedEntry(t *testing.T) {
 	}
 }
 
-func metricValue(t *testing.T, base, name, labels string) float64 {
+func metricValue(t *testing.T, admin, name, labels string) float64 {
 	t.Helper()
-	_, body := get(t, base+"/metrics", nil)
+	_, body := get(t, admin+"/metrics", nil)
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+labels) + ` (\S+)$`)
 	m := re.FindStringSubmatch(body)
 	if m == nil {
@@ -253,10 +253,10 @@ func TestAWSOutagesKeepServing(t *testing.T) {
 	if status, page := get(t, inst.base+"/p/7", nil); status != 200 || page != before {
 		t.Errorf("during the outage: %d %q, want %q", status, page, before)
 	}
-	if v := metricValue(t, inst.base, "composer_source_errors_total", `{source="templates"}`); v < 1 {
+	if v := metricValue(t, inst.admin, "composer_source_errors_total", `{source="templates"}`); v < 1 {
 		t.Errorf("template source errors = %v", v)
 	}
-	if v := metricValue(t, inst.base, "composer_source_age_seconds", `{source="registry"}`); v <= 0 {
+	if v := metricValue(t, inst.admin, "composer_source_age_seconds", `{source="registry"}`); v <= 0 {
 		t.Errorf("registry age = %v, want > 0 during the outage", v)
 	}
 	if status, _ := get(t, inst.base+"/readyz", nil); status != 200 {

@@ -29,7 +29,8 @@ type config struct {
 	allowedHosts    []string
 	maxFragment     int64
 	cacheBytes      int64
-	debugAddr       string
+	adminAddr       string
+	adminNote       string // how adminAddr was chosen, when the alias was involved
 	proxies         map[string]*url.URL
 	logFormat       string
 	logLevel        slog.Level
@@ -55,7 +56,8 @@ var settings = []setting{
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)"},
-	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "if set, a second listener with /debug/pprof (keep it private: loopback or a closed port)"},
+	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)"},
+	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
 }
@@ -89,7 +91,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
 		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 		csp:         *vals["COMPOSER_CSP"],
-		debugAddr:   *vals["COMPOSER_DEBUG_ADDR"],
+		adminAddr:   *vals["COMPOSER_ADMIN_ADDR"],
+	}
+	// COMPOSER_DEBUG_ADDR is an alias of COMPOSER_ADMIN_ADDR, which wins.
+	if debug := *vals["COMPOSER_DEBUG_ADDR"]; debug != "" {
+		adminSet := getenv("COMPOSER_ADMIN_ADDR") != ""
+		fs.Visit(func(f *flag.Flag) { adminSet = adminSet || f.Name == "admin-addr" })
+		if adminSet {
+			c.adminNote = "COMPOSER_ADMIN_ADDR and COMPOSER_DEBUG_ADDR both set: the admin listener is on COMPOSER_ADMIN_ADDR"
+		} else {
+			c.adminAddr = debug
+			c.adminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
+		}
 	}
 	var errs []error
 	if v := *vals["COMPOSER_PROXY"]; v != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -87,6 +88,52 @@ func TestProxyRefusesPathsLeavingThePrefix(t *testing.T) {
 	for _, s := range seen {
 		if strings.Contains(s, "secret") || strings.Contains(s, "..") || strings.Contains(strings.ToLower(s), "%2e") {
 			t.Errorf("the target saw %q", s)
+		}
+	}
+}
+
+// /metrics and pprof are served on the admin listener only, never to the
+// public.
+func TestMetricsOnlyOnTheAdminListener(t *testing.T) {
+	inst := start(t, nil)
+	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline"} {
+		if status, _ := fetchPage(t, inst.base+p); status != http.StatusNotFound {
+			t.Errorf("public listener %s: %d, want 404", p, status)
+		}
+	}
+	if inst.admin == "" {
+		t.Fatalf("no admin listener logged:\n%s", inst.logs)
+	}
+	if status, body := fetchPage(t, inst.admin+"/metrics"); status != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("admin /metrics: %d", status)
+	}
+	if status, _ := fetchPage(t, inst.admin+"/debug/pprof/"); status != 200 {
+		t.Errorf("admin /debug/pprof/: %d", status)
+	}
+}
+
+// COMPOSER_DEBUG_ADDR still names the admin listener; COMPOSER_ADMIN_ADDR
+// wins over it, and the choice is explained.
+func TestAdminAddrAndItsAlias(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		args []string
+		want string
+		note string
+	}{
+		{want: ":9090"},
+		{env: map[string]string{"COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
+		{args: []string{"-debug-addr", "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
+		{env: map[string]string{"COMPOSER_ADMIN_ADDR": "127.0.0.1:9191", "COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:9191", note: "both set"},
+		{env: map[string]string{"COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, args: []string{"-admin-addr", "127.0.0.1:9191"}, want: "127.0.0.1:9191", note: "both set"},
+		{env: map[string]string{"COMPOSER_ADMIN_ADDR": "127.0.0.1:9191"}, want: "127.0.0.1:9191"},
+	} {
+		c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.adminAddr != tt.want || !strings.Contains(c.adminNote, tt.note) || tt.note == "" && c.adminNote != "" {
+			t.Errorf("env %v args %v: %q (%q), want %q (%q)", tt.env, tt.args, c.adminAddr, c.adminNote, tt.want, tt.note)
 		}
 	}
 }

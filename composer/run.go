@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	mounts := map[string]http.Handler{"/metrics": promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})}
+	mounts := map[string]http.Handler{}
 	for prefix, target := range cfg.proxies {
 		mounts[prefix+"*"] = newProxy(prefix, target)
 	}
@@ -159,6 +159,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
 	src.refresh(ctx)
 
+	// The admin listener: metrics and profiles, for Prometheus or the
+	// CloudWatch agent inside the network, never for the public (the
+	// load balancer reaches only cfg.addr).
+	if cfg.adminNote != "" {
+		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
+	}
+	if cfg.adminAddr != "" {
+		dl, err := net.Listen("tcp", cfg.adminAddr)
+		if err != nil {
+			return fmt.Errorf("COMPOSER_ADMIN_ADDR=%s: %w", cfg.adminAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ds.Serve(dl) }()
+		defer ds.Close()
+		log.Info("admin listener", slog.String("addr", dl.Addr().String()))
+	}
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
@@ -176,20 +197,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
-	if cfg.debugAddr != "" {
-		dl, err := net.Listen("tcp", cfg.debugAddr)
-		if err != nil {
-			return fmt.Errorf("COMPOSER_DEBUG_ADDR=%s: %w", cfg.debugAddr, err)
-		}
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ds.Serve(dl) }()
-		defer ds.Close()
-		log.Info("debug listener", slog.String("addr", dl.Addr().String()))
-	}
 	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr())))
 
 	refreshDone := make(chan struct{})

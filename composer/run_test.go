@@ -25,6 +25,7 @@ const safety = 20 * time.Second
 
 type instance struct {
 	base   string
+	admin  string // the admin listener: /metrics, /debug/pprof/
 	logs   *logbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
@@ -37,7 +38,7 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logbuf.Buffer{}
 	inst := &instance{logs: logs, cancel: cancel, done: make(chan error, 1)}
-	argv := append([]string{"composer", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
+	argv := append([]string{"composer", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
 	go func() {
 		inst.done <- run(ctx, argv, func(k string) string { return env[k] }, io.Discard, logs)
 	}()
@@ -56,8 +57,13 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 		sc := bufio.NewScanner(strings.NewReader(logs.String()))
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				inst.base = "http://" + line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				switch line.Msg {
+				case "listening":
+					inst.base = "http://" + line.Addr
+				case "admin listener":
+					inst.admin = "http://" + line.Addr
+				}
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -389,7 +395,7 @@ func TestMetricsAfterAPage(t *testing.T) {
 		{"composer_fragment_duration_seconds_count", `{fragment="reviews",outcome="status",version=""}`},
 		{"composer_fragment_duration_seconds_count", `{fragment="recommendations",outcome="ok",version=""}`},
 	} {
-		if v := metricValue(t, inst.base, want.name, want.labels); v != 1 {
+		if v := metricValue(t, inst.admin, want.name, want.labels); v != 1 {
 			t.Errorf("%s%s = %v, want 1", want.name, want.labels, v)
 		}
 	}
@@ -446,7 +452,7 @@ func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
 	if !strings.HasPrefix(cc, "public, max-age=0, s-maxage=") {
 		t.Errorf("second page: %q, want public with the fragment's s-maxage", cc)
 	}
-	if v := metricValue(t, inst.base, "composer_fragment_cache_total", `{result="hit"}`); v < 1 {
+	if v := metricValue(t, inst.admin, "composer_fragment_cache_total", `{result="hit"}`); v < 1 {
 		t.Errorf("cache hits = %v", v)
 	}
 }

@@ -189,8 +189,13 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 			ContainerPort: jsii.Number(8080),
 			TaskRole:      st.TaskRole,
 			LogDriver:     awsecs.LogDrivers_AwsLogs(&awsecs.AwsLogDriverProps{StreamPrefix: jsii.String("composer"), LogGroup: composerLogs}),
+			// COMPOSER_ADMIN_ADDR (/metrics and pprof) is not mapped, not in
+			// the target group, and opened by no security group: a sidecar in
+			// the task (the CloudWatch agent, a Prometheus agent) scrapes
+			// localhost:9090.
 			Environment: &map[string]*string{
 				"COMPOSER_ADDR":             jsii.String(":8080"),
+				"COMPOSER_ADMIN_ADDR":       jsii.String(":9090"),
 				"COMPOSER_TEMPLATES":        jsii.String("s3://" + *st.Bucket.BucketName() + "/" + s.TemplatesPrefix),
 				"COMPOSER_REGISTRY":         jsii.String("ssm:" + s.RegistryPrefix),
 				"COMPOSER_SHUTDOWN_TIMEOUT": jsii.String(strconv.Itoa(int(*s.ShutdownGrace.ToSeconds(nil))) + "s"),

@@ -109,6 +109,64 @@ func TestStackProperties(t *testing.T) {
 			}
 		}
 	})
+	t.Run("admin listener: metrics and pprof on 9090, which nothing in the stack opens", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), m(map[string]any{
+			"ContainerDefinitions": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(m(map[string]any{
+				"Environment": assertions.Match_ArrayWith(&[]any{
+					map[string]any{"Name": "COMPOSER_ADDR", "Value": ":8080"},
+					map[string]any{"Name": "COMPOSER_ADMIN_ADDR", "Value": ":9090"},
+				}),
+				// Only the app port is mapped; the admin port is for the task's
+				// own network namespace (a sidecar on localhost).
+				"PortMappings": []any{assertions.Match_ObjectLike(m(map[string]any{"ContainerPort": 8080}))},
+			}))}),
+		}))
+		for id, r := range *tpl.FindResources(jsii.String("AWS::ECS::Service"), nil) {
+			lbs, _ := (*r)["Properties"].(map[string]any)["LoadBalancers"].([]any)
+			for _, lb := range lbs {
+				if port := lb.(map[string]any)["ContainerPort"]; fmt.Sprint(port) != "8080" {
+					t.Errorf("service %s: the load balancer reaches container port %v, want only the app port 8080", id, port)
+				}
+			}
+			if len(lbs) == 0 {
+				t.Errorf("service %s has no load balancer", id)
+			}
+		}
+		// No rule, ingress or egress, of any security group lets traffic
+		// reach 9090.
+		opens := func(rule map[string]any) bool {
+			if fmt.Sprint(rule["IpProtocol"]) == "-1" {
+				return true
+			}
+			from, okFrom := rule["FromPort"].(float64)
+			to, okTo := rule["ToPort"].(float64)
+			return okFrom && okTo && from <= 9090 && 9090 <= to
+		}
+		for _, typ := range []string{"AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"} {
+			for id, r := range *tpl.FindResources(jsii.String(typ), nil) {
+				if props := (*r)["Properties"].(map[string]any); opens(props) {
+					t.Errorf("%s %s opens the admin port: %v", typ, id, props)
+				}
+			}
+		}
+		for id, r := range *tpl.FindResources(jsii.String("AWS::EC2::SecurityGroup"), nil) {
+			props := (*r)["Properties"].(map[string]any)
+			for _, key := range []string{"SecurityGroupIngress", "SecurityGroupEgress"} {
+				rules, _ := props[key].([]any)
+				for _, rule := range rules {
+					rule := rule.(map[string]any)
+					// Egress to anywhere is the tasks' way out (to AWS APIs and
+					// fragments), not a way in.
+					if key == "SecurityGroupEgress" && rule["CidrIp"] == "0.0.0.0/0" {
+						continue
+					}
+					if opens(rule) {
+						t.Errorf("security group %s: %s rule opens the admin port: %v", id, key, rule)
+					}
+				}
+			}
+		}
+	})
 	t.Run("CloudFront: HTTP/2 and 3, origin Cache-Control for pages, S3 with OAC for static", func(t *testing.T) {
 		tpl.ResourceCountIs(jsii.String("AWS::CloudFront::OriginAccessControl"), jsii.Number(1))
 		tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), m(map[string]any{

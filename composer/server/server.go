@@ -33,7 +33,7 @@ type Options struct {
 	// Registry tells readiness.
 	Registry Readiness
 	// Mounts are extra handlers by chi pattern (the demo's static files and
-	// APIs, /metrics), served beside the pages.
+	// APIs, proxies), served beside the pages.
 	Mounts map[string]http.Handler
 	// CSP is the pages' Content-Security-Policy; "{nonce}" in it becomes a
 	// fresh nonce per page, which the composer's inline scripts carry.
