@@ -349,4 +349,3 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GetParametersByPath calls = %v, want 1", got)
 	}
 }
-
