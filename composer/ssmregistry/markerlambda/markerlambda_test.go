@@ -133,8 +133,8 @@ func TestDirectWriteIsServedAtTheNextRefresh(t *testing.T) {
 		t.Fatalf("an unchanged refresh read the tree again")
 	}
 	fake.Put("/ssr-mfe/reviews", "http://reviews-v2/", false) // e.g. CloudFormation
-	invoke(t, h, "update.json")                                // the event for it
-	invoke(t, h, "marker.json")                                // the event for the bump: ignored, no loop
+	invoke(t, h, "update.json")                               // the event for it
+	invoke(t, h, "marker.json")                               // the event for the bump: ignored, no loop
 	if got := serves(); got != "http://reviews-v2/" {
 		t.Errorf("the refresh after the event serves %q", got)
 	}
