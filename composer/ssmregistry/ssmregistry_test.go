@@ -349,3 +349,13 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("GetParametersByPath calls = %v, want 1", got)
 	}
 }
+
+// The marker's name is part of the contract: infra/marker.go grants on it.
+func TestMarkerName(t *testing.T) {
+	t.Parallel()
+	for _, prefix := range []string{"/ssr-mfe/", "/ssr-mfe", "ssr-mfe"} {
+		if got := ssmregistry.MarkerName(prefix); got != "/ssr-mfe/_version" {
+			t.Errorf("MarkerName(%q) = %q", prefix, got)
+		}
+	}
+}
