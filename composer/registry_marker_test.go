@@ -127,7 +127,7 @@ func TestAWSChangeWithoutBumpIsServedByTheFullRefresh(t *testing.T) {
 		_, page := get(t, inst.base+"/p/1", nil)
 		return strings.HasPrefix(page, "v1 [other]")
 	})
-	if !strings.Contains(inst.logs.String(), "the registry changed without a bump of its change marker") {
+	if !strings.Contains(inst.logs.String(), "the registry's full refresh found a change its change marker did not show") {
 		t.Errorf("the missed bump is not logged:\n%s", inst.logs)
 	}
 }

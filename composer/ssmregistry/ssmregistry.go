@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -105,10 +106,15 @@ type Source struct {
 	seen     markerState // the marker as read just before that full read
 	loaded   bool
 	nextFull time.Time
-	warned   string    // the marker problem last logged ("missing", "denied"), so each is logged once
-	modified time.Time // the marker's LastModifiedDate at the last read; zero if unknown
+	warned   string // the marker problem last logged ("missing", "denied"), so each is logged once
+
+	// modified is the marker's LastModifiedDate at the last read, in Unix
+	// nanoseconds, 0 if unknown: atomic, so that a metrics scrape never
+	// waits for a slow read.
+	modified atomic.Int64
 
 	reads, calls *prometheus.CounterVec
+	unmarked     prometheus.Counter
 }
 
 // markerState is what tells one marker value from another: a bump gives
@@ -146,8 +152,12 @@ func NewWithOptions(client *ssm.Client, prefix string, o Options) *Source {
 	}, []string{"kind"})
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_registry_ssm_calls_total",
-		Help: "Parameter Store API calls made to read the registry, by operation (a full read is one GetParametersByPath call per 10 parameters).",
+		Help: "Parameter Store API calls made to read the registry, by operation, before the SDK's retries (a full read is one GetParametersByPath call per 10 parameters).",
 	}, []string{"operation"})
+	s.unmarked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "composer_registry_unmarked_changes_total",
+		Help: "Full refreshes that found a change its change marker did not show: a bump on its way (an event takes seconds), or a writer nothing marks (is the marker function deployed and its rule enabled?).",
+	})
 	for _, k := range []string{"marker", "full"} {
 		s.reads.WithLabelValues(k)
 	}
@@ -155,7 +165,7 @@ func NewWithOptions(client *ssm.Client, prefix string, o Options) *Source {
 		s.calls.WithLabelValues(op)
 	}
 	if o.Metrics != nil {
-		o.Metrics.MustRegister(s.reads, s.calls, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		o.Metrics.MustRegister(s.reads, s.calls, s.unmarked, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "composer_registry_marker_age_seconds",
 			Help: "Seconds since the registry's change marker last changed (its LastModifiedDate in Parameter Store, as of the last refresh): how long ago the registry last changed. -1 before the marker was read or while it does not exist.",
 		}, s.markerAge))
@@ -167,12 +177,11 @@ func NewWithOptions(client *ssm.Client, prefix string, o Options) *Source {
 func (s *Source) Name() string { return "ssm:" + s.prefix }
 
 func (s *Source) markerAge() float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.modified.IsZero() {
+	ns := s.modified.Load()
+	if ns == 0 {
 		return -1
 	}
-	return s.opts.Now().Sub(s.modified).Seconds()
+	return s.opts.Now().Sub(time.Unix(0, ns)).Seconds()
 }
 
 // Raws returns every entry below the prefix, SecureStrings decrypted:
@@ -200,9 +209,12 @@ func (s *Source) Raws(ctx context.Context) ([]registry.Raw, error) {
 	}
 	sum := rawsSum(raws)
 	if usable && s.loaded && m == s.seen && sum != s.sum {
-		s.opts.Log.Warn("the registry changed without a bump of its change marker; the full refresh picked it up",
+		// Either a bump is on its way (EventBridge takes seconds) or
+		// nothing marks this writer; a counter tells them apart over time.
+		s.unmarked.Inc()
+		s.opts.Log.Info("the registry's full refresh found a change its change marker did not show",
 			slog.String("source", s.Name()), slog.String("marker", s.marker),
-			slog.String("hint", "is the marker function deployed and its EventBridge rule enabled? `composer register` bumps it"))
+			slog.String("hint", "normal if a bump was on its way; if it repeats, is the marker function deployed and its EventBridge rule enabled?"))
 	}
 	s.raws, s.sum, s.seen, s.loaded = raws, sum, m, true
 	s.nextFull = now.Add(jitter.Shorten(s.opts.FullRefresh, s.opts.Rand()))
@@ -221,11 +233,11 @@ func (s *Source) readMarker(ctx context.Context) (m markerState, usable bool, er
 	var apiErr smithy.APIError
 	switch {
 	case errors.As(err, &notFound):
-		s.modified = time.Time{}
+		s.modified.Store(0)
 		s.warnOnce("missing", "the registry's change marker does not exist: every refresh reads the whole registry until `composer register` or the marker function creates it")
 		return markerState{}, false, nil
 	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException":
-		s.modified = time.Time{}
+		s.modified.Store(0)
 		s.warnOnce("denied", "the registry's change marker may not be read (grant ssm:GetParameter on it): every refresh reads the whole registry")
 		return markerState{}, false, nil
 	case err != nil:
@@ -236,7 +248,9 @@ func (s *Source) readMarker(ctx context.Context) (m markerState, usable bool, er
 		s.warned = ""
 	}
 	p := out.Parameter
-	s.modified = aws.ToTime(p.LastModifiedDate)
+	if t := aws.ToTime(p.LastModifiedDate); !t.IsZero() {
+		s.modified.Store(t.UnixNano())
+	}
 	return markerState{version: p.Version, value: aws.ToString(p.Value)}, true, nil
 }
 
