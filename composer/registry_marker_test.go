@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/awstest"
 )
 
 // Each wait of the refresh loop is COMPOSER_REFRESH shortened by up to
@@ -129,5 +132,26 @@ func TestAWSChangeWithoutBumpIsServedByTheFullRefresh(t *testing.T) {
 	})
 	if !strings.Contains(inst.logs.String(), "the registry's full refresh found a change its change marker did not show") {
 		t.Errorf("the missed bump is not logged:\n%s", inst.logs)
+	}
+}
+
+// `composer register -file` writes every entry, then bumps the marker once.
+func TestRegisterFileBumpsOnce(t *testing.T) {
+	w := &awsWorld{ssm: awstest.NewSSM(t)}
+	w.env = awstest.Env("", w.ssm.URL, "", "")
+	file := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, file, `{"a": "http://a.internal/", "b": "http://b.internal/", "c": {"endpoint": "http://c.internal/"}}`)
+	var out strings.Builder
+	if err := run(context.Background(), []string{"composer", "register", "-file", file}, w.getenv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.ssm.Calls("PutParameter"); n != 4 {
+		t.Errorf("%d PutParameter calls, want 3 entries and 1 bump", n)
+	}
+	if v, ok := w.ssm.Get("/ssr-mfe/_version"); !ok || !strings.HasSuffix(v, " register a b c") {
+		t.Errorf("marker = %q, %v", v, ok)
+	}
+	if !strings.HasSuffix(out.String(), "bumped /ssr-mfe/_version\n") {
+		t.Errorf("output: %q", out.String())
 	}
 }
