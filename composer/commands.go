@@ -141,7 +141,7 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	if len(written) > 0 {
 		what := "register " + strings.Join(written, " ")
 		if err := ssmregistry.Bump(ctx, clients.ssm, *prefix, what); err != nil {
-			return errors.Join(regErr, fmt.Errorf("register: the entries are written, but composers may take up to COMPOSER_REGISTRY_FULL_REFRESH to read them: %w", err))
+			return errors.Join(regErr, fmt.Errorf("register: %d entries written, but composers may take up to their COMPOSER_REGISTRY_FULL_REFRESH to read them: %w", len(written), err))
 		}
 		fmt.Fprintf(stdout, "bumped %s\n", ssmregistry.MarkerName(*prefix))
 	}
