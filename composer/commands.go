@@ -125,14 +125,27 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	var written []string
+	var regErr error
 	for _, e := range entries {
 		name, err := ssmregistry.Register(ctx, clients.ssm, *prefix, e[0], e[1])
 		if err != nil {
-			return fmt.Errorf("register: %w", err)
+			regErr = fmt.Errorf("register: %w", err)
+			break
 		}
+		written = append(written, e[0])
 		fmt.Fprintf(stdout, "registered %s\n", name)
 	}
-	return nil
+	// One bump for all that was written (even if a later entry failed), so
+	// that composers read the registry at their next refresh.
+	if len(written) > 0 {
+		what := "register " + strings.Join(written, " ")
+		if err := ssmregistry.Bump(ctx, clients.ssm, *prefix, what); err != nil {
+			return errors.Join(regErr, fmt.Errorf("register: %d entries written, but composers may take up to their COMPOSER_REGISTRY_FULL_REFRESH to read them: %w", len(written), err))
+		}
+		fmt.Fprintf(stdout, "bumped %s\n", ssmregistry.MarkerName(*prefix))
+	}
+	return regErr
 }
 
 // parseInterspersed parses flags that may come before or after the

@@ -20,6 +20,7 @@ type config struct {
 	templates       string
 	registry        string
 	refresh         time.Duration
+	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration
 	shutdownTimeout time.Duration
 	writeTimeout    time.Duration
@@ -46,6 +47,7 @@ var settings = []setting{
 	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)"},
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)"},
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
+	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, how often the whole registry is read even though its change marker did not change (a safety net for writes that did not bump it)"},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary"},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
@@ -129,6 +131,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		*dst = d
 	}
 	duration("COMPOSER_REFRESH", &c.refresh)
+	duration("COMPOSER_REGISTRY_FULL_REFRESH", &c.regFullRefresh)
 	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
 	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
 	duration("COMPOSER_WRITE_TIMEOUT", &c.writeTimeout)

@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return fmt.Errorf("COMPOSER_REGISTRY=%w", err)
 		}
-		regSource = ssmregistry.New(clients.ssm, prefix)
+		regSource = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
 	default:
 		regSource = fileRegistry{path: cfg.registry}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ssr-mfe/composer/composer/internal/jitter"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -84,10 +85,11 @@ type sources struct {
 	templatesDown, regDown    bool
 
 	errors *prometheus.CounterVec
+	rand   func() float64 // the refresh jitter's source, in [0, 1)
 }
 
 func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t templateSource, r registrySource, snapshots string, metrics prometheus.Registerer) *sources {
-	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second}
+	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second, rand: jitter.Random}
 	s.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_source_errors_total",
 		Help: "Failed reads of the template or registry source.",
@@ -113,17 +115,26 @@ func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t 
 	return s
 }
 
+// loop refreshes until ctx is done. Each wait is every shortened by up to
+// 20 % at random (jitter.Shorten), so that a fleet started together does
+// not list S3 and read Parameter Store in step, and every stays the upper
+// bound of how long a change takes to be read.
 func (s *sources) loop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+	t := time.NewTimer(s.wait(every))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(s.wait(every)) // from the start of this refresh, as a ticker would
 			s.refresh(ctx)
 		}
 	}
+}
+
+func (s *sources) wait(every time.Duration) time.Duration {
+	return jitter.Shorten(every, s.rand())
 }
 
 func (s *sources) refresh(ctx context.Context) {

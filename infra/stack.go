@@ -101,7 +101,7 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 			Bundling: &awscdk.BundlingOptions{
 				Image:   awscdk.DockerImage_FromRegistry(jsii.String("golang:1.26-bookworm")),
 				Command: jsii.Strings("bash", "-c", "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o /asset-output/bootstrap ./fragments/cmd/reviews-lambda"),
-				Local:   &goBundler{root: s.RepoRoot},
+				Local:   &goBundler{root: s.RepoRoot, pkg: "./fragments/cmd/reviews-lambda"},
 			},
 			Exclude: jsii.Strings(".git", "infra", "artifacts", "bench", "**/node_modules"),
 		}),
@@ -260,16 +260,17 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 	awscdk.NewCfnOutput(stack, jsii.String("PagesBucket"), &awscdk.CfnOutputProps{Value: st.Bucket.BucketName()})
 	awscdk.NewCfnOutput(stack, jsii.String("Url"), &awscdk.CfnOutputProps{Value: jsii.String("https://" + *st.Distribution.DistributionDomainName() + "/productdetails")})
 	awscdk.NewCfnOutput(stack, jsii.String("ReviewsFunction"), &awscdk.CfnOutputProps{Value: st.Reviews.FunctionArn()})
+	addRegistryMarker(st, s)
 	suppress(st)
 	return st
 }
 
 // goBundler builds the Lambda with the local Go toolchain, so that
 // synthesis needs no Docker; the Docker image above is the fallback.
-type goBundler struct{ root string }
+type goBundler struct{ root, pkg string }
 
 func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *bool {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(*outputDir, "bootstrap"), "./fragments/cmd/reviews-lambda")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(*outputDir, "bootstrap"), b.pkg)
 	cmd.Dir = b.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

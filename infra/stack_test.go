@@ -200,7 +200,7 @@ func TestStackProperties(t *testing.T) {
 				}
 			}
 		}
-		want := map[string]bool{"ssm:GetParametersByPath": true, "s3:GetObject": true, "s3:ListBucket": true, "lambda:InvokeFunction": true, "states:StartSyncExecution": true}
+		want := map[string]bool{"ssm:GetParametersByPath": true, "ssm:GetParameter": true, "s3:GetObject": true, "s3:ListBucket": true, "lambda:InvokeFunction": true, "states:StartSyncExecution": true}
 		for _, a := range actions {
 			if !want[a] {
 				t.Errorf("the composer's role may %s", a)
@@ -213,4 +213,122 @@ func TestStackProperties(t *testing.T) {
 	t.Run("logs kept a month", func(t *testing.T) {
 		tpl.HasResourceProperties(jsii.String("AWS::Logs::LogGroup"), m(map[string]any{"RetentionInDays": 30}))
 	})
+}
+
+// The registry's change marker: the rule, the function and its role, and
+// the composer's read of the marker alone.
+func TestRegistryMarker(t *testing.T) {
+	_, tpl := synth(t)
+	m := func(v map[string]any) *map[string]any { return &v }
+	const markerArn = "arn:aws:ssm:eu-west-1:123456789012:parameter/ssr-mfe/_version"
+
+	t.Run("rule: Parameter Store changes under the prefix, to the function, retried", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::Events::Rule"), m(map[string]any{
+			"State": "ENABLED",
+			"EventPattern": map[string]any{
+				"source":      []any{"aws.ssm"},
+				"detail-type": []any{"Parameter Store Change"},
+				"detail": map[string]any{
+					"name":      []any{map[string]any{"prefix": "/ssr-mfe/"}},
+					"operation": []any{"Create", "Update", "Delete"},
+				},
+			},
+			"Targets": []any{assertions.Match_ObjectLike(m(map[string]any{
+				"Arn":         map[string]any{"Fn::GetAtt": []any{resourceID(t, tpl, "AWS::Lambda::Function", "RegistryMarker"), "Arn"}},
+				"RetryPolicy": map[string]any{"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 3600},
+			}))},
+		}))
+	})
+	t.Run("function: Go on arm64, told the prefix", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), m(map[string]any{
+			"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap",
+			"Environment": map[string]any{"Variables": map[string]any{"REGISTRY_PREFIX": "/ssr-mfe/"}},
+		}))
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), m(map[string]any{
+			"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com",
+		}))
+	})
+	t.Run("the stack's own entry is written after the rule, so a first deploy creates the marker", func(t *testing.T) {
+		rule := resourceID(t, tpl, "AWS::Events::Rule", "RegistryChanges")
+		for id, r := range *tpl.FindResources(jsii.String("AWS::SSM::Parameter"), nil) {
+			if strings.HasPrefix(id, "ReviewsEntry") && !strings.Contains(fmt.Sprint((*r)["DependsOn"]), rule) {
+				t.Errorf("%s depends on %v, not on the rule %s", id, (*r)["DependsOn"], rule)
+			}
+		}
+	})
+	t.Run("the function's role writes the marker and its logs, nothing else", func(t *testing.T) {
+		got := policyStatements(t, tpl, "RegistryMarkerRole")
+		want := map[string]string{"ssm:PutParameter": markerArn, "logs:CreateLogStream": "", "logs:PutLogEvents": ""}
+		for action, resource := range got {
+			w, ok := want[action]
+			if !ok {
+				t.Errorf("the marker function may %s on %s", action, resource)
+			} else if w != "" && resource != w {
+				t.Errorf("the marker function may %s on %s, want %s", action, resource, w)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("the marker function's actions: %v, want %v", got, want)
+		}
+	})
+	t.Run("the composer reads the marker alone", func(t *testing.T) {
+		if got := policyStatements(t, tpl, "ComposerTaskRole")["ssm:GetParameter"]; got != markerArn {
+			t.Errorf("the composer may ssm:GetParameter on %q, want only %s", got, markerArn)
+		}
+	})
+}
+
+// resourceID is the logical id of the one resource of type typ whose id
+// starts with prefix.
+func resourceID(t *testing.T, tpl assertions.Template, typ, prefix string) string {
+	t.Helper()
+	var ids []string
+	for id := range *tpl.FindResources(jsii.String(typ), nil) {
+		if strings.HasPrefix(id, prefix) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%s %s*: %v", typ, prefix, ids)
+	}
+	return ids[0]
+}
+
+// policyStatements maps each action of the policies attached to a role
+// (by logical id prefix) to its resources, printed.
+func policyStatements(t *testing.T, tpl assertions.Template, role string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for id, p := range *tpl.FindResources(jsii.String("AWS::IAM::Policy"), nil) {
+		if !strings.HasPrefix(id, role) {
+			continue
+		}
+		doc := (*p)["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+		for _, st := range doc["Statement"].([]any) {
+			st := st.(map[string]any)
+			if st["Effect"] != "Allow" {
+				continue
+			}
+			var actions []string
+			switch a := st["Action"].(type) {
+			case string:
+				actions = append(actions, a)
+			case []any:
+				for _, x := range a {
+					actions = append(actions, x.(string))
+				}
+			}
+			res := fmt.Sprint(st["Resource"])
+			if r, ok := st["Resource"].(string); ok {
+				res = r
+			}
+			for _, a := range actions {
+				got[a] = res
+			}
+		}
+	}
+	if len(got) == 0 {
+		t.Fatalf("no policy of %s", role)
+	}
+	return got
 }

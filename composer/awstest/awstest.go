@@ -267,6 +267,15 @@ func (s *SSM) serve(w http.ResponseWriter, r *http.Request) {
 	switch op {
 	case "GetParametersByPath":
 		s.getByPath(w, in.Path, in.Recursive, in.WithDecryption, in.NextToken, in.MaxResults)
+	case "GetParameter":
+		s.mu.Lock()
+		p, ok := s.params[in.Name]
+		s.mu.Unlock()
+		if !ok {
+			jsonError(w, http.StatusBadRequest, "ParameterNotFound", "")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": paramJSON(in.Name, p, in.WithDecryption)})
 	case "PutParameter":
 		s.mu.Lock()
 		p, exists := s.params[in.Name]
@@ -312,17 +321,7 @@ func (s *SSM) getByPath(w http.ResponseWriter, path string, recursive, decrypt b
 	end := min(start+max, len(names))
 	out := []map[string]any{}
 	for _, name := range names[start:end] {
-		p := s.params[name]
-		value := p.Value
-		if p.Type == "SecureString" && !decrypt {
-			value = "AQICAHencrypted-blob-not-decrypted=="
-		}
-		out = append(out, map[string]any{
-			"Name": name, "Type": p.Type, "Value": value, "Version": p.Version,
-			"LastModifiedDate": float64(p.Modified.UnixMilli()) / 1000,
-			"ARN":              "arn:aws:ssm:" + Region + ":" + Account + ":parameter" + name,
-			"DataType":         "text",
-		})
+		out = append(out, paramJSON(name, s.params[name], decrypt))
 	}
 	s.mu.Unlock()
 	resp := map[string]any{"Parameters": out}
@@ -330,6 +329,20 @@ func (s *SSM) getByPath(w http.ResponseWriter, path string, recursive, decrypt b
 		resp["NextToken"] = strconv.Itoa(end)
 	}
 	_ = json.NewEncoder(w).Encode(resp)
+}
+
+// paramJSON is a parameter as GetParameter and GetParametersByPath return it.
+func paramJSON(name string, p ssmParam, decrypt bool) map[string]any {
+	value := p.Value
+	if p.Type == "SecureString" && !decrypt {
+		value = "AQICAHencrypted-blob-not-decrypted=="
+	}
+	return map[string]any{
+		"Name": name, "Type": p.Type, "Value": value, "Version": p.Version,
+		"LastModifiedDate": float64(p.Modified.UnixMilli()) / 1000,
+		"ARN":              "arn:aws:ssm:" + Region + ":" + Account + ":parameter" + name,
+		"DataType":         "text",
+	}
 }
 
 // LambdaFunc is a fake function: it gets the invocation payload and returns

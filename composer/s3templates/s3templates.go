@@ -5,7 +5,9 @@
 //	ListObjectsV2(prefix) --ETag changed?--> GetObject(If-None-Match) --> files --> template.BuildSet
 //
 // Objects whose ETag has not changed since the last read are not fetched
-// again, so an unchanged bucket costs one list call per refresh.
+// again, so an unchanged bucket costs one list call per refresh. The
+// caller's refresh loop jitters when that call is made (internal/jitter),
+// so a fleet does not list in step.
 package s3templates
 
 import (
