@@ -137,3 +137,20 @@ func TestAdminAddrAndItsAlias(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteTimeoutSetting(t *testing.T) {
+	for env, want := range map[string]time.Duration{"": 30 * time.Second, "200ms": 200 * time.Millisecond} {
+		c, err := parseConfig(nil, func(k string) string {
+			if k == "COMPOSER_WRITE_TIMEOUT" {
+				return env
+			}
+			return ""
+		}, io.Discard)
+		if err != nil || c.writeTimeout != want {
+			t.Errorf("COMPOSER_WRITE_TIMEOUT=%q: %v %v, want %v", env, c.writeTimeout, err, want)
+		}
+	}
+	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "COMPOSER_WRITE_TIMEOUT") {
+		t.Errorf("a zero write timeout: %v, want an error", err)
+	}
+}
