@@ -134,7 +134,12 @@ func newClient(t *testing.T) *HTTP {
 // deploy): no request fails afterwards.
 func TestConformanceGoServerClosesIdleConnections(t *testing.T) {
 	t.Parallel()
-	s := newGoServer(t, func(srv *http.Server) { srv.IdleTimeout = 200 * time.Millisecond })
+	s := newGoServer(t, func(srv *http.Server) {
+		// Idle between requests, and before the first (a connection the
+		// client dialled but has not used yet).
+		srv.IdleTimeout = 200 * time.Millisecond
+		srv.ReadHeaderTimeout = 200 * time.Millisecond
+	})
 	h := newClient(t)
 	allSucceed(t, h, s.URL, "warm", 0, 1, 8)
 	waitFor(t, 10*time.Second, "the server closes its idle connections", func() bool { return s.closed.Load() == s.opened.Load() })
@@ -174,22 +179,31 @@ func TestConformanceServerRestarts(t *testing.T) {
 
 // nodeServer runs Node's http module answering answer(path), with
 // keepAliveTimeout in milliseconds (0: Node's default, 5 s). /_stats
-// reports its connection counts.
+// reports its connections: all, those open that have served a request,
+// and the requests.
 type nodeServer struct {
 	url   string
-	stats func(t *testing.T) (conns, open, reqs int)
+	stats func(t *testing.T) (conns, served, reqs int)
 }
 
 const nodeScript = `
 const http = require('http');
-let conns = 0, open = 0, reqs = 0;
+let conns = 0, open = 0, reqs = 0, served = 0;
 const server = http.createServer((req, res) => {
   if (req.url === '/_stats') {
     res.setHeader('Connection', 'close');
-    res.end(JSON.stringify({conns, open, reqs}));
+    res.end(JSON.stringify({conns, open, reqs, served}));
     return;
   }
   reqs++;
+  if (!req.socket.servedOne) {
+    // Open connections that have answered: those keepAliveTimeout closes
+    // once idle. (A client may also hold a connection it dialled and has
+    // not used yet: Node waits for its first request far longer.)
+    req.socket.servedOne = true;
+    served++;
+    req.socket.on('close', () => { served--; });
+  }
   const body = 'answer to ' + req.url;
   res.setHeader('Content-Type', 'text/html');
   res.setHeader('Content-Length', Buffer.byteLength(body));
@@ -248,11 +262,11 @@ func startNode(t *testing.T, keepAlive time.Duration) *nodeServer {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var s struct{ Conns, Open, Reqs int }
+		var s struct{ Conns, Served, Reqs int }
 		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 			t.Fatal(err)
 		}
-		return s.Conns, s.Open, s.Reqs
+		return s.Conns, s.Served, s.Reqs
 	}}
 }
 
@@ -273,10 +287,9 @@ func TestConformanceNodeClosesIdleConnections(t *testing.T) {
 			h := newClient(t)
 			for round := range 2 {
 				allSucceed(t, h, n.url, fmt.Sprintf("warm%d", round), 0, 1, 8)
-				// Only the stats request's own connection is left open.
 				waitFor(t, 15*time.Second, "node closes its idle connections", func() bool {
-					_, open, _ := n.stats(t)
-					return open <= 1
+					_, served, _ := n.stats(t)
+					return served == 0
 				})
 				allSucceed(t, h, n.url, fmt.Sprintf("after%d", round), 6, 3, 8)
 			}
@@ -417,7 +430,7 @@ func TestConformanceUnsolicitedResponseInSameWrite(t *testing.T) {
 		return err == nil
 	})
 	h := newClient(t)
-	allSucceed(t, h, s.url, "same", 50, 20, 8)
+	allSucceed(t, h, s.url, "same", 30, 10, 8)
 }
 
 // Connection: close from the server: every request on a new connection,
