@@ -123,8 +123,9 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		u += sep + req.RawQuery
 	}
-	var a answerCheck
-	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: a.gotConn}), http.MethodGet, u, nil)
+	a := &answerCheck{}
+	a.trace.GotConn = a.gotConn
+	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &a.trace), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
@@ -138,15 +139,15 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if _, ok := hr.Header["User-Agent"]; !ok {
 		// A fragment receives only the headers Headers picked: not Go's
 		// default User-Agent either.
-		hr.Header = hr.Header.Clone()
-		if hr.Header == nil {
-			hr.Header = http.Header{}
+		hr.Header = make(http.Header, len(req.Header)+1)
+		for k, v := range req.Header {
+			hr.Header[k] = v // the Transport does not change values
 		}
 		hr.Header["User-Agent"] = nil
 	}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
-		a = answerCheck{}
+		a.conn, a.start, a.reused = nil, 0, false
 		resp, err = h.transport.RoundTrip(hr)
 		if err != nil {
 			return nil, err
@@ -214,6 +215,7 @@ func (c *answerConn) Read(p []byte) (int, error) {
 // answerCheck follows one request: the connection it got and how many
 // writes that connection had begun before.
 type answerCheck struct {
+	trace  httptrace.ClientTrace // GotConn: gotConn
 	conn   *answerConn
 	start  uint64
 	reused bool
