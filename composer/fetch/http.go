@@ -63,7 +63,8 @@ func (h *HTTP) hostAllowed(host string) bool {
 // handed out (a request on one that turns out dead before any answer byte
 // is sent again on a new connection, once; one on a fresh connection never
 // is), bytes arriving on an idle connection make it closed instead of
-// being taken for the next request's answer, and header blocks are limited.
+// being taken for the next request's answer (with answerConn for those
+// that came with the previous answer), and header blocks are limited.
 func NewHTTP() *HTTP {
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
