@@ -55,6 +55,8 @@ const head = `<!doctype html>
 
 func main() {
 	composerBin := flag.String("composer", "bench/out/bin/composer", "composer binary")
+	composerBase := flag.String("composer-base", "", "a second composer binary (say, built from main) measured in the same run, in a column of its own")
+	baseLabel := flag.String("composer-base-label", "composer (base)", "the second composer's column")
 	tailorJS := flag.String("tailor", "bench/tailor/server.js", "Tailor server script")
 	out := flag.String("out", "bench/out", "working folder for configs and results")
 	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
@@ -82,8 +84,7 @@ func main() {
 	fragAddr := startFragmentServer()
 	work, err := filepath.Abs(*out)
 	check(err)
-	ports := freePorts(4)
-	composerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	ports := freePorts(6)
 	nginxURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	tailorURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	writeConfigs(work, fragAddr, ports[1])
@@ -99,26 +100,63 @@ func main() {
 	if *composerEnv != "" {
 		extraEnv = strings.Split(*composerEnv, ",")
 	}
-	startComposer := func(port int) *exec.Cmd {
-		return startProc(work, "composer", *composerBin, nil, append(extraEnv,
-			"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(port),
+	// The composers measured: this build, and with -composer-base another
+	// one, each on a port of its own, so that both are measured in the same
+	// run on the same machine state.
+	composers := []*composerProc{{name: "composer", bin: *composerBin, port: ports[0], debugPort: ports[3]}}
+	if *composerBase != "" {
+		composers = append([]*composerProc{{name: *baseLabel, bin: *composerBase, port: ports[4], debugPort: ports[5]}}, composers...)
+	}
+	composer := composers[len(composers)-1] // this build
+	startComposer := func(c *composerProc) {
+		c.cmd = startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(c.name), c.bin, nil, append(extraEnv,
+			"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(c.port),
 			"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
 			"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
-			"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s", "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(ports[3]))...)
+			"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s", "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(c.debugPort))...)
 	}
-	composer := startComposer(ports[0])
-	procs = append(procs, composer)
+	stopComposer := func(c *composerProc) {
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		_ = c.cmd.Wait()
+		c.cmd = nil
+	}
+	defer func() {
+		for _, c := range composers {
+			if c.cmd != nil {
+				stopComposer(c)
+			}
+		}
+	}()
+	var peers []peer
+	for _, c := range composers {
+		startComposer(c)
+		peers = append(peers, peer{c.name, c.url()})
+	}
 	procs = append(procs, startProc(work, "nginx", "nginx", []string{"-p", filepath.Join(work, "nginx"), "-c", "nginx.conf", "-g", "daemon off;"}))
 	procs = append(procs, startProc(work, "tailor", "node", []string{*tailorJS},
 		"PORT="+strconv.Itoa(ports[2]), "TEMPLATES="+filepath.Join(work, "tailor"), "WORKERS="+strconv.Itoa(runtime.NumCPU())))
-	peers := []struct{ name, url string }{{"composer", composerURL}, {"nginx SSI", nginxURL}, {"Tailor", tailorURL}}
+	peers = append(peers, peer{"nginx SSI", nginxURL}, peer{"Tailor", tailorURL})
 	for _, p := range peers {
 		waitReady(p.name, p.url+"/s1")
+	}
+	// cell puts v in peer name's column.
+	cell := func(name, v string) string {
+		cells := make([]string, len(peers))
+		for i, p := range peers {
+			if p.name == name {
+				cells[i] = v
+			}
+		}
+		return strings.Join(cells, " | ")
 	}
 
 	var report strings.Builder
 	fmt.Fprintf(&report, "Machine: %s, %d cores; %s; %s; node %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), nginxVersion(), nodeVersion())
-	fmt.Fprintf(&report, "| | composer | nginx SSI | Tailor |\n|---|---|---|---|\n")
+	var names []string
+	for _, p := range peers {
+		names = append(names, p.name)
+	}
+	fmt.Fprintf(&report, "| | %s |\n|---%s|\n", strings.Join(names, " | "), strings.Repeat("|---", len(peers)))
 
 	// Throughput.
 	rps := map[string]float64{}
@@ -126,14 +164,23 @@ func main() {
 		if !run["throughput"] {
 			break
 		}
-		if *profile && p.name == "composer" {
-			go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", ports[3], max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
+		if *profile && p.name == composer.name {
+			go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
 		}
 		rps[p.name] = wrk(p.url+"/s1", *conc, *duration, "")
 	}
 	if run["throughput"] {
-		fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %.0f | %.0f | %.0f |\n", scenarios[0].about, *conc, *duration, rps["composer"], rps["nginx SSI"], rps["Tailor"])
-		fmt.Fprintf(&report, "| composer / peer | | %.2fx | %.2fx |\n", rps["composer"]/rps["nginx SSI"], rps["composer"]/rps["Tailor"])
+		var vals, ratios []string
+		for _, p := range peers {
+			vals = append(vals, fmt.Sprintf("%.0f", rps[p.name]))
+			r := ""
+			if p.name != composer.name {
+				r = fmt.Sprintf("%.2fx", rps[composer.name]/rps[p.name])
+			}
+			ratios = append(ratios, r)
+		}
+		fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %s |\n", scenarios[0].about, *conc, *duration, strings.Join(vals, " | "))
+		fmt.Fprintf(&report, "| %s / peer | %s |\n", composer.name, strings.Join(ratios, " | "))
 	}
 
 	// Latency.
@@ -149,29 +196,42 @@ func main() {
 	// Memory: concurrent streams of big, slow fragments.
 	if run["memory"] {
 		// A composer of its own for each run: peak RSS is a high-water
-		// mark, and this machine's noise needs a median.
-		stop := func(c *exec.Cmd) {
-			_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-			_ = c.Wait()
+		// mark, and this machine's noise needs a median. With two
+		// composers their runs alternate.
+		for _, c := range composers {
+			stopComposer(c)
 		}
-		stop(composer)
-		procs = procs[1:]
-		var peaks, idles []int
-		var ttlbs []time.Duration
+		type mem struct {
+			peaks, idles []int
+			ttlbs        []time.Duration
+		}
+		mems := map[string]*mem{}
 		for i := range *memoryRuns {
-			c := startComposer(ports[0])
-			waitReady("composer", composerURL+"/s1")
-			peak, idle, ttlb := memory(c, *streams, *profile && i == 0, ports[3], composerURL, work)
-			stop(c)
-			peaks, idles, ttlbs = append(peaks, peak), append(idles, idle), append(ttlbs, ttlb)
+			for _, c := range composers {
+				startComposer(c)
+				waitReady(c.name, c.url()+"/s1")
+				peak, idle, ttlb := memory(c.cmd, *streams, *profile && i == 0 && c == composer, c.debugPort, c.url(), work)
+				stopComposer(c)
+				m := mems[c.name]
+				if m == nil {
+					m = &mem{}
+					mems[c.name] = m
+				}
+				m.peaks, m.idles, m.ttlbs = append(m.peaks, peak), append(m.idles, idle), append(m.ttlbs, ttlb)
+			}
 		}
-		sort.Ints(peaks)
-		fmt.Fprintf(&report, "| composer peak RSS, %d concurrent streams, %s: median (min-max of %d runs) | %.0f MB (%.0f-%.0f; idle %.0f MB; TTLB p50 %s) | | |\n",
-			*streams, scenarios[2].about, len(peaks), mb(peaks[len(peaks)/2]), mb(peaks[0]), mb(peaks[len(peaks)-1]), mb(idles[0]), ms(pct(ttlbs, 50)))
+		for _, c := range composers {
+			m := mems[c.name]
+			sort.Ints(m.peaks)
+			fmt.Fprintf(&report, "| %s peak RSS, %d concurrent streams, %s: median (min-max of %d runs) | %s |\n",
+				c.name, *streams, scenarios[2].about, len(m.peaks), cell(c.name, fmt.Sprintf("%.0f MB (%.0f-%.0f; idle %.0f MB; TTLB p50 %s)",
+					mb(m.peaks[len(m.peaks)/2]), mb(m.peaks[0]), mb(m.peaks[len(m.peaks)-1]), mb(m.idles[0]), ms(pct(m.ttlbs, 50)))))
+		}
 		if run["compression"] {
-			composer = startComposer(ports[0])
-			procs = append([]*exec.Cmd{composer}, procs...)
-			waitReady("composer", composerURL+"/s1")
+			for _, c := range composers {
+				startComposer(c)
+				waitReady(c.name, c.url()+"/s1")
+			}
 		}
 	}
 
@@ -180,19 +240,22 @@ func main() {
 		if !run["compression"] {
 			break
 		}
-		cpu0 := cpuTime(composer.Process.Pid)
-		r0, w0 := syscalls(composer.Process.Pid)
-		r := wrk(composerURL+"/s1", *conc, *duration, enc)
-		cpu := cpuTime(composer.Process.Pid) - cpu0
-		r1, w1 := syscalls(composer.Process.Pid)
-		pages := r * duration.Seconds()
-		label := enc
-		if label == "" {
-			label = "none"
+		for _, c := range composers {
+			pid := c.cmd.Process.Pid
+			cpu0 := cpuTime(pid)
+			r0, w0 := syscalls(pid)
+			r := wrk(c.url()+"/s1", *conc, *duration, enc)
+			cpu := cpuTime(pid) - cpu0
+			r1, w1 := syscalls(pid)
+			pages := r * duration.Seconds()
+			label := enc
+			if label == "" {
+				label = "none"
+			}
+			perPage := time.Duration(float64(cpu) / pages)
+			fmt.Fprintf(&report, "| %s, %s, compression %s: requests/s, CPU per page, reads + writes per page | %s |\n",
+				c.name, scenarios[0].about, label, cell(c.name, fmt.Sprintf("%.0f, %s, %.1f + %.1f", r, perPage.Round(time.Microsecond), float64(r1-r0)/pages, float64(w1-w0)/pages)))
 		}
-		perPage := time.Duration(float64(cpu) / pages)
-		fmt.Fprintf(&report, "| composer, %s, compression %s: requests/s, CPU per page, reads + writes per page | %.0f, %s, %.1f + %.1f | | |\n",
-			scenarios[0].about, label, r, perPage.Round(time.Microsecond), float64(r1-r0)/pages, float64(w1-w0)/pages)
 	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
@@ -228,15 +291,16 @@ func saveProfile(url, path string) {
 	}
 }
 
-func cell(peer, v string) string {
-	switch peer {
-	case "composer":
-		return v + " | | "
-	case "nginx SSI":
-		return " | " + v + " | "
-	}
-	return " | | " + v
+// composerProc is one composer under test.
+type composerProc struct {
+	name, bin       string
+	port, debugPort int
+	cmd             *exec.Cmd
 }
+
+func (c *composerProc) url() string { return fmt.Sprintf("http://127.0.0.1:%d", c.port) }
+
+type peer struct{ name, url string }
 
 func check(err error) {
 	if err != nil {

@@ -2,20 +2,23 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// HTTP fetches fragments with GET over one shared, pooled transport.
+// HTTP fetches fragments with GET over one shared, pooled net/http
+// Transport, for http and https endpoints alike.
 type HTTP struct {
-	client  *http.Client // https endpoints
-	plain   *h1          // http endpoints
-	allowed []string     // host patterns; empty allows every host
+	transport *http.Transport
+	allowed   []string // host patterns; empty allows every host
 }
 
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
@@ -53,17 +56,31 @@ func (h *HTTP) hostAllowed(host string) bool {
 // NewHTTP returns an HTTP transport tuned for many small requests to a few
 // hosts: keep-alive with a deep idle pool per host, so a page's fragments
 // reuse warm connections instead of dialling.
+//
+// It is net/http's Transport, which passes the conformance suite
+// (conformance_test.go) where the hand-written HTTP/1.1 client it replaced
+// did not: a connection the server closed while idle is noticed and never
+// handed out (a request on one that turns out dead before any answer byte
+// is sent again on a new connection, once; one on a fresh connection never
+// is), bytes arriving on an idle connection make it closed instead of
+// being taken for the next request's answer (with answerConn for those
+// that came with the previous answer), and header blocks are limited.
 func NewHTTP() *HTTP {
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          2048,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   3 * time.Second,
-		ExpectContinueTimeout: time.Second,
+		Proxy: httpsProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &answerConn{Conn: c}, nil
+		},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConns:        2048,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 3 * time.Second,
 		// Fragments are HTML with small headers; a huge header block is a
 		// broken or hostile fragment.
 		MaxResponseHeaderBytes: 64 << 10,
@@ -71,22 +88,33 @@ func NewHTTP() *HTTP {
 		// in flight, and a thousand pages at once must fit in memory.
 		WriteBufferSize: 4 << 10,
 		ReadBufferSize:  4 << 10,
+		// No Accept-Encoding is sent: fragments answer plain HTML on the
+		// internal network, and an encoded answer is refused (see Fetch).
+		DisableCompression: true,
+		// No ResponseHeaderTimeout: the context carries the fragment's
+		// deadline, for headers and body.
 	}
-	return &HTTP{plain: newH1(), client: &http.Client{
-		Transport: t,
-		// A fragment's redirect is the fragment's answer: a required
-		// fragment's redirect redirects the page; any other is a failure.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	return &HTTP{transport: t}
+}
+
+// httpsProxyFromEnvironment applies HTTPS_PROXY (and NO_PROXY) to https
+// endpoints; plain-http fragments, the internal network's, never go
+// through a proxy.
+func httpsProxyFromEnvironment(r *http.Request) (*url.URL, error) {
+	if r.URL.Scheme != "https" {
+		return nil, nil
+	}
+	return http.ProxyFromEnvironment(r)
 }
 
 // Close drops idle connections.
 func (h *HTTP) Close() {
-	h.client.CloseIdleConnections()
-	h.plain.closeIdle()
+	h.transport.CloseIdleConnections()
 }
 
-// Fetch implements Transport: GET endpoint?query with req.Header.
+// Fetch implements Transport: GET endpoint?query with req.Header. Redirects
+// are not followed: a fragment's redirect is the fragment's answer (a
+// required fragment's redirects the page; any other is a failure).
 func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	u := req.Endpoint
 	if req.RawQuery != "" {
@@ -96,24 +124,116 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		u += sep + req.RawQuery
 	}
-	pu, err := url.Parse(u)
+	a := &answerCheck{}
+	a.trace.GotConn = a.gotConn
+	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &a.trace), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	if !h.hostAllowed(pu.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, pu.Hostname())
+	if hr.URL.Scheme != "http" && hr.URL.Scheme != "https" {
+		return nil, fmt.Errorf("build request: unsupported scheme %q", hr.URL.Scheme)
 	}
-	if pu.Scheme == "http" {
-		return h.plain.do(ctx, pu, req.Header)
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+	if !h.hostAllowed(hr.URL.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, hr.URL.Hostname())
 	}
 	hr.Header = req.Header
-	resp, err := h.client.Do(hr)
-	if err != nil {
-		return nil, err
+	if _, ok := hr.Header["User-Agent"]; !ok {
+		// A fragment receives only the headers Headers picked: not Go's
+		// default User-Agent either.
+		hr.Header = make(http.Header, len(req.Header)+1)
+		for k, v := range req.Header {
+			hr.Header[k] = v // the Transport does not change values
+		}
+		hr.Header["User-Agent"] = nil
+	}
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		a.conn, a.start, a.reused = nil, 0, false
+		resp, err = h.transport.RoundTrip(hr)
+		if err != nil {
+			return nil, err
+		}
+		if a.answered(resp) {
+			break
+		}
+		// Bytes that were on the connection before this request was
+		// written: not its answer. The connection is dropped and the request
+		// sent again, if that connection was a reused one (its fault, not
+		// the server's answer to a fresh request): a few times at most, as
+		// other pooled connections of a buggy server may hold the same.
+		a.conn.Close()
+		resp.Body.Close()
+		if !a.reused || attempt >= maxUnsolicitedRetries || ctx.Err() != nil {
+			return nil, errUnsolicited
+		}
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Not asked for (no Accept-Encoding is sent): bytes the page cannot use.
+		resp.Body.Close()
+		return nil, fmt.Errorf("fragment answered with Content-Encoding %q", ce)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// maxUnsolicitedRetries bounds the requests sent again after an unsolicited
+// answer on a reused connection.
+const maxUnsolicitedRetries = 3
+
+// errUnsolicited is an answer that was on the connection before its request
+// was written.
+var errUnsolicited = errors.New("fragment connection had an answer before the request was sent (unsolicited response)")
+
+// answerConn is a connection of the transport that can tell a request's
+// answer from bytes that were already there.
+//
+// net/http's Transport drops a keep-alive connection on which bytes arrive
+// while it is idle, but only if its reading goroutine looks before the next
+// request takes the connection: a buggy server's second response written
+// together with the first waits in the connection's read buffer, and the
+// next request may get it as its answer (the conformance suite shows it,
+// under the race detector). An answer is a request's only if some of it was
+// read from the socket after that request's first write began: a server
+// answers what it has received. Only counters: no HTTP is parsed here.
+type answerConn struct {
+	net.Conn
+	writes   atomic.Uint64 // writes begun
+	readMark atomic.Uint64 // writes begun when a read last returned bytes
+}
+
+func (c *answerConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+func (c *answerConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.readMark.Store(c.writes.Load())
+	}
+	return n, err
+}
+
+// answerCheck follows one request: the connection it got and how many
+// writes that connection had begun before.
+type answerCheck struct {
+	trace  httptrace.ClientTrace // GotConn: gotConn
+	conn   *answerConn
+	start  uint64
+	reused bool
+}
+
+func (a *answerCheck) gotConn(info httptrace.GotConnInfo) {
+	c := info.Conn
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if ac, ok := c.(*answerConn); ok {
+		a.conn, a.start, a.reused = ac, ac.writes.Load(), info.Reused
+	}
+}
+
+// answered reports whether resp was read after its request was written. An
+// HTTP/2 answer is matched to its request by its stream.
+func (a *answerCheck) answered(resp *http.Response) bool {
+	return a.conn == nil || resp.ProtoMajor != 1 || a.conn.readMark.Load() > a.start
 }

@@ -2,15 +2,14 @@ package fetch
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 func fetchBody(t *testing.T, h *HTTP, url string) (int, string) {
@@ -27,7 +26,7 @@ func fetchBody(t *testing.T, h *HTTP, url string) (int, string) {
 	return resp.Status, string(b)
 }
 
-func TestH1ReusesConnectionsAndRetriesStaleOnes(t *testing.T) {
+func TestHTTPReusesConnectionsAndRetriesStaleOnes(t *testing.T) {
 	t.Parallel()
 	var conns atomic.Int64
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +57,7 @@ func TestH1ReusesConnectionsAndRetriesStaleOnes(t *testing.T) {
 	}
 }
 
-func TestH1SkipsEarlyHintsAndClosesUnfinishedBodies(t *testing.T) {
+func TestHTTPSkipsEarlyHintsAndClosesUnfinishedBodies(t *testing.T) {
 	t.Parallel()
 	var conns atomic.Int64
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +92,7 @@ func TestH1SkipsEarlyHintsAndClosesUnfinishedBodies(t *testing.T) {
 	}
 }
 
-func TestH1RefusesEncodedBodies(t *testing.T) {
+func TestHTTPRefusesEncodedBodies(t *testing.T) {
 	t.Parallel()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Encoding", "gzip")
@@ -107,70 +106,59 @@ func TestH1RefusesEncodedBodies(t *testing.T) {
 	}
 }
 
-// Requests waiting for a slow fragment, and idle connections, hold no read
-// buffer: a thousand pages waiting on a slow team cost no 4 KiB each.
-func TestH1WaitsWithoutReadBuffers(t *testing.T) {
-	release := make(chan struct{})
-	arrived := make(chan struct{}, 64)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived <- struct{}{}
-		<-release
-		io.WriteString(w, "late")
-	}))
+// An answer is a request's only if some of it was read after the request's
+// first write began: bytes read before are a previous answer's leftovers
+// or unsolicited, whatever the Transport's reading goroutine made of them.
+func TestAnswerConnTellsLeftoversFromAnswers(t *testing.T) {
+	t.Parallel()
+	client, server := net.Pipe()
+	defer server.Close()
+	ac := &answerConn{Conn: client}
+	defer ac.Close()
+	go func() {
+		io.WriteString(server, "stale")
+		buf := make([]byte, 3)
+		io.ReadFull(server, buf) // the request
+		io.WriteString(server, "fresh")
+	}()
+	buf := make([]byte, 5)
+	var a answerCheck
+	a.gotConn(httptrace.GotConnInfo{Conn: ac, Reused: true})
+	io.ReadFull(ac, buf) // read ahead, before the request
+	if resp := (&http.Response{ProtoMajor: 1}); a.answered(resp) {
+		t.Error("bytes read before the request was written taken for its answer")
+	}
+	io.WriteString(ac, "GET")
+	io.ReadFull(ac, buf)
+	if resp := (&http.Response{ProtoMajor: 1}); !a.answered(resp) || string(buf) != "fresh" {
+		t.Errorf("bytes read after the request was written (%q) not taken for its answer", buf)
+	}
+	if !a.reused || a.conn != ac {
+		t.Errorf("check %+v, want the reused connection", a)
+	}
+}
+
+// A fragment receives the headers Headers picked and nothing else: no
+// default User-Agent, no Accept-Encoding.
+func TestHTTPSendsOnlyPickedHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 2)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header }))
 	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
-	const n = 20
-	// Empty the buffer pool, so that every buffer a waiting request took
-	// would have to be made anew, and be counted.
-	for made := readersMade.Load(); readersMade.Load() == made; {
-		readers.Get()
-	}
-	before := readersMade.Load()
-	errs := make(chan error, n)
-	for range n {
-		go func() {
-			status, body := 0, ""
-			resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
-			if err == nil {
-				b, rerr := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				status, body, err = resp.Status, string(b), rerr
-			}
-			if err == nil && (status != 200 || body != "late") {
-				err = fmt.Errorf("%d %q", status, body)
-			}
-			errs <- err
-		}()
-	}
-	for range n {
-		<-arrived
-	}
-	time.Sleep(50 * time.Millisecond) // not a timing claim: more time only makes the test stronger
-	// A first read that finds nothing borrows a buffer for that read alone;
-	// with two processors at most a couple are borrowed at once.
-	if made := readersMade.Load() - before; made >= n/2 {
-		t.Errorf("%d read buffers made for %d requests waiting for their answer, want them to hold none", made, n)
-	}
-	close(release)
-	for range n {
-		if err := <-errs; err != nil {
-			t.Error(err)
+	for _, hdr := range []http.Header{{"X-Request-Id": {"r"}}, {"X-Request-Id": {"r"}, "User-Agent": {"browser"}}} {
+		resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: hdr})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Every response read: each connection has given its buffer back.
-	h.plain.mu.Lock()
-	defer h.plain.mu.Unlock()
-	idle := 0
-	for _, conns := range h.plain.idle {
-		for _, cn := range conns {
-			idle++
-			if cn.br != nil {
-				t.Error("an idle connection holds a read buffer")
-			}
+		resp.Body.Close()
+		sent := <-got
+		if len(sent) != len(hdr) || sent.Get("User-Agent") != hdr.Get("User-Agent") || sent.Get("X-Request-Id") != "r" {
+			t.Errorf("sent %v for %v", sent, hdr)
 		}
-	}
-	if idle != n {
-		t.Errorf("%d idle connections, want %d kept alive", idle, n)
+		if _, ok := hdr["User-Agent"]; ok != (hdr.Get("User-Agent") != "") {
+			t.Errorf("the caller's header was changed: %v", hdr)
+		}
 	}
 }
