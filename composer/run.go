@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/s3templates"
@@ -137,9 +138,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var freshness stream.Freshness
 	if cfg.cacheBytes > 0 {
-		cache := fetch.NewCache(transport, cfg.cacheBytes, pageMetrics.CacheResult)
-		defer cache.Wait()
-		transport, freshness = cache, cache
+		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
+		defer fragmentCache.Wait()
+		transport, freshness = fragmentCache, fragmentCache
 	}
 	composer := &stream.Composer{
 		Observer:         pageMetrics,

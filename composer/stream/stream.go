@@ -13,7 +13,7 @@
 // producers block, which pushes back on the fragment server through TCP).
 // Every fragment passes through an HTML guard (guard.go) on its way, so
 // that its markup cannot break the page after it. The response status waits
-// for the required fragments' headers only; cache.go in package fetch and
+// for the required fragments' headers only; package cache and
 // cacheControl here decide what a CDN may keep.
 package stream
 
@@ -38,6 +38,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -554,7 +555,7 @@ func (pw *pageWriter) cacheControl() string {
 		}
 		var left time.Duration
 		if s.frag.Required {
-			cc := fetch.ParseCacheControl(s.header)
+			cc := cache.ParseCacheControl(s.header)
 			switch {
 			case cc.NoStore:
 				return "no-store"

@@ -1,4 +1,4 @@
-package fetch
+package cache
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
 // Cache is a shared HTTP cache for fragments in front of any Transport. It
@@ -22,7 +24,7 @@ import (
 // The first response streams through to its page while it is copied into
 // the cache, so a miss costs no latency.
 type Cache struct {
-	next     Transport
+	next     fetch.Transport
 	maxBytes int64
 	observe  func(result string)
 	now      func() time.Time
@@ -38,12 +40,12 @@ type Cache struct {
 
 // Cache results, for the observer: what one Fetch was served from.
 const (
-	CacheHit          = "hit"
-	CacheMiss         = "miss"
-	CacheStale        = "stale"          // stale-while-revalidate: served stale, refreshed in the background
-	CacheStaleIfError = "stale_if_error" // the upstream failed, stale served
-	CacheCoalesced    = "coalesced"      // waited for an identical request in flight
-	CacheBypass       = "bypass"         // not cacheable
+	Hit          = "hit"
+	Miss         = "miss"
+	Stale        = "stale"          // stale-while-revalidate: served stale, refreshed in the background
+	StaleIfError = "stale_if_error" // the upstream failed, stale served
+	Coalesced    = "coalesced"      // waited for an identical request in flight
+	Bypass       = "bypass"         // not cacheable
 )
 
 // flight is a leader's upstream call that identical requests wait for.
@@ -70,7 +72,7 @@ func (e *cacheEntry) size() int64 { return int64(len(e.body)) + int64(len(e.key)
 
 // NewCache returns a cache of at most maxBytes in front of next. observe,
 // if not nil, is told each Fetch's CacheX result.
-func NewCache(next Transport, maxBytes int64, observe func(result string)) *Cache {
+func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cache {
 	return &Cache{
 		next: next, maxBytes: maxBytes, observe: observe, now: time.Now,
 		lru: list.New(), entries: map[string]*list.Element{}, vary: map[string][]string{}, inflight: map[string]*flight{},
@@ -80,7 +82,7 @@ func NewCache(next Transport, maxBytes int64, observe func(result string)) *Cach
 // Wait waits for background revalidations to end (for tests and shutdown).
 func (c *Cache) Wait() { c.wg.Wait() }
 
-func primaryKey(req *Request) string {
+func primaryKey(req *fetch.Request) string {
 	return req.Loader + "\x00" + req.Endpoint + "\x00" + req.RawQuery
 }
 
@@ -104,7 +106,7 @@ func (c *Cache) result(r string) {
 }
 
 // lookup returns the entry for req, if any. c.mu is held.
-func (c *Cache) lookup(req *Request) *cacheEntry {
+func (c *Cache) lookup(req *fetch.Request) *cacheEntry {
 	primary := primaryKey(req)
 	el, ok := c.entries[fullKey(primary, c.vary[primary], req.Header)]
 	if !ok {
@@ -114,14 +116,14 @@ func (c *Cache) lookup(req *Request) *cacheEntry {
 	return el.Value.(*cacheEntry)
 }
 
-func (e *cacheEntry) response() *Response {
-	return &Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body))}
+func (e *cacheEntry) response() *fetch.Response {
+	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body))}
 }
 
 // Fresh reports whether a fresh response for req is cached, and for how
 // much longer: a page whose fragments are all fresh in the cache can be
 // cached downstream that long.
-func (c *Cache) Fresh(req *Request) (time.Duration, bool) {
+func (c *Cache) Fresh(req *fetch.Request) (time.Duration, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.lookup(req)
@@ -133,7 +135,7 @@ func (c *Cache) Fresh(req *Request) (time.Duration, bool) {
 }
 
 // Fetch implements Transport.
-func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
+func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
 	primary := primaryKey(req)
 	coalesced := false
 	for {
@@ -145,9 +147,9 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			case age < e.ttl:
 				c.mu.Unlock()
 				if coalesced {
-					c.result(CacheCoalesced)
+					c.result(Coalesced)
 				} else {
-					c.result(CacheHit)
+					c.result(Hit)
 				}
 				return e.response(), nil
 			case age < e.ttl+e.swr:
@@ -157,7 +159,7 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 					go c.revalidate(req, e)
 				}
 				c.mu.Unlock()
-				c.result(CacheStale)
+				c.result(Stale)
 				return e.response(), nil
 			}
 		}
@@ -182,7 +184,7 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		if !f.stored {
 			// Nothing to share (not cacheable, or the leader failed): go
 			// upstream alone rather than queue behind another leader.
-			c.result(CacheMiss)
+			c.result(Miss)
 			return c.next.Fetch(ctx, req)
 		}
 		coalesced = true // look again: the entry is there now
@@ -191,7 +193,7 @@ func (c *Cache) Fetch(ctx context.Context, req *Request) (*Response, error) {
 
 // lead makes the upstream call for a miss, streams the body to the caller
 // while copying it, and stores it if it may.
-func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *cacheEntry, f *flight) (*Response, error) {
+func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, stale *cacheEntry, f *flight) (*fetch.Response, error) {
 	finish := func() {
 		c.mu.Lock()
 		if c.inflight[primary] == f {
@@ -207,11 +209,11 @@ func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *c
 				resp.Body.Close()
 			}
 			finish()
-			c.result(CacheStaleIfError)
+			c.result(StaleIfError)
 			return stale.response(), nil
 		}
 		finish()
-		c.result(CacheMiss)
+		c.result(Miss)
 		return resp, err
 	}
 	policy, ok := cacheable(resp)
@@ -220,10 +222,10 @@ func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *c
 		delete(c.vary, primary) // no longer known cacheable: no more coalescing
 		c.mu.Unlock()
 		finish()
-		c.result(CacheBypass)
+		c.result(Bypass)
 		return resp, nil
 	}
-	c.result(CacheMiss)
+	c.result(Miss)
 	resp.Body = &teeBody{ReadCloser: resp.Body, limit: c.maxBytes / 8, done: func(body []byte, complete bool) {
 		if complete {
 			c.store(req, primary, resp, body, policy)
@@ -235,7 +237,7 @@ func (c *Cache) lead(ctx context.Context, req *Request, primary string, stale *c
 }
 
 // revalidate refreshes a stale entry in the background (once at a time).
-func (c *Cache) revalidate(req *Request, old *cacheEntry) {
+func (c *Cache) revalidate(req *fetch.Request, old *cacheEntry) {
 	defer c.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -266,7 +268,7 @@ type cachePolicy struct {
 }
 
 // cacheable reads a response's caching rules for a shared cache.
-func cacheable(resp *Response) (cachePolicy, bool) {
+func cacheable(resp *fetch.Response) (cachePolicy, bool) {
 	var p cachePolicy
 	if resp.Status != http.StatusOK {
 		return p, false
@@ -302,7 +304,7 @@ func cacheable(resp *Response) (cachePolicy, bool) {
 	return p, true
 }
 
-func (c *Cache) store(req *Request, primary string, resp *Response, body []byte, p cachePolicy) {
+func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, body []byte, p cachePolicy) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.vary) >= maxKeys {
