@@ -1,3 +1,7 @@
+// Package cache is the composer's shared fragment cache, in front of any
+// fetch.Transport, and the rules (RFC 9111 for a shared cache, plus a few
+// of our own) that decide what it may keep and what a page that used an
+// answer may let a CDN keep. docs/caching.md states the rules.
 package cache
 
 import (
@@ -6,8 +10,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,25 +19,28 @@ import (
 
 // Cache is a shared HTTP cache for fragments in front of any Transport. It
 // honours the fragment's Cache-Control (max-age, s-maxage,
-// stale-while-revalidate, stale-if-error, no-store, private, no-cache) and
-// Vary; it coalesces concurrent identical misses into one upstream call;
-// and it holds at most MaxBytes of bodies, least recently used first out.
+// stale-while-revalidate, stale-if-error, no-store, private, no-cache,
+// public, must-revalidate), Vary, and the credentials of the request
+// (see Decide); it coalesces concurrent identical misses into one upstream
+// call; and everything it keeps (bodies, headers, keys, the index of what
+// each query varies on, coalescing state) counts against MaxBytes, least
+// recently used out.
 //
 // The first response streams through to its page while it is copied into
-// the cache, so a miss costs no latency.
+// the cache, so a miss costs no latency. Every answer handed out from the
+// cache carries its Age, so that the page can tell how fresh it is.
 type Cache struct {
 	next     fetch.Transport
 	maxBytes int64
 	observe  func(result string)
 	now      func() time.Time
 
-	mu       sync.Mutex
-	lru      *list.List               // of *cacheEntry, most recent first
-	entries  map[string]*list.Element // by full key
-	vary     map[string][]string      // primary key -> the request headers its responses vary on
-	inflight map[string]*flight       // primary key -> the request in flight
-	size     int64
-	wg       sync.WaitGroup // background revalidations
+	mu      sync.Mutex
+	lru     *list.List               // of *cacheEntry, most recent first
+	entries map[string]*list.Element // by full key
+	queries map[string]*query        // by primary key: what its answers vary on, its leader in flight
+	size    int64                    // bytes of entries and queries
+	wg      sync.WaitGroup           // background revalidations
 }
 
 // Cache results, for the observer: what one Fetch was served from.
@@ -48,34 +53,61 @@ const (
 	Bypass       = "bypass"         // not cacheable
 )
 
+// query is what the cache knows of one primary key (fragment and page
+// query): it exists while an entry is stored under it or a leader is in
+// flight for it, and its bytes count against the bound.
+type query struct {
+	key      string
+	vary     []string // the request headers its last stored answer varies on
+	entries  int      // entries stored under it
+	coalesce bool     // its last answer was stored: identical misses may wait for a leader
+	flight   *flight  // the request in flight that others wait for
+}
+
+func (q *query) size() int64 {
+	n := int64(len(q.key)) + 160
+	for _, v := range q.vary {
+		n += int64(len(v)) + 16
+	}
+	return n
+}
+
 // flight is a leader's upstream call that identical requests wait for.
 type flight struct {
 	done   chan struct{}
 	stored bool // set before done is closed
 }
 
-// maxKeys bounds the map of what each fragment URL varies on.
-const maxKeys = 1 << 16
-
 type cacheEntry struct {
-	key, primary string
-	status       int
-	header       http.Header
-	body         []byte
-	stored       time.Time
-	ttl          time.Duration // freshness lifetime
-	swr, sie     time.Duration
-	refreshing   bool
+	key        string
+	q          *query
+	status     int
+	header     http.Header
+	body       []byte
+	stored     time.Time
+	d          Decision
+	refreshing bool
+	bytes      int64
 }
 
-func (e *cacheEntry) size() int64 { return int64(len(e.body)) + int64(len(e.key)) + 512 }
+// entrySize estimates what an entry holds on the heap.
+func entrySize(key string, h http.Header, body []byte) int64 {
+	n := int64(len(key)+len(body)) + 256
+	for k, vs := range h {
+		n += int64(len(k)) + 48
+		for _, v := range vs {
+			n += int64(len(v)) + 16
+		}
+	}
+	return n
+}
 
-// NewCache returns a cache of at most maxBytes in front of next. observe,
-// if not nil, is told each Fetch's CacheX result.
+// New returns a cache of at most maxBytes in front of next. observe, if
+// not nil, is told each Fetch's result (Hit, Miss, ...).
 func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cache {
 	return &Cache{
 		next: next, maxBytes: maxBytes, observe: observe, now: time.Now,
-		lru: list.New(), entries: map[string]*list.Element{}, vary: map[string][]string{}, inflight: map[string]*flight{},
+		lru: list.New(), entries: map[string]*list.Element{}, queries: map[string]*query{},
 	}
 }
 
@@ -99,60 +131,80 @@ func fullKey(primary string, names []string, h http.Header) string {
 	return b.String()
 }
 
+// personal reports whether req carries credentials: such requests never
+// wait for another's answer nor make others wait for theirs.
+func personal(req *fetch.Request) bool {
+	return len(req.Header["Authorization"]) > 0 || len(req.Header["Cookie"]) > 0
+}
+
 func (c *Cache) result(r string) {
 	if c.observe != nil {
 		c.observe(r)
 	}
 }
 
-// lookup returns the entry for req, if any. c.mu is held.
-func (c *Cache) lookup(req *fetch.Request) *cacheEntry {
-	primary := primaryKey(req)
-	el, ok := c.entries[fullKey(primary, c.vary[primary], req.Header)]
+// lookup returns the entry for req that req may use, if any. c.mu is held.
+func (c *Cache) lookup(primary string, req *fetch.Request) *cacheEntry {
+	q := c.queries[primary]
+	if q == nil {
+		return nil
+	}
+	el, ok := c.entries[fullKey(primary, q.vary, req.Header)]
 	if !ok {
 		return nil
 	}
-	c.lru.MoveToFront(el)
-	return el.Value.(*cacheEntry)
-}
-
-func (e *cacheEntry) response() *fetch.Response {
-	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body))}
-}
-
-// Fresh reports whether a fresh response for req is cached, and for how
-// much longer: a page whose fragments are all fresh in the cache can be
-// cached downstream that long.
-func (c *Cache) Fresh(req *fetch.Request) (time.Duration, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e := c.lookup(req)
-	if e == nil {
-		return 0, false
+	e := el.Value.(*cacheEntry)
+	if !e.d.usableFor(req) {
+		return nil
 	}
-	left := e.ttl - c.now().Sub(e.stored)
-	return left, left > 0
+	c.lru.MoveToFront(el)
+	return e
 }
 
-// Fetch implements Transport.
+func (e *cacheEntry) response(now time.Time) *fetch.Response {
+	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body)), Age: now.Sub(e.stored)}
+}
+
+// Peek hands out at once a fresh stored answer for req, or nil: no
+// upstream call, no waiting. A page calls it before its header goes out
+// for the fragments it will not wait for, so that it knows what they are.
+func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
+	c.mu.Lock()
+	e := c.lookup(primaryKey(req), req)
+	if e == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	now := c.now()
+	if now.Sub(e.stored) >= e.d.Lifetime {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.result(Hit)
+	return e.response(now)
+}
+
+// Fetch implements fetch.Transport.
 func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
 	primary := primaryKey(req)
 	coalesced := false
 	for {
 		c.mu.Lock()
-		e := c.lookup(req)
+		e := c.lookup(primary, req)
 		if e != nil {
-			age := c.now().Sub(e.stored)
+			now := c.now()
+			age := now.Sub(e.stored)
 			switch {
-			case age < e.ttl:
+			case age < e.d.Lifetime:
 				c.mu.Unlock()
 				if coalesced {
 					c.result(Coalesced)
 				} else {
 					c.result(Hit)
 				}
-				return e.response(), nil
-			case age < e.ttl+e.swr:
+				return e.response(now), nil
+			case age < e.d.Lifetime+e.d.SWR:
 				if !e.refreshing {
 					e.refreshing = true
 					c.wg.Add(1)
@@ -160,18 +212,22 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 				}
 				c.mu.Unlock()
 				c.result(Stale)
-				return e.response(), nil
+				return e.response(now), nil
 			}
 		}
-		f, busy := c.inflight[primary]
-		if !busy {
+		q := c.queries[primary]
+		// Identical requests wait for a leader only when the fragment is
+		// known to be cacheable (its last answer was stored) and the
+		// request carries no credentials: for any other, waiting could
+		// only add the leader's latency.
+		if q == nil || !q.coalesce || personal(req) {
+			c.mu.Unlock()
+			return c.lead(ctx, req, primary, e, nil)
+		}
+		f := q.flight
+		if f == nil {
 			f = &flight{done: make(chan struct{})}
-			// Identical requests wait for this one only when the fragment
-			// is known to be cacheable (its last answer was stored): for any
-			// other, waiting could only add the leader's latency.
-			if _, known := c.vary[primary]; known {
-				c.inflight[primary] = f
-			}
+			q.flight = f
 			c.mu.Unlock()
 			return c.lead(ctx, req, primary, e, f)
 		}
@@ -192,46 +248,53 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 }
 
 // lead makes the upstream call for a miss, streams the body to the caller
-// while copying it, and stores it if it may.
+// while copying it, and stores it if it may. f, if not nil, is the flight
+// others wait for.
 func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, stale *cacheEntry, f *flight) (*fetch.Response, error) {
-	finish := func() {
+	finish := func(stored bool) {
+		if f == nil {
+			return
+		}
 		c.mu.Lock()
-		if c.inflight[primary] == f {
-			delete(c.inflight, primary)
+		if q := c.queries[primary]; q != nil && q.flight == f {
+			q.flight = nil
+			c.dropIfUnused(q)
 		}
 		c.mu.Unlock()
+		f.stored = stored
 		close(f.done)
 	}
 	resp, err := c.next.Fetch(ctx, req)
 	if err != nil || resp.Status >= 500 {
-		if stale != nil && c.now().Sub(stale.stored) < stale.ttl+stale.sie && ctx.Err() == nil {
+		if stale != nil && c.now().Sub(stale.stored) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
 			if resp != nil {
 				resp.Body.Close()
 			}
-			finish()
+			finish(false)
 			c.result(StaleIfError)
-			return stale.response(), nil
+			return stale.response(c.now()), nil
 		}
-		finish()
+		finish(false)
 		c.result(Miss)
 		return resp, err
 	}
-	policy, ok := cacheable(resp)
-	if !ok {
+	d := Decide(req, resp.Status, resp.Header)
+	if !d.Shared {
 		c.mu.Lock()
-		delete(c.vary, primary) // no longer known cacheable: no more coalescing
+		if q := c.queries[primary]; q != nil {
+			q.coalesce = false // no longer known cacheable: no more coalescing
+		}
 		c.mu.Unlock()
-		finish()
+		finish(false)
 		c.result(Bypass)
 		return resp, nil
 	}
 	c.result(Miss)
 	resp.Body = &teeBody{ReadCloser: resp.Body, limit: c.maxBytes / 8, done: func(body []byte, complete bool) {
 		if complete {
-			c.store(req, primary, resp, body, policy)
-			f.stored = true
+			c.store(req, primary, resp, body, d)
 		}
-		finish()
+		finish(complete)
 	}}
 	return resp, nil
 }
@@ -251,85 +314,79 @@ func (c *Cache) revalidate(req *fetch.Request, old *cacheEntry) {
 		return
 	}
 	defer resp.Body.Close()
-	policy, ok := cacheable(resp)
-	if !ok {
+	d := Decide(req, resp.Status, resp.Header)
+	if !d.Shared {
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes/8+1))
 	if err != nil || int64(len(body)) > c.maxBytes/8 {
 		return
 	}
-	c.store(req, primaryKey(req), resp, body, policy)
+	c.store(req, primaryKey(req), resp, body, d)
 }
 
-type cachePolicy struct {
-	ttl, swr, sie time.Duration
-	vary          []string
-}
-
-// cacheable reads a response's caching rules for a shared cache.
-func cacheable(resp *fetch.Response) (cachePolicy, bool) {
-	var p cachePolicy
-	if resp.Status != http.StatusOK {
-		return p, false
-	}
-	cc := ParseCacheControl(resp.Header)
-	if cc.NoStore || cc.Private || cc.NoCache {
-		return p, false
-	}
-	switch {
-	case cc.SMaxAge >= 0:
-		p.ttl = cc.SMaxAge
-	case cc.MaxAge >= 0:
-		p.ttl = cc.MaxAge
-	default:
-		return p, false
-	}
-	p.swr, p.sie = max(cc.StaleWhileRevalidate, 0), max(cc.StaleIfError, 0)
-	if p.ttl+p.swr+p.sie <= 0 {
-		return p, false
-	}
-	for _, v := range resp.Header.Values("Vary") {
-		for _, n := range strings.Split(v, ",") {
-			n = http.CanonicalHeaderKey(strings.TrimSpace(n))
-			if n == "*" {
-				return p, false
-			}
-			if n != "" && n != "Accept-Encoding" { // the transport decodes
-				p.vary = append(p.vary, n)
-			}
-		}
-	}
-	sort.Strings(p.vary)
-	return p, true
-}
-
-func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, body []byte, p cachePolicy) {
+func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, body []byte, d Decision) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.vary) >= maxKeys {
-		clear(c.vary) // lookups miss until the next store: slower, never wrong
+	q := c.queries[primary]
+	if q == nil {
+		q = &query{key: primary}
+		c.queries[primary] = q
+		q.vary = d.Vary
+		c.size += q.size()
+	} else if !equal(q.vary, d.Vary) {
+		c.size -= q.size()
+		q.vary = d.Vary
+		c.size += q.size()
 	}
-	c.vary[primary] = p.vary
+	q.coalesce = true
+	key := fullKey(primary, d.Vary, req.Header)
+	if len(d.Vary) == 0 {
+		key = q.key // one copy of the primary key for the query and its entry
+	}
+	header := resp.Header.Clone()
 	e := &cacheEntry{
-		key: fullKey(primary, p.vary, req.Header), primary: primary,
-		status: resp.Status, header: resp.Header.Clone(), body: body,
-		stored: c.now(), ttl: p.ttl, swr: p.swr, sie: p.sie,
+		key: key, q: q, status: resp.Status, header: header, body: body,
+		stored: c.now(), d: d, bytes: entrySize(key, header, body),
 	}
+	q.entries++ // before the old entry goes, so that q stays
 	if old, ok := c.entries[e.key]; ok {
 		c.remove(old)
 	}
 	c.entries[e.key] = c.lru.PushFront(e)
-	c.size += e.size()
+	c.size += e.bytes
 	for c.size > c.maxBytes && c.lru.Len() > 0 {
 		c.remove(c.lru.Back())
 	}
 }
 
+// remove drops an entry, and its query once nothing else needs it.
 func (c *Cache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.entries, e.key)
-	c.size -= e.size()
+	c.size -= e.bytes
+	e.q.entries--
+	c.dropIfUnused(e.q)
+}
+
+// dropIfUnused forgets a query with no entry and no leader in flight.
+func (c *Cache) dropIfUnused(q *query) {
+	if q.entries == 0 && q.flight == nil && c.queries[q.key] == q {
+		delete(c.queries, q.key)
+		c.size -= q.size()
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // teeBody copies a body as it is read, up to limit, and reports it once.
@@ -371,46 +428,4 @@ func (t *teeBody) report(complete bool) {
 	}
 	t.reported = true
 	t.done(t.buf.Bytes(), complete)
-}
-
-// CacheControl is a parsed Cache-Control header; -1 means absent.
-type CacheControl struct {
-	MaxAge, SMaxAge, StaleWhileRevalidate, StaleIfError time.Duration
-	NoStore, NoCache, Private, Public                   bool
-}
-
-// ParseCacheControl reads the Cache-Control directives of h.
-func ParseCacheControl(h http.Header) CacheControl {
-	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
-	for _, v := range h.Values("Cache-Control") {
-		for _, d := range strings.Split(v, ",") {
-			name, arg, _ := strings.Cut(strings.TrimSpace(d), "=")
-			secs := func() time.Duration {
-				n, err := strconv.Atoi(strings.Trim(arg, `"`))
-				if err != nil || n < 0 {
-					return 0
-				}
-				return time.Duration(n) * time.Second
-			}
-			switch strings.ToLower(name) {
-			case "max-age":
-				cc.MaxAge = secs()
-			case "s-maxage":
-				cc.SMaxAge = secs()
-			case "stale-while-revalidate":
-				cc.StaleWhileRevalidate = secs()
-			case "stale-if-error":
-				cc.StaleIfError = secs()
-			case "no-store":
-				cc.NoStore = true
-			case "no-cache":
-				cc.NoCache = true
-			case "private":
-				cc.Private = true
-			case "public":
-				cc.Public = true
-			}
-		}
-	}
-	return cc
 }

@@ -380,11 +380,3 @@ func TestCacheNoLongerCacheableIsNotCoalesced(t *testing.T) {
 		t.Errorf("%d of 4 requests reached the origin before the first answered; they were queued behind a leader", got)
 	}
 }
-
-func TestParseCacheControl(t *testing.T) {
-	t.Parallel()
-	cc := ParseCacheControl(http.Header{"Cache-Control": {`public, max-age=60, s-maxage="30"`, "stale-while-revalidate=5, STALE-IF-ERROR=7"}})
-	if cc.MaxAge != time.Minute || cc.SMaxAge != 30*time.Second || cc.StaleWhileRevalidate != 5*time.Second || cc.StaleIfError != 7*time.Second || !cc.Public {
-		t.Errorf("%+v", cc)
-	}
-}
