@@ -136,17 +136,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Lambda:        fetch.NewLambda(clients.lambda),
 		StepFunctions: fetch.NewStepFunctions(clients.sfn),
 	}
-	var freshness stream.Freshness
 	if cfg.cacheBytes > 0 {
 		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
 		defer fragmentCache.Wait()
-		transport, freshness = fragmentCache, fragmentCache
+		transport = fragmentCache
 	}
 	composer := &stream.Composer{
 		Observer:         pageMetrics,
 		Tracer:           tracer,
 		Fetch:            transport,
-		Freshness:        freshness,
+		CDNKey:           cfg.cdnKeyHeaders,
 		Registry:         reg,
 		Log:              log,
 		Timeout:          cfg.fragmentTimeout,

@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,10 +65,12 @@ type Observer interface {
 	Fragment(id, version, outcome string, d time.Duration)
 }
 
-// Freshness is the part of the fragment cache the page's Cache-Control
-// needs.
-type Freshness interface {
-	Fresh(req *fetch.Request) (time.Duration, bool)
+// Peeker is a transport that can hand out a stored answer at once, without
+// calling the fragment (the fragment cache). Before its header goes out, a
+// page asks it for the fragments it does not wait for, and uses what it
+// gets: the page's Cache-Control is folded from the answers it used.
+type Peeker interface {
+	Peek(req *fetch.Request) *fetch.Response
 }
 
 // Composer streams pages. Its fields are read-only once it serves.
@@ -77,10 +80,12 @@ type Composer struct {
 	Log      *slog.Logger
 	// Observer, if set, is told about every fragment request.
 	Observer Observer
-	// Freshness, if set, says which fragments will be served fresh from the
-	// fragment cache, and for how long: with it the page gets a
-	// Cache-Control that a CDN can honour. Without it, pages are no-store.
-	Freshness Freshness
+	// CDNKey lists the request headers the CDN in front keys its cache on,
+	// besides the path and the query (the CDK stack's cache policy keys on
+	// none). A page that used an answer varying on one of them names it in
+	// its Vary; one varying on any other request header makes the page
+	// private. See docs/caching.md.
+	CDNKey []string
 	// Tracer, if set, makes a client span for every fragment request, a
 	// child of the page's span, and sends its traceparent to the fragment.
 	Tracer trace.Tracer
@@ -135,12 +140,17 @@ type slot struct {
 	// Set before ready is closed.
 	status int
 	header http.Header
+	age    time.Duration // the answer's age, when a cache handed it out
 	err    error
 
 	req     *fetch.Request
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// peeked is an optional fragment's answer handed out by the cache
+	// before the page's header (set before its fetch starts).
+	peeked *fetch.Response
 
 	// Only the fetching goroutine reads and writes these.
 	readyClosed, chunksClosed bool
@@ -266,6 +276,9 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 		}
 		s.req = req
+		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
+			s.peeked = p.Peek(req)
+		}
 		fetches.Add(1)
 		fetchWorkers.Go(func() {
 			defer fetches.Done()
@@ -335,7 +348,10 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	defer c.recoverFetch(s)
-	resp, err := c.Fetch.Fetch(ctx, req)
+	resp, err := s.peeked, error(nil)
+	if resp == nil {
+		resp, err = c.Fetch.Fetch(ctx, req)
+	}
 	if err != nil {
 		s.err = err
 		s.markReady()
@@ -343,7 +359,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	s.status, s.header = resp.Status, resp.Header
+	s.status, s.header, s.age = resp.Status, resp.Header, resp.Age
 	s.markReady()
 	if s.status < 200 || s.status > 299 {
 		s.endChunks()
@@ -525,7 +541,11 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 	}
 	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", pw.cacheControl())
+		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
+		h.Set("Cache-Control", cc)
+		if len(vary) > 0 {
+			h.Add("Vary", strings.Join(vary, ", "))
+		}
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -536,15 +556,19 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	return true
 }
 
-// cacheControl folds the fragments' caching rules into the page's, from
-// what is known when the header goes out: the required fragments' answers,
-// and which other fragments the cache will serve fresh. A page is as
-// cacheable as its least cacheable part: any private part makes it
-// private, any part not known to be fresh makes it no-store, and its
-// s-maxage is the shortest freshness left of any part.
-func (pw *pageWriter) cacheControl() string {
+// cacheControl folds the caching rules of the answers the page used into
+// the page's, from what is known when the header goes out: the required
+// fragments' answers, and the answers the cache handed out at once for the
+// others (package cache's Decide judges each, its Age counted). A page is
+// as cacheable as its least cacheable part: a part not known yet, or not
+// reusable, makes it no-store; a personal part (private, Set-Cookie,
+// credentials, Vary: *, Vary on a header the CDN does not key on), or a
+// Set-Cookie on the page, makes it private; its s-maxage is the shortest
+// freshness left of any part. vary lists the CDN-keyed headers the parts
+// vary on, for the page's Vary.
+func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 	ttl := time.Duration(-1)
-	private := false
+	private := setsCookie
 	for i := range pw.slots {
 		s := &pw.slots[i]
 		if s.req == nil {
@@ -553,44 +577,50 @@ func (pw *pageWriter) cacheControl() string {
 			// fragment may still be writing err.)
 			continue
 		}
-		var left time.Duration
-		if s.frag.Required {
-			cc := cache.ParseCacheControl(s.header)
+		status, header, age := s.status, s.header, s.age
+		if !s.frag.Required {
+			if s.peeked == nil {
+				return "no-store", nil // not known yet
+			}
+			status, header, age = s.peeked.Status, s.peeked.Header, s.peeked.Age
+		}
+		d := cache.Decide(s.req, status, header)
+		switch {
+		case d.Private:
+			private = true
+			continue
+		case !d.Shared:
+			return "no-store", nil
+		}
+		for _, name := range d.Vary {
 			switch {
-			case cc.NoStore:
-				return "no-store"
-			case cc.Private:
+			case !pw.c.keyed(name):
 				private = true
-				continue
-			case cc.NoCache:
-				return "no-store"
-			case cc.SMaxAge >= 0:
-				left = cc.SMaxAge
-			case cc.MaxAge >= 0:
-				left = cc.MaxAge
-			default:
-				return "no-store"
-			}
-		} else {
-			fresh := false
-			if pw.c.Freshness != nil && s.req != nil {
-				left, fresh = pw.c.Freshness.Fresh(s.req)
-			}
-			if !fresh {
-				return "no-store"
+			case !slices.Contains(vary, name):
+				vary = append(vary, name)
 			}
 		}
-		if ttl < 0 || left < ttl {
+		if left := d.Lifetime - age; ttl < 0 || left < ttl {
 			ttl = left
 		}
 	}
 	switch {
 	case private:
-		return "private, no-cache"
-	case ttl <= 0:
-		return "no-store"
+		return "private, no-cache", nil
+	case ttl < time.Second:
+		return "no-store", nil
 	}
-	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second))
+	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second)), vary
+}
+
+// keyed reports whether the CDN keys its cache on the request header name.
+func (c *Composer) keyed(name string) bool {
+	for _, k := range c.CDNKey {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (pw *pageWriter) redirect(s *slot) {

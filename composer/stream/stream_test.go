@@ -839,12 +839,23 @@ func TestCanaryWeightsAndStickiness(t *testing.T) {
 	}
 }
 
-// freshness is a fake fragment cache: endpoint -> time left.
+// freshness is a fake fragment cache: endpoint -> the max-age of the
+// answer it hands out at once.
 type freshness map[string]time.Duration
 
-func (f freshness) Fresh(req *fetch.Request) (time.Duration, bool) {
-	d, ok := f[req.Endpoint]
-	return d, ok && d > 0
+// peekMem serves like its transport, and hands out fresh answers from
+// fresh at once, as the fragment cache does.
+type peekMem struct {
+	fetch.Transport
+	fresh freshness
+}
+
+func (p peekMem) Peek(req *fetch.Request) *fetch.Response {
+	d, ok := p.fresh[req.Endpoint]
+	if !ok {
+		return nil
+	}
+	return &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {fmt.Sprintf("max-age=%d", int(d/time.Second))}}, Body: io.NopCloser(strings.NewReader("[fresh]"))}
 }
 
 func TestPageCacheControlFolding(t *testing.T) {
@@ -873,7 +884,7 @@ func TestPageCacheControlFolding(t *testing.T) {
 			if tt.mainCC != "" {
 				tr = headerTransport{next: mem, endpoint: "mem://main", cc: tt.mainCC}
 			}
-			c := &stream.Composer{Fetch: tr, Registry: reg, Freshness: tt.fresh}
+			c := &stream.Composer{Fetch: peekMem{tr, tt.fresh}, Registry: reg}
 			tpl, err := template.Compile("p.html", []byte(tt.src))
 			if err != nil {
 				t.Fatal(err)
