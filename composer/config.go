@@ -54,7 +54,7 @@ var settings = []setting{
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
-	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
+	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)"},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)"},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "if set, a second listener with /debug/pprof (keep it private: loopback or a closed port)"},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
@@ -143,6 +143,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		default:
 			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
 		}
+	}
+	if strings.Contains(c.csp, "{nonce}") {
+		errs = append(errs, errors.New("COMPOSER_CSP: {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
 	}
 	switch c.logFormat {
 	case "auto", "json", "text":

@@ -221,8 +221,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // demoCSP is the demo's policy: nothing inline but the composer's own
-// scripts, which carry the nonce.
-const demoCSP = "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+// scripts, allowed by their hashes.
+const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 func pageURL(a net.Addr) string {
 	ta, ok := a.(*net.TCPAddr)

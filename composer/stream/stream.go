@@ -20,6 +20,8 @@ package stream
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
@@ -119,9 +121,6 @@ type Page struct {
 	Params map[string]string
 	// RequestID goes to fragments as X-Request-Id and onto error pages.
 	RequestID string
-	// Nonce, when set, is put on the composer's inline scripts so that they
-	// run under a Content-Security-Policy with 'nonce-...'.
-	Nonce string
 }
 
 // errNotRegistered is a slot whose id has no registry entry.
@@ -497,7 +496,6 @@ type pageWriter struct {
 	flushed   bool // the first flush (the page head) is done
 	timer     *time.Timer
 	broken    bool // the browser has gone
-	scriptOut bool // the async mover script is on the page
 	canary    *canaryState
 }
 
@@ -801,16 +799,20 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 }
 
-const moverFunc = `function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove();var s=document.currentScript;if(s)s.remove()}`
+// moverScript is the composer's only inline script, the same bytes after
+// every async fragment: it moves the <template> just before it into the
+// placeholder the template's id names, then removes both itself and the
+// template. Being constant, it is allowed by its hash (ScriptHashes), so a
+// page carries no nonce and a CDN may keep it for everyone.
+const moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
 
-// scriptOpen is the start tag of the composer's inline scripts, with the
-// page's CSP nonce when there is one.
-func (pw *pageWriter) scriptOpen() string {
-	if pw.page.Nonce == "" {
-		return "<script>"
-	}
-	return `<script nonce="` + pw.page.Nonce + `">`
-}
+// ScriptHashes lists the CSP sources that allow the composer's inline
+// scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
+// becomes.
+var ScriptHashes = func() string {
+	sum := sha256.Sum256([]byte(moverScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
 
 func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
 
@@ -825,10 +827,6 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 // writeAsync writes a finished async fragment and the call that moves it
 // into place. A failed one replaces its placeholder with nothing.
 func (pw *pageWriter) writeAsync(i int, s *slot) {
-	if !pw.scriptOut {
-		pw.write([]byte(pw.scriptOpen() + moverFunc + "</script>"))
-		pw.scriptOut = true
-	}
 	id := asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
 	err := s.headFailure()
@@ -843,7 +841,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		g.feed(s.body, pw.write)
 		g.close(pw.write)
 	}
-	pw.write([]byte(`</template>` + pw.scriptOpen() + `__mfeMove("` + id + `")</script>`))
+	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
 }
 
 // pageAssets lists the page's declared assets, each once, in slot order.

@@ -291,14 +291,14 @@ func TestAsyncFragmentComesLaterAndDoesNotBlock(t *testing.T) {
 	body.until(`<mfe-placeholder id="mfe-async-0" data-fragment="rec"><i>loading</i></mfe-placeholder>`)
 	body.until("AFTER")
 	// The fast async fragment completes first and comes first.
-	body.until(`<template id="mfe-async-1-content">[FAST]</template><script>__mfeMove("mfe-async-1")</script>`)
+	// Its mover script is the same bytes as every other's (so that a CSP
+	// hash allows it).
+	mover := `<script>` + stream.MoverScript + `</script>`
+	body.until(`<template id="mfe-async-1-content">[FAST]</template>` + mover)
 	close(release)
 	got := body.rest()
-	if !strings.HasSuffix(got, `<template id="mfe-async-0-content">[REC]</template><script>__mfeMove("mfe-async-0")</script></body>`) {
+	if !strings.HasSuffix(got, `<template id="mfe-async-0-content">[REC]</template>`+mover+`</body>`) {
 		t.Errorf("page = %q", got)
-	}
-	if strings.Count(got, "function __mfeMove") != 1 {
-		t.Errorf("mover script not written exactly once: %q", got)
 	}
 }
 
@@ -312,7 +312,7 @@ func TestAsyncFailureRemovesPlaceholder(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("status %d", resp.StatusCode)
 	}
-	if !strings.Contains(got, `<template id="mfe-async-0-content"></template><script>__mfeMove("mfe-async-0")</script>`) || strings.Contains(got, "broken") {
+	if !strings.Contains(got, `<template id="mfe-async-0-content"></template><script>`+stream.MoverScript+`</script>`) || strings.Contains(got, "broken") {
 		t.Errorf("page = %q", got)
 	}
 }
