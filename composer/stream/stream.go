@@ -575,12 +575,16 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 			// fragment may still be writing err.)
 			continue
 		}
-		status, header, age := s.status, s.header, s.age
-		if !s.frag.Required {
-			if s.peeked == nil {
-				return "no-store", nil // not known yet
-			}
+		var status int
+		var header http.Header
+		var age time.Duration
+		switch {
+		case s.frag.Required: // ready: start waited for it
+			status, header, age = s.status, s.header, s.age
+		case s.peeked != nil: // set before its fetch started
 			status, header, age = s.peeked.Status, s.peeked.Header, s.peeked.Age
+		default:
+			return "no-store", nil // not known yet (and its fetch may be writing)
 		}
 		d := cache.Decide(s.req, status, header)
 		switch {
