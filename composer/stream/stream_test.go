@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/net/html"
 
+	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -1030,4 +1031,48 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// cachedMem answers like memTransport, with max-age=60.
+type cachedMem struct{ memTransport }
+
+func (m cachedMem) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	resp, err := m.memTransport.Fetch(ctx, req)
+	if err == nil {
+		resp.Header.Set("Cache-Control", "max-age=60")
+	}
+	return resp, err
+}
+
+// BenchmarkComposeCached is BenchmarkCompose with every fragment fresh in
+// the fragment cache: the page is shared.
+func BenchmarkComposeCached(b *testing.B) {
+	frag := strings.Repeat("<p>fragment content</p>\n", 80) // about 2 KB
+	mem := memTransport{}
+	reg := map[string]registry.Entry{}
+	var src strings.Builder
+	src.WriteString("<!doctype html><html><head><title>bench</title></head><body>\n")
+	for i := range 5 {
+		id := fmt.Sprintf("f%d", i)
+		mem["mem://"+id] = frag
+		reg[id] = registry.Entry{Endpoint: "mem://" + id}
+		fmt.Fprintf(&src, "<section><micro-frontend id=%s/></section>\n", id)
+	}
+	src.WriteString("</body></html>")
+	tpl, err := template.Compile("bench.html", []byte(src.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &stream.Composer{Fetch: cache.New(cachedMem{mem}, 64<<20, nil), Registry: registry.New(reg)}
+	page := &stream.Page{Template: tpl, RequestID: "bench"}
+	r := httptest.NewRequest("GET", "/", nil)
+	c.Serve(&discard{h: http.Header{}}, r, page)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := &discard{h: http.Header{}}
+		c.Serve(w, r, page)
+		if w.h.Get("Cache-Control") == "no-store" {
+			b.Fatal("page not cacheable")
+		}
+	}
 }
