@@ -20,6 +20,7 @@ var inlineScript = regexp.MustCompile(`(?s)<script([^>]*)>(.*?)</script>`)
 // by all its visitors), and every inline script of the composer is allowed
 // by its hash in the policy.
 func TestSharedPageCarriesNoNonceAndItsScriptsAreHashed(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // run builds SDK clients; none may look for instance metadata
 	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		fmt.Fprint(w, "<p>for everyone</p>")
