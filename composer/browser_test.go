@@ -333,15 +333,16 @@ func TestBrowserAsyncPlaceholderReplacedInPlace(t *testing.T) {
 		t.Errorf("grid children = %q, want reviews then recs", order)
 	}
 	// The demo runs under a strict Content-Security-Policy (no inline script
-	// without the nonce): the mover script ran, and nothing was refused.
+	// but those whose hash it lists): the mover script ran, and nothing was
+	// refused.
 	if p := b.seen(); len(p) > 0 {
 		t.Errorf("problems under the strict CSP:\n%s", strings.Join(p, "\n"))
 	}
-	// And the policy is really enforced: an inline script without the nonce
-	// does not run.
+	// And the policy is really enforced: an inline script whose hash it
+	// does not list does not run.
 	ran := eval[bool](b, `(() => { const s = document.createElement("script"); s.textContent = "window.__inline = true"; document.body.append(s); return window.__inline === true })()`)
 	if ran {
-		t.Error("an inline script without the nonce ran: the CSP is not in force")
+		t.Error("an inline script not allowed by hash ran: the CSP is not in force")
 	}
 	b.screenshot("async-replaced")
 }

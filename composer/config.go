@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -30,6 +31,7 @@ type config struct {
 	allowedHosts    []string
 	maxFragment     int64
 	cacheBytes      int64
+	cdnKeyHeaders   []string
 	adminAddr       string
 	adminNote       string // how adminAddr was chosen, when the alias was involved
 	proxies         map[string]*url.URL
@@ -52,11 +54,12 @@ var settings = []setting{
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary"},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off"},
+	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private"},
 	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)"},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
-	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {nonce} becomes a per-page nonce that the composer's inline scripts carry (default: none; the demo sets a strict one)"},
+	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)"},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)"},
 	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)"},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins"},
@@ -150,6 +153,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	} else {
 		c.cacheBytes = n
 	}
+	for _, name := range strings.Split(*vals["COMPOSER_CDN_KEY_HEADERS"], ",") {
+		name = strings.TrimSpace(name)
+		switch {
+		case name == "":
+		case strings.ContainsFunc(name, notHeaderNameRune):
+			errs = append(errs, fmt.Errorf("COMPOSER_CDN_KEY_HEADERS: %q is not a header name", name))
+		default:
+			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
+		}
+	}
+	if strings.Contains(c.csp, "{nonce}") {
+		errs = append(errs, errors.New("COMPOSER_CSP: {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
+	}
 	switch c.logFormat {
 	case "auto", "json", "text":
 	default:
@@ -159,6 +175,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		errs = append(errs, fmt.Errorf("COMPOSER_LOG_LEVEL=%q: want debug, info, warn or error", *vals["COMPOSER_LOG_LEVEL"]))
 	}
 	return c, errors.Join(errs...)
+}
+
+// notHeaderNameRune is a rune that header names in the CDN's key cannot have.
+func notHeaderNameRune(r rune) bool {
+	return !(r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
 }
 
 // newLogger builds the one logger of the process.

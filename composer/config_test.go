@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -28,5 +29,28 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 	if c.addr != ":9100" || c.refresh.String() != "5s" || c.fragmentTimeout.String() != "2s" {
 		t.Errorf("config = %+v", c)
+	}
+}
+
+// A nonce in a page a CDN keeps would be every visitor's: COMPOSER_CSP
+// allows the composer's scripts by hash, and a policy with {nonce} is
+// refused rather than sent with a nonce no script carries.
+func TestCSPWithNonceIsRefused(t *testing.T) {
+	env := map[string]string{"COMPOSER_CSP": "script-src 'nonce-{nonce}'"}
+	_, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "{hashes}") {
+		t.Errorf("err = %v, want {nonce} refused with a pointer to {hashes}", err)
+	}
+}
+
+func TestCDNKeyHeaders(t *testing.T) {
+	env := map[string]string{"COMPOSER_CDN_KEY_HEADERS": " accept-language, cloudfront-viewer-country ,"}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || strings.Join(c.cdnKeyHeaders, ",") != "Accept-Language,Cloudfront-Viewer-Country" {
+		t.Errorf("cdnKeyHeaders = %q, %v", c.cdnKeyHeaders, err)
+	}
+	env["COMPOSER_CDN_KEY_HEADERS"] = "Accept Language"
+	if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil {
+		t.Error("a header name with a space was accepted")
 	}
 }

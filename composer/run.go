@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/s3templates"
@@ -134,17 +135,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Lambda:        fetch.NewLambda(clients.lambda),
 		StepFunctions: fetch.NewStepFunctions(clients.sfn),
 	}
-	var freshness stream.Freshness
 	if cfg.cacheBytes > 0 {
-		cache := fetch.NewCache(transport, cfg.cacheBytes, pageMetrics.CacheResult)
-		defer cache.Wait()
-		transport, freshness = cache, cache
+		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
+		defer fragmentCache.Wait()
+		transport = fragmentCache
 	}
 	composer := &stream.Composer{
 		Observer:         pageMetrics,
 		Tracer:           tracer,
 		Fetch:            transport,
-		Freshness:        freshness,
+		CDNKey:           cfg.cdnKeyHeaders,
 		Registry:         reg,
 		Log:              log,
 		Timeout:          cfg.fragmentTimeout,
@@ -227,8 +227,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // demoCSP is the demo's policy: nothing inline but the composer's own
-// scripts, which carry the nonce.
-const demoCSP = "default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+// scripts, allowed by their hashes.
+const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 func pageURL(a net.Addr) string {
 	ta, ok := a.(*net.TCPAddr)

@@ -9,6 +9,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -39,7 +40,21 @@ func settings(app awscdk.App) Settings {
 		// eu-west-1's; other regions: -c cloudfrontPrefixList=pl-...
 		CloudFrontPrefixList: ctx("cloudfrontPrefixList", "pl-4fa04526"),
 		ShutdownGrace:        awscdk.Duration_Seconds(jsii.Number(25)),
+		// Request headers the pages' cache keys on (-c cdnKeyHeaders=A,B);
+		// the composer is told the same.
+		CDNKeyHeaders: splitList(ctx("cdnKeyHeaders", "")),
 	}
+}
+
+// splitList reads a comma-separated list, without empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // env deploys to the account and region of the CLI's credentials (the CDK

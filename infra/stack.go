@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapplicationautoscaling"
@@ -40,6 +41,13 @@ type Settings struct {
 	// ShutdownGrace is the composer's COMPOSER_SHUTDOWN_TIMEOUT; the ECS
 	// stop timeout and the ALB deregistration delay are set just above it.
 	ShutdownGrace awscdk.Duration
+	// CDNKeyHeaders are the request headers CloudFront keys the pages'
+	// cache on besides path and query (none by default). The composer is
+	// given the same list as COMPOSER_CDN_KEY_HEADERS: a page that used a
+	// fragment answer varying on one of them names it in its Vary, one
+	// varying on any other header is private (CloudFront ignores Vary).
+	// See docs/caching.md.
+	CDNKeyHeaders []string
 }
 
 // fragmentTag marks Lambda functions and state machines the composer may
@@ -201,6 +209,7 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 				"COMPOSER_SHUTDOWN_TIMEOUT": jsii.String(strconv.Itoa(int(*s.ShutdownGrace.ToSeconds(nil))) + "s"),
 				"COMPOSER_SNAPSHOT_DIR":     jsii.String("/tmp/snapshot"),
 				"COMPOSER_LOG_FORMAT":       jsii.String("json"),
+				"COMPOSER_CDN_KEY_HEADERS":  jsii.String(strings.Join(s.CDNKeyHeaders, ",")),
 				"GOMEMLIMIT":                jsii.String("800MiB"),
 			},
 		},
@@ -229,6 +238,24 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 	scaling.ScaleOnCpuUtilization(jsii.String("Cpu"), &awsecs.CpuUtilizationScalingProps{TargetUtilizationPercent: jsii.Number(60)})
 	scaling.ScaleOnRequestCount(jsii.String("Requests"), &awsecs.RequestCountScalingProps{RequestsPerTarget: jsii.Number(1500), TargetGroup: tg})
 
+	// Pages are cached as their Cache-Control says, keyed on path, query
+	// and CDNKeyHeaders only: the composer is told the same headers.
+	pageKeyHeaders := awscloudfront.CacheHeaderBehavior_None()
+	if len(s.CDNKeyHeaders) > 0 {
+		pageKeyHeaders = awscloudfront.CacheHeaderBehavior_AllowList(*jsii.Strings(s.CDNKeyHeaders...)...)
+	}
+	pagesCache := awscloudfront.NewCachePolicy(stack, jsii.String("PagesCachePolicy"), &awscloudfront.CachePolicyProps{
+		Comment:                    jsii.String("Pages: origin Cache-Control; key: path, query and the composer's COMPOSER_CDN_KEY_HEADERS"),
+		QueryStringBehavior:        awscloudfront.CacheQueryStringBehavior_All(),
+		HeaderBehavior:             pageKeyHeaders,
+		CookieBehavior:             awscloudfront.CacheCookieBehavior_None(),
+		MinTtl:                     awscdk.Duration_Seconds(jsii.Number(0)),
+		DefaultTtl:                 awscdk.Duration_Seconds(jsii.Number(0)),
+		MaxTtl:                     awscdk.Duration_Days(jsii.Number(365)),
+		EnableAcceptEncodingGzip:   jsii.Bool(true),
+		EnableAcceptEncodingBrotli: jsii.Bool(true),
+	})
+
 	// CloudFront: pages from the ALB as their Cache-Control says, static
 	// files from S3 through Origin Access Control.
 	st.Distribution = awscloudfront.NewDistribution(stack, jsii.String("Cdn"), &awscloudfront.DistributionProps{
@@ -239,7 +266,7 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 			}),
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_ALL(),
-			CachePolicy:           awscloudfront.CachePolicy_USE_ORIGIN_CACHE_CONTROL_HEADERS_QUERY_STRINGS(),
+			CachePolicy:           pagesCache,
 			OriginRequestPolicy:   awscloudfront.OriginRequestPolicy_ALL_VIEWER_EXCEPT_HOST_HEADER(),
 			ResponseHeadersPolicy: awscloudfront.ResponseHeadersPolicy_SECURITY_HEADERS(),
 			Compress:              jsii.Bool(true),

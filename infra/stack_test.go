@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,10 +14,18 @@ import (
 
 func synth(t *testing.T) (*Stack, assertions.Template) {
 	t.Helper()
+	return synthWith(t, func(*Settings) {})
+}
+
+// synthWith synthesises the stack with its settings changed by change.
+func synthWith(t *testing.T, change func(*Settings)) (*Stack, assertions.Template) {
+	t.Helper()
 	app := awscdk.NewApp(&awscdk.AppProps{Context: &map[string]any{
 		"aws:cdk:bundling-stacks": []string{}, // no Lambda build in tests
 	}})
-	st := NewStack(app, "Composer", &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")}}, settings(app))
+	s := settings(app)
+	change(&s)
+	st := NewStack(app, "Composer", &awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String("123456789012"), Region: jsii.String("eu-west-1")}}, s)
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return st, assertions.Template_FromStack(st.Stack, nil)
 }
@@ -173,7 +182,7 @@ func TestStackProperties(t *testing.T) {
 			"DistributionConfig": assertions.Match_ObjectLike(m(map[string]any{
 				"HttpVersion": "http2and3",
 				"DefaultCacheBehavior": assertions.Match_ObjectLike(m(map[string]any{
-					"CachePolicyId":           "4cc15a8a-d715-48a4-82b8-cc0b614638fe", // UseOriginCacheControlHeaders-QueryStrings
+					"CachePolicyId":           map[string]any{"Ref": assertions.Match_StringLikeRegexp(jsii.String("^PagesCachePolicy"))},
 					"ResponseHeadersPolicyId": "67f7725c-6f97-4210-82d7-5512b31e9d03", // SecurityHeadersPolicy
 					"ViewerProtocolPolicy":    "redirect-to-https",
 				})),
@@ -331,4 +340,55 @@ func policyStatements(t *testing.T, tpl assertions.Template, role string) map[st
 		t.Fatalf("no policy of %s", role)
 	}
 	return got
+}
+
+// The CDN's cache key and the composer's rule are one list: CloudFront
+// keys the pages on the query string and Settings.CDNKeyHeaders only (it
+// ignores Vary), and the composer is told the same headers in
+// COMPOSER_CDN_KEY_HEADERS, so that a page that used a fragment answer
+// varying on any other header is private (docs/caching.md).
+func TestPagesCacheKeyIsWhatTheComposerConsidersKeyed(t *testing.T) {
+	config, err := os.ReadFile("../composer/config.go")
+	if err != nil || !strings.Contains(string(config), `"COMPOSER_CDN_KEY_HEADERS"`) {
+		t.Fatalf("the composer has no COMPOSER_CDN_KEY_HEADERS setting (%v)", err)
+	}
+	for _, headers := range [][]string{nil, {"Accept-Language", "CloudFront-Viewer-Country"}} {
+		t.Run(strings.Join(headers, ","), func(t *testing.T) {
+			_, tpl := synthWith(t, func(s *Settings) { s.CDNKeyHeaders = headers })
+			policies := *tpl.FindResources(jsii.String("AWS::CloudFront::CachePolicy"), nil)
+			if len(policies) != 1 {
+				t.Fatalf("%d cache policies, want the pages' one", len(policies))
+			}
+			var key map[string]any
+			for _, p := range policies {
+				key = (*p)["Properties"].(map[string]any)["CachePolicyConfig"].(map[string]any)["ParametersInCacheKeyAndForwardedToOrigin"].(map[string]any)
+			}
+			if got := key["QueryStringsConfig"].(map[string]any)["QueryStringBehavior"]; got != "all" {
+				t.Errorf("query strings: %v, want all", got)
+			}
+			if got := key["CookiesConfig"].(map[string]any)["CookieBehavior"]; got != "none" {
+				t.Errorf("cookies: %v, want none (pages that depend on cookies are private)", got)
+			}
+			hc := key["HeadersConfig"].(map[string]any)
+			var keyed []string
+			if hs, ok := hc["Headers"].([]any); ok {
+				for _, h := range hs {
+					keyed = append(keyed, h.(string))
+				}
+			}
+			if want := map[bool]string{true: "none", false: "whitelist"}[len(headers) == 0]; hc["HeaderBehavior"] != want {
+				t.Errorf("header behavior %v, want %s", hc["HeaderBehavior"], want)
+			}
+			if strings.Join(keyed, ",") != strings.Join(headers, ",") {
+				t.Errorf("the policy keys on %q, want %q", keyed, headers)
+			}
+			tpl.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), &map[string]any{
+				"ContainerDefinitions": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Environment": assertions.Match_ArrayWith(&[]any{
+						map[string]any{"Name": "COMPOSER_CDN_KEY_HEADERS", "Value": strings.Join(keyed, ",")},
+					}),
+				})}),
+			})
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Request is one fragment request.
@@ -42,6 +43,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   io.ReadCloser
+	// Age is how long a cache held this answer before handing it out; 0
+	// for an answer straight from the fragment.
+	Age time.Duration
 }
 
 // Transport fetches fragments of one kind.

@@ -3,13 +3,11 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -77,22 +75,13 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// pageCSP sets the Content-Security-Policy of an HTML response and returns
-// the nonce the composer's inline scripts must carry ("" for none).
-func (s *Server) pageCSP(w http.ResponseWriter) string {
-	if s.csp == "" {
-		return ""
+// pageCSP sets the Content-Security-Policy of an HTML response: the same
+// for every page, so that a page a CDN keeps is right for every visitor
+// ({hashes} was replaced once, in New).
+func (s *Server) pageCSP(w http.ResponseWriter) {
+	if s.csp != "" {
+		w.Header().Set("Content-Security-Policy", s.csp)
 	}
-	nonce := ""
-	policy := s.csp
-	if strings.Contains(policy, "{nonce}") {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		nonce = base64.RawURLEncoding.EncodeToString(b[:])
-		policy = strings.ReplaceAll(policy, "{nonce}", nonce)
-	}
-	w.Header().Set("Content-Security-Policy", policy)
-	return nonce
 }
 
 // statusWriter records what a handler wrote. Unwrap lets

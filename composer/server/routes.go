@@ -73,12 +73,12 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 				}
 			}
 		}
+		s.pageCSP(w)
 		s.composer.Serve(w, r, &stream.Page{
 			Template:  tpl,
 			ErrorPage: set.ErrorPage,
 			Params:    params,
 			RequestID: RequestID(r.Context()),
-			Nonce:     s.pageCSP(w),
 		})
 	}
 }

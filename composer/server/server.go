@@ -10,6 +10,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -35,9 +36,10 @@ type Options struct {
 	// Mounts are extra handlers by chi pattern (the demo's static files and
 	// APIs, proxies), served beside the pages.
 	Mounts map[string]http.Handler
-	// CSP is the pages' Content-Security-Policy; "{nonce}" in it becomes a
-	// fresh nonce per page, which the composer's inline scripts carry.
-	// Empty: no CSP header.
+	// CSP is the pages' Content-Security-Policy; "{hashes}" in it becomes
+	// the hashes that allow the composer's inline scripts
+	// (stream.ScriptHashes). Pages carry no nonce: a page a CDN keeps is
+	// the same for every visitor. Empty: no CSP header.
 	CSP string
 	// ReferrerPolicy for every response; empty means
 	// "strict-origin-when-cross-origin".
@@ -75,6 +77,7 @@ func New(o Options) *Server {
 	if s.referrer == "" {
 		s.referrer = "strict-origin-when-cross-origin"
 	}
+	s.csp = strings.ReplaceAll(s.csp, "{hashes}", stream.ScriptHashes)
 	s.publishRouter(nil)
 	s.root = chain(http.HandlerFunc(s.dispatch), writeDeadlines(o.WriteTimeout), requestID, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
 	return s

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -171,35 +173,32 @@ func TestTemplateSwapDuringStream(t *testing.T) {
 	}
 }
 
-func TestSecurityHeadersAndCSPNonce(t *testing.T) {
+func TestSecurityHeadersAndCSPHashes(t *testing.T) {
 	t.Parallel()
 	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "R") }))
 	defer frag.Close()
-	reg := registry.New(map[string]registry.Entry{"r": {Endpoint: frag.URL}})
-	s, ts, _ := newServerCSP(t, reg, nil, "script-src 'nonce-{nonce}'")
-	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<body><micro-frontend id=r async/></body>`}))
-	var nonces []string
+	reg := registry.New(map[string]registry.Entry{"r": {Endpoint: frag.URL}, "s": {Endpoint: frag.URL + "/s"}})
+	s, ts, _ := newServerCSP(t, reg, nil, "script-src {hashes}")
+	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<body><micro-frontend id=r async/><micro-frontend id=s async/></body>`}))
+	want := "script-src " + stream.ScriptHashes
 	for range 2 {
 		resp, body := do(t, "GET", ts.URL+"/", nil)
-		csp := resp.Header.Get("Content-Security-Policy")
-		nonce, ok := strings.CutPrefix(csp, "script-src 'nonce-")
-		nonce = strings.TrimSuffix(nonce, "'")
-		if !ok || len(nonce) < 16 {
-			t.Fatalf("CSP = %q", csp)
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != want || !strings.HasPrefix(csp, "script-src 'sha256-") {
+			t.Fatalf("CSP = %q, want %q", csp, want)
 		}
-		nonces = append(nonces, nonce)
-		if n := strings.Count(body, `<script nonce="`+nonce+`">`); n != 2 {
-			t.Errorf("%d inline scripts carry the nonce, want 2: %s", n, body)
+		scripts := strings.Split(body, "<script>")[1:]
+		if len(scripts) != 2 || strings.Count(body, "<script") != 2 {
+			t.Fatalf("want two inline scripts without attributes: %s", body)
 		}
-		if strings.Contains(body, "<script>") {
-			t.Errorf("an inline script without the nonce: %s", body)
+		for _, sc := range scripts {
+			sum := sha256.Sum256([]byte(sc[:strings.Index(sc, "</script>")]))
+			if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; h != stream.ScriptHashes {
+				t.Errorf("inline script hashes to %s, the policy allows %s", h, stream.ScriptHashes)
+			}
 		}
 		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "strict-origin-when-cross-origin" {
 			t.Errorf("security headers: %v", resp.Header)
 		}
-	}
-	if nonces[0] == nonces[1] {
-		t.Error("the nonce is the same on two pages")
 	}
 	if resp, _ := do(t, "GET", ts.URL+"/healthz", nil); resp.Header.Get("Content-Security-Policy") != "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("healthz headers: %v", resp.Header)

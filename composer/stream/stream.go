@@ -13,13 +13,15 @@
 // producers block, which pushes back on the fragment server through TCP).
 // Every fragment passes through an HTML guard (guard.go) on its way, so
 // that its markup cannot break the page after it. The response status waits
-// for the required fragments' headers only; cache.go in package fetch and
+// for the required fragments' headers only; package cache and
 // cacheControl here decide what a CDN may keep.
 package stream
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
@@ -28,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +41,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -63,10 +67,12 @@ type Observer interface {
 	Fragment(id, version, outcome string, d time.Duration)
 }
 
-// Freshness is the part of the fragment cache the page's Cache-Control
-// needs.
-type Freshness interface {
-	Fresh(req *fetch.Request) (time.Duration, bool)
+// Peeker is a transport that can hand out a stored answer at once, without
+// calling the fragment (the fragment cache). Before its header goes out, a
+// page asks it for the fragments it does not wait for, and uses what it
+// gets: the page's Cache-Control is folded from the answers it used.
+type Peeker interface {
+	Peek(req *fetch.Request) *fetch.Response
 }
 
 // Composer streams pages. Its fields are read-only once it serves.
@@ -76,10 +82,12 @@ type Composer struct {
 	Log      *slog.Logger
 	// Observer, if set, is told about every fragment request.
 	Observer Observer
-	// Freshness, if set, says which fragments will be served fresh from the
-	// fragment cache, and for how long: with it the page gets a
-	// Cache-Control that a CDN can honour. Without it, pages are no-store.
-	Freshness Freshness
+	// CDNKey lists the request headers the CDN in front keys its cache on,
+	// besides the path and the query (the CDK stack's cache policy keys on
+	// none). A page that used an answer varying on one of them names it in
+	// its Vary; one varying on any other request header makes the page
+	// private. See docs/caching.md.
+	CDNKey []string
 	// Tracer, if set, makes a client span for every fragment request, a
 	// child of the page's span, and sends its traceparent to the fragment.
 	Tracer trace.Tracer
@@ -113,9 +121,6 @@ type Page struct {
 	Params map[string]string
 	// RequestID goes to fragments as X-Request-Id and onto error pages.
 	RequestID string
-	// Nonce, when set, is put on the composer's inline scripts so that they
-	// run under a Content-Security-Policy with 'nonce-...'.
-	Nonce string
 }
 
 // errNotRegistered is a slot whose id has no registry entry.
@@ -134,12 +139,17 @@ type slot struct {
 	// Set before ready is closed.
 	status int
 	header http.Header
+	age    time.Duration // the answer's age, when a cache handed it out
 	err    error
 
 	req     *fetch.Request
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// peeked is an optional fragment's answer handed out by the cache
+	// before the page's header (set before its fetch starts).
+	peeked *fetch.Response
 
 	// Only the fetching goroutine reads and writes these.
 	readyClosed, chunksClosed bool
@@ -265,6 +275,9 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 		}
 		s.req = req
+		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
+			s.peeked = p.Peek(req)
+		}
 		fetches.Add(1)
 		fetchWorkers.Go(func() {
 			defer fetches.Done()
@@ -334,7 +347,10 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	}
 	defer c.recoverFetch(s)
-	resp, err := c.Fetch.Fetch(ctx, req)
+	resp, err := s.peeked, error(nil)
+	if resp == nil {
+		resp, err = c.Fetch.Fetch(ctx, req)
+	}
 	if err != nil {
 		s.err = err
 		s.markReady()
@@ -342,7 +358,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	s.status, s.header = resp.Status, resp.Header
+	s.status, s.header, s.age = resp.Status, resp.Header, resp.Age
 	s.markReady()
 	if s.status < 200 || s.status > 299 {
 		s.endChunks()
@@ -518,7 +534,6 @@ type pageWriter struct {
 	flushed   bool // the first flush (the page head) is done
 	timer     *time.Timer
 	broken    bool // the browser has gone
-	scriptOut bool // the async mover script is on the page
 	canary    *canaryState
 }
 
@@ -565,7 +580,11 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 	}
 	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", pw.cacheControl())
+		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
+		h.Set("Cache-Control", cc)
+		if len(vary) > 0 {
+			h.Add("Vary", strings.Join(vary, ", "))
+		}
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -576,15 +595,19 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	return true
 }
 
-// cacheControl folds the fragments' caching rules into the page's, from
-// what is known when the header goes out: the required fragments' answers,
-// and which other fragments the cache will serve fresh. A page is as
-// cacheable as its least cacheable part: any private part makes it
-// private, any part not known to be fresh makes it no-store, and its
-// s-maxage is the shortest freshness left of any part.
-func (pw *pageWriter) cacheControl() string {
+// cacheControl folds the caching rules of the answers the page used into
+// the page's, from what is known when the header goes out: the required
+// fragments' answers, and the answers the cache handed out at once for the
+// others (package cache's Decide judges each, its Age counted). A page is
+// as cacheable as its least cacheable part: a part not known yet, or not
+// reusable, makes it no-store; a personal part (private, Set-Cookie,
+// credentials, Vary: *, Vary on a header the CDN does not key on), or a
+// Set-Cookie on the page, makes it private; its s-maxage is the shortest
+// freshness left of any part. vary lists the CDN-keyed headers the parts
+// vary on, for the page's Vary.
+func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 	ttl := time.Duration(-1)
-	private := false
+	private := setsCookie
 	for i := range pw.slots {
 		s := &pw.slots[i]
 		if s.req == nil {
@@ -593,44 +616,54 @@ func (pw *pageWriter) cacheControl() string {
 			// fragment may still be writing err.)
 			continue
 		}
-		var left time.Duration
-		if s.frag.Required {
-			cc := fetch.ParseCacheControl(s.header)
+		var status int
+		var header http.Header
+		var age time.Duration
+		switch {
+		case s.frag.Required: // ready: start waited for it
+			status, header, age = s.status, s.header, s.age
+		case s.peeked != nil: // set before its fetch started
+			status, header, age = s.peeked.Status, s.peeked.Header, s.peeked.Age
+		default:
+			return "no-store", nil // not known yet (and its fetch may be writing)
+		}
+		d := cache.Decide(s.req, status, header)
+		switch {
+		case d.Private:
+			private = true
+			continue
+		case !d.Shared:
+			return "no-store", nil
+		}
+		for _, name := range d.Vary {
 			switch {
-			case cc.NoStore:
-				return "no-store"
-			case cc.Private:
+			case !pw.c.keyed(name):
 				private = true
-				continue
-			case cc.NoCache:
-				return "no-store"
-			case cc.SMaxAge >= 0:
-				left = cc.SMaxAge
-			case cc.MaxAge >= 0:
-				left = cc.MaxAge
-			default:
-				return "no-store"
-			}
-		} else {
-			fresh := false
-			if pw.c.Freshness != nil && s.req != nil {
-				left, fresh = pw.c.Freshness.Fresh(s.req)
-			}
-			if !fresh {
-				return "no-store"
+			case !slices.Contains(vary, name):
+				vary = append(vary, name)
 			}
 		}
-		if ttl < 0 || left < ttl {
+		if left := d.Lifetime - age; ttl < 0 || left < ttl {
 			ttl = left
 		}
 	}
 	switch {
 	case private:
-		return "private, no-cache"
-	case ttl <= 0:
-		return "no-store"
+		return "private, no-cache", nil
+	case ttl < time.Second:
+		return "no-store", nil
 	}
-	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second))
+	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second)), vary
+}
+
+// keyed reports whether the CDN keys its cache on the request header name.
+func (c *Composer) keyed(name string) bool {
+	for _, k := range c.CDNKey {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // errBadLocation is a required fragment's redirect that cannot be the
@@ -852,16 +885,20 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 }
 
-const moverFunc = `function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove();var s=document.currentScript;if(s)s.remove()}`
+// moverScript is the composer's only inline script, the same bytes after
+// every async fragment: it moves the <template> just before it into the
+// placeholder the template's id names, then removes both itself and the
+// template. Being constant, it is allowed by its hash (ScriptHashes), so a
+// page carries no nonce and a CDN may keep it for everyone.
+const moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
 
-// scriptOpen is the start tag of the composer's inline scripts, with the
-// page's CSP nonce when there is one.
-func (pw *pageWriter) scriptOpen() string {
-	if pw.page.Nonce == "" {
-		return "<script>"
-	}
-	return `<script nonce="` + pw.page.Nonce + `">`
-}
+// ScriptHashes lists the CSP sources that allow the composer's inline
+// scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
+// becomes.
+var ScriptHashes = func() string {
+	sum := sha256.Sum256([]byte(moverScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
 
 func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
 
@@ -876,10 +913,6 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 // writeAsync writes a finished async fragment and the call that moves it
 // into place. A failed one replaces its placeholder with nothing.
 func (pw *pageWriter) writeAsync(i int, s *slot) {
-	if !pw.scriptOut {
-		pw.write([]byte(pw.scriptOpen() + moverFunc + "</script>"))
-		pw.scriptOut = true
-	}
 	id := asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
 	err := s.headFailure()
@@ -894,7 +927,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		g.feed(s.body, pw.write)
 		g.close(pw.write)
 	}
-	pw.write([]byte(`</template>` + pw.scriptOpen() + `__mfeMove("` + id + `")</script>`))
+	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
 }
 
 // pageAssets lists the page's declared assets, each once, in slot order.

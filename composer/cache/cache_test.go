@@ -1,4 +1,4 @@
-package fetch
+package cache
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
 // clock is a settable time for cache tests.
@@ -58,11 +60,11 @@ func waitCount(n *atomic.Int64, want int64) {
 
 func newTestCache(t *testing.T, maxBytes int64) (*Cache, *clock, *sync.Map) {
 	t.Helper()
-	h := NewHTTP()
+	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
 	results := &sync.Map{}
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	c := NewCache(h, maxBytes, func(r string) {
+	c := New(h, maxBytes, func(r string) {
 		v, _ := results.LoadOrStore(r, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
 	})
@@ -76,7 +78,7 @@ func get(t *testing.T, c *Cache, url string, header http.Header) (int, string, e
 	if header == nil {
 		header = http.Header{}
 	}
-	resp, err := c.Fetch(context.Background(), &Request{Endpoint: url, Header: header})
+	resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: url, Header: header})
 	if err != nil {
 		return 0, "", err
 	}
@@ -173,7 +175,7 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	get(t, c, o.url, nil)
 	clk.add(2 * time.Minute)
 	o.calls.Store(0)
-	results.Delete(CacheMiss)
+	results.Delete(Miss)
 	release := make(chan struct{})
 	o.set(func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -208,7 +210,7 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	if got := o.calls.Load(); got != 1 {
 		t.Errorf("%d concurrent identical requests made %d upstream calls, want 1", n, got)
 	}
-	if v, ok := results.Load(CacheMiss); !ok || v.(*atomic.Int64).Load() != 1 {
+	if v, ok := results.Load(Miss); !ok || v.(*atomic.Int64).Load() != 1 {
 		t.Errorf("misses = %v", v)
 	}
 }
@@ -238,7 +240,7 @@ func TestCacheStaleWhileRevalidate(t *testing.T) {
 	if _, body, _ := get(t, c, o.url, nil); body != "v2" {
 		t.Errorf("after the refresh: %q", body)
 	}
-	if v, _ := results.Load(CacheStale); v.(*atomic.Int64).Load() != 5 {
+	if v, _ := results.Load(Stale); v.(*atomic.Int64).Load() != 5 {
 		t.Errorf("stale results = %d", v.(*atomic.Int64).Load())
 	}
 	clk.add(100 * time.Second) // past max-age and the window: a plain miss
@@ -299,7 +301,7 @@ func TestCacheMissStreams(t *testing.T) {
 		<-release
 		io.WriteString(w, "second")
 	})
-	resp, err := c.Fetch(context.Background(), &Request{Endpoint: o.url, Header: http.Header{}})
+	resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: o.url, Header: http.Header{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,13 +378,5 @@ func TestCacheNoLongerCacheableIsNotCoalesced(t *testing.T) {
 	wg.Wait()
 	if got != 4 {
 		t.Errorf("%d of 4 requests reached the origin before the first answered; they were queued behind a leader", got)
-	}
-}
-
-func TestParseCacheControl(t *testing.T) {
-	t.Parallel()
-	cc := ParseCacheControl(http.Header{"Cache-Control": {`public, max-age=60, s-maxage="30"`, "stale-while-revalidate=5, STALE-IF-ERROR=7"}})
-	if cc.MaxAge != time.Minute || cc.SMaxAge != 30*time.Second || cc.StaleWhileRevalidate != 5*time.Second || cc.StaleIfError != 7*time.Second || !cc.Public {
-		t.Errorf("%+v", cc)
 	}
 }

@@ -1,0 +1,431 @@
+// Package cache is the composer's shared fragment cache, in front of any
+// fetch.Transport, and the rules (RFC 9111 for a shared cache, plus a few
+// of our own) that decide what it may keep and what a page that used an
+// answer may let a CDN keep. docs/caching.md states the rules.
+package cache
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+)
+
+// Cache is a shared HTTP cache for fragments in front of any Transport. It
+// honours the fragment's Cache-Control (max-age, s-maxage,
+// stale-while-revalidate, stale-if-error, no-store, private, no-cache,
+// public, must-revalidate), Vary, and the credentials of the request
+// (see Decide); it coalesces concurrent identical misses into one upstream
+// call; and everything it keeps (bodies, headers, keys, the index of what
+// each query varies on, coalescing state) counts against MaxBytes, least
+// recently used out.
+//
+// The first response streams through to its page while it is copied into
+// the cache, so a miss costs no latency. Every answer handed out from the
+// cache carries its Age, so that the page can tell how fresh it is.
+type Cache struct {
+	next     fetch.Transport
+	maxBytes int64
+	observe  func(result string)
+	now      func() time.Time
+
+	mu      sync.Mutex
+	lru     *list.List               // of *cacheEntry, most recent first
+	entries map[string]*list.Element // by full key
+	queries map[string]*query        // by primary key: what its answers vary on, its leader in flight
+	size    int64                    // bytes of entries and queries
+	wg      sync.WaitGroup           // background revalidations
+}
+
+// Cache results, for the observer: what one Fetch was served from.
+const (
+	Hit          = "hit"
+	Miss         = "miss"
+	Stale        = "stale"          // stale-while-revalidate: served stale, refreshed in the background
+	StaleIfError = "stale_if_error" // the upstream failed, stale served
+	Coalesced    = "coalesced"      // waited for an identical request in flight
+	Bypass       = "bypass"         // not cacheable
+)
+
+// query is what the cache knows of one primary key (fragment and page
+// query): it exists while an entry is stored under it or a leader is in
+// flight for it, and its bytes count against the bound.
+type query struct {
+	key      string
+	vary     []string // the request headers its last stored answer varies on
+	entries  int      // entries stored under it
+	coalesce bool     // its last answer was stored: identical misses may wait for a leader
+	flight   *flight  // the request in flight that others wait for
+}
+
+func (q *query) size() int64 {
+	n := int64(len(q.key)) + 160
+	for _, v := range q.vary {
+		n += int64(len(v)) + 16
+	}
+	return n
+}
+
+// flight is a leader's upstream call that identical requests wait for.
+type flight struct {
+	done   chan struct{}
+	stored bool // set before done is closed
+}
+
+type cacheEntry struct {
+	key        string
+	q          *query
+	status     int
+	header     http.Header
+	body       []byte
+	stored     time.Time
+	d          Decision
+	refreshing bool
+	bytes      int64
+}
+
+// entrySize estimates what an entry holds on the heap.
+func entrySize(key string, h http.Header, body []byte) int64 {
+	n := int64(len(key)+len(body)) + 256
+	for k, vs := range h {
+		n += int64(len(k)) + 48
+		for _, v := range vs {
+			n += int64(len(v)) + 16
+		}
+	}
+	return n
+}
+
+// New returns a cache of at most maxBytes in front of next. observe, if
+// not nil, is told each Fetch's result (Hit, Miss, ...).
+func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cache {
+	return &Cache{
+		next: next, maxBytes: maxBytes, observe: observe, now: time.Now,
+		lru: list.New(), entries: map[string]*list.Element{}, queries: map[string]*query{},
+	}
+}
+
+// Wait waits for background revalidations to end (for tests and shutdown).
+func (c *Cache) Wait() { c.wg.Wait() }
+
+func primaryKey(req *fetch.Request) string {
+	return req.Loader + "\x00" + req.Endpoint + "\x00" + req.RawQuery
+}
+
+func fullKey(primary string, names []string, h http.Header) string {
+	if len(names) == 0 {
+		return primary
+	}
+	var b strings.Builder
+	b.WriteString(primary)
+	for _, n := range names {
+		b.WriteString("\x00")
+		b.WriteString(strings.Join(h.Values(n), ","))
+	}
+	return b.String()
+}
+
+// personal reports whether req carries credentials: such requests never
+// wait for another's answer nor make others wait for theirs.
+func personal(req *fetch.Request) bool {
+	return len(req.Header["Authorization"]) > 0 || len(req.Header["Cookie"]) > 0
+}
+
+func (c *Cache) result(r string) {
+	if c.observe != nil {
+		c.observe(r)
+	}
+}
+
+// lookup returns the entry for req that req may use, if any. c.mu is held.
+func (c *Cache) lookup(primary string, req *fetch.Request) *cacheEntry {
+	q := c.queries[primary]
+	if q == nil {
+		return nil
+	}
+	el, ok := c.entries[fullKey(primary, q.vary, req.Header)]
+	if !ok {
+		return nil
+	}
+	e := el.Value.(*cacheEntry)
+	if !e.d.usableFor(req) {
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return e
+}
+
+func (e *cacheEntry) response(now time.Time) *fetch.Response {
+	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body)), Age: now.Sub(e.stored)}
+}
+
+// Peek hands out at once a fresh stored answer for req, or nil: no
+// upstream call, no waiting. A page calls it before its header goes out
+// for the fragments it will not wait for, so that it knows what they are.
+func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
+	c.mu.Lock()
+	e := c.lookup(primaryKey(req), req)
+	if e == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	now := c.now()
+	if now.Sub(e.stored) >= e.d.Lifetime {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.result(Hit)
+	return e.response(now)
+}
+
+// Fetch implements fetch.Transport.
+func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	primary := primaryKey(req)
+	coalesced := false
+	for {
+		c.mu.Lock()
+		e := c.lookup(primary, req)
+		if e != nil {
+			now := c.now()
+			age := now.Sub(e.stored)
+			switch {
+			case age < e.d.Lifetime:
+				c.mu.Unlock()
+				if coalesced {
+					c.result(Coalesced)
+				} else {
+					c.result(Hit)
+				}
+				return e.response(now), nil
+			case age < e.d.Lifetime+e.d.SWR:
+				if !e.refreshing {
+					e.refreshing = true
+					c.wg.Add(1)
+					go c.revalidate(req, e)
+				}
+				c.mu.Unlock()
+				c.result(Stale)
+				return e.response(now), nil
+			}
+		}
+		q := c.queries[primary]
+		// Identical requests wait for a leader only when the fragment is
+		// known to be cacheable (its last answer was stored) and the
+		// request carries no credentials: for any other, waiting could
+		// only add the leader's latency.
+		if q == nil || !q.coalesce || personal(req) {
+			c.mu.Unlock()
+			return c.lead(ctx, req, primary, e, nil)
+		}
+		f := q.flight
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			q.flight = f
+			c.mu.Unlock()
+			return c.lead(ctx, req, primary, e, f)
+		}
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if !f.stored {
+			// Nothing to share (not cacheable, or the leader failed): go
+			// upstream alone rather than queue behind another leader.
+			c.result(Miss)
+			return c.next.Fetch(ctx, req)
+		}
+		coalesced = true // look again: the entry is there now
+	}
+}
+
+// lead makes the upstream call for a miss, streams the body to the caller
+// while copying it, and stores it if it may. f, if not nil, is the flight
+// others wait for.
+func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, stale *cacheEntry, f *flight) (*fetch.Response, error) {
+	finish := func(stored bool) {
+		if f == nil {
+			return
+		}
+		c.mu.Lock()
+		if q := c.queries[primary]; q != nil && q.flight == f {
+			q.flight = nil
+			c.dropIfUnused(q)
+		}
+		c.mu.Unlock()
+		f.stored = stored
+		close(f.done)
+	}
+	resp, err := c.next.Fetch(ctx, req)
+	if err != nil || resp.Status >= 500 {
+		if stale != nil && c.now().Sub(stale.stored) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			finish(false)
+			c.result(StaleIfError)
+			return stale.response(c.now()), nil
+		}
+		finish(false)
+		c.result(Miss)
+		return resp, err
+	}
+	d := Decide(req, resp.Status, resp.Header)
+	if !d.Shared {
+		c.mu.Lock()
+		if q := c.queries[primary]; q != nil {
+			q.coalesce = false // no longer known cacheable: no more coalescing
+		}
+		c.mu.Unlock()
+		finish(false)
+		c.result(Bypass)
+		return resp, nil
+	}
+	c.result(Miss)
+	resp.Body = &teeBody{ReadCloser: resp.Body, limit: c.maxBytes / 8, done: func(body []byte, complete bool) {
+		if complete {
+			c.store(req, primary, resp, body, d)
+		}
+		finish(complete)
+	}}
+	return resp, nil
+}
+
+// revalidate refreshes a stale entry in the background (once at a time).
+func (c *Cache) revalidate(req *fetch.Request, old *cacheEntry) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.next.Fetch(ctx, req)
+	defer func() {
+		c.mu.Lock()
+		old.refreshing = false
+		c.mu.Unlock()
+	}()
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	d := Decide(req, resp.Status, resp.Header)
+	if !d.Shared {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes/8+1))
+	if err != nil || int64(len(body)) > c.maxBytes/8 {
+		return
+	}
+	c.store(req, primaryKey(req), resp, body, d)
+}
+
+func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, body []byte, d Decision) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queries[primary]
+	if q == nil {
+		q = &query{key: primary}
+		c.queries[primary] = q
+		q.vary = d.Vary
+		c.size += q.size()
+	} else if !equal(q.vary, d.Vary) {
+		c.size -= q.size()
+		q.vary = d.Vary
+		c.size += q.size()
+	}
+	q.coalesce = true
+	key := fullKey(primary, d.Vary, req.Header)
+	if len(d.Vary) == 0 {
+		key = q.key // one copy of the primary key for the query and its entry
+	}
+	header := resp.Header.Clone()
+	e := &cacheEntry{
+		key: key, q: q, status: resp.Status, header: header, body: body,
+		stored: c.now(), d: d, bytes: entrySize(key, header, body),
+	}
+	q.entries++ // before the old entry goes, so that q stays
+	if old, ok := c.entries[e.key]; ok {
+		c.remove(old)
+	}
+	c.entries[e.key] = c.lru.PushFront(e)
+	c.size += e.bytes
+	for c.size > c.maxBytes && c.lru.Len() > 0 {
+		c.remove(c.lru.Back())
+	}
+}
+
+// remove drops an entry, and its query once nothing else needs it.
+func (c *Cache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*cacheEntry)
+	delete(c.entries, e.key)
+	c.size -= e.bytes
+	e.q.entries--
+	c.dropIfUnused(e.q)
+}
+
+// dropIfUnused forgets a query with no entry and no leader in flight.
+func (c *Cache) dropIfUnused(q *query) {
+	if q.entries == 0 && q.flight == nil && c.queries[q.key] == q {
+		delete(c.queries, q.key)
+		c.size -= q.size()
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// teeBody copies a body as it is read, up to limit, and reports it once.
+type teeBody struct {
+	io.ReadCloser
+	buf      bytes.Buffer
+	limit    int64
+	over     bool
+	reported bool
+	done     func(body []byte, complete bool)
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if n > 0 && !t.over {
+		if int64(t.buf.Len()+n) > t.limit {
+			t.over = true
+			t.buf = bytes.Buffer{}
+		} else {
+			t.buf.Write(p[:n])
+		}
+	}
+	if err == io.EOF {
+		t.report(!t.over)
+	} else if err != nil {
+		t.report(false)
+	}
+	return n, err
+}
+
+func (t *teeBody) Close() error {
+	t.report(false) // a body closed before EOF is not stored
+	return t.ReadCloser.Close()
+}
+
+func (t *teeBody) report(complete bool) {
+	if t.reported {
+		return
+	}
+	t.reported = true
+	t.done(t.buf.Bytes(), complete)
+}

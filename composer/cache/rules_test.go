@@ -1,0 +1,320 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+)
+
+// echoUser answers with cc and the request's Authorization and Cookie, as
+// a personalised fragment would.
+func echoUser(cc string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", cc)
+		io.WriteString(w, "auth="+r.Header.Get("Authorization")+" cookie="+r.Header.Get("Cookie"))
+	}
+}
+
+// RFC 9111 §3.5: a shared cache stores and reuses a response to a request
+// with Authorization only if the response says public, s-maxage or
+// must-revalidate.
+func TestCacheAuthorization_RFC9111_3_5(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cc     string
+		shared bool
+	}{
+		{"max-age=60", false},
+		{"max-age=60, stale-while-revalidate=60", false},
+		{"public, max-age=60", true},
+		{"s-maxage=60", true},
+		{"max-age=60, must-revalidate", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cc, func(t *testing.T) {
+			t.Parallel()
+			c, _, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, echoUser(tt.cc))
+			_, first, _ := get(t, c, o.url, http.Header{"Authorization": {"Bearer alice"}})
+			_, second, _ := get(t, c, o.url, http.Header{"Authorization": {"Bearer bob"}})
+			if first != "auth=Bearer alice cookie=" {
+				t.Fatalf("first = %q", first)
+			}
+			if tt.shared {
+				if o.calls.Load() != 1 {
+					t.Errorf("%q allows a shared cache to reuse it, yet %d upstream calls", tt.cc, o.calls.Load())
+				}
+				return
+			}
+			if second != "auth=Bearer bob cookie=" || o.calls.Load() != 2 {
+				t.Errorf("bob got %q after %d upstream calls: alice's answer was reused", second, o.calls.Load())
+			}
+		})
+	}
+}
+
+// RFC 9111 §3.5, the other way round: a response stored for a request
+// without Authorization is not used for one with Authorization unless it
+// says public, s-maxage or must-revalidate.
+func TestCacheStoredAnonymousNotUsedForAuthorization_RFC9111_3_5(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, echoUser("max-age=60"))
+	get(t, c, o.url, nil)
+	_, body, _ := get(t, c, o.url, http.Header{"Authorization": {"Bearer bob"}})
+	if body != "auth=Bearer bob cookie=" || o.calls.Load() != 2 {
+		t.Errorf("bob got %q after %d upstream calls, want his own answer", body, o.calls.Load())
+	}
+}
+
+// Our rule, in the spirit of RFC 9111 §3.5: the cache key has no Cookie,
+// so a response to a request with a forwarded Cookie is stored and reused
+// only if it says public or s-maxage (§5.2.2.9, §5.2.2.10): must-revalidate
+// is not enough.
+func TestCacheForwardedCookie_RFC9111_3_5(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cc     string
+		shared bool
+	}{
+		{"max-age=60", false},
+		{"max-age=60, must-revalidate", false},
+		{"public, max-age=60", true},
+		{"s-maxage=60", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cc, func(t *testing.T) {
+			t.Parallel()
+			c, _, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, echoUser(tt.cc))
+			get(t, c, o.url, http.Header{"Cookie": {"session=alice"}})
+			_, second, _ := get(t, c, o.url, http.Header{"Cookie": {"session=bob"}})
+			if tt.shared {
+				if o.calls.Load() != 1 {
+					t.Errorf("%q is shared, yet %d upstream calls", tt.cc, o.calls.Load())
+				}
+				return
+			}
+			if second != "auth= cookie=session=bob" || o.calls.Load() != 2 {
+				t.Errorf("bob got %q after %d upstream calls: alice's answer was reused", second, o.calls.Load())
+			}
+			// Nor is an entry stored without a cookie used for one with.
+			c2, _, _ := newTestCache(t, 1<<20)
+			get(t, c2, o.url, nil)
+			if _, body, _ := get(t, c2, o.url, http.Header{"Cookie": {"session=carol"}}); body != "auth= cookie=session=carol" {
+				t.Errorf("carol got %q", body)
+			}
+		})
+	}
+}
+
+// RFC 9111 §3 allows storing a response with Set-Cookie, and §7.3 warns
+// what that means in a shared cache: one visitor's session for everyone.
+// Our rule: a response with Set-Cookie is never stored.
+func TestCacheSetCookieNeverStored_RFC9111_3(t *testing.T) {
+	t.Parallel()
+	c, _, results := newTestCache(t, 1<<20)
+	n := 0
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		n++
+		w.Header().Set("Cache-Control", "public, s-maxage=60")
+		w.Header().Set("Set-Cookie", fmt.Sprintf("session=%d", n))
+		io.WriteString(w, "x")
+	})
+	for range 2 {
+		resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: o.url, Header: http.Header{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if o.calls.Load() != 2 {
+		t.Errorf("%d upstream calls: a Set-Cookie answer was replayed", o.calls.Load())
+	}
+	if _, ok := results.Load(Hit); ok {
+		t.Error("a hit was counted")
+	}
+}
+
+// RFC 9111 §4.1: Vary: * never matches, so such a response is never reused.
+func TestCacheVaryStarNeverReused_RFC9111_4_1(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Vary", "Accept-Language, *")
+		io.WriteString(w, "x")
+	})
+	get(t, c, o.url, nil)
+	get(t, c, o.url, nil)
+	if o.calls.Load() != 2 {
+		t.Errorf("Vary: * was reused (%d upstream calls)", o.calls.Load())
+	}
+}
+
+// constOrigin answers every request at once, from memory, cacheable.
+type constOrigin struct{ body string }
+
+func (o constOrigin) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	return &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"max-age=600"}, "Vary": {"Accept-Language"}},
+		Body: io.NopCloser(strings.NewReader(o.body))}, nil
+}
+
+// Everything the cache keeps counts against its bound: 30,000 distinct
+// queries of 7.5 KB each (the index of what each query varies on, the
+// keys, the coalescing state) with the bound at 1 MiB keep the live heap
+// within the bound plus 8 MiB.
+func TestCacheIndexIsBounded(t *testing.T) {
+	const bound = 1 << 20
+	c := New(constOrigin{body: "<p>small</p>"}, bound, nil)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	pad := strings.Repeat("q", 7500)
+	h := http.Header{"Accept-Language": {"en"}}
+	for i := range 30_000 {
+		// Each query twice: the second call finds what the first stored.
+		for range 2 {
+			resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: "http://f/", RawQuery: fmt.Sprintf("n=%d&pad=%s", i, pad), Header: h})
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	after := heap()
+	t.Logf("live heap %.1f MiB before, %.1f MiB after (bound 1 MiB + 8 MiB)", float64(before)/(1<<20), float64(after)/(1<<20))
+	if after > bound+8<<20 {
+		t.Errorf("live heap %.1f MiB for a cache bound at 1 MiB", float64(after)/(1<<20))
+	}
+	runtime.KeepAlive(c)
+}
+
+// One case per parsing rule, each naming its section of RFC 9111.
+func TestParseCacheControlRules(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, header string
+		check        func(CacheControl) bool
+	}{
+		{"§5.2: names are case-insensitive, several lines and lists combine", "PUBLIC, Max-Age=60\x00s-maxage=30",
+			func(cc CacheControl) bool {
+				return cc.Public && cc.MaxAge == time.Minute && cc.SMaxAge == 30*time.Second
+			}},
+		{"§5.2: an argument may be quoted", `max-age="60"`, func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
+		{"§1.2.2: a delta that is not a number is stale at once", "max-age=soon", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
+		{"§1.2.2: a negative delta is stale at once", "max-age=-5", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
+		{"§4.2.1: a directive given twice with different values is stale", "max-age=60, max-age=600", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
+		{"§4.2.1: given twice with the same value is that value", "max-age=60\x00max-age=60", func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
+		{"absent is -1", "public", func(cc CacheControl) bool { return cc.MaxAge == -1 && cc.SMaxAge == -1 && cc.StaleIfError == -1 }},
+		{"§5.2.2.2 and §5.2.2.8: must-revalidate and proxy-revalidate", "proxy-revalidate", func(cc CacheControl) bool { return cc.MustRevalidate }},
+		{"§5.2.2.4 and §5.2.2.7: qualified no-cache and private count as plain", `private="Set-Cookie", no-cache="X"`, func(cc CacheControl) bool { return cc.Private && cc.NoCache }},
+		{"RFC 5861: stale-while-revalidate and stale-if-error", "stale-while-revalidate=5, STALE-IF-ERROR=7",
+			func(cc CacheControl) bool {
+				return cc.StaleWhileRevalidate == 5*time.Second && cc.StaleIfError == 7*time.Second
+			}},
+	}
+	for _, tt := range tests {
+		cc := ParseCacheControl(http.Header{"Cache-Control": strings.Split(tt.header, "\x00")})
+		if !tt.check(cc) {
+			t.Errorf("%s: %q -> %+v", tt.name, tt.header, cc)
+		}
+	}
+}
+
+// One case per decision rule, each naming its section of RFC 9111.
+func TestDecideRules(t *testing.T) {
+	t.Parallel()
+	anon := &fetch.Request{Header: http.Header{}}
+	auth := &fetch.Request{Header: http.Header{"Authorization": {"Bearer x"}}}
+	cookie := &fetch.Request{Header: http.Header{"Cookie": {"s=1"}}}
+	type want int
+	const (
+		none want = iota
+		private
+		shared
+	)
+	tests := []struct {
+		name   string
+		req    *fetch.Request
+		status int
+		header http.Header
+		want   want
+	}{
+		{"§4.2.1: s-maxage wins over max-age in a shared cache", anon, 200, http.Header{"Cache-Control": {"max-age=600, s-maxage=10"}}, shared},
+		{"§3: no explicit lifetime, not stored (we use no heuristics, §4.2.2)", anon, 200, http.Header{}, none},
+		{"§3: only 200 is stored", anon, 203, http.Header{"Cache-Control": {"max-age=60"}}, none},
+		{"§5.2.2.5: no-store", anon, 200, http.Header{"Cache-Control": {"no-store, max-age=60"}}, none},
+		{"§5.2.2.4: no-cache (we never revalidate)", anon, 200, http.Header{"Cache-Control": {"no-cache, max-age=60"}}, none},
+		{"§5.2.2.7: private", anon, 200, http.Header{"Cache-Control": {"private, max-age=60"}}, private},
+		{"§3 and §7.3: Set-Cookie is never shared", anon, 200, http.Header{"Cache-Control": {"public, max-age=60"}, "Set-Cookie": {"a=b"}}, private},
+		{"§4.1: Vary: * is never shared", anon, 200, http.Header{"Cache-Control": {"max-age=60"}, "Vary": {"*"}}, private},
+		{"§3.5: Authorization without public, s-maxage or must-revalidate", auth, 200, http.Header{"Cache-Control": {"max-age=60"}}, private},
+		{"§3.5 and §5.2.2.9: Authorization with public", auth, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
+		{"§3.5 and §5.2.2.10: Authorization with s-maxage", auth, 200, http.Header{"Cache-Control": {"s-maxage=60"}}, shared},
+		{"§3.5 and §5.2.2.2: Authorization with must-revalidate", auth, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, shared},
+		{"our Cookie rule: must-revalidate is not enough", cookie, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, private},
+		{"our Cookie rule: public", cookie, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
+	}
+	for _, tt := range tests {
+		d := Decide(tt.req, tt.status, tt.header)
+		got := none
+		switch {
+		case d.Shared && d.Private:
+			t.Errorf("%s: both shared and private", tt.name)
+		case d.Shared:
+			got = shared
+		case d.Private:
+			got = private
+		}
+		if got != tt.want {
+			t.Errorf("%s: %+v", tt.name, d)
+		}
+	}
+	d := Decide(anon, 200, http.Header{"Cache-Control": {"max-age=60"}, "Vary": {"accept-language, Accept-Encoding", "Cookie"}})
+	if !d.Shared || strings.Join(d.Vary, ",") != "Accept-Language,Cookie" {
+		t.Errorf("§4.1: Vary is read as canonical names without Accept-Encoding: %+v", d)
+	}
+}
+
+// Peek hands out only a fresh entry the request may use, with its Age
+// (RFC 9111 §5.1), and never calls the fragment.
+func TestCachePeek(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=60", "x"))
+	req := &fetch.Request{Endpoint: o.url, Header: http.Header{}}
+	if c.Peek(req) != nil {
+		t.Fatal("peeked an empty cache")
+	}
+	get(t, c, o.url, nil)
+	clk.add(20 * time.Second)
+	resp := c.Peek(req)
+	if resp == nil || resp.Age != 20*time.Second {
+		t.Fatalf("peek = %+v, want the entry aged 20s", resp)
+	}
+	resp.Body.Close()
+	if c.Peek(&fetch.Request{Endpoint: o.url, Header: http.Header{"Authorization": {"x"}}}) != nil {
+		t.Error("peek handed an anonymous max-age answer to a request with Authorization (§3.5)")
+	}
+	clk.add(41 * time.Second)
+	if c.Peek(req) != nil {
+		t.Error("peek handed out a stale entry")
+	}
+	if o.calls.Load() != 1 {
+		t.Errorf("%d upstream calls", o.calls.Load())
+	}
+}

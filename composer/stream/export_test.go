@@ -1,0 +1,4 @@
+package stream
+
+// MoverScript is the async mover script, for the tests.
+const MoverScript = moverScript

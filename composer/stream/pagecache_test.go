@@ -1,0 +1,179 @@
+package stream_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/cache"
+	"github.com/ssr-mfe/composer/composer/registry"
+)
+
+// withCache puts a fragment cache in front of e's transport.
+func withCache(e *env) *cache.Cache {
+	c := cache.New(e.composer.Fetch, 1<<20, nil)
+	e.t.Cleanup(c.Wait)
+	e.composer.Fetch = c
+	return c
+}
+
+// shared reports whether a page's Cache-Control lets a shared cache keep it.
+func shared(cc string) bool {
+	return strings.Contains(cc, "public") || strings.Contains(cc, "s-maxage")
+}
+
+// A fragment whose entry forwards Authorization answers max-age=60: the
+// next visitor, with another token, gets their own content, and no page
+// that used such an answer is shared (RFC 9111 §3.5).
+func TestPageWithAuthorizationFragmentIsNotShared_RFC9111_3_5(t *testing.T) {
+	t.Parallel()
+	for _, required := range []bool{true, false} {
+		t.Run(fmt.Sprintf("required=%v", required), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			withCache(e)
+			e.register("account", registry.Entry{ForwardHeaders: []string{"Authorization"}, Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				write(w, "[hello "+r.Header.Get("Authorization")+"]")
+			})})
+			src := `<micro-frontend id=account/>`
+			if required {
+				src = `<micro-frontend id=account errorbehaviour=error/>`
+			}
+			url := e.page(src, nil)
+			// An anonymous visitor first, then two with tokens.
+			for _, token := range []string{"", "alice", "bob"} {
+				h := http.Header{}
+				if token != "" {
+					h.Set("Authorization", token)
+				}
+				resp, body := get(t, url, h)
+				if !strings.Contains(body, "[hello "+token+"]") {
+					t.Errorf("visitor %q got %q", token, body)
+				}
+				if cc := resp.Header.Get("Cache-Control"); token != "" && shared(cc) {
+					t.Errorf("visitor %q's page is shared: Cache-Control %q", token, cc)
+				}
+			}
+		})
+	}
+}
+
+// A required fragment allowed to set cookies answers public, max-age=60
+// with a Set-Cookie: every visitor gets their own cookie (the answer is
+// never stored), and the page is never publicly cacheable.
+func TestPageWithSetCookieIsNeverSharedNorReplayed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	withCache(e)
+	var n atomic.Int64
+	e.register("session", registry.Entry{SetCookie: true, Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: fmt.Sprint(n.Add(1))})
+		write(w, "[session]")
+	})})
+	url := e.page(`<micro-frontend id=session errorbehaviour=error/>`, nil)
+	seen := map[string]bool{}
+	for range 3 {
+		resp, _ := get(t, url, nil)
+		for _, c := range resp.Cookies() {
+			if seen[c.Value] {
+				t.Errorf("session cookie %q sent to two visitors", c.Value)
+			}
+			seen[c.Value] = true
+		}
+		if cc := resp.Header.Get("Cache-Control"); shared(cc) {
+			t.Errorf("a page with Set-Cookie is sent Cache-Control %q", cc)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d distinct cookies for 3 visitors", len(seen))
+	}
+}
+
+// A page that used an answer varying on a request header the CDN does not
+// key on is private (CloudFront ignores Vary; RFC 9111 §4.1 is ours to
+// keep). Vary: * is never shared.
+func TestPageUsingVaryingAnswerIsPrivate_RFC9111_4_1(t *testing.T) {
+	t.Parallel()
+	for _, vary := range []string{"Accept-Language", "Cookie", "*"} {
+		t.Run(vary, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			withCache(e)
+			e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Vary", vary)
+				write(w, "[a "+r.Header.Get("Accept-Language")+"]")
+			})})
+			// The required fragment's answer, then the optional one's
+			// from the cache.
+			for _, src := range []string{`<micro-frontend id=a errorbehaviour=error/>`, `<micro-frontend id=a errorbehaviour=error/><micro-frontend id=a/>`} {
+				url := e.page(src, nil)
+				for range 2 {
+					resp, _ := get(t, url, http.Header{"Accept-Language": {"de"}})
+					if cc := resp.Header.Get("Cache-Control"); shared(cc) {
+						t.Errorf("%s: Vary: %s folded into a shared page: Cache-Control %q, Vary %q", src, vary, cc, resp.Header.Values("Vary"))
+					}
+				}
+			}
+		})
+	}
+}
+
+// The page's freshness is that of the answers it used: a required
+// fragment served from the cache a second into its 3 s life leaves the
+// page at most 2 s (RFC 9111 §4.2.3, §5.1: the answer's age counts).
+func TestPageFreshnessIsThatOfTheAnswersUsed_RFC9111_4_2_3(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	withCache(e)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3")
+		write(w, "[a]")
+	})})
+	url := e.page(`<micro-frontend id=a errorbehaviour=error/>`, nil)
+	resp, _ := get(t, url, nil)
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=0, s-maxage=3" {
+		t.Fatalf("first page: Cache-Control %q", cc)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	resp, _ = get(t, url, nil)
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=0, s-maxage=1" {
+		t.Errorf("page from an answer cached 1.1 s ago: Cache-Control %q, want s-maxage=1", cc)
+	}
+}
+
+// When the CDN keys its cache on a header (Composer.CDNKey, which the CDK
+// stack's cache policy and COMPOSER_CDN_KEY_HEADERS keep equal), a page
+// that used an answer varying on it stays shared and names it in its Vary;
+// varying on another header still makes it private.
+func TestPageVaryNamesTheHeadersTheCDNKeysOn_RFC9111_4_1(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	withCache(e)
+	e.composer.CDNKey = []string{"accept-language"}
+	for id, vary := range map[string]string{"lang": "Accept-Language", "ua": "User-Agent"} {
+		e.register(id, registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Header().Set("Vary", vary)
+			write(w, "["+id+"]")
+		})})
+	}
+	for _, tt := range []struct{ src, cc, vary string }{
+		{`<micro-frontend id=lang errorbehaviour=error/>`, "public, max-age=0, s-maxage=60", "Accept-Language"},
+		{`<micro-frontend id=lang errorbehaviour=error/><micro-frontend id=lang/>`, "public, max-age=0, s-maxage=", "Accept-Language"},
+		{`<micro-frontend id=lang errorbehaviour=error/><micro-frontend id=ua errorbehaviour=error/>`, "private, no-cache", ""},
+	} {
+		resp, _ := get(t, e.page(tt.src, nil), http.Header{"Accept-Language": {"de"}})
+		if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, tt.cc) {
+			t.Errorf("%s: Cache-Control %q, want %q", tt.src, cc, tt.cc)
+		}
+		if v := strings.Join(resp.Header.Values("Vary"), ", "); v != tt.vary {
+			t.Errorf("%s: Vary %q, want %q", tt.src, v, tt.vary)
+		}
+	}
+}
