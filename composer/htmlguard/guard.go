@@ -1,4 +1,4 @@
-package stream
+package htmlguard
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 // Text passes through as sub-slices of the input: no copy on the common
 // path. A tag is held back until its '>' (bounded by maxTag) so it can be
 // dropped.
-type guard struct {
+type Guard struct {
 	state    guardState
 	tag      []byte // the pending tag, from '<'
 	ts       uint8  // where in the tag
@@ -343,7 +343,7 @@ func classify(name []byte) (string, tagClass, bool) {
 }
 
 // feed passes the safe form of chunk to emit.
-func (g *guard) feed(chunk []byte, emit func([]byte)) {
+func (g *Guard) Write(chunk []byte, emit func([]byte)) {
 	if len(g.utf8Tail) > 0 {
 		joined := append(g.utf8Tail, chunk...)
 		g.utf8Tail = nil
@@ -401,7 +401,7 @@ func incompleteTail(b []byte) int {
 	return 0
 }
 
-func (g *guard) scan(b []byte, emit func([]byte)) {
+func (g *Guard) scan(b []byte, emit func([]byte)) {
 	for len(b) > 0 {
 		switch g.state {
 		case inText:
@@ -447,7 +447,7 @@ func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' 
 // scanText passes text and whole tags through, emitting one run per chunk
 // unless a tag must be dropped: most fragments are well-formed, and one
 // write is cheaper than many.
-func (g *guard) scanText(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanText(b []byte, emit func([]byte)) []byte {
 	run, pos := 0, 0 // b[run:pos] is passed but not yet emitted
 	for {
 		i := bytes.IndexByte(b[pos:], '<')
@@ -484,7 +484,7 @@ func (g *guard) scanText(b []byte, emit func([]byte)) []byte {
 
 // scanTag reads a tag up to its '>' and decides what to do with it. The
 // tag's bytes are added to g.tag once per call, not byte by byte.
-func (g *guard) scanTag(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		done := false
@@ -691,7 +691,7 @@ func completeTag(b []byte) int {
 }
 
 // endTag handles a complete tag in g.tag.
-func (g *guard) endTag(emit func([]byte)) {
+func (g *Guard) endTag(emit func([]byte)) {
 	tag := g.tag
 	g.tag = g.tag[:0]
 	if g.handleTag(tag) {
@@ -701,7 +701,7 @@ func (g *guard) endTag(emit func([]byte)) {
 
 // handleTag records the complete tag and says whether to pass it (true) or
 // drop it.
-func (g *guard) handleTag(tag []byte) bool {
+func (g *Guard) handleTag(tag []byte) bool {
 	name, class, closing := tagName(tag)
 	switch {
 	case name == "" || tag[1] == '!' || tag[1] == '?' || (closing && !isAlpha(tag[2])):
@@ -756,7 +756,7 @@ func tagName(t []byte) (string, tagClass, bool) {
 	return string(bytes.ToLower(t[:end])), 0, closing
 }
 
-func (g *guard) scanComment(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanComment(b []byte, emit func([]byte)) []byte {
 	for i, c := range b {
 		switch {
 		case c == '-':
@@ -775,7 +775,7 @@ func (g *guard) scanComment(b []byte, emit func([]byte)) []byte {
 
 // scanRaw passes raw text through until the element's end tag, which may
 // be split across chunks: rawMatch counts how much of "</name" was seen.
-func (g *guard) scanRaw(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if g.rawMatch == len(g.rawEnd) {
@@ -800,7 +800,7 @@ func (g *guard) scanRaw(b []byte, emit func([]byte)) []byte {
 }
 
 // scanRawClose passes the rest of a raw-text end tag through to its '>'.
-func (g *guard) scanRawClose(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanRawClose(b []byte, emit func([]byte)) []byte {
 	i := bytes.IndexByte(b, '>')
 	if i < 0 {
 		emit(b)
@@ -823,7 +823,7 @@ func isTagEnd(c byte) bool {
 }
 
 // close emits what the fragment left open, innermost first.
-func (g *guard) close(emit func([]byte)) {
+func (g *Guard) Close(emit func([]byte)) {
 	if len(g.utf8Tail) > 0 {
 		g.utf8Tail = nil
 		if g.state == inText || g.state == inRaw || g.state == inComment {

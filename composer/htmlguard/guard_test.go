@@ -1,4 +1,4 @@
-package stream
+package htmlguard
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 // guarded runs src through a guard in chunks of size n (0: whole).
 func guarded(src string, n int) string {
-	var g guard
+	var g Guard
 	var out bytes.Buffer
 	emit := func(b []byte) { out.Write(b) }
 	b := []byte(src)
@@ -19,10 +19,10 @@ func guarded(src string, n int) string {
 	}
 	for len(b) > 0 {
 		k := min(n, len(b))
-		g.feed(b[:k], emit)
+		g.Write(b[:k], emit)
 		b = b[k:]
 	}
-	g.close(emit)
+	g.Close(emit)
 	return out.String()
 }
 
@@ -133,8 +133,8 @@ func BenchmarkGuard(b *testing.B) {
 	b.ReportAllocs()
 	emit := func([]byte) {}
 	for b.Loop() {
-		var g guard
-		g.feed(src, emit)
-		g.close(emit)
+		var g Guard
+		g.Write(src, emit)
+		g.Close(emit)
 	}
 }
