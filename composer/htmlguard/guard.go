@@ -1,3 +1,23 @@
+// Package htmlguard keeps a piece of untrusted HTML from changing the
+// document around it, while the HTML streams through chunk by chunk.
+//
+// A Guard is fed the bytes of one piece of HTML (in the composer, one
+// fragment's body) with Write and passes on a safe form of them; Close
+// passes on what ends everything the piece left open. Whatever the input
+// and wherever it stops, the output followed by any markup parses, in an
+// HTML5 parser, as the output's own nodes followed by that markup's nodes,
+// as if the output were an empty string: nothing of the page after it is
+// swallowed into a comment, a script or an attribute, re-nested, moved or
+// changed. The guard knows nothing of where its output goes; the rules are
+// in docs/html-guard.md.
+//
+// It reads its input as the HTML tokenizer does, and follows the parser's
+// stack of open elements (with the table modes, select, template and
+// foreign content), so that it can tell what the parser will do. Where the
+// parser would close elements implicitly, the guard writes their end tags
+// itself; what it cannot follow exactly (a <table> start tag inside a table,
+// <form> in a table, document tags, tags longer than MaxTag, ...) it drops.
+// Well-formed markup passes unchanged.
 package htmlguard
 
 import (
@@ -5,344 +25,116 @@ import (
 	"unicode/utf8"
 )
 
-// guard keeps one fragment's HTML from breaking the page around it, while
-// the fragment streams chunk by chunk. It is a small tokenizer, not a
-// parser: it tracks what would swallow or re-nest the page's own markup
-// that follows the fragment, and closes or drops it:
-//
-//   - an unterminated comment or raw-text element (script, style, textarea,
-//     title, ...) is closed at the fragment's end;
-//   - an element the fragment opened and did not close is closed at its end
-//     (elements whose end tag HTML implies, such as p, li or td, are closed
-//     by their container instead);
-//   - an end tag for an element the fragment did not open (a stray </div>
-//     that would close the page's container) is dropped, as is a tag cut off
-//     by the end of the fragment, and html, head, body, frameset and
-//     plaintext tags, which no fragment may use;
-//   - invalid UTF-8 becomes U+FFFD.
-//
-// Text passes through as sub-slices of the input: no copy on the common
-// path. A tag is held back until its '>' (bounded by maxTag) so it can be
-// dropped.
+// MaxTag is the longest tag the guard holds back (a tag is passed whole or
+// dropped whole, so it must be held until its '>'): a longer tag is dropped.
+const MaxTag = 64 << 10
+
+// MaxDepth is how many elements a fragment may leave open at once: a start
+// tag beyond it is dropped.
+const MaxDepth = 512
+
+// A Guard guards one piece of HTML. The zero value is ready to use; a
+// Guard is reusable after Close. It is not safe for concurrent use.
 type Guard struct {
-	state    guardState
-	tag      []byte // the pending tag, from '<'
-	ts       uint8  // where in the tag
-	rawEnd   []byte // in raw text: the end tag to look for, e.g. "</script"
-	rawMatch int    // how much of rawEnd was just seen
-	comment  int    // in a comment: how many '-' just seen
-	stack    []string
-	utf8Tail []byte // an incomplete UTF-8 sequence held from the last chunk
+	st    state
+	ts    tagState // in a tag
+	sub   uint8    // comment, CDATA, raw text or script sub-state
+	match int      // in raw text: how much of the end tag's name was seen
+	dbl   int      // in script data: how much of "script" was seen (-1: not it)
+
+	held        []byte // a tag (or "<!...") being read, from its '<'
+	over        bool   // the held tag grew past MaxTag: it is being dropped
+	endTag      bool   // the held tag is an end tag
+	rawEnd      bool   // ... the end tag of the raw text element (only its tail is held)
+	selfClosing bool
+
+	raw     string // in raw text: the element's name
+	rawKind props  // pRCDATA, pRawText or pScript
+
+	stack    []elem
+	utf8Tail []byte
 }
 
-type guardState uint8
+type state uint8
 
 const (
-	inText guardState = iota
-	inTag
-	inComment
-	inRaw
-	inRawClose
+	sData       state = iota
+	sTagOpen          // "<" held
+	sEndTagOpen       // "</" held
+	sTag              // in a start or end tag (ts), held
+	sMarkup           // "<!" held, deciding between comment, doctype, CDATA and bogus comment
+	sComment          // in a comment (sub), passed as it comes
+	sBogus            // in a bogus comment ("<?...", "<!x...", "</ ..."): ends at '>'
+	sDoctype          // in a doctype: dropped up to its '>'
+	sCDATA            // in a CDATA section (foreign content only); sub counts ']'
+	sRaw              // in RCDATA, raw text or script data (sub)
 )
+
+// Tag states, after the tokenizer's.
+type tagState uint8
 
 const (
-	maxTag   = 8 << 10 // a longer tag is passed through unchecked
-	maxStack = 256
+	tsName tagState = iota
+	tsBeforeAttrName
+	tsAttrName
+	tsAfterAttrName
+	tsBeforeValue
+	tsValueDQ
+	tsValueSQ
+	tsValueUnquoted
+	tsAfterValueQuoted
+	tsSelfClosing
 )
 
-// tagClass says how the guard treats an element.
-type tagClass uint8
-
+// Comment sub-states.
 const (
-	classRaw         tagClass = 1 << iota // holds raw text until its end tag: script, style, textarea, title, ...
-	classVoid                             // has no end tag: br, img, input, ...
-	classImplied                          // HTML implies its end tag (p, li, td, ...): not tracked
-	classForbidden                        // would restructure the document: html, head, body, frameset, plaintext
-	classForeignLeaf                      // SVG and MathML leaves, commonly written self-closing
+	cStart uint8 = iota
+	cStartDash
+	cBody
+	cEndDash
+	cEnd
+	cEndBang
 )
 
-// classify returns the interned name and class of a known element name,
-// given in lower case; ok is false for other names. A switch, not a map:
-// it allocates nothing and reads no hash.
-func classify(name []byte) (string, tagClass, bool) {
-	switch string(name) {
-	case "a":
-		return "a", 0, true
-	case "abbr":
-		return "abbr", 0, true
-	case "area":
-		return "area", classVoid, true
-	case "article":
-		return "article", 0, true
-	case "aside":
-		return "aside", 0, true
-	case "audio":
-		return "audio", 0, true
-	case "b":
-		return "b", 0, true
-	case "base":
-		return "base", classVoid, true
-	case "blockquote":
-		return "blockquote", 0, true
-	case "body":
-		return "body", classForbidden, true
-	case "br":
-		return "br", classVoid, true
-	case "button":
-		return "button", 0, true
-	case "canvas":
-		return "canvas", 0, true
-	case "caption":
-		return "caption", classImplied, true
-	case "circle":
-		return "circle", classForeignLeaf, true
-	case "cite":
-		return "cite", 0, true
-	case "code":
-		return "code", 0, true
-	case "col":
-		return "col", classVoid, true
-	case "colgroup":
-		return "colgroup", classImplied, true
-	case "data":
-		return "data", 0, true
-	case "datalist":
-		return "datalist", 0, true
-	case "dd":
-		return "dd", classImplied, true
-	case "defs":
-		return "defs", 0, true
-	case "del":
-		return "del", 0, true
-	case "details":
-		return "details", 0, true
-	case "dfn":
-		return "dfn", 0, true
-	case "dialog":
-		return "dialog", 0, true
-	case "div":
-		return "div", 0, true
-	case "dl":
-		return "dl", 0, true
-	case "dt":
-		return "dt", classImplied, true
-	case "ellipse":
-		return "ellipse", classForeignLeaf, true
-	case "em":
-		return "em", 0, true
-	case "embed":
-		return "embed", classVoid, true
-	case "fieldset":
-		return "fieldset", 0, true
-	case "figcaption":
-		return "figcaption", 0, true
-	case "figure":
-		return "figure", 0, true
-	case "footer":
-		return "footer", 0, true
-	case "form":
-		return "form", 0, true
-	case "frame":
-		return "frame", classForbidden, true
-	case "frameset":
-		return "frameset", classForbidden, true
-	case "g":
-		return "g", 0, true
-	case "h1":
-		return "h1", 0, true
-	case "h2":
-		return "h2", 0, true
-	case "h3":
-		return "h3", 0, true
-	case "h4":
-		return "h4", 0, true
-	case "h5":
-		return "h5", 0, true
-	case "h6":
-		return "h6", 0, true
-	case "head":
-		return "head", classForbidden, true
-	case "header":
-		return "header", 0, true
-	case "hgroup":
-		return "hgroup", 0, true
-	case "hr":
-		return "hr", classVoid, true
-	case "html":
-		return "html", classForbidden, true
-	case "i":
-		return "i", 0, true
-	case "iframe":
-		return "iframe", classRaw, true
-	case "img":
-		return "img", classVoid, true
-	case "input":
-		return "input", classVoid, true
-	case "ins":
-		return "ins", 0, true
-	case "kbd":
-		return "kbd", 0, true
-	case "label":
-		return "label", 0, true
-	case "legend":
-		return "legend", 0, true
-	case "li":
-		return "li", classImplied, true
-	case "line":
-		return "line", classForeignLeaf, true
-	case "link":
-		return "link", classVoid, true
-	case "main":
-		return "main", 0, true
-	case "map":
-		return "map", 0, true
-	case "mark":
-		return "mark", 0, true
-	case "math":
-		return "math", 0, true
-	case "menu":
-		return "menu", 0, true
-	case "meta":
-		return "meta", classVoid, true
-	case "meter":
-		return "meter", 0, true
-	case "mi":
-		return "mi", classForeignLeaf, true
-	case "mn":
-		return "mn", classForeignLeaf, true
-	case "mo":
-		return "mo", classForeignLeaf, true
-	case "mrow":
-		return "mrow", 0, true
-	case "mspace":
-		return "mspace", classForeignLeaf, true
-	case "nav":
-		return "nav", 0, true
-	case "noembed":
-		return "noembed", classRaw, true
-	case "noframes":
-		return "noframes", classRaw, true
-	case "noscript":
-		return "noscript", classRaw, true
-	case "object":
-		return "object", 0, true
-	case "ol":
-		return "ol", 0, true
-	case "optgroup":
-		return "optgroup", classImplied, true
-	case "option":
-		return "option", classImplied, true
-	case "output":
-		return "output", 0, true
-	case "p":
-		return "p", classImplied, true
-	case "param":
-		return "param", classVoid, true
-	case "path":
-		return "path", classForeignLeaf, true
-	case "picture":
-		return "picture", 0, true
-	case "plaintext":
-		return "plaintext", classForbidden, true
-	case "polygon":
-		return "polygon", classForeignLeaf, true
-	case "polyline":
-		return "polyline", classForeignLeaf, true
-	case "pre":
-		return "pre", 0, true
-	case "progress":
-		return "progress", 0, true
-	case "q":
-		return "q", 0, true
-	case "rb":
-		return "rb", classImplied, true
-	case "rect":
-		return "rect", classForeignLeaf, true
-	case "rp":
-		return "rp", classImplied, true
-	case "rt":
-		return "rt", classImplied, true
-	case "rtc":
-		return "rtc", classImplied, true
-	case "s":
-		return "s", 0, true
-	case "samp":
-		return "samp", 0, true
-	case "script":
-		return "script", classRaw, true
-	case "search":
-		return "search", 0, true
-	case "section":
-		return "section", 0, true
-	case "select":
-		return "select", 0, true
-	case "slot":
-		return "slot", 0, true
-	case "small":
-		return "small", 0, true
-	case "source":
-		return "source", classVoid, true
-	case "span":
-		return "span", 0, true
-	case "stop":
-		return "stop", classForeignLeaf, true
-	case "strong":
-		return "strong", 0, true
-	case "style":
-		return "style", classRaw, true
-	case "sub":
-		return "sub", 0, true
-	case "summary":
-		return "summary", 0, true
-	case "sup":
-		return "sup", 0, true
-	case "svg":
-		return "svg", 0, true
-	case "table":
-		return "table", 0, true
-	case "tbody":
-		return "tbody", classImplied, true
-	case "td":
-		return "td", classImplied, true
-	case "template":
-		return "template", 0, true
-	case "text":
-		return "text", 0, true
-	case "textarea":
-		return "textarea", classRaw, true
-	case "tfoot":
-		return "tfoot", classImplied, true
-	case "th":
-		return "th", classImplied, true
-	case "thead":
-		return "thead", classImplied, true
-	case "time":
-		return "time", 0, true
-	case "title":
-		return "title", classRaw, true
-	case "tr":
-		return "tr", classImplied, true
-	case "track":
-		return "track", classVoid, true
-	case "u":
-		return "u", 0, true
-	case "ul":
-		return "ul", 0, true
-	case "use":
-		return "use", classForeignLeaf, true
-	case "var":
-		return "var", 0, true
-	case "video":
-		return "video", 0, true
-	case "wbr":
-		return "wbr", classVoid, true
-	case "xmp":
-		return "xmp", classRaw, true
+// Raw text and script data sub-states. The first three serve RCDATA and
+// raw text too.
+const (
+	rData     uint8 = iota
+	rLt             // "<"
+	rEndName        // "</" and match bytes of the name
+	rEndFull        // "</name": a delimiter makes it the end tag
+	rEscStart       // "<!"
+	rEscStartDash
+	rEsc // script data escaped
+	rEscDash
+	rEscDashDash
+	rEscLt
+	rEscEndName
+	rEscEndFull
+	rDblStart // "<" and letters in escaped script data: dbl counts "script"
+	rDbl      // script data double escaped
+	rDblDash
+	rDblDashDash
+	rDblLt
+	rDblEnd
+)
+
+var spaces = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true}
+
+func isSpace(c byte) bool { return spaces[c] }
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
 	}
-	return "", 0, false
+	return c
 }
 
-// feed passes the safe form of chunk to emit.
+// Write passes the safe form of chunk to emit, as much of it as can be
+// passed now: text at once, a tag when its '>' has come. The slices given
+// to emit are valid only during the call.
 func (g *Guard) Write(chunk []byte, emit func([]byte)) {
 	if len(g.utf8Tail) > 0 {
 		joined := append(g.utf8Tail, chunk...)
@@ -357,7 +149,40 @@ func (g *Guard) Write(chunk []byte, emit func([]byte)) {
 	if !utf8.Valid(chunk) {
 		chunk = validUTF8(chunk)
 	}
-	g.scan(chunk, emit)
+	for len(chunk) > 0 {
+		chunk = g.step(chunk, emit)
+	}
+}
+
+// Close passes on what ends everything the input left open (a tag cut off
+// is dropped; a comment, a raw text element and open elements are closed)
+// and makes the Guard ready for new input.
+func (g *Guard) Close(emit func([]byte)) {
+	if len(g.utf8Tail) > 0 {
+		switch g.st {
+		case sData, sComment, sBogus, sCDATA, sRaw:
+			emit([]byte("\uFFFD"))
+		}
+	}
+	switch g.st {
+	case sTag:
+		if g.rawEnd {
+			emit([]byte(">"))
+		}
+	case sComment:
+		emit([]byte("-->"))
+	case sBogus:
+		emit([]byte(">"))
+	case sCDATA:
+		emit([]byte("]]>"))
+	case sRaw:
+		if g.rawKind == pScript && g.sub >= rEsc {
+			emit([]byte("-->"))
+		}
+		emit([]byte("</" + g.raw + ">"))
+	}
+	g.closeTo(0, emit)
+	*g = Guard{stack: g.stack[:0], held: g.held[:0]}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
@@ -401,133 +226,128 @@ func incompleteTail(b []byte) int {
 	return 0
 }
 
-func (g *Guard) scan(b []byte, emit func([]byte)) {
-	for len(b) > 0 {
-		switch g.state {
-		case inText:
-			b = g.scanText(b, emit)
-		case inTag:
-			b = g.scanTag(b, emit)
-		case inComment:
-			b = g.scanComment(b, emit)
-		case inRaw:
-			b = g.scanRaw(b, emit)
-		case inRawClose:
-			b = g.scanRawClose(b, emit)
-		}
-	}
-}
-
-// Tag sub-states, after the HTML tokenizer's, so that quotes and '>' are
-// read exactly as a browser reads them.
-const (
-	tsOpen           uint8 = iota // just after '<'
-	tsEndOpen                     // just after "</"
-	tsName                        // tag name
-	tsBeforeAttrName              // also after an unquoted value
-	tsAttrName
-	tsAfterAttrName
-	tsBeforeAttrValue
-	tsValueDQ
-	tsValueSQ
-	tsValueUnquoted
-	tsAfterValueQuoted
-	tsSelfClosing
-	tsBang     // "<!"
-	tsBangDash // "<!-"
-	tsBogus    // "<!...>", "<?...>", "</ ...>": ends at the first '>'
-)
-
-var spaces = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true}
-
-func isSpace(c byte) bool { return spaces[c] }
-
-func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
-
-// scanText passes text and whole tags through, emitting one run per chunk
-// unless a tag must be dropped: most fragments are well-formed, and one
-// write is cheaper than many.
-func (g *Guard) scanText(b []byte, emit func([]byte)) []byte {
-	run, pos := 0, 0 // b[run:pos] is passed but not yet emitted
-	for {
-		i := bytes.IndexByte(b[pos:], '<')
+// step consumes some of b in the current state and returns the rest.
+func (g *Guard) step(b []byte, emit func([]byte)) []byte {
+	switch g.st {
+	case sData:
+		i := bytes.IndexByte(b, '<')
 		if i < 0 {
-			emit(b[run:])
+			g.text(b, emit)
 			return nil
 		}
-		i += pos
-		n := completeTag(b[i:])
-		if n == 0 {
-			// A comment, a doctype, or a tag that continues in the next
-			// chunk: the slow path.
-			if i > run {
-				emit(b[run:i])
-			}
-			g.state, g.tag, g.ts = inTag, append(g.tag[:0], '<'), tsOpen
-			return b[i+1:]
+		g.text(b[:i], emit)
+		g.st, g.held = sTagOpen, append(g.held[:0], '<')
+		return b[i+1:]
+	case sTagOpen:
+		switch c := b[0]; {
+		case isAlpha(c):
+			g.st, g.ts, g.endTag, g.over, g.selfClosing = sTag, tsName, false, false, false
+			return b
+		case c == '/':
+			g.st, g.held = sEndTagOpen, append(g.held, c)
+		case c == '!':
+			g.st, g.held = sMarkup, append(g.held, c)
+		case c == '?':
+			emit(g.held)
+			g.st = sBogus
+			return b
+		default: // "<" and anything else is text
+			g.st = sData
+			g.text(g.held, emit)
+			return b
 		}
-		if !g.handleTag(b[i : i+n]) {
-			if i > run {
-				emit(b[run:i])
-			}
-			run = i + n
+		return b[1:]
+	case sEndTagOpen:
+		switch c := b[0]; {
+		case isAlpha(c):
+			g.st, g.ts, g.endTag, g.over, g.selfClosing = sTag, tsName, true, false, false
+			return b
+		case c == '>': // "</>" is nothing
+			g.st = sData
+			return b[1:]
+		default:
+			emit(g.held)
+			g.st = sBogus
+			return b
 		}
-		pos = i + n
-		if g.state != inText { // a raw-text element began
-			if pos > run {
-				emit(b[run:pos])
+	case sTag:
+		return g.scanTag(b, emit)
+	case sMarkup:
+		return g.scanMarkup(b, emit)
+	case sComment:
+		return g.scanComment(b, emit)
+	case sBogus, sDoctype:
+		i := bytes.IndexByte(b, '>')
+		if g.st == sBogus {
+			if i < 0 {
+				emit(b)
+				return nil
 			}
-			return b[pos:]
+			emit(b[:i+1])
 		}
+		if i < 0 {
+			return nil
+		}
+		g.st = sData
+		return b[i+1:]
+	case sCDATA:
+		for i, c := range b {
+			switch {
+			case c == ']':
+				g.sub = min(g.sub+1, 2)
+			case c == '>' && g.sub == 2:
+				emit(b[:i+1])
+				g.st = sData
+				return b[i+1:]
+			default:
+				g.sub = 0
+			}
+		}
+		emit(b)
+		return nil
+	case sRaw:
+		return g.scanRaw(b, emit)
 	}
+	panic("htmlguard: bad state")
 }
 
-// scanTag reads a tag up to its '>' and decides what to do with it. The
-// tag's bytes are added to g.tag once per call, not byte by byte.
+// text passes text in the data state.
+func (g *Guard) text(t []byte, emit func([]byte)) {
+	if len(t) == 0 {
+		return
+	}
+	if g.topIs("colgroup") {
+		// Text other than white space would close the column group.
+		for i, c := range t {
+			if !isSpace(c) {
+				emit(t[:i])
+				g.closeTop(emit)
+				t = t[i:]
+				break
+			}
+		}
+	}
+	emit(t)
+}
+
+// hold adds part of a tag to g.held, or drops it if the tag is too long.
+func (g *Guard) hold(part []byte) {
+	if g.over {
+		return
+	}
+	if len(g.held)+len(part) > MaxTag {
+		g.over, g.held = true, g.held[:0]
+		return
+	}
+	g.held = append(g.held, part...)
+}
+
+// scanTag reads a tag to its '>', as the tokenizer's tag states do.
 func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		done := false
 		switch g.ts {
-		case tsOpen:
-			switch {
-			case isAlpha(c):
-				g.ts = tsName
-			case c == '/':
-				g.ts = tsEndOpen
-			case c == '!':
-				g.ts = tsBang
-			case c == '?':
-				g.ts = tsBogus
-			default:
-				// "<" followed by anything else is text; c is read again as text.
-				emit(g.tag[:1])
-				g.state, g.tag = inText, g.tag[:0]
-				return b[i:]
-			}
-		case tsBang, tsBangDash:
-			switch {
-			case c == '-' && g.ts == tsBang:
-				g.ts = tsBangDash
-			case c == '-':
-				g.tag = append(g.tag, b[:i+1]...)
-				emit(g.tag)
-				g.state, g.comment, g.tag = inComment, 0, g.tag[:0]
-				return b[i+1:]
-			case c == '>':
-				done = true
-			default:
-				g.ts = tsBogus
-			}
-		case tsEndOpen:
-			switch {
-			case isAlpha(c):
-				g.ts = tsName
-			case c == '>':
-				done = true // "</>" is ignored by browsers
-			default:
-				g.ts = tsBogus
-			}
 		case tsName:
 			switch {
 			case isSpace(c):
@@ -537,16 +357,14 @@ func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 			case c == '>':
 				done = true
 			}
-		case tsBeforeAttrName, tsAfterAttrName:
+		case tsBeforeAttrName:
 			switch {
 			case isSpace(c):
 			case c == '/':
 				g.ts = tsSelfClosing
 			case c == '>':
 				done = true
-			case c == '=' && g.ts == tsAfterAttrName:
-				g.ts = tsBeforeAttrValue
-			default: // includes '=' before a name: it is part of the name
+			default: // '=' here starts a name
 				g.ts = tsAttrName
 			}
 		case tsAttrName:
@@ -556,11 +374,23 @@ func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 			case c == '/':
 				g.ts = tsSelfClosing
 			case c == '=':
-				g.ts = tsBeforeAttrValue
+				g.ts = tsBeforeValue
 			case c == '>':
 				done = true
 			}
-		case tsBeforeAttrValue:
+		case tsAfterAttrName:
+			switch {
+			case isSpace(c):
+			case c == '/':
+				g.ts = tsSelfClosing
+			case c == '=':
+				g.ts = tsBeforeValue
+			case c == '>':
+				done = true
+			default:
+				g.ts = tsAttrName
+			}
+		case tsBeforeValue:
 			switch {
 			case isSpace(c):
 			case c == '"':
@@ -591,7 +421,7 @@ func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 			case c == '>':
 				done = true
 			}
-		case tsAfterValueQuoted, tsSelfClosing:
+		case tsAfterValueQuoted:
 			switch {
 			case isSpace(c):
 				g.ts = tsBeforeAttrName
@@ -602,142 +432,59 @@ func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
 			default:
 				g.ts = tsAttrName
 			}
-		case tsBogus:
-			j := bytes.IndexByte(b[i:], '>')
-			if j < 0 {
-				i = len(b) - 1
-				continue
+		case tsSelfClosing:
+			switch c {
+			case '>':
+				done, g.selfClosing = true, true
+			default:
+				g.ts = tsBeforeAttrName
+				i-- // read c again
 			}
-			i += j
-			done = true
 		}
 		if done {
-			g.tag = append(g.tag, b[:i+1]...)
-			g.state = inText
-			g.endTag(emit)
+			g.hold(b[:i+1])
+			g.st = sData
+			g.tagDone(emit)
 			return b[i+1:]
 		}
 	}
-	if len(g.tag)+len(b) > maxTag {
-		// Too long to hold: let it through and stop checking it.
-		emit(g.tag)
-		emit(b)
-		g.tag = g.tag[:0]
-		g.state = inText
-		return nil
-	}
-	g.tag = append(g.tag, b...)
+	g.hold(b)
 	return nil
 }
 
-// completeTag returns the length of the start or end tag at the start of b
-// ("<a ...>" or "</a ...>") if it ends within b, else 0. It reads quotes
-// and '=' as the HTML tokenizer does. Comments, doctypes and anything else
-// return 0 and take the slow path.
-func completeTag(b []byte) int {
-	i := 1
-	if i < len(b) && b[i] == '/' {
-		i++
-	}
-	if i >= len(b) || !isAlpha(b[i]) {
-		return 0
-	}
-	for i < len(b) && !isSpace(b[i]) && b[i] != '/' && b[i] != '>' {
-		i++
-	}
-	for i < len(b) {
-		switch c := b[i]; {
-		case c == '>':
-			return i + 1
-		case isSpace(c) || c == '/':
-			i++
-		default: // an attribute: its name (a leading '=' belongs to it), then maybe a value
-			i++
-			for i < len(b) && !isSpace(b[i]) && b[i] != '/' && b[i] != '>' && b[i] != '=' {
-				i++
-			}
-			for i < len(b) && isSpace(b[i]) {
-				i++
-			}
-			if i >= len(b) || b[i] != '=' {
-				continue
-			}
-			i++
-			for i < len(b) && isSpace(b[i]) {
-				i++
-			}
-			if i >= len(b) {
-				return 0
-			}
-			switch q := b[i]; q {
-			case '"', '\'':
-				j := bytes.IndexByte(b[i+1:], q)
-				if j < 0 {
-					return 0
-				}
-				i += j + 2
-				// After a quoted value anything but space, '/' or '>' starts
-				// a new attribute name: the loop reads it as one.
-			case '>':
-				return i + 1
-			default:
-				for i < len(b) && !isSpace(b[i]) && b[i] != '>' {
-					i++
-				}
-			}
+// tagDone handles the complete tag in g.held.
+func (g *Guard) tagDone(emit func([]byte)) {
+	tag := g.held
+	if g.rawEnd {
+		// The raw text element ends: "</name" is out, this is the rest.
+		if g.over {
+			emit([]byte(">"))
+		} else {
+			emit(tag)
 		}
+		g.rawEnd = false
+		return
 	}
-	return 0
-}
-
-// endTag handles a complete tag in g.tag.
-func (g *Guard) endTag(emit func([]byte)) {
-	tag := g.tag
-	g.tag = g.tag[:0]
-	if g.handleTag(tag) {
+	if g.over {
+		return // too long: dropped
+	}
+	name := tagName(tag)
+	if g.endTag {
+		if g.endTagToken(name, emit) {
+			emit(tag)
+		}
+		return
+	}
+	if g.startTagToken(name, tag, g.selfClosing, emit) {
 		emit(tag)
 	}
 }
 
-// handleTag records the complete tag and says whether to pass it (true) or
-// drop it.
-func (g *Guard) handleTag(tag []byte) bool {
-	name, class, closing := tagName(tag)
-	switch {
-	case name == "" || tag[1] == '!' || tag[1] == '?' || (closing && !isAlpha(tag[2])):
-		return true // doctype, bogus comment, "</>": harmless
-	case class&classForbidden != 0:
-		return false
-	case closing:
-		for i := len(g.stack) - 1; i >= 0; i-- {
-			if g.stack[i] == name {
-				g.stack = g.stack[:i]
-				return true
-			}
-		}
-		// "</p>" and friends are the fragment's own business; any other
-		// stray end tag is dropped: it would close the page's element.
-		return class&classImplied != 0
-	default:
-		selfClosing := len(tag) >= 2 && tag[len(tag)-2] == '/'
-		switch {
-		case class&classRaw != 0:
-			g.state, g.rawMatch = inRaw, 0
-			g.rawEnd = append(append(g.rawEnd[:0], "</"...), name...)
-		case class&(classVoid|classImplied) != 0 || (selfClosing && class&classForeignLeaf != 0):
-		case len(g.stack) < maxStack:
-			g.stack = append(g.stack, name)
-		}
-		return true
-	}
-}
-
 // tagName returns the lower-case name of the tag in t ("<div ...>" or
-// "</div>"), its class, and whether it is an end tag.
-func tagName(t []byte) (string, tagClass, bool) {
+// "</div>").
+func tagName(t []byte) string {
 	t = t[1:]
-	closing := len(t) > 0 && t[0] == '/'
-	if closing {
+	if t[0] == '/' {
 		t = t[1:]
 	}
 	end := 0
@@ -749,100 +496,324 @@ func tagName(t []byte) (string, tagClass, bool) {
 		for i, c := range t[:end] {
 			buf[i] = lower(c)
 		}
-		if n, class, ok := classify(buf[:end]); ok {
-			return n, class, closing
+		if n, ok := intern[string(buf[:end])]; ok { // no allocation
+			return n
 		}
 	}
-	return string(bytes.ToLower(t[:end])), 0, closing
+	return string(bytes.ToLower(t[:end]))
 }
 
-func (g *Guard) scanComment(b []byte, emit func([]byte)) []byte {
-	for i, c := range b {
-		switch {
-		case c == '-':
-			g.comment++
-		case c == '>' && g.comment >= 2:
-			emit(b[:i+1])
-			g.state = inText
-			return b[i+1:]
-		default:
-			g.comment = 0
-		}
+var intern = map[string]string{}
+
+func init() {
+	for n := range elementProps {
+		intern[n] = n
 	}
-	emit(b)
+	for _, n := range []string{"span", "button", "select", "option", "optgroup", "svg", "math", "g", "path",
+		"label", "section", "article", "picture", "time", "ruby", "rt", "rp", "mi", "mo", "mn", "ms", "mtext",
+		"foreignobject", "desc", "annotation-xml", "var", "sub", "sup", "abbr", "cite", "q", "mark", "kbd", "samp",
+		"circle", "rect", "use", "symbol", "defs", "line", "polygon", "polyline", "text", "tspan", "slot", "video", "audio",
+		"canvas", "progress", "meter", "output", "data", "datalist", "legend", "ins", "del", "dfn", "map", "rb", "rtc"} {
+		intern[n] = n
+	}
+}
+
+// scanMarkup decides what "<!" starts: a comment, a doctype, a CDATA
+// section (in foreign content) or a bogus comment.
+func (g *Guard) scanMarkup(b []byte, emit func([]byte)) []byte {
+	for i, c := range b {
+		g.held = append(g.held, c)
+		rest := g.held[2:]
+		switch {
+		case rest[0] == '-':
+			if len(rest) < 2 {
+				continue
+			}
+			if rest[1] == '-' {
+				emit(g.held)
+				g.st, g.sub = sComment, cStart
+				return b[i+1:]
+			}
+		case rest[0]|0x20 == 'd':
+			if lower(c) != "doctype"[len(rest)-1] {
+				break
+			}
+			if len(rest) == len("doctype") {
+				g.st = sDoctype
+				return b[i+1:]
+			}
+			continue
+		case rest[0] == '[' && g.foreign():
+			if c != "[CDATA["[len(rest)-1] {
+				break
+			}
+			if len(rest) == len("[CDATA[") {
+				emit(g.held)
+				g.st, g.sub = sCDATA, 0
+				return b[i+1:]
+			}
+			continue
+		}
+		// A bogus comment: its text starts after "<!", with what was read.
+		emit(g.held[:2])
+		again := append([]byte(nil), rest...)
+		g.st = sBogus
+		for len(again) > 0 {
+			again = g.step(again, emit)
+		}
+		return b[i+1:]
+	}
 	return nil
 }
 
-// scanRaw passes raw text through until the element's end tag, which may
-// be split across chunks: rawMatch counts how much of "</name" was seen.
-func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
+// foreign reports whether the current node is not an HTML element (so
+// that "<![CDATA[" starts a CDATA section).
+func (g *Guard) foreign() bool {
+	top := g.top()
+	return top != nil && top.ns != nsHTML
+}
+
+// scanComment passes a comment through to its end: "-->", "--!>", or
+// "<!-->" and "<!--->" at its start.
+func (g *Guard) scanComment(b []byte, emit func([]byte)) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if g.rawMatch == len(g.rawEnd) {
-			if isTagEnd(c) {
-				emit(b[:i])
-				g.state, g.rawMatch = inRawClose, 0
-				return b[i:]
+		end := false
+		switch g.sub {
+		case cStart:
+			switch c {
+			case '-':
+				g.sub = cStartDash
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
 			}
-			g.rawMatch = 0
+		case cStartDash:
+			switch c {
+			case '-':
+				g.sub = cEnd
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
+			}
+		case cBody:
+			j := bytes.IndexByte(b[i:], '-')
+			if j < 0 {
+				i = len(b) - 1
+				continue
+			}
+			i += j
+			g.sub = cEndDash
+		case cEndDash:
+			if c == '-' {
+				g.sub = cEnd
+			} else {
+				g.sub = cBody
+			}
+		case cEnd:
+			switch c {
+			case '>':
+				end = true
+			case '!':
+				g.sub = cEndBang
+			case '-':
+			default:
+				g.sub = cBody
+			}
+		case cEndBang:
+			switch c {
+			case '-':
+				g.sub = cEndDash
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
+			}
 		}
-		switch {
-		case lower(c) == g.rawEnd[g.rawMatch]:
-			g.rawMatch++
-		case c == '<':
-			g.rawMatch = 1
-		default:
-			g.rawMatch = 0
+		if end {
+			emit(b[:i+1])
+			g.st = sData
+			return b[i+1:]
 		}
 	}
 	emit(b)
 	return nil
 }
 
-// scanRawClose passes the rest of a raw-text end tag through to its '>'.
-func (g *Guard) scanRawClose(b []byte, emit func([]byte)) []byte {
-	i := bytes.IndexByte(b, '>')
-	if i < 0 {
-		emit(b)
-		return nil
-	}
-	emit(b[:i+1])
-	g.state = inText
-	return b[i+1:]
-}
-
-func lower(c byte) byte {
-	if c >= 'A' && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
-}
-
-func isTagEnd(c byte) bool {
-	return c == '>' || c == '/' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
-}
-
-// close emits what the fragment left open, innermost first.
-func (g *Guard) Close(emit func([]byte)) {
-	if len(g.utf8Tail) > 0 {
-		g.utf8Tail = nil
-		if g.state == inText || g.state == inRaw || g.state == inComment {
-			emit([]byte("\uFFFD"))
+// scanRaw passes the text of a raw text element (RCDATA, raw text, script
+// data) through to its end tag.
+func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
+	name := g.raw
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch g.sub {
+		case rData:
+			j := bytes.IndexByte(b[i:], '<')
+			if j < 0 {
+				i = len(b) - 1
+				continue
+			}
+			i += j
+			g.sub = rLt
+		case rLt:
+			switch {
+			case c == '/':
+				g.sub, g.match = rEndName, 0
+			case c == '!' && g.rawKind == pScript:
+				g.sub = rEscStart
+			default:
+				g.sub = rData
+				i--
+			}
+		case rEndName, rEscEndName:
+			if g.match < len(name) && lower(c) == name[g.match] {
+				g.match++
+				if g.match == len(name) {
+					g.sub++ // rEndFull, rEscEndFull
+				}
+				continue
+			}
+			g.sub = g.rawBack()
+			i--
+		case rEndFull, rEscEndFull:
+			switch {
+			case c == '>':
+				emit(b[:i+1])
+				g.st = sData
+				return b[i+1:]
+			case isSpace(c) || c == '/':
+				// The end tag, with attributes: the rest is read as a tag.
+				emit(b[:i])
+				g.st, g.ts, g.endTag, g.rawEnd, g.over, g.held = sTag, tsBeforeAttrName, true, true, false, g.held[:0]
+				return b[i:]
+			default:
+				g.sub = g.rawBack()
+				i--
+			}
+		case rEscStart:
+			if c == '-' {
+				g.sub = rEscStartDash
+			} else {
+				g.sub = rData
+				i--
+			}
+		case rEscStartDash:
+			if c == '-' {
+				g.sub = rEscDashDash
+			} else {
+				g.sub = rData
+				i--
+			}
+		case rEsc:
+			switch c {
+			case '-':
+				g.sub = rEscDash
+			case '<':
+				g.sub = rEscLt
+			}
+		case rEscDash:
+			switch c {
+			case '-':
+				g.sub = rEscDashDash
+			case '<':
+				g.sub = rEscLt
+			default:
+				g.sub = rEsc
+			}
+		case rEscDashDash:
+			switch c {
+			case '-':
+			case '<':
+				g.sub = rEscLt
+			case '>':
+				g.sub = rData
+			default:
+				g.sub = rEsc
+			}
+		case rEscLt:
+			switch {
+			case c == '/':
+				g.sub, g.match = rEscEndName, 0
+			case isAlpha(c):
+				g.sub, g.dbl = rDblStart, 0
+				i--
+			default:
+				g.sub = rEsc
+				i--
+			}
+		case rDblStart, rDblEnd:
+			switch {
+			case isSpace(c) || c == '/' || c == '>':
+				isScript := g.dbl == len("script")
+				switch {
+				case g.sub == rDblStart && isScript:
+					g.sub = rDbl
+				case g.sub == rDblStart:
+					g.sub = rEsc
+				case isScript:
+					g.sub = rEsc
+				default:
+					g.sub = rDbl
+				}
+			case isAlpha(c):
+				if g.dbl >= 0 && g.dbl < len("script") && lower(c) == "script"[g.dbl] {
+					g.dbl++
+				} else {
+					g.dbl = -1
+				}
+			default:
+				if g.sub == rDblStart {
+					g.sub = rEsc
+				} else {
+					g.sub = rDbl
+				}
+				i--
+			}
+		case rDbl:
+			switch c {
+			case '-':
+				g.sub = rDblDash
+			case '<':
+				g.sub = rDblLt
+			}
+		case rDblDash:
+			switch c {
+			case '-':
+				g.sub = rDblDashDash
+			case '<':
+				g.sub = rDblLt
+			default:
+				g.sub = rDbl
+			}
+		case rDblDashDash:
+			switch c {
+			case '-':
+			case '<':
+				g.sub = rDblLt
+			case '>':
+				g.sub = rData
+			default:
+				g.sub = rDbl
+			}
+		case rDblLt:
+			if c == '/' {
+				g.sub, g.dbl = rDblEnd, 0
+			} else {
+				g.sub = rDbl
+				i--
+			}
 		}
 	}
-	switch g.state {
-	case inTag:
-		// A tag cut off by the end of the fragment is dropped.
-	case inComment:
-		emit([]byte("-->"))
-	case inRaw:
-		emit(append(append([]byte(nil), g.rawEnd...), '>'))
-	case inRawClose:
-		emit([]byte(">"))
+	emit(b)
+	return nil
+}
+
+// rawBack is the state an end tag that was not one falls back to.
+func (g *Guard) rawBack() uint8 {
+	if g.sub >= rEsc {
+		return rEsc
 	}
-	g.state = inText
-	for i := len(g.stack) - 1; i >= 0; i-- {
-		emit([]byte("</" + g.stack[i] + ">"))
-	}
-	g.stack = g.stack[:0]
+	return rData
 }

@@ -32,7 +32,7 @@ func TestGuard(t *testing.T) {
 		{"plain text and balanced markup pass", `<div class="a"><p>hi<br>there</p><img src=x alt="a>b"></div>`, `<div class="a"><p>hi<br>there</p><img src=x alt="a>b"></div>`},
 		{"unclosed elements are closed", `<section><div><span>x`, `<section><div><span>x</span></div></section>`},
 		{"stray end tags are dropped", `x</div></main>y`, `xy`},
-		{"implied-end elements are left alone", `<ul><li>a<li>b</ul><p>c`, `<ul><li>a<li>b</ul><p>c`},
+		{"implied end tags are written", `<ul><li>a<li>b</ul><p>c`, `<ul><li>a</li><li>b</li></ul><p>c</p>`},
 		{"unterminated comment", `a<!-- never closed <div>`, `a<!-- never closed <div>-->`},
 		{"unterminated script", `<script>if (a < b) { x = "</div>"`, `<script>if (a < b) { x = "</div>"</script>`},
 		{"script end tag split and cased", `<script>1</SCRIPT >2`, `<script>1</SCRIPT >2`},
@@ -44,7 +44,7 @@ func TestGuard(t *testing.T) {
 		{"lone less-than is text", `a < b <3`, `a < b <3`},
 		{"self-closing svg leaves", `<svg><path d="M0"/><circle r=1 /></svg>`, `<svg><path d="M0"/><circle r=1 /></svg>`},
 		{"quoted greater-than in attribute", `<a title='>'>x</a>`, `<a title='>'>x</a>`},
-		{"doctype and bogus comments pass", `<!doctype html><?xml x?>`, `<!doctype html><?xml x?>`},
+		{"doctype is dropped, bogus comments pass", `<!doctype html><?xml x?>`, `<?xml x?>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
