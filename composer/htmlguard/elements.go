@@ -5,20 +5,20 @@ package htmlguard
 type props uint32
 
 const (
-	pVoid        props = 1 << iota // no end tag and no children: br, img, input, ...
-	pDrop                          // never passed: it would act on the page's document (html, head, body, base, frameset, plaintext, ...)
-	pRCDATA                        // its text is read as RCDATA: title, textarea
-	pRawText                       // its text is read as raw text: style, xmp, iframe, ...
-	pScript                        // script: script data, with its escape states
-	pClosesP                       // an open p in button scope is closed before it
-	pHeading                       // h1 .. h6
-	pFormatting                    // kept in the list of active formatting elements
-	pMarker                        // inserts a marker in that list: applet, marquee, object (and td, th, caption, template)
-	pSpecial                       // the standard's "special" category
-	pScope                         // ends the default scope
-	pTablePart                     // caption, colgroup, col, tbody, thead, tfoot, tr, td, th
-	pBreakout                      // leaves foreign content (svg, math) when it starts there
-	pImpliedEnd                    // its end tag may be implied: dd, dt, li, optgroup, option, p, rb, rp, rt, rtc
+	pVoid       props = 1 << iota // no end tag and no children: br, img, input, ...
+	pDrop                         // never passed: it would act on the page's document (html, head, body, base, frameset, plaintext, ...)
+	pRCDATA                       // its text is read as RCDATA: title, textarea
+	pRawText                      // its text is read as raw text: style, xmp, iframe, ...
+	pScript                       // script: script data, with its escape states
+	pClosesP                      // an open p in button scope is closed before it
+	pHeading                      // h1 .. h6
+	pFormatting                   // kept in the list of active formatting elements
+	pMarker                       // inserts a marker in that list: applet, marquee, object (and td, th, caption, template)
+	pSpecial                      // the standard's "special" category
+	pScope                        // ends the default scope
+	pTablePart                    // caption, colgroup, col, tbody, thead, tfoot, tr, td, th
+	pBreakout                     // leaves foreign content (svg, math) when it starts there
+	pImpliedEnd                   // its end tag may be implied: dd, dt, li, optgroup, option, p, rb, rp, rt, rtc
 )
 
 var elementProps = map[string]props{}
