@@ -70,6 +70,7 @@ const (
 	eHTMLIntegration uint8 = 1 << iota // svg foreignObject, desc, title; math annotation-xml for HTML
 	eTextIntegration                   // math mi, mo, mn, ms, mtext
 	eFormPointer                       // the form the parser's form element pointer points at
+	eModeSet                           // a template whose insertion mode its first start tag has set (tmode)
 )
 
 // elem is an element the fragment left open, as the parser sees it.
@@ -77,6 +78,7 @@ type elem struct {
 	name  string // lower case, as the tokenizer gives it
 	ns    uint8
 	flags uint8
+	tmode mode  // for a template: the insertion mode of its contents
 	props props // for HTML elements
 }
 

@@ -2,10 +2,10 @@ package htmlguard
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
-
-	"golang.org/x/net/html"
 )
 
 // guarded runs src through a guard in chunks of size n (0: whole).
@@ -58,42 +58,6 @@ func TestGuard(t *testing.T) {
 	}
 }
 
-// pageAfterHolds parses a page with the guarded fragment inside a div and
-// reports whether the page's own element after the div is still a child of
-// body, with its text.
-func pageAfterHolds(fragment string) (bool, string) {
-	doc := "<!doctype html><html><body><div id=before>" + fragment + "</div><p id=after>after</p></body></html>"
-	root, err := html.Parse(strings.NewReader(doc))
-	if err != nil {
-		return false, err.Error()
-	}
-	var found *html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && n.Data == "p" {
-			for _, a := range n.Attr {
-				if a.Key == "id" && a.Val == "after" {
-					found = n
-				}
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(root)
-	if found == nil {
-		return false, "no p#after"
-	}
-	if found.Parent == nil || found.Parent.Data != "body" {
-		return false, "p#after is inside <" + found.Parent.Data + ">"
-	}
-	if found.FirstChild == nil || found.FirstChild.Data != "after" || found.FirstChild.NextSibling != nil {
-		return false, "p#after lost its text"
-	}
-	return true, ""
-}
-
 func TestGuardKeepsPageStructure(t *testing.T) {
 	t.Parallel()
 	for _, frag := range []string{
@@ -103,26 +67,154 @@ func TestGuardKeepsPageStructure(t *testing.T) {
 		`<math><mi>x`, `<object><param>`, `<button>x`, `<dl><dt>a<dd>b`,
 	} {
 		// Unguarded, most of these swallow or re-nest what follows.
-		if ok, why := pageAfterHolds(guarded(frag, 3)); !ok {
-			t.Errorf("fragment %q: %s", frag, why)
+		if err := checkHolds(guarded(frag, 3)); err != nil {
+			t.Errorf("fragment %q: %v", frag, err)
 		}
 	}
 }
 
+// TestGuardIssueInputs: the fragment bodies issue 12 names, at every cut
+// point and in chunks of every size up to 8.
+func TestGuardIssueInputs(t *testing.T) {
+	t.Parallel()
+	for _, in := range namedInputs() {
+		for _, c := range cutPoints(in.src) {
+			whole := guardOut(in.src[:c], 0)
+			if err := checkHolds(whole); err != nil {
+				t.Errorf("input %q cut at %d, guarded %q: %v", clip(in.src, 80), c, clip(whole, 200), err)
+				break
+			}
+			if len(in.src) > 256 {
+				continue
+			}
+			for n := 1; n <= 8; n++ {
+				if got := guardOut(in.src[:c], n); got != whole {
+					t.Errorf("input %q cut at %d in chunks of %d: %q, whole %q", in.src, c, n, got, whole)
+				}
+			}
+		}
+	}
+}
+
+// TestGuardPassesWellFormed: ordinary fragment markup passes unchanged
+// (the demo fragments, and markup with what fragments commonly carry).
+func TestGuardPassesWellFormed(t *testing.T) {
+	t.Parallel()
+	srcs := map[string]string{
+		"realistic": `<section class="reviews" aria-labelledby="h"><h2 id="h">Reviews</h2>
+<!--[--><!-- react-text: 1 -->4.5<!-- /react-text --><!--]-->
+<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><use href="#star"/><path d="M0 0h24v24H0z" fill="none"/><title>star</title></svg>
+<math><mi>x</mi><mo>=</mo><mn>2</mn></math>
+<table class="facts"><caption>Facts</caption><thead><tr><th scope="col">k</th><th>v</th></tr></thead>
+<tbody><tr><td>Pages</td><td>320</td></tr><tr><td colspan=2><a href="/x?a=1&amp;b=2">more</a></td></tr></tbody></table>
+<form action="/api/reviews" method="post"><label for="r">Review</label><textarea id="r" name="r"></textarea>
+<select name="stars"><option value="5" selected>5</option><optgroup label="low"><option>1</option></optgroup></select>
+<input type="hidden" name="csrf" value="a&quot;b"><button type="submit">Send</button></form>
+<ul><li><b>bold</b> and <i>italic</i></li><li><img src="/a.png" alt="a > b" loading=lazy></li></ul>
+<details><summary>More</summary><p>Hidden <code>&lt;b&gt;</code> text.</p></details>
+<picture><source srcset="/a.webp" type="image/webp"><img src="/a.jpg" alt=""></picture>
+<template id="row"><tr><td></td></tr></template>
+<my-widget data-x='{"a":"</div>"}'><span slot="s">x</span></my-widget>
+<script type="application/json" id="state">{"html":"<\/script><!--x"}</script>
+<script>if (a < b && c > d) { document.querySelector("#h").textContent = "</p>"; }</script>
+<style>.reviews > h2::after { content: "</style"; }</style>
+<noscript><img src="/pixel.gif" alt=""></noscript>
+</section>
+`,
+	}
+	files, _ := filepath.Glob("../../fragments/html/*.html")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs[filepath.Base(f)] = string(b)
+	}
+	if len(files) == 0 {
+		t.Error("no demo fragments under fragments/html")
+	}
+	for name, src := range srcs {
+		for _, n := range []int{0, 1, 7, 100} {
+			if got := guarded(src, n); got != src {
+				t.Errorf("%s in chunks of %d changed:\n%s", name, n, firstDiff(got, src))
+			}
+		}
+		if err := checkHolds(src); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestGuardStreams: text goes out with the chunk it came in; what is held
+// back (a tag until its '>') is bounded.
+func TestGuardStreams(t *testing.T) {
+	t.Parallel()
+	var g Guard
+	var out bytes.Buffer
+	emit := func(b []byte) { out.Write(b) }
+	for _, step := range []struct{ in, want string }{
+		{`<div class="a">hello <b`, `<div class="a">hello `},
+		{`>bold</b> <scr`, `<b>bold</b> `},
+		{`ipt>let a = "`, `<script>let a = "`},
+		{strings.Repeat("x", 100), strings.Repeat("x", 100)},
+		{`";</script><!-- a comment`, `";</script><!-- a comment`},
+		{` goes on`, ` goes on`},
+		{` -->text`, ` -->text`},
+	} {
+		out.Reset()
+		g.Write([]byte(step.in), emit)
+		if out.String() != step.want {
+			t.Fatalf("after %q: passed %q, want %q", step.in, out.String(), step.want)
+		}
+	}
+	out.Reset()
+	g.Close(emit)
+	if out.String() != "</div>" {
+		t.Errorf("close: %q, want </div>", out.String())
+	}
+
+	// An attribute value that never ends: held up to MaxTag, then dropped.
+	out.Reset()
+	g.Write([]byte(`<p>x<a title="`), emit)
+	chunk := []byte(strings.Repeat("v", 4096))
+	for range 100 {
+		g.Write(chunk, emit)
+		if len(g.held) > MaxTag {
+			t.Fatalf("holding %d bytes", len(g.held))
+		}
+	}
+	g.Close(emit)
+	if out.String() != "<p>x</p>" {
+		t.Errorf("cut inside a long tag: %q, want <p>x</p>", out.String())
+	}
+}
+
+// FuzzGuard: chunking does not change the output, and the output, whole
+// or cut, keeps the page around it (the oracle of TestGuardOracle).
 func FuzzGuard(f *testing.F) {
 	for _, s := range []string{"<div><p>x", "<script>a</scr", "<!-- x", "</div></body>", "<table><tr><td>", "<a b='>'>"} {
 		f.Add(s, 3)
 	}
+	for i, in := range append(namedInputs(), html5libInputs(f)...) {
+		if strings.HasSuffix(in.from, ".dat") || strings.Contains(in.from, ".dat#") || in.from == "named" {
+			f.Add(in.src, i%17-3)
+		}
+	}
 	f.Fuzz(func(t *testing.T, frag string, n int) {
-		if n < 0 || n > 64 {
-			n = 1
+		chunk := 1
+		if n > 0 {
+			chunk = n%64 + 1
 		}
 		whole := guarded(frag, 0)
-		if chunked := guarded(frag, n); chunked != whole {
+		if chunked := guarded(frag, chunk); chunked != whole {
 			t.Fatalf("chunking changes the output:\nwhole   %q\nchunked %q", whole, chunked)
 		}
-		if ok, why := pageAfterHolds(whole); !ok {
-			t.Fatalf("fragment %q (guarded %q) breaks the page: %s", frag, whole, why)
+		if err := checkHolds(whole); err != nil {
+			t.Fatalf("fragment %q (guarded %q) breaks the page: %v", frag, whole, err)
+		}
+		cut := frag[:(n%(len(frag)+1)+len(frag)+1)%(len(frag)+1)]
+		if out := guarded(cut, chunk); checkHolds(out) != nil {
+			t.Fatalf("fragment %q cut to %q (guarded %q) breaks the page: %v", frag, cut, out, checkHolds(out))
 		}
 	})
 }

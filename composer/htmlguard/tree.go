@@ -81,7 +81,7 @@ func (g *Guard) mode() mode {
 		case "table":
 			return mTable
 		case "template":
-			return mBody
+			return e.tmode // mBody until set
 		}
 	}
 	return mBody
@@ -203,6 +203,10 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		g.push(elem{name: name, props: p})
 		return true
 	}
+	if t := g.top(); t != nil && t.is("template") && t.flags&eModeSet == 0 && p&pTablePart == 0 {
+		// Its first start tag puts a template's contents in body mode.
+		t.flags |= eModeSet
+	}
 	m := g.mode()
 	if m == mColgroup {
 		if name == "col" {
@@ -213,10 +217,7 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		m = g.mode()
 	}
 	if p&pTablePart != 0 {
-		if m == mBody {
-			return false // ignored outside tables (and it would change a template's mode)
-		}
-		return g.tablePart(name, p, emit)
+		return g.tablePart(name, p, emit) // dropped outside tables, as the parser ignores it
 	}
 	if (m == mTable || m == mTableBody || m == mRow) && (name == "table" || name == "form") {
 		return false // a table would close the table; a form would be popped at once, the pointer left set
@@ -310,18 +311,53 @@ func (g *Guard) indexOf(name string) int {
 // tablePart places a table part start tag in the fragment's nearest table,
 // closing what is open inside it and opening what the parser would imply.
 func (g *Guard) tablePart(name string, p props, emit func([]byte)) bool {
-	t := -1
+	// t is the fragment's nearest table, or a template that stands for a
+	// table, a table body or a row (its contents' mode, which the first
+	// table part in it sets).
+	t, root := -1, mTable
 	for i := len(g.stack) - 1; i >= 0; i-- {
-		if g.stack[i].is("table") {
+		e := &g.stack[i]
+		if e.is("table") {
 			t = i
 			break
 		}
-		if g.stack[i].is("template") {
-			return false
+		if e.is("template") {
+			if e.flags&eModeSet == 0 {
+				switch name {
+				case "caption", "colgroup", "tbody", "thead", "tfoot":
+					e.tmode = mTable
+				case "tr":
+					e.tmode = mTableBody
+				case "td", "th":
+					e.tmode = mRow
+				default:
+					return false // col: column group mode, which ignores all but col
+				}
+				e.flags |= eModeSet
+			}
+			t, root = i, e.tmode
+			break
 		}
 	}
-	if t < 0 {
+	if t < 0 || root == mBody {
 		return false
+	}
+	switch {
+	case root == mTableBody && name == "tr", root == mRow && (name == "td" || name == "th"):
+		g.closeTo(t+1, emit)
+		g.push(elem{name: name, props: p})
+		return true
+	case root == mTableBody && (name == "td" || name == "th"):
+		if j := g.indexOf("tr"); j > t {
+			g.closeTo(j+1, emit)
+		} else {
+			g.closeTo(t+1, emit)
+			g.push(elem{name: "tr", props: elementProps["tr"]})
+		}
+		g.push(elem{name: name, props: p})
+		return true
+	case root != mTable:
+		return false // the parser ignores it: no table body or row in table scope
 	}
 	find := func(names ...string) int {
 		for i := len(g.stack) - 1; i > t; i-- {
