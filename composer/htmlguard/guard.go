@@ -53,6 +53,20 @@ type Guard struct {
 
 	stack    []elem
 	utf8Tail []byte
+
+	emit func([]byte) // during Write and Close
+	run  []byte       // passed input not yet given to emit (see scanData)
+}
+
+// out passes p on, after what is pending in g.run.
+func (g *Guard) out(p []byte) {
+	if len(g.run) > 0 {
+		g.emit(g.run)
+		g.run = nil
+	}
+	if len(p) > 0 {
+		g.emit(p)
+	}
 }
 
 type state uint8
@@ -149,39 +163,43 @@ func (g *Guard) Write(chunk []byte, emit func([]byte)) {
 	if !utf8.Valid(chunk) {
 		chunk = validUTF8(chunk)
 	}
+	g.emit = emit
 	for len(chunk) > 0 {
-		chunk = g.step(chunk, emit)
+		chunk = g.step(chunk)
 	}
+	g.out(nil)
+	g.emit = nil
 }
 
 // Close passes on what ends everything the input left open (a tag cut off
 // is dropped; a comment, a raw text element and open elements are closed)
 // and makes the Guard ready for new input.
 func (g *Guard) Close(emit func([]byte)) {
+	g.emit = emit
 	if len(g.utf8Tail) > 0 {
 		switch g.st {
 		case sData, sComment, sBogus, sCDATA, sRaw:
-			emit([]byte("\uFFFD"))
+			g.out([]byte("\uFFFD"))
 		}
 	}
 	switch g.st {
 	case sTag:
 		if g.rawEnd {
-			emit([]byte(">"))
+			g.out([]byte(">"))
 		}
 	case sComment:
-		emit([]byte("-->"))
+		g.out([]byte("-->"))
 	case sBogus:
-		emit([]byte(">"))
+		g.out([]byte(">"))
 	case sCDATA:
-		emit([]byte("]]>"))
+		g.out([]byte("]]>"))
 	case sRaw:
 		if g.rawKind == pScript && g.sub >= rEsc {
-			emit([]byte("-->"))
+			g.out([]byte("-->"))
 		}
-		emit([]byte("</" + g.raw + ">"))
+		g.out([]byte("</" + g.raw + ">"))
 	}
-	g.closeTo(0, emit)
+	g.closeTo(0)
 	*g = Guard{stack: g.stack[:0], held: g.held[:0]}
 }
 
@@ -227,17 +245,10 @@ func incompleteTail(b []byte) int {
 }
 
 // step consumes some of b in the current state and returns the rest.
-func (g *Guard) step(b []byte, emit func([]byte)) []byte {
+func (g *Guard) step(b []byte) []byte {
 	switch g.st {
 	case sData:
-		i := bytes.IndexByte(b, '<')
-		if i < 0 {
-			g.text(b, emit)
-			return nil
-		}
-		g.text(b[:i], emit)
-		g.st, g.held = sTagOpen, append(g.held[:0], '<')
-		return b[i+1:]
+		return g.scanData(b)
 	case sTagOpen:
 		switch c := b[0]; {
 		case isAlpha(c):
@@ -248,12 +259,12 @@ func (g *Guard) step(b []byte, emit func([]byte)) []byte {
 		case c == '!':
 			g.st, g.held = sMarkup, append(g.held, c)
 		case c == '?':
-			emit(g.held)
+			g.out(g.held)
 			g.st = sBogus
 			return b
 		default: // "<" and anything else is text
 			g.st = sData
-			g.text(g.held, emit)
+			g.text(g.held)
 			return b
 		}
 		return b[1:]
@@ -266,24 +277,24 @@ func (g *Guard) step(b []byte, emit func([]byte)) []byte {
 			g.st = sData
 			return b[1:]
 		default:
-			emit(g.held)
+			g.out(g.held)
 			g.st = sBogus
 			return b
 		}
 	case sTag:
-		return g.scanTag(b, emit)
+		return g.scanTag(b)
 	case sMarkup:
-		return g.scanMarkup(b, emit)
+		return g.scanMarkup(b)
 	case sComment:
-		return g.scanComment(b, emit)
+		return g.scanComment(b)
 	case sBogus, sDoctype:
 		i := bytes.IndexByte(b, '>')
 		if g.st == sBogus {
 			if i < 0 {
-				emit(b)
+				g.out(b)
 				return nil
 			}
-			emit(b[:i+1])
+			g.out(b[:i+1])
 		}
 		if i < 0 {
 			return nil
@@ -296,23 +307,23 @@ func (g *Guard) step(b []byte, emit func([]byte)) []byte {
 			case c == ']':
 				g.sub = min(g.sub+1, 2)
 			case c == '>' && g.sub == 2:
-				emit(b[:i+1])
+				g.out(b[:i+1])
 				g.st = sData
 				return b[i+1:]
 			default:
 				g.sub = 0
 			}
 		}
-		emit(b)
+		g.out(b)
 		return nil
 	case sRaw:
-		return g.scanRaw(b, emit)
+		return g.scanRaw(b)
 	}
 	panic("htmlguard: bad state")
 }
 
 // text passes text in the data state.
-func (g *Guard) text(t []byte, emit func([]byte)) {
+func (g *Guard) text(t []byte) {
 	if len(t) == 0 {
 		return
 	}
@@ -320,14 +331,14 @@ func (g *Guard) text(t []byte, emit func([]byte)) {
 		// Text other than white space would close the column group.
 		for i, c := range t {
 			if !isSpace(c) {
-				emit(t[:i])
-				g.closeTop(emit)
+				g.out(t[:i])
+				g.closeTop()
 				t = t[i:]
 				break
 			}
 		}
 	}
-	emit(t)
+	g.out(t)
 }
 
 // hold adds part of a tag to g.held, or drops it if the tag is too long.
@@ -343,124 +354,198 @@ func (g *Guard) hold(part []byte) {
 }
 
 // scanTag reads a tag to its '>', as the tokenizer's tag states do.
-func (g *Guard) scanTag(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanTag(b []byte) []byte {
+	n, ts, sc := tagEnd(b, g.ts)
+	g.ts = ts
+	if n == 0 {
+		g.hold(b)
+		return nil
+	}
+	g.selfClosing = sc
+	g.hold(b[:n])
+	g.st = sData
+	g.tagDone()
+	return b[n:]
+}
+
+// tagEnd reads b from tag state ts to the tag's '>'. It returns the length
+// up to and with the '>' and whether the tag is self-closing; 0 and the
+// state reached if the tag goes on after b.
+func tagEnd(b []byte, ts tagState) (int, tagState, bool) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		done := false
-		switch g.ts {
+		switch ts {
 		case tsName:
 			switch {
 			case isSpace(c):
-				g.ts = tsBeforeAttrName
+				ts = tsBeforeAttrName
 			case c == '/':
-				g.ts = tsSelfClosing
+				ts = tsSelfClosing
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			}
 		case tsBeforeAttrName:
 			switch {
 			case isSpace(c):
 			case c == '/':
-				g.ts = tsSelfClosing
+				ts = tsSelfClosing
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			default: // '=' here starts a name
-				g.ts = tsAttrName
+				ts = tsAttrName
 			}
 		case tsAttrName:
 			switch {
 			case isSpace(c):
-				g.ts = tsAfterAttrName
+				ts = tsAfterAttrName
 			case c == '/':
-				g.ts = tsSelfClosing
+				ts = tsSelfClosing
 			case c == '=':
-				g.ts = tsBeforeValue
+				ts = tsBeforeValue
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			}
 		case tsAfterAttrName:
 			switch {
 			case isSpace(c):
 			case c == '/':
-				g.ts = tsSelfClosing
+				ts = tsSelfClosing
 			case c == '=':
-				g.ts = tsBeforeValue
+				ts = tsBeforeValue
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			default:
-				g.ts = tsAttrName
+				ts = tsAttrName
 			}
 		case tsBeforeValue:
 			switch {
 			case isSpace(c):
 			case c == '"':
-				g.ts = tsValueDQ
+				ts = tsValueDQ
 			case c == '\'':
-				g.ts = tsValueSQ
+				ts = tsValueSQ
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			default:
-				g.ts = tsValueUnquoted
+				ts = tsValueUnquoted
 			}
 		case tsValueDQ, tsValueSQ:
 			q := byte('"')
-			if g.ts == tsValueSQ {
+			if ts == tsValueSQ {
 				q = '\''
 			}
 			j := bytes.IndexByte(b[i:], q)
 			if j < 0 {
-				i = len(b) - 1
-				continue
+				return 0, ts, false
 			}
 			i += j
-			g.ts = tsAfterValueQuoted
+			ts = tsAfterValueQuoted
 		case tsValueUnquoted:
 			switch {
 			case isSpace(c):
-				g.ts = tsBeforeAttrName
+				ts = tsBeforeAttrName
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			}
 		case tsAfterValueQuoted:
 			switch {
 			case isSpace(c):
-				g.ts = tsBeforeAttrName
+				ts = tsBeforeAttrName
 			case c == '/':
-				g.ts = tsSelfClosing
+				ts = tsSelfClosing
 			case c == '>':
-				done = true
+				return i + 1, ts, false
 			default:
-				g.ts = tsAttrName
+				ts = tsAttrName
 			}
 		case tsSelfClosing:
-			switch c {
-			case '>':
-				done, g.selfClosing = true, true
-			default:
-				g.ts = tsBeforeAttrName
-				i-- // read c again
+			if c == '>' {
+				return i + 1, ts, true
 			}
-		}
-		if done {
-			g.hold(b[:i+1])
-			g.st = sData
-			g.tagDone(emit)
-			return b[i+1:]
+			ts = tsBeforeAttrName
+			i-- // read c again
 		}
 	}
-	g.hold(b)
-	return nil
+	return 0, ts, false
+}
+
+// scanData passes text and the tags that pass as one run as long as it
+// can: most fragments are well-formed, and one write is cheaper than many.
+// A tag complete in b is decided on where it is, without a copy; one that
+// goes on in the next chunk takes the slow path (sTagOpen, sTag).
+func (g *Guard) scanData(b []byte) []byte {
+	g.out(nil)       // what an earlier step left in g.run
+	run, pos := 0, 0 // b[run:pos] is passed but not yet given to emit
+	for {
+		if g.topIs("colgroup") { // text may close it: the slow path
+			t := b[pos:]
+			if k := bytes.IndexByte(t, '<'); k >= 0 {
+				t = t[:k]
+			}
+			if len(t) > 0 {
+				g.run = b[run:pos]
+				g.text(t) // gives g.run to emit first
+				run, pos = pos+len(t), pos+len(t)
+				if pos == len(b) {
+					return nil
+				}
+			}
+		}
+		i := bytes.IndexByte(b[pos:], '<')
+		if i < 0 {
+			g.run = b[run:]
+			return nil
+		}
+		i += pos
+		j := i + 1
+		end := j < len(b) && b[j] == '/'
+		if end {
+			j++
+		}
+		if j >= len(b) || !isAlpha(b[j]) {
+			g.run = b[run:i]
+			g.st, g.held = sTagOpen, append(g.held[:0], '<')
+			return b[i+1:]
+		}
+		n, _, sc := tagEnd(b[j:], tsName)
+		if n == 0 {
+			g.run = b[run:i]
+			g.st, g.held = sTagOpen, append(g.held[:0], '<')
+			return b[i+1:]
+		}
+		tag := b[i : j+n]
+		g.run = b[run:i]
+		var pass bool
+		name := tagName(tag)
+		if end {
+			pass = g.endTagToken(name)
+		} else {
+			pass = g.startTagToken(name, tag, sc)
+		}
+		pos = j + n
+		switch {
+		case !pass:
+			g.out(nil)
+			run = pos
+		case len(g.run) == 0: // end tags were written before it
+			run = i
+		}
+		if g.st != sData { // a raw text element began
+			g.run = b[run:pos]
+			return b[pos:]
+		}
+	}
 }
 
 // tagDone handles the complete tag in g.held.
-func (g *Guard) tagDone(emit func([]byte)) {
+func (g *Guard) tagDone() {
 	tag := g.held
 	if g.rawEnd {
 		// The raw text element ends: "</name" is out, this is the rest.
 		if g.over {
-			emit([]byte(">"))
+			g.out([]byte(">"))
 		} else {
-			emit(tag)
+			g.out(tag)
 		}
 		g.rawEnd = false
 		return
@@ -470,13 +555,13 @@ func (g *Guard) tagDone(emit func([]byte)) {
 	}
 	name := tagName(tag)
 	if g.endTag {
-		if g.endTagToken(name, emit) {
-			emit(tag)
+		if g.endTagToken(name) {
+			g.out(tag)
 		}
 		return
 	}
-	if g.startTagToken(name, tag, g.selfClosing, emit) {
-		emit(tag)
+	if g.startTagToken(name, tag, g.selfClosing) {
+		g.out(tag)
 	}
 }
 
@@ -520,7 +605,7 @@ func init() {
 
 // scanMarkup decides what "<!" starts: a comment, a doctype, a CDATA
 // section (in foreign content) or a bogus comment.
-func (g *Guard) scanMarkup(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanMarkup(b []byte) []byte {
 	for i, c := range b {
 		g.held = append(g.held, c)
 		rest := g.held[2:]
@@ -530,7 +615,7 @@ func (g *Guard) scanMarkup(b []byte, emit func([]byte)) []byte {
 				continue
 			}
 			if rest[1] == '-' {
-				emit(g.held)
+				g.out(g.held)
 				g.st, g.sub = sComment, cStart
 				return b[i+1:]
 			}
@@ -548,18 +633,18 @@ func (g *Guard) scanMarkup(b []byte, emit func([]byte)) []byte {
 				break
 			}
 			if len(rest) == len("[CDATA[") {
-				emit(g.held)
+				g.out(g.held)
 				g.st, g.sub = sCDATA, 0
 				return b[i+1:]
 			}
 			continue
 		}
 		// A bogus comment: its text starts after "<!", with what was read.
-		emit(g.held[:2])
+		g.out(g.held[:2])
 		again := append([]byte(nil), rest...)
 		g.st = sBogus
 		for len(again) > 0 {
-			again = g.step(again, emit)
+			again = g.step(again)
 		}
 		return b[i+1:]
 	}
@@ -575,7 +660,7 @@ func (g *Guard) foreign() bool {
 
 // scanComment passes a comment through to its end: "-->", "--!>", or
 // "<!-->" and "<!--->" at its start.
-func (g *Guard) scanComment(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanComment(b []byte) []byte {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		end := false
@@ -633,18 +718,18 @@ func (g *Guard) scanComment(b []byte, emit func([]byte)) []byte {
 			}
 		}
 		if end {
-			emit(b[:i+1])
+			g.out(b[:i+1])
 			g.st = sData
 			return b[i+1:]
 		}
 	}
-	emit(b)
+	g.out(b)
 	return nil
 }
 
 // scanRaw passes the text of a raw text element (RCDATA, raw text, script
 // data) through to its end tag.
-func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
+func (g *Guard) scanRaw(b []byte) []byte {
 	name := g.raw
 	for i := 0; i < len(b); i++ {
 		c := b[i]
@@ -680,12 +765,12 @@ func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
 		case rEndFull, rEscEndFull:
 			switch {
 			case c == '>':
-				emit(b[:i+1])
+				g.out(b[:i+1])
 				g.st = sData
 				return b[i+1:]
 			case isSpace(c) || c == '/':
 				// The end tag, with attributes: the rest is read as a tag.
-				emit(b[:i])
+				g.out(b[:i])
 				g.st, g.ts, g.endTag, g.rawEnd, g.over, g.held = sTag, tsBeforeAttrName, true, true, false, g.held[:0]
 				return b[i:]
 			default:
@@ -806,7 +891,7 @@ func (g *Guard) scanRaw(b []byte, emit func([]byte)) []byte {
 			}
 		}
 	}
-	emit(b)
+	g.out(b)
 	return nil
 }
 

@@ -92,35 +92,59 @@ func findByID(n *html.Node, name, id string) *html.Node {
 	return nil
 }
 
-// pageWithout parses page and renders it with the children of its
-// fragment's container removed.
-func pageWithout(kind pageKind, page string) (string, error) {
+// parseWithout parses page and removes the children of its fragment's
+// container.
+func parseWithout(kind pageKind, page string) (*html.Node, error) {
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	c := kind.container(doc)
 	if c == nil {
-		return "", fmt.Errorf("no %s container in the page", kind.name)
+		return nil, fmt.Errorf("no %s container in the page", kind.name)
 	}
 	for c.FirstChild != nil {
 		c.RemoveChild(c.FirstChild)
 	}
-	var b strings.Builder
-	if err := html.Render(&b, doc); err != nil {
-		return "", err
-	}
-	return b.String(), nil
+	return doc, nil
 }
 
-var emptyPages = sync.OnceValue(func() map[string]string {
-	m := map[string]string{}
+func render(n *html.Node) string {
+	var b strings.Builder
+	if err := html.Render(&b, n); err != nil {
+		return err.Error()
+	}
+	return b.String()
+}
+
+// sameTree reports whether two trees are equal: node types, names,
+// namespaces, data and attributes.
+func sameTree(a, b *html.Node) bool {
+	if a.Type != b.Type || a.Data != b.Data || a.Namespace != b.Namespace || len(a.Attr) != len(b.Attr) {
+		return false
+	}
+	for i := range a.Attr {
+		if a.Attr[i] != b.Attr[i] {
+			return false
+		}
+	}
+	ca, cb := a.FirstChild, b.FirstChild
+	for ; ca != nil && cb != nil; ca, cb = ca.NextSibling, cb.NextSibling {
+		if !sameTree(ca, cb) {
+			return false
+		}
+	}
+	return ca == nil && cb == nil
+}
+
+var emptyPages = sync.OnceValue(func() map[string]*html.Node {
+	m := map[string]*html.Node{}
 	for _, k := range pageKinds {
-		s, err := pageWithout(k, k.page(""))
+		doc, err := parseWithout(k, k.page(""))
 		if err != nil {
 			panic(err)
 		}
-		m[k.name] = s
+		m[k.name] = doc
 	}
 	return m
 })
@@ -129,12 +153,12 @@ var emptyPages = sync.OnceValue(func() map[string]string {
 // does.
 func checkHolds(out string) error {
 	for _, k := range pageKinds {
-		got, err := pageWithout(k, k.page(out))
+		got, err := parseWithout(k, k.page(out))
 		if err != nil {
 			return fmt.Errorf("%s slot: %v", k.name, err)
 		}
-		if want := emptyPages()[k.name]; got != want {
-			return fmt.Errorf("%s slot: the page changed:\n%s", k.name, firstDiff(got, want))
+		if want := emptyPages()[k.name]; !sameTree(got, want) {
+			return fmt.Errorf("%s slot: the page changed:\n%s", k.name, firstDiff(render(got), render(want)))
 		}
 	}
 	return nil
@@ -399,9 +423,14 @@ func TestGuardOracle(t *testing.T) {
 			nf, nc, shown := 0, 0, 0
 			for i := s; i < len(inputs); i += shards {
 				in := inputs[i]
+				seen := map[string]bool{} // cuts inside a tag give the same output
 				for _, c := range cutPoints(in.src) {
 					nc++
 					out := guardOut(in.src[:c], 0)
+					if seen[out] {
+						continue
+					}
+					seen[out] = true
 					if err := checkHolds(out); err != nil {
 						nf++
 						if shown < 3 {

@@ -24,16 +24,16 @@ func (g *Guard) top() *elem {
 }
 
 // closeTop writes the end tag of the current element and pops it.
-func (g *Guard) closeTop(emit func([]byte)) {
+func (g *Guard) closeTop() {
 	e := g.stack[len(g.stack)-1]
 	g.stack = g.stack[:len(g.stack)-1]
-	emit([]byte("</" + e.name + ">"))
+	g.out([]byte("</" + e.name + ">"))
 }
 
 // closeTo closes elements until n are left.
-func (g *Guard) closeTo(n int, emit func([]byte)) {
+func (g *Guard) closeTo(n int) {
 	for len(g.stack) > n {
-		g.closeTop(emit)
+		g.closeTop()
 	}
 }
 
@@ -157,7 +157,7 @@ func special(e *elem) bool {
 
 // startTagToken decides on a start tag, writing end tags first if it must;
 // false drops the tag.
-func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit func([]byte)) bool {
+func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool) bool {
 	p := elementProps[name]
 	if len(g.stack)+3 > MaxDepth && p&(pVoid|pRCDATA|pRawText|pScript) == 0 {
 		return false
@@ -177,7 +177,7 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 			// It leaves foreign content: close up to an HTML element or an
 			// integration point.
 			for t := g.top(); t != nil && t.ns != nsHTML && t.flags&(eHTMLIntegration|eTextIntegration) == 0; t = g.top() {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 		}
 	}
@@ -188,14 +188,14 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		switch name {
 		case "option":
 			if g.topIs("option") {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 		case "optgroup":
 			if g.topIs("option") {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 			if g.topIs("optgroup") {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 		default:
 			return false // select holds options only
@@ -213,11 +213,11 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 			return true
 		}
 		// Anything else closes the column group.
-		g.closeTo(g.indexOf("colgroup"), emit)
+		g.closeTo(g.indexOf("colgroup"))
 		m = g.mode()
 	}
 	if p&pTablePart != 0 {
-		return g.tablePart(name, p, emit) // dropped outside tables, as the parser ignores it
+		return g.tablePart(name, p) // dropped outside tables, as the parser ignores it
 	}
 	if (m == mTable || m == mTableBody || m == mRow) && (name == "table" || name == "form") {
 		return false // a table would close the table; a form would be popped at once, the pointer left set
@@ -227,7 +227,7 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		for i := len(g.stack) - 1; i >= 0; i-- {
 			e := &g.stack[i]
 			if e.is("a") {
-				g.closeTo(i, emit)
+				g.closeTo(i)
 				break
 			}
 			if e.ns == nsHTML && e.props&pMarker != 0 {
@@ -236,25 +236,25 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		}
 	case name == "nobr":
 		if i := g.inScope("nobr", false); i >= 0 {
-			g.closeTo(i, emit)
+			g.closeTo(i)
 		}
 	case p&pClosesP != 0:
 		if name == "form" && g.formPointer() && !g.has("template") {
 			return false
 		}
 		if i := g.inScope("p", true); i >= 0 {
-			g.closeTo(i, emit)
+			g.closeTo(i)
 		}
 		switch {
 		case p&pHeading != 0:
 			if t := g.top(); t != nil && t.ns == nsHTML && t.props&pHeading != 0 {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 		case name == "li" || name == "dd" || name == "dt":
 			for i := len(g.stack) - 1; i >= 0; i-- {
 				e := &g.stack[i]
 				if e.is(name) || name != "li" && (e.is("dd") || e.is("dt")) {
-					g.closeTo(i, emit)
+					g.closeTo(i)
 					break
 				}
 				if special(e) && !e.is("address") && !e.is("div") && !e.is("p") {
@@ -264,16 +264,16 @@ func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool, emit fu
 		}
 	case name == "button":
 		if i := g.inScope("button", false); i >= 0 {
-			g.closeTo(i, emit)
+			g.closeTo(i)
 		}
 	case name == "option" || name == "optgroup":
 		if g.topIs("option") {
-			g.closeTop(emit)
+			g.closeTop()
 		}
 	case name == "rb" || name == "rtc" || name == "rp" || name == "rt":
 		if g.inScope("ruby", false) >= 0 {
 			for t := g.top(); t != nil && t.ns == nsHTML && t.props&pImpliedEnd != 0 && !(t.name == "rtc" && (name == "rp" || name == "rt")); t = g.top() {
-				g.closeTop(emit)
+				g.closeTop()
 			}
 		}
 	}
@@ -310,7 +310,7 @@ func (g *Guard) indexOf(name string) int {
 
 // tablePart places a table part start tag in the fragment's nearest table,
 // closing what is open inside it and opening what the parser would imply.
-func (g *Guard) tablePart(name string, p props, emit func([]byte)) bool {
+func (g *Guard) tablePart(name string, p props) bool {
 	// t is the fragment's nearest table, or a template that stands for a
 	// table, a table body or a row (its contents' mode, which the first
 	// table part in it sets).
@@ -344,14 +344,14 @@ func (g *Guard) tablePart(name string, p props, emit func([]byte)) bool {
 	}
 	switch {
 	case root == mTableBody && name == "tr", root == mRow && (name == "td" || name == "th"):
-		g.closeTo(t+1, emit)
+		g.closeTo(t+1)
 		g.push(elem{name: name, props: p})
 		return true
 	case root == mTableBody && (name == "td" || name == "th"):
 		if j := g.indexOf("tr"); j > t {
-			g.closeTo(j+1, emit)
+			g.closeTo(j+1)
 		} else {
-			g.closeTo(t+1, emit)
+			g.closeTo(t+1)
 			g.push(elem{name: "tr", props: elementProps["tr"]})
 		}
 		g.push(elem{name: name, props: p})
@@ -372,26 +372,26 @@ func (g *Guard) tablePart(name string, p props, emit func([]byte)) bool {
 	implied := func(n string) { g.push(elem{name: n, props: elementProps[n]}) }
 	switch name {
 	case "caption", "colgroup", "tbody", "thead", "tfoot":
-		g.closeTo(t+1, emit)
+		g.closeTo(t+1)
 	case "col":
-		g.closeTo(t+1, emit)
+		g.closeTo(t+1)
 		implied("colgroup")
 		return true
 	case "tr":
 		if j := find("tbody", "thead", "tfoot"); j >= 0 {
-			g.closeTo(j+1, emit)
+			g.closeTo(j+1)
 		} else {
-			g.closeTo(t+1, emit)
+			g.closeTo(t+1)
 			implied("tbody")
 		}
 	case "td", "th":
 		if j := find("tr"); j >= 0 {
-			g.closeTo(j+1, emit)
+			g.closeTo(j+1)
 		} else if j := find("tbody", "thead", "tfoot"); j >= 0 {
-			g.closeTo(j+1, emit)
+			g.closeTo(j+1)
 			implied("tr")
 		} else {
-			g.closeTo(t+1, emit)
+			g.closeTo(t+1)
 			implied("tbody")
 			implied("tr")
 		}
@@ -403,12 +403,12 @@ func (g *Guard) tablePart(name string, p props, emit func([]byte)) bool {
 // endTagToken decides on an end tag: it passes (after the end tags of the
 // elements inside it) if it closes an element the fragment opened, within
 // scope; else it is dropped.
-func (g *Guard) endTagToken(name string, emit func([]byte)) bool {
+func (g *Guard) endTagToken(name string) bool {
 	tablePart := name == "table" || name == "tbody" || name == "thead" || name == "tfoot" || name == "tr"
 	for i := len(g.stack) - 1; i >= 0; i-- {
 		e := &g.stack[i]
 		if e.name == name {
-			g.closeTo(i+1, emit)
+			g.closeTo(i+1)
 			g.stack = g.stack[:i]
 			return true
 		}
