@@ -516,11 +516,11 @@ func (g *Guard) scanData(b []byte) []byte {
 		tag := b[i : j+n]
 		g.run = b[run:i]
 		var pass bool
-		name := tagName(tag)
+		name, p := tagName(tag)
 		if end {
 			pass = g.endTagToken(name)
 		} else {
-			pass = g.startTagToken(name, tag, sc)
+			pass = g.startTagToken(name, p, tag, sc)
 		}
 		pos = j + n
 		switch {
@@ -553,21 +553,21 @@ func (g *Guard) tagDone() {
 	if g.over {
 		return // too long: dropped
 	}
-	name := tagName(tag)
+	name, p := tagName(tag)
 	if g.endTag {
 		if g.endTagToken(name) {
 			g.out(tag)
 		}
 		return
 	}
-	if g.startTagToken(name, tag, g.selfClosing) {
+	if g.startTagToken(name, p, tag, g.selfClosing) {
 		g.out(tag)
 	}
 }
 
 // tagName returns the lower-case name of the tag in t ("<div ...>" or
 // "</div>").
-func tagName(t []byte) string {
+func tagName(t []byte) (string, props) {
 	t = t[1:]
 	if t[0] == '/' {
 		t = t[1:]
@@ -581,25 +581,52 @@ func tagName(t []byte) string {
 		for i, c := range t[:end] {
 			buf[i] = lower(c)
 		}
-		if n, ok := intern[string(buf[:end])]; ok { // no allocation
-			return n
+		if c := buf[0] - 'a'; c < 26 {
+			for _, k := range known[c] {
+				if len(k.name) == end && k.name == string(buf[:end]) { // no allocation
+					return k.name, k.props
+				}
+			}
 		}
 	}
-	return string(bytes.ToLower(t[:end]))
+	return string(bytes.ToLower(t[:end])), 0
 }
 
-var intern = map[string]string{}
+// known lists the element names the guard knows (and common others, so
+// that their names are not allocated), by first letter: a few string
+// comparisons cost less than hashing.
+var known [26][]struct {
+	name  string
+	props props
+}
 
-func init() {
-	for n := range elementProps {
-		intern[n] = n
+// initKnown fills known, once elementProps is filled.
+func initKnown() {
+	add := func(n string) {
+		for _, k := range known[n[0]-'a'] {
+			if k.name == n {
+				return
+			}
+		}
+		known[n[0]-'a'] = append(known[n[0]-'a'], struct {
+			name  string
+			props props
+		}{n, elementProps[n]})
 	}
-	for _, n := range []string{"span", "button", "select", "option", "optgroup", "svg", "math", "g", "path",
-		"label", "section", "article", "picture", "time", "ruby", "rt", "rp", "mi", "mo", "mn", "ms", "mtext",
-		"foreignobject", "desc", "annotation-xml", "var", "sub", "sup", "abbr", "cite", "q", "mark", "kbd", "samp",
-		"circle", "rect", "use", "symbol", "defs", "line", "polygon", "polyline", "text", "tspan", "slot", "video", "audio",
-		"canvas", "progress", "meter", "output", "data", "datalist", "legend", "ins", "del", "dfn", "map", "rb", "rtc"} {
-		intern[n] = n
+	// The most common first.
+	for _, n := range []string{"div", "span", "p", "a", "li", "img", "b", "i", "br", "ul", "td", "tr", "input",
+		"button", "section", "article", "strong", "em", "svg", "path", "option", "label", "form", "h1", "h2", "h3"} {
+		add(n)
+	}
+	for n := range elementProps {
+		add(n)
+	}
+	for _, n := range []string{"select", "optgroup", "math", "g", "picture", "time", "ruby", "rt", "rp", "mi", "mo",
+		"mn", "ms", "mtext", "foreignobject", "desc", "annotation-xml", "var", "sub", "sup", "abbr", "cite", "q",
+		"mark", "kbd", "samp", "circle", "rect", "use", "symbol", "defs", "line", "polygon", "polyline", "text",
+		"tspan", "slot", "video", "audio", "canvas", "progress", "meter", "output", "data", "datalist", "legend",
+		"ins", "del", "dfn", "map", "rb", "rtc"} {
+		add(n)
 	}
 }
 

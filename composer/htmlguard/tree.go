@@ -157,8 +157,7 @@ func special(e *elem) bool {
 
 // startTagToken decides on a start tag, writing end tags first if it must;
 // false drops the tag.
-func (g *Guard) startTagToken(name string, tag []byte, selfClosing bool) bool {
-	p := elementProps[name]
+func (g *Guard) startTagToken(name string, p props, tag []byte, selfClosing bool) bool {
 	if len(g.stack)+3 > MaxDepth && p&(pVoid|pRCDATA|pRawText|pScript) == 0 {
 		return false
 	}
@@ -344,14 +343,14 @@ func (g *Guard) tablePart(name string, p props) bool {
 	}
 	switch {
 	case root == mTableBody && name == "tr", root == mRow && (name == "td" || name == "th"):
-		g.closeTo(t+1)
+		g.closeTo(t + 1)
 		g.push(elem{name: name, props: p})
 		return true
 	case root == mTableBody && (name == "td" || name == "th"):
 		if j := g.indexOf("tr"); j > t {
-			g.closeTo(j+1)
+			g.closeTo(j + 1)
 		} else {
-			g.closeTo(t+1)
+			g.closeTo(t + 1)
 			g.push(elem{name: "tr", props: elementProps["tr"]})
 		}
 		g.push(elem{name: name, props: p})
@@ -372,26 +371,26 @@ func (g *Guard) tablePart(name string, p props) bool {
 	implied := func(n string) { g.push(elem{name: n, props: elementProps[n]}) }
 	switch name {
 	case "caption", "colgroup", "tbody", "thead", "tfoot":
-		g.closeTo(t+1)
+		g.closeTo(t + 1)
 	case "col":
-		g.closeTo(t+1)
+		g.closeTo(t + 1)
 		implied("colgroup")
 		return true
 	case "tr":
 		if j := find("tbody", "thead", "tfoot"); j >= 0 {
-			g.closeTo(j+1)
+			g.closeTo(j + 1)
 		} else {
-			g.closeTo(t+1)
+			g.closeTo(t + 1)
 			implied("tbody")
 		}
 	case "td", "th":
 		if j := find("tr"); j >= 0 {
-			g.closeTo(j+1)
+			g.closeTo(j + 1)
 		} else if j := find("tbody", "thead", "tfoot"); j >= 0 {
-			g.closeTo(j+1)
+			g.closeTo(j + 1)
 			implied("tr")
 		} else {
-			g.closeTo(t+1)
+			g.closeTo(t + 1)
 			implied("tbody")
 			implied("tr")
 		}
@@ -408,7 +407,7 @@ func (g *Guard) endTagToken(name string) bool {
 	for i := len(g.stack) - 1; i >= 0; i-- {
 		e := &g.stack[i]
 		if e.name == name {
-			g.closeTo(i+1)
+			g.closeTo(i + 1)
 			g.stack = g.stack[:i]
 			return true
 		}
