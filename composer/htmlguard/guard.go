@@ -50,6 +50,10 @@ type Guard struct {
 
 	raw     string // in raw text: the element's name
 	rawKind props  // pRCDATA, pRawText or pScript
+	// goData: in escaped script data, a '<' was followed by neither '/'
+	// nor a letter. The standard stays in the escaped state; Go's
+	// tokenizer (golang.org/x/net/html) goes back to plain script data.
+	goData bool
 
 	stack    []elem
 	utf8Tail []byte
@@ -131,6 +135,11 @@ const (
 	rDblDashDash
 	rDblLt
 	rDblEnd
+)
+
+var (
+	ltEntity  = []byte("&lt;")
+	scriptEnd = []byte("--></script>")
 )
 
 var spaces = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true}
@@ -263,8 +272,10 @@ func (g *Guard) step(b []byte) []byte {
 			g.st = sBogus
 			return b
 		default: // "<" and anything else is text
+			// Written as "&lt;": if what follows it is dropped, a letter
+			// after it must not make a tag of it.
 			g.st = sData
-			g.text(g.held)
+			g.text(ltEntity)
 			return b
 		}
 		return b[1:]
@@ -840,7 +851,7 @@ func (g *Guard) scanRaw(b []byte) []byte {
 			case '<':
 				g.sub = rEscLt
 			case '>':
-				g.sub = rData
+				g.sub, g.goData = rData, false
 			default:
 				g.sub = rEsc
 			}
@@ -852,7 +863,7 @@ func (g *Guard) scanRaw(b []byte) []byte {
 				g.sub, g.dbl = rDblStart, 0
 				i--
 			default:
-				g.sub = rEsc
+				g.sub, g.goData = rEsc, true
 				i--
 			}
 		case rDblStart, rDblEnd:
@@ -860,6 +871,13 @@ func (g *Guard) scanRaw(b []byte) []byte {
 			case isSpace(c) || c == '/' || c == '>':
 				isScript := g.dbl == len("script")
 				switch {
+				case g.sub == rDblStart && isScript && g.goData:
+					// Go's parser reads this "<script" outside the escaped
+					// state: end the script so that both agree.
+					g.out(b[:i+1])
+					g.out(scriptEnd)
+					g.st = sData
+					return b[i+1:]
 				case g.sub == rDblStart && isScript:
 					g.sub = rDbl
 				case g.sub == rDblStart:

@@ -400,6 +400,16 @@ func namedInputs() []corpusInput {
 		`<frameset><frame>`,
 		`<plaintext>x`,
 		`<image src=x>`,
+		// Found by TestGuardRandomSoup and FuzzGuard.
+		`<<td>A`,
+		`<</g>!-- x`,
+		`<link><</g>x<noembed>`,
+		`<script><!--<<script></script><s/`,
+		`<script><!--a <= b; document.write("<script></script>")--></script><p>`,
+		`<svg><colgroup><foreignObject><table>`,
+		`<math><colgroup><mi/1><table>`,
+		`<svg><desc><template></template></desc></svg>`,
+		`<math><mi><template>x`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}

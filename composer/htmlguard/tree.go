@@ -102,6 +102,16 @@ func (g *Guard) inScope(name string, button bool) int {
 	return -1
 }
 
+// inForeign reports whether an svg or math element is open.
+func (g *Guard) inForeign() bool {
+	for i := range g.stack {
+		if g.stack[i].ns != nsHTML {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *Guard) has(name string) bool {
 	for i := range g.stack {
 		if g.stack[i].is(name) {
@@ -167,6 +177,12 @@ func (g *Guard) startTagToken(name string, p props, tag []byte, selfClosing bool
 			top.ns == nsMath && top.name == "annotation-xml" && name == "svg"
 		if !html {
 			if p&pBreakout == 0 && !(name == "font" && hasAttr(tag, "color", "face", "size")) {
+				if p&pTablePart != 0 || name == "frameset" || name == "html" {
+					// Go's parser takes an svg or math element of such a
+					// name for the HTML one when it resets its insertion
+					// mode.
+					return false
+				}
 				// A foreign element: no raw text, and "/>" closes it.
 				if !selfClosing {
 					g.push(foreignElem(name, top.ns, name == "annotation-xml" && htmlEncoding(tag)))
@@ -180,7 +196,9 @@ func (g *Guard) startTagToken(name string, p props, tag []byte, selfClosing bool
 			}
 		}
 	}
-	if p&pDrop != 0 {
+	if p&pDrop != 0 || name == "template" && g.inForeign() {
+		// A template inside svg or math makes Go's parser ignore the rest
+		// of the document.
 		return false
 	}
 	if g.inSelect() {
@@ -279,7 +297,7 @@ func (g *Guard) startTagToken(name string, p props, tag []byte, selfClosing bool
 	switch {
 	case p&pVoid != 0:
 	case p&(pRCDATA|pRawText|pScript) != 0:
-		g.st, g.sub, g.raw, g.rawKind = sRaw, rData, name, p&(pRCDATA|pRawText|pScript)
+		g.st, g.sub, g.raw, g.rawKind, g.goData = sRaw, rData, name, p&(pRCDATA|pRawText|pScript), false
 	case name == "svg":
 		if !selfClosing {
 			g.push(foreignElem(name, nsSVG, false))
