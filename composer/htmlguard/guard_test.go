@@ -41,7 +41,7 @@ func TestGuard(t *testing.T) {
 		{"document tags are dropped", `<html><body>x</body></html>`, `x`},
 		{"plaintext is dropped", `<plaintext>x`, `x`},
 		{"invalid UTF-8", "a\xffb\xe6\xe5x\xc3", "a\uFFFDb\uFFFD\uFFFDx\uFFFD"},
-		{"lone less-than is text", `a < b <3`, `a < b <3`},
+		{"lone less-than is text, written &lt;", `a < b <3`, `a &lt; b &lt;3`},
 		{"self-closing svg leaves", `<svg><path d="M0"/><circle r=1 /></svg>`, `<svg><path d="M0"/><circle r=1 /></svg>`},
 		{"quoted greater-than in attribute", `<a title='>'>x</a>`, `<a title='>'>x</a>`},
 		{"doctype is dropped, bogus comments pass", `<!doctype html><?xml x?>`, `<?xml x?>`},
