@@ -58,6 +58,8 @@ type Guard struct {
 	stack    []elem
 	utf8Tail []byte
 
+	scratch []byte // an end tag the guard writes
+
 	emit func([]byte) // during Write and Close
 	run  []byte       // passed input not yet given to emit (see scanData)
 }
@@ -209,7 +211,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{stack: g.stack[:0], held: g.held[:0]}
+	*g = Guard{stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0]}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder

@@ -27,7 +27,8 @@ func (g *Guard) top() *elem {
 func (g *Guard) closeTop() {
 	e := g.stack[len(g.stack)-1]
 	g.stack = g.stack[:len(g.stack)-1]
-	g.out([]byte("</" + e.name + ">"))
+	g.scratch = append(append(append(g.scratch[:0], "</"...), e.name...), '>')
+	g.out(g.scratch)
 }
 
 // closeTo closes elements until n are left.
