@@ -116,7 +116,7 @@ const (
 	cEndBang
 )
 
-// Raw text and script data sub-states. The first three serve RCDATA and
+// Raw text and script data sub-states. The first four serve RCDATA and
 // raw text too.
 const (
 	rData     uint8 = iota
@@ -158,8 +158,10 @@ func lower(c byte) byte {
 }
 
 // Write passes the safe form of chunk to emit, as much of it as can be
-// passed now: text at once, a tag when its '>' has come. The slices given
-// to emit are valid only during the call.
+// passed now: text, comments and raw text at once, a tag when its '>' has
+// come (what is held is bounded by MaxTag). Chunks may split the input
+// anywhere, even inside a UTF-8 sequence: the output does not depend on
+// where. The slices given to emit are valid only during the call.
 func (g *Guard) Write(chunk []byte, emit func([]byte)) {
 	if len(g.utf8Tail) > 0 {
 		joined := append(g.utf8Tail, chunk...)
