@@ -31,7 +31,7 @@ import (
 // template's own element (here a div); an async slot is a placeholder in
 // place and, before </body>, the fragment in a <template> followed by the
 // script that moves it (writePlaceholder and writeAsync in stream.go). If
-// those change, change asyncPage.
+// those change, change asyncPage and moverScript.
 const (
 	pageHead = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>page</title></head><body>` +
 		`<header><a href="/">home</a></header><main><h1>title</h1>`
@@ -44,8 +44,9 @@ const (
 		`<table id="t"><tr><td>cell</td></tr></table><ul><li>one<li>two</ul><!-- page comment -->` +
 		`<footer><p>footer</p></footer>`
 
-	// Copied from composer/stream's moverFunc.
-	moverFunc = `function __mfeMove(i){var t=document.getElementById(i+"-content"),p=document.getElementById(i);if(p&&t)p.replaceWith(t.content);if(t)t.remove();var s=document.currentScript;if(s)s.remove()}`
+	// Copied from composer/stream's moverScript (main, after issue 12's
+	// CSP work): it follows each async fragment's template.
+	moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
 )
 
 func divPage(fragment string) string {
@@ -53,13 +54,15 @@ func divPage(fragment string) string {
 }
 
 func asyncPage(fragment string) string {
-	const id = "mfe-async-0"
-	return pageHead + `<mfe-placeholder id="` + id + `" data-fragment="f"><p>loading</p></mfe-placeholder>` + pageTail +
-		`<script>` + moverFunc + `</script>` +
-		`<template id="` + id + `-content">` + fragment + `</template>` +
-		`<script>__mfeMove("` + id + `")</script>` +
-		`<template id="mfe-async-1-content"><p>another fragment</p></template><script>__mfeMove("mfe-async-1")</script>` +
+	return pageHead + `<mfe-placeholder id="mfe-async-0" data-fragment="f"><p>loading</p></mfe-placeholder>` + pageTail +
+		asyncFragment("mfe-async-0", fragment) +
+		asyncFragment("mfe-async-1", `<p>another fragment</p>`) +
 		`</body></html>`
+}
+
+// asyncFragment is what writeAsync writes for a finished async fragment.
+func asyncFragment(id, body string) string {
+	return `<template id="` + id + `-content">` + body + `</template><script>` + moverScript + `</script>`
 }
 
 type pageKind struct {
