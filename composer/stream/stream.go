@@ -11,7 +11,7 @@
 // Nothing is buffered whole: the fragment whose turn it is goes to the
 // browser chunk by chunk; later fragments wait in bounded queues (their
 // producers block, which pushes back on the fragment server through TCP).
-// Every fragment passes through an HTML guard (guard.go) on its way, so
+// Every fragment passes through an HTML guard (package htmlguard) on its way, so
 // that its markup cannot break the page after it. The response status waits
 // for the required fragments' headers only; package cache and
 // cacheControl here decide what a CDN may keep.
@@ -43,6 +43,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/htmlguard"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -849,7 +850,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		return
 	}
 	pw.writeLinks(s.header)
-	var g guard // keeps this fragment's markup from breaking the page
+	var g htmlguard.Guard // keeps this fragment's markup from breaking the page
 	written := 0
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
@@ -860,7 +861,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		if !ok {
 			break
 		}
-		g.feed(chunk, pw.write)
+		g.Write(chunk, pw.write)
 		written += len(chunk)
 		pw.c.putChunk(chunk)
 		if pw.broken {
@@ -869,7 +870,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 			return
 		}
 	}
-	g.close(pw.write)
+	g.Close(pw.write)
 	if s.bodyErr == nil {
 		return
 	}
@@ -923,9 +924,9 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.logFailure(s, err)
 	} else {
 		pw.writeLinks(s.header)
-		var g guard
-		g.feed(s.body, pw.write)
-		g.close(pw.write)
+		var g htmlguard.Guard
+		g.Write(s.body, pw.write)
+		g.Close(pw.write)
 	}
 	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
 }

@@ -975,7 +975,7 @@ func TestFetchPanicIsThatFragmentsFailure(t *testing.T) {
 			t.Errorf("status %d, want 200", w.Code)
 		}
 		// A failed async fragment removes its placeholder: its template is empty.
-		for _, want := range []string{"fallback-head|", "<p>first|", "[ok]</main>", `<template id="mfe-async-2-content"></template>`} {
+		for _, want := range []string{"fallback-head|", "<p>first</p>|", "[ok]</main>", `<template id="mfe-async-2-content"></template>`} {
 			if !strings.Contains(body, want) {
 				t.Errorf("page lacks %q:\n%s", want, body)
 			}

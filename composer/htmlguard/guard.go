@@ -1,0 +1,953 @@
+// Package htmlguard keeps a piece of untrusted HTML from changing the
+// document around it, while the HTML streams through chunk by chunk.
+//
+// A Guard is fed the bytes of one piece of HTML (in the composer, one
+// fragment's body) with Write and passes on a safe form of them; Close
+// passes on what ends everything the piece left open. Whatever the input
+// and wherever it stops, the output followed by any markup parses, in an
+// HTML5 parser, as the output's own nodes followed by that markup's nodes,
+// as if the output were an empty string: nothing of the page after it is
+// swallowed into a comment, a script or an attribute, re-nested, moved or
+// changed. The guard knows nothing of where its output goes; the rules are
+// in docs/html-guard.md.
+//
+// It reads its input as the HTML tokenizer does, and follows the parser's
+// stack of open elements (with the table modes, select, template and
+// foreign content), so that it can tell what the parser will do. Where the
+// parser would close elements implicitly, the guard writes their end tags
+// itself; what it cannot follow exactly (a <table> start tag inside a table,
+// <form> in a table, document tags, tags longer than MaxTag, ...) it drops.
+// Well-formed markup passes unchanged.
+package htmlguard
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// MaxTag is the longest tag the guard holds back (a tag is passed whole or
+// dropped whole, so it must be held until its '>'): a longer tag is dropped.
+const MaxTag = 64 << 10
+
+// MaxDepth is how many elements a fragment may leave open at once: a start
+// tag beyond it is dropped.
+const MaxDepth = 512
+
+// A Guard guards one piece of HTML. The zero value is ready to use; a
+// Guard is reusable after Close. It is not safe for concurrent use.
+type Guard struct {
+	st    state
+	ts    tagState // in a tag
+	sub   uint8    // comment, CDATA, raw text or script sub-state
+	match int      // in raw text: how much of the end tag's name was seen
+	dbl   int      // in script data: how much of "script" was seen (-1: not it)
+
+	held        []byte // a tag (or "<!...") being read, from its '<'
+	over        bool   // the held tag grew past MaxTag: it is being dropped
+	endTag      bool   // the held tag is an end tag
+	rawEnd      bool   // ... the end tag of the raw text element (only its tail is held)
+	selfClosing bool
+
+	raw     string // in raw text: the element's name
+	rawKind props  // pRCDATA, pRawText or pScript
+	// goData: in escaped script data, a '<' was followed by neither '/'
+	// nor a letter. The standard stays in the escaped state; Go's
+	// tokenizer (golang.org/x/net/html) goes back to plain script data.
+	goData bool
+
+	stack    []elem
+	utf8Tail []byte
+
+	scratch []byte // an end tag the guard writes
+
+	emit func([]byte) // during Write and Close
+	run  []byte       // passed input not yet given to emit (see scanData)
+}
+
+// out passes p on, after what is pending in g.run.
+func (g *Guard) out(p []byte) {
+	if len(g.run) > 0 {
+		g.emit(g.run)
+		g.run = nil
+	}
+	if len(p) > 0 {
+		g.emit(p)
+	}
+}
+
+type state uint8
+
+const (
+	sData       state = iota
+	sTagOpen          // "<" held
+	sEndTagOpen       // "</" held
+	sTag              // in a start or end tag (ts), held
+	sMarkup           // "<!" held, deciding between comment, doctype, CDATA and bogus comment
+	sComment          // in a comment (sub), passed as it comes
+	sBogus            // in a bogus comment ("<?...", "<!x...", "</ ..."): ends at '>'
+	sDoctype          // in a doctype: dropped up to its '>'
+	sCDATA            // in a CDATA section (foreign content only); sub counts ']'
+	sRaw              // in RCDATA, raw text or script data (sub)
+)
+
+// Tag states, after the tokenizer's.
+type tagState uint8
+
+const (
+	tsName tagState = iota
+	tsBeforeAttrName
+	tsAttrName
+	tsAfterAttrName
+	tsBeforeValue
+	tsValueDQ
+	tsValueSQ
+	tsValueUnquoted
+	tsAfterValueQuoted
+	tsSelfClosing
+)
+
+// Comment sub-states.
+const (
+	cStart uint8 = iota
+	cStartDash
+	cBody
+	cEndDash
+	cEnd
+	cEndBang
+)
+
+// Raw text and script data sub-states. The first four serve RCDATA and
+// raw text too.
+const (
+	rData     uint8 = iota
+	rLt             // "<"
+	rEndName        // "</" and match bytes of the name
+	rEndFull        // "</name": a delimiter makes it the end tag
+	rEscStart       // "<!"
+	rEscStartDash
+	rEsc // script data escaped
+	rEscDash
+	rEscDashDash
+	rEscLt
+	rEscEndName
+	rEscEndFull
+	rDblStart // "<" and letters in escaped script data: dbl counts "script"
+	rDbl      // script data double escaped
+	rDblDash
+	rDblDashDash
+	rDblLt
+	rDblEnd
+)
+
+var (
+	ltEntity  = []byte("&lt;")
+	scriptEnd = []byte("--></script>")
+)
+
+var spaces = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true}
+
+func isSpace(c byte) bool { return spaces[c] }
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Write passes the safe form of chunk to emit, as much of it as can be
+// passed now: text, comments and raw text at once, a tag when its '>' has
+// come (what is held is bounded by MaxTag). Chunks may split the input
+// anywhere, even inside a UTF-8 sequence: the output does not depend on
+// where. The slices given to emit are valid only during the call.
+func (g *Guard) Write(chunk []byte, emit func([]byte)) {
+	if len(g.utf8Tail) > 0 {
+		joined := append(g.utf8Tail, chunk...)
+		g.utf8Tail = nil
+		chunk = joined
+	}
+	// Hold back an incomplete UTF-8 sequence at the end for the next chunk.
+	if n := incompleteTail(chunk); n > 0 {
+		g.utf8Tail = append([]byte(nil), chunk[len(chunk)-n:]...)
+		chunk = chunk[:len(chunk)-n]
+	}
+	if !utf8.Valid(chunk) {
+		chunk = validUTF8(chunk)
+	}
+	g.emit = emit
+	for len(chunk) > 0 {
+		chunk = g.step(chunk)
+	}
+	g.out(nil)
+	g.emit = nil
+}
+
+// Close passes on what ends everything the input left open (a tag cut off
+// is dropped; a comment, a raw text element and open elements are closed)
+// and makes the Guard ready for new input.
+func (g *Guard) Close(emit func([]byte)) {
+	g.emit = emit
+	if len(g.utf8Tail) > 0 {
+		switch g.st {
+		case sData, sComment, sBogus, sCDATA, sRaw:
+			g.out([]byte("\uFFFD"))
+		}
+	}
+	switch g.st {
+	case sTag:
+		if g.rawEnd {
+			g.out([]byte(">"))
+		}
+	case sComment:
+		g.out([]byte("-->"))
+	case sBogus:
+		g.out([]byte(">"))
+	case sCDATA:
+		g.out([]byte("]]>"))
+	case sRaw:
+		if g.rawKind == pScript && g.sub >= rEsc {
+			g.out([]byte("-->"))
+		}
+		g.out([]byte("</" + g.raw + ">"))
+	}
+	g.closeTo(0)
+	*g = Guard{stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0]}
+}
+
+// validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
+// does (bytes.ToValidUTF8 would fold a run into one, which depends on where
+// chunks split).
+func validUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = append(out, "\uFFFD"...)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}
+
+// incompleteTail is the length of a UTF-8 sequence cut off at the end of b.
+func incompleteTail(b []byte) int {
+	for i := 1; i <= 3 && i <= len(b); i++ {
+		c := b[len(b)-i]
+		if c < 0x80 {
+			return 0
+		}
+		if c >= 0xC0 { // a lead byte
+			need := 2
+			switch {
+			case c >= 0xF0:
+				need = 4
+			case c >= 0xE0:
+				need = 3
+			}
+			if need > i {
+				return i
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// step consumes some of b in the current state and returns the rest.
+func (g *Guard) step(b []byte) []byte {
+	switch g.st {
+	case sData:
+		return g.scanData(b)
+	case sTagOpen:
+		switch c := b[0]; {
+		case isAlpha(c):
+			g.st, g.ts, g.endTag, g.over, g.selfClosing = sTag, tsName, false, false, false
+			return b
+		case c == '/':
+			g.st, g.held = sEndTagOpen, append(g.held, c)
+		case c == '!':
+			g.st, g.held = sMarkup, append(g.held, c)
+		case c == '?':
+			g.out(g.held)
+			g.st = sBogus
+			return b
+		default: // "<" and anything else is text
+			// Written as "&lt;": if what follows it is dropped, a letter
+			// after it must not make a tag of it.
+			g.st = sData
+			g.text(ltEntity)
+			return b
+		}
+		return b[1:]
+	case sEndTagOpen:
+		switch c := b[0]; {
+		case isAlpha(c):
+			g.st, g.ts, g.endTag, g.over, g.selfClosing = sTag, tsName, true, false, false
+			return b
+		case c == '>': // "</>" is nothing
+			g.st = sData
+			return b[1:]
+		default:
+			g.out(g.held)
+			g.st = sBogus
+			return b
+		}
+	case sTag:
+		return g.scanTag(b)
+	case sMarkup:
+		return g.scanMarkup(b)
+	case sComment:
+		return g.scanComment(b)
+	case sBogus, sDoctype:
+		i := bytes.IndexByte(b, '>')
+		if g.st == sBogus {
+			if i < 0 {
+				g.out(b)
+				return nil
+			}
+			g.out(b[:i+1])
+		}
+		if i < 0 {
+			return nil
+		}
+		g.st = sData
+		return b[i+1:]
+	case sCDATA:
+		for i, c := range b {
+			switch {
+			case c == ']':
+				g.sub = min(g.sub+1, 2)
+			case c == '>' && g.sub == 2:
+				g.out(b[:i+1])
+				g.st = sData
+				return b[i+1:]
+			default:
+				g.sub = 0
+			}
+		}
+		g.out(b)
+		return nil
+	case sRaw:
+		return g.scanRaw(b)
+	}
+	panic("htmlguard: bad state")
+}
+
+// text passes text in the data state.
+func (g *Guard) text(t []byte) {
+	if len(t) == 0 {
+		return
+	}
+	if g.topIs("colgroup") {
+		// Text other than white space would close the column group.
+		for i, c := range t {
+			if !isSpace(c) {
+				g.out(t[:i])
+				g.closeTop()
+				t = t[i:]
+				break
+			}
+		}
+	}
+	g.out(t)
+}
+
+// hold adds part of a tag to g.held, or drops it if the tag is too long.
+func (g *Guard) hold(part []byte) {
+	if g.over {
+		return
+	}
+	if len(g.held)+len(part) > MaxTag {
+		g.over, g.held = true, g.held[:0]
+		return
+	}
+	g.held = append(g.held, part...)
+}
+
+// scanTag reads a tag to its '>', as the tokenizer's tag states do.
+func (g *Guard) scanTag(b []byte) []byte {
+	n, ts, sc := tagEnd(b, g.ts)
+	g.ts = ts
+	if n == 0 {
+		g.hold(b)
+		return nil
+	}
+	g.selfClosing = sc
+	g.hold(b[:n])
+	g.st = sData
+	g.tagDone()
+	return b[n:]
+}
+
+// tagEnd reads b from tag state ts to the tag's '>'. It returns the length
+// up to and with the '>' and whether the tag is self-closing; 0 and the
+// state reached if the tag goes on after b.
+func tagEnd(b []byte, ts tagState) (int, tagState, bool) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch ts {
+		case tsName:
+			switch {
+			case isSpace(c):
+				ts = tsBeforeAttrName
+			case c == '/':
+				ts = tsSelfClosing
+			case c == '>':
+				return i + 1, ts, false
+			}
+		case tsBeforeAttrName:
+			switch {
+			case isSpace(c):
+			case c == '/':
+				ts = tsSelfClosing
+			case c == '>':
+				return i + 1, ts, false
+			default: // '=' here starts a name
+				ts = tsAttrName
+			}
+		case tsAttrName:
+			switch {
+			case isSpace(c):
+				ts = tsAfterAttrName
+			case c == '/':
+				ts = tsSelfClosing
+			case c == '=':
+				ts = tsBeforeValue
+			case c == '>':
+				return i + 1, ts, false
+			}
+		case tsAfterAttrName:
+			switch {
+			case isSpace(c):
+			case c == '/':
+				ts = tsSelfClosing
+			case c == '=':
+				ts = tsBeforeValue
+			case c == '>':
+				return i + 1, ts, false
+			default:
+				ts = tsAttrName
+			}
+		case tsBeforeValue:
+			switch {
+			case isSpace(c):
+			case c == '"':
+				ts = tsValueDQ
+			case c == '\'':
+				ts = tsValueSQ
+			case c == '>':
+				return i + 1, ts, false
+			default:
+				ts = tsValueUnquoted
+			}
+		case tsValueDQ, tsValueSQ:
+			q := byte('"')
+			if ts == tsValueSQ {
+				q = '\''
+			}
+			j := bytes.IndexByte(b[i:], q)
+			if j < 0 {
+				return 0, ts, false
+			}
+			i += j
+			ts = tsAfterValueQuoted
+		case tsValueUnquoted:
+			switch {
+			case isSpace(c):
+				ts = tsBeforeAttrName
+			case c == '>':
+				return i + 1, ts, false
+			}
+		case tsAfterValueQuoted:
+			switch {
+			case isSpace(c):
+				ts = tsBeforeAttrName
+			case c == '/':
+				ts = tsSelfClosing
+			case c == '>':
+				return i + 1, ts, false
+			default:
+				ts = tsAttrName
+			}
+		case tsSelfClosing:
+			if c == '>' {
+				return i + 1, ts, true
+			}
+			ts = tsBeforeAttrName
+			i-- // read c again
+		}
+	}
+	return 0, ts, false
+}
+
+// scanData passes text and the tags that pass as one run as long as it
+// can: most fragments are well-formed, and one write is cheaper than many.
+// A tag complete in b is decided on where it is, without a copy; one that
+// goes on in the next chunk takes the slow path (sTagOpen, sTag).
+func (g *Guard) scanData(b []byte) []byte {
+	g.out(nil)       // what an earlier step left in g.run
+	run, pos := 0, 0 // b[run:pos] is passed but not yet given to emit
+	for {
+		if g.topIs("colgroup") { // text may close it: the slow path
+			t := b[pos:]
+			if k := bytes.IndexByte(t, '<'); k >= 0 {
+				t = t[:k]
+			}
+			if len(t) > 0 {
+				g.run = b[run:pos]
+				g.text(t) // gives g.run to emit first
+				run, pos = pos+len(t), pos+len(t)
+				if pos == len(b) {
+					return nil
+				}
+			}
+		}
+		i := bytes.IndexByte(b[pos:], '<')
+		if i < 0 {
+			g.run = b[run:]
+			return nil
+		}
+		i += pos
+		j := i + 1
+		end := j < len(b) && b[j] == '/'
+		if end {
+			j++
+		}
+		if j >= len(b) || !isAlpha(b[j]) {
+			g.run = b[run:i]
+			g.st, g.held = sTagOpen, append(g.held[:0], '<')
+			return b[i+1:]
+		}
+		n, _, sc := tagEnd(b[j:], tsName)
+		if n == 0 {
+			g.run = b[run:i]
+			g.st, g.held = sTagOpen, append(g.held[:0], '<')
+			return b[i+1:]
+		}
+		tag := b[i : j+n]
+		g.run = b[run:i]
+		var pass bool
+		name, p := tagName(tag)
+		if end {
+			pass = g.endTagToken(name)
+		} else {
+			pass = g.startTagToken(name, p, tag, sc)
+		}
+		pos = j + n
+		switch {
+		case !pass:
+			g.out(nil)
+			run = pos
+		case len(g.run) == 0: // end tags were written before it
+			run = i
+		}
+		if g.st != sData { // a raw text element began
+			g.run = b[run:pos]
+			return b[pos:]
+		}
+	}
+}
+
+// tagDone handles the complete tag in g.held.
+func (g *Guard) tagDone() {
+	tag := g.held
+	if g.rawEnd {
+		// The raw text element ends: "</name" is out, this is the rest.
+		if g.over {
+			g.out([]byte(">"))
+		} else {
+			g.out(tag)
+		}
+		g.rawEnd = false
+		return
+	}
+	if g.over {
+		return // too long: dropped
+	}
+	name, p := tagName(tag)
+	if g.endTag {
+		if g.endTagToken(name) {
+			g.out(tag)
+		}
+		return
+	}
+	if g.startTagToken(name, p, tag, g.selfClosing) {
+		g.out(tag)
+	}
+}
+
+// tagName returns the lower-case name of the tag in t ("<div ...>" or
+// "</div>").
+func tagName(t []byte) (string, props) {
+	t = t[1:]
+	if t[0] == '/' {
+		t = t[1:]
+	}
+	end := 0
+	for end < len(t) && !isSpace(t[end]) && t[end] != '/' && t[end] != '>' {
+		end++
+	}
+	var buf [16]byte
+	if end <= len(buf) {
+		for i, c := range t[:end] {
+			buf[i] = lower(c)
+		}
+		if c := buf[0] - 'a'; c < 26 {
+			for _, k := range known[c] {
+				if len(k.name) == end && k.name == string(buf[:end]) { // no allocation
+					return k.name, k.props
+				}
+			}
+		}
+	}
+	return string(bytes.ToLower(t[:end])), 0
+}
+
+// known lists the element names the guard knows (and common others, so
+// that their names are not allocated), by first letter: a few string
+// comparisons cost less than hashing.
+var known [26][]struct {
+	name  string
+	props props
+}
+
+// initKnown fills known, once elementProps is filled.
+func initKnown() {
+	add := func(n string) {
+		for _, k := range known[n[0]-'a'] {
+			if k.name == n {
+				return
+			}
+		}
+		known[n[0]-'a'] = append(known[n[0]-'a'], struct {
+			name  string
+			props props
+		}{n, elementProps[n]})
+	}
+	// The most common first.
+	for _, n := range []string{"div", "span", "p", "a", "li", "img", "b", "i", "br", "ul", "td", "tr", "input",
+		"button", "section", "article", "strong", "em", "svg", "path", "option", "label", "form", "h1", "h2", "h3"} {
+		add(n)
+	}
+	for n := range elementProps {
+		add(n)
+	}
+	for _, n := range []string{"select", "optgroup", "math", "g", "picture", "time", "ruby", "rt", "rp", "mi", "mo",
+		"mn", "ms", "mtext", "foreignobject", "desc", "annotation-xml", "var", "sub", "sup", "abbr", "cite", "q",
+		"mark", "kbd", "samp", "circle", "rect", "use", "symbol", "defs", "line", "polygon", "polyline", "text",
+		"tspan", "slot", "video", "audio", "canvas", "progress", "meter", "output", "data", "datalist", "legend",
+		"ins", "del", "dfn", "map", "rb", "rtc"} {
+		add(n)
+	}
+}
+
+// scanMarkup decides what "<!" starts: a comment, a doctype, a CDATA
+// section (in foreign content) or a bogus comment.
+func (g *Guard) scanMarkup(b []byte) []byte {
+	for i, c := range b {
+		g.held = append(g.held, c)
+		rest := g.held[2:]
+		switch {
+		case rest[0] == '-':
+			if len(rest) < 2 {
+				continue
+			}
+			if rest[1] == '-' {
+				g.out(g.held)
+				g.st, g.sub = sComment, cStart
+				return b[i+1:]
+			}
+		case rest[0]|0x20 == 'd':
+			if lower(c) != "doctype"[len(rest)-1] {
+				break
+			}
+			if len(rest) == len("doctype") {
+				g.st = sDoctype
+				return b[i+1:]
+			}
+			continue
+		case rest[0] == '[' && g.foreign():
+			if c != "[CDATA["[len(rest)-1] {
+				break
+			}
+			if len(rest) == len("[CDATA[") {
+				g.out(g.held)
+				g.st, g.sub = sCDATA, 0
+				return b[i+1:]
+			}
+			continue
+		}
+		// A bogus comment: its text starts after "<!", with what was read.
+		g.out(g.held[:2])
+		again := append([]byte(nil), rest...)
+		g.st = sBogus
+		for len(again) > 0 {
+			again = g.step(again)
+		}
+		return b[i+1:]
+	}
+	return nil
+}
+
+// foreign reports whether the current node is not an HTML element (so
+// that "<![CDATA[" starts a CDATA section).
+func (g *Guard) foreign() bool {
+	top := g.top()
+	return top != nil && top.ns != nsHTML
+}
+
+// scanComment passes a comment through to its end: "-->", "--!>", or
+// "<!-->" and "<!--->" at its start.
+func (g *Guard) scanComment(b []byte) []byte {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		end := false
+		switch g.sub {
+		case cStart:
+			switch c {
+			case '-':
+				g.sub = cStartDash
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
+			}
+		case cStartDash:
+			switch c {
+			case '-':
+				g.sub = cEnd
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
+			}
+		case cBody:
+			j := bytes.IndexByte(b[i:], '-')
+			if j < 0 {
+				i = len(b) - 1
+				continue
+			}
+			i += j
+			g.sub = cEndDash
+		case cEndDash:
+			if c == '-' {
+				g.sub = cEnd
+			} else {
+				g.sub = cBody
+			}
+		case cEnd:
+			switch c {
+			case '>':
+				end = true
+			case '!':
+				g.sub = cEndBang
+			case '-':
+			default:
+				g.sub = cBody
+			}
+		case cEndBang:
+			switch c {
+			case '-':
+				g.sub = cEndDash
+			case '>':
+				end = true
+			default:
+				g.sub = cBody
+			}
+		}
+		if end {
+			g.out(b[:i+1])
+			g.st = sData
+			return b[i+1:]
+		}
+	}
+	g.out(b)
+	return nil
+}
+
+// scanRaw passes the text of a raw text element (RCDATA, raw text, script
+// data) through to its end tag.
+func (g *Guard) scanRaw(b []byte) []byte {
+	name := g.raw
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch g.sub {
+		case rData:
+			j := bytes.IndexByte(b[i:], '<')
+			if j < 0 {
+				i = len(b) - 1
+				continue
+			}
+			i += j
+			g.sub = rLt
+		case rLt:
+			switch {
+			case c == '/':
+				g.sub, g.match = rEndName, 0
+			case c == '!' && g.rawKind == pScript:
+				g.sub = rEscStart
+			default:
+				g.sub = rData
+				i--
+			}
+		case rEndName, rEscEndName:
+			if g.match < len(name) && lower(c) == name[g.match] {
+				g.match++
+				if g.match == len(name) {
+					g.sub++ // rEndFull, rEscEndFull
+				}
+				continue
+			}
+			g.sub = g.rawBack()
+			i--
+		case rEndFull, rEscEndFull:
+			switch {
+			case c == '>':
+				g.out(b[:i+1])
+				g.st = sData
+				return b[i+1:]
+			case isSpace(c) || c == '/':
+				// The end tag, with attributes: the rest is read as a tag.
+				g.out(b[:i])
+				g.st, g.ts, g.endTag, g.rawEnd, g.over, g.held = sTag, tsBeforeAttrName, true, true, false, g.held[:0]
+				return b[i:]
+			default:
+				g.sub = g.rawBack()
+				i--
+			}
+		case rEscStart:
+			if c == '-' {
+				g.sub = rEscStartDash
+			} else {
+				g.sub = rData
+				i--
+			}
+		case rEscStartDash:
+			if c == '-' {
+				g.sub = rEscDashDash
+			} else {
+				g.sub = rData
+				i--
+			}
+		case rEsc:
+			switch c {
+			case '-':
+				g.sub = rEscDash
+			case '<':
+				g.sub = rEscLt
+			}
+		case rEscDash:
+			switch c {
+			case '-':
+				g.sub = rEscDashDash
+			case '<':
+				g.sub = rEscLt
+			default:
+				g.sub = rEsc
+			}
+		case rEscDashDash:
+			switch c {
+			case '-':
+			case '<':
+				g.sub = rEscLt
+			case '>':
+				g.sub, g.goData = rData, false
+			default:
+				g.sub = rEsc
+			}
+		case rEscLt:
+			switch {
+			case c == '/':
+				g.sub, g.match = rEscEndName, 0
+			case isAlpha(c):
+				g.sub, g.dbl = rDblStart, 0
+				i--
+			default:
+				g.sub, g.goData = rEsc, true
+				i--
+			}
+		case rDblStart, rDblEnd:
+			switch {
+			case isSpace(c) || c == '/' || c == '>':
+				isScript := g.dbl == len("script")
+				switch {
+				case g.sub == rDblStart && isScript && g.goData:
+					// Go's parser reads this "<script" outside the escaped
+					// state: end the script so that both agree.
+					g.out(b[:i+1])
+					g.out(scriptEnd)
+					g.st = sData
+					return b[i+1:]
+				case g.sub == rDblStart && isScript:
+					g.sub = rDbl
+				case g.sub == rDblStart:
+					g.sub = rEsc
+				case isScript:
+					g.sub = rEsc
+				default:
+					g.sub = rDbl
+				}
+			case isAlpha(c):
+				if g.dbl >= 0 && g.dbl < len("script") && lower(c) == "script"[g.dbl] {
+					g.dbl++
+				} else {
+					g.dbl = -1
+				}
+			default:
+				if g.sub == rDblStart {
+					g.sub = rEsc
+				} else {
+					g.sub = rDbl
+				}
+				i--
+			}
+		case rDbl:
+			switch c {
+			case '-':
+				g.sub = rDblDash
+			case '<':
+				g.sub = rDblLt
+			}
+		case rDblDash:
+			switch c {
+			case '-':
+				g.sub = rDblDashDash
+			case '<':
+				g.sub = rDblLt
+			default:
+				g.sub = rDbl
+			}
+		case rDblDashDash:
+			switch c {
+			case '-':
+			case '<':
+				g.sub = rDblLt
+			case '>':
+				g.sub = rData
+			default:
+				g.sub = rDbl
+			}
+		case rDblLt:
+			if c == '/' {
+				g.sub, g.dbl = rDblEnd, 0
+			} else {
+				g.sub = rDbl
+				i--
+			}
+		}
+	}
+	g.out(b)
+	return nil
+}
+
+// rawBack is the state an end tag that was not one falls back to.
+func (g *Guard) rawBack() uint8 {
+	if g.sub >= rEsc {
+		return rEsc
+	}
+	return rData
+}

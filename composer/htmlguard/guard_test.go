@@ -1,0 +1,232 @@
+package htmlguard
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// guarded runs src through a guard in chunks of size n (0: whole).
+func guarded(src string, n int) string {
+	var g Guard
+	var out bytes.Buffer
+	emit := func(b []byte) { out.Write(b) }
+	b := []byte(src)
+	if n <= 0 {
+		n = len(b) + 1
+	}
+	for len(b) > 0 {
+		k := min(n, len(b))
+		g.Write(b[:k], emit)
+		b = b[k:]
+	}
+	g.Close(emit)
+	return out.String()
+}
+
+func TestGuard(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"plain text and balanced markup pass", `<div class="a"><p>hi<br>there</p><img src=x alt="a>b"></div>`, `<div class="a"><p>hi<br>there</p><img src=x alt="a>b"></div>`},
+		{"unclosed elements are closed", `<section><div><span>x`, `<section><div><span>x</span></div></section>`},
+		{"stray end tags are dropped", `x</div></main>y`, `xy`},
+		{"implied end tags are written", `<ul><li>a<li>b</ul><p>c`, `<ul><li>a</li><li>b</li></ul><p>c</p>`},
+		{"unterminated comment", `a<!-- never closed <div>`, `a<!-- never closed <div>-->`},
+		{"unterminated script", `<script>if (a < b) { x = "</div>"`, `<script>if (a < b) { x = "</div>"</script>`},
+		{"script end tag split and cased", `<script>1</SCRIPT >2`, `<script>1</SCRIPT >2`},
+		{"not the end tag", `<style>a</styles>b</style>c`, `<style>a</styles>b</style>c`},
+		{"cut-off tag is dropped", `a<div class="x`, `a`},
+		{"document tags are dropped", `<html><body>x</body></html>`, `x`},
+		{"plaintext is dropped", `<plaintext>x`, `x`},
+		{"invalid UTF-8", "a\xffb\xe6\xe5x\xc3", "a\uFFFDb\uFFFD\uFFFDx\uFFFD"},
+		{"lone less-than is text, written &lt;", `a < b <3`, `a &lt; b &lt;3`},
+		{"self-closing svg leaves", `<svg><path d="M0"/><circle r=1 /></svg>`, `<svg><path d="M0"/><circle r=1 /></svg>`},
+		{"quoted greater-than in attribute", `<a title='>'>x</a>`, `<a title='>'>x</a>`},
+		{"doctype is dropped, bogus comments pass", `<!doctype html><?xml x?>`, `<?xml x?>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, n := range []int{0, 1, 2, 3, 7} {
+				if got := guarded(tt.in, n); got != tt.want {
+					t.Errorf("chunks of %d:\n got %q\nwant %q", n, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestGuardKeepsPageStructure(t *testing.T) {
+	t.Parallel()
+	for _, frag := range []string{
+		`<div><div><table><tr><td>x`, `</div></div></body>`, `<!--`, `<script>`, `<textarea>`, `<title>`,
+		`<style>`, `<a href="x`, `<b><i><u>x`, `<select><option>a`, `<svg><g>`, `<template><div>`,
+		`<noscript>`, `<iframe>`, "\xff\xfe<", `<form><input name=a>`, `<ul><li>`, `<table><caption>x`,
+		`<math><mi>x`, `<object><param>`, `<button>x`, `<dl><dt>a<dd>b`,
+	} {
+		// Unguarded, most of these swallow or re-nest what follows.
+		if err := checkHolds(guarded(frag, 3)); err != nil {
+			t.Errorf("fragment %q: %v", frag, err)
+		}
+	}
+}
+
+// TestGuardIssueInputs: the fragment bodies issue 12 names, at every cut
+// point and in chunks of every size up to 8.
+func TestGuardIssueInputs(t *testing.T) {
+	t.Parallel()
+	for _, in := range namedInputs() {
+		for _, c := range cutPoints(in.src) {
+			whole := guardOut(in.src[:c], 0)
+			if err := checkHolds(whole); err != nil {
+				t.Errorf("input %q cut at %d, guarded %q: %v", clip(in.src, 80), c, clip(whole, 200), err)
+				break
+			}
+			if len(in.src) > 256 {
+				continue
+			}
+			for n := 1; n <= 8; n++ {
+				if got := guardOut(in.src[:c], n); got != whole {
+					t.Errorf("input %q cut at %d in chunks of %d: %q, whole %q", in.src, c, n, got, whole)
+				}
+			}
+		}
+	}
+}
+
+// TestGuardPassesWellFormed: ordinary fragment markup passes unchanged
+// (the demo fragments, and markup with what fragments commonly carry).
+func TestGuardPassesWellFormed(t *testing.T) {
+	t.Parallel()
+	srcs := map[string]string{
+		"realistic": `<section class="reviews" aria-labelledby="h"><h2 id="h">Reviews</h2>
+<!--[--><!-- react-text: 1 -->4.5<!-- /react-text --><!--]-->
+<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><use href="#star"/><path d="M0 0h24v24H0z" fill="none"/><title>star</title></svg>
+<math><mi>x</mi><mo>=</mo><mn>2</mn></math>
+<table class="facts"><caption>Facts</caption><thead><tr><th scope="col">k</th><th>v</th></tr></thead>
+<tbody><tr><td>Pages</td><td>320</td></tr><tr><td colspan=2><a href="/x?a=1&amp;b=2">more</a></td></tr></tbody></table>
+<form action="/api/reviews" method="post"><label for="r">Review</label><textarea id="r" name="r"></textarea>
+<select name="stars"><option value="5" selected>5</option><optgroup label="low"><option>1</option></optgroup></select>
+<input type="hidden" name="csrf" value="a&quot;b"><button type="submit">Send</button></form>
+<ul><li><b>bold</b> and <i>italic</i></li><li><img src="/a.png" alt="a > b" loading=lazy></li></ul>
+<details><summary>More</summary><p>Hidden <code>&lt;b&gt;</code> text.</p></details>
+<picture><source srcset="/a.webp" type="image/webp"><img src="/a.jpg" alt=""></picture>
+<template id="row"><tr><td></td></tr></template>
+<my-widget data-x='{"a":"</div>"}'><span slot="s">x</span></my-widget>
+<script type="application/json" id="state">{"html":"<\/script><!--x"}</script>
+<script>if (a < b && c > d) { document.querySelector("#h").textContent = "</p>"; }</script>
+<style>.reviews > h2::after { content: "</style"; }</style>
+<noscript><img src="/pixel.gif" alt=""></noscript>
+</section>
+`,
+	}
+	files, _ := filepath.Glob("../../fragments/html/*.html")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs[filepath.Base(f)] = string(b)
+	}
+	if len(files) == 0 {
+		t.Error("no demo fragments under fragments/html")
+	}
+	for name, src := range srcs {
+		for _, n := range []int{0, 1, 7, 100} {
+			if got := guarded(src, n); got != src {
+				t.Errorf("%s in chunks of %d changed:\n%s", name, n, firstDiff(got, src))
+			}
+		}
+		if err := checkHolds(src); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestGuardStreams: text goes out with the chunk it came in; what is held
+// back (a tag until its '>') is bounded.
+func TestGuardStreams(t *testing.T) {
+	t.Parallel()
+	var g Guard
+	var out bytes.Buffer
+	emit := func(b []byte) { out.Write(b) }
+	for _, step := range []struct{ in, want string }{
+		{`<div class="a">hello <b`, `<div class="a">hello `},
+		{`>bold</b> <scr`, `<b>bold</b> `},
+		{`ipt>let a = "`, `<script>let a = "`},
+		{strings.Repeat("x", 100), strings.Repeat("x", 100)},
+		{`";</script><!-- a comment`, `";</script><!-- a comment`},
+		{` goes on`, ` goes on`},
+		{` -->text`, ` -->text`},
+	} {
+		out.Reset()
+		g.Write([]byte(step.in), emit)
+		if out.String() != step.want {
+			t.Fatalf("after %q: passed %q, want %q", step.in, out.String(), step.want)
+		}
+	}
+	out.Reset()
+	g.Close(emit)
+	if out.String() != "</div>" {
+		t.Errorf("close: %q, want </div>", out.String())
+	}
+
+	// An attribute value that never ends: held up to MaxTag, then dropped.
+	out.Reset()
+	g.Write([]byte(`<p>x<a title="`), emit)
+	chunk := []byte(strings.Repeat("v", 4096))
+	for range 100 {
+		g.Write(chunk, emit)
+		if len(g.held) > MaxTag {
+			t.Fatalf("holding %d bytes", len(g.held))
+		}
+	}
+	g.Close(emit)
+	if out.String() != "<p>x</p>" {
+		t.Errorf("cut inside a long tag: %q, want <p>x</p>", out.String())
+	}
+}
+
+// FuzzGuard: chunking does not change the output, and the output, whole
+// or cut, keeps the page around it (the oracle of TestGuardOracle).
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{"<div><p>x", "<script>a</scr", "<!-- x", "</div></body>", "<table><tr><td>", "<a b='>'>"} {
+		f.Add(s, 3)
+	}
+	for i, in := range append(namedInputs(), html5libInputs(f)...) {
+		if strings.HasSuffix(in.from, ".dat") || strings.Contains(in.from, ".dat#") || in.from == "named" {
+			f.Add(in.src, i%17-3)
+		}
+	}
+	f.Fuzz(func(t *testing.T, frag string, n int) {
+		chunk := 1
+		if n > 0 {
+			chunk = n%64 + 1
+		}
+		whole := guarded(frag, 0)
+		if chunked := guarded(frag, chunk); chunked != whole {
+			t.Fatalf("chunking changes the output:\nwhole   %q\nchunked %q", whole, chunked)
+		}
+		if err := checkHolds(whole); err != nil {
+			t.Fatalf("fragment %q (guarded %q) breaks the page: %v", frag, whole, err)
+		}
+		cut := frag[:(n%(len(frag)+1)+len(frag)+1)%(len(frag)+1)]
+		if out := guarded(cut, chunk); checkHolds(out) != nil {
+			t.Fatalf("fragment %q cut to %q (guarded %q) breaks the page: %v", frag, cut, out, checkHolds(out))
+		}
+	})
+}
+
+func BenchmarkGuard(b *testing.B) {
+	src := []byte(strings.Repeat(`<div class="row"><p>Some <b>text</b> of a fragment, &amp; more.</p><img src="/x.png" alt="x"></div>`+"\n", 100))
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	emit := func([]byte) {}
+	for b.Loop() {
+		var g Guard
+		g.Write(src, emit)
+		g.Close(emit)
+	}
+}

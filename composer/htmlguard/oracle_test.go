@@ -1,0 +1,483 @@
+package htmlguard
+
+// The oracle: whatever a fragment sends, once it has been through a guard
+// and the guard has been closed, the page around the fragment's slot parses
+// exactly as it does with an empty fragment. It is checked with Go's HTML5
+// parser on the html5lib conformance inputs that ship with golang.org/x/net,
+// at every cut point of the short ones (a cut is what the composer does at a
+// fragment's deadline or size limit: the guard is closed after a prefix).
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf16"
+
+	"golang.org/x/net/html"
+)
+
+// The two kinds of slot the composer writes a fragment into. The page text
+// mirrors composer/stream: a synchronous slot is the fragment inside the
+// template's own element (here a div); an async slot is a placeholder in
+// place and, before </body>, the fragment in a <template> followed by the
+// script that moves it (writePlaceholder and writeAsync in stream.go). If
+// those change, change asyncPage and moverScript.
+const (
+	pageHead = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>page</title></head><body>` +
+		`<header><a href="/">home</a></header><main><h1>title</h1>`
+	// pageTail is what follows a slot: text and elements directly in body
+	// (an active formatting element left open would be reconstructed
+	// around them), a form (a form pointer left set would drop it), a
+	// table, a list, a comment, and the page's own scripts.
+	pageTail = `<p id="after">after <b>bold</b> text</p>text in main</main>` +
+		`<form id="f"><input name="q"><button>go</button></form>` +
+		`<table id="t"><tr><td>cell</td></tr></table><ul><li>one<li>two</ul><!-- page comment -->` +
+		`<footer><p>footer</p></footer>`
+
+	// Copied from composer/stream's moverScript (main, after issue 12's
+	// CSP work): it follows each async fragment's template.
+	moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
+)
+
+func divPage(fragment string) string {
+	return pageHead + `<div id="slot" data-fragment="f">` + fragment + `</div>` + pageTail + `</body></html>`
+}
+
+func asyncPage(fragment string) string {
+	return pageHead + `<mfe-placeholder id="mfe-async-0" data-fragment="f"><p>loading</p></mfe-placeholder>` + pageTail +
+		asyncFragment("mfe-async-0", fragment) +
+		asyncFragment("mfe-async-1", `<p>another fragment</p>`) +
+		`</body></html>`
+}
+
+// asyncFragment is what writeAsync writes for a finished async fragment.
+func asyncFragment(id, body string) string {
+	return `<template id="` + id + `-content">` + body + `</template><script>` + moverScript + `</script>`
+}
+
+type pageKind struct {
+	name string
+	page func(string) string
+	// container finds the node whose children are the fragment's subtree.
+	container func(*html.Node) *html.Node
+}
+
+var pageKinds = []pageKind{
+	{"div", divPage, func(n *html.Node) *html.Node { return findByID(n, "div", "slot") }},
+	{"async", asyncPage, func(n *html.Node) *html.Node { return findByID(n, "template", "mfe-async-0-content") }},
+}
+
+// findByID returns the first element named name with the given id, in
+// document order.
+func findByID(n *html.Node, name, id string) *html.Node {
+	if n.Type == html.ElementNode && n.Data == name && n.Namespace == "" {
+		for _, a := range n.Attr {
+			if a.Namespace == "" && a.Key == "id" && a.Val == id {
+				return n
+			}
+		}
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if f := findByID(c, name, id); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// parseWithout parses page and removes the children of its fragment's
+// container.
+func parseWithout(kind pageKind, page string) (*html.Node, error) {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return nil, err
+	}
+	c := kind.container(doc)
+	if c == nil {
+		return nil, fmt.Errorf("no %s container in the page", kind.name)
+	}
+	for c.FirstChild != nil {
+		c.RemoveChild(c.FirstChild)
+	}
+	return doc, nil
+}
+
+func render(n *html.Node) string {
+	var b strings.Builder
+	if err := html.Render(&b, n); err != nil {
+		return err.Error()
+	}
+	return b.String()
+}
+
+// sameTree reports whether two trees are equal: node types, names,
+// namespaces, data and attributes.
+func sameTree(a, b *html.Node) bool {
+	if a.Type != b.Type || a.Data != b.Data || a.Namespace != b.Namespace || len(a.Attr) != len(b.Attr) {
+		return false
+	}
+	for i := range a.Attr {
+		if a.Attr[i] != b.Attr[i] {
+			return false
+		}
+	}
+	ca, cb := a.FirstChild, b.FirstChild
+	for ; ca != nil && cb != nil; ca, cb = ca.NextSibling, cb.NextSibling {
+		if !sameTree(ca, cb) {
+			return false
+		}
+	}
+	return ca == nil && cb == nil
+}
+
+var emptyPages = sync.OnceValue(func() map[string]*html.Node {
+	m := map[string]*html.Node{}
+	for _, k := range pageKinds {
+		doc, err := parseWithout(k, k.page(""))
+		if err != nil {
+			panic(err)
+		}
+		m[k.name] = doc
+	}
+	return m
+})
+
+// checkHolds reports how the guarded fragment out breaks the page, if it
+// does.
+func checkHolds(out string) error {
+	for _, k := range pageKinds {
+		got, err := parseWithout(k, k.page(out))
+		if err != nil {
+			return fmt.Errorf("%s slot: %v", k.name, err)
+		}
+		if want := emptyPages()[k.name]; !sameTree(got, want) {
+			return fmt.Errorf("%s slot: the page changed:\n%s", k.name, firstDiff(render(got), render(want)))
+		}
+	}
+	return nil
+}
+
+// firstDiff shows where two renderings part.
+func firstDiff(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	from := max(0, i-60)
+	return fmt.Sprintf("got  …%q\nwant …%q", clip(got[from:], 160), clip(want[from:], 160))
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// guardOut runs src through a new guard in chunks of n bytes (0: one
+// write), then closes it.
+func guardOut(src string, n int) string {
+	var g Guard
+	var out bytes.Buffer
+	emit := func(b []byte) { out.Write(b) }
+	b := []byte(src)
+	if n <= 0 {
+		n = len(b) + 1
+	}
+	for len(b) > 0 {
+		k := min(n, len(b))
+		g.Write(b[:k], emit)
+		b = b[k:]
+	}
+	g.Close(emit)
+	return out.String()
+}
+
+// cutPoints lists where to cut src: every byte up to 256, else a sample of
+// 48 spread over it plus the bytes around each '<' and '>' in the sample's
+// neighbourhood, always with the whole input.
+func cutPoints(src string) []int {
+	n := len(src)
+	if n <= 256 {
+		cuts := make([]int, n+1)
+		for i := range cuts {
+			cuts[i] = i
+		}
+		return cuts
+	}
+	h := fnv.New64a()
+	h.Write([]byte(src))
+	seed := h.Sum64()
+	set := map[int]bool{n: true, 0: true}
+	for i := range 48 {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		c := int(seed>>33) % n
+		if i < 16 {
+			c = n * i / 16
+		}
+		set[c] = true
+		if j := strings.IndexAny(src[c:], "<>"); j >= 0 {
+			set[c+j] = true
+			set[min(n, c+j+1)] = true
+		}
+	}
+	cuts := make([]int, 0, len(set))
+	for c := range set {
+		cuts = append(cuts, c)
+	}
+	sort.Ints(cuts)
+	return cuts
+}
+
+// corpusInput is one input with where it came from.
+type corpusInput struct {
+	src, from string
+}
+
+// html5libInputs returns the inputs of the html5lib tree-construction and
+// tokenizer tests shipped with golang.org/x/net, each once.
+func html5libInputs(t testing.TB) []corpusInput {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "golang.org/x/net").Output()
+	if err != nil {
+		t.Fatalf("locating golang.org/x/net: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "html", "testdata", "html5lib-tests")
+	seen := map[string]bool{}
+	var inputs []corpusInput
+	add := func(src, from string) {
+		if !seen[src] {
+			seen[src] = true
+			inputs = append(inputs, corpusInput{src, from})
+		}
+	}
+	dats, _ := filepath.Glob(filepath.Join(dir, "tree-construction", "*.dat"))
+	tests, _ := filepath.Glob(filepath.Join(dir, "tokenizer", "*.test"))
+	if len(dats) == 0 || len(tests) == 0 {
+		t.Fatalf("no html5lib tests under %s", dir)
+	}
+	for _, f := range dats {
+		srcs, err := readDat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range srcs {
+			add(s, filepath.Base(f)+"#"+strconv.Itoa(i))
+		}
+	}
+	for _, f := range tests {
+		srcs, err := readTokenizerTest(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range srcs {
+			add(s, filepath.Base(f)+"#"+strconv.Itoa(i))
+		}
+	}
+	return inputs
+}
+
+// readDat returns the #data sections of a tree-construction test file.
+func readDat(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var srcs []string
+	var cur []string
+	in := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "#data":
+			in, cur = true, cur[:0]
+		case in && strings.HasPrefix(line, "#"):
+			in = false
+			srcs = append(srcs, strings.Join(cur, "\n"))
+		case in:
+			cur = append(cur, line)
+		}
+	}
+	return srcs, sc.Err()
+}
+
+// readTokenizerTest returns the inputs of a tokenizer test file.
+func readTokenizerTest(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var file map[string][]struct {
+		Input         string `json:"input"`
+		DoubleEscaped bool   `json:"doubleEscaped"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var srcs []string
+	for _, tests := range file {
+		for _, tc := range tests {
+			s := tc.Input
+			if tc.DoubleEscaped {
+				s = unescapeU(s)
+			}
+			srcs = append(srcs, s)
+		}
+	}
+	sort.Strings(srcs)
+	return srcs, nil
+}
+
+// unescapeU decodes the \uXXXX escapes of a doubleEscaped tokenizer test.
+func unescapeU(s string) string {
+	var units []uint16
+	var b strings.Builder
+	flush := func() {
+		b.WriteString(string(utf16.Decode(units)))
+		units = units[:0]
+	}
+	for i := 0; i < len(s); {
+		if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+			if v, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
+				units = append(units, uint16(v))
+				i += 6
+				continue
+			}
+		}
+		flush()
+		b.WriteByte(s[i])
+		i++
+	}
+	flush()
+	return b.String()
+}
+
+// namedInputs are the fragments the issue names, and their relatives.
+func namedInputs() []corpusInput {
+	long := strings.Repeat("x", 9<<10)
+	var in []corpusInput
+	for _, s := range []string{
+		`<!--><textarea>`,
+		`<!--->x<textarea>`,
+		`<!-- x --!><textarea>`,
+		`<!-- x --!> y <textarea>`,
+		`<script><!--<script>`,
+		`<script><!--<script></script>x</script><textarea>`,
+		`<script><!--<script></script>`,
+		`<svg><style>`,
+		`<svg><style><textarea>`,
+		`<math><style>`,
+		`<math><style><textarea>`,
+		`<svg><title><textarea>`,
+		`<svg><![CDATA[</svg><textarea>]]>`,
+		`<div><a title="` + long + `">x</a><textarea>`,
+		`<div><a title="` + long,
+		`<p class='` + long,
+		`<script>x</script title="` + long + `">after<textarea>`,
+		`<textarea>x</textarea a='` + long,
+		`<svg><path d="` + long + `"/><textarea>`,
+		`<b>x`,
+		`<b><p></b>x`,
+		`<a><p><a>x`,
+		`<form><div></form><textarea>`,
+		`<table><tr><td>x`,
+		`<table><div>x<td>y`,
+		`<select><option>a<textarea>`,
+		`<template><tr><td>x`,
+		`<template><td>a<tr>b<div><td>c`,
+		`<template><caption>x<tr><td>y</template><b>`,
+		`<template><col><div>x`,
+		`<template><tr><div><td><table><td>`,
+		`<table><template><tr></template><td>x`,
+		`<body onload=x><html lang=xx>`,
+		`<frameset><frame>`,
+		`<plaintext>x`,
+		`<image src=x>`,
+		// Found by TestGuardRandomSoup and FuzzGuard.
+		`<<td>A`,
+		`<</g>!-- x`,
+		`<link><</g>x<noembed>`,
+		`<script><!--<<script></script><s/`,
+		`<script><!--a <= b; document.write("<script></script>")--></script><p>`,
+		`<svg><colgroup><foreignObject><table>`,
+		`<math><colgroup><mi/1><table>`,
+		`<svg><desc><template></template></desc></svg>`,
+		`<math><mi><template>x`,
+	} {
+		in = append(in, corpusInput{s, "named"})
+	}
+	return in
+}
+
+// TestGuardOracle puts every input through the guard, at every cut point
+// of short inputs and a sample of long ones, into both kinds of slot.
+func TestGuardOracle(t *testing.T) {
+	t.Parallel()
+	inputs := append(namedInputs(), html5libInputs(t)...)
+	const shards = 16
+	var mu sync.Mutex
+	var failed, checked, cuts int
+	t.Cleanup(func() {
+		t.Logf("%d inputs, %d cut points, %d distinct outputs parsed in both slots, %d failed", len(inputs), cuts, checked, failed)
+	})
+	for s := range shards {
+		t.Run(fmt.Sprintf("shard%d", s), func(t *testing.T) {
+			t.Parallel()
+			nf, nc, np, shown := 0, 0, 0, 0
+			for i := s; i < len(inputs); i += shards {
+				in := inputs[i]
+				seen := map[string]bool{} // cuts inside a tag give the same output
+				for _, c := range cutPoints(in.src) {
+					nc++
+					out := guardOut(in.src[:c], 0)
+					if seen[out] {
+						continue
+					}
+					seen[out] = true
+					np++
+					if err := checkHolds(out); err != nil {
+						nf++
+						if shown < 3 {
+							shown++
+							t.Errorf("%s: input %q cut at %d, guarded %q: %v", in.from, clip(in.src, 300), c, clip(out, 300), err)
+						}
+					}
+				}
+			}
+			mu.Lock()
+			failed += nf
+			checked += np
+			cuts += nc
+			mu.Unlock()
+		})
+	}
+}
+
+// TestGuardChunking: how a fragment is split into chunks changes nothing
+// in what comes out.
+func TestGuardChunking(t *testing.T) {
+	t.Parallel()
+	inputs := append(namedInputs(), html5libInputs(t)...)
+	for _, in := range inputs {
+		whole := guardOut(in.src, 0)
+		for _, n := range []int{1, 2, 5, 64} {
+			if got := guardOut(in.src, n); got != whole {
+				t.Errorf("%s: input %q in chunks of %d:\n got %q\nwant %q", in.from, clip(in.src, 200), n, clip(got, 300), clip(whole, 300))
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package htmlguard
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// soupTokens are pieces of markup that interact in the parser: tags of
+// every kind the tree builder treats apart, comment and script forms,
+// foreign content, quotes.
+var soupTokens = fieldsUnquoted(`<div> </div> <p> </p> <b> </b> <i> </i> <a> </a> <a href=x> <nobr> </nobr>
+<table> </table> <tr> </tr> <td> </td> <th> <tbody> </tbody> <thead> <caption> </caption> <colgroup> </colgroup> <col>
+<select> </select> <option> </option> <optgroup> </optgroup> <form> </form> <input> <input type=hidden> <textarea> </textarea>
+<template> </template> <svg> </svg> <math> </math> <foreignObject> </foreignObject> <desc> <mi> </mi> <mtext>
+<annotation-xml> <annotation-xml encoding=text/html> </annotation-xml> <style> </style> <script> </script> <title> </title>
+<xmp> </xmp> <iframe> </iframe> <noscript> </noscript> <noembed> <noframes> <plaintext> <li> </li> <ul> </ul> <ol> <dd> <dt> <dl>
+<h1> </h1> <h2> <button> </button> <font> <font color=red> </font> <br> </br> <hr> <image> <img> <object> </object> <applet> <marquee>
+<ruby> <rb> <rt> <rp> <rtc> <html> <body> </body> </html> <head> <frameset> <frame> <base> <meta> <link> <span> </span> <em> </em>
+<u> <s> <code> <pre> </pre> <listing> <center> <main> <center> <![CDATA[ ]]> <!-- --> <!--> <!---> --!> <!-x> <? <!doctype> </ < >
+" ' = / x text &amp; &lt <path/> <g> </g> <svg/> <div/> <script><!--<script> <!--<script> </script</script > </script x=">">
+<DIV> <SVG> <foreignobject> <mglyph> <malignmark> <search> <dialog> <details> <summary> <menu> <dir> <hgroup> <keygen> <wbr>
+<param> <source> <embed> <area> <basefont> <big> <tt> <strike> <isindex> <tfoot> </tfoot> </th> <h3> </h2> </li> </dd> </dt> </form>
+</caption> </colgroup> </td> </optgroup> </option> </select> </template> </object> </applet> </marquee> </nobr> </ruby> </rb>
+</rt> </rp> </rtc> </mtext> </desc> </foreignobject> </math> </svg> </button> </label> <label> </a> </b>
+<textarea>x</textarea > <title>x</title/> <style>x</style x> <a\x00b> \r\n \x00 <![CDATA[x]]> <!-- -- --> <!--a--!>
+<svg><title> <math><mi> <math><annotation-xml><svg> <svg><foreignObject><div> <table><tr><td> <select><option>`)
+
+func TestGuardRandomSoup(t *testing.T) {
+	t.Parallel()
+	n := 3000
+	if s := os.Getenv("SOUP"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	seed := uint64(12)
+	if s := os.Getenv("SOUPSEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	r := rand.New(rand.NewPCG(seed, seed))
+	failures := 0
+	for range n {
+		var b strings.Builder
+		for range 1 + r.IntN(40) {
+			b.WriteString(soupTokens[r.IntN(len(soupTokens))])
+			if r.IntN(4) == 0 {
+				b.WriteString("x")
+			}
+		}
+		src := b.String()
+		cut := r.IntN(len(src) + 1)
+		for _, s := range []string{src, src[:cut]} {
+			whole := guardOut(s, 0)
+			if err := checkHolds(whole); err != nil {
+				failures++
+				if failures < 6 {
+					t.Errorf("input %q, guarded %q: %v", s, whole, err)
+				}
+			}
+			if got := guardOut(s, 1+r.IntN(5)); got != whole {
+				t.Errorf("chunking: input %q: %q vs %q", s, got, whole)
+			}
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d failures", failures)
+	}
+}
+
+// fieldsUnquoted splits s at white space and reads \x00, \r and \n.
+func fieldsUnquoted(s string) []string {
+	f := strings.Fields(s)
+	for i := range f {
+		f[i] = strings.NewReplacer(`\x00`, "\x00", `\r`, "\r", `\n`, "\n").Replace(f[i])
+	}
+	return f
+}
