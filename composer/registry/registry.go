@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,7 +36,15 @@ type Entry struct {
 	// SetCookie lets the fragment's Set-Cookie headers through to the page,
 	// and only when the fragment is required (errorbehaviour="error").
 	SetCookie bool
+	// Loader is "lambda" when Endpoint (and the versions' endpoints) may be
+	// bare Lambda function names; "" when every endpoint is a URL or an ARN,
+	// whose form says its transport.
+	Loader string
 }
+
+// LoaderLambda is the one loader an entry may name: its endpoints are
+// Lambda functions, possibly by bare name.
+const LoaderLambda = "lambda"
 
 // Assets are the files a fragment needs, known before it answers, so that
 // the page head can load them early.
@@ -86,10 +95,14 @@ type jsonEntry struct {
 	ForwardHeaders []string  `json:"forwardHeaders,omitempty"`
 	Versions       []Version `json:"versions,omitempty"`
 	SetCookie      bool      `json:"setCookie,omitempty"`
+	Loader         string    `json:"loader,omitempty"`
 }
 
-// ParseEntry reads an entry: a bare endpoint (a JSON string, or the
-// endpoint text itself as SSM holds it) or a JSON object.
+// ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
+// (a JSON string, or the endpoint text itself as SSM holds it), or a JSON
+// object. Any other JSON value (a number, true, null, an array) is an
+// error, and so is a bare function name outside an object with
+// "loader": "lambda".
 func ParseEntry(data []byte) (Entry, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
@@ -104,13 +117,39 @@ func ParseEntry(data []byte) (Entry, error) {
 		return entryFromEndpoint(s)
 	case '{':
 		return parseObject(data)
-	default:
-		return entryFromEndpoint(string(data))
 	}
+	if kind := jsonKind(data); kind != "" {
+		return Entry{}, fmt.Errorf("a JSON %s: want an endpoint (an http(s) URL or an ARN, as a string) or an object with \"endpoint\"", kind)
+	}
+	return entryFromEndpoint(string(data))
+}
+
+// jsonKind names the JSON value data holds when it is neither a string nor
+// an object, else "".
+func jsonKind(data []byte) string {
+	if data[0] == '[' {
+		return "array"
+	}
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	switch v.(type) {
+	case float64:
+		return "number"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	}
+	return ""
 }
 
 func entryFromEndpoint(s string) (Entry, error) {
 	s = strings.TrimSpace(s)
+	if isFunctionName(s) {
+		return Entry{}, fmt.Errorf("endpoint %q is a bare function name: write {\"endpoint\": %q, \"loader\": \"lambda\"}", s, s)
+	}
 	if err := CheckEndpoint(s); err != nil {
 		return Entry{}, err
 	}
@@ -130,8 +169,11 @@ func parseObject(data []byte) (Entry, error) {
 	if j.Endpoint == "" {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
-	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie}
-	if err := CheckEndpoint(e.Endpoint); err != nil {
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie, Loader: j.Loader}
+	if j.Loader != "" && j.Loader != LoaderLambda {
+		return Entry{}, fmt.Errorf("loader %q: the only loader is \"lambda\", for endpoints that are bare function names (a URL or an ARN says its own kind)", j.Loader)
+	}
+	if err := checkEndpoint(e.Endpoint, e.Loader); err != nil {
 		return Entry{}, err
 	}
 	if j.Timeout != "" {
@@ -168,7 +210,7 @@ func parseObject(data []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("versions[%d]: weight %d: want 0 to 100 (percent)", i, v.Weight)
 		}
 		names[v.Name] = true
-		if err := CheckEndpoint(v.Endpoint); err != nil {
+		if err := checkEndpoint(v.Endpoint, e.Loader); err != nil {
 			return Entry{}, fmt.Errorf("versions[%d]: %w", i, err)
 		}
 		total += v.Weight
@@ -180,8 +222,30 @@ func parseObject(data []byte) (Entry, error) {
 	return e, nil
 }
 
-// CheckEndpoint accepts an http(s) URL with a host, a Lambda or Step
-// Functions ARN, or a bare Lambda function name (for loader="lambda").
+// checkEndpoint checks an endpoint of an entry object whose loader is
+// loader: with "lambda", a bare function name or a Lambda ARN; without,
+// what CheckEndpoint accepts.
+func checkEndpoint(s, loader string) error {
+	if loader == LoaderLambda {
+		if isFunctionName(s) || isLambdaARN(s) {
+			return nil
+		}
+		return fmt.Errorf("\"loader\": \"lambda\" with endpoint %q: the loader is for bare function names; remove it (a URL or an ARN says its own kind)", s)
+	}
+	if isFunctionName(s) {
+		return fmt.Errorf("endpoint %q is a bare function name: add \"loader\": \"lambda\"", s)
+	}
+	return CheckEndpoint(s)
+}
+
+func isLambdaARN(s string) bool {
+	parts := strings.SplitN(s, ":", 7)
+	return len(parts) == 7 && parts[0] == "arn" && parts[1] != "" && parts[2] == "lambda" && parts[3] != "" && parts[5] != ""
+}
+
+// CheckEndpoint accepts an http(s) URL with a host, or a Lambda or Step
+// Functions ARN. (A bare Lambda function name is an endpoint only in an
+// entry object with "loader": "lambda".)
 func CheckEndpoint(s string) error {
 	switch {
 	case s == "":
@@ -211,10 +275,8 @@ func CheckEndpoint(s string) error {
 			return fmt.Errorf("endpoint %q: credentials in URLs are not allowed", s)
 		}
 		return nil
-	case isFunctionName(s):
-		return nil
 	}
-	return fmt.Errorf("endpoint %q: want an http(s) URL, a Lambda or Step Functions ARN, or a Lambda function name", s)
+	return fmt.Errorf("endpoint %q: want an http(s) URL or a Lambda or Step Functions ARN (a bare function name only in {\"endpoint\": \"NAME\", \"loader\": \"lambda\"})", s)
 }
 
 func validVersionName(s string) bool {
@@ -230,7 +292,7 @@ func validVersionName(s string) bool {
 }
 
 func isFunctionName(s string) bool {
-	if len(s) > 140 {
+	if s == "" || len(s) > 140 {
 		return false
 	}
 	for _, r := range s {
@@ -270,16 +332,36 @@ type Raw struct {
 	ID   string `json:"id"`
 	From string `json:"from"` // where it came from, for messages: a parameter name, "file.json: id"
 	Data []byte `json:"data"`
+	// File and Line place an entry read from a registry file.
+	File string `json:"-"`
+	Line int    `json:"-"`
 }
 
 // EntryError is an entry that did not parse.
 type EntryError struct {
 	ID   string
 	From string
+	File string // the registry file and line, for an entry read from one
+	Line int
 	Err  error
+	// Kept says that the entry's last good value stays in use; false when
+	// there is none (the id is unregistered until the entry is fixed).
+	Kept bool
+}
+
+// Position is where the entry is: "file:line" for a registry file, else
+// the source's name for it (a parameter name).
+func (e *EntryError) Position() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	return e.From
 }
 
 func (e *EntryError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s: fragment %q: %v", e.Position(), e.ID, e.Err)
+	}
 	return fmt.Sprintf("registry entry %s: %v", e.From, e.Err)
 }
 
@@ -375,8 +457,10 @@ func (r *Registry) Update(raws []Raw) []*EntryError {
 	for _, raw := range raws {
 		e, err := ParseEntry(raw.Data)
 		if err != nil {
-			errs = append(errs, &EntryError{ID: raw.ID, From: raw.From, Err: err})
+			ee := &EntryError{ID: raw.ID, From: raw.From, File: raw.File, Line: raw.Line, Err: err}
+			errs = append(errs, ee)
 			if prev, ok := old.entries[raw.ID]; ok {
+				ee.Kept = true
 				next.entries[raw.ID] = prev
 				if prevRaw, ok := old.raws[raw.ID]; ok {
 					next.raws[raw.ID] = prevRaw
@@ -400,17 +484,96 @@ func ReadFile(path string) ([]Raw, error) {
 	return ParseFile(path, data)
 }
 
-// ParseFile splits the content of a registry file into its entries; path
-// is used in messages. The entries themselves are parsed by Update.
+// FileError is a registry file that is not a JSON object from fragment id
+// to entry, at a line and column.
+type FileError struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// ParseFile splits the content of a registry file into its entries, each
+// with its line; path is used in messages. The entries themselves are
+// parsed by Update. A file that is not a JSON object of unique ids gives a
+// *FileError.
 func ParseFile(path string, data []byte) ([]Raw, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("read registry %s: want a JSON object from fragment id to entry: %w", path, err)
+	fail := func(off int64, format string, args ...any) error {
+		line, col := position(data, off)
+		return &FileError{File: path, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
 	}
-	raws := make([]Raw, 0, len(m))
-	for id, v := range m {
-		raws = append(raws, Raw{ID: id, From: fmt.Sprintf("%s: %q", path, id), Data: v})
+	syntax := func(dec *json.Decoder, err error) error {
+		// A Decoder's offsets are relative to the value it was reading;
+		// the whole file, read at once, says where it breaks.
+		var whole any
+		var se *json.SyntaxError
+		switch {
+		case errors.As(json.Unmarshal(data, &whole), &se) && !strings.Contains(se.Error(), "unexpected end"):
+			return fail(se.Offset-1, "%v", se)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return fail(int64(len(data)), "the file ends inside the object: is it complete (a missing } or \")?")
+		}
+		return fail(dec.InputOffset(), "%v", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fail(0, "the file is empty: want a JSON object from fragment id to entry")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	start := skipSpace(data, 0)
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, syntax(dec, err)
+	}
+	if tok != json.Delim('{') {
+		return nil, fail(start, `want a JSON object from fragment id to entry, e.g. {"reviews": "https://reviews.internal/fragment"}`)
+	}
+	var raws []Raw
+	seen := map[string]bool{}
+	for dec.More() {
+		keyAt := skipSpace(data, dec.InputOffset())
+		keyTok, err := dec.Token()
+		if err != nil {
+			return nil, syntax(dec, err)
+		}
+		id, _ := keyTok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, syntax(dec, err)
+		}
+		if seen[id] {
+			return nil, fail(keyAt, "fragment id %q given twice", id)
+		}
+		seen[id] = true
+		line, _ := position(data, keyAt)
+		raws = append(raws, Raw{ID: id, From: fmt.Sprintf("%s: %q", path, id), Data: v, File: path, Line: line})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, syntax(dec, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fail(skipSpace(data, dec.InputOffset()), "data after the registry object")
 	}
 	sort.Slice(raws, func(i, j int) bool { return raws[i].ID < raws[j].ID })
 	return raws, nil
+}
+
+// skipSpace returns the offset of the first byte at or after off that is
+// not white space or a separator.
+func skipSpace(data []byte, off int64) int64 {
+	for off < int64(len(data)) && strings.IndexByte(" \t\r\n,:", data[off]) >= 0 {
+		off++
+	}
+	return off
+}
+
+// position gives the 1-based line and column (in bytes) of offset off.
+func position(data []byte, off int64) (line, col int) {
+	off = max(0, min(off, int64(len(data))))
+	before := data[:off]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
 }

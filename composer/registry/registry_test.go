@@ -21,7 +21,10 @@ func TestParseEntry(t *testing.T) {
 		{"json string", `"http://127.0.0.1:9000/x"`, Entry{Endpoint: "http://127.0.0.1:9000/x"}},
 		{"lambda arn", `arn:aws:lambda:eu-west-1:123456789012:function:reviews`, Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:reviews"}},
 		{"states arn", `"arn:aws:states:eu-west-1:123456789012:stateMachine:recs"`, Entry{Endpoint: "arn:aws:states:eu-west-1:123456789012:stateMachine:recs"}},
-		{"function name", `reviews-fn`, Entry{Endpoint: "reviews-fn"}},
+		{"function name with its loader", `{"endpoint": "reviews-fn", "loader": "lambda"}`, Entry{Endpoint: "reviews-fn", Loader: "lambda"}},
+		{"lambda arn with the loader", `{"endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:reviews", "loader": "lambda"}`, Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:reviews", Loader: "lambda"}},
+		{"versions as function names", `{"endpoint": "reviews", "loader": "lambda", "versions": [{"name": "v2", "endpoint": "reviews-v2", "weight": 5}]}`,
+			Entry{Endpoint: "reviews", Loader: "lambda", Versions: []Version{{Name: "v2", Endpoint: "reviews-v2", Weight: 5}}}},
 		{"full object", `{
 			"endpoint": "https://reviews.internal/fragment",
 			"timeout": "500ms",
@@ -69,6 +72,21 @@ func TestParseEntryErrors(t *testing.T) {
 		{"unnamed version", `{"endpoint": "http://x/", "versions": [{"endpoint":"http://a/","weight":1}]}`, `versions[0]: "name" is missing`},
 		{"bad version endpoint", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"gopher://a/","weight":1}]}`, `versions[0]: endpoint "gopher://a/"`},
 		{"trailing data", `{"endpoint": "http://x/"} {}`, "data after the object"},
+		// A JSON value that is neither a string nor an object was taken for a
+		// function name ("42" was invoked as a Lambda function).
+		{"json number", `42`, "a JSON number"},
+		{"json number with spaces", ` 42 `, "a JSON number"},
+		{"json bool", `true`, "a JSON boolean"},
+		{"json null", `null`, "a JSON null"},
+		{"json array", `["http://x/"]`, "a JSON array"},
+		// A bare function name is only an object with "loader": "lambda".
+		{"bare function name", `reviews-fn`, `write {"endpoint": "reviews-fn", "loader": "lambda"}`},
+		{"bare function name as a JSON string", `"reviews-fn"`, `write {"endpoint": "reviews-fn", "loader": "lambda"}`},
+		{"function name without its loader", `{"endpoint": "reviews-fn"}`, `add "loader": "lambda"`},
+		{"version a function name without the loader", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"reviews-v2","weight":1}]}`, `versions[0]: endpoint "reviews-v2"`},
+		{"unknown loader", `{"endpoint": "reviews-fn", "loader": "ftp"}`, `loader "ftp"`},
+		{"lambda loader on a URL", `{"endpoint": "http://x/", "loader": "lambda"}`, `"loader": "lambda" with endpoint "http://x/"`},
+		{"lambda loader on a state machine", `{"endpoint": "arn:aws:states:eu-west-1:1:stateMachine:s", "loader": "lambda"}`, `"loader": "lambda" with endpoint "arn:aws:states`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,8 +151,65 @@ func TestReadFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte(`["a"]`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), "want a JSON object") {
+	if _, err := ReadFile(p); err == nil || !strings.Contains(err.Error(), p+":1:1: want a JSON object") {
 		t.Errorf("ReadFile of an array: %v", err)
+	}
+}
+
+// Every entry knows its line in the file, so that problems are reported
+// as file:line: message; a file that is not JSON says where it breaks.
+func TestReadFilePositions(t *testing.T) {
+	t.Parallel()
+	p := filepath.Join(t.TempDir(), "registry.json")
+	if err := os.WriteFile(p, []byte("{\n  \"a\": \"http://a/\",\n  \"nav\": 42,\n  \"obj\": {\n    \"endpoint\": \"http://o/\"\n  }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	raws, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]int{}
+	for _, r := range raws {
+		lines[r.ID] = r.Line
+	}
+	if diff := cmp.Diff(map[string]int{"a": 2, "nav": 3, "obj": 4}, lines); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+	errs := New(nil).Update(raws)
+	if len(errs) != 1 || errs[0].ID != "nav" || errs[0].Line != 3 || errs[0].Kept {
+		t.Fatalf("errors = %+v, want nav on line 3, with nothing kept", errs)
+	}
+	if got, want := errs[0].Position(), p+":3"; got != want {
+		t.Errorf("Position() = %q, want %q", got, want)
+	}
+
+	for _, tt := range []struct{ content, want string }{
+		{"{\n  \"a\": \"http://a/\",\n  \"b\": }\n", p + ":3:8: "},
+		{"{\n  \"a\": \"http://a/\",\n", p + ":3:1: the file ends inside the object"},
+		{"", p + ":1:1: the file is empty"},
+		{"{\"a\": \"http://a/\", \"a\": \"http://b/\"}", p + `:1:20: fragment id "a" given twice`},
+	} {
+		if err := os.WriteFile(p, []byte(tt.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadFile(p)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("ReadFile(%q) = %v, want an error starting %q", tt.content, err, tt.want)
+		}
+	}
+}
+
+func TestUpdateSaysWhetherALastGoodValueIsKept(t *testing.T) {
+	t.Parallel()
+	r := New(nil)
+	errs := r.Update([]Raw{{ID: "a", Data: []byte(`42`)}})
+	if len(errs) != 1 || errs[0].Kept {
+		t.Fatalf("first load: %+v, want one error keeping nothing", errs)
+	}
+	r.Update([]Raw{{ID: "a", Data: []byte(`"http://a/"`)}})
+	errs = r.Update([]Raw{{ID: "a", Data: []byte(`42`)}})
+	if len(errs) != 1 || !errs[0].Kept {
+		t.Fatalf("after a good value: %+v, want one error keeping it", errs)
 	}
 }
 
@@ -142,7 +217,7 @@ func FuzzParseEntry(f *testing.F) {
 	for _, s := range []string{
 		`https://reviews.internal/fragment`, `"arn:aws:lambda:eu-west-1:1:function:f"`, `fn-name`,
 		`{"endpoint": "http://x/", "timeout": "1s", "assets": {"css": ["/a.css"]}, "forwardHeaders": ["cookie"], "versions": [{"name": "v2", "endpoint": "http://y/", "weight": 10}], "setCookie": true}`,
-		`{"endpoint": 3}`, `{`, `[]`, `null`,
+		`{"endpoint": 3}`, `{`, `[]`, `null`, `42`, `{"endpoint": "fn", "loader": "lambda"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -151,12 +226,12 @@ func FuzzParseEntry(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if CheckEndpoint(e.Endpoint) != nil {
+		if checkEndpoint(e.Endpoint, e.Loader) != nil || (e.Loader == "" && CheckEndpoint(e.Endpoint) != nil) {
 			t.Fatalf("accepted entry with a bad endpoint %q", e.Endpoint)
 		}
 		total := 0
 		for _, v := range e.Versions {
-			if CheckEndpoint(v.Endpoint) != nil || v.Weight < 0 {
+			if checkEndpoint(v.Endpoint, e.Loader) != nil || v.Weight < 0 {
 				t.Fatalf("accepted a bad version %+v", v)
 			}
 			total += v.Weight

@@ -3,6 +3,7 @@ package template
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -90,6 +91,7 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	broken := map[string]bool{} // reported already: routes to them add nothing
 	for _, name := range names {
 		if name == RoutesFile {
 			continue
@@ -98,6 +100,7 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 		t, err := Compile(name, src)
 		if err != nil {
 			errs = append(errs, err.(Errors)...)
+			broken[name] = true
 			continue
 		}
 		s.Templates[name] = t
@@ -109,7 +112,7 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	if !ok {
 		errs = append(errs, &Error{File: RoutesFile, Msg: "missing: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}"})
 	} else {
-		s.Routes, errs = parseRoutes(routes, s.Templates, errs)
+		s.Routes, errs = parseRoutes(routes, s.Templates, broken, errs)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -131,10 +134,30 @@ func errorPageCode(name string) (int, bool) {
 }
 
 // parseRoutes reads routes.json as a stream of tokens so that each problem
-// is reported on its line.
-func parseRoutes(src []byte, templates map[string]*Template, errs Errors) ([]Route, Errors) {
+// is reported on its line. A file that is not JSON at all is one problem,
+// at its line and column. Routes to the templates in broken, whose own
+// errors are reported, add none.
+func parseRoutes(src []byte, templates map[string]*Template, broken map[string]bool, errs Errors) ([]Route, Errors) {
 	fail := func(off int64, format string, args ...any) {
 		errs = append(errs, &Error{File: RoutesFile, Line: lineAt(src, off), Msg: fmt.Sprintf(format, args...)})
+	}
+	failAt := func(off int64, format string, args ...any) Errors {
+		line, col := position(src, off)
+		return append(errs, &Error{File: RoutesFile, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+	}
+	if len(bytes.TrimSpace(src)) == 0 {
+		return nil, failAt(0, "the file is empty: want a JSON object from route pattern to template name, e.g. {\"/product/{id}\": \"catalog.html\"}")
+	}
+	var whole any
+	if err := json.Unmarshal(src, &whole); err != nil {
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &se) && strings.Contains(se.Error(), "unexpected end"):
+			return nil, failAt(int64(len(src)), "the file ends inside the route table: is it complete (a missing } or \")?")
+		case errors.As(err, &se):
+			return nil, failAt(se.Offset-1, "%v", se)
+		}
+		return nil, failAt(0, "%v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(src))
 	tok, err := dec.Token()
@@ -175,7 +198,9 @@ func parseRoutes(src []byte, templates map[string]*Template, errs Errors) ([]Rou
 		}
 		t, ok := templates[strings.TrimPrefix(name, "/")]
 		if !ok {
-			fail(off, "route %q: template %q not found (or it did not compile)", pattern, name)
+			if !broken[strings.TrimPrefix(name, "/")] {
+				fail(off, "route %q: template %q not found", pattern, name)
+			}
 			continue
 		}
 		routes = append(routes, Route{Pattern: pattern, Template: t})
@@ -200,6 +225,13 @@ func checkPattern(pattern string) (err error) {
 	}()
 	chi.NewRouter().Get(pattern, http.NotFound)
 	return nil
+}
+
+// position gives the 1-based line and column (in bytes) of offset off.
+func position(src []byte, off int64) (line, col int) {
+	off = max(0, min(off, int64(len(src))))
+	before := src[:off]
+	return 1 + bytes.Count(before, []byte{'\n'}), int(off) - bytes.LastIndexByte(before, '\n')
 }
 
 func lineAt(src []byte, off int64) int {

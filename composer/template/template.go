@@ -82,14 +82,19 @@ type Template struct {
 	Async int
 }
 
-// Error is a markup error at a place in a file.
+// Error is a markup error at a place in a file: a line, and a column (in
+// bytes) where one is known.
 type Error struct {
 	File string
 	Line int
+	Col  int
 	Msg  string
 }
 
 func (e *Error) Error() string {
+	if e.Line > 0 && e.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}

@@ -259,8 +259,21 @@ func TestLoadSetErrors(t *testing.T) {
 		{"relative pattern", map[string]string{"routes.json": `{"a": "a.html"}`, "a.html": "x"}, []string{`routes.json:1: route "a": a pattern starts with /`}},
 		{"value not a string", map[string]string{"routes.json": `{"/": 3}`}, []string{`routes.json:1: route "/": the value must be a template name`}},
 		{"duplicate route", map[string]string{"routes.json": "{\"/\": \"a.html\",\n\"/\": \"a.html\"}", "a.html": "x"}, []string{`routes.json:2: route "/" given twice`}},
+		// The template's own error says it all: no follow-on line from routes.json.
 		{"broken template and its route", map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": "\n<micro-frontend/>"}, []string{
-			"a.html:2: <micro-frontend> without id", `routes.json:1: route "/": template "a.html" not found (or it did not compile)`,
+			"a.html:2: <micro-frontend> without id",
+		}},
+		{"truncated", map[string]string{"routes.json": "{\"/\": \"a.html\",\n\"/b\": \"a.html\"", "a.html": "x"}, []string{
+			"routes.json:2:15: the file ends inside the route table: is it complete (a missing } or \")?",
+		}},
+		{"truncated in a string", map[string]string{"routes.json": "{\"/\": \"a.ht", "a.html": "x"}, []string{
+			"routes.json:1:12: the file ends inside the route table",
+		}},
+		{"syntax error with its column", map[string]string{"routes.json": "{\"/\": \"a.html\",\n  }", "a.html": "x"}, []string{
+			"routes.json:2:3: invalid character '}'",
+		}},
+		{"empty", map[string]string{"routes.json": " \n", "a.html": "x"}, []string{
+			"routes.json:1:1: the file is empty",
 		}},
 	}
 	for _, tt := range tests {
