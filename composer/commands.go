@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/s3templates"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -103,14 +102,14 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	var entries [][2]string
 	switch {
 	case *file != "" && len(pos) == 0:
-		raws, err := registry.ReadFile(*file)
-		if err != nil {
-			return fmt.Errorf("register: %w", err)
-		}
-		for _, r := range raws { // all valid, or nothing written
-			if _, err := registry.ParseEntry(r.Data); err != nil {
-				return fmt.Errorf("register: %s: entry %q: %w; nothing was written", *file, r.ID, err)
+		raws, problems := registryProblems(*file)
+		if len(problems) > 0 { // all valid, or nothing written
+			for _, p := range problems {
+				fmt.Fprintln(stdout, p)
 			}
+			return fmt.Errorf("register: %w; nothing was written", problemsError(map[string][]string{*file: problems}))
+		}
+		for _, r := range raws {
 			entries = append(entries, [2]string{r.ID, string(r.Data)})
 		}
 	case *file == "" && len(pos) == 2:

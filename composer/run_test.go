@@ -348,12 +348,14 @@ func TestValidate(t *testing.T) {
 	}
 	for _, want := range []string{
 		filepath.Join(dir, "a.html") + `:2: errorbehaviour="maybe"`,
-		filepath.Join(dir, "routes.json") + `:1: route "/"`,
 		filepath.Join(dir, "routes.json") + `:1: route "/b": template "missing.html" not found`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+	if follow := filepath.Join(dir, "routes.json") + `:1: route "/":`; strings.Contains(out.String(), follow) {
+		t.Errorf("a follow-on line for the broken a.html:\n%s", out.String())
 	}
 
 	writeFile(t, filepath.Join(dir, "a.html"), "<p>\n<micro-frontend id=\"x\"/>\n<micro-frontend id=\"y\"/>")
@@ -367,7 +369,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, want := range []string{
 		filepath.Join(dir, "a.html") + `:3: fragment "y" is not in the registry`,
-		`entry "z": endpoint "gopher://z"`,
+		reg + `:1: fragment "z": endpoint "gopher://z"`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

@@ -8,18 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
-// validate checks a folder of templates (and, with -registry, that every
-// fragment id resolves) and prints one "file:line: message" per problem.
-// Fragment teams run it in their pipelines before they publish.
+// validate checks a folder of templates (and, with -registry, a registry
+// file and that every fragment id resolves) and prints one
+// "file:line[:col]: message" per problem. Fragment teams run it in their
+// pipelines before they publish; the server runs the same checks on a
+// local folder and registry file at start-up.
 func validate(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("composer validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	regFile := fs.String("registry", "", "registry JSON file: also check that every fragment id is registered")
+	regFile := fs.String("registry", "", "registry JSON file: check its entries, and that every fragment id is registered")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: composer validate [-registry FILE] DIR\n\nChecks the templates and routes.json in DIR; prints file:line: message for each problem.\n\n")
 		fs.PrintDefaults()
@@ -50,44 +53,90 @@ func validate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("validate: %q is not a folder", dir)
 	}
 
-	var problems []string
-	set, err := template.LoadSet(os.DirFS(dir))
+	set, tplProblems, err := templateProblems(dir)
 	if err != nil {
-		var errs template.Errors
-		if !errors.As(err, &errs) {
-			return err
-		}
-		for _, e := range errs {
-			e.File = filepath.Join(dir, e.File)
-			problems = append(problems, e.Error())
-		}
+		return fmt.Errorf("validate: %w", err)
 	}
+	var regProblems []string
 	if *regFile != "" {
-		problems = append(problems, checkRegistry(dir, set, *regFile)...)
+		var raws []registry.Raw
+		raws, regProblems = registryProblems(*regFile)
+		tplProblems = append(tplProblems, unregistered(dir, set, raws, *regFile)...)
 	}
-	for _, p := range problems {
+	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("validate: %d problem(s) in %s", len(problems), dir)
+	if err := problemsError(map[string][]string{dir: tplProblems, *regFile: regProblems}); err != nil {
+		return fmt.Errorf("validate: %w", err)
 	}
 	fmt.Fprintf(stdout, "ok: %d templates, %d routes\n", len(set.Templates), len(set.Routes))
 	return nil
 }
 
-// checkRegistry reports bad entries and template fragments with no entry.
-func checkRegistry(dir string, set *template.Set, file string) []string {
+// problemsError summarises problems by the file or folder they are in, or
+// returns nil when there are none.
+func problemsError(byPlace map[string][]string) error {
+	var parts []string
+	total := 0
+	for place, ps := range byPlace {
+		if len(ps) > 0 {
+			parts = append(parts, fmt.Sprintf("%d in %s", len(ps), place))
+			total += len(ps)
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	sort.Strings(parts)
+	noun := "problems"
+	if total == 1 {
+		noun = "problem"
+	}
+	return fmt.Errorf("%d %s: %s", total, noun, strings.Join(parts, ", "))
+}
+
+// templateProblems loads the folder dir as the server would, and returns
+// the set (nil if it has problems) and each problem as a
+// "file:line[:col]: message" line naming the file under dir. The error is
+// for a folder that cannot be read at all.
+func templateProblems(dir string) (*template.Set, []string, error) {
+	set, err := template.LoadSet(os.DirFS(dir))
+	if err == nil {
+		return set, nil, nil
+	}
+	var errs template.Errors
+	if !errors.As(err, &errs) {
+		return nil, nil, err
+	}
+	problems := make([]string, 0, len(errs))
+	for _, e := range errs {
+		e.File = filepath.Join(dir, e.File)
+		problems = append(problems, e.Error())
+	}
+	return nil, problems, nil
+}
+
+// registryProblems reads a registry file as the server would, and returns
+// its entries and each problem as a "file:line[:col]: message" line, in
+// the order of the file.
+func registryProblems(file string) ([]registry.Raw, []string) {
 	raws, err := registry.ReadFile(file)
 	if err != nil {
-		return []string{err.Error()}
+		return nil, []string{err.Error()}
 	}
-	reg := registry.New(nil)
-	var problems []string
-	for _, e := range reg.Update(raws) {
-		problems = append(problems, fmt.Sprintf("%s: entry %q: %v", file, e.ID, e.Err))
+	errs := registry.New(nil).Update(raws)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	problems := make([]string, 0, len(errs))
+	for _, e := range errs {
+		problems = append(problems, e.Error())
 	}
-	if set == nil {
-		return problems
+	return raws, problems
+}
+
+// unregistered reports the template fragments with no entry in raws.
+func unregistered(dir string, set *template.Set, raws []registry.Raw, file string) []string {
+	if set == nil || raws == nil {
+		return nil
 	}
 	names := make([]string, 0, len(set.Templates))
 	for n := range set.Templates {
@@ -98,6 +147,7 @@ func checkRegistry(dir string, set *template.Set, file string) []string {
 	for _, r := range raws {
 		known[r.ID] = true
 	}
+	var problems []string
 	for _, n := range names {
 		for _, f := range set.Templates[n].Slots {
 			if !known[f.ID] {
