@@ -53,17 +53,53 @@ func (s *Server) handleReadyz() http.HandlerFunc {
 		}
 		if len(missing) > 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			for _, m := range missing {
-				fmt.Fprintln(w, m)
-			}
-			return
+		} else {
+			fmt.Fprintln(w, "ready")
 		}
-		fmt.Fprintln(w, "ready")
+		for _, m := range missing {
+			fmt.Fprintln(w, m)
+		}
+		if s.notices != nil {
+			for _, n := range s.notices() {
+				fmt.Fprintln(w, n)
+			}
+		}
 	}
+}
+
+// ready reports whether templates and registry have been loaded: until
+// then no page is served.
+func (s *Server) ready() bool {
+	return s.set.Load() != nil && (s.registry == nil || s.registry.Loaded())
+}
+
+// unavailable answers a page request before the first good load: 503,
+// which the client may retry and a CDN must not keep. The body is the
+// set's 503 page when templates are loaded, else a built-in one.
+func (s *Server) unavailable(w http.ResponseWriter, set *template.Set) {
+	var body []byte
+	if set != nil {
+		body = set.ErrorPage(http.StatusServiceUnavailable)
+	}
+	if body == nil {
+		body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The site is starting. Please try again in a moment.</p></body></html>\n")
+	}
+	s.pageCSP(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", s.retry)
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
 }
 
 func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready() {
+			s.unavailable(w, set)
+			return
+		}
 		var params map[string]string
 		if rc := chi.RouteContext(r.Context()); rc != nil && len(rc.URLParams.Keys) > 0 {
 			params = make(map[string]string, len(rc.URLParams.Keys))
@@ -99,10 +135,11 @@ func routeParam(r *http.Request, v string) string {
 
 func (s *Server) handleNotFound(set *template.Set) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var body []byte
-		if set != nil {
-			body = set.ErrorPage(http.StatusNotFound)
+		if set == nil || !s.ready() {
+			s.unavailable(w, set)
+			return
 		}
+		body := set.ErrorPage(http.StatusNotFound)
 		s.pageCSP(w)
 		if body == nil {
 			body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 Not Found</title></head><body><h1>Not Found</h1><p>There is no page at this address.</p></body></html>\n")

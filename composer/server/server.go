@@ -10,6 +10,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,8 @@ type Readiness interface {
 type Options struct {
 	Log      *slog.Logger
 	Composer *stream.Composer
-	// Registry tells readiness.
+	// Registry tells readiness. Until it and the templates are loaded,
+	// every page answers 503 (see RetryAfter).
 	Registry Readiness
 	// Mounts are extra handlers by chi pattern (the demo's static files and
 	// APIs, proxies), served beside the pages.
@@ -53,6 +55,13 @@ type Options struct {
 	// each its own: a client that takes longer to accept one is dropped
 	// (and its page's fragment requests cancelled). Zero: no deadline.
 	WriteTimeout time.Duration
+	// RetryAfter is what a 503 page before the first load asks a client
+	// to wait (Retry-After, in whole seconds); zero means 5 s.
+	RetryAfter time.Duration
+	// Notices, if set, gives lines that /readyz adds after "ready": what
+	// the operators should know although the server is ready (a source
+	// refused a change). /readyz is public: no file names or endpoints.
+	Notices func() []string
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -65,6 +74,8 @@ type Server struct {
 	referrer string
 	metrics  *Metrics
 	tracer   trace.Tracer
+	retry    string // Retry-After of the 503 pages before the first load
+	notices  func() []string
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
@@ -73,7 +84,11 @@ type Server struct {
 
 // New returns a server built from o.
 func New(o Options) *Server {
-	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer}
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer, notices: o.Notices}
+	s.retry = "5"
+	if o.RetryAfter > 0 {
+		s.retry = strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second))
+	}
 	if s.referrer == "" {
 		s.referrer = "strict-origin-when-cross-origin"
 	}
