@@ -309,7 +309,11 @@ func TestAWSColdStartFromSnapshot(t *testing.T) {
 	if status != 503 || !strings.Contains(body, "templates not loaded") || !strings.Contains(body, "registry not loaded") {
 		t.Errorf("readyz with no snapshot: %d %q", status, body)
 	}
+	expect503(t, third.base+"/p/3")
 	logs := third.logs.String()
+	if strings.Contains(logs, "last good") {
+		t.Errorf("the log speaks of a last good copy; there is none:\n%s", logs)
+	}
 	for _, want := range []string{
 		"not ready: templates could not be loaded and there is no usable snapshot",
 		"not ready: the registry could not be loaded and there is no usable snapshot",
@@ -318,6 +322,58 @@ func TestAWSColdStartFromSnapshot(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
+	}
+}
+
+// expect503 checks that u answers as a page does before the first good
+// load: 503, with Retry-After, not to be stored.
+func expect503(t *testing.T, u string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s: %d, Retry-After %q, Cache-Control %q; want 503 with Retry-After and no-store",
+			u, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Cache-Control"))
+	}
+}
+
+// S3 holding a set that does not compile at a cold start: with no
+// snapshot every page is a 503 and nothing speaks of a last good set;
+// with one, the snapshot serves and /readyz says a change was refused.
+func TestAWSColdStartWithAnInvalidSet(t *testing.T) {
+	w := newAWSWorld(t)
+	snap := t.TempDir()
+	first := w.start(t, map[string]string{"COMPOSER_SNAPSHOT_DIR": snap})
+	_, want := get(t, first.base+"/p/3", nil)
+	first.stop(t)
+
+	broken := filepath.Join(t.TempDir(), "page.html")
+	writeFile(t, broken, "v9\n<micro-frontend id=\"web\" async errorbehaviour=\"error\"/>")
+	putRaw(t, w, "site/page.html", broken)
+
+	cold := w.start(t, map[string]string{"COMPOSER_SNAPSHOT_DIR": t.TempDir()})
+	if status, body := get(t, cold.base+"/readyz", nil); status != 503 || !strings.Contains(body, "templates not loaded") {
+		t.Errorf("readyz: %d %q", status, body)
+	}
+	expect503(t, cold.base+"/p/3")
+	expect503(t, cold.base+"/no/such/page")
+	if logs := cold.logs.String(); strings.Contains(logs, "last good") || !strings.Contains(logs, `"file":"page.html","line":2`) {
+		t.Errorf("logs: want the template error and no last good set:\n%s", logs)
+	}
+	if v := metricValue(t, cold.admin, "composer_source_refused_total", `{source="templates"}`); v != 1 {
+		t.Errorf("refused = %v, want 1", v)
+	}
+	cold.stop(t)
+
+	fromSnap := w.start(t, map[string]string{"COMPOSER_SNAPSHOT_DIR": snap})
+	if status, page := get(t, fromSnap.base+"/p/3", nil); status != 200 || page != want {
+		t.Errorf("from the snapshot: %d %q, want %q", status, page, want)
+	}
+	if status, body := get(t, fromSnap.base+"/readyz", nil); status != 200 || !strings.Contains(body, "templates: changes refused since") {
+		t.Errorf("readyz from the snapshot with a refused set: %d %q", status, body)
 	}
 }
 

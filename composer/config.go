@@ -20,6 +20,7 @@ type config struct {
 	addr            string
 	templates       string
 	registry        string
+	dev             bool
 	refresh         time.Duration
 	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration
@@ -42,29 +43,31 @@ type config struct {
 // setting describes one configuration entry, for flags, env and the README.
 type setting struct {
 	env, flag, def, usage string
+	boolean               bool // a flag that needs no value: -dev
 }
 
 var settings = []setting{
-	{"COMPOSER_ADDR", "addr", ":8080", "listen address"},
-	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)"},
-	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)"},
-	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read"},
-	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, how often the whole registry is read even though its change marker did not change (a safety net for writes that did not bump it)"},
-	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one"},
-	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary"},
-	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)"},
-	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off"},
-	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private"},
-	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)"},
-	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)"},
-	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down"},
-	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any"},
-	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)"},
-	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)"},
-	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)"},
-	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins"},
-	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)"},
-	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error"},
+	{"COMPOSER_ADDR", "addr", ":8080", "listen address", false},
+	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)", false},
+	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)", false},
+	{"COMPOSER_DEV", "dev", "false", "development mode: a local template folder or registry file with problems is served anyway (pages answer 503 until it first loads) and reloaded as you fix it; without it, such a folder or file stops the process at start-up with the problems validate prints", true},
+	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read", false},
+	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, how often the whole registry is read even though its change marker did not change (a safety net for writes that did not bump it)", false},
+	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one", false},
+	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary", false},
+	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)", false},
+	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
+	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private", false},
+	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)", false},
+	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)", false},
+	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down", false},
+	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any", false},
+	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)", false},
+	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
+	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)", false},
+	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins", false},
+	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)", false},
+	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error", false},
 }
 
 // parseConfig reads the environment, then the flags in args.
@@ -72,15 +75,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vals := map[string]*string{}
+	bools := map[string]*bool{}
+	var errs []error
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
 		}
+		if s.boolean {
+			b, err := strconv.ParseBool(def)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: want true or false", s.env, def))
+			}
+			bools[s.env] = fs.Bool(s.flag, b, s.usage+" ($"+s.env+")")
+			continue
+		}
 		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer validate [-registry FILE] DIR\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -93,6 +106,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		addr:        *vals["COMPOSER_ADDR"],
 		templates:   *vals["COMPOSER_TEMPLATES"],
 		registry:    *vals["COMPOSER_REGISTRY"],
+		dev:         *bools["COMPOSER_DEV"],
 		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
 		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 		csp:         *vals["COMPOSER_CSP"],
@@ -109,7 +123,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			c.adminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
 		}
 	}
-	var errs []error
 	if v := *vals["COMPOSER_PROXY"]; v != "" {
 		c.proxies = map[string]*url.URL{}
 		for _, pair := range strings.Split(v, ",") {

@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssr-mfe/composer/composer/awstest"
+	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 )
 
 // problemLine is the one form every problem takes: file:line[:col]: message.
@@ -106,4 +112,190 @@ func TestRegisterRefusesWhatTheServerWouldNotDo(t *testing.T) {
 	if n := w.ssm.Calls("PutParameter"); n != 2 { // the good single entry and its bump
 		t.Errorf("%d PutParameter calls, want 2: nothing from the bad file", n)
 	}
+}
+
+// startOrExit runs the server with env and reports what it did first:
+// returned (its error and everything it wrote to stderr), or started
+// listening (then it is stopped, and served is true).
+func startOrExit(t *testing.T, env map[string]string) (served bool, err error, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &logbuf.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"composer", "-addr", "127.0.0.1:0", "-admin-addr", "", "-log-format", "json"}, func(k string) string { return env[k] }, io.Discard, logs)
+	}()
+	deadline := time.Now().Add(safety)
+	for {
+		select {
+		case err := <-done:
+			return false, err, logs.String()
+		default:
+		}
+		if strings.Contains(logs.String(), `"msg":"listening"`) {
+			cancel()
+			<-done
+			return true, nil, logs.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("neither served nor returned; logs:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Outside the development mode, a local folder or registry file that is
+// invalid at start-up stops the process with the lines validate prints.
+func TestStartupRefusesABrokenLocalFolderOrRegistryFile(t *testing.T) {
+	good := map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<micro-frontend id="x"/>`}
+	goodReg := `{"x": "http://127.0.0.1:9/"}`
+	for _, tt := range []struct {
+		name   string
+		change map[string]string // file -> content; "" removes it
+		reg    string
+		want   []string // lines, with DIR and REG for the paths
+	}{
+		{"no routes.json", map[string]string{"routes.json": ""}, goodReg, []string{"DIR/routes.json: missing"}},
+		{"truncated routes.json", map[string]string{"routes.json": "{\"/\": \"a.html\""}, goodReg, []string{"DIR/routes.json:1:15: the file ends inside the route table"}},
+		{"route to a missing template", map[string]string{"routes.json": "{\"/\": \"a.html\",\n\"/b\": \"b.html\"}"}, goodReg, []string{`DIR/routes.json:2: route "/b": template "b.html" not found`}},
+		{"template that does not compile", map[string]string{"a.html": "\n<micro-frontend id=\"x\" timeout=\"soon\"/>"}, goodReg, []string{`DIR/a.html:2: timeout="soon"`}},
+		{"registry entry a number", nil, "{\n\"x\": 42}", []string{`REG:2: fragment "x": a JSON number`}},
+		{"registry file not JSON", nil, "{\n\"x\": }", []string{`REG:2:6: invalid character '}'`}},
+		{"registry file missing", nil, "", []string{`read registry: open REG`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := maps.Clone(good)
+			maps.Copy(files, tt.change)
+			for name, content := range files {
+				if content != "" {
+					writeFile(t, filepath.Join(dir, name), content)
+				}
+			}
+			reg := filepath.Join(t.TempDir(), "registry.json")
+			if tt.reg != "" {
+				writeFile(t, reg, tt.reg)
+			}
+			served, err, stderr := startOrExit(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+			if served {
+				t.Fatalf("served a broken site; logs:\n%s", stderr)
+			}
+			if err == nil || !strings.Contains(err.Error(), "COMPOSER_DEV") {
+				t.Errorf("error %v: want one that names the development mode", err)
+			}
+			for _, w := range tt.want {
+				w = strings.NewReplacer("DIR", dir, "REG", reg).Replace(w)
+				if !strings.Contains("\n"+stderr, "\n"+w) {
+					t.Errorf("stderr lacks the line %q:\n%s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// In the development mode a broken folder is served (503 until it is
+// fixed), reloaded, and the log never speaks of a last good copy that does
+// not exist.
+func TestDevModeServes503UntilTheFolderIsFixed(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<b>x</b>") }))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), "\n<micro-frontend id=\"x\" timeout=\"soon\"/>")
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, fmt.Sprintf("{\"x\": %q,\n\"y\": 42}", frag.URL))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg, "COMPOSER_REFRESH": "50ms"}, "-dev")
+
+	for _, path := range []string{"/", "/nope"} {
+		resp, err := http.Get(inst.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s before a good load: %d, Retry-After %q, Cache-Control %q; want 503, a Retry-After, no-store",
+				path, resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Cache-Control"))
+		}
+	}
+	if status, _ := fetchPage(t, inst.base+"/readyz"); status != 503 {
+		t.Errorf("readyz: %d, want 503", status)
+	}
+	logs := inst.logs.String()
+	if strings.Contains(logs, "last good") {
+		t.Errorf("the log speaks of a last good copy, but there is none:\n%s", logs)
+	}
+	for _, want := range []string{`"file":"a.html","line":2`, `"id":"y"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="x"/>`)
+	eventually(t, "fixed folder served", func() bool {
+		status, page := fetchPage(t, inst.base+"/")
+		return status == 200 && page == "<b>x</b>"
+	})
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="x" timeout="later"/>`)
+	eventually(t, "broken again: the last good set keeps serving, and the log says so", func() bool {
+		return strings.Contains(inst.logs.String(), "the last good set keeps serving")
+	})
+	if status, page := fetchPage(t, inst.base+"/"); status != 200 || page != "<b>x</b>" {
+		t.Errorf("after breaking it again: %d %q, want the last good page", status, page)
+	}
+}
+
+// A refused change (a template set that does not compile, a registry entry
+// that does not parse) counts in a metric of its own; /readyz stays 200
+// and says which source refused a change and since when, naming no file
+// or endpoint; the admin listener has the details.
+func TestARefusedChangeIsVisibleToOperators(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<b>x</b>") }))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "page.html"}`)
+	writeFile(t, filepath.Join(dir, "page.html"), `<micro-frontend id="x"/>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, fmt.Sprintf(`{"x": %q}`, frag.URL))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg, "COMPOSER_REFRESH": "50ms"})
+	if status, body := fetchPage(t, inst.base+"/readyz"); status != 200 || body != "ready\n" {
+		t.Fatalf("readyz: %d %q", status, body)
+	}
+
+	writeFile(t, filepath.Join(dir, "page.html"), "\n<micro-frontend id=\"x\" timeout=\"soon\"/>")
+	eventually(t, "refused template change counted", func() bool {
+		return metricValue(t, inst.admin, "composer_source_refused_total", `{source="templates"}`) == 1
+	})
+	status, body := fetchPage(t, inst.base+"/readyz")
+	if status != 200 || !regexp.MustCompile(`(?m)^templates: changes refused since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`).MatchString(body) {
+		t.Errorf("readyz after a refused template change: %d %q", status, body)
+	}
+	if strings.Contains(body, "page.html") || strings.Contains(body, dir) {
+		t.Errorf("readyz names a file: %q", body)
+	}
+	_, details := fetchPage(t, inst.admin+"/status")
+	if !strings.Contains(details, `page.html:2: timeout=\"soon\"`) || !strings.Contains(details, dir) {
+		t.Errorf("admin /status lacks the template problem and its source:\n%s", details)
+	}
+
+	writeFile(t, reg, fmt.Sprintf("{\"x\": %q,\n\"y\": 42}", frag.URL))
+	eventually(t, "refused registry entry counted", func() bool {
+		return metricValue(t, inst.admin, "composer_source_refused_total", `{source="registry"}`) == 1
+	})
+	status, body = fetchPage(t, inst.base+"/readyz")
+	if status != 200 || !strings.Contains(body, "\nregistry: changes refused since ") || strings.Contains(body, reg) || strings.Contains(body, frag.URL) {
+		t.Errorf("readyz after a refused registry entry: %d %q", status, body)
+	}
+	_, details = fetchPage(t, inst.admin+"/status")
+	if !strings.Contains(details, reg+`:2: fragment \"y\": a JSON number`) {
+		t.Errorf("admin /status lacks the registry problem:\n%s", details)
+	}
+
+	// Fixed: the notices go.
+	writeFile(t, filepath.Join(dir, "page.html"), `<micro-frontend id="x"/> v2`)
+	writeFile(t, reg, fmt.Sprintf(`{"x": %q}`, frag.URL))
+	eventually(t, "notices cleared once good copies are published", func() bool {
+		_, body := fetchPage(t, inst.base+"/readyz")
+		return body == "ready\n"
+	})
 }

@@ -24,7 +24,7 @@ func TestRefreshWaitIsJittered(t *testing.T) {
 			t.Errorf("r=%v: wait %v, want %v", r, got, want)
 		}
 	}
-	s := newSources(nil, nil, nil, nil, nil, "", nil)
+	s := newSources(nil, nil, nil, nil, nil, "", nil, nil)
 	for range 200 {
 		if w := s.wait(30 * time.Second); w <= 24*time.Second || w > 30*time.Second {
 			t.Fatalf("wait %v outside (24s, 30s]", w)

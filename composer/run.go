@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,10 +53,65 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return err
 	}
+	return serve(ctx, cfg, getenv, stderr)
+}
+
+// serve is the server's start-up, in its steps, and then its life until
+// ctx is done:
+//
+//  1. configuration: cfg, read by parseConfig; the logger and metrics
+//  2. sources: openSources says where templates and registry come from
+//  3. first load: refuseBrokenLocalSources stops here on a local folder
+//     or registry file with problems (outside the development mode);
+//     loadFirst reads both sources (or the snapshot) once
+//  4. the composer: newComposer, the fragment transports, cache, tracing
+//     and the page server
+//  5. the listeners: listen serves the admin and public listeners and
+//     refreshes the sources until ctx is done, then shuts down
+func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	clients, err := loadAWS(ctx, getenv)
+	if err != nil {
+		return err
+	}
 
+	in, err := openSources(cfg, clients, log, metrics)
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	if err := refuseBrokenLocalSources(cfg, stderr); err != nil {
+		return err
+	}
+
+	reg := registry.New(nil)
+	refused := newRefusals(metrics)
+	srv, closeComposer, err := newComposer(ctx, cfg, getenv, log, metrics, clients, reg, in.mounts, refused.notices)
+	if err != nil {
+		return err
+	}
+	defer closeComposer()
+
+	src := newSources(log, srv, reg, in.templates, in.registry, cfg.snapshotDir, refused, metrics)
+	src.refresh(ctx) // the first load
+	return listen(ctx, cfg, log, srv, src, metrics)
+}
+
+// inputs are where templates and registry come from, and the handlers
+// served beside the pages (the demo's fragments and assets, the proxies).
+type inputs struct {
+	templates templateSource
+	registry  registrySource
+	mounts    map[string]http.Handler
+	close     func()
+}
+
+// openSources chooses the template and registry sources from cfg: the
+// embedded demo, a local folder or file, S3 or Parameter Store. The demo's
+// fragments are started here; close stops them.
+func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics prometheus.Registerer) (*inputs, error) {
 	switch {
 	case cfg.templates == "" && cfg.registry == "":
 		log.Info("running the embedded demo: example fragments on loopback ports, templates from templates/; set COMPOSER_TEMPLATES and COMPOSER_REGISTRY to serve your own")
@@ -64,67 +120,109 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case cfg.registry == "":
 		log.Info("registry: the embedded demo's fragments (COMPOSER_REGISTRY is not set)")
 	}
-	clients, err := loadAWS(ctx, getenv)
-	if err != nil {
-		return err
-	}
-
-	mounts := map[string]http.Handler{}
+	in := &inputs{mounts: map[string]http.Handler{}, close: func() {}}
 	for prefix, target := range cfg.proxies {
-		mounts[prefix+"*"] = newProxy(prefix, target)
+		in.mounts[prefix+"*"] = newProxy(prefix, target)
 	}
-	var tplSource templateSource
 	switch {
 	case cfg.templates == "":
-		tplSource = dirSource{name: "the embedded demo templates", fsys: templates.FS}
-		mounts["/static/*"] = fragments.Static() // the demo pages link the shell's and fragments' assets
-	case strings.HasPrefix(cfg.templates, "s3://"):
+		in.templates = dirSource{name: "the embedded demo templates", fsys: templates.FS}
+		in.mounts["/static/*"] = fragments.Static() // the demo pages link the shell's and fragments' assets
+	case isS3(cfg.templates):
 		loc, err := s3templates.ParseURI(cfg.templates)
 		if err != nil {
-			return fmt.Errorf("COMPOSER_TEMPLATES=%w", err)
+			return nil, fmt.Errorf("COMPOSER_TEMPLATES=%w", err)
 		}
-		tplSource = s3templates.New(clients.s3, loc)
+		in.templates = s3templates.New(clients.s3, loc)
 	default:
 		if st, err := os.Stat(cfg.templates); err != nil || !st.IsDir() {
-			return fmt.Errorf("COMPOSER_TEMPLATES=%q: not a folder", cfg.templates)
+			return nil, fmt.Errorf("COMPOSER_TEMPLATES=%q: not a folder", cfg.templates)
 		}
-		tplSource = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
+		in.templates = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
 	}
-	var regSource registrySource
 	switch {
 	case cfg.registry == "":
 		demo, err := fragments.StartDemo(log, fragments.All(fragments.DefaultRecommendationsDelay))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer demo.Close(context.Background())
-		regSource = fixedRegistry{name: "demo registry", data: demo.Registry}
-		maps.Copy(mounts, demo.Mounts)
-	case strings.HasPrefix(cfg.registry, "ssm:"):
+		in.close = func() { demo.Close(context.Background()) }
+		in.registry = fixedRegistry{name: "demo registry", data: demo.Registry}
+		maps.Copy(in.mounts, demo.Mounts)
+	case isSSM(cfg.registry):
 		prefix, err := ssmregistry.ParseURI(cfg.registry)
 		if err != nil {
-			return fmt.Errorf("COMPOSER_REGISTRY=%w", err)
+			return nil, fmt.Errorf("COMPOSER_REGISTRY=%w", err)
 		}
-		regSource = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
+		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
 	default:
-		regSource = fileRegistry{path: cfg.registry}
+		in.registry = fileRegistry{path: cfg.registry}
 	}
+	return in, nil
+}
 
-	reg := registry.New(nil)
+func isS3(templates string) bool { return strings.HasPrefix(templates, "s3://") }
+func isSSM(registry string) bool { return strings.HasPrefix(registry, "ssm:") }
+
+// refuseBrokenLocalSources is the first load's rule for local sources:
+// outside the development mode, a local template folder or registry file
+// with problems is not served. It prints them as `composer validate` does,
+// one file:line[:col]: message per line, and returns an error. S3 and
+// Parameter Store are not checked here: a fleet keeps serving its last
+// good copy (or its snapshot, or 503) while they are fixed.
+func refuseBrokenLocalSources(cfg *config, stderr io.Writer) error {
+	if cfg.dev {
+		return nil
+	}
+	byPlace := map[string][]string{}
+	if cfg.templates != "" && !isS3(cfg.templates) {
+		_, problems, err := templateProblems(cfg.templates)
+		if err != nil {
+			problems = []string{err.Error()}
+		}
+		byPlace[cfg.templates] = problems
+	}
+	if cfg.registry != "" && !isSSM(cfg.registry) {
+		_, byPlace[cfg.registry] = registryProblems(cfg.registry)
+	}
+	err := problemsError(byPlace)
+	if err == nil {
+		return nil
+	}
+	for _, place := range []string{cfg.templates, cfg.registry} {
+		for _, p := range byPlace[place] {
+			fmt.Fprintln(stderr, p)
+		}
+	}
+	return fmt.Errorf("not serving: %w (fix them, or set COMPOSER_DEV=true or -dev to serve and reload while you do)", err)
+}
+
+// newComposer builds what serves pages: the fragment transports (HTTP,
+// Lambda, Step Functions), the fragment cache, tracing, the stream
+// composer and the page server. The returned func flushes and closes them.
+func newComposer(ctx context.Context, cfg *config, getenv func(string) string, log *slog.Logger, metrics prometheus.Registerer,
+	clients *awsClients, reg *registry.Registry, mounts map[string]http.Handler, notices func() []string) (*server.Server, func(), error) {
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
 	httpFetch := fetch.NewHTTP()
 	httpFetch.AllowHosts(cfg.allowedHosts)
-	defer httpFetch.Close()
+	closers = append(closers, httpFetch.Close)
 	tp, stopTracing, err := newTracing(ctx, getenv)
 	if err != nil {
-		return err
+		closeAll()
+		return nil, nil, err
 	}
-	defer func() {
+	closers = append(closers, func() {
 		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := stopTracing(flushCtx); err != nil {
 			log.Warn("traces not flushed", slog.String("error", err.Error()))
 		}
-	}()
+	})
 	var tracer trace.Tracer // nil: no spans, the caller's traceparent passes through
 	if tp != nil {
 		tracer = tp.Tracer("github.com/ssr-mfe/composer")
@@ -137,7 +235,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cfg.cacheBytes > 0 {
 		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
-		defer fragmentCache.Wait()
+		closers = append(closers, fragmentCache.Wait)
 		transport = fragmentCache
 	}
 	composer := &stream.Composer{
@@ -155,30 +253,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if csp == "" && cfg.templates == "" {
 		csp = demoCSP // the demo shows that a strict policy works
 	}
-	srv := server.New(server.Options{Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer, WriteTimeout: cfg.writeTimeout})
-	src := newSources(log, srv, reg, tplSource, regSource, cfg.snapshotDir, metrics)
-	src.refresh(ctx)
+	srv := server.New(server.Options{
+		Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer,
+		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices,
+	})
+	return srv, closeAll, nil
+}
 
-	// The admin listener: metrics and profiles, for Prometheus or the
-	// CloudWatch agent inside the network, never for the public (the
-	// load balancer reaches only cfg.addr).
+// listen serves the admin listener and the public one, refreshes the
+// sources every cfg.refresh, and on ctx's end shuts down: no new
+// connections, pages in flight finish within cfg.shutdownTimeout.
+func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Server, src *sources, metrics *prometheus.Registry) error {
 	if cfg.adminNote != "" {
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
 	if cfg.adminAddr != "" {
-		dl, err := net.Listen("tcp", cfg.adminAddr)
+		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src)
 		if err != nil {
-			return fmt.Errorf("COMPOSER_ADMIN_ADDR=%s: %w", cfg.adminAddr, err)
+			return err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ds.Serve(dl) }()
-		defer ds.Close()
-		log.Info("admin listener", slog.String("addr", dl.Addr().String()))
+		defer closeAdmin()
 	}
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -224,6 +318,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveAdmin starts the admin listener: metrics, profiles and the
+// sources' status, for Prometheus or the CloudWatch agent inside the
+// network, never for the public (the load balancer reaches only
+// cfg.addr).
+func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources) (func(), error) {
+	dl, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("COMPOSER_ADMIN_ADDR=%s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(src.status())
+	})
+	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = ds.Serve(dl) }()
+	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
+	return func() { _ = ds.Close() }, nil
 }
 
 // demoCSP is the demo's policy: nothing inline but the composer's own

@@ -69,7 +69,8 @@ func (f fixedRegistry) Raws(context.Context) ([]registry.Raw, error) {
 // both every refresh, publishes what changed, keeps the last good copy of
 // what broke or could not be read (static stability), writes every good
 // load to the snapshot folder, and starts from that snapshot when a source
-// is down at start-up.
+// is down (or holds nothing that loads) at start-up. A change it refuses is
+// counted and remembered in refused, for /readyz and the admin listener.
 type sources struct {
 	log       *slog.Logger
 	srv       *server.Server
@@ -78,18 +79,24 @@ type sources struct {
 	registry  registrySource
 	snapshots string // folder, or "" for none
 	timeout   time.Duration
+	refused   *refusals
 
 	mu                        sync.Mutex
 	templatesSum, registrySum [sha256.Size]byte
 	templatesOK, registryOK   time.Time // last successful read from the source
 	templatesDown, regDown    bool
+	badRegistryFile           string                       // the last registry file error reported
+	badEntries                map[string][sha256.Size]byte // refused entries already counted, by id
 
 	errors *prometheus.CounterVec
 	rand   func() float64 // the refresh jitter's source, in [0, 1)
 }
 
-func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t templateSource, r registrySource, snapshots string, metrics prometheus.Registerer) *sources {
-	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second, rand: jitter.Random}
+func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t templateSource, r registrySource, snapshots string, refused *refusals, metrics prometheus.Registerer) *sources {
+	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second, rand: jitter.Random, refused: refused}
+	if s.refused == nil {
+		s.refused = newRefusals(nil)
+	}
 	s.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_source_errors_total",
 		Help: "Failed reads of the template or registry source.",
@@ -157,22 +164,9 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 				slog.String("stale_for", time.Since(s.templatesOK).Round(time.Second).String()), slog.String("error", err.Error()))
 			return
 		}
-		files, at, snapErr := s.readTemplateSnapshot()
-		if snapErr != nil {
-			s.log.Error("not ready: templates could not be loaded and there is no usable snapshot", slog.String("source", name),
-				slog.String("error", err.Error()), slog.String("snapshot", snapErr.Error()))
-			return
+		if sum, ok := s.templatesFromSnapshot("templates source unavailable at start-up; serving the snapshot", err); ok {
+			s.templatesSum = sum
 		}
-		set, buildErr := template.BuildSet(files)
-		if buildErr != nil {
-			s.log.Error("not ready: the templates snapshot does not compile", slog.String("error", buildErr.Error()))
-			return
-		}
-		s.srv.SetTemplates(set)
-		s.templatesSum = filesSum(files)
-		s.templatesOK = at // what is served is as old as the snapshot
-		s.log.Warn("templates source unavailable at start-up; serving the snapshot", slog.String("source", name),
-			slog.Time("snapshot_written", at), slog.String("error", err.Error()))
 		return
 	}
 	if s.templatesDown {
@@ -181,27 +175,56 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	}
 	s.templatesOK = time.Now()
 	sum := filesSum(files)
-	if sum == s.templatesSum && s.srv.Templates() != nil {
-		return
+	if sum == s.templatesSum {
+		return // published already, or refused already
 	}
+	s.templatesSum = sum
 	set, err := template.BuildSet(files)
 	if err != nil {
+		var problems []string
 		var errs template.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				s.log.Error("template error", slog.String("source", name), slog.String("file", e.File), slog.Int("line", e.Line), slog.String("error", e.Msg))
-			}
+		errors.As(err, &errs)
+		for _, e := range errs {
+			s.log.Error("template error", slog.String("source", name), slog.String("file", e.File), slog.Int("line", e.Line), slog.String("error", e.Msg))
+			problems = append(problems, e.Error())
 		}
-		s.log.Error("templates not published; the last good set keeps serving", slog.String("source", name))
-		s.templatesSum = sum // report once, not every refresh
+		s.refused.refuse("templates", 1, problems)
+		if s.srv.Templates() != nil {
+			s.log.Error("templates change refused; the last good set keeps serving", slog.String("source", name))
+			return
+		}
+		s.templatesFromSnapshot("the templates do not load at start-up; serving the snapshot", err)
 		return
 	}
 	s.srv.SetTemplates(set)
-	s.templatesSum = sum
+	s.refused.clear("templates")
 	s.log.Info("templates published", slog.String("source", name), slog.Int("templates", len(set.Templates)), slog.Int("routes", len(set.Routes)))
 	if err := s.writeSnapshot("templates.json", templateSnapshot{Source: name, Written: time.Now().UTC(), Files: files}); err != nil {
 		s.log.Error("templates snapshot not written", slog.String("error", err.Error()))
 	}
+}
+
+// templatesFromSnapshot publishes the snapshot's set when nothing is
+// published yet and the source gave nothing that loads (cause), and says
+// so with msg. Without a usable snapshot the server stays not ready, and
+// every page answers 503.
+func (s *sources) templatesFromSnapshot(msg string, cause error) ([sha256.Size]byte, bool) {
+	name := s.templates.Name()
+	files, at, snapErr := s.readTemplateSnapshot()
+	if snapErr != nil {
+		s.log.Error("not ready: templates could not be loaded and there is no usable snapshot; pages answer 503 until a good set loads", slog.String("source", name),
+			slog.String("error", cause.Error()), slog.String("snapshot", snapErr.Error()))
+		return [sha256.Size]byte{}, false
+	}
+	set, buildErr := template.BuildSet(files)
+	if buildErr != nil {
+		s.log.Error("not ready: the templates snapshot does not compile; pages answer 503 until a good set loads", slog.String("error", buildErr.Error()))
+		return [sha256.Size]byte{}, false
+	}
+	s.srv.SetTemplates(set)
+	s.templatesOK = at // what is served is as old as the snapshot
+	s.log.Warn(msg, slog.String("source", name), slog.Time("snapshot_written", at), slog.String("error", cause.Error()))
+	return filesSum(files), true
 }
 
 func (s *sources) refreshRegistry(ctx context.Context) {
@@ -209,7 +232,22 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 	raws, err := s.registry.Raws(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err != nil {
+	var fileErr *registry.FileError
+	switch {
+	case errors.As(err, &fileErr):
+		// The source answered with a file that is not a registry: a
+		// refused change, not an outage.
+		s.registrySum = [sha256.Size]byte{} // publish the next good read, whatever it holds
+		if err.Error() == s.badRegistryFile {
+			return // reported already
+		}
+		s.badRegistryFile = err.Error()
+		s.refused.refuse("registry", 1, []string{err.Error()})
+		if s.reg.Loaded() {
+			s.log.Error("registry change refused: the file is not a registry; the last good entries stay in use", slog.String("source", name), slog.String("error", err.Error()))
+			return
+		}
+	case err != nil:
 		s.errors.WithLabelValues("registry").Inc()
 		s.regDown = true
 		if s.reg.Loaded() {
@@ -217,18 +255,12 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 				slog.String("stale_for", time.Since(s.registryOK).Round(time.Second).String()), slog.String("error", err.Error()))
 			return
 		}
-		snap, snapErr := s.readRegistrySnapshot()
-		if snapErr != nil {
-			s.log.Error("not ready: the registry could not be loaded and there is no usable snapshot", slog.String("source", name),
-				slog.String("error", err.Error()), slog.String("snapshot", snapErr.Error()))
-			return
-		}
-		s.reg.Update(snap.Entries)
-		s.registryOK = snap.Written
-		s.log.Warn("registry source unavailable at start-up; serving the snapshot", slog.String("source", name),
-			slog.Time("snapshot_written", snap.Written), slog.Int("entries", len(snap.Entries)), slog.String("error", err.Error()))
+	}
+	if err != nil {
+		s.registryFromSnapshot(err)
 		return
 	}
+	s.badRegistryFile = ""
 	if s.regDown {
 		s.log.Info("registry source available again", slog.String("source", name))
 		s.regDown = false
@@ -239,14 +271,156 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 		return
 	}
 	s.registrySum = sum
-	for _, e := range s.reg.Update(raws) {
-		s.log.Error("registry entry skipped; its last good value stays in use", slog.String("source", name),
-			slog.String("id", e.ID), slog.String("parameter", e.From), slog.String("error", e.Err.Error()))
-	}
-	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())))
+	s.publishRegistry(name, raws)
 	if err := s.writeSnapshot("registry.json", registrySnapshot{Source: name, Written: time.Now().UTC(), Entries: s.reg.Raws()}); err != nil {
 		s.log.Error("registry snapshot not written", slog.String("error", err.Error()))
 	}
+}
+
+// publishRegistry updates the registry with raws. An entry that does not
+// parse is refused: counted and logged once (while it stays the same),
+// with what stays in use for its id.
+func (s *sources) publishRegistry(name string, raws []registry.Raw) {
+	data := make(map[string][]byte, len(raws))
+	for _, r := range raws {
+		data[r.ID] = r.Data
+	}
+	errs := s.reg.Update(raws)
+	bad := make(map[string][sha256.Size]byte, len(errs))
+	var problems []string
+	newly := 0
+	for _, e := range errs {
+		problems = append(problems, e.Error())
+		bad[e.ID] = sha256.Sum256(data[e.ID])
+		if s.badEntries[e.ID] == bad[e.ID] {
+			continue // reported already
+		}
+		newly++
+		msg := "registry entry refused; its last good value stays in use"
+		if !e.Kept {
+			msg = "registry entry refused; the fragment stays unregistered until it is fixed"
+		}
+		s.log.Error(msg, slog.String("source", name), slog.String("id", e.ID), slog.String("parameter", e.From), slog.String("error", e.Err.Error()))
+	}
+	s.badEntries = bad
+	if len(errs) > 0 {
+		s.refused.refuse("registry", newly, problems)
+	} else {
+		s.refused.clear("registry")
+	}
+	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())))
+}
+
+// registryFromSnapshot publishes the snapshot's entries when nothing is
+// published yet and the source gave nothing (cause). Without a usable
+// snapshot the server stays not ready, and every page answers 503.
+func (s *sources) registryFromSnapshot(cause error) {
+	name := s.registry.Name()
+	snap, snapErr := s.readRegistrySnapshot()
+	if snapErr != nil {
+		s.log.Error("not ready: the registry could not be loaded and there is no usable snapshot; pages answer 503 until it loads", slog.String("source", name),
+			slog.String("error", cause.Error()), slog.String("snapshot", snapErr.Error()))
+		return
+	}
+	s.reg.Update(snap.Entries)
+	s.registryOK = snap.Written
+	s.log.Warn("registry source unavailable at start-up; serving the snapshot", slog.String("source", name),
+		slog.Time("snapshot_written", snap.Written), slog.Int("entries", len(snap.Entries)), slog.String("error", cause.Error()))
+}
+
+// sourceStatus is one source as the admin listener's /status shows it.
+type sourceStatus struct {
+	Source      string    `json:"source"`
+	Loaded      bool      `json:"loaded"`
+	LastRead    time.Time `json:"last_read,omitzero"`
+	Unavailable bool      `json:"unavailable"`
+	Refused     *refusal  `json:"refused,omitempty"`
+}
+
+// status is every source's state, with the details of refused changes:
+// for the admin listener, never the public one.
+func (s *sources) status() map[string]sourceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	refused := s.refused.snapshot()
+	return map[string]sourceStatus{
+		"templates": {Source: s.templates.Name(), Loaded: s.srv.Templates() != nil, LastRead: s.templatesOK, Unavailable: s.templatesDown, Refused: refused["templates"]},
+		"registry":  {Source: s.registry.Name(), Loaded: s.reg.Loaded(), LastRead: s.registryOK, Unavailable: s.regDown, Refused: refused["registry"]},
+	}
+}
+
+// refusals remembers which sources refused a change, since when, and the
+// problems, until a good copy is published; it counts every refused change
+// in composer_source_refused_total.
+type refusals struct {
+	mu    sync.Mutex
+	by    map[string]*refusal
+	count *prometheus.CounterVec
+}
+
+// refusal is a source's refused change: since the first refusal of a run
+// of them, and the problems of the latest.
+type refusal struct {
+	Since    time.Time `json:"since"`
+	Problems []string  `json:"problems"`
+}
+
+func newRefusals(metrics prometheus.Registerer) *refusals {
+	r := &refusals{by: map[string]*refusal{}, count: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "composer_source_refused_total",
+		Help: "Changes refused: a template set that does not compile, a registry entry (or file) that does not parse. The last good copy keeps serving.",
+	}, []string{"source"})}
+	for _, source := range []string{"templates", "registry"} {
+		r.count.WithLabelValues(source) // present at 0, for alerts on increase
+	}
+	if metrics != nil {
+		metrics.MustRegister(r.count)
+	}
+	return r
+}
+
+// refuse records that source refused changes (how many are new) with
+// problems.
+func (r *refusals) refuse(source string, changes int, problems []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.count.WithLabelValues(source).Add(float64(changes))
+	if r.by[source] == nil {
+		r.by[source] = &refusal{Since: time.Now().UTC().Truncate(time.Second)}
+	}
+	r.by[source].Problems = problems
+}
+
+// clear records that source published a good copy.
+func (r *refusals) clear(source string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.by, source)
+}
+
+func (r *refusals) snapshot() map[string]*refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*refusal, len(r.by))
+	for k, v := range r.by {
+		c := *v
+		out[k] = &c
+	}
+	return out
+}
+
+// notices are /readyz's lines: which source refused a change and since
+// when, and no more (it is public: no file names, no endpoints).
+func (r *refusals) notices() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var lines []string
+	for _, source := range []string{"templates", "registry"} {
+		if f := r.by[source]; f != nil {
+			lines = append(lines, fmt.Sprintf("%s: changes refused since %s; details on the admin listener", source, f.Since.Format(time.RFC3339)))
+		}
+	}
+	return lines
 }
 
 // templateSnapshot and registrySnapshot are the snapshot files' content.
