@@ -220,9 +220,18 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 	stopAfter := *s.ShutdownGrace.ToSeconds(nil) + 5
 	cfnTask := st.Service.TaskDefinition().Node().DefaultChild().(awsecs.CfnTaskDefinition)
 	cfnTask.AddPropertyOverride(jsii.String("ContainerDefinitions.0.StopTimeout"), stopAfter)
+	// Liveness: the process answers. A task still waiting for its first
+	// load (S3 or SSM down at a cold start) is alive and is not replaced;
+	// it only gets no traffic (readiness, below).
+	cfnTask.AddPropertyOverride(jsii.String("ContainerDefinitions.0.HealthCheck"), map[string]any{
+		"Command":  []string{"CMD", "/composer", "healthcheck", "http://127.0.0.1:8080/healthz"},
+		"Interval": 10, "Timeout": 5, "Retries": 3, "StartPeriod": 10,
+	})
+	// Readiness: the ALB sends traffic only to a task that has loaded its
+	// templates and registry (/readyz 200; 503 until the first good load).
 	tg := st.Service.TargetGroup()
 	tg.ConfigureHealthCheck(&awselasticloadbalancingv2.HealthCheck{
-		Path: jsii.String("/healthz"), HealthyHttpCodes: jsii.String("200"),
+		Path: jsii.String("/readyz"), HealthyHttpCodes: jsii.String("200"),
 		Interval: awscdk.Duration_Seconds(jsii.Number(10)), HealthyThresholdCount: jsii.Number(2),
 	})
 	tg.SetAttribute(jsii.String("deregistration_delay.timeout_seconds"), jsii.String(strconv.Itoa(int(stopAfter))))
@@ -278,6 +287,16 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 				CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
 				ResponseHeadersPolicy: awscloudfront.ResponseHeadersPolicy_SECURITY_HEADERS(),
 			},
+		},
+		// CloudFront keeps a 5xx for 10 s by default, whatever its
+		// Cache-Control says: a 503 before a task's first load, or a 502 of
+		// a required fragment, would outlive its cause. The composer's own
+		// error page passes through (no ResponsePagePath).
+		ErrorResponses: &[]*awscloudfront.ErrorResponse{
+			{HttpStatus: jsii.Number(500), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
+			{HttpStatus: jsii.Number(502), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
+			{HttpStatus: jsii.Number(503), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
+			{HttpStatus: jsii.Number(504), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
 		},
 		EnableLogging: jsii.Bool(true),
 		LogBucket:     logs,

@@ -95,9 +95,10 @@ func TestStackProperties(t *testing.T) {
 			}))
 		}
 	})
-	t.Run("ALB: health check, draining as long as the grace, CloudFront only", func(t *testing.T) {
+	t.Run("ALB: target health on readiness, draining as long as the grace, CloudFront only", func(t *testing.T) {
+		// A task that loaded nothing answers /readyz 503 and gets no traffic.
 		tpl.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TargetGroup"), m(map[string]any{
-			"HealthCheckPath": "/healthz",
+			"HealthCheckPath": "/readyz",
 			"TargetGroupAttributes": assertions.Match_ArrayWith(&[]any{
 				map[string]any{"Key": "deregistration_delay.timeout_seconds", "Value": "30"},
 			}),
@@ -172,6 +173,37 @@ func TestStackProperties(t *testing.T) {
 					if opens(rule) {
 						t.Errorf("security group %s: %s rule opens the admin port: %v", id, key, rule)
 					}
+				}
+			}
+		}
+	})
+	t.Run("container liveness on /healthz: a task waiting for its first load is alive, not replaced", func(t *testing.T) {
+		tpl.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), m(map[string]any{
+			"ContainerDefinitions": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(m(map[string]any{
+				"HealthCheck": assertions.Match_ObjectLike(m(map[string]any{
+					"Command": []any{"CMD", "/composer", "healthcheck", "http://127.0.0.1:8080/healthz"},
+				})),
+			}))}),
+		}))
+	})
+	t.Run("CloudFront keeps no 500, 502, 503 or 504 answer", func(t *testing.T) {
+		// By default CloudFront caches these for 10 s and ignores no-store
+		// on them: a 503 before a task's first load would outlive it.
+		var want []any
+		for _, code := range []int{500, 502, 503, 504} {
+			want = append(want, map[string]any{"ErrorCode": code, "ErrorCachingMinTTL": 0})
+		}
+		tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), m(map[string]any{
+			"DistributionConfig": assertions.Match_ObjectLike(m(map[string]any{
+				"CustomErrorResponses": assertions.Match_ArrayWith(&want),
+			})),
+		}))
+		for id, r := range *tpl.FindResources(jsii.String("AWS::CloudFront::Distribution"), nil) {
+			cfg := (*r)["Properties"].(map[string]any)["DistributionConfig"].(map[string]any)
+			responses, _ := cfg["CustomErrorResponses"].([]any)
+			for _, er := range responses {
+				if page, ok := er.(map[string]any)["ResponsePagePath"]; ok {
+					t.Errorf("distribution %s replaces the composer's error page with %v", id, page)
 				}
 			}
 		}
