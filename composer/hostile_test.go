@@ -96,7 +96,7 @@ func TestProxyRefusesPathsLeavingThePrefix(t *testing.T) {
 // public.
 func TestMetricsOnlyOnTheAdminListener(t *testing.T) {
 	inst := start(t, nil)
-	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline"} {
+	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/cmdline", "/status"} {
 		if status, _ := fetchPage(t, inst.base+p); status != http.StatusNotFound {
 			t.Errorf("public listener %s: %d, want 404", p, status)
 		}
@@ -109,6 +109,9 @@ func TestMetricsOnlyOnTheAdminListener(t *testing.T) {
 	}
 	if status, _ := fetchPage(t, inst.admin+"/debug/pprof/"); status != 200 {
 		t.Errorf("admin /debug/pprof/: %d", status)
+	}
+	if status, body := fetchPage(t, inst.admin+"/status"); status != 200 || !strings.Contains(body, `"source": "the embedded demo templates"`) {
+		t.Errorf("admin /status: %d %s", status, body)
 	}
 }
 
