@@ -299,3 +299,21 @@ func TestARefusedChangeIsVisibleToOperators(t *testing.T) {
 		return body == "ready\n"
 	})
 }
+
+// A template's loader that would send a registered function name to
+// another transport is a problem: the server would fail that fragment.
+func TestValidateTemplateLoaderAgainstTheEntry(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), "<p>\n<micro-frontend id=\"fn\" loader=\"url\"/>\n<micro-frontend id=\"ok\" loader=\"lambda\"/>\n<micro-frontend id=\"web\" loader=\"lambda\"/>")
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, `{"fn": {"endpoint": "reviews", "loader": "lambda"}, "ok": {"endpoint": "reviews", "loader": "lambda"}, "web": "https://web.internal/"}`)
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err == nil {
+		t.Fatal("validate passed")
+	}
+	want := filepath.Join(dir, "a.html") + `:2: fragment "fn": loader="url", but its entry is the Lambda function name "reviews"`
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("lines:\n%s\nwant one: %s", strings.Join(lines, "\n"), want)
+	}
+}

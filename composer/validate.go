@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -61,7 +62,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if *regFile != "" {
 		var raws []registry.Raw
 		raws, regProblems = registryProblems(*regFile)
-		tplProblems = append(tplProblems, unregistered(dir, set, raws, *regFile)...)
+		tplProblems = append(tplProblems, checkFragments(dir, set, raws, *regFile)...)
 	}
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
@@ -133,8 +134,10 @@ func registryProblems(file string) ([]registry.Raw, []string) {
 	return raws, problems
 }
 
-// unregistered reports the template fragments with no entry in raws.
-func unregistered(dir string, set *template.Set, raws []registry.Raw, file string) []string {
+// checkFragments reports the template fragments with no entry in raws, and
+// those whose loader attribute would send their entry's bare function name
+// to another transport than Lambda.
+func checkFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
 	if set == nil || raws == nil {
 		return nil
 	}
@@ -147,11 +150,19 @@ func unregistered(dir string, set *template.Set, raws []registry.Raw, file strin
 	for _, r := range raws {
 		known[r.ID] = true
 	}
+	reg := registry.New(nil)
+	reg.Update(raws)
 	var problems []string
 	for _, n := range names {
 		for _, f := range set.Templates[n].Slots {
 			if !known[f.ID] {
 				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q is not in the registry %s", filepath.Join(dir, n), f.Line, f.ID, file))
+				continue
+			}
+			e, ok := reg.Lookup(f.ID)
+			if ok && f.Loader != "" && fetch.Kind(e.Endpoint, string(f.Loader)) != fetch.Kind(e.Endpoint, e.Loader) {
+				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
+					filepath.Join(dir, n), f.Line, f.ID, f.Loader, e.Endpoint))
 			}
 		}
 	}
