@@ -115,9 +115,9 @@ func TestRegisterRefusesWhatTheServerWouldNotDo(t *testing.T) {
 }
 
 // startOrExit runs the server with env and reports what it did first:
-// returned (its error and everything it wrote to stderr), or started
-// listening (then it is stopped, and served is true).
-func startOrExit(t *testing.T, env map[string]string) (served bool, err error, stderr string) {
+// started listening (then it is stopped, and served is true), or returned
+// (its error); stderr is everything it wrote there.
+func startOrExit(t *testing.T, env map[string]string) (served bool, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -130,13 +130,13 @@ func startOrExit(t *testing.T, env map[string]string) (served bool, err error, s
 	for {
 		select {
 		case err := <-done:
-			return false, err, logs.String()
+			return false, logs.String(), err
 		default:
 		}
 		if strings.Contains(logs.String(), `"msg":"listening"`) {
 			cancel()
 			<-done
-			return true, nil, logs.String()
+			return true, logs.String(), nil
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("neither served nor returned; logs:\n%s", logs)
@@ -177,7 +177,7 @@ func TestStartupRefusesABrokenLocalFolderOrRegistryFile(t *testing.T) {
 			if tt.reg != "" {
 				writeFile(t, reg, tt.reg)
 			}
-			served, err, stderr := startOrExit(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+			served, stderr, err := startOrExit(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
 			if served {
 				t.Fatalf("served a broken site; logs:\n%s", stderr)
 			}
