@@ -300,7 +300,7 @@ func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 		if !e.Kept {
 			msg = "registry entry refused; the fragment stays unregistered until it is fixed"
 		}
-		s.log.Error(msg, slog.String("source", name), slog.String("id", e.ID), slog.String("parameter", e.From), slog.String("error", e.Err.Error()))
+		s.log.Error(msg, slog.String("source", name), slog.String("id", e.ID), slog.String("parameter", e.From), slog.String("at", e.Position()), slog.String("error", e.Err.Error()))
 	}
 	s.badEntries = bad
 	if len(errs) > 0 {
