@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -114,8 +116,33 @@ func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cac
 // Wait waits for background revalidations to end (for tests and shutdown).
 func (c *Cache) Wait() { c.wg.Wait() }
 
+// primaryKey is everything the transport sends that can change the
+// answer, but the headers (those are Vary's and the credential rules'):
+// the fragment and the query, and for a function endpoint (Lambda, Step
+// Functions), whose event carries them, the page's path and route
+// parameters too (RFC 9111 §2). An HTTP fragment receives neither, so its
+// key leaves them out and one entry serves every page.
 func primaryKey(req *fetch.Request) string {
-	return req.Loader + "\x00" + req.Endpoint + "\x00" + req.RawQuery
+	var b strings.Builder
+	b.WriteString(req.Loader)
+	b.WriteByte(0)
+	b.WriteString(req.Endpoint)
+	b.WriteByte(0)
+	b.WriteString(req.RawQuery)
+	if fetch.Kind(req.Endpoint, req.Loader) != "url" {
+		// Lengths first: a path or parameter (decoded, it may hold any
+		// byte) cannot pass for another.
+		fmt.Fprintf(&b, "\x00%d:%s", len(req.Path), req.Path)
+		names := make([]string, 0, len(req.PathParams))
+		for k := range req.PathParams {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(&b, "\x00%d:%s%d:%s", len(k), k, len(req.PathParams[k]), req.PathParams[k])
+		}
+	}
+	return b.String()
 }
 
 func fullKey(primary string, names []string, h http.Header) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -316,5 +317,72 @@ func TestCachePeek(t *testing.T) {
 	}
 	if o.calls.Load() != 1 {
 		t.Errorf("%d upstream calls", o.calls.Load())
+	}
+}
+
+// countingOrigin answers every request from memory, public for a minute,
+// with what a function fragment receives of it: the path, the route
+// parameters and the query. It counts its calls.
+type countingOrigin struct{ calls atomic.Int64 }
+
+func (o *countingOrigin) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	o.calls.Add(1)
+	body := fmt.Sprintf("path=%s params=%v query=%s", req.Path, req.PathParams, req.RawQuery)
+	return &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"public, max-age=60"}}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+// RFC 9111 §2: a cache keys what it stores on what the request asked for.
+// A Lambda or Step Functions fragment receives the page's path and route
+// parameters in its event (rawPath, pathParameters), so for a function
+// endpoint both are in the key; an HTTP fragment receives neither, so its
+// key leaves them out (one entry for all pages).
+func TestCacheKeyHasWhatTheFunctionReceives_RFC9111_2(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		endpoint, loader string
+		function         bool
+	}{
+		{"arn:aws:lambda:eu-west-1:123456789012:function:f", "", true},
+		{"arn:aws:states:eu-west-1:123456789012:stateMachine:f", "", true},
+		{"f", "", true},
+		{"f", "stepfunction", true},
+		{"http://f.internal/frag", "", false},
+	} {
+		t.Run(tt.endpoint+"/"+tt.loader, func(t *testing.T) {
+			t.Parallel()
+			o := &countingOrigin{}
+			c := New(o, 1<<20, nil)
+			fetchOne := func(path string, params map[string]string) string {
+				t.Helper()
+				resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: tt.endpoint, Loader: tt.loader,
+					Path: path, PathParams: params, RawQuery: "k=1", Header: http.Header{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return string(b)
+			}
+			a := fetchOne("/lp/a", nil)
+			b := fetchOne("/lp/b", nil)
+			p1 := fetchOne("/u", map[string]string{"id": "1"})
+			p2 := fetchOne("/u", map[string]string{"id": "2"})
+			again := fetchOne("/lp/a", nil)
+			if !tt.function {
+				if o.calls.Load() != 1 {
+					t.Errorf("HTTP fragment: %d upstream calls for one query, want 1 (it does not receive the path)", o.calls.Load())
+				}
+				return
+			}
+			if !strings.HasPrefix(b, "path=/lp/b ") {
+				t.Errorf("/lp/b got %q: another page's answer", b)
+			}
+			if !strings.Contains(p2, "map[id:2]") {
+				t.Errorf("route parameter id=2 got %q: another page's answer", p2)
+			}
+			if again != a || p1 == p2 || o.calls.Load() != 4 {
+				t.Errorf("%d upstream calls, want 4 (the same path again is a hit)", o.calls.Load())
+			}
+		})
 	}
 }
