@@ -13,38 +13,81 @@ import (
 // CacheControl is a parsed Cache-Control header; -1 means absent.
 type CacheControl struct {
 	MaxAge, SMaxAge, StaleWhileRevalidate, StaleIfError time.Duration
-	NoStore, NoCache, Private, Public, MustRevalidate   bool
+	NoStore, NoCache, Private                           bool
+	// Public and MustRevalidate are set by the plain directive only. Given
+	// an argument, which they do not take (public="", must-revalidate=1),
+	// or given both plain and with one, they count as absent: they are the
+	// directives that let a shared cache keep an answer to a request with
+	// credentials (§3.5), and a malformed one grants nothing.
+	Public, MustRevalidate bool
+	// Revalidate is must-revalidate (§5.2.2.2) or proxy-revalidate
+	// (§5.2.2.8, for shared caches), in any form: once stale, the answer is
+	// not served without asking the origin (no stale-while-revalidate, no
+	// stale-if-error). proxy-revalidate grants nothing under §3.5.
+	Revalidate bool
+	// sMaxAgeValid: s-maxage is given with a valid delta, the same value
+	// every time. An invalid one is stale at once and grants nothing.
+	sMaxAgeValid bool
+}
+
+// splitDirectives splits one Cache-Control line at the commas outside
+// quoted strings (§5.2: an argument may be a quoted-string, which may hold
+// commas and escaped quotes).
+func splitDirectives(v string) []string {
+	var out []string
+	quoted, escaped, from := false, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			out = append(out, v[from:i])
+			from = i + 1
+		}
+	}
+	return append(out, v[from:])
 }
 
 // ParseCacheControl reads the Cache-Control directives of h (RFC 9111
-// §5.2). Names are case-insensitive; an argument may be quoted. A delta
-// that is not a number, or a directive given twice with different
-// values, counts as 0: stale at once (§1.2.2, §4.2.1). The qualified
-// forms private="..." and no-cache="..." count as their plain forms, which
-// is stricter than the RFC asks.
+// §5.2). Names are case-insensitive; an argument may be quoted, and a
+// quoted argument may hold commas. A delta that is not a number, or a
+// directive given twice with different values, counts as 0: stale at once
+// (§1.2.2, §4.2.1). The qualified forms private="..." and no-cache="..."
+// count as their plain forms, which is stricter than the RFC asks. A
+// directive that takes no argument but is given one is read in the safe
+// direction: public and must-revalidate grant nothing (see CacheControl),
+// no-store, no-cache, private and the revalidate directives still apply.
 func ParseCacheControl(h http.Header) CacheControl {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
-	set := func(dst *time.Duration, arg string) {
+	set := func(dst *time.Duration, arg string) bool {
 		d := time.Duration(0)
 		n, err := strconv.Atoi(strings.Trim(arg, `"`))
-		if err == nil && n >= 0 {
+		ok := err == nil && n >= 0
+		if ok {
 			d = time.Duration(n) * time.Second
 		}
 		if *dst >= 0 && *dst != d {
-			d = 0
+			d, ok = 0, false
 		}
 		*dst = d
+		return ok
 	}
+	sMaxAgeBad := false
+	var public, publicBad, mustRevalidate, mustRevalidateBad bool
 	for _, v := range h["Cache-Control"] {
-		for v != "" {
-			var d string
-			d, v, _ = strings.Cut(v, ",")
-			name, arg, _ := strings.Cut(strings.TrimSpace(d), "=")
+		for _, d := range splitDirectives(v) {
+			name, arg, hasArg := strings.Cut(strings.TrimSpace(d), "=")
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "max-age":
 				set(&cc.MaxAge, arg)
 			case "s-maxage":
-				set(&cc.SMaxAge, arg)
+				if !set(&cc.SMaxAge, arg) {
+					sMaxAgeBad = true
+				}
 			case "stale-while-revalidate":
 				set(&cc.StaleWhileRevalidate, arg)
 			case "stale-if-error":
@@ -56,12 +99,18 @@ func ParseCacheControl(h http.Header) CacheControl {
 			case "private":
 				cc.Private = true
 			case "public":
-				cc.Public = true
-			case "must-revalidate", "proxy-revalidate":
-				cc.MustRevalidate = true
+				public, publicBad = true, publicBad || hasArg
+			case "must-revalidate":
+				mustRevalidate, mustRevalidateBad = true, mustRevalidateBad || hasArg
+				cc.Revalidate = true
+			case "proxy-revalidate":
+				cc.Revalidate = true
 			}
 		}
 	}
+	cc.Public = public && !publicBad
+	cc.MustRevalidate = mustRevalidate && !mustRevalidateBad
+	cc.sMaxAgeValid = cc.SMaxAge >= 0 && !sMaxAgeBad
 	return cc
 }
 
@@ -96,10 +145,14 @@ type Decision struct {
 //     (§5.2.2.4: we never revalidate) make it not reusable at all;
 //   - private (§5.2.2.7), Set-Cookie (§7.3's warning made a rule) and
 //     Vary: * (§4.1) make it personal;
+//   - must-revalidate and proxy-revalidate (§5.2.2.2, §5.2.2.8) close the
+//     stale-while-revalidate and stale-if-error windows;
 //   - a request with Authorization is answered for everyone only if the
-//     answer says public, s-maxage or must-revalidate (§3.5), one with a
-//     forwarded Cookie only if it says public or s-maxage (our rule: the
-//     cache key has no Cookie).
+//     answer says public, s-maxage or must-revalidate (§3.5; not
+//     proxy-revalidate), one with a forwarded Cookie only if it says public
+//     or s-maxage (our rule: the cache key has no Cookie). Only a
+//     well-formed directive counts: public=..., must-revalidate=... and an
+//     invalid s-maxage grant nothing.
 func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	var d Decision
 	if status != http.StatusOK {
@@ -115,9 +168,11 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	case cc.MaxAge >= 0:
 		d.Lifetime = cc.MaxAge
 	}
-	d.SWR, d.SIE = max(cc.StaleWhileRevalidate, 0), max(cc.StaleIfError, 0)
-	d.forAuthorization = cc.Public || cc.SMaxAge >= 0 || cc.MustRevalidate
-	d.forCookie = cc.Public || cc.SMaxAge >= 0
+	if !cc.Revalidate {
+		d.SWR, d.SIE = max(cc.StaleWhileRevalidate, 0), max(cc.StaleIfError, 0)
+	}
+	d.forAuthorization = cc.Public || cc.sMaxAgeValid || cc.MustRevalidate
+	d.forCookie = cc.Public || cc.sMaxAgeValid
 	if cc.Private || len(h["Set-Cookie"]) > 0 {
 		d.Private = true
 		return d

@@ -37,6 +37,12 @@ func TestCacheAuthorization_RFC9111_3_5(t *testing.T) {
 		{"public, max-age=60", true},
 		{"s-maxage=60", true},
 		{"max-age=60, must-revalidate", true},
+		// Only these three (§3.5): proxy-revalidate is not one, and a
+		// directive that takes no argument given one grants nothing.
+		{"max-age=60, proxy-revalidate", false},
+		{`public="", max-age=60`, false},
+		{"max-age=60, must-revalidate=1", false},
+		{`max-age=60, must-revalidate="x"`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cc, func(t *testing.T) {
@@ -221,7 +227,13 @@ func TestParseCacheControlRules(t *testing.T) {
 		{"§4.2.1: a directive given twice with different values is stale", "max-age=60, max-age=600", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
 		{"§4.2.1: given twice with the same value is that value", "max-age=60\x00max-age=60", func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
 		{"absent is -1", "public", func(cc CacheControl) bool { return cc.MaxAge == -1 && cc.SMaxAge == -1 && cc.StaleIfError == -1 }},
-		{"§5.2.2.2 and §5.2.2.8: must-revalidate and proxy-revalidate", "proxy-revalidate", func(cc CacheControl) bool { return cc.MustRevalidate }},
+		{"§5.2.2.2: must-revalidate", "must-revalidate", func(cc CacheControl) bool { return cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2.2.8: proxy-revalidate is not must-revalidate (§3.5), only forbids serving stale", "proxy-revalidate",
+			func(cc CacheControl) bool { return !cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2.2.2 and §5.2.2.9: a directive that takes no argument given one is absent (it grants nothing)", `public="", must-revalidate=1`,
+			func(cc CacheControl) bool { return !cc.Public && !cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2: a quoted argument may hold commas", `x-ext="a, public, max-age=5", max-age=60`,
+			func(cc CacheControl) bool { return !cc.Public && cc.MaxAge == time.Minute }},
 		{"§5.2.2.4 and §5.2.2.7: qualified no-cache and private count as plain", `private="Set-Cookie", no-cache="X"`, func(cc CacheControl) bool { return cc.Private && cc.NoCache }},
 		{"RFC 5861: stale-while-revalidate and stale-if-error", "stale-while-revalidate=5, STALE-IF-ERROR=7",
 			func(cc CacheControl) bool {
@@ -267,6 +279,15 @@ func TestDecideRules(t *testing.T) {
 		{"§3.5 and §5.2.2.9: Authorization with public", auth, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
 		{"§3.5 and §5.2.2.10: Authorization with s-maxage", auth, 200, http.Header{"Cache-Control": {"s-maxage=60"}}, shared},
 		{"§3.5 and §5.2.2.2: Authorization with must-revalidate", auth, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, shared},
+		{"§3.5 and §5.2.2.8: proxy-revalidate is not among the three", auth, 200, http.Header{"Cache-Control": {"max-age=60, proxy-revalidate"}}, private},
+		{"§3.5 and §5.2.2.9: public takes no argument, public=\"\" grants nothing", auth, 200, http.Header{"Cache-Control": {`public="", max-age=60`}}, private},
+		{"§3.5 and §5.2.2.9: public=1 grants nothing", auth, 200, http.Header{"Cache-Control": {"public=1, max-age=60"}}, private},
+		{"§3.5 and §5.2.2.2: must-revalidate takes no argument, must-revalidate=1 grants nothing", auth, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate=1"}}, private},
+		{"§3.5 and §5.2.2.2: must-revalidate=\"x\" grants nothing", auth, 200, http.Header{"Cache-Control": {`max-age=60, must-revalidate="x"`}}, private},
+		{"§3.5 and §1.2.2: an invalid s-maxage grants nothing", auth, 200, http.Header{"Cache-Control": {"s-maxage=soon, stale-while-revalidate=60"}}, private},
+		{"§3.5 and §4.2.1: s-maxage given twice with different values grants nothing", auth, 200, http.Header{"Cache-Control": {"s-maxage=60, s-maxage=30, stale-while-revalidate=60"}}, private},
+		{"§3.5 and §5.2: a public inside another directive's quoted argument is no directive", auth, 200, http.Header{"Cache-Control": {`max-age=60, x-ext="a, public"`}}, private},
+		{"our Cookie rule: public=\"\" grants nothing", cookie, 200, http.Header{"Cache-Control": {`public="", max-age=60`}}, private},
 		{"our Cookie rule: must-revalidate is not enough", cookie, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, private},
 		{"our Cookie rule: public", cookie, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
 	}
@@ -382,6 +403,37 @@ func TestCacheKeyHasWhatTheFunctionReceives_RFC9111_2(t *testing.T) {
 			}
 			if again != a || p1 == p2 || o.calls.Load() != 4 {
 				t.Errorf("%d upstream calls, want 4 (the same path again is a hit)", o.calls.Load())
+			}
+		})
+	}
+}
+
+// RFC 9111 §5.2.2.2 and §5.2.2.8: once stale, an answer that says
+// must-revalidate, or proxy-revalidate (which binds shared caches only), is
+// not served without the origin's word: neither stale-while-revalidate nor
+// stale-if-error (RFC 5861 §4) applies. A revalidate directive given an
+// argument is still honoured here: the safe direction.
+func TestCacheRevalidateServesNothingStale_RFC9111_5_2_2_8(t *testing.T) {
+	t.Parallel()
+	for _, rev := range []string{"must-revalidate", "proxy-revalidate", "must-revalidate=1"} {
+		t.Run(rev, func(t *testing.T) {
+			t.Parallel()
+			cc := "public, max-age=10, stale-while-revalidate=60, stale-if-error=300, " + rev
+			c, clk, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, serve(cc, "v1"))
+			get(t, c, o.url, nil)
+			clk.add(20 * time.Second)
+			o.set(serve(cc, "v2"))
+			if _, body, _ := get(t, c, o.url, nil); body != "v2" {
+				t.Errorf("stale-while-revalidate: got %q, want the origin's v2", body)
+			}
+			clk.add(20 * time.Second)
+			o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+			if status, body, _ := get(t, c, o.url, nil); status != http.StatusServiceUnavailable {
+				t.Errorf("stale-if-error: got %d %q, want the 503", status, body)
+			}
+			if d := Decide(nil, 200, http.Header{"Cache-Control": {cc}}); d.SWR != 0 || d.SIE != 0 {
+				t.Errorf("Decide: %+v, want no stale windows", d)
 			}
 		})
 	}
