@@ -3,7 +3,6 @@ package cache
 import (
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,11 +51,32 @@ func splitDirectives(v string) []string {
 	return append(out, v[from:])
 }
 
+// maxDelta is what a delta-seconds too large to hold is taken as (§1.2.2).
+const maxDelta = 2147483648
+
+// parseDelta reads a delta-seconds (§1.2.2: one or more digits); one
+// greater than maxDelta is maxDelta. ok is false for anything else.
+func parseDelta(s string) (d time.Duration, ok bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := int64(0)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		if n <= maxDelta {
+			n = n*10 + int64(s[i]-'0')
+		}
+	}
+	return time.Duration(min(n, maxDelta)) * time.Second, true
+}
+
 // ParseCacheControl reads the Cache-Control directives of h (RFC 9111
 // §5.2). Names are case-insensitive; an argument may be quoted, and a
 // quoted argument may hold commas. A delta that is not a number, or a
 // directive given twice with different values, counts as 0: stale at once
-// (§1.2.2, §4.2.1). The qualified forms private="..." and no-cache="..."
+// (§1.2.2, §4.2.1); one too large to hold is 2147483648 s (§1.2.2). The qualified forms private="..." and no-cache="..."
 // count as their plain forms, which is stricter than the RFC asks. A
 // directive that takes no argument but is given one is read in the safe
 // direction: public and must-revalidate grant nothing (see CacheControl),
@@ -64,12 +84,10 @@ func splitDirectives(v string) []string {
 func ParseCacheControl(h http.Header) CacheControl {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
 	set := func(dst *time.Duration, arg string) bool {
-		d := time.Duration(0)
-		n, err := strconv.Atoi(strings.Trim(arg, `"`))
-		ok := err == nil && n >= 0
-		if ok {
-			d = time.Duration(n) * time.Second
+		if len(arg) >= 2 && arg[0] == '"' && arg[len(arg)-1] == '"' {
+			arg = arg[1 : len(arg)-1]
 		}
+		d, ok := parseDelta(arg)
 		if *dst >= 0 && *dst != d {
 			d, ok = 0, false
 		}

@@ -224,6 +224,11 @@ func TestParseCacheControlRules(t *testing.T) {
 		{"§5.2: an argument may be quoted", `max-age="60"`, func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
 		{"§1.2.2: a delta that is not a number is stale at once", "max-age=soon", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
 		{"§1.2.2: a negative delta is stale at once", "max-age=-5", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
+		{"§1.2.2: a delta too large to hold is 2147483648", "max-age=99999999999999999999, s-maxage=2147483649",
+			func(cc CacheControl) bool {
+				return cc.MaxAge == 2147483648*time.Second && cc.SMaxAge == 2147483648*time.Second && cc.sMaxAgeValid
+			}},
+		{"§1.2.2: a delta is digits only", "max-age=+60, s-maxage=6e1", func(cc CacheControl) bool { return cc.MaxAge == 0 && cc.SMaxAge == 0 }},
 		{"§4.2.1: a directive given twice with different values is stale", "max-age=60, max-age=600", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
 		{"§4.2.1: given twice with the same value is that value", "max-age=60\x00max-age=60", func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
 		{"absent is -1", "public", func(cc CacheControl) bool { return cc.MaxAge == -1 && cc.SMaxAge == -1 && cc.StaleIfError == -1 }},
@@ -436,5 +441,23 @@ func TestCacheRevalidateServesNothingStale_RFC9111_5_2_2_8(t *testing.T) {
 				t.Errorf("Decide: %+v, want no stale windows", d)
 			}
 		})
+	}
+}
+
+// RFC 9111 §1.2.2: a delta-seconds too large for the cache to hold is
+// taken as 2147483648, not as invalid: max-age=99999999999999999999 is
+// stored and reused.
+func TestCacheHugeDelta_RFC9111_1_2_2(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=99999999999999999999", "x"))
+	get(t, c, o.url, nil)
+	clk.add(365 * 24 * time.Hour)
+	get(t, c, o.url, nil)
+	if o.calls.Load() != 1 {
+		t.Errorf("%d upstream calls, want 1", o.calls.Load())
+	}
+	if d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=99999999999999999999"}}); !d.Shared || d.Lifetime != 2147483648*time.Second {
+		t.Errorf("Decide: %+v", d)
 	}
 }
