@@ -30,7 +30,9 @@ import (
 //
 // The first response streams through to its page while it is copied into
 // the cache, so a miss costs no latency. Every answer handed out from the
-// cache carries its Age, so that the page can tell how fresh it is.
+// cache carries its Age (the time it was held here; the Age header it came
+// with, which Decide reads, is added to it: RFC 9111 §4.2.3), so that the
+// page can tell how fresh it is.
 type Cache struct {
 	next     fetch.Transport
 	maxBytes int64
@@ -188,6 +190,14 @@ func (c *Cache) lookup(primary string, req *fetch.Request) *cacheEntry {
 	return e
 }
 
+// age is the entry's current age (§4.2.3): the Age it arrived with plus
+// the time it has been here.
+func (e *cacheEntry) age(now time.Time) time.Duration {
+	return e.d.Age + now.Sub(e.stored)
+}
+
+// response hands the entry out; its Age is the time it has been here (the
+// Age header it arrived with is in its header).
 func (e *cacheEntry) response(now time.Time) *fetch.Response {
 	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body)), Age: now.Sub(e.stored)}
 }
@@ -203,7 +213,7 @@ func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
 		return nil
 	}
 	now := c.now()
-	if now.Sub(e.stored) >= e.d.Lifetime {
+	if e.age(now) >= e.d.Lifetime {
 		c.mu.Unlock()
 		return nil
 	}
@@ -221,7 +231,7 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 		e := c.lookup(primary, req)
 		if e != nil {
 			now := c.now()
-			age := now.Sub(e.stored)
+			age := e.age(now)
 			switch {
 			case age < e.d.Lifetime:
 				c.mu.Unlock()
@@ -293,7 +303,7 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 	}
 	resp, err := c.next.Fetch(ctx, req)
 	if err != nil || resp.Status >= 500 {
-		if stale != nil && c.now().Sub(stale.stored) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
+		if stale != nil && stale.age(c.now()) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
 			if resp != nil {
 				resp.Body.Close()
 			}

@@ -147,6 +147,9 @@ type Decision struct {
 	// Lifetime is its freshness lifetime (s-maxage, else max-age); SWR and
 	// SIE its stale-while-revalidate and stale-if-error windows.
 	Lifetime, SWR, SIE time.Duration
+	// Age is the answer's Age header (§5.1): how old it already was when
+	// it arrived. Its current age is Age plus the time since (§4.2.3).
+	Age time.Duration
 	// Vary lists the request headers it varies on, canonical and sorted,
 	// without Accept-Encoding (fragments are fetched without compression).
 	Vary []string
@@ -159,7 +162,9 @@ type Decision struct {
 // Decide applies the caching rules to an answer (status, header) to req:
 //
 //   - only 200 with an explicit lifetime (s-maxage, else max-age: §4.2.1)
-//     of more than nothing is reusable; no-store (§5.2.2.5) and no-cache
+//     of more than nothing is reusable, and only while its current age,
+//     which starts from its Age header (§4.2.3, §5.1), is within it or its
+//     stale windows; no-store (§5.2.2.5) and no-cache
 //     (§5.2.2.4: we never revalidate) make it not reusable at all;
 //   - private (§5.2.2.7), Set-Cookie (§7.3's warning made a rule) and
 //     Vary: * (§4.1) make it personal;
@@ -180,6 +185,7 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	if cc.NoStore || cc.NoCache {
 		return d
 	}
+	d.Age = ageHeader(h)
 	switch {
 	case cc.SMaxAge >= 0:
 		d.Lifetime = cc.SMaxAge
@@ -211,7 +217,7 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 		}
 	}
 	sort.Strings(d.Vary)
-	if cc.SMaxAge < 0 && cc.MaxAge < 0 || d.Lifetime+d.SWR+d.SIE <= 0 {
+	if cc.SMaxAge < 0 && cc.MaxAge < 0 || d.Lifetime+d.SWR+d.SIE <= d.Age {
 		return d
 	}
 	if !d.usableFor(req) {
@@ -220,6 +226,21 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	}
 	d.Shared = true
 	return d
+}
+
+// ageHeader reads h's Age (§5.1): of a list, or of several lines, the
+// first member; an invalid one is ignored (0).
+func ageHeader(h http.Header) time.Duration {
+	v := h.Values("Age")
+	if len(v) == 0 {
+		return 0
+	}
+	first, _, _ := strings.Cut(v[0], ",")
+	age, ok := parseDelta(strings.TrimSpace(first))
+	if !ok {
+		return 0
+	}
+	return age
 }
 
 // usableFor reports whether an answer with these rules may be used for

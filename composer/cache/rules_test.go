@@ -461,3 +461,65 @@ func TestCacheHugeDelta_RFC9111_1_2_2(t *testing.T) {
 		t.Errorf("Decide: %+v", d)
 	}
 }
+
+// RFC 9111 §4.2.3 and §5.1: an answer's current age starts from its own
+// Age header (the time it spent in caches before ours); a list-valued Age
+// uses its first member, an invalid one is ignored. max-age=60 with Age: 50
+// has 10 s of freshness left; with Age: 500, none, and it is not stored.
+func TestCacheAgeHeader_RFC9111_4_2_3(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		age  []string
+		want time.Duration // Decision.Age
+	}{
+		{[]string{"50"}, 50 * time.Second},
+		{[]string{"50, 7"}, 50 * time.Second},
+		{[]string{"50", "7"}, 50 * time.Second},
+		{[]string{"soon"}, 0},
+		{[]string{"-5"}, 0},
+		{[]string{"99999999999999999999"}, 2147483648 * time.Second},
+	} {
+		d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=60"}, "Age": tt.age})
+		if d.Age != tt.want {
+			t.Errorf("Age %q: Decision.Age %v, want %v", tt.age, d.Age, tt.want)
+		}
+	}
+	if d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=60, stale-while-revalidate=30"}, "Age": {"500"}}); d.Shared {
+		t.Errorf("Age 500 past max-age=60 and its stale window: %+v, want not reusable", d)
+	}
+
+	for _, tt := range []struct {
+		age      string
+		advance  time.Duration
+		upstream int64
+	}{
+		{"50", 9 * time.Second, 1},
+		{"50", 11 * time.Second, 2},
+		{"500", 0, 2},
+		{"50, 500", 9 * time.Second, 1},
+		{"soon", 59 * time.Second, 1},
+	} {
+		t.Run(tt.age+"/"+tt.advance.String(), func(t *testing.T) {
+			t.Parallel()
+			c, clk, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Age", tt.age)
+				io.WriteString(w, "x")
+			})
+			get(t, c, o.url, nil)
+			clk.add(tt.advance)
+			get(t, c, o.url, nil)
+			if o.calls.Load() != tt.upstream {
+				t.Errorf("%d upstream calls, want %d", o.calls.Load(), tt.upstream)
+			}
+			if tt.upstream == 1 {
+				if resp := c.Peek(&fetch.Request{Endpoint: o.url, Header: http.Header{}}); resp == nil {
+					t.Error("peek found nothing fresh")
+				} else {
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+}

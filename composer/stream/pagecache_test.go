@@ -212,3 +212,31 @@ func TestPageFunctionFragmentCachedPerPath_RFC9111_2(t *testing.T) {
 		})
 	}
 }
+
+// RFC 9111 §4.2.3 and §5.1: the page's freshness counts the Age the
+// fragment's answer arrived with: max-age=60 with Age: 50 leaves the page
+// s-maxage=10; with Age: 500, nothing. A list-valued Age uses its first
+// member; an invalid one is ignored.
+func TestPageFreshnessCountsTheAnswersAgeHeader_RFC9111_4_2_3(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ age, cc string }{
+		{"50", "public, max-age=0, s-maxage=10"},
+		{"50, 7", "public, max-age=0, s-maxage=10"},
+		{"500", "no-store"},
+		{"soon", "public, max-age=0, s-maxage=60"},
+	} {
+		t.Run(tt.age, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Age", tt.age)
+				write(w, "[a]")
+			})})
+			resp, _ := get(t, e.page(`<micro-frontend id=a errorbehaviour=error/>`, nil), nil)
+			if cc := resp.Header.Get("Cache-Control"); cc != tt.cc {
+				t.Errorf("Age %q: page Cache-Control %q, want %q", tt.age, cc, tt.cc)
+			}
+		})
+	}
+}

@@ -599,7 +599,8 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 // cacheControl folds the caching rules of the answers the page used into
 // the page's, from what is known when the header goes out: the required
 // fragments' answers, and the answers the cache handed out at once for the
-// others (package cache's Decide judges each, its Age counted). A page is
+// others (package cache's Decide judges each, its Age header and the time
+// it spent in our cache counted). A page is
 // as cacheable as its least cacheable part: a part not known yet, or not
 // reusable, makes it no-store; a personal part (private, Set-Cookie,
 // credentials, Vary: *, Vary on a header the CDN does not key on), or a
@@ -644,7 +645,9 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 				vary = append(vary, name)
 			}
 		}
-		if left := d.Lifetime - age; ttl < 0 || left < ttl {
+		// Its current age: the Age header it arrived with, plus the time
+		// our cache held it (RFC 9111 §4.2.3).
+		if left := d.Lifetime - d.Age - age; ttl < 0 || left < ttl {
 			ttl = left
 		}
 	}
