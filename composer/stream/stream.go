@@ -558,7 +558,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		pw.logFailure(s, s.headFailure())
 		if s.err == nil && isRedirect(s) {
 			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint); ok {
-				pw.redirect(s.status, loc)
+				pw.redirect(s, loc)
 				return false
 			}
 			pw.logFailure(s, errBadLocation)
@@ -712,11 +712,19 @@ func redirectLocation(loc, endpoint string) (string, bool) {
 	return u.String(), true
 }
 
-func (pw *pageWriter) redirect(status int, loc string) {
+// redirect sends a required fragment's redirect as the page's, with the
+// fragment's Set-Cookie if its entry allows it (a login step sets its
+// session as it redirects). A redirect is never stored.
+func (pw *pageWriter) redirect(s *slot, loc string) {
 	h := pw.w.Header()
 	h.Set("Location", loc)
 	h.Set("Cache-Control", "no-store")
-	pw.w.WriteHeader(status)
+	if s.entry.SetCookie {
+		for _, c := range s.header.Values("Set-Cookie") {
+			h.Add("Set-Cookie", c)
+		}
+	}
+	pw.w.WriteHeader(s.status)
 }
 
 // errorPage writes a whole error response. Its body names no endpoint.
