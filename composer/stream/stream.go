@@ -586,6 +586,13 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		if len(vary) > 0 {
 			h.Add("Vary", strings.Join(vary, ", "))
 		}
+		if strings.HasPrefix(cc, "public") {
+			// A shared cache keeps the header with the page (RFC 9111
+			// §3.1) and would send this request's id, which the visitor
+			// may have chosen, to everyone. The id is still logged and
+			// sent to the fragments.
+			h.Del("X-Request-Id")
+		}
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
