@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +30,9 @@ import (
 //
 // The first response streams through to its page while it is copied into
 // the cache, so a miss costs no latency. Every answer handed out from the
-// cache carries its Age, so that the page can tell how fresh it is.
+// cache carries its Age (the time it was held here; the Age header it came
+// with, which Decide reads, is added to it: RFC 9111 §4.2.3), so that the
+// page can tell how fresh it is.
 type Cache struct {
 	next     fetch.Transport
 	maxBytes int64
@@ -114,8 +118,33 @@ func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cac
 // Wait waits for background revalidations to end (for tests and shutdown).
 func (c *Cache) Wait() { c.wg.Wait() }
 
+// primaryKey is everything the transport sends that can change the
+// answer, but the headers (those are Vary's and the credential rules'):
+// the fragment and the query, and for a function endpoint (Lambda, Step
+// Functions), whose event carries them, the page's path and route
+// parameters too (RFC 9111 §2). An HTTP fragment receives neither, so its
+// key leaves them out and one entry serves every page.
 func primaryKey(req *fetch.Request) string {
-	return req.Loader + "\x00" + req.Endpoint + "\x00" + req.RawQuery
+	var b strings.Builder
+	b.WriteString(req.Loader)
+	b.WriteByte(0)
+	b.WriteString(req.Endpoint)
+	b.WriteByte(0)
+	b.WriteString(req.RawQuery)
+	if fetch.Kind(req.Endpoint, req.Loader) != "url" {
+		// Lengths first: a path or parameter (decoded, it may hold any
+		// byte) cannot pass for another.
+		fmt.Fprintf(&b, "\x00%d:%s", len(req.Path), req.Path)
+		names := make([]string, 0, len(req.PathParams))
+		for k := range req.PathParams {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			fmt.Fprintf(&b, "\x00%d:%s%d:%s", len(k), k, len(req.PathParams[k]), req.PathParams[k])
+		}
+	}
+	return b.String()
 }
 
 func fullKey(primary string, names []string, h http.Header) string {
@@ -161,6 +190,14 @@ func (c *Cache) lookup(primary string, req *fetch.Request) *cacheEntry {
 	return e
 }
 
+// age is the entry's current age (§4.2.3): the Age it arrived with plus
+// the time it has been here.
+func (e *cacheEntry) age(now time.Time) time.Duration {
+	return e.d.Age + now.Sub(e.stored)
+}
+
+// response hands the entry out; its Age is the time it has been here (the
+// Age header it arrived with is in its header).
 func (e *cacheEntry) response(now time.Time) *fetch.Response {
 	return &fetch.Response{Status: e.status, Header: e.header, Body: io.NopCloser(bytes.NewReader(e.body)), Age: now.Sub(e.stored)}
 }
@@ -176,7 +213,7 @@ func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
 		return nil
 	}
 	now := c.now()
-	if now.Sub(e.stored) >= e.d.Lifetime {
+	if e.age(now) >= e.d.Lifetime {
 		c.mu.Unlock()
 		return nil
 	}
@@ -194,7 +231,7 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 		e := c.lookup(primary, req)
 		if e != nil {
 			now := c.now()
-			age := now.Sub(e.stored)
+			age := e.age(now)
 			switch {
 			case age < e.d.Lifetime:
 				c.mu.Unlock()
@@ -266,7 +303,7 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 	}
 	resp, err := c.next.Fetch(ctx, req)
 	if err != nil || resp.Status >= 500 {
-		if stale != nil && c.now().Sub(stale.stored) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
+		if stale != nil && stale.age(c.now()) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
 			if resp != nil {
 				resp.Body.Close()
 			}

@@ -3,7 +3,6 @@ package cache
 import (
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,38 +12,100 @@ import (
 // CacheControl is a parsed Cache-Control header; -1 means absent.
 type CacheControl struct {
 	MaxAge, SMaxAge, StaleWhileRevalidate, StaleIfError time.Duration
-	NoStore, NoCache, Private, Public, MustRevalidate   bool
+	NoStore, NoCache, Private                           bool
+	// Public and MustRevalidate are set by the plain directive only. Given
+	// an argument, which they do not take (public="", must-revalidate=1),
+	// or given both plain and with one, they count as absent: they are the
+	// directives that let a shared cache keep an answer to a request with
+	// credentials (§3.5), and a malformed one grants nothing.
+	Public, MustRevalidate bool
+	// Revalidate is must-revalidate (§5.2.2.2) or proxy-revalidate
+	// (§5.2.2.8, for shared caches), in any form: once stale, the answer is
+	// not served without asking the origin (no stale-while-revalidate, no
+	// stale-if-error). proxy-revalidate grants nothing under §3.5.
+	Revalidate bool
+	// sMaxAgeValid: s-maxage is given with a valid delta, the same value
+	// every time. An invalid one is stale at once and grants nothing.
+	sMaxAgeValid bool
+}
+
+// splitDirectives splits one Cache-Control line at the commas outside
+// quoted strings (§5.2: an argument may be a quoted-string, which may hold
+// commas and escaped quotes).
+func splitDirectives(v string) []string {
+	var out []string
+	quoted, escaped, from := false, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			out = append(out, v[from:i])
+			from = i + 1
+		}
+	}
+	return append(out, v[from:])
+}
+
+// maxDelta is what a delta-seconds too large to hold is taken as (§1.2.2).
+const maxDelta = 2147483648
+
+// parseDelta reads a delta-seconds (§1.2.2: one or more digits); one
+// greater than maxDelta is maxDelta. ok is false for anything else.
+func parseDelta(s string) (d time.Duration, ok bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := int64(0)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		if n <= maxDelta {
+			n = n*10 + int64(s[i]-'0')
+		}
+	}
+	return time.Duration(min(n, maxDelta)) * time.Second, true
 }
 
 // ParseCacheControl reads the Cache-Control directives of h (RFC 9111
-// §5.2). Names are case-insensitive; an argument may be quoted. A delta
-// that is not a number, or a directive given twice with different
-// values, counts as 0: stale at once (§1.2.2, §4.2.1). The qualified
-// forms private="..." and no-cache="..." count as their plain forms, which
-// is stricter than the RFC asks.
+// §5.2). Names are case-insensitive; an argument may be quoted, and a
+// quoted argument may hold commas. A delta that is not a number, or a
+// directive given twice with different values, counts as 0: stale at once
+// (§1.2.2, §4.2.1); one too large to hold is 2147483648 s (§1.2.2). The qualified forms private="..." and no-cache="..."
+// count as their plain forms, which is stricter than the RFC asks. A
+// directive that takes no argument but is given one is read in the safe
+// direction: public and must-revalidate grant nothing (see CacheControl),
+// no-store, no-cache, private and the revalidate directives still apply.
 func ParseCacheControl(h http.Header) CacheControl {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
-	set := func(dst *time.Duration, arg string) {
-		d := time.Duration(0)
-		n, err := strconv.Atoi(strings.Trim(arg, `"`))
-		if err == nil && n >= 0 {
-			d = time.Duration(n) * time.Second
+	set := func(dst *time.Duration, arg string) bool {
+		if len(arg) >= 2 && arg[0] == '"' && arg[len(arg)-1] == '"' {
+			arg = arg[1 : len(arg)-1]
 		}
+		d, ok := parseDelta(arg)
 		if *dst >= 0 && *dst != d {
-			d = 0
+			d, ok = 0, false
 		}
 		*dst = d
+		return ok
 	}
+	sMaxAgeBad := false
+	var public, publicBad, mustRevalidate, mustRevalidateBad bool
 	for _, v := range h["Cache-Control"] {
-		for v != "" {
-			var d string
-			d, v, _ = strings.Cut(v, ",")
-			name, arg, _ := strings.Cut(strings.TrimSpace(d), "=")
+		for _, d := range splitDirectives(v) {
+			name, arg, hasArg := strings.Cut(strings.TrimSpace(d), "=")
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "max-age":
 				set(&cc.MaxAge, arg)
 			case "s-maxage":
-				set(&cc.SMaxAge, arg)
+				if !set(&cc.SMaxAge, arg) {
+					sMaxAgeBad = true
+				}
 			case "stale-while-revalidate":
 				set(&cc.StaleWhileRevalidate, arg)
 			case "stale-if-error":
@@ -56,12 +117,18 @@ func ParseCacheControl(h http.Header) CacheControl {
 			case "private":
 				cc.Private = true
 			case "public":
-				cc.Public = true
-			case "must-revalidate", "proxy-revalidate":
-				cc.MustRevalidate = true
+				public, publicBad = true, publicBad || hasArg
+			case "must-revalidate":
+				mustRevalidate, mustRevalidateBad = true, mustRevalidateBad || hasArg
+				cc.Revalidate = true
+			case "proxy-revalidate":
+				cc.Revalidate = true
 			}
 		}
 	}
+	cc.Public = public && !publicBad
+	cc.MustRevalidate = mustRevalidate && !mustRevalidateBad
+	cc.sMaxAgeValid = cc.SMaxAge >= 0 && !sMaxAgeBad
 	return cc
 }
 
@@ -80,6 +147,9 @@ type Decision struct {
 	// Lifetime is its freshness lifetime (s-maxage, else max-age); SWR and
 	// SIE its stale-while-revalidate and stale-if-error windows.
 	Lifetime, SWR, SIE time.Duration
+	// Age is the answer's Age header (§5.1): how old it already was when
+	// it arrived. Its current age is Age plus the time since (§4.2.3).
+	Age time.Duration
 	// Vary lists the request headers it varies on, canonical and sorted,
 	// without Accept-Encoding (fragments are fetched without compression).
 	Vary []string
@@ -92,14 +162,20 @@ type Decision struct {
 // Decide applies the caching rules to an answer (status, header) to req:
 //
 //   - only 200 with an explicit lifetime (s-maxage, else max-age: §4.2.1)
-//     of more than nothing is reusable; no-store (§5.2.2.5) and no-cache
+//     of more than nothing is reusable, and only while its current age,
+//     which starts from its Age header (§4.2.3, §5.1), is within it or its
+//     stale windows; no-store (§5.2.2.5) and no-cache
 //     (§5.2.2.4: we never revalidate) make it not reusable at all;
 //   - private (§5.2.2.7), Set-Cookie (§7.3's warning made a rule) and
 //     Vary: * (§4.1) make it personal;
+//   - must-revalidate and proxy-revalidate (§5.2.2.2, §5.2.2.8) close the
+//     stale-while-revalidate and stale-if-error windows;
 //   - a request with Authorization is answered for everyone only if the
-//     answer says public, s-maxage or must-revalidate (§3.5), one with a
-//     forwarded Cookie only if it says public or s-maxage (our rule: the
-//     cache key has no Cookie).
+//     answer says public, s-maxage or must-revalidate (§3.5; not
+//     proxy-revalidate), one with a forwarded Cookie only if it says public
+//     or s-maxage (our rule: the cache key has no Cookie). Only a
+//     well-formed directive counts: public=..., must-revalidate=... and an
+//     invalid s-maxage grant nothing.
 func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	var d Decision
 	if status != http.StatusOK {
@@ -109,15 +185,18 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	if cc.NoStore || cc.NoCache {
 		return d
 	}
+	d.Age = ageHeader(h)
 	switch {
 	case cc.SMaxAge >= 0:
 		d.Lifetime = cc.SMaxAge
 	case cc.MaxAge >= 0:
 		d.Lifetime = cc.MaxAge
 	}
-	d.SWR, d.SIE = max(cc.StaleWhileRevalidate, 0), max(cc.StaleIfError, 0)
-	d.forAuthorization = cc.Public || cc.SMaxAge >= 0 || cc.MustRevalidate
-	d.forCookie = cc.Public || cc.SMaxAge >= 0
+	if !cc.Revalidate {
+		d.SWR, d.SIE = max(cc.StaleWhileRevalidate, 0), max(cc.StaleIfError, 0)
+	}
+	d.forAuthorization = cc.Public || cc.sMaxAgeValid || cc.MustRevalidate
+	d.forCookie = cc.Public || cc.sMaxAgeValid
 	if cc.Private || len(h["Set-Cookie"]) > 0 {
 		d.Private = true
 		return d
@@ -138,7 +217,7 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 		}
 	}
 	sort.Strings(d.Vary)
-	if cc.SMaxAge < 0 && cc.MaxAge < 0 || d.Lifetime+d.SWR+d.SIE <= 0 {
+	if cc.SMaxAge < 0 && cc.MaxAge < 0 || d.Lifetime+d.SWR+d.SIE <= d.Age {
 		return d
 	}
 	if !d.usableFor(req) {
@@ -147,6 +226,21 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 	}
 	d.Shared = true
 	return d
+}
+
+// ageHeader reads h's Age (§5.1): of a list, or of several lines, the
+// first member; an invalid one is ignored (0).
+func ageHeader(h http.Header) time.Duration {
+	v := h.Values("Age")
+	if len(v) == 0 {
+		return 0
+	}
+	first, _, _ := strings.Cut(v[0], ",")
+	age, ok := parseDelta(strings.TrimSpace(first))
+	if !ok {
+		return 0
+	}
+	return age
 }
 
 // usableFor reports whether an answer with these rules may be used for

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,12 @@ func TestCacheAuthorization_RFC9111_3_5(t *testing.T) {
 		{"public, max-age=60", true},
 		{"s-maxage=60", true},
 		{"max-age=60, must-revalidate", true},
+		// Only these three (§3.5): proxy-revalidate is not one, and a
+		// directive that takes no argument given one grants nothing.
+		{"max-age=60, proxy-revalidate", false},
+		{`public="", max-age=60`, false},
+		{"max-age=60, must-revalidate=1", false},
+		{`max-age=60, must-revalidate="x"`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cc, func(t *testing.T) {
@@ -217,10 +224,21 @@ func TestParseCacheControlRules(t *testing.T) {
 		{"§5.2: an argument may be quoted", `max-age="60"`, func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
 		{"§1.2.2: a delta that is not a number is stale at once", "max-age=soon", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
 		{"§1.2.2: a negative delta is stale at once", "max-age=-5", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
+		{"§1.2.2: a delta too large to hold is 2147483648", "max-age=99999999999999999999, s-maxage=2147483649",
+			func(cc CacheControl) bool {
+				return cc.MaxAge == 2147483648*time.Second && cc.SMaxAge == 2147483648*time.Second && cc.sMaxAgeValid
+			}},
+		{"§1.2.2: a delta is digits only", "max-age=+60, s-maxage=6e1", func(cc CacheControl) bool { return cc.MaxAge == 0 && cc.SMaxAge == 0 }},
 		{"§4.2.1: a directive given twice with different values is stale", "max-age=60, max-age=600", func(cc CacheControl) bool { return cc.MaxAge == 0 }},
 		{"§4.2.1: given twice with the same value is that value", "max-age=60\x00max-age=60", func(cc CacheControl) bool { return cc.MaxAge == time.Minute }},
 		{"absent is -1", "public", func(cc CacheControl) bool { return cc.MaxAge == -1 && cc.SMaxAge == -1 && cc.StaleIfError == -1 }},
-		{"§5.2.2.2 and §5.2.2.8: must-revalidate and proxy-revalidate", "proxy-revalidate", func(cc CacheControl) bool { return cc.MustRevalidate }},
+		{"§5.2.2.2: must-revalidate", "must-revalidate", func(cc CacheControl) bool { return cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2.2.8: proxy-revalidate is not must-revalidate (§3.5), only forbids serving stale", "proxy-revalidate",
+			func(cc CacheControl) bool { return !cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2.2.2 and §5.2.2.9: a directive that takes no argument given one is absent (it grants nothing)", `public="", must-revalidate=1`,
+			func(cc CacheControl) bool { return !cc.Public && !cc.MustRevalidate && cc.Revalidate }},
+		{"§5.2: a quoted argument may hold commas", `x-ext="a, public, max-age=5", max-age=60`,
+			func(cc CacheControl) bool { return !cc.Public && cc.MaxAge == time.Minute }},
 		{"§5.2.2.4 and §5.2.2.7: qualified no-cache and private count as plain", `private="Set-Cookie", no-cache="X"`, func(cc CacheControl) bool { return cc.Private && cc.NoCache }},
 		{"RFC 5861: stale-while-revalidate and stale-if-error", "stale-while-revalidate=5, STALE-IF-ERROR=7",
 			func(cc CacheControl) bool {
@@ -266,6 +284,15 @@ func TestDecideRules(t *testing.T) {
 		{"§3.5 and §5.2.2.9: Authorization with public", auth, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
 		{"§3.5 and §5.2.2.10: Authorization with s-maxage", auth, 200, http.Header{"Cache-Control": {"s-maxage=60"}}, shared},
 		{"§3.5 and §5.2.2.2: Authorization with must-revalidate", auth, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, shared},
+		{"§3.5 and §5.2.2.8: proxy-revalidate is not among the three", auth, 200, http.Header{"Cache-Control": {"max-age=60, proxy-revalidate"}}, private},
+		{"§3.5 and §5.2.2.9: public takes no argument, public=\"\" grants nothing", auth, 200, http.Header{"Cache-Control": {`public="", max-age=60`}}, private},
+		{"§3.5 and §5.2.2.9: public=1 grants nothing", auth, 200, http.Header{"Cache-Control": {"public=1, max-age=60"}}, private},
+		{"§3.5 and §5.2.2.2: must-revalidate takes no argument, must-revalidate=1 grants nothing", auth, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate=1"}}, private},
+		{"§3.5 and §5.2.2.2: must-revalidate=\"x\" grants nothing", auth, 200, http.Header{"Cache-Control": {`max-age=60, must-revalidate="x"`}}, private},
+		{"§3.5 and §1.2.2: an invalid s-maxage grants nothing", auth, 200, http.Header{"Cache-Control": {"s-maxage=soon, stale-while-revalidate=60"}}, private},
+		{"§3.5 and §4.2.1: s-maxage given twice with different values grants nothing", auth, 200, http.Header{"Cache-Control": {"s-maxage=60, s-maxage=30, stale-while-revalidate=60"}}, private},
+		{"§3.5 and §5.2: a public inside another directive's quoted argument is no directive", auth, 200, http.Header{"Cache-Control": {`max-age=60, x-ext="a, public"`}}, private},
+		{"our Cookie rule: public=\"\" grants nothing", cookie, 200, http.Header{"Cache-Control": {`public="", max-age=60`}}, private},
 		{"our Cookie rule: must-revalidate is not enough", cookie, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, private},
 		{"our Cookie rule: public", cookie, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
 	}
@@ -316,5 +343,183 @@ func TestCachePeek(t *testing.T) {
 	}
 	if o.calls.Load() != 1 {
 		t.Errorf("%d upstream calls", o.calls.Load())
+	}
+}
+
+// countingOrigin answers every request from memory, public for a minute,
+// with what a function fragment receives of it: the path, the route
+// parameters and the query. It counts its calls.
+type countingOrigin struct{ calls atomic.Int64 }
+
+func (o *countingOrigin) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	o.calls.Add(1)
+	body := fmt.Sprintf("path=%s params=%v query=%s", req.Path, req.PathParams, req.RawQuery)
+	return &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"public, max-age=60"}}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+// RFC 9111 §2: a cache keys what it stores on what the request asked for.
+// A Lambda or Step Functions fragment receives the page's path and route
+// parameters in its event (rawPath, pathParameters), so for a function
+// endpoint both are in the key; an HTTP fragment receives neither, so its
+// key leaves them out (one entry for all pages).
+func TestCacheKeyHasWhatTheFunctionReceives_RFC9111_2(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		endpoint, loader string
+		function         bool
+	}{
+		{"arn:aws:lambda:eu-west-1:123456789012:function:f", "", true},
+		{"arn:aws:states:eu-west-1:123456789012:stateMachine:f", "", true},
+		{"f", "", true},
+		{"f", "stepfunction", true},
+		{"http://f.internal/frag", "", false},
+	} {
+		t.Run(tt.endpoint+"/"+tt.loader, func(t *testing.T) {
+			t.Parallel()
+			o := &countingOrigin{}
+			c := New(o, 1<<20, nil)
+			fetchOne := func(path string, params map[string]string) string {
+				t.Helper()
+				resp, err := c.Fetch(context.Background(), &fetch.Request{Endpoint: tt.endpoint, Loader: tt.loader,
+					Path: path, PathParams: params, RawQuery: "k=1", Header: http.Header{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return string(b)
+			}
+			a := fetchOne("/lp/a", nil)
+			b := fetchOne("/lp/b", nil)
+			p1 := fetchOne("/u", map[string]string{"id": "1"})
+			p2 := fetchOne("/u", map[string]string{"id": "2"})
+			again := fetchOne("/lp/a", nil)
+			if !tt.function {
+				if o.calls.Load() != 1 {
+					t.Errorf("HTTP fragment: %d upstream calls for one query, want 1 (it does not receive the path)", o.calls.Load())
+				}
+				return
+			}
+			if !strings.HasPrefix(b, "path=/lp/b ") {
+				t.Errorf("/lp/b got %q: another page's answer", b)
+			}
+			if !strings.Contains(p2, "map[id:2]") {
+				t.Errorf("route parameter id=2 got %q: another page's answer", p2)
+			}
+			if again != a || p1 == p2 || o.calls.Load() != 4 {
+				t.Errorf("%d upstream calls, want 4 (the same path again is a hit)", o.calls.Load())
+			}
+		})
+	}
+}
+
+// RFC 9111 §5.2.2.2 and §5.2.2.8: once stale, an answer that says
+// must-revalidate, or proxy-revalidate (which binds shared caches only), is
+// not served without the origin's word: neither stale-while-revalidate nor
+// stale-if-error (RFC 5861 §4) applies. A revalidate directive given an
+// argument is still honoured here: the safe direction.
+func TestCacheRevalidateServesNothingStale_RFC9111_5_2_2_8(t *testing.T) {
+	t.Parallel()
+	for _, rev := range []string{"must-revalidate", "proxy-revalidate", "must-revalidate=1"} {
+		t.Run(rev, func(t *testing.T) {
+			t.Parallel()
+			cc := "public, max-age=10, stale-while-revalidate=60, stale-if-error=300, " + rev
+			c, clk, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, serve(cc, "v1"))
+			get(t, c, o.url, nil)
+			clk.add(20 * time.Second)
+			o.set(serve(cc, "v2"))
+			if _, body, _ := get(t, c, o.url, nil); body != "v2" {
+				t.Errorf("stale-while-revalidate: got %q, want the origin's v2", body)
+			}
+			clk.add(20 * time.Second)
+			o.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+			if status, body, _ := get(t, c, o.url, nil); status != http.StatusServiceUnavailable {
+				t.Errorf("stale-if-error: got %d %q, want the 503", status, body)
+			}
+			if d := Decide(nil, 200, http.Header{"Cache-Control": {cc}}); d.SWR != 0 || d.SIE != 0 {
+				t.Errorf("Decide: %+v, want no stale windows", d)
+			}
+		})
+	}
+}
+
+// RFC 9111 §1.2.2: a delta-seconds too large for the cache to hold is
+// taken as 2147483648, not as invalid: max-age=99999999999999999999 is
+// stored and reused.
+func TestCacheHugeDelta_RFC9111_1_2_2(t *testing.T) {
+	t.Parallel()
+	c, clk, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, serve("max-age=99999999999999999999", "x"))
+	get(t, c, o.url, nil)
+	clk.add(365 * 24 * time.Hour)
+	get(t, c, o.url, nil)
+	if o.calls.Load() != 1 {
+		t.Errorf("%d upstream calls, want 1", o.calls.Load())
+	}
+	if d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=99999999999999999999"}}); !d.Shared || d.Lifetime != 2147483648*time.Second {
+		t.Errorf("Decide: %+v", d)
+	}
+}
+
+// RFC 9111 §4.2.3 and §5.1: an answer's current age starts from its own
+// Age header (the time it spent in caches before ours); a list-valued Age
+// uses its first member, an invalid one is ignored. max-age=60 with Age: 50
+// has 10 s of freshness left; with Age: 500, none, and it is not stored.
+func TestCacheAgeHeader_RFC9111_4_2_3(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		age  []string
+		want time.Duration // Decision.Age
+	}{
+		{[]string{"50"}, 50 * time.Second},
+		{[]string{"50, 7"}, 50 * time.Second},
+		{[]string{"50", "7"}, 50 * time.Second},
+		{[]string{"soon"}, 0},
+		{[]string{"-5"}, 0},
+		{[]string{"99999999999999999999"}, 2147483648 * time.Second},
+	} {
+		d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=60"}, "Age": tt.age})
+		if d.Age != tt.want {
+			t.Errorf("Age %q: Decision.Age %v, want %v", tt.age, d.Age, tt.want)
+		}
+	}
+	if d := Decide(nil, 200, http.Header{"Cache-Control": {"max-age=60, stale-while-revalidate=30"}, "Age": {"500"}}); d.Shared {
+		t.Errorf("Age 500 past max-age=60 and its stale window: %+v, want not reusable", d)
+	}
+
+	for _, tt := range []struct {
+		age      string
+		advance  time.Duration
+		upstream int64
+	}{
+		{"50", 9 * time.Second, 1},
+		{"50", 11 * time.Second, 2},
+		{"500", 0, 2},
+		{"50, 500", 9 * time.Second, 1},
+		{"soon", 59 * time.Second, 1},
+	} {
+		t.Run(tt.age+"/"+tt.advance.String(), func(t *testing.T) {
+			t.Parallel()
+			c, clk, _ := newTestCache(t, 1<<20)
+			o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Age", tt.age)
+				io.WriteString(w, "x")
+			})
+			get(t, c, o.url, nil)
+			clk.add(tt.advance)
+			get(t, c, o.url, nil)
+			if o.calls.Load() != tt.upstream {
+				t.Errorf("%d upstream calls, want %d", o.calls.Load(), tt.upstream)
+			}
+			if tt.upstream == 1 {
+				if resp := c.Peek(&fetch.Request{Endpoint: o.url, Header: http.Header{}}); resp == nil {
+					t.Error("peek found nothing fresh")
+				} else {
+					resp.Body.Close()
+				}
+			}
+		})
 	}
 }

@@ -620,3 +620,56 @@ func TestConformanceResetOnFreshConnection(t *testing.T) {
 		})
 	}
 }
+
+// A buggy server writes an unrequested response a moment after its answer,
+// and the next request on that connection is already on its way: no
+// HTTP/1.1 client can tell the stray bytes from that request's answer, and
+// with requests following each other the connection stays one answer
+// behind. So a request that carries a visitor's own headers (forwarded
+// credentials: Cookie, Authorization, any forwardHeaders) gets a connection
+// of its own: whatever a server does on its other connections, such a
+// request can only ever get the answer to itself.
+func TestConformanceVisitorsRequestsNeverShareAConnection(t *testing.T) {
+	t.Parallel()
+	s := newRawServer(t, func(c net.Conn, r *http.Request, no int64) bool {
+		body := "answer for " + r.Header.Get("Authorization")
+		if r.URL.Path == "/trigger" {
+			body = answer(r.URL.Path)
+		}
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body); err != nil {
+			return false
+		}
+		if r.URL.Path == "/trigger" {
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.WriteString(c, unsolicited); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	h := newClient(t)
+	for round := range 3 {
+		// The trigger's own answer is not checked: a shared request on a
+		// reused connection may get the previous round's stray answer,
+		// which is the case no client can tell apart.
+		if status, _, err := confGet(h, s.url+"/trigger"); err != nil || status != 200 {
+			t.Fatalf("round %d: /trigger: %d %v", round, status, err)
+		}
+		for _, visitor := range []string{"alice", "bob", "carol", "dave"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a bound, not a claim
+			hdr := http.Header{"X-Request-Id": {"conformance"}, "Authorization": {"Bearer " + visitor}}
+			resp, err := h.Fetch(ctx, &Request{Endpoint: s.url + "/me", Header: hdr})
+			if err != nil {
+				cancel()
+				t.Errorf("round %d: %s: %v", round, visitor, err)
+				continue
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			cancel()
+			if want := "answer for Bearer " + visitor; err != nil || string(b) != want {
+				t.Errorf("round %d: %s got %q (%v), want %q", round, visitor, b, err, want)
+			}
+		}
+	}
+}

@@ -102,6 +102,21 @@ func (m *Mux) Fetch(ctx context.Context, req *Request) (*Response, error) {
 // DefaultHeaders are the page request headers every fragment receives.
 var DefaultHeaders = []string{"Accept-Language", "User-Agent", "X-Request-Id", "Traceparent"}
 
+// Personal reports whether a fragment request carries a visitor's own
+// headers: anything beyond DefaultHeaders and the trace context, that is an
+// entry's forwardHeaders (Cookie, Authorization, ...). Such a request's
+// answer may be that visitor's alone.
+func Personal(h http.Header) bool {
+	for name := range h {
+		switch name {
+		case "Accept-Language", "User-Agent", "X-Request-Id", "Traceparent", "Tracestate":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // MaxHeaderValue is the longest header value forwarded to a fragment.
 const MaxHeaderValue = 4096
 

@@ -140,3 +140,21 @@ func BenchmarkHTTPFetch(b *testing.B) {
 		resp.Body.Close()
 	}
 }
+
+func TestPersonal(t *testing.T) {
+	page := http.Header{"Accept-Language": {"de"}, "User-Agent": {"ua"}, "Cookie": {"s=1"}, "Authorization": {"Bearer x"}, "X-User": {"7"}}
+	if Personal(Headers(page, "id", nil)) {
+		t.Error("the default headers alone are taken as a visitor's own")
+	}
+	h := Headers(page, "id", nil)
+	h.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	h.Set("Tracestate", "a=b")
+	if Personal(h) {
+		t.Error("the trace context is taken as a visitor's own")
+	}
+	for _, fwd := range []string{"Cookie", "Authorization", "X-User"} {
+		if !Personal(Headers(page, "id", []string{fwd})) {
+			t.Errorf("a request forwarding %s is not taken as a visitor's own", fwd)
+		}
+	}
+}

@@ -18,7 +18,10 @@ import (
 // Transport, for http and https endpoints alike.
 type HTTP struct {
 	transport *http.Transport
-	allowed   []string // host patterns; empty allows every host
+	// own serves requests that carry a visitor's own headers: a new
+	// connection each, never reused (see Personal).
+	own     *http.Transport
+	allowed []string // host patterns; empty allows every host
 }
 
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
@@ -94,7 +97,9 @@ func NewHTTP() *HTTP {
 		// No ResponseHeaderTimeout: the context carries the fragment's
 		// deadline, for headers and body.
 	}
-	return &HTTP{transport: t}
+	own := t.Clone()
+	own.DisableKeepAlives = true
+	return &HTTP{transport: t, own: own}
 }
 
 // httpsProxyFromEnvironment applies HTTPS_PROXY (and NO_PROXY) to https
@@ -110,6 +115,7 @@ func httpsProxyFromEnvironment(r *http.Request) (*url.URL, error) {
 // Close drops idle connections.
 func (h *HTTP) Close() {
 	h.transport.CloseIdleConnections()
+	h.own.CloseIdleConnections()
 }
 
 // Fetch implements Transport: GET endpoint?query with req.Header. Redirects
@@ -146,10 +152,20 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		hr.Header["User-Agent"] = nil
 	}
+	// A stray answer that a buggy server writes just as the next request
+	// on that connection is sent cannot be told from that request's answer,
+	// by this client or any other HTTP/1.1 client; once taken, the
+	// connection stays one answer behind. A request with a visitor's own
+	// headers therefore never shares a connection: it can get no answer but
+	// its own, whatever the server does elsewhere.
+	t := h.transport
+	if Personal(req.Header) {
+		t = h.own
+	}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		a.conn, a.start, a.reused = nil, 0, false
-		resp, err = h.transport.RoundTrip(hr)
+		resp, err = t.RoundTrip(hr)
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,8 @@ func RequestID(ctx context.Context) string {
 }
 
 // requestID takes a sane X-Request-Id from the client (a CDN or load
-// balancer sets one) or makes one, and echoes it in the response.
+// balancer sets one) or makes one, and echoes it in the response (a page
+// a shared cache may keep drops it again: see stream's pageWriter.start).
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")

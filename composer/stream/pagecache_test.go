@@ -1,7 +1,9 @@
 package stream_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/cache"
+	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -175,5 +178,65 @@ func TestPageVaryNamesTheHeadersTheCDNKeysOn_RFC9111_4_1(t *testing.T) {
 		if v := strings.Join(resp.Header.Values("Vary"), ", "); v != tt.vary {
 			t.Errorf("%s: Vary %q, want %q", tt.src, v, tt.vary)
 		}
+	}
+}
+
+// pathEcho answers as a Lambda fragment that renders the page's path
+// (rawPath in its event) would: public for a minute.
+type pathEcho struct{}
+
+func (pathEcho) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	return &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"public, max-age=60"}},
+		Body: io.NopCloser(strings.NewReader("[path " + req.Path + "]"))}, nil
+}
+
+// RFC 9111 §2: a function fragment receives the page's path, so its cached
+// answer for one page is never another page's: /lp/a?k=1 then /lp/b?k=1
+// show each their own path, required or not.
+func TestPageFunctionFragmentCachedPerPath_RFC9111_2(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{`<micro-frontend id=l errorbehaviour=error/>`, `<micro-frontend id=l/>`} {
+		t.Run(src, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.composer.Fetch = pathEcho{}
+			withCache(e)
+			e.register("l", registry.Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:l"})
+			base := e.page(src, nil)
+			for _, path := range []string{"/lp/a", "/lp/a", "/lp/b", "/lstar/x/y", "/l_pathpub", "/lp/b"} {
+				_, body := get(t, base+path+"?k=1", nil)
+				if want := "[path " + path + "]"; !strings.Contains(body, want) {
+					t.Errorf("%s: page shows %q, want %q", path, body, want)
+				}
+			}
+		})
+	}
+}
+
+// RFC 9111 §4.2.3 and §5.1: the page's freshness counts the Age the
+// fragment's answer arrived with: max-age=60 with Age: 50 leaves the page
+// s-maxage=10; with Age: 500, nothing. A list-valued Age uses its first
+// member; an invalid one is ignored.
+func TestPageFreshnessCountsTheAnswersAgeHeader_RFC9111_4_2_3(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ age, cc string }{
+		{"50", "public, max-age=0, s-maxage=10"},
+		{"50, 7", "public, max-age=0, s-maxage=10"},
+		{"500", "no-store"},
+		{"soon", "public, max-age=0, s-maxage=60"},
+	} {
+		t.Run(tt.age, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=60")
+				w.Header().Set("Age", tt.age)
+				write(w, "[a]")
+			})})
+			resp, _ := get(t, e.page(`<micro-frontend id=a errorbehaviour=error/>`, nil), nil)
+			if cc := resp.Header.Get("Cache-Control"); cc != tt.cc {
+				t.Errorf("Age %q: page Cache-Control %q, want %q", tt.age, cc, tt.cc)
+			}
+		})
 	}
 }

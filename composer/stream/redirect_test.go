@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -93,5 +94,39 @@ func TestRedirectFromFunctionEndpoint(t *testing.T) {
 		if got := resp.Header.Get("Location"); resp.StatusCode != wantStatus || got != want {
 			t.Errorf("%q: %d %q, want %d %q", loc, resp.StatusCode, got, wantStatus, want)
 		}
+	}
+}
+
+// A required fragment allowed to set cookies that answers a redirect with
+// Set-Cookie (a login step) redirects the page with that cookie; the
+// redirect is no-store (RFC 9111 §5.2.2.5). A fragment not allowed to set
+// cookies still passes none.
+func TestRequiredFragmentRedirectKeepsItsAllowedSetCookie(t *testing.T) {
+	t.Parallel()
+	for _, allowed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("setCookie=%v", allowed), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.register("login", registry.Entry{SetCookie: allowed, Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				http.SetCookie(w, &http.Cookie{Name: "session", Value: "s1", Path: "/", HttpOnly: true})
+				http.SetCookie(w, &http.Cookie{Name: "csrf", Value: "c1", Path: "/"})
+				w.Header().Set("Location", "/account")
+				w.WriteHeader(http.StatusFound)
+			})})
+			resp, _ := get(t, e.page(`<micro-frontend id=login errorbehaviour=error/>`, nil), nil)
+			if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/account" {
+				t.Fatalf("%d %q, want 302 to /account", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			want := []string{"session=s1; Path=/; HttpOnly", "csrf=c1; Path=/"}
+			if !allowed {
+				want = nil
+			}
+			if got := resp.Header.Values("Set-Cookie"); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("Set-Cookie %q, want %q", got, want)
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+		})
 	}
 }

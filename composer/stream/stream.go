@@ -558,7 +558,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		pw.logFailure(s, s.headFailure())
 		if s.err == nil && isRedirect(s) {
 			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint); ok {
-				pw.redirect(s.status, loc)
+				pw.redirect(s, loc)
 				return false
 			}
 			pw.logFailure(s, errBadLocation)
@@ -586,6 +586,13 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		if len(vary) > 0 {
 			h.Add("Vary", strings.Join(vary, ", "))
 		}
+		if strings.HasPrefix(cc, "public") {
+			// A shared cache keeps the header with the page (RFC 9111
+			// §3.1) and would send this request's id, which the visitor
+			// may have chosen, to everyone. The id is still logged and
+			// sent to the fragments.
+			h.Del("X-Request-Id")
+		}
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -599,7 +606,8 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 // cacheControl folds the caching rules of the answers the page used into
 // the page's, from what is known when the header goes out: the required
 // fragments' answers, and the answers the cache handed out at once for the
-// others (package cache's Decide judges each, its Age counted). A page is
+// others (package cache's Decide judges each, its Age header and the time
+// it spent in our cache counted). A page is
 // as cacheable as its least cacheable part: a part not known yet, or not
 // reusable, makes it no-store; a personal part (private, Set-Cookie,
 // credentials, Vary: *, Vary on a header the CDN does not key on), or a
@@ -644,7 +652,9 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 				vary = append(vary, name)
 			}
 		}
-		if left := d.Lifetime - age; ttl < 0 || left < ttl {
+		// Its current age: the Age header it arrived with, plus the time
+		// our cache held it (RFC 9111 §4.2.3).
+		if left := d.Lifetime - d.Age - age; ttl < 0 || left < ttl {
 			ttl = left
 		}
 	}
@@ -709,11 +719,19 @@ func redirectLocation(loc, endpoint string) (string, bool) {
 	return u.String(), true
 }
 
-func (pw *pageWriter) redirect(status int, loc string) {
+// redirect sends a required fragment's redirect as the page's, with the
+// fragment's Set-Cookie if its entry allows it (a login step sets its
+// session as it redirects). A redirect is never stored.
+func (pw *pageWriter) redirect(s *slot, loc string) {
 	h := pw.w.Header()
 	h.Set("Location", loc)
 	h.Set("Cache-Control", "no-store")
-	pw.w.WriteHeader(status)
+	if s.entry.SetCookie {
+		for _, c := range s.header.Values("Set-Cookie") {
+			h.Add("Set-Cookie", c)
+		}
+	}
+	pw.w.WriteHeader(s.status)
 }
 
 // errorPage writes a whole error response. Its body names no endpoint.
