@@ -59,13 +59,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // serve is the server's start-up, in its steps, and then its life until
 // ctx is done:
 //
-//  1. configuration: cfg, read by parseConfig; the logger and metrics
-//  2. sources: openSources says where templates and registry come from
-//  3. first load: refuseBrokenLocalSources stops here on a local folder
-//     or registry file with problems (outside the development mode);
-//     loadFirst reads both sources (or the snapshot) once
-//  4. the composer: newComposer, the fragment transports, cache, tracing
+//  1. configuration: cfg, read by parseConfig; the logger, metrics and
+//     AWS clients
+//  2. sources: openSources says where templates and registry come from;
+//     refuseBrokenLocalSources stops here on a local folder or registry
+//     file with problems (outside the development mode)
+//  3. the composer: newComposer, the fragment transports, cache, tracing
 //     and the page server
+//  4. first load: sources.firstLoad reads templates and registry once,
+//     from their sources or the snapshot
 //  5. the listeners: listen serves the admin and public listeners and
 //     refreshes the sources until ctx is done, then shuts down
 func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr io.Writer) error {
@@ -95,7 +97,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 	defer closeComposer()
 
 	src := newSources(log, srv, reg, in.templates, in.registry, cfg.snapshotDir, refused, metrics)
-	src.refresh(ctx) // the first load
+	src.firstLoad(ctx)
 	return listen(ctx, cfg, log, srv, src, metrics)
 }
 

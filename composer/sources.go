@@ -144,6 +144,11 @@ func (s *sources) wait(every time.Duration) time.Duration {
 	return jitter.Shorten(every, s.rand())
 }
 
+// firstLoad reads templates and registry once, before the listeners open:
+// from their sources, else from the snapshot. What it cannot load leaves
+// the server not ready, every page a 503, until a refresh loads it.
+func (s *sources) firstLoad(ctx context.Context) { s.refresh(ctx) }
+
 func (s *sources) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
