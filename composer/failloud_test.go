@@ -317,3 +317,21 @@ func TestValidateTemplateLoaderAgainstTheEntry(t *testing.T) {
 		t.Errorf("lines:\n%s\nwant one: %s", strings.Join(lines, "\n"), want)
 	}
 }
+
+// In the development mode, a registry file that is not JSON leaves the
+// server not ready and every page a 503, not a page of fallbacks.
+func TestDevModeBrokenRegistryFileIsNotServedAsFallbacks(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="x">fallback</micro-frontend>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, "{\n\"x\": }")
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg, "COMPOSER_REFRESH": "50ms"}, "-dev")
+	expect503(t, inst.base+"/")
+	if status, body := fetchPage(t, inst.base+"/readyz"); status != 503 || !strings.Contains(body, "registry not loaded") {
+		t.Errorf("readyz: %d %q", status, body)
+	}
+	if logs := inst.logs.String(); strings.Contains(logs, "last good") || !strings.Contains(logs, reg+`:2:6: invalid character`) {
+		t.Errorf("logs: want the file's problem at its line and column, and no last good copy:\n%s", logs)
+	}
+}
