@@ -261,7 +261,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	}
 	srv := server.New(server.Options{
 		Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer,
-		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices,
+		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices, MaxPages: cfg.maxPages,
 	})
 	return srv, closeAll, nil
 }
