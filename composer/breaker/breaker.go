@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,9 +162,27 @@ func (t *Transport) guardFor(req *fetch.Request) *guard {
 	if g = t.guards[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
 		return g
 	}
+	t.prune()
 	g = t.newGuard(k, req.Endpoint, entry)
 	t.guards[k] = g
 	return g
+}
+
+// prune forgets the guards of fragments and versions no longer in the
+// registry, and their gauges, so that canary versions coming and going do
+// not pile up. It runs only when a guard is made; t.mu is held.
+func (t *Transport) prune() {
+	if t.reg == nil {
+		return
+	}
+	for k := range t.guards {
+		entry, ok := t.reg.Lookup(k.fragment)
+		if ok && (k.version == "" || k.version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == k.version })) {
+			continue
+		}
+		delete(t.guards, k)
+		t.state.DeleteLabelValues(k.fragment, k.version)
+	}
 }
 
 func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {

@@ -442,3 +442,33 @@ func stateGauge(t *testing.T, e *env, id, version string) prometheus.Collector {
 	t.Fatalf("no composer_fragment_breaker_state{fragment=%q,version=%q}", id, version)
 	return nil
 }
+
+// The guards of a version that left the registry are forgotten, its
+// gauge too, once another guard is made.
+func TestRemovedVersionsAreForgotten(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, ok)
+	e := newEnv(t, map[string]registry.Entry{"cart": {Endpoint: s.URL, Versions: []registry.Version{{Name: "v2", Endpoint: s.URL + "/v2", Weight: 10}}}})
+	e.getN(1, "cart", "v2", s.URL+"/v2", safety)
+	e.getN(1, "cart", "default", s.URL, safety)
+	stateGauge(t, e, "cart", "v2")
+	e.reg.Update([]registry.Raw{{ID: "cart", Data: []byte(`{"endpoint": "` + s.URL + `", "versions": [{"name": "v3", "endpoint": "` + s.URL + `/v3", "weight": 10}]}`)}})
+	e.getN(1, "cart", "v3", s.URL+"/v3", safety)
+	mfs, err := e.m.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []string
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "version" {
+					versions = append(versions, l.GetValue())
+				}
+			}
+		}
+	}
+	if strings.Join(versions, ",") != "default,v3" {
+		t.Errorf("gauges for versions %q, want default and v3", versions)
+	}
+}
