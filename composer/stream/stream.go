@@ -20,6 +20,7 @@ package stream
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -289,7 +290,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		})
 	}
 
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey()}
 	if !pw.start(ctx) {
 		return
 	}
@@ -536,6 +537,7 @@ type pageWriter struct {
 	timer     *time.Timer
 	broken    bool // the browser has gone
 	canary    *canaryState
+	asyncKey  string // the random part of the async placeholders' ids
 }
 
 // start writes the response header once the required fragments have given
@@ -909,7 +911,15 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 // placeholder the template's id names, then removes both itself and the
 // template. Being constant, it is allowed by its hash (ScriptHashes), so a
 // page carries no nonce and a CDN may keep it for everyone.
-const moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
+//
+// Fragments' markup is in the same document, and named elements shadow
+// document's properties (<img name=currentScript>, <form
+// name=getElementById>): the script reaches the DOM only through the
+// prototypes' methods and getters, which markup cannot replace. And the ids
+// it looks up carry a part drawn per page (pageWriter.asyncKey), which a
+// fragment does not know when it is written, so that no element of a
+// fragment can pass for another's placeholder.
+const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g=function(o,k){return Object.getOwnPropertyDescriptor(o,k).get},s=g(D,"currentScript").call(d);if(!s)return;var t=g(E,"previousElementSibling").call(s);E.remove.call(s);if(!t||g(E,"tagName").call(t)!=="TEMPLATE")return;var i=E.getAttribute.call(t,"id")||"";E.remove.call(t);if(!/^mfe-async-[0-9]+-[A-Za-z0-9_-]{11}-content$/.test(i))return;var p=D.getElementById.call(d,i.slice(0,-8));if(p&&g(E,"tagName").call(p)==="MFE-PLACEHOLDER")E.replaceWith.call(p,g(HTMLTemplateElement.prototype,"content").call(t))})(document)`
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
@@ -919,12 +929,24 @@ var ScriptHashes = func() string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
-func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
+// newAsyncKey draws the part of a page's placeholder ids that fragments
+// cannot guess: 8 random bytes, base64url (11 characters).
+func newAsyncKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// asyncID is the id of async slot i's placeholder; its template's is the
+// same with "-content".
+func (pw *pageWriter) asyncID(i int) string {
+	return "mfe-async-" + strconv.Itoa(i) + "-" + pw.asyncKey
+}
 
 // writePlaceholder writes an async slot's children in a wrapper the mover
 // script can find.
 func (pw *pageWriter) writePlaceholder(i int, s *slot) {
-	pw.write([]byte(`<mfe-placeholder id="` + asyncID(i) + `" data-fragment="` + html.EscapeString(s.frag.ID) + `">`))
+	pw.write([]byte(`<mfe-placeholder id="` + pw.asyncID(i) + `" data-fragment="` + html.EscapeString(s.frag.ID) + `">`))
 	pw.write(s.frag.Fallback)
 	pw.write([]byte(`</mfe-placeholder>`))
 }
@@ -932,7 +954,7 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 // writeAsync writes a finished async fragment and the call that moves it
 // into place. A failed one replaces its placeholder with nothing.
 func (pw *pageWriter) writeAsync(i int, s *slot) {
-	id := asyncID(i)
+	id := pw.asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
 	err := s.headFailure()
 	if err == nil {
