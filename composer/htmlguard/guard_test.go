@@ -230,3 +230,33 @@ func BenchmarkGuard(b *testing.B) {
 		g.Close(emit)
 	}
 }
+
+// A <meta> that acts on the whole document (http-equiv: refresh navigates
+// the page, content-security-policy, set-cookie, default-style; charset;
+// name=referrer, viewport, theme-color, ...) is dropped, as <base> is; a
+// microdata <meta itemprop> stays. Issue 12, finding F2.
+func TestGuardDropsMetaThatActsOnThePage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`a<meta http-equiv="refresh" content="0;url=https://evil.example/">b`, `ab`},
+		{`a<META HTTP-EQUIV=Refresh CONTENT="0; URL=//evil.example">b`, `ab`},
+		{`<meta http-equiv=content-security-policy content="script-src 'none'">`, ``},
+		{`<meta http-equiv="Set-Cookie" content="a=b">`, ``},
+		{`<meta http-equiv=default-style content=x>`, ``},
+		{`<meta http-equiv=x-ua-compatible content=IE=edge>`, ``},
+		{`<meta charset=iso-8859-1>`, ``},
+		{`<meta name=referrer content=unsafe-url>`, ``},
+		{`<meta name=viewport content="width=10">`, ``},
+		{`<meta content="0;url=/x" http-equiv = refresh />`, ``},
+		{`<div><svg><meta http-equiv=refresh content=0></svg></div>`, `<div><svg></svg></div>`},
+		{`<template><meta http-equiv=refresh content=0></template>`, `<template></template>`},
+		{`<meta itemprop="price" content="9">`, `<meta itemprop="price" content="9">`},
+		{`<div itemscope><meta itemprop=name content=x></div>`, `<div itemscope><meta itemprop=name content=x></div>`},
+	} {
+		for _, n := range []int{0, 1, 5} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
