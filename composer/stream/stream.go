@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -412,12 +413,33 @@ func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int6
 }
 
 // pageQuery is the query string every fragment of the page receives: the
-// page's own query with the route parameters set on it.
+// page's own query with the route parameters set on it, re-encoded. A
+// page parameter whose name reads as a route parameter's (paramName) is
+// dropped. The query is parsed as Go does except that a ";" is part of a
+// value, and written out again, so a ";" is always %3B: a fragment whose
+// framework splits pairs on ";" finds no pair the composer did not see. A
+// pair that does not decode is dropped.
 func pageQuery(u *url.URL, params map[string]string) string {
-	if len(params) == 0 {
-		return u.RawQuery
+	if u.RawQuery == "" && len(params) == 0 {
+		return ""
 	}
-	q := u.Query()
+	route := map[string]bool{}
+	for k := range params {
+		route[paramName(k)] = true
+	}
+	q := url.Values{}
+	for pair := range strings.SplitSeq(u.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil || route[paramName(k)] {
+			continue
+		}
+		q[k] = append(q[k], v)
+	}
 	for k, v := range params {
 		q.Set(k, v)
 	}
@@ -425,11 +447,11 @@ func pageQuery(u *url.URL, params map[string]string) string {
 }
 
 // fragmentQuery is the query a fragment receives after its endpoint's
-// own: pageQuery's, less every name the endpoint's query already sets. The
-// precedence is the entry's own parameters, then the route parameters,
-// then the page's query; a lower one of the same name is dropped, never
-// appended. (A function endpoint has no query: its event carries pageQuery
-// as it is.)
+// own: pageQuery's, less every name that reads as one the endpoint's query
+// already sets (paramName). The precedence is the entry's own parameters,
+// then the route parameters, then the page's query; a lower one of the
+// same name is dropped, never appended. (A function endpoint has no query:
+// its event carries pageQuery as it is.)
 func fragmentQuery(endpoint, pageQuery string) string {
 	_, own, ok := strings.Cut(endpoint, "?")
 	if !ok || own == "" || pageQuery == "" {
@@ -437,12 +459,12 @@ func fragmentQuery(endpoint, pageQuery string) string {
 	}
 	own, _, _ = strings.Cut(own, "#")
 	fixed := map[string]bool{}
-	for pair := range strings.SplitSeq(own, "&") {
-		fixed[queryName(pair)] = true
+	for pair := range strings.FieldsFuncSeq(own, func(r rune) bool { return r == '&' || r == ';' }) {
+		fixed[paramName(queryName(pair))] = true
 	}
 	var b strings.Builder
 	for pair := range strings.SplitSeq(pageQuery, "&") {
-		if pair == "" || fixed[queryName(pair)] {
+		if pair == "" || fixed[paramName(queryName(pair))] {
 			continue
 		}
 		if b.Len() > 0 {
@@ -460,6 +482,21 @@ func queryName(pair string) string {
 		return n
 	}
 	return name
+}
+
+// paramName is a parameter's name as the laxest framework may read it:
+// lower case, without the spaces and control characters (NUL included)
+// around it, and without a trailing [...] (PHP and Rails read tenant[] and
+// tenant[a] as tenant).
+func paramName(name string) string {
+	trim := func(s string) string {
+		return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	}
+	name = trim(name)
+	if i := strings.IndexByte(name, '['); i >= 0 && strings.HasSuffix(name, "]") {
+		name = trim(name[:i])
+	}
+	return strings.ToLower(name)
 }
 
 // headFailure says why a slot gave no body: an error before the response,
