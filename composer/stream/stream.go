@@ -28,6 +28,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -291,7 +292,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		})
 	}
 
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey()}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL}
 	if !pw.start(ctx) {
 		return
 	}
@@ -574,7 +575,8 @@ type pageWriter struct {
 	timer     *time.Timer
 	broken    bool // the browser has gone
 	canary    *canaryState
-	asyncKey  string // the random part of the async placeholders' ids
+	asyncKey  string   // the random part of the async placeholders' ids
+	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
 }
 
 // start writes the response header once the required fragments have given
@@ -596,7 +598,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 		pw.logFailure(s, s.headFailure())
 		if s.err == nil && isRedirect(s) {
-			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint); ok {
+			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint, pw.pageURL); ok {
 				pw.redirect(s, loc)
 				return false
 			}
@@ -721,21 +723,36 @@ func (c *Composer) keyed(name string) bool {
 // another host.
 var errBadLocation = errors.New("redirect location is not an http(s) URL or a path on this site")
 
-// redirectLocation is the page's Location for a fragment's: resolved
-// against the fragment's endpoint, it must be http or https; on the
-// endpoint's own host it becomes a path (never show the browser an
-// internal hostname), which must start with a single "/" ("//x" and "/\x"
-// are other hosts to a browser). An endpoint that is not a URL (a function)
-// may redirect to a path. ok is false for anything else.
-func redirectLocation(loc, endpoint string) (string, bool) {
+// redirectLocation is the page's Location for a fragment's. A relative
+// location ("login", "?a=1", "#top", "") is resolved against page, the
+// page's request URL, as the browser would resolve a reference on the
+// page: never against the endpoint, whose path and query are internal. An
+// absolute (or scheme-relative, taking the endpoint's scheme) location must
+// be http or https; on the endpoint's own host (sameHost) it becomes a path
+// (never show the browser an internal hostname). The path must start with
+// a single "/" ("//x" and "/\x" are other hosts to a browser), and a
+// location with a backslash is refused (a browser reads "\\x" as "//x").
+// ok is false for anything else.
+func redirectLocation(loc, endpoint string, page *url.URL) (string, bool) {
+	if strings.Contains(loc, "\\") {
+		return "", false
+	}
 	u, err := url.Parse(loc)
 	if err != nil {
 		return "", false
 	}
 	e, err := url.Parse(endpoint)
-	if err == nil && (e.Scheme == "http" || e.Scheme == "https") && e.Host != "" {
-		u = e.ResolveReference(u)
-		if strings.EqualFold(u.Host, e.Host) {
+	httpEndpoint := err == nil && (e.Scheme == "http" || e.Scheme == "https") && e.Host != ""
+	switch {
+	case u.Scheme == "" && u.Host == "" && u.Opaque == "":
+		base := &url.URL{Path: "/"}
+		if page != nil {
+			base = &url.URL{Path: page.Path, RawPath: page.RawPath, RawQuery: page.RawQuery}
+		}
+		u = base.ResolveReference(u)
+	case httpEndpoint:
+		u = e.ResolveReference(u) // its scheme if it has none; dot segments resolved
+		if sameHost(u, e) {
 			u.Scheme, u.Host, u.User = "", "", nil
 		}
 	}
@@ -756,6 +773,44 @@ func redirectLocation(loc, endpoint string) (string, bool) {
 		return "", false
 	}
 	return u.String(), true
+}
+
+// sameHost reports whether u (absolute) names the host and port of e, the
+// endpoint, compared as a browser would reach them: host names in lower
+// case without a trailing dot, IP addresses in one spelling, ports as
+// numbers ("019101" is 19101) with the scheme's default, and localhost,
+// 127.0.0.1 and [::1] the same host when the endpoint is one of them.
+func sameHost(u, e *url.URL) bool {
+	h1, p1, ok1 := hostPort(u)
+	h2, p2, ok2 := hostPort(e)
+	return ok1 && ok2 && h1 == h2 && p1 == p2
+}
+
+func hostPort(u *url.URL) (string, int, bool) {
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+		if ip.IsLoopback() {
+			h = "localhost"
+		}
+	}
+	if h == "" {
+		return "", 0, false
+	}
+	port := 0
+	switch ps := u.Port(); {
+	case ps != "":
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 0 || n > 65535 {
+			return "", 0, false
+		}
+		port = n
+	case u.Scheme == "http":
+		port = 80
+	case u.Scheme == "https":
+		port = 443
+	}
+	return h, port, true
 }
 
 // redirect sends a required fragment's redirect as the page's, with the
