@@ -30,8 +30,10 @@ import (
 const MaxTag = 64 << 10
 
 // MaxDepth is how many elements a fragment may leave open at once: a start
-// tag beyond it is dropped.
-const MaxDepth = 512
+// tag beyond it is dropped. Half of the 512 open elements past which Go's
+// parser refuses a document (and browsers flatten it), so that a fragment
+// at its deepest plus any reasonable page around it stay well under that.
+const MaxDepth = 256
 
 // A Guard guards one piece of HTML. The zero value is ready to use; a
 // Guard is reusable after Close. It is not safe for concurrent use.

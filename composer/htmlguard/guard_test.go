@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 )
 
 // guarded runs src through a guard in chunks of size n (0: whole).
@@ -258,5 +260,29 @@ func TestGuardDropsMetaThatActsOnThePage(t *testing.T) {
 				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
 			}
 		}
+	}
+}
+
+// A fragment nested deeper than MaxDepth keeps its text but not the start
+// tags beyond it, and MaxDepth leaves room for the page's own nesting:
+// 600 nested divs in a slot 200 elements deep still parse (Go's parser
+// refuses a document whose stack of open elements exceeds 512, and a
+// browser flattens it). Issue 12, finding F6.
+func TestGuardDepthLeavesRoomForThePage(t *testing.T) {
+	t.Parallel()
+	frag := strings.Repeat("<div>", 600) + "deep" + strings.Repeat("</div>", 600)
+	out := guarded(frag, 0)
+	if n := strings.Count(out, "<div>"); n > 256 || n != strings.Count(out, "</div>") || !strings.Contains(out, "deep") {
+		t.Errorf("%d divs opened, %d closed (want at most 256, balanced, with the text)", n, strings.Count(out, "</div>"))
+	}
+	const pageDepth = 200
+	page := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("<div>", pageDepth) +
+		out + `<p id="after">after</p>` + strings.Repeat("</div>", pageDepth) + "</body></html>"
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatalf("the page with the fragment does not parse: %v", err)
+	}
+	if findByID(doc, "p", "after") == nil {
+		t.Error("the page's element after the slot is gone")
 	}
 }
