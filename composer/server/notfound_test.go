@@ -38,3 +38,20 @@ func TestNotFoundAndMethodNotAllowedAreNoStore(t *testing.T) {
 		}
 	}
 }
+
+// The 405 says "Allow: GET, HEAD" for every route, so the probes take HEAD
+// as well as the pages.
+func TestProbesAnswerHead(t *testing.T) {
+	t.Parallel()
+	_, ts, _ := newServer(t, registry.New(map[string]registry.Entry{}), nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Head(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusMethodNotAllowed {
+			t.Errorf("HEAD %s: 405 (Allow: %q)", path, resp.Header.Get("Allow"))
+		}
+	}
+}

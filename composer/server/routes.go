@@ -16,8 +16,12 @@ import (
 // first set is loaded).
 func (s *Server) routes(set *template.Set) http.Handler {
 	r := chi.NewRouter()
+	// The probes answer HEAD too (monitors use it), so every 405 can say
+	// "Allow: GET, HEAD".
 	r.Get("/healthz", handleHealthz())
+	r.Head("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
+	r.Head("/readyz", s.handleReadyz())
 	for pattern, h := range s.mounts {
 		r.Handle(pattern, h)
 	}
@@ -34,8 +38,8 @@ func (s *Server) routes(set *template.Set) http.Handler {
 }
 
 // handleMethodNotAllowed is chi's 405 with Cache-Control: no-store, as on
-// every error answer. The routes that can answer it are the pages (GET and
-// HEAD) and the probes (GET); the proxied prefixes take every method.
+// every error answer. The routes that can answer it are the pages and the
+// probes, all GET and HEAD; the proxied prefixes take every method.
 func handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "GET, HEAD")
 	w.Header().Set("Cache-Control", "no-store")
