@@ -279,7 +279,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{env: map[string]string{"COMPOSER_REFRESH": "often"}, want: `COMPOSER_REFRESH="often"`},
-		{args: []string{"-fragment-timeout", "-1s"}, want: `COMPOSER_FRAGMENT_TIMEOUT="-1s"`},
+		{args: []string{"-fragment-timeout", "-1s"}, want: `-fragment-timeout "-1s"`},
 		{env: map[string]string{"COMPOSER_LOG_FORMAT": "xml"}, want: `COMPOSER_LOG_FORMAT="xml"`},
 		{env: map[string]string{"COMPOSER_TEMPLATES": "/does/not/exist"}, want: `COMPOSER_TEMPLATES="/does/not/exist": not a folder`},
 		{args: []string{"extra"}, want: `unexpected argument "extra"`},
