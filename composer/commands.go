@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,11 @@ func commandsUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
+}
+
+// cliLogger is the log of a subcommand: warnings and errors only, as text.
+func cliLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // publish validates a folder of templates and, only if it is valid,
@@ -82,7 +88,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return fmt.Errorf("publish: %s is not valid; nothing was uploaded", dir)
 	}
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -140,7 +146,7 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Usage()
 		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
 	}
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err
 	}

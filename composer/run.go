@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 	log := newLogger(cfg, stderr)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new connections; finishing pages in flight", slog.Duration("grace", cfg.shutdownTimeout))
+	log.Info("shutting down: no new connections; finishing pages in flight", slog.Int64("grace_ms", cfg.shutdownTimeout.Milliseconds()))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {

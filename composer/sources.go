@@ -166,7 +166,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 		s.templatesDown = true
 		if s.srv.Templates() != nil {
 			s.log.Warn("templates source unavailable; serving the last good set", slog.String("source", name),
-				slog.String("stale_for", time.Since(s.templatesOK).Round(time.Second).String()), slog.String("error", err.Error()))
+				slog.Int64("stale_for_ms", time.Since(s.templatesOK).Milliseconds()), slog.String("error", err.Error()))
 			return
 		}
 		if sum, ok := s.templatesFromSnapshot("templates source unavailable at start-up; serving the snapshot", err); ok {
@@ -257,7 +257,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 		s.regDown = true
 		if s.reg.Loaded() {
 			s.log.Warn("registry source unavailable; the last good entries stay in use", slog.String("source", name),
-				slog.String("stale_for", time.Since(s.registryOK).Round(time.Second).String()), slog.String("error", err.Error()))
+				slog.Int64("stale_for_ms", time.Since(s.registryOK).Milliseconds()), slog.String("error", err.Error()))
 			return
 		}
 	}
