@@ -124,7 +124,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 	}
 	switch {
 	case cfg.templates == "":
-		in.templates = dirSource{name: "the embedded demo templates", fsys: templates.FS}
+		in.templates = demoTemplates{dirSource{name: "the embedded demo templates", fsys: templates.FS}}
 		in.mounts["/static/*"] = fragments.Static() // the demo pages link the shell's and fragments' assets
 	case isS3(cfg.templates):
 		loc, err := s3templates.ParseURI(cfg.templates)

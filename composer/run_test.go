@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
+	"github.com/ssr-mfe/composer/fragments"
 )
 
 // safety bounds waits for things that must happen; never a timing claim.
@@ -129,7 +130,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		`<template id="mfe-async-`, `Readers also bought`, `class="recs-list"`, // recommendations, async
 		`data-toasts`,         // notifications
 		`class="site-footer"`, // footer
-		`<link rel="stylesheet" href="/static/product/product.css">`,
+		`<link rel="stylesheet" href="` + fragments.Asset("/static/product/product.css") + `">`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

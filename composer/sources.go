@@ -20,6 +20,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/template"
+	"github.com/ssr-mfe/composer/fragments"
 )
 
 // templateSource is where the template set comes from: a folder, the
@@ -44,6 +45,18 @@ func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 	return template.ReadFiles(d.fsys)
+}
+
+// demoTemplates are the embedded demo templates, their links to the demo's
+// static files rewritten to the files' fingerprinted names.
+type demoTemplates struct{ dirSource }
+
+func (d demoTemplates) Files(ctx context.Context) (map[string][]byte, error) {
+	files, err := d.dirSource.Files(ctx)
+	if err == nil {
+		fragments.FingerprintLinks(files)
+	}
+	return files, err
 }
 
 type fileRegistry struct{ path string }
