@@ -30,8 +30,24 @@ func startNginx(t *testing.T, upstream string) string {
 		}
 		t.Skip("nginx is not installed (apt-get install nginx-light)")
 	}
+	// A free loopback port, given to nginx, which binds it again: another
+	// process may take it in between, and then nginx tries another.
+	for attempt := 1; ; attempt++ {
+		base, taken := runNginx(t, bin, upstream)
+		if !taken {
+			return base
+		}
+		if attempt == 3 {
+			t.Fatal("nginx: three ports taken before it could bind them")
+		}
+	}
+}
+
+// runNginx starts nginx on a free loopback port and returns its base URL
+// once it answers, or taken when the port was taken before nginx bound it.
+func runNginx(t *testing.T, bin, upstream string) (base string, taken bool) {
+	t.Helper()
 	dir := t.TempDir()
-	// A free loopback port: nginx is given it and binds it again at once.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,12 +91,15 @@ http {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	base := "http://" + addr
+	base = "http://" + addr
 	deadline := time.Now().Add(safety)
 	for {
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			if strings.Contains(string(log), "Address already in use") {
+				return "", true
+			}
 			t.Fatalf("nginx exited: %s\n%s", out.String(), log)
 		default:
 		}
@@ -88,7 +107,7 @@ http {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base
+				return base, false
 			}
 		}
 		if time.Now().After(deadline) {
