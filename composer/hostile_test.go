@@ -179,7 +179,7 @@ func TestWriteTimeoutSetting(t *testing.T) {
 			t.Errorf("COMPOSER_WRITE_TIMEOUT=%q: %v %v, want %v", env, c.writeTimeout, err, want)
 		}
 	}
-	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "COMPOSER_WRITE_TIMEOUT") {
+	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), `-write-timeout "0s"`) {
 		t.Errorf("a zero write timeout: %v, want an error", err)
 	}
 }

@@ -654,6 +654,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// The page streams: nginx and ingress-nginx, which buffer proxied
+	// answers by default, pass this one on as it comes (docs/proxies.md).
+	h.Set("X-Accel-Buffering", "no")
 	if link := pw.preloadHeader(); link != "" {
 		h.Set("Link", link)
 	}

@@ -1158,3 +1158,19 @@ func BenchmarkComposeCached(b *testing.B) {
 		}
 	}
 }
+
+// A streamed page asks the proxy in front not to buffer it: nginx (and
+// ingress-nginx) buffer proxied answers by default and honour this header.
+// An error page is whole at once and needs nothing.
+func TestStreamedPageAsksProxiesNotToBuffer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[A]")
+	})})
+	resp, body := open(t, e.page(`<head>HEAD</head><micro-frontend id=a/>END`, nil))
+	body.rest()
+	if got := resp.Header.Get("X-Accel-Buffering"); resp.StatusCode != 200 || got != "no" {
+		t.Errorf("status %d, X-Accel-Buffering = %q, want no", resp.StatusCode, got)
+	}
+}
