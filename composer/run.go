@@ -166,23 +166,36 @@ func isSSM(registry string) bool { return strings.HasPrefix(registry, "ssm:") }
 // refuseBrokenLocalSources is the first load's rule for local sources:
 // outside the development mode, a local template folder or registry file
 // with problems is not served. It prints them as `composer validate` does,
-// one file:line[:col]: message per line, and returns an error. S3 and
+// one file:line[:col]: message per line, and returns an error. With both
+// a local folder and a local registry file, every fragment id of the
+// templates must be in the registry, as validate -registry checks. S3 and
 // Parameter Store are not checked here: a fleet keeps serving its last
-// good copy (or its snapshot, or 503) while they are fixed.
+// good copy (or its snapshot, or 503) while they are fixed, and entries
+// may arrive in Parameter Store after the templates that use them.
 func refuseBrokenLocalSources(cfg *config, stderr io.Writer) error {
 	if cfg.dev {
 		return nil
 	}
 	byPlace := map[string][]string{}
-	if cfg.templates != "" && !isS3(cfg.templates) {
-		_, problems, err := templateProblems(cfg.templates)
+	localTemplates := cfg.templates != "" && !isS3(cfg.templates)
+	localRegistry := cfg.registry != "" && !isSSM(cfg.registry)
+	var set *template.Set
+	if localTemplates {
+		var problems []string
+		var err error
+		set, problems, err = templateProblems(cfg.templates)
 		if err != nil {
 			problems = []string{err.Error()}
 		}
 		byPlace[cfg.templates] = problems
 	}
-	if cfg.registry != "" && !isSSM(cfg.registry) {
-		_, byPlace[cfg.registry] = registryProblems(cfg.registry)
+	if localRegistry {
+		var raws []registry.Raw
+		raws, byPlace[cfg.registry] = registryProblems(cfg.registry)
+		if localTemplates {
+			// Every fragment id is registered, as validate -registry checks.
+			byPlace[cfg.templates] = append(byPlace[cfg.templates], checkFragments(cfg.templates, set, raws, cfg.registry)...)
+		}
 	}
 	err := problemsError(byPlace)
 	if err == nil {

@@ -119,11 +119,16 @@ func templateProblems(dir string) (*template.Set, []string, error) {
 
 // registryProblems reads a registry file as the server would, and returns
 // its entries and each problem as a "file:line[:col]: message" line, in
-// the order of the file.
+// the order of the file. The entries are nil only when the file could not
+// be read as a registry: an empty registry ({}) is an empty, non-nil list,
+// against which every fragment id is checked.
 func registryProblems(file string) ([]registry.Raw, []string) {
 	raws, err := registry.ReadFile(file)
 	if err != nil {
 		return nil, []string{err.Error()}
+	}
+	if raws == nil {
+		raws = []registry.Raw{}
 	}
 	errs := registry.New(nil).Update(raws)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
@@ -136,7 +141,8 @@ func registryProblems(file string) ([]registry.Raw, []string) {
 
 // checkFragments reports the template fragments with no entry in raws, and
 // those whose loader attribute would send their entry's bare function name
-// to another transport than Lambda.
+// to another transport than Lambda. Nothing is checked when the set or the
+// registry file could not be read (raws nil): their own problems say why.
 func checkFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
 	if set == nil || raws == nil {
 		return nil
