@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ssr-mfe/composer/composer/awstest"
 )
 
 // A template slot whose id is not in the local registry file stops
@@ -28,5 +32,30 @@ func TestStartupRefusesASlotNotInTheLocalRegistry(t *testing.T) {
 		if err == nil || !strings.Contains("\n"+stderr, "\n"+want+"\n") {
 			t.Errorf("registry %s: error %v; stderr lacks the line %q:\n%s", content, err, want, stderr)
 		}
+	}
+}
+
+// An id ending in ARN would be read back as another id (the original
+// sample's "<prefix><id>ARN" naming): register refuses it, saying why, and
+// writes nothing, for one entry or a file.
+func TestRegisterRefusesIDsEndingInARN(t *testing.T) {
+	w := &awsWorld{ssm: awstest.NewSSM(t)}
+	w.env = awstest.Env("", w.ssm.URL, "", "")
+	for _, id := range []string{"fooARN", "_versionARN", "team/navARN"} {
+		var out strings.Builder
+		err := run(context.Background(), []string{"composer", "register", id, "http://a.internal/"}, w.getenv, &out, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "ARN") {
+			t.Errorf("register %s: %v, want a refusal that explains the ARN suffix", id, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, file, "{\n  \"a\": \"http://a.internal/\",\n  \"fooARN\": \"http://b.internal/\"\n}")
+	var out strings.Builder
+	err := run(context.Background(), []string{"composer", "register", "-file", file}, w.getenv, &out, io.Discard)
+	if err == nil || !strings.Contains(out.String()+err.Error(), "fooARN") {
+		t.Errorf("register -file with fooARN: %v\n%s", err, out.String())
+	}
+	if n := w.ssm.Calls("PutParameter"); n != 0 {
+		t.Errorf("%d PutParameter calls, want none", n)
 	}
 }

@@ -146,6 +146,15 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Usage()
 		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
 	}
+	var badIDs []error
+	for _, e := range entries {
+		if err := ssmregistry.CheckID(e[0]); err != nil {
+			badIDs = append(badIDs, err)
+		}
+	}
+	if len(badIDs) > 0 { // all valid, or nothing written
+		return fmt.Errorf("register: %w; nothing was written", errors.Join(badIDs...))
+	}
 	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err

@@ -346,8 +346,8 @@ func Bump(ctx context.Context, client *ssm.Client, prefix, what string) error {
 
 // Register validates entry and writes it as "<prefix><id>", overwriting.
 func Register(ctx context.Context, client *ssm.Client, prefix, id, entry string) (string, error) {
-	if !validID(id) {
-		return "", fmt.Errorf("fragment id %q: use letters, digits and - _ . / (%q is reserved for the change marker)", id, MarkerID)
+	if err := CheckID(id); err != nil {
+		return "", err
 	}
 	if _, err := registry.ParseEntry([]byte(entry)); err != nil {
 		return "", fmt.Errorf("entry for %q: %w", id, err)
@@ -363,6 +363,19 @@ func Register(ctx context.Context, client *ssm.Client, prefix, id, entry string)
 		return "", fmt.Errorf("put parameter %s: %w", name, err)
 	}
 	return name, nil
+}
+
+// CheckID says whether id can be registered: one that would not be read
+// back as itself is refused. "<id>ARN" is read as <id> (the original
+// sample's naming), and "_version" is the change marker.
+func CheckID(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("fragment id %q: use letters, digits and - _ . / (%q is reserved for the change marker)", id, MarkerID)
+	}
+	if base, ok := strings.CutSuffix(id, "ARN"); ok && base != "" {
+		return fmt.Errorf("fragment id %q ends in ARN: composers read the parameter <prefix>%sARN as the fragment %q (the original sample's naming), so it would be served under another id; choose an id that does not end in ARN", id, base, base)
+	}
+	return nil
 }
 
 func validID(id string) bool {
