@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ssr-mfe/composer/composer/awstest"
 )
@@ -57,5 +60,74 @@ func TestRegisterRefusesIDsEndingInARN(t *testing.T) {
 	}
 	if n := w.ssm.Calls("PutParameter"); n != 0 {
 		t.Errorf("%d PutParameter calls, want none", n)
+	}
+}
+
+// Only regular files are read: a FIFO named like a template (or as
+// routes.json) is a problem line, not a read that never returns, and a
+// symbolic link to outside the folder is refused. A link inside the
+// folder is read as its target.
+func TestValidateReadsOnlyRegularFilesInTheFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html", "/b": "b.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	if err := os.Symlink("a.html", filepath.Join(dir, "b.html")); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret.html")
+	writeFile(t, outside, `<p>outside</p>`)
+	if err := os.Symlink(outside, filepath.Join(dir, "host.html")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../"+filepath.Base(filepath.Dir(outside))+"/secret.html", filepath.Join(dir, "rel.html")); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "pipe.html")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	t.Cleanup(func() { // release a reader blocked on the FIFO (old code)
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	type result struct {
+		lines []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		lines, err := runValidate(t, dir)
+		done <- result{lines, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("validate still reading after 5s: a FIFO in the folder blocks it")
+	}
+	if r.err == nil {
+		t.Fatalf("validate passed a folder with a FIFO and links outside it:\n%s", strings.Join(r.lines, "\n"))
+	}
+	for _, want := range []string{
+		fifo + ": not a regular file",
+		filepath.Join(dir, "host.html") + ": a symbolic link to outside the folder",
+		filepath.Join(dir, "rel.html") + ": a symbolic link to outside the folder",
+	} {
+		found := false
+		for _, l := range r.lines {
+			found = found || strings.HasPrefix(l, want)
+		}
+		if !found {
+			t.Errorf("no line %q in:\n%s", want, strings.Join(r.lines, "\n"))
+		}
+	}
+	for _, l := range r.lines {
+		if strings.Contains(l, "b.html") {
+			t.Errorf("a link inside the folder is refused: %s", l)
+		}
+	}
+	if len(r.lines) != 3 {
+		t.Errorf("%d lines, want 3:\n%s", len(r.lines), strings.Join(r.lines, "\n"))
 	}
 }

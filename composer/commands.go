@@ -74,17 +74,18 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("publish: %q is not a folder", dir)
 	}
-	files, err := template.ReadFiles(os.DirFS(dir))
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
+	files, err := readFolder(dir)
+	if err == nil {
+		_, err = template.BuildSet(files)
 	}
-	if _, err := template.BuildSet(files); err != nil {
+	if err != nil {
 		var errs template.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				e.File = filepath.Join(dir, e.File)
-				fmt.Fprintln(stdout, e.Error())
-			}
+		if !errors.As(err, &errs) {
+			return fmt.Errorf("publish: %w; nothing was uploaded", err)
+		}
+		for _, e := range errs {
+			e.File = filepath.Join(dir, e.File)
+			fmt.Fprintln(stdout, e.Error())
 		}
 		return fmt.Errorf("publish: %s is not valid; nothing was uploaded", dir)
 	}

@@ -137,7 +137,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		if st, err := os.Stat(cfg.templates); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%s: not a folder", cfg.namedValue("COMPOSER_TEMPLATES", cfg.templates))
 		}
-		in.templates = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
+		in.templates = dirSource{name: cfg.templates, dir: cfg.templates}
 	}
 	switch {
 	case cfg.registry == "":

@@ -36,15 +36,33 @@ type registrySource interface {
 	Raws(ctx context.Context) ([]registry.Raw, error)
 }
 
+// dirSource is a folder of templates on disk (dir), or an embedded one
+// (fsys).
 type dirSource struct {
 	name string
+	dir  string
 	fsys fs.FS
 }
 
 func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
+	if d.dir != "" {
+		return readFolder(d.dir)
+	}
 	return template.ReadFiles(d.fsys)
+}
+
+// readFolder reads a folder of templates on disk: through an os.Root,
+// opened anew each time (the folder may have been replaced), so that no
+// symbolic link leads outside it; only regular files are read.
+func readFolder(dir string) (map[string][]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read templates: %w", err)
+	}
+	defer root.Close()
+	return template.ReadFiles(root.FS())
 }
 
 // demoTemplates are the embedded demo templates, their links to the demo's

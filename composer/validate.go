@@ -101,7 +101,11 @@ func problemsError(byPlace map[string][]string) error {
 // "file:line[:col]: message" line naming the file under dir. The error is
 // for a folder that cannot be read at all.
 func templateProblems(dir string) (*template.Set, []string, error) {
-	set, err := template.LoadSet(os.DirFS(dir))
+	files, err := readFolder(dir)
+	var set *template.Set
+	if err == nil {
+		set, err = template.BuildSet(files)
+	}
 	if err == nil {
 		return set, nil, nil
 	}

@@ -57,15 +57,25 @@ func LoadSet(fsys fs.FS) (*Set, error) {
 }
 
 // ReadFiles reads the files a Set is built from: every *.html file and
-// routes.json, keyed by slash-separated path.
+// routes.json, keyed by slash-separated path. Only regular files are read
+// (a symbolic link is followed, and refused where fsys refuses it, as an
+// os.Root's does outside its folder): another kind, such as a FIFO, whose
+// opening would wait for a writer, is a problem (type Errors).
 func ReadFiles(fsys fs.FS) (map[string][]byte, error) {
 	files := map[string][]byte{}
+	var problems Errors
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() || (path.Ext(p) != ".html" && p != RoutesFile) {
 			return nil
+		}
+		if !d.Type().IsRegular() {
+			if msg := notRegular(fsys, p, d); msg != "" {
+				problems = append(problems, &Error{File: p, Msg: msg})
+				return nil
+			}
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
@@ -77,7 +87,31 @@ func ReadFiles(fsys fs.FS) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
 	return files, nil
+}
+
+// notRegular says why p, which is not a regular file, is not read; "" for
+// a symbolic link to a regular file that fsys lets it reach.
+func notRegular(fsys fs.FS, p string, d fs.DirEntry) string {
+	if d.Type()&fs.ModeSymlink == 0 {
+		return "not a regular file: only regular files are read"
+	}
+	if target, err := fs.ReadLink(fsys, p); err == nil {
+		if path.IsAbs(target) || !fs.ValidPath(path.Join(path.Dir(p), target)) {
+			return "a symbolic link to outside the folder: only files in the folder are read"
+		}
+	}
+	info, err := fs.Stat(fsys, p)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("a symbolic link that cannot be followed within the folder: %v", errors.Unwrap(err))
+	case !info.Mode().IsRegular():
+		return "a symbolic link to something that is not a regular file: only regular files are read"
+	}
+	return ""
 }
 
 // BuildSet compiles a set from file contents keyed by slash-separated path
