@@ -201,6 +201,7 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 	}
 	var routes []Route
 	seen := map[string]bool{}
+	sameAs := map[string]string{} // normalised pattern -> "pattern" (line N)
 	for dec.More() {
 		keyTok, err := dec.Token()
 		if err != nil {
@@ -230,6 +231,11 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 			fail(off, "route %q: %v", pattern, err)
 			continue
 		}
+		if first, dup := sameAs[unnamed(pattern)]; dup {
+			fail(off, "route %q is the same as %s: they differ only in parameter names, and only one could be served", pattern, first)
+			continue
+		}
+		sameAs[unnamed(pattern)] = fmt.Sprintf("%q (line %d)", pattern, lineAt(src, off))
 		t, ok := templates[strings.TrimPrefix(name, "/")]
 		if !ok {
 			if !broken[strings.TrimPrefix(name, "/")] {
@@ -243,8 +249,40 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 		fail(dec.InputOffset(), "%v", err)
 	} else if _, err := dec.Token(); err != io.EOF {
 		fail(dec.InputOffset(), "unexpected data after the route table")
+	} else if len(seen) == 0 {
+		fail(0, "no routes: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}")
 	}
 	return routes, errs
+}
+
+// unnamed is pattern with its parameters' names left out ({id} and
+// {name} are both {}, {id:[0-9]+} is {:[0-9]+}): two patterns equal this
+// way are one route to chi.
+func unnamed(pattern string) string {
+	var b strings.Builder
+	depth := 0
+	naming := false
+	for _, r := range pattern {
+		switch {
+		case r == '{' && depth == 0:
+			depth, naming = 1, true
+			b.WriteRune(r)
+			continue
+		case r == '{':
+			depth++
+		case r == '}':
+			depth--
+			if depth == 0 {
+				naming = false
+			}
+		case r == ':' && depth == 1 && naming:
+			naming = false
+		}
+		if !naming {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // checkPattern asks chi whether it accepts pattern; chi panics on a bad one.

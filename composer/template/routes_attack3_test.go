@@ -1,0 +1,38 @@
+package template
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Routes that differ only in their parameters' names are the same route
+// (the last would silently win): refused, with the line. A route table
+// with no route is refused too.
+func TestRoutesDifferingOnlyInParameterNamesAreDuplicates(t *testing.T) {
+	page := []byte(`<p>x</p>`)
+	for _, tt := range []struct {
+		routes string
+		want   string // "" for none
+	}{
+		{"{\n\"/p/{id}\": \"a.html\",\n\"/p/{name}\": \"a.html\"\n}", `routes.json:3: route "/p/{name}" is the same as "/p/{id}" (line 2)`},
+		{"{\n\"/p/{id:[0-9]+}\": \"a.html\",\n\"/p/{n:[0-9]+}\": \"a.html\"\n}", `routes.json:3: route "/p/{n:[0-9]+}" is the same as "/p/{id:[0-9]+}" (line 2)`},
+		{"{\n\"/p/{id:[0-9]{3}}/x\": \"a.html\",\n\"/p/{n:[0-9]{3}}/x\": \"a.html\"\n}", `routes.json:3: route "/p/{n:[0-9]{3}}/x" is the same as`},
+		{"{\n\"/p/{id}\": \"a.html\",\n\"/p/{id:[0-9]+}\": \"a.html\",\n\"/q/{id}\": \"a.html\"\n}", ""},
+		{"{}", `routes.json:1: no routes`},
+		{"{\n}\n", `routes.json:1: no routes`},
+	} {
+		_, err := BuildSet(map[string][]byte{"a.html": page, RoutesFile: []byte(tt.routes)})
+		var errs Errors
+		errors.As(err, &errs)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.routes, err)
+			}
+			continue
+		}
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), tt.want) {
+			t.Errorf("%s: %v\nwant one problem starting %s", tt.routes, err, tt.want)
+		}
+	}
+}
