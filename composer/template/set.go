@@ -202,12 +202,14 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 	var routes []Route
 	seen := map[string]bool{}
 	sameAs := map[string]string{} // normalised pattern -> "pattern" (line N)
+	keys := 0
 	for dec.More() {
 		keyTok, err := dec.Token()
 		if err != nil {
 			fail(dec.InputOffset(), "%v", err)
 			return nil, errs
 		}
+		keys++
 		pattern, ok := keyTok.(string)
 		if !ok {
 			fail(dec.InputOffset(), "want a route pattern (a string) as key, got %v", keyTok)
@@ -249,7 +251,7 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 		fail(dec.InputOffset(), "%v", err)
 	} else if _, err := dec.Token(); err != io.EOF {
 		fail(dec.InputOffset(), "unexpected data after the route table")
-	} else if len(seen) == 0 {
+	} else if keys == 0 {
 		fail(0, "no routes: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}")
 	}
 	return routes, errs
