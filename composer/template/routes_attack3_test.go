@@ -36,3 +36,20 @@ func TestRoutesDifferingOnlyInParameterNamesAreDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// An error page is sent as it is: a <micro-frontend> slot in it would
+// reach the browser raw, so it is refused, with its line.
+func TestErrorPagesHoldNoSlots(t *testing.T) {
+	for _, name := range []string{"404.html", "error.html"} {
+		_, err := BuildSet(map[string][]byte{
+			"a.html":   []byte(`<p>x</p>`),
+			name:       []byte("<h1>Not found</h1>\n<micro-frontend id=\"nav\"/>\n"),
+			RoutesFile: []byte(`{"/": "a.html"}`),
+		})
+		var errs Errors
+		errors.As(err, &errs)
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), name+":2: ") || !strings.Contains(errs[0].Error(), "error page") {
+			t.Errorf("%s with a slot: %v", name, err)
+		}
+	}
+}

@@ -137,10 +137,15 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 			broken[name] = true
 			continue
 		}
-		s.Templates[name] = t
 		if code, ok := errorPageCode(name); ok {
+			if len(t.Slots) > 0 { // sent as it is: the tag would reach the browser
+				errs = append(errs, &Error{File: name, Line: t.Slots[0].Line, Msg: fmt.Sprintf("<micro-frontend id=%q> in an error page: error pages are sent as they are, never composed; write the markup itself", t.Slots[0].ID)})
+				broken[name] = true
+				continue
+			}
 			s.ErrorPages[code] = src
 		}
+		s.Templates[name] = t
 	}
 	routes, ok := files[RoutesFile]
 	if !ok {
