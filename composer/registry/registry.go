@@ -269,6 +269,9 @@ func parseObject(data []byte) (Entry, error) {
 		if !validHeaderName(h) {
 			return Entry{}, fmt.Errorf("forwardHeaders: %q is not a header name", h)
 		}
+		if NeverForwarded(h) {
+			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id is the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
+		}
 		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
 	}
 	for _, a := range append(append([]string{}, j.Assets.CSS...), j.Assets.JS...) {
@@ -667,4 +670,17 @@ func position(data []byte, off int64) (line, col int) {
 	line = 1 + bytes.Count(before, []byte{'\n'})
 	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
 	return line, col
+}
+
+// NeverForwarded says whether name (any case) is a header an entry's
+// forwardHeaders cannot pass: the request id is the composer's, the rest
+// belong to one connection or would make the fragment's answer something
+// other than plain HTML bytes. The registry refuses entries asking for
+// them; fetch never copies them.
+func NeverForwarded(name string) bool { return neverForwarded[http.CanonicalHeaderKey(name)] }
+
+var neverForwarded = map[string]bool{
+	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+	"Proxy-Authorization": true, "Proxy-Connection": true,
 }
