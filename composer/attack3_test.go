@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -129,5 +134,63 @@ func TestValidateReadsOnlyRegularFilesInTheFolder(t *testing.T) {
 	}
 	if len(r.lines) != 3 {
 		t.Errorf("%d lines, want 3:\n%s", len(r.lines), strings.Join(r.lines, "\n"))
+	}
+}
+
+// healthcheck probes the configured address (any form of COMPOSER_ADDR)
+// and /healthz, the liveness probe; a URL argument still wins.
+func TestHealthcheckProbesTheConfiguredAddressLiveness(t *testing.T) {
+	var paths []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		if r.URL.Path != "/healthz" && r.URL.Path != "/other" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer ts.Close()
+	port := ts.Listener.Addr().(*net.TCPAddr).Port
+	for _, addr := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf(":%d", port), fmt.Sprintf("0.0.0.0:%d", port)} {
+		paths = nil
+		env := map[string]string{"COMPOSER_ADDR": addr}
+		err := run(context.Background(), []string{"composer", "healthcheck"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		if err != nil || len(paths) != 1 || paths[0] != "/healthz" {
+			t.Errorf("COMPOSER_ADDR=%s: %v, paths %v; want one probe of /healthz", addr, err, paths)
+		}
+	}
+	paths = nil
+	if err := run(context.Background(), []string{"composer", "healthcheck", ts.URL + "/other"}, func(string) string { return "" }, io.Discard, io.Discard); err != nil || len(paths) != 1 || paths[0] != "/other" {
+		t.Errorf("explicit URL: %v, paths %v", err, paths)
+	}
+}
+
+// The image's HEALTHCHECK and the ECS container health check probe the
+// same liveness endpoint: /healthz at the configured address.
+func TestContainerHealthChecksProbeLiveness(t *testing.T) {
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^HEALTHCHECK .*CMD \["/composer", "healthcheck"(, "([^"]*)")?\]$`).FindStringSubmatch(string(dockerfile))
+	if m == nil {
+		t.Fatal("the Dockerfile's HEALTHCHECK does not run /composer healthcheck")
+	}
+	if m[2] != "" && !strings.HasSuffix(m[2], "/healthz") {
+		t.Errorf("the Dockerfile's HEALTHCHECK probes %s, not /healthz", m[2])
+	}
+	if u, _ := livenessURL(""); u != "http://127.0.0.1:8080/healthz" {
+		t.Errorf("healthcheck without COMPOSER_ADDR probes %s", u)
+	}
+	stack, err := os.ReadFile("../infra/stack.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := regexp.MustCompile(`"COMPOSER_ADDR":\s*jsii.String\("([^"]*)"\)`).FindStringSubmatch(string(stack))
+	cmd := regexp.MustCompile(`"Command":\s*\[\]string\{"CMD", "/composer", "healthcheck"(, "([^"]*)")?\}`).FindStringSubmatch(string(stack))
+	if addr == nil || cmd == nil {
+		t.Fatal("infra/stack.go: no COMPOSER_ADDR or no container health check running /composer healthcheck")
+	}
+	want, _ := livenessURL(addr[1])
+	if cmd[2] != "" && cmd[2] != want {
+		t.Errorf("the stack's container health check probes %s; the task listens on %s, whose liveness is %s", cmd[2], addr[1], want)
 	}
 }
