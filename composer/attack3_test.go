@@ -194,3 +194,23 @@ func TestContainerHealthChecksProbeLiveness(t *testing.T) {
 		t.Errorf("the stack's container health check probes %s; the task listens on %s, whose liveness is %s", cmd[2], addr[1], want)
 	}
 }
+
+// A registry path that is a directory (here the template folder itself)
+// is one problem line, "file: message", printed once.
+func TestRegistryPathThatIsADirectoryIsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	served, stderr, err := startOrExit(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": dir})
+	if served || err == nil {
+		t.Fatalf("served with a directory as registry file; logs:\n%s", stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], dir+": ") || !strings.Contains(lines[0], "directory") {
+		t.Errorf("want one line %q, got:\n%s", dir+": ...directory...", stderr)
+	}
+	lines, err = runValidate(t, dir, "-registry", dir)
+	if err == nil || len(lines) != 1 || !strings.HasPrefix(lines[0], dir+": ") {
+		t.Errorf("validate: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+}

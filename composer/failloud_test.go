@@ -162,7 +162,7 @@ func TestStartupRefusesABrokenLocalFolderOrRegistryFile(t *testing.T) {
 		{"template that does not compile", map[string]string{"a.html": "\n<micro-frontend id=\"x\" timeout=\"soon\"/>"}, goodReg, []string{`DIR/a.html:2: timeout="soon"`}},
 		{"registry entry a number", nil, "{\n\"x\": 42}", []string{`REG:2: fragment "x": a JSON number`}},
 		{"registry file not JSON", nil, "{\n\"x\": }", []string{`REG:2:6: invalid character '}'`}},
-		{"registry file missing", nil, "", []string{`read registry: open REG`}},
+		{"registry file missing", nil, "", []string{`REG: cannot read the registry file: no such file or directory`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

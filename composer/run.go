@@ -190,8 +190,8 @@ func refuseBrokenLocalSources(cfg *config, stderr io.Writer) error {
 		byPlace[cfg.templates] = problems
 	}
 	if localRegistry {
-		var raws []registry.Raw
-		raws, byPlace[cfg.registry] = registryProblems(cfg.registry)
+		raws, problems := registryProblems(cfg.registry)
+		byPlace[cfg.registry] = append(byPlace[cfg.registry], problems...)
 		if localTemplates {
 			// Every fragment id is registered, as validate -registry checks.
 			byPlace[cfg.templates] = append(byPlace[cfg.templates], checkFragments(cfg.templates, set, raws, cfg.registry)...)
@@ -201,7 +201,11 @@ func refuseBrokenLocalSources(cfg *config, stderr io.Writer) error {
 	if err == nil {
 		return nil
 	}
-	for _, place := range []string{cfg.templates, cfg.registry} {
+	places := []string{cfg.templates}
+	if cfg.registry != cfg.templates { // each problem once, even when both name one path
+		places = append(places, cfg.registry)
+	}
+	for _, place := range places {
 		for _, p := range byPlace[place] {
 			fmt.Fprintln(stderr, p)
 		}

@@ -67,7 +67,9 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
 	}
-	if err := problemsError(map[string][]string{dir: tplProblems, *regFile: regProblems}); err != nil {
+	byPlace := map[string][]string{dir: tplProblems}
+	byPlace[*regFile] = append(byPlace[*regFile], regProblems...) // the same path for both counts both
+	if err := problemsError(byPlace); err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}
 	fmt.Fprintf(stdout, "ok: %d templates, %d routes\n", len(set.Templates), len(set.Routes))

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -570,12 +571,34 @@ func (r *Registry) Update(raws []Raw) []*EntryError {
 }
 
 // ReadFile reads a registry file: a JSON object from fragment id to entry.
+// Only a regular file is read (a FIFO would wait for a writer); every
+// error is "path: message".
 func ReadFile(path string) ([]Raw, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the registry file: %w", path, unwrapPath(err))
+	}
+	switch {
+	case st.IsDir():
+		return nil, fmt.Errorf("%s: is a directory: want a registry file, a JSON object from fragment id to entry", path)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file: only regular files are read", path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read registry: %w", err)
+		return nil, fmt.Errorf("%s: cannot read the registry file: %w", path, unwrapPath(err))
 	}
 	return ParseFile(path, data)
+}
+
+// unwrapPath is a *fs.PathError's cause, whose message would repeat the
+// path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // FileError is a registry file that is not a JSON object from fragment id
