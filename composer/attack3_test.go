@@ -214,3 +214,26 @@ func TestRegistryPathThatIsADirectoryIsOneLine(t *testing.T) {
 		t.Errorf("validate: %v\n%s", err, strings.Join(lines, "\n"))
 	}
 }
+
+// A Parameter Store prefix with "//", or that does not start and end with
+// "/", is refused where it is configured: COMPOSER_REGISTRY and register
+// -prefix.
+func TestSSMPrefixesAreRefusedUnlessPlain(t *testing.T) {
+	w := &awsWorld{ssm: awstest.NewSSM(t)}
+	w.env = awstest.Env("", w.ssm.URL, "", "")
+	for _, prefix := range []string{"/race//", "//race/", "/a//b/", "/race", "race/"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // a server that starts is stopped
+		err := run(ctx, []string{"composer", "-registry", "ssm:" + prefix, "-addr", "127.0.0.1:0", "-admin-addr", ""}, w.getenv, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), prefix) {
+			t.Errorf("COMPOSER_REGISTRY=ssm:%s: %v", prefix, err)
+		}
+		err = run(context.Background(), []string{"composer", "register", "-prefix", prefix, "a", "http://a.internal/"}, w.getenv, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), prefix) {
+			t.Errorf("register -prefix %s: %v", prefix, err)
+		}
+	}
+	if n := w.ssm.Calls("PutParameter"); n != 0 {
+		t.Errorf("%d PutParameter calls, want none", n)
+	}
+}

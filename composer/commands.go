@@ -148,6 +148,9 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Usage()
 		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
 	}
+	if err := ssmregistry.CheckPrefix(*prefix); err != nil {
+		return fmt.Errorf("register: -prefix: %w", err)
+	}
 	var badIDs []error
 	for _, e := range entries {
 		if err := ssmregistry.CheckID(e[0]); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/ssmregistry"
 )
 
 // config is every setting of the server. Each has an environment variable
@@ -217,6 +219,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			errs = append(errs, fmt.Errorf("%s: %q is not a header name", c.named("COMPOSER_CDN_KEY_HEADERS"), name))
 		default:
 			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
+		}
+	}
+	if strings.HasPrefix(c.registry, "ssm:") {
+		if _, err := ssmregistry.ParseURI(c.registry); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.named("COMPOSER_REGISTRY"), err))
 		}
 	}
 	if strings.Contains(c.csp, "{nonce}") {

@@ -43,13 +43,27 @@ import (
 // DefaultPrefix is where fragments register unless configured otherwise.
 const DefaultPrefix = "/ssr-mfe/"
 
-// ParseURI reads "ssm:/prefix/" and returns the prefix, ending in "/".
+// ParseURI reads "ssm:/prefix/" and returns the prefix (CheckPrefix).
 func ParseURI(uri string) (string, error) {
 	p, ok := strings.CutPrefix(uri, "ssm:")
 	if !ok || !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("%q: want ssm:/prefix/", uri)
 	}
-	return NormalizePrefix(p), nil
+	if err := CheckPrefix(p); err != nil {
+		return "", fmt.Errorf("%q: %w", uri, err)
+	}
+	return p, nil
+}
+
+// CheckPrefix says whether p is a registry prefix as Parameter Store
+// names it: starting and ending with "/", with no empty level ("//"),
+// which Parameter Store would not keep as written and the change marker's
+// name would not match.
+func CheckPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
+		return fmt.Errorf("prefix %q: want a path that starts and ends with / and has no //, such as /ssr-mfe/", p)
+	}
+	return nil
 }
 
 // NormalizePrefix makes a prefix start and end with "/".
