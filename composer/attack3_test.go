@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ssr-mfe/composer/composer/awstest"
 )
@@ -235,5 +238,29 @@ func TestSSMPrefixesAreRefusedUnlessPlain(t *testing.T) {
 	}
 	if n := w.ssm.Calls("PutParameter"); n != 0 {
 		t.Errorf("%d PutParameter calls, want none", n)
+	}
+}
+
+// composer_source_errors_total has both its series from the start, at 0,
+// so that an alert on its increase sees the first failure.
+func TestSourceErrorsExportedAtZero(t *testing.T) {
+	metrics := prometheus.NewRegistry()
+	newSources(slog.New(slog.DiscardHandler), nil, nil, nil, nil, "", nil, metrics)
+	mfs, err := metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "composer_source_errors_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, source := range []string{"templates", "registry"} {
+		if v, ok := got[source]; !ok || v != 0 {
+			t.Errorf("composer_source_errors_total{source=%q}: %v, present %v; want 0, present", source, v, ok)
+		}
 	}
 }

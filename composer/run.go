@@ -153,7 +153,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", cfg.assign("COMPOSER_REGISTRY"), err)
 		}
-		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
+		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Refresh: cfg.refresh, Log: log, Metrics: metrics})
 	default:
 		in.registry = fileRegistry{path: cfg.registry}
 	}

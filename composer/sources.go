@@ -132,6 +132,9 @@ func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t 
 		Name: "composer_source_errors_total",
 		Help: "Failed reads of the template or registry source.",
 	}, []string{"source"})
+	for _, source := range []string{"templates", "registry"} {
+		s.errors.WithLabelValues(source) // present at 0, for alerts on increase
+	}
 	age := func(kind string, at func() time.Time) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "composer_source_age_seconds",

@@ -95,6 +95,12 @@ type Options struct {
 	// this often (each period shortened by up to 20 % at random, so that a
 	// fleet does not read in step). 0 means DefaultFullRefresh.
 	FullRefresh time.Duration
+	// Refresh is the longest wait between two calls of Raws (the refresh
+	// period). When set, FullRefresh is an upper bound: a refresh reads
+	// the whole registry when the next one could come after the full
+	// refresh is due. When 0, the full read happens at the first refresh
+	// after it is due: up to FullRefresh plus a refresh period.
+	Refresh time.Duration
 	// Log receives the marker's state changes (missing, found, a change it
 	// missed); nil discards them.
 	Log *slog.Logger
@@ -166,7 +172,7 @@ func NewWithOptions(client *ssm.Client, prefix string, o Options) *Source {
 	}, []string{"kind"})
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_registry_ssm_calls_total",
-		Help: "Parameter Store API calls made to read the registry, by operation, before the SDK's retries (a full read is one GetParametersByPath call per 10 parameters).",
+		Help: "Parameter Store operations made to read the registry, by operation (the SDK may retry each: HTTP attempts can be more); a full read is one GetParametersByPath per 10 parameters.",
 	}, []string{"operation"})
 	s.unmarked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "composer_registry_unmarked_changes_total",
@@ -214,7 +220,7 @@ func (s *Source) Raws(ctx context.Context) ([]registry.Raw, error) {
 		return nil, err
 	}
 	now := s.opts.Now()
-	if usable && s.loaded && m == s.seen && now.Before(s.nextFull) {
+	if usable && s.loaded && m == s.seen && now.Add(s.opts.Refresh).Before(s.nextFull) {
 		return s.raws, nil
 	}
 	raws, err := s.readAll(ctx)
