@@ -264,3 +264,37 @@ func TestSourceErrorsExportedAtZero(t *testing.T) {
 		}
 	}
 }
+
+// A FIFO that appears in the folder while serving is a refused change
+// (counted, /readyz notice), not a source outage nor a reload that never
+// returns; the server stops on request.
+func TestAFIFOAppearingWhileServingIsARefusedChange(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "page.html"}`)
+	writeFile(t, filepath.Join(dir, "page.html"), `<p>hello</p>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, `{}`)
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg, "COMPOSER_REFRESH": "50ms"})
+	fifo := filepath.Join(dir, "pipe.html")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	eventually(t, "the FIFO counted as a refused change", func() bool {
+		return metricValue(t, inst.admin, "composer_source_refused_total", `{source="templates"}`) == 1
+	})
+	if n := metricValue(t, inst.admin, "composer_source_errors_total", `{source="templates"}`); n != 0 {
+		t.Errorf("composer_source_errors_total{templates} = %v: a FIFO is not an outage", n)
+	}
+	_, details := fetchPage(t, inst.admin+"/status")
+	if !strings.Contains(details, "pipe.html: not a regular file") {
+		t.Errorf("admin /status lacks the problem:\n%s", details)
+	}
+	if status, body := fetchPage(t, inst.base+"/"); status != 200 || !strings.Contains(body, "hello") {
+		t.Errorf("the last good set does not serve: %d %q", status, body)
+	}
+}

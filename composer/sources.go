@@ -195,6 +195,10 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	files, err := s.templates.Files(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var unreadable template.Errors // files the folder holds but that are not read (a FIFO): a refused change, not an outage
+	if errors.As(err, &unreadable) {
+		files, err = nil, nil
+	}
 	if err != nil {
 		s.errors.WithLabelValues("templates").Inc()
 		s.templatesDown = true
@@ -214,11 +218,19 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	}
 	s.templatesOK = time.Now()
 	sum := filesSum(files)
+	if unreadable != nil {
+		sum = sha256.Sum256([]byte(unreadable.Error()))
+	}
 	if sum == s.templatesSum {
 		return // published already, or refused already
 	}
 	s.templatesSum = sum
-	set, err := template.BuildSet(files)
+	var set *template.Set
+	if unreadable != nil {
+		err = unreadable
+	} else {
+		set, err = template.BuildSet(files)
+	}
 	if err != nil {
 		var problems []string
 		var errs template.Errors
