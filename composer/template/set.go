@@ -92,22 +92,41 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	}
 	sort.Strings(names)
 	broken := map[string]bool{} // reported already: routes to them add nothing
+	sources := map[string]*source{}
 	for _, name := range names {
 		if name == RoutesFile {
 			continue
 		}
-		src := files[name]
-		t, err := Compile(name, src)
-		if err != nil {
-			errs = append(errs, err.(Errors)...)
+		src, perrs := parse(name, files[name])
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
+			broken[name] = true
+			continue
+		}
+		sources[name] = src
+	}
+	r := newResolver(sources)
+	r.broken = broken
+	for _, name := range names {
+		src, ok := sources[name]
+		if !ok {
+			continue
+		}
+		t, ok := r.template(name)
+		if !ok {
 			broken[name] = true
 			continue
 		}
 		s.Templates[name] = t
 		if code, ok := errorPageCode(name); ok {
-			s.ErrorPages[code] = src
+			if src.layout == nil && len(src.regions) == 0 {
+				s.ErrorPages[code] = files[name]
+			} else {
+				s.ErrorPages[code] = staticPage(t)
+			}
 		}
 	}
+	errs = append(errs, r.errs...)
 	routes, ok := files[RoutesFile]
 	if !ok {
 		errs = append(errs, &Error{File: RoutesFile, Msg: "missing: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}"})
