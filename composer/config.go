@@ -21,6 +21,8 @@ type config struct {
 	templates       string
 	registry        string
 	dev             bool
+	watch           bool      // composer dev: watch the folder and registry file, reload open pages
+	devOut          io.Writer // composer dev: where it says which page to open
 	refresh         time.Duration
 	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration

@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return register(ctx, args[2:], getenv, stdout, stderr)
 		case "healthcheck":
 			return healthcheck(ctx, args[2:], getenv)
+		case "dev":
+			return devCommand(ctx, args[2:], getenv, stdout, stderr)
 		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)
@@ -84,6 +86,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 		return err
 	}
 	defer in.close()
+	if cfg.watch {
+		devMounts(cfg, in)
+	}
 	if err := refuseBrokenLocalSources(cfg, stderr); err != nil {
 		return err
 	}
@@ -98,6 +103,14 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 
 	src := newSources(log, srv, reg, in.templates, in.registry, cfg.snapshotDir, refused, metrics)
 	src.firstLoad(ctx)
+	if cfg.watch {
+		dev, err := startDev(ctx, cfg, log, srv, reg, src)
+		if err != nil {
+			return err
+		}
+		defer dev.close()
+		return listen(ctx, cfg, log, dev, src, metrics)
+	}
 	return listen(ctx, cfg, log, srv, src, metrics)
 }
 
@@ -265,7 +278,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 // listen serves the admin listener and the public one, refreshes the
 // sources every cfg.refresh, and on ctx's end shuts down: no new
 // connections, pages in flight finish within cfg.shutdownTimeout.
-func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Server, src *sources, metrics *prometheus.Registry) error {
+func listen(ctx context.Context, cfg *config, log *slog.Logger, srv http.Handler, src *sources, metrics *prometheus.Registry) error {
 	if cfg.adminNote != "" {
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
@@ -294,6 +307,9 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr())))
+	if d, ok := srv.(*devServer); ok {
+		d.listening(l.Addr())
+	}
 
 	refreshDone := make(chan struct{})
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
