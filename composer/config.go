@@ -95,7 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer dev [-templates DIR] [-registry FILE] [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

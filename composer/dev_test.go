@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -304,4 +305,27 @@ func TestDevInjector(t *testing.T) {
 			t.Errorf("%q: Content-Length kept", tt.writes)
 		}
 	}
+}
+
+// The publication delay: from a save to the first response that serves
+// it, over a number of saves (half in place, half by rename). Measured and
+// logged for the README, never asserted: it depends on the machine.
+func TestDevPublicationDelay(t *testing.T) {
+	w := startDevWorld(t, layoutPage("0"))
+	page := filepath.Join(w.dir, "page.html")
+	var delays []time.Duration
+	for i := 1; i <= 20; i++ {
+		content := layoutPage(fmt.Sprint(i))
+		saved := time.Now()
+		if i%2 == 0 {
+			writeFile(t, page, content)
+		} else if err := os.WriteFile(page, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		served(t, w.inst.base+"/", fmt.Sprintf("<h1>%d</h1>", i))
+		delays = append(delays, time.Since(saved))
+	}
+	slices.Sort(delays)
+	t.Logf("publication delay over %d saves: min %s, median %s, max %s (the watcher waits %s for the rest of a save)",
+		len(delays), delays[0].Round(time.Millisecond/10), delays[len(delays)/2].Round(time.Millisecond/10), delays[len(delays)-1].Round(time.Millisecond/10), devDebounce)
 }

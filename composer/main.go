@@ -2,6 +2,7 @@
 //
 //	composer                      serve (the embedded demo when unconfigured)
 //	composer validate DIR         check templates and routes.json
+//	composer dev [-templates DIR] serve on loopback, publish each save, reload open pages
 //
 // Everything is wired in run; see config.go for the settings.
 package main
