@@ -32,7 +32,7 @@ func fragmentServer(t *testing.T, body string) *httptest.Server {
 	return s
 }
 
-func startDevWorld(t *testing.T, page string, args ...string) *devWorld {
+func startDevWorld(t *testing.T, env map[string]string, page string, args ...string) *devWorld {
 	t.Helper()
 	w := &devWorld{dir: t.TempDir()}
 	frag := fragmentServer(t, `<p id="frag">frag-A</p>`)
@@ -42,7 +42,7 @@ func startDevWorld(t *testing.T, page string, args ...string) *devWorld {
 	writeFile(t, filepath.Join(w.dir, "shell.html"), "<!doctype html>\n<html>\n<head>\n<title>shell-1</title>\n</head>\n<body>\n<mfe-region name=\"main\"></mfe-region>\n</body>\n</html>\n")
 	writeFile(t, filepath.Join(w.dir, "other.html"), "<p>other-1</p>\n")
 	writeFile(t, filepath.Join(w.dir, "page.html"), page)
-	w.inst = start(t, nil, append([]string{"dev", "-templates", w.dir, "-registry", w.reg}, args...)...)
+	w.inst = start(t, env, append([]string{"dev", "-templates", w.dir, "-registry", w.reg}, args...)...)
 	return w
 }
 
@@ -152,7 +152,7 @@ func (s *sse) expect(name string) string {
 // save), a layout's and a registry entry's too, and an open page is told
 // to reload; a change to another page changes nothing for it.
 func TestDevPublishesSavesAndReloadsPages(t *testing.T) {
-	w := startDevWorld(t, layoutPage("one"), "-csp", "default-src 'self'; script-src 'self' {hashes}")
+	w := startDevWorld(t, nil, layoutPage("one"), "-csp", "default-src 'self'; script-src 'self' {hashes}")
 	if !strings.Contains(w.inst.logs.String(), `"msg":"dev: open this page`) || !strings.Contains(w.inst.logs.String(), `/"`) {
 		t.Errorf("no start-up line with the page to open:\n%s", w.inst.logs)
 	}
@@ -197,6 +197,18 @@ func TestDevPublishesSavesAndReloadsPages(t *testing.T) {
 	served(t, w.inst.base+"/", "<title>shell-2</title>")
 	events.expect("reload")
 
+	// A new folder: watched from its creation on.
+	if err := os.Mkdir(filepath.Join(w.dir, "layouts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(w.dir, "layouts", "wide.html"), "<main class=wide-1><mfe-region name=main></mfe-region></main>")
+	writeFile(t, page, strings.Replace(layoutPage("four"), "shell.html", "/layouts/wide.html", 1))
+	served(t, w.inst.base+"/", `<main class=wide-1><h1>four</h1>`)
+	events.expect("reload")
+	writeFile(t, filepath.Join(w.dir, "layouts", "wide.html"), "<main class=wide-2><mfe-region name=main></mfe-region></main>")
+	served(t, w.inst.base+"/", `<main class=wide-2><h1>four</h1>`)
+	events.expect("reload")
+
 	// Another page: this one's version stays.
 	before, _ := pageVersion(t, w.inst.base+"/")
 	writeFile(t, filepath.Join(w.dir, "other.html"), "<p>other-2</p>\n")
@@ -221,7 +233,12 @@ func TestDevPublishesSavesAndReloadsPages(t *testing.T) {
 // open pages, the last good version keeps serving; watching goes on, and
 // the fix is published.
 func TestDevBrokenSaveIsReportedAndRecovered(t *testing.T) {
-	w := startDevWorld(t, layoutPage("good"))
+	// Fragments being written run on this machine: loopback is allowed
+	// in the dev mode even with an allow-list.
+	w := startDevWorld(t, map[string]string{"COMPOSER_ALLOWED_HOSTS": "fragments.example.com"}, layoutPage("good"))
+	if _, body := fetchPage(t, w.inst.base+"/"); !strings.Contains(body, "frag-A") {
+		t.Errorf("the loopback fragment is not on the page:\n%s", body)
+	}
 	v, _ := pageVersion(t, w.inst.base+"/")
 	events := listenEvents(t, w.inst.base, "/", v)
 	events.expect("ok")
@@ -253,7 +270,7 @@ func TestDevBrokenSaveIsReportedAndRecovered(t *testing.T) {
 // composer dev serves a folder that is broken at start-up (503, with the
 // reload script) and the page once it is fixed.
 func TestDevStartsOnABrokenFolder(t *testing.T) {
-	w := startDevWorld(t, "<micro-frontend>\n")
+	w := startDevWorld(t, nil, "<micro-frontend>\n")
 	status, body := fetchPage(t, w.inst.base+"/")
 	if status != http.StatusServiceUnavailable || !devVersion.MatchString(body) {
 		t.Fatalf("broken at start-up: %d, want 503 with the reload script:\n%s", status, body)
@@ -311,7 +328,7 @@ func TestDevInjector(t *testing.T) {
 // it, over a number of saves (half in place, half by rename). Measured and
 // logged for the README, never asserted: it depends on the machine.
 func TestDevPublicationDelay(t *testing.T) {
-	w := startDevWorld(t, layoutPage("0"))
+	w := startDevWorld(t, nil, layoutPage("0"))
 	page := filepath.Join(w.dir, "page.html")
 	var delays []time.Duration
 	for i := 1; i <= 20; i++ {

@@ -78,3 +78,33 @@ func TestValidateDemoLayout(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A page that uses a layout is served byte for byte as the same page
+// written whole, fragments (the layout's and its own) and error page too.
+func TestServeLayoutPage(t *testing.T) {
+	dir := t.TempDir()
+	header := fragmentServer(t, `<header>H</header>`)
+	product := fragmentServer(t, `<p>the product</p>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, `{"header": "`+header.URL+`/", "product": "`+product.URL+`/"}`)
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/layout": "page.html", "/flat": "flat.html"}`)
+	writeFile(t, filepath.Join(dir, "shell.html"), "<!doctype html>\n<html>\n<head>\n<mfe-region name=\"head\"><title>Shop</title></mfe-region>\n</head>\n<body>\n<micro-frontend id=\"header\"/>\n<mfe-region name=\"main\"></mfe-region>\n</body>\n</html>\n")
+	writeFile(t, filepath.Join(dir, "page.html"), "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"main\">\n<main>\n<micro-frontend id=\"product\" errorbehaviour=\"error\"/>\n</main>\n</mfe-region>\n</mfe-layout>\n")
+	writeFile(t, filepath.Join(dir, "flat.html"), "<!doctype html>\n<html>\n<head>\n<title>Shop</title>\n</head>\n<body>\n<micro-frontend id=\"header\"/>\n<main>\n<micro-frontend id=\"product\" errorbehaviour=\"error\"/>\n</main>\n</body>\n</html>\n")
+	writeFile(t, filepath.Join(dir, "404.html"), "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"head\"><title>Not found</title></mfe-region>\n<mfe-region name=\"main\">\n<p>gone</p>\n</mfe-region>\n</mfe-layout>\n")
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+
+	status, withLayout := fetchPage(t, inst.base+"/layout")
+	_, flat := fetchPage(t, inst.base+"/flat")
+	if status != 200 || withLayout != flat {
+		t.Errorf("%d:\n%s\nwant, as the flat page:\n%s", status, withLayout, flat)
+	}
+	if !strings.Contains(withLayout, "<header>H</header>\n<main>\n<p>the product</p>\n</main>") {
+		t.Errorf("fragments missing:\n%s", withLayout)
+	}
+	status, notFound := fetchPage(t, inst.base+"/nothing")
+	want := "<!doctype html>\n<html>\n<head>\n<title>Not found</title>\n</head>\n<body>\n\n<p>gone</p>\n</body>\n</html>\n"
+	if status != 404 || notFound != want {
+		t.Errorf("404 page: %d %q\nwant %q", status, notFound, want)
+	}
+}
