@@ -130,6 +130,7 @@ type devServer struct {
 	watcher *fsnotify.Watcher
 	dirs    []string // the template folder (and its tree) and the registry file's folder
 	regFile string   // the registry file, cleaned, or ""
+	ctx     context.Context
 	done    chan struct{}
 
 	mu      sync.Mutex
@@ -166,7 +167,7 @@ func startDev(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Se
 	if err != nil {
 		return nil, fmt.Errorf("dev: watch: %w", err)
 	}
-	d := &devServer{log: log, out: cfg.devOut, srv: srv, reg: reg, src: src, cfg: cfg, watcher: w, done: make(chan struct{}), clients: map[*devClient]struct{}{}}
+	d := &devServer{log: log, out: cfg.devOut, srv: srv, reg: reg, src: src, cfg: cfg, watcher: w, ctx: ctx, done: make(chan struct{}), clients: map[*devClient]struct{}{}}
 	if d.out == nil {
 		d.out = io.Discard
 	}
@@ -494,6 +495,8 @@ func (d *devServer) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-d.ctx.Done(): // shutting down: the page reconnects to the next server
 			return
 		case <-d.done:
 			return

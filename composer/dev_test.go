@@ -346,3 +346,25 @@ func TestDevPublicationDelay(t *testing.T) {
 	t.Logf("publication delay over %d saves: min %s, median %s, max %s (the watcher waits %s for the rest of a save)",
 		len(delays), delays[0].Round(time.Millisecond/10), delays[len(delays)/2].Round(time.Millisecond/10), delays[len(delays)-1].Round(time.Millisecond/10), devDebounce)
 }
+
+// An open events stream does not hold up the shutdown.
+func TestDevShutdownWithAnOpenPage(t *testing.T) {
+	w := startDevWorld(t, nil, layoutPage("x"))
+	v, _ := pageVersion(t, w.inst.base+"/")
+	events := listenEvents(t, w.inst.base, "/", v)
+	events.expect("ok")
+	stopped := time.Now()
+	w.inst.cancel()
+	select {
+	case err := <-w.inst.done:
+		w.inst.done <- err
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(safety):
+		t.Fatal("run did not return")
+	}
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("shutdown took %s with a page open", d)
+	}
+}
