@@ -34,6 +34,7 @@ type config struct {
 	allowedHosts    []string
 	maxFragment     int64
 	cacheBytes      int64
+	maxPages        int
 	cdnKeyHeaders   []string
 	adminAddr       string
 	adminNote       string // how adminAddr was chosen, when the alias was involved
@@ -59,6 +60,7 @@ var settings = []setting{
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary", false},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)", false},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
+	{"COMPOSER_MAX_PAGES", "max-pages", "2000", "pages in flight at once in this process; a page beyond it gets 503 with Retry-After at once, before any fragment is asked (never /healthz, /readyz or the admin listener); 0 turns it off", false},
 	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private", false},
 	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)", false},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)", false},
@@ -167,6 +169,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		errs = append(errs, fmt.Errorf("COMPOSER_CACHE_BYTES=%q: want a number of bytes (0 turns the cache off)", *vals["COMPOSER_CACHE_BYTES"]))
 	} else {
 		c.cacheBytes = n
+	}
+	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("COMPOSER_MAX_PAGES=%q: want a number of pages (0 turns shedding off)", *vals["COMPOSER_MAX_PAGES"]))
+	} else {
+		c.maxPages = n
 	}
 	for _, name := range strings.Split(*vals["COMPOSER_CDN_KEY_HEADERS"], ",") {
 		name = strings.TrimSpace(name)

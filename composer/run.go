@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -248,6 +249,9 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		Lambda:        fetch.NewLambda(clients.lambda),
 		StepFunctions: fetch.NewStepFunctions(clients.sfn),
 	}
+	// Cache, then bulkhead and breaker, then the transport: a cache hit
+	// never waits for a slot nor counts in a breaker.
+	transport = breaker.New(transport, breaker.Options{Registry: reg, Log: log, Metrics: metrics})
 	if cfg.cacheBytes > 0 {
 		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
 		closers = append(closers, fragmentCache.Wait)
@@ -270,7 +274,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	}
 	srv := server.New(server.Options{
 		Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer,
-		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices,
+		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices, MaxPages: cfg.maxPages,
 	})
 	return srv, closeAll, nil
 }

@@ -8,6 +8,11 @@
 //	s1  zero-latency fragments of 2 KB          throughput (wrk), compression cost
 //	s2  fragments taking 10..50 ms, 2 KB         time to first and last byte (p50, p99)
 //	s3  fragments of 64 KB taking 200 ms         1,000 concurrent streams: composer peak RSS
+//	s4  zero-latency fragments of 2 KB, but the first is blackholed (it
+//	    accepts connections and never answers; timeout 300 ms): once the
+//	    composer's circuit breaker is open, page TTLB against s4ok (the same
+//	    page, that fragment healthy), and the requests the blackhole receives
+//	    (composer only: -only breaker)
 package main
 
 import (
@@ -29,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -64,17 +70,18 @@ func main() {
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh composer (the median is reported)")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
-	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated")
+	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, not run by default)")
+	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its throughput run (out/cpu.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	run := map[string]bool{}
 	for _, m := range strings.Split(*only, ",") {
 		switch m {
-		case "throughput", "latency", "memory", "compression":
+		case "throughput", "latency", "memory", "compression", "breaker":
 			run[m] = true
 		default:
-			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression)", m)
+			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression, breaker)", m)
 		}
 	}
 	if *duration > time.Minute {
@@ -82,12 +89,14 @@ func main() {
 	}
 
 	fragAddr := startFragmentServer()
+	hole := startBlackhole()
 	work, err := filepath.Abs(*out)
 	check(err)
 	ports := freePorts(6)
 	nginxURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	tailorURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	writeConfigs(work, fragAddr, ports[1])
+	writeBreakerPages(work, fragAddr, hole.addr)
 
 	var procs []*exec.Cmd
 	defer func() {
@@ -257,8 +266,139 @@ func main() {
 				c.name, scenarios[0].about, label, cell(c.name, fmt.Sprintf("%.0f, %s, %.1f + %.1f", r, perPage.Round(time.Microsecond), float64(r1-r0)/pages, float64(w1-w0)/pages)))
 		}
 	}
+	if run["breaker"] {
+		for _, c := range composers {
+			breakerRun(&report, c, hole, *breakerPages, cell)
+		}
+	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
+}
+
+// blackhole accepts connections and never answers; it counts the requests
+// it receives.
+type blackhole struct {
+	addr     string
+	requests atomic.Int64
+}
+
+func startBlackhole() *blackhole {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	b := &blackhole{addr: l.Addr().String()}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					b.requests.Add(int64(strings.Count(string(buf[:n]), "GET ")))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return b
+}
+
+// writeBreakerPages writes s4 (its first fragment blackholed, timeout
+// 300 ms) and s4ok (the same page, that fragment healthy) for the
+// composer, and adds their fragments to its registry.
+func writeBreakerPages(work, fragAddr, holeAddr string) {
+	regPath := filepath.Join(work, "composer", "registry.json")
+	reg, err := os.ReadFile(regPath)
+	check(err)
+	var entries []string
+	for _, name := range []string{"s4", "s4ok"} {
+		var c strings.Builder
+		c.WriteString(head)
+		for i := range 5 {
+			id := fmt.Sprintf("%s-f%d", name, i)
+			fmt.Fprintf(&c, "<section><micro-frontend id=%q/></section>\n", id)
+			endpoint := fragURL(fragAddr, scenario{size: 2 << 10}, i)
+			if i == 0 && name == "s4" {
+				endpoint = "http://" + holeAddr + "/f"
+			}
+			entries = append(entries, fmt.Sprintf("%q: {\"endpoint\": %q, \"timeout\": \"300ms\"}", id, endpoint))
+		}
+		c.WriteString("</main><footer>Footer</footer></body></html>\n")
+		check(os.WriteFile(filepath.Join(work, "composer", name+".html"), []byte(c.String()), 0o644))
+	}
+	reg = append(reg[:len(reg)-1], []byte(",\n"+strings.Join(entries, ",\n")+"}")...)
+	check(os.WriteFile(regPath, reg, 0o644))
+	routesPath := filepath.Join(work, "composer", "routes.json")
+	routes, err := os.ReadFile(routesPath)
+	check(err)
+	routes = append(routes[:len(routes)-1], []byte(`,"/s4": "s4.html","/s4ok": "s4ok.html"}`)...)
+	check(os.WriteFile(routesPath, routes, 0o644))
+}
+
+// breakerRun opens the breaker of s4's blackholed fragment, then measures
+// s4 and s4ok in alternating rounds, and counts what reaches the blackhole
+// meanwhile.
+func breakerRun(report *strings.Builder, c *composerProc, hole *blackhole, pages int, cell func(name, v string) string) {
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", c.debugPort)
+	probe(c.url()+"/s4", 40, 8) // 20 timeouts or more: the volume and rate rule opens it
+	deadline := time.Now().Add(30 * time.Second)
+	for breakerState(metricsURL, "s4-f0") == 0 {
+		if time.Now().After(deadline) {
+			log.Fatalf("%s: the breaker of s4-f0 did not open", c.name)
+		}
+		probe(c.url()+"/s4", 8, 8)
+	}
+	load0 := loadAvg()
+	before := hole.requests.Load()
+	start := time.Now()
+	var open, healthy []time.Duration
+	const rounds = 5
+	for range rounds {
+		_, t := probe(c.url()+"/s4ok", pages/rounds, 4)
+		healthy = append(healthy, t...)
+		_, t = probe(c.url()+"/s4", pages/rounds, 4)
+		open = append(open, t...)
+	}
+	elapsed := time.Since(start)
+	got := hole.requests.Load() - before
+	fmt.Fprintf(report, "| %s, s4: 5 fragments of 2 KB, the first blackholed (300 ms timeout), breaker open: TTLB p50 / p99, %d pages | %s |\n",
+		c.name, len(open), cell(c.name, fmt.Sprintf("%s / %s", ms(pct(open, 50)), ms(pct(open, 99)))))
+	fmt.Fprintf(report, "| %s, s4ok: the same page, that fragment healthy: TTLB p50 / p99, %d pages | %s |\n",
+		c.name, len(healthy), cell(c.name, fmt.Sprintf("%s / %s", ms(pct(healthy, 50)), ms(pct(healthy, 99)))))
+	fmt.Fprintf(report, "| %s, s4 p50 - s4ok p50; requests the blackhole received while measured | %s |\n",
+		c.name, cell(c.name, fmt.Sprintf("%+.2f ms; %d in %.1f s (%.2f/s); load average %s then %s",
+			float64((pct(open, 50)-pct(healthy, 50)).Microseconds())/1000, got, elapsed.Seconds(), float64(got)/elapsed.Seconds(), load0, loadAvg())))
+}
+
+// breakerState reads composer_fragment_breaker_state of a fragment from
+// the composer's metrics: 0 closed, 1 half-open, 2 open.
+func breakerState(metricsURL, fragment string) int {
+	resp, err := http.Get(metricsURL)
+	check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	check(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "composer_fragment_breaker_state{") && strings.Contains(l, `fragment="`+fragment+`"`) {
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			return int(v)
+		}
+	}
+	return 0
+}
+
+// loadAvg is the one-minute load average.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // memory measures the composer's peak RSS while streams pages of big, slow

@@ -36,6 +36,11 @@ type Request struct {
 	PathParams map[string]string
 	// Header holds only what may be forwarded (see Headers).
 	Header http.Header
+	// Fragment and Version are the fragment's id and the canary version
+	// chosen ("" for an entry without versions): what the circuit breaker
+	// and the bulkhead (package breaker) keep their state by. Transports
+	// send neither.
+	Fragment, Version string
 }
 
 // Response is a fragment's answer. The caller closes Body.

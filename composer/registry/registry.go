@@ -40,6 +40,84 @@ type Entry struct {
 	// bare Lambda function names; "" when every endpoint is a URL or an ARN,
 	// whose form says its transport.
 	Loader string
+	// Breaker overrides the circuit breaker's rule for this fragment (each
+	// version has a breaker of its own, with this rule); the zero value is
+	// the defaults. See package breaker and docs/resilience.md.
+	Breaker Breaker
+	// MaxConcurrency caps this fragment's requests in flight, per version,
+	// in this process (the bulkhead); 0 is no cap.
+	MaxConcurrency int
+}
+
+// Breaker is an entry's circuit breaker rule. A zero field takes the
+// default of package breaker.
+type Breaker struct {
+	Off         bool          // "breaker": "off": never opens
+	FailureRate float64       // the share of failures that opens it, (0, 1]
+	MinRequests int           // the fewest finished requests in Window that can open it
+	Window      time.Duration // the rolling window the requests are counted over
+	OpenFor     time.Duration // how long it stays open before one probe may go
+}
+
+// jsonBreaker is the object form of "breaker".
+type jsonBreaker struct {
+	FailureRate *float64 `json:"failureRate,omitempty"`
+	MinRequests *int     `json:"minRequests,omitempty"`
+	Window      string   `json:"window,omitempty"`
+	OpenFor     string   `json:"openFor,omitempty"`
+}
+
+// parseBreaker reads "breaker": "off", or an object of overrides.
+func parseBreaker(raw json.RawMessage) (Breaker, error) {
+	var b Breaker
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return b, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s != "off" {
+			return b, fmt.Errorf(`breaker: %s: want "off" or an object such as {"failureRate": 0.5, "minRequests": 20, "window": "10s", "openFor": "1s"}`, raw)
+		}
+		b.Off = true
+		return b, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var j jsonBreaker
+	if err := dec.Decode(&j); err != nil {
+		return b, fmt.Errorf(`breaker: %v (want "off" or an object with failureRate, minRequests, window, openFor)`, err)
+	}
+	if j.FailureRate != nil {
+		if r := *j.FailureRate; !(r > 0 && r <= 1) {
+			return b, fmt.Errorf("breaker: failureRate %v: want a share above 0 and at most 1, such as 0.5", r)
+		}
+		b.FailureRate = *j.FailureRate
+	}
+	if j.MinRequests != nil {
+		if n := *j.MinRequests; n < 1 || n > 1_000_000 {
+			return b, fmt.Errorf("breaker: minRequests %d: want 1 to 1000000", n)
+		}
+		b.MinRequests = *j.MinRequests
+	}
+	duration := func(name, v string, lo, hi time.Duration, dst *time.Duration) error {
+		if v == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < lo || d > hi {
+			return fmt.Errorf("breaker: %s %q: want a Go duration from %s to %s", name, v, lo, hi)
+		}
+		*dst = d
+		return nil
+	}
+	if err := duration("window", j.Window, time.Second, 10*time.Minute, &b.Window); err != nil {
+		return b, err
+	}
+	if err := duration("openFor", j.OpenFor, 100*time.Millisecond, 10*time.Minute, &b.OpenFor); err != nil {
+		return b, err
+	}
+	return b, nil
 }
 
 // LoaderLambda is the one loader an entry may name: its endpoints are
@@ -96,6 +174,9 @@ type jsonEntry struct {
 	Versions       []Version `json:"versions,omitempty"`
 	SetCookie      bool      `json:"setCookie,omitempty"`
 	Loader         string    `json:"loader,omitempty"`
+	// Breaker is "off" or an object (see parseBreaker).
+	Breaker        json.RawMessage `json:"breaker,omitempty"`
+	MaxConcurrency *int            `json:"maxConcurrency,omitempty"`
 }
 
 // ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
@@ -170,6 +251,7 @@ func parseObject(data []byte) (Entry, error) {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
 	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie, Loader: j.Loader}
+	var err error
 	if j.Loader != "" && j.Loader != LoaderLambda {
 		return Entry{}, fmt.Errorf("loader %q: the only loader is \"lambda\", for endpoints that are bare function names (a URL or an ARN says its own kind)", j.Loader)
 	}
@@ -193,6 +275,15 @@ func parseObject(data []byte) (Entry, error) {
 		if err := checkAsset(a); err != nil {
 			return Entry{}, err
 		}
+	}
+	if e.Breaker, err = parseBreaker(j.Breaker); err != nil {
+		return Entry{}, err
+	}
+	if j.MaxConcurrency != nil {
+		if n := *j.MaxConcurrency; n < 1 {
+			return Entry{}, fmt.Errorf("maxConcurrency %d: want at least 1 (leave it out for no cap)", n)
+		}
+		e.MaxConcurrency = *j.MaxConcurrency
 	}
 	total := 0
 	names := map[string]bool{}

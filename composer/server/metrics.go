@@ -17,6 +17,9 @@ type Metrics struct {
 	ttfb      *prometheus.HistogramVec
 	fragments *prometheus.HistogramVec
 	cache     *prometheus.CounterVec
+	// Load shedding: pages being served, and pages refused beyond the cap.
+	pagesInFlight prometheus.Gauge
+	shed          prometheus.Counter
 }
 
 // NewMetrics registers the series with reg.
@@ -40,8 +43,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "composer_fragment_cache_total",
 			Help: "Fragment cache lookups by result: hit, miss, stale, stale_if_error, coalesced, bypass.",
 		}, []string{"result"}),
+		pagesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "composer_pages_in_flight", Help: "Pages being composed and streamed now (COMPOSER_MAX_PAGES caps them).",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "composer_pages_shed_total", Help: "Pages answered 503 at once because COMPOSER_MAX_PAGES pages were in flight.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache)
+	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache, m.pagesInFlight, m.shed)
 	return m
 }
 

@@ -77,19 +77,32 @@ func (s *Server) ready() bool {
 // which the client may retry and a CDN must not keep. The body is the
 // set's 503 page when templates are loaded, else a built-in one.
 func (s *Server) unavailable(w http.ResponseWriter, set *template.Set) {
+	s.serviceUnavailable(w, set, s.retry, "The site is starting. Please try again in a moment.")
+}
+
+// shed answers a page beyond MaxPages: 503 at once, asking the client to
+// come back in a second.
+func (s *Server) shed(w http.ResponseWriter, set *template.Set) {
+	if s.metrics != nil {
+		s.metrics.shed.Inc()
+	}
+	s.serviceUnavailable(w, set, "1", "The site is busy. Please try again in a moment.")
+}
+
+func (s *Server) serviceUnavailable(w http.ResponseWriter, set *template.Set, retry, say string) {
 	var body []byte
 	if set != nil {
 		body = set.ErrorPage(http.StatusServiceUnavailable)
 	}
 	if body == nil {
-		body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>The site is starting. Please try again in a moment.</p></body></html>\n")
+		body = []byte("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>503 Service Unavailable</title></head><body><h1>Service Unavailable</h1><p>" + say + "</p></body></html>\n")
 	}
 	s.pageCSP(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", s.retry)
+	h.Set("Retry-After", retry)
 	w.WriteHeader(http.StatusServiceUnavailable)
 	_, _ = w.Write(body)
 }
@@ -99,6 +112,18 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 		if !s.ready() {
 			s.unavailable(w, set)
 			return
+		}
+		// Load shedding: a page beyond the cap is refused before any
+		// fragment is asked.
+		if n := s.inFlight.Add(1); s.maxPages > 0 && n > s.maxPages {
+			s.inFlight.Add(-1)
+			s.shed(w, set)
+			return
+		}
+		defer s.inFlight.Add(-1)
+		if s.metrics != nil {
+			s.metrics.pagesInFlight.Inc()
+			defer s.metrics.pagesInFlight.Dec()
 		}
 		var params map[string]string
 		if rc := chi.RouteContext(r.Context()); rc != nil && len(rc.URLParams.Keys) > 0 {

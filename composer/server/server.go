@@ -58,6 +58,10 @@ type Options struct {
 	// RetryAfter is what a 503 page before the first load asks a client
 	// to wait (Retry-After, in whole seconds); zero means 5 s.
 	RetryAfter time.Duration
+	// MaxPages caps the pages in flight (load shedding): a page beyond it
+	// gets 503 with Retry-After: 1 at once, before any fragment is asked.
+	// Health, readiness and mounts are never shed. Zero: no cap.
+	MaxPages int
 	// Notices, if set, gives lines that /readyz adds after "ready": what
 	// the operators should know although the server is ready (a source
 	// refused a change). /readyz is public: no file names or endpoints.
@@ -76,6 +80,8 @@ type Server struct {
 	tracer   trace.Tracer
 	retry    string // Retry-After of the 503 pages before the first load
 	notices  func() []string
+	maxPages int64
+	inFlight atomic.Int64 // pages being served
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
@@ -84,7 +90,7 @@ type Server struct {
 
 // New returns a server built from o.
 func New(o Options) *Server {
-	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer, notices: o.Notices}
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer, notices: o.Notices, maxPages: int64(o.MaxPages)}
 	s.retry = "5"
 	if o.RetryAfter > 0 {
 		s.retry = strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second))

@@ -41,6 +41,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
@@ -63,7 +64,8 @@ const (
 
 // Observer is told how each fragment request went: outcome is "ok",
 // "error", "timeout", "status" (not 2xx), "unregistered", "cut" (failed
-// mid-body) or "canceled" (the browser went away).
+// mid-body), "canceled" (the browser went away), "breaker_open" or
+// "bulkhead_full" (rejected at once by package breaker, not asked).
 type Observer interface {
 	Fragment(id, version, outcome string, d time.Duration)
 }
@@ -274,6 +276,10 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
 			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
+			// The circuit breaker and bulkhead key (package breaker, behind
+			// the cache in c.Fetch).
+			Fragment: s.frag.ID,
+			Version:  s.version,
 		}
 		s.req = req
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
@@ -490,6 +496,10 @@ func (s *slot) outcome() string {
 		return "ok"
 	case errors.Is(err, errNotRegistered):
 		return "unregistered"
+	case errors.Is(err, breaker.ErrOpen):
+		return "breaker_open"
+	case errors.Is(err, breaker.ErrFull):
+		return "bulkhead_full"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
@@ -500,8 +510,9 @@ func (s *slot) outcome() string {
 
 // pageStatus maps a failed required fragment to the page's status.
 func pageStatus(s *slot) int {
+	var rejected *breaker.RejectedError
 	switch {
-	case errors.Is(s.err, errNotRegistered):
+	case errors.Is(s.err, errNotRegistered), errors.As(s.err, &rejected):
 		return http.StatusServiceUnavailable
 	case errors.Is(s.err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
@@ -562,6 +573,12 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 				return false
 			}
 			pw.logFailure(s, errBadLocation)
+		}
+		var rejected *breaker.RejectedError
+		if errors.As(s.err, &rejected) {
+			// Not asked (its breaker is open, or its bulkhead full): the
+			// browser may try again once the breaker lets a probe through.
+			pw.w.Header().Set("Retry-After", strconv.Itoa(int(rejected.RetryAfter/time.Second)))
 		}
 		pw.errorPage(pageStatus(s))
 		return false
@@ -1007,6 +1024,12 @@ func (pw *pageWriter) logFailure(s *slot, err error) {
 	level := slog.LevelWarn
 	if errors.Is(err, context.Canceled) {
 		level = slog.LevelDebug // the browser went away
+	}
+	var rejected *breaker.RejectedError
+	if errors.As(err, &rejected) {
+		// Every page would log it while a breaker is open: the breaker
+		// logs its changes of state instead.
+		level = slog.LevelDebug
 	}
 	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed",
 		slog.String("request_id", pw.requestID),

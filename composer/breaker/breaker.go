@@ -1,0 +1,367 @@
+// Package breaker guards the fragment transports: a circuit breaker and a
+// bulkhead per fragment id and canary version, in front of the transport
+// and behind the fragment cache.
+//
+// Order on a fragment request:
+//
+//	cache (hit: done) --> bulkhead (full: ErrFull) --> breaker (open: ErrOpen) --> transport
+//
+// A rejected request fails at once, without reaching the fragment: the
+// page shows the fallback, or for a required fragment its error page with
+// Retry-After. docs/resilience.md states the rules.
+//
+// The breaker is gobreaker's TwoStepCircuitBreaker: Allow before the
+// request, and the verdict once the answer is known, which for a 2xx is at
+// the end of its body. What counts as a failure: an error before the
+// answer (a connection error, the deadline), a 5xx, a body that fails or
+// is cut before its end. A 4xx or 3xx is an answer, a success. A request
+// whose page went away (the browser left, or the page ended for another
+// reason) is neither: it is excluded from the counts.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/registry"
+)
+
+// The defaults of a breaker whose entry overrides nothing: it opens when at
+// least DefaultFailureRate of at least DefaultMinRequests finished requests
+// in the last DefaultWindow failed, and stays open for DefaultOpenFor; then
+// one probe at a time goes to the fragment, and its success closes it.
+const (
+	DefaultFailureRate = 0.5
+	DefaultMinRequests = 20
+	DefaultWindow      = 10 * time.Second
+	DefaultOpenFor     = time.Second
+)
+
+// buckets is how many slices the rolling window is kept in: it forgets its
+// oldest tenth at a time.
+const buckets = 10
+
+// ErrOpen is a request the breaker did not let through: it is open, or
+// half-open with its probe in flight.
+var ErrOpen = errors.New("circuit breaker open: the fragment was not asked")
+
+// ErrFull is a request beyond the entry's maxConcurrency.
+var ErrFull = errors.New("bulkhead full: the fragment has maxConcurrency requests in flight")
+
+// RejectedError is a request rejected before the transport. It matches
+// ErrOpen or ErrFull with errors.Is.
+type RejectedError struct {
+	Fragment, Version string
+	Err               error // ErrOpen or ErrFull
+	// RetryAfter is how long a client should wait before it asks again.
+	RetryAfter time.Duration
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("fragment %q version %q: %v", e.Fragment, e.Version, e.Err)
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// Resolver finds a fragment's registration (its breaker rule and bulkhead).
+type Resolver interface {
+	Lookup(id string) (registry.Entry, bool)
+}
+
+// Options are what a Transport is built from.
+type Options struct {
+	// Registry gives each fragment's overrides; nil: defaults for all.
+	Registry Resolver
+	// Log, if set, gets one line per change of a breaker's state.
+	Log *slog.Logger
+	// Metrics, if set, gets composer_fragment_breaker_state.
+	Metrics prometheus.Registerer
+}
+
+// Transport guards next. A request without a Fragment passes straight
+// through.
+type Transport struct {
+	next  fetch.Transport
+	reg   Resolver
+	log   *slog.Logger
+	state *prometheus.GaugeVec
+
+	mu     sync.RWMutex
+	guards map[key]*guard
+}
+
+type key struct{ fragment, version string }
+
+// guard is the state of one fragment version: its breaker (nil when off)
+// and its bulkhead.
+type guard struct {
+	endpoint string
+	rule     registry.Breaker
+	max      int
+	inFlight atomic.Int64
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	openFor  time.Duration
+
+	// counts are the counts that tripped it: written by ReadyToTrip and
+	// read by OnStateChange, both under the breaker's own lock.
+	counts gobreaker.Counts
+}
+
+// New returns a Transport in front of next.
+func New(next fetch.Transport, o Options) *Transport {
+	t := &Transport{next: next, reg: o.Registry, log: o.Log, guards: map[key]*guard{}}
+	t.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "composer_fragment_breaker_state",
+		Help: "Circuit breaker state by fragment id and canary version: 0 closed, 1 half-open, 2 open.",
+	}, []string{"fragment", "version"})
+	if o.Metrics != nil {
+		o.Metrics.MustRegister(t.state)
+	}
+	return t
+}
+
+// State is the breaker's state for a fragment version (closed for one that
+// has had no request, or whose breaker is off).
+func (t *Transport) State(fragment, version string) gobreaker.State {
+	t.mu.RLock()
+	g := t.guards[key{fragment, version}]
+	t.mu.RUnlock()
+	if g == nil || g.cb == nil {
+		return gobreaker.StateClosed
+	}
+	return g.cb.State()
+}
+
+// guardFor returns the guard of req's fragment version, made anew when the
+// entry's rule, cap or the version's endpoint changed.
+func (t *Transport) guardFor(req *fetch.Request) *guard {
+	var entry registry.Entry
+	if t.reg != nil {
+		entry, _ = t.reg.Lookup(req.Fragment)
+	}
+	k := key{req.Fragment, req.Version}
+	t.mu.RLock()
+	g := t.guards[k]
+	t.mu.RUnlock()
+	if g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+		return g
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if g = t.guards[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+		return g
+	}
+	t.prune()
+	g = t.newGuard(k, req.Endpoint, entry)
+	t.guards[k] = g
+	return g
+}
+
+// prune forgets the guards of fragments and versions no longer in the
+// registry, and their gauges, so that canary versions coming and going do
+// not pile up. It runs only when a guard is made; t.mu is held.
+func (t *Transport) prune() {
+	if t.reg == nil {
+		return
+	}
+	for k := range t.guards {
+		entry, ok := t.reg.Lookup(k.fragment)
+		if ok && (k.version == "" || k.version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == k.version })) {
+			continue
+		}
+		delete(t.guards, k)
+		t.state.DeleteLabelValues(k.fragment, k.version)
+	}
+}
+
+func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {
+	g := &guard{endpoint: endpoint, rule: entry.Breaker, max: entry.MaxConcurrency}
+	gauge := t.state.WithLabelValues(k.fragment, k.version)
+	gauge.Set(float64(gobreaker.StateClosed))
+	if entry.Breaker.Off {
+		return g
+	}
+	rule := withDefaults(entry.Breaker)
+	g.openFor = rule.OpenFor
+	g.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         k.fragment + "@" + k.version,
+		MaxRequests:  1, // half-open: one probe at a time, and its success closes
+		Interval:     rule.Window,
+		BucketPeriod: rule.Window / buckets, // a rolling window, not a fixed one
+		Timeout:      rule.OpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool {
+			// Finished requests only: Requests also counts those in flight.
+			finished := c.TotalSuccesses + c.TotalFailures
+			if int(finished) < rule.MinRequests || float64(c.TotalFailures) < rule.FailureRate*float64(finished) {
+				return false
+			}
+			g.counts = c
+			return true
+		},
+		IsSuccessful: func(err error) bool { return err == nil },
+		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			gauge.Set(float64(to))
+			t.logChange(k, from, to, g.counts, rule)
+		},
+	})
+	return g
+}
+
+// logChange writes one line for a change of state. Opening from closed
+// is a warning; closing is news; the open and half-open cycle of a
+// fragment that stays down (once per openFor) is debug, as the gauge shows
+// it.
+func (t *Transport) logChange(k key, from, to gobreaker.State, c gobreaker.Counts, rule registry.Breaker) {
+	if t.log == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("fragment", k.fragment), slog.String("version", k.version),
+		slog.String("from", from.String()), slog.String("to", to.String())}
+	level, msg := slog.LevelDebug, "circuit breaker "+to.String()
+	switch {
+	case from == gobreaker.StateClosed && to == gobreaker.StateOpen:
+		level, msg = slog.LevelWarn, "circuit breaker opened: the fragment is not asked; pages show its fallback"
+		attrs = append(attrs, slog.Int("failures", int(c.TotalFailures)), slog.Int("requests", int(c.TotalFailures+c.TotalSuccesses)),
+			slog.Duration("window", rule.Window), slog.Duration("open_for", rule.OpenFor))
+	case to == gobreaker.StateClosed:
+		level, msg = slog.LevelInfo, "circuit breaker closed: the probe succeeded"
+	case from == gobreaker.StateHalfOpen && to == gobreaker.StateOpen:
+		msg = "circuit breaker open again: the probe failed"
+	}
+	t.log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// withDefaults fills a rule's zero fields.
+func withDefaults(r registry.Breaker) registry.Breaker {
+	if r.FailureRate <= 0 {
+		r.FailureRate = DefaultFailureRate
+	}
+	if r.MinRequests <= 0 {
+		r.MinRequests = DefaultMinRequests
+	}
+	if r.Window <= 0 {
+		r.Window = DefaultWindow
+	}
+	if r.OpenFor <= 0 {
+		r.OpenFor = DefaultOpenFor
+	}
+	return r
+}
+
+// Verdicts passed to gobreaker's done callback: nil is a success.
+var (
+	errExcluded = errors.New("the page went away: neither success nor failure")
+	errFailed   = errors.New("fragment request failed")
+)
+
+// verdict judges a request that ended with err (not io.EOF) while ctx was
+// its context: excluded if the page went away, else a failure.
+func verdict(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return errExcluded
+	}
+	return errFailed
+}
+
+// retryAfter rounds d up to whole seconds, at least one.
+func retryAfter(d time.Duration) time.Duration {
+	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
+}
+
+// Fetch implements fetch.Transport.
+func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	if req.Fragment == "" {
+		return t.next.Fetch(ctx, req)
+	}
+	g := t.guardFor(req)
+	if g.max > 0 && g.inFlight.Add(1) > int64(g.max) {
+		g.inFlight.Add(-1)
+		return nil, &RejectedError{Fragment: req.Fragment, Version: req.Version, Err: ErrFull, RetryAfter: time.Second}
+	}
+	b := &body{ctx: ctx, g: g}
+	if g.cb != nil {
+		done, err := g.cb.Allow()
+		if err != nil {
+			b.release()
+			return nil, &RejectedError{Fragment: req.Fragment, Version: req.Version, Err: ErrOpen, RetryAfter: retryAfter(g.openFor)}
+		}
+		b.done = done
+	}
+	resp, err := t.next.Fetch(ctx, req)
+	if err != nil {
+		b.finish(verdict(ctx))
+		return nil, err
+	}
+	switch {
+	case resp.Status >= 500:
+		b.judge(errFailed)
+	case resp.Status < 200 || resp.Status > 299:
+		b.judge(nil) // an answer: a 4xx is the fragment's, and so is a redirect
+	}
+	b.ReadCloser = resp.Body
+	resp.Body = b
+	return resp, nil
+}
+
+// body judges a 2xx answer at its end and frees its bulkhead slot.
+// Its reader is the fetching goroutine alone.
+type body struct {
+	io.ReadCloser
+	ctx      context.Context
+	g        *guard
+	done     func(error) // nil once judged
+	released bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		b.finish(nil)
+	case err != nil:
+		b.finish(verdict(b.ctx))
+	}
+	return n, err
+}
+
+// Close before the end is a cut body: a failure, unless the page went away.
+func (b *body) Close() error {
+	err := b.ReadCloser.Close()
+	b.finish(verdict(b.ctx))
+	return err
+}
+
+// judge gives the breaker its verdict, once.
+func (b *body) judge(v error) {
+	if b.done != nil {
+		b.done(v)
+		b.done = nil
+	}
+}
+
+func (b *body) release() {
+	if !b.released {
+		b.released = true
+		if b.g.max > 0 {
+			b.g.inFlight.Add(-1)
+		}
+	}
+}
+
+// finish judges (if not yet) and frees the slot.
+func (b *body) finish(v error) {
+	b.judge(v)
+	b.release()
+}

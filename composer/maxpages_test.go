@@ -1,0 +1,20 @@
+package main
+
+import (
+	"io"
+	"testing"
+)
+
+func TestMaxPages(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want int
+		ok   bool
+	}{{"", 2000, true}, {"500", 500, true}, {"0", 0, true}, {"-1", 0, false}, {"many", 0, false}} {
+		env := map[string]string{"COMPOSER_MAX_PAGES": tt.env}
+		c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+		if (err == nil) != tt.ok || tt.ok && c.maxPages != tt.want {
+			t.Errorf("COMPOSER_MAX_PAGES=%q: %v, %v; want %d", tt.env, c.maxPages, err, tt.want)
+		}
+	}
+}
