@@ -21,8 +21,9 @@ type config struct {
 	templates       string
 	registry        string
 	dev             bool
-	watch           bool      // composer dev: watch the folder and registry file, reload open pages
-	devOut          io.Writer // composer dev: where it says which page to open
+	watch           bool              // composer dev: watch the folder and registry file, reload open pages
+	devOut          io.Writer         // composer dev: where it says which page to open
+	devOverrides    map[string]string // composer dev: fragment id -> endpoint, over the registry's
 	refresh         time.Duration
 	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration
@@ -97,7 +98,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer dev [-templates DIR] [-registry FILE] [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer dev [-templates DIR] [-registry FILE] [-override ID=URL]... [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,6 +83,10 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		return ""
 	}
+	overrides, args, err := devOverrides(args)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	cfg, err := parseConfig(args, env, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -98,6 +103,7 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 	cfg.dev = true // serve while the folder is broken, and reload it as it is fixed
 	cfg.watch = true
 	cfg.devOut = stdout
+	cfg.devOverrides = overrides
 	if len(cfg.allowedHosts) > 0 { // fragments being written run on this machine
 		cfg.allowedHosts = append(cfg.allowedHosts, "localhost", "127.0.0.1", "::1")
 	}
@@ -107,15 +113,86 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 	return serve(ctx, cfg, getenv, stderr)
 }
 
-// devMounts adds what the dev mode serves beside the pages: the demo's
-// static files when its fragments are used (the embedded demo mounts
-// them; a folder of templates does not).
-func devMounts(cfg *config, in *inputs) {
+// devInputs adapts the sources to the dev mode: the demo's static files
+// when its fragments are used (the embedded demo mounts them; a folder of
+// templates does not), and the -override endpoints over the registry's.
+func devInputs(cfg *config, in *inputs) {
 	if cfg.registry == "" {
 		if _, ok := in.mounts["/static/*"]; !ok {
 			in.mounts["/static/*"] = fragments.Static()
 		}
 	}
+	if len(cfg.devOverrides) > 0 {
+		in.registry = overriddenRegistry{registrySource: in.registry, endpoints: cfg.devOverrides}
+	}
+}
+
+// devOverrides takes the dev-only "-override ID=URL" flags (any number)
+// out of args: a fragment served from this machine while it is written,
+// in place of its registry entry's endpoint.
+func devOverrides(args []string) (map[string]string, []string, error) {
+	overrides := map[string]string{}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		var v string
+		switch {
+		case a == "-override" || a == "--override":
+			if i+1 == len(args) {
+				return nil, nil, errors.New("-override wants ID=URL")
+			}
+			i++
+			v = args[i]
+		case strings.HasPrefix(a, "-override=") || strings.HasPrefix(a, "--override="):
+			_, v, _ = strings.Cut(a, "=")
+		default:
+			rest = append(rest, a)
+			continue
+		}
+		id, u, ok := strings.Cut(v, "=")
+		if !ok || id == "" || registry.CheckEndpoint(u) != nil {
+			return nil, nil, fmt.Errorf("-override %q: want ID=URL, such as product=http://127.0.0.1:3000/", v)
+		}
+		overrides[id] = u
+	}
+	return overrides, rest, nil
+}
+
+// overriddenRegistry is a registry source whose entries for some ids have
+// another endpoint (their other fields kept); an id it lacks is added.
+type overriddenRegistry struct {
+	registrySource
+	endpoints map[string]string
+}
+
+func (o overriddenRegistry) Raws(ctx context.Context) ([]registry.Raw, error) {
+	raws, err := o.registrySource.Raws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i, r := range raws {
+		u, ok := o.endpoints[r.ID]
+		if !ok {
+			continue
+		}
+		seen[r.ID] = true
+		var entry map[string]json.RawMessage
+		if json.Unmarshal(r.Data, &entry) != nil { // a bare endpoint: replaced whole
+			entry = map[string]json.RawMessage{}
+		}
+		entry["endpoint"], _ = json.Marshal(u)
+		delete(entry, "loader") // a URL says its own kind
+		raws[i].Data, _ = json.Marshal(entry)
+		raws[i].From = r.From + " (endpoint from -override)"
+	}
+	for id, u := range o.endpoints {
+		if !seen[id] {
+			data, _ := json.Marshal(u)
+			raws = append(raws, registry.Raw{ID: id, From: "-override " + id, Data: data})
+		}
+	}
+	return raws, nil
 }
 
 // devServer is the dev mode around the page server: the events endpoint,

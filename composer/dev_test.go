@@ -368,3 +368,23 @@ func TestDevShutdownWithAnOpenPage(t *testing.T) {
 		t.Errorf("shutdown took %s with a page open", d)
 	}
 }
+
+// -override serves a fragment from this machine in place of its entry's
+// endpoint (the entry's other fields kept), and adds one the registry
+// lacks; the registry file is still watched.
+func TestDevOverride(t *testing.T) {
+	local := fragmentServer(t, `<p id="frag">frag-local</p>`)
+	extra := fragmentServer(t, `<p>extra-local</p>`)
+	w := startDevWorld(t, nil, layoutPage("o")+"", "-override", "x="+local.URL+"/", "-override=y="+extra.URL+"/")
+	served(t, w.inst.base+"/", "frag-local")
+	writeFile(t, filepath.Join(w.dir, "page.html"), strings.Replace(layoutPage("o2"), `<micro-frontend id="x"/>`, `<micro-frontend id="x"/><micro-frontend id="y"/>`, 1))
+	served(t, w.inst.base+"/", "frag-local</p><p>extra-local</p>")
+	z := fragmentServer(t, `<p>z-remote</p>`)
+	writeFile(t, filepath.Join(w.dir, "page.html"), strings.Replace(layoutPage("o3"), `<micro-frontend id="x"/>`, `<micro-frontend id="x"/><micro-frontend id="z"/>`, 1))
+	served(t, w.inst.base+"/", "<h1>o3</h1>")
+	writeFile(t, w.reg, `{"x": {"endpoint": "http://x.internal/", "timeout": "3s"}, "z": "`+z.URL+`/"}`)
+	served(t, w.inst.base+"/", "frag-local</p><p>z-remote</p>") // the override stays
+	if _, _, err := devOverrides([]string{"-override", "x"}); err == nil {
+		t.Error("-override x accepted")
+	}
+}

@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 	}
 	defer in.close()
 	if cfg.watch {
-		devMounts(cfg, in)
+		devInputs(cfg, in)
 	}
 	if err := refuseBrokenLocalSources(cfg, stderr); err != nil {
 		return err
