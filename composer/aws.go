@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 )
@@ -31,11 +33,16 @@ type awsClients struct {
 // process see the same thing: AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID,
 // AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
 //
+// The SDK's own log lines (such as "Response has no supported checksum",
+// once per object read from a store that sends none) go to log, at their
+// level, with component=aws-sdk, instead of as plain text to stderr.
+//
 // Retries use the SDK's standard retryer: exponential backoff with jitter
 // on throttling and 5xx, and a client-side retry quota, so an outage does
 // not turn into a retry storm.
-func loadAWS(ctx context.Context, getenv func(string) string) (*awsClients, error) {
+func loadAWS(ctx context.Context, getenv func(string) string, log *slog.Logger) (*awsClients, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithLogger(sdkLogger(log)),
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = 4
@@ -93,4 +100,16 @@ func loadAWS(ctx context.Context, getenv func(string) string) (*awsClients, erro
 		}
 	})
 	return c, nil
+}
+
+// sdkLogger adapts log to the SDK's logger: its Warn lines are warnings,
+// the rest (Debug) debug lines.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), slog.String("component", "aws-sdk"))
+	})
 }

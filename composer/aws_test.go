@@ -248,7 +248,7 @@ func TestAWSOutagesKeepServing(t *testing.T) {
 		l := inst.logs.String()
 		return strings.Contains(l, "templates source unavailable; serving the last good set") &&
 			strings.Contains(l, "registry source unavailable; the last good entries stay in use") &&
-			strings.Contains(l, `"stale_for"`)
+			strings.Contains(l, `"stale_for_ms"`)
 	})
 	if status, page := get(t, inst.base+"/p/7", nil); status != 200 || page != before {
 		t.Errorf("during the outage: %d %q, want %q", status, page, before)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
@@ -220,6 +221,46 @@ func (b *browser) screenshot(name string) image.Image {
 	return img
 }
 
+// axName is the accessible name Chromium computes for the first element
+// matching sel: what a screen reader announces.
+func (b *browser) axName(sel string) string {
+	b.t.Helper()
+	var name string
+	b.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		ev, err := cdp.Call(ctx, t, runtime.Evaluate, runtime.EvaluateParams{Expression: fmt.Sprintf("document.querySelector(%q)", sel)})
+		if err != nil {
+			return err
+		}
+		if ev.Result == nil || ev.Result.ObjectID == "" {
+			return fmt.Errorf("no element %s", sel)
+		}
+		relatives := false
+		ax, err := cdp.Call(ctx, t, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: ev.Result.ObjectID, FetchRelatives: &relatives})
+		if err != nil {
+			return err
+		}
+		if len(ax.Nodes) == 0 || ax.Nodes[0].Name == nil {
+			return fmt.Errorf("%s has no accessible name", sel)
+		}
+		return json.Unmarshal(ax.Nodes[0].Name.Value, &name)
+	}))
+	return name
+}
+
+// misnamed lists the elements whose aria-label or aria-labelledby screen
+// readers ignore: those whose role, stated or implied by the element, may
+// not be named (ARIA 1.2: paragraph, generic and the text-level roles).
+func (b *browser) misnamed() []string {
+	b.t.Helper()
+	return eval[[]string](b, `(() => {
+		const prohibited = new Set(["caption", "code", "deletion", "emphasis", "generic", "insertion", "none", "paragraph", "presentation", "strong", "subscript", "superscript"]);
+		const implied = {P: "paragraph", SPAN: "generic", DIV: "generic", B: "generic", I: "generic", U: "generic", S: "deletion", SMALL: "generic", CODE: "code", DEL: "deletion", INS: "insertion", EM: "emphasis", STRONG: "strong", SUB: "subscript", SUP: "superscript", CAPTION: "caption"};
+		return [...document.querySelectorAll("[aria-label], [aria-labelledby]")]
+			.filter(e => prohibited.has((e.getAttribute("role") || "").trim().split(/\s+/)[0] || implied[e.tagName] || ""))
+			.map(e => e.outerHTML.slice(0, 120));
+	})()`)
+}
+
 // count returns how many elements match selector now.
 func (b *browser) count(selector string) int {
 	b.t.Helper()
@@ -388,6 +429,15 @@ func TestBrowserDemoPageIsClean(t *testing.T) {
 	if unlabelled := eval[int](b, `[...document.querySelectorAll("input, select, textarea")].filter(e => !(e.labels && e.labels.length)).length`); unlabelled > 0 {
 		t.Errorf("%d form fields without a label", unlabelled)
 	}
+	if m := b.misnamed(); len(m) > 0 {
+		t.Errorf("aria-label or aria-labelledby where screen readers ignore it:\n%s", strings.Join(m, "\n"))
+	}
+	if name := b.axName(".review-stars"); name != "" && !strings.Contains(name, "out of 5 stars") || strings.Contains(name, "★") {
+		t.Errorf("a review's stars are announced as %q, want \"N out of 5 stars\"", name)
+	}
+	if name := b.axName("a.cart"); name != "Cart 0 items" {
+		t.Errorf("the cart link is announced as %q, want \"Cart 0 items\"", name)
+	}
 	b.screenshot("demo-desktop")
 	b.do(chromedp.EmulateViewport(390, 1800, chromedp.EmulateMobile))
 	b.do(chromedp.Reload(), b.visible(`.recs-list`))
@@ -407,12 +457,18 @@ func TestBrowserAddToCartAcrossFragments(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(`[data-add-to-cart]`)),
 		b.until(`document.querySelector("[data-cart-count]").textContent === "1"`),
 		b.visible(`[data-toast]`))
+	if name := b.axName("a.cart"); name != "Cart 1 item" {
+		t.Errorf("the cart link is announced as %q, want \"Cart 1 item\"", name)
+	}
 	if toast := b.text(`[data-toast]`); !strings.Contains(toast, "Latency") || !strings.Contains(toast, "cart") {
 		t.Errorf("notification = %q", toast)
 	}
 	b.screenshot("add-to-cart")
 	b.do(chromedp.Click(chromedp.CSS(`[data-add-to-cart]`)),
 		b.until(`document.querySelector("[data-cart-count]").textContent === "2"`))
+	if name := b.axName("a.cart"); name != "Cart 2 items" {
+		t.Errorf("the cart link is announced as %q, want \"Cart 2 items\"", name)
+	}
 }
 
 func TestBrowserReviewForm(t *testing.T) {
@@ -428,6 +484,9 @@ func TestBrowserReviewForm(t *testing.T) {
 	)
 	if text := b.text(`.review-new .review-text`); text != "Posted from headless Chromium." {
 		t.Errorf("new review = %q", text)
+	}
+	if m := b.misnamed(); len(m) > 0 {
+		t.Errorf("aria-label or aria-labelledby where screen readers ignore it, after posting:\n%s", strings.Join(m, "\n"))
 	}
 	// It was stored by the reviews fragment: a fresh page shows it.
 	b.do(chromedp.Navigate(inst.base+"/product/4"), b.visible(`.review-list`))

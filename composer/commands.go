@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,33 @@ import (
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
+
+// commands are the subcommands, composer NAME ARGS..., in the order
+// composer -h lists them. Each answers -h with its usage.
+var commands = []struct {
+	name, summary string // summary: one line for composer -h
+	run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}{
+	{"validate", "check a folder of templates (and a registry file) as the server would", func(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+		return validate(args, stdout, stderr)
+	}},
+	{"publish", "validate a folder of templates, then upload it to S3", publish},
+	{"register", "validate registry entries, then write them to Parameter Store", register},
+	{"healthcheck", "exit 0 when a running composer is ready (for container health checks)", healthcheck},
+}
+
+// commandsUsage is the list of subcommands in composer -h.
+func commandsUsage(w io.Writer) {
+	fmt.Fprintf(w, "subcommands (composer SUBCOMMAND -h for more):\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+}
+
+// cliLogger is the log of a subcommand: warnings and errors only, as text.
+func cliLogger(stderr io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
 
 // publish validates a folder of templates and, only if it is valid,
 // uploads it to S3 with routes.json last.
@@ -60,7 +88,7 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		return fmt.Errorf("publish: %s is not valid; nothing was uploaded", dir)
 	}
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -118,7 +146,7 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 		fs.Usage()
 		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
 	}
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err
 	}
@@ -168,13 +196,29 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // healthcheck asks a running composer's /readyz, for container health
 // checks in images without curl: exit 0 when ready.
-func healthcheck(ctx context.Context, args []string, getenv func(string) string) error {
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("composer healthcheck", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: composer healthcheck [URL]\n\nAsks a running composer whether it is ready and exits 0 if it answers 200.\nURL defaults to http://127.0.0.1:PORT/readyz, PORT from COMPOSER_ADDR (8080).\n")
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if pos == nil {
+		return nil // -h
+	}
+	if len(pos) > 1 {
+		fs.Usage()
+		return errors.New("healthcheck: want at most one URL")
+	}
 	url := "http://127.0.0.1:8080/readyz"
 	if addr := getenv("COMPOSER_ADDR"); strings.HasPrefix(addr, ":") {
 		url = "http://127.0.0.1" + addr + "/readyz"
 	}
-	if len(args) > 0 {
-		url = args[0]
+	if len(pos) > 0 {
+		url = pos[0]
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -42,6 +42,33 @@ type config struct {
 	proxies         map[string]*url.URL
 	logFormat       string
 	logLevel        slog.Level
+	flagsSet        map[string]bool // the flags on the command line, by name
+}
+
+// named is how the user wrote the setting env: "-refresh" when its flag
+// was on the command line, else the variable's name. Errors say it so
+// that the user finds what they typed.
+func (c *config) named(env string) string {
+	for _, s := range settings {
+		if s.env == env && c.flagsSet[s.flag] {
+			return "-" + s.flag
+		}
+	}
+	return env
+}
+
+// assign is named followed by what comes before the value: "-refresh "
+// or "COMPOSER_REFRESH=".
+func (c *config) assign(env string) string {
+	if n := c.named(env); n != env {
+		return n + " "
+	}
+	return env + "="
+}
+
+// namedValue is named with the value: -refresh "abc" or COMPOSER_REFRESH="abc".
+func (c *config) namedValue(env, value string) string {
+	return fmt.Sprintf("%s%q", c.assign(env), value)
 }
 
 // setting describes one configuration entry, for flags, env and the README.
@@ -82,6 +109,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	vals := map[string]*string{}
 	bools := map[string]*bool{}
 	var errs []error
+	badBools := map[string]string{} // env: value, unless a flag overrides it
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
@@ -90,7 +118,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		if s.boolean {
 			b, err := strconv.ParseBool(def)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: want true or false", s.env, def))
+				badBools[s.env] = def
 			}
 			bools[s.env] = fs.Bool(s.flag, b, s.usage+" ($"+s.env+")")
 			continue
@@ -98,7 +126,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer dev [-templates DIR] [-registry FILE] [-override ID=URL]... [flags]\n       composer validate [-registry FILE] DIR\n       composer publish [-create-bucket] DIR s3://bucket/prefix/\n       composer register [-prefix /ssr-mfe/] ID ENTRY | -file registry.json\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer SUBCOMMAND [flags] ARGS...\n\nServes pages composed from fragments (the embedded demo when nothing is configured).\n\n")
+		commandsUsage(stderr)
+		fmt.Fprintf(stderr, "\nflags (each also read from the environment variable named after it):\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +138,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("unexpected argument %q; see composer -h", fs.Arg(0))
 	}
 	c := &config{
+		flagsSet:    map[string]bool{},
 		addr:        *vals["COMPOSER_ADDR"],
 		templates:   *vals["COMPOSER_TEMPLATES"],
 		registry:    *vals["COMPOSER_REGISTRY"],
@@ -117,10 +148,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		csp:         *vals["COMPOSER_CSP"],
 		adminAddr:   *vals["COMPOSER_ADMIN_ADDR"],
 	}
+	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
+	for _, s := range settings {
+		if v, bad := badBools[s.env]; bad && !c.flagsSet[s.flag] {
+			errs = append(errs, fmt.Errorf("%s: want true or false", c.namedValue(s.env, v)))
+		}
+	}
 	// COMPOSER_DEBUG_ADDR is an alias of COMPOSER_ADMIN_ADDR, which wins.
 	if debug := *vals["COMPOSER_DEBUG_ADDR"]; debug != "" {
-		adminSet := getenv("COMPOSER_ADMIN_ADDR") != ""
-		fs.Visit(func(f *flag.Flag) { adminSet = adminSet || f.Name == "admin-addr" })
+		adminSet := getenv("COMPOSER_ADMIN_ADDR") != "" || c.flagsSet["admin-addr"]
 		if adminSet {
 			c.adminNote = "COMPOSER_ADMIN_ADDR and COMPOSER_DEBUG_ADDR both set: the admin listener is on COMPOSER_ADMIN_ADDR"
 		} else {
@@ -134,7 +170,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			prefix, target, ok := strings.Cut(strings.TrimSpace(pair), "=")
 			u, err := url.Parse(target)
 			if !ok || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("COMPOSER_PROXY: %q: want /prefix/=http://host:port", pair))
+				errs = append(errs, fmt.Errorf("%s: %q: want /prefix/=http://host:port", c.named("COMPOSER_PROXY"), pair))
 				continue
 			}
 			c.proxies[prefix] = u
@@ -146,7 +182,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	duration := func(env string, dst *time.Duration) {
 		d, err := time.ParseDuration(*vals[env])
 		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 30s", env, *vals[env]))
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s", c.namedValue(env, *vals[env])))
 			return
 		}
 		*dst = d
@@ -157,17 +193,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
 	duration("COMPOSER_WRITE_TIMEOUT", &c.writeTimeout)
 	if d, err := time.ParseDuration(*vals["COMPOSER_FLUSH_DELAY"]); err != nil || d < 0 || d > time.Second {
-		errs = append(errs, fmt.Errorf("COMPOSER_FLUSH_DELAY=%q: want a duration from 0 to 1s", *vals["COMPOSER_FLUSH_DELAY"]))
+		errs = append(errs, fmt.Errorf("%s: want a duration from 0 to 1s", c.namedValue("COMPOSER_FLUSH_DELAY", *vals["COMPOSER_FLUSH_DELAY"])))
 	} else {
 		c.flushDelay = d
 	}
 	if n, err := strconv.ParseInt(*vals["COMPOSER_MAX_FRAGMENT_BYTES"], 10, 64); err != nil || n < 1024 {
-		errs = append(errs, fmt.Errorf("COMPOSER_MAX_FRAGMENT_BYTES=%q: want a number of bytes, at least 1024", *vals["COMPOSER_MAX_FRAGMENT_BYTES"]))
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes, at least 1024", c.namedValue("COMPOSER_MAX_FRAGMENT_BYTES", *vals["COMPOSER_MAX_FRAGMENT_BYTES"])))
 	} else {
 		c.maxFragment = n
 	}
 	if n, err := strconv.ParseInt(*vals["COMPOSER_CACHE_BYTES"], 10, 64); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("COMPOSER_CACHE_BYTES=%q: want a number of bytes (0 turns the cache off)", *vals["COMPOSER_CACHE_BYTES"]))
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0 turns the cache off)", c.namedValue("COMPOSER_CACHE_BYTES", *vals["COMPOSER_CACHE_BYTES"])))
 	} else {
 		c.cacheBytes = n
 	}
@@ -181,21 +217,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		switch {
 		case name == "":
 		case strings.ContainsFunc(name, notHeaderNameRune):
-			errs = append(errs, fmt.Errorf("COMPOSER_CDN_KEY_HEADERS: %q is not a header name", name))
+			errs = append(errs, fmt.Errorf("%s: %q is not a header name", c.named("COMPOSER_CDN_KEY_HEADERS"), name))
 		default:
 			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
 	if strings.Contains(c.csp, "{nonce}") {
-		errs = append(errs, errors.New("COMPOSER_CSP: {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
+		errs = append(errs, errors.New(c.named("COMPOSER_CSP")+": {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
 	}
 	switch c.logFormat {
 	case "auto", "json", "text":
 	default:
-		errs = append(errs, fmt.Errorf("COMPOSER_LOG_FORMAT=%q: want json, text or auto", c.logFormat))
+		errs = append(errs, fmt.Errorf("%s: want json, text or auto", c.namedValue("COMPOSER_LOG_FORMAT", c.logFormat)))
 	}
 	if err := c.logLevel.UnmarshalText([]byte(*vals["COMPOSER_LOG_LEVEL"])); err != nil {
-		errs = append(errs, fmt.Errorf("COMPOSER_LOG_LEVEL=%q: want debug, info, warn or error", *vals["COMPOSER_LOG_LEVEL"]))
+		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", c.namedValue("COMPOSER_LOG_LEVEL", *vals["COMPOSER_LOG_LEVEL"])))
 	}
 	return c, errors.Join(errs...)
 }

@@ -61,6 +61,15 @@ var devScriptHash = func() string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
+// dev is a subcommand; added here, as it serves (and composer -h, which
+// lists the subcommands, is part of serve's configuration).
+func init() {
+	commands = append(commands, struct {
+		name, summary string
+		run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+	}{"dev", "serve a local folder on loopback, publish each save, reload the open pages", devCommand})
+}
+
 // devCommand runs `composer dev [-templates DIR] [-registry FILE] [flags]`.
 func devCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	env := func(k string) string {
@@ -82,6 +91,19 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 			}
 		}
 		return ""
+	}
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			fmt.Fprintf(stdout, "usage: composer dev [-templates DIR] [-registry FILE] [-override ID=URL]... [flags]\n\n"+
+				"Serves a local folder of templates in the development mode, on loopback, and watches\n"+
+				"it and the registry file: each save is published at once (a broken one is refused and\n"+
+				"shown), and a page open in a browser reloads itself when its template, layout or\n"+
+				"registry entry changes. Without a registry file, the demo's fragments are started.\n\n"+
+				"  -override ID=URL  serve fragment ID from URL (on this machine) instead of its entry's endpoint\n\n"+
+				"Every server flag applies (composer -h lists them); here the defaults are\n"+
+				"-templates ./templates -addr 127.0.0.1:8080 -admin-addr 127.0.0.1:9090, and -dev is on.\n")
+			return nil
+		}
 	}
 	overrides, args, err := devOverrides(args)
 	if err != nil {
@@ -357,7 +379,7 @@ func (d *devServer) watch(ctx context.Context) {
 			d.addWatches()
 			d.src.refresh(ctx)
 			d.check()
-			d.log.Debug("dev: save read", slog.Duration("after", time.Since(first)))
+			d.log.Debug("dev: save read", slog.Float64("after_ms", float64(time.Since(first).Microseconds())/1000))
 			first = time.Time{}
 		}
 	}
@@ -479,36 +501,17 @@ func (d *devServer) routeLocked(set *template.Set, path string) *template.Templa
 
 // listening says which page to open, once the listener is up.
 func (d *devServer) listening(addr net.Addr) {
-	base := "http://" + addr.String()
-	if ta, ok := addr.(*net.TCPAddr); ok && (ta.IP.IsLoopback() || ta.IP.IsUnspecified()) {
-		base = fmt.Sprintf("http://%s", net.JoinHostPort("localhost", fmt.Sprint(ta.Port)))
-	}
-	path := "/"
-	if set := d.srv.Templates(); set != nil {
-		path = firstPage(set)
-	}
+	url := pageURL(addr, d.srv.Templates())
 	watching := d.cfg.templates
 	if d.regFile != "" {
 		watching += " and " + d.regFile
 	}
-	url := base + path
 	d.log.Info("dev: open this page; it reloads itself when its template, layout or registry entry changes", slog.String("url", url), slog.String("watching", watching))
 	fmt.Fprintf(d.out, "composer dev: open %s (watching %s; pages reload themselves on save)\n", url, watching)
 }
 
-// firstPage is the path of the route table's first route, with any
-// parameter left as written, preferring one without parameters.
-func firstPage(set *template.Set) string {
-	for _, r := range set.Routes {
-		if !strings.ContainsAny(r.Pattern, "{*") {
-			return r.Pattern
-		}
-	}
-	if len(set.Routes) > 0 {
-		return set.Routes[0].Pattern
-	}
-	return "/"
-}
+// Templates is the set served now.
+func (d *devServer) Templates() *template.Set { return d.srv.Templates() }
 
 // ServeHTTP serves the events endpoint, and every other request through
 // the page server with the reload script in its HTML.

@@ -69,6 +69,32 @@ func TestProxyRefusesPathsLeavingThePrefix(t *testing.T) {
 		"/assets/%252e%252e%252fsecret",
 		"/assets/..",
 		"/assets/%2e%2e",
+		// Tomcat, Jetty and Spring take "..;" (path parameters) for "..".
+		"/assets/..;/secret",
+		"/assets/..%3b/secret",
+		"/assets/..%3B/secret",
+		"/assets/%2e%2e;/secret",
+		"/assets/%2e%2e%3b/secret",
+		"/assets/..;jsessionid=1/WEB-INF/web.xml",
+		"/assets/a/..;/..;/secret",
+		"/assets/.;/..;/secret",
+		"/assets/..;",
+		"/assets/%252e%252e;/secret",
+		"/assets/..%253b/secret",
+		// Overlong UTF-8 dots and slashes, and other invalid UTF-8.
+		"/assets/%c0%ae%c0%ae/secret",
+		"/assets/%C0%AE%C0%AE/secret",
+		"/assets/%e0%80%ae%e0%80%ae/secret",
+		"/assets/%c0%af..%c0%afsecret",
+		"/assets/%ff/x",
+		"/assets/%25c0%25ae%25c0%25ae/secret",
+		// Encoded three and four times.
+		"/assets/%25252e%25252e/secret",
+		"/assets/..%25252fsecret",
+		"/assets/%2525252e%2525252e/secret",
+		"/assets/%25252e%25252e%25252fsecret",
+		"/assets/%255c..%255csecret",
+		"/assets/.%2500./secret",
 	} {
 		if status := rawGet(t, inst.base, bad); status != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", bad, status)
@@ -153,7 +179,7 @@ func TestWriteTimeoutSetting(t *testing.T) {
 			t.Errorf("COMPOSER_WRITE_TIMEOUT=%q: %v %v, want %v", env, c.writeTimeout, err, want)
 		}
 	}
-	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "COMPOSER_WRITE_TIMEOUT") {
+	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), `-write-timeout "0s"`) {
 		t.Errorf("a zero write timeout: %v, want an error", err)
 	}
 }

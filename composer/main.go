@@ -1,8 +1,8 @@
 // Command composer serves pages composed from micro-frontends.
 //
 //	composer                      serve (the embedded demo when unconfigured)
-//	composer validate DIR         check templates and routes.json
-//	composer dev [-templates DIR] serve on loopback, publish each save, reload open pages
+//	composer SUBCOMMAND ...       dev, validate, publish, register, healthcheck
+//	composer -h                   every subcommand and setting
 //
 // Everything is wired in run; see config.go for the settings.
 package main

@@ -6,12 +6,14 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // newProxy serves prefix (ending in "/") from target, as a CDN behaviour
 // would. The path is decoded and cleaned before it goes on: one that
-// leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", backslashes,
-// the same encoded twice), gets 400 and never reaches target.
+// leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", "..;",
+// backslashes, overlong UTF-8, the same encoded up to four times), gets 400
+// and never reaches target.
 func newProxy(prefix string, target *url.URL) http.Handler {
 	rp := httputil.NewSingleHostReverseProxy(target)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,21 +28,54 @@ func newProxy(prefix string, target *url.URL) http.Handler {
 	})
 }
 
-// proxyPath cleans p, a request's decoded path, and reports whether it
-// stays under prefix, both as it is and decoded once more (for a target
-// that decodes again). A backslash or a control character is refused
-// outright: some servers take "\" for "/".
+// maxDecodes bounds how many more times proxyPath decodes a path, for
+// targets (or layers in front of them) that decode again.
+const maxDecodes = 4
+
+// proxyPath cleans p, a request's decoded path, and reports whether it may
+// go on. It is refused if, as it is or decoded again (up to maxDecodes
+// times, for a target that decodes again):
+//   - it is not valid UTF-8 ("%c0%ae" is an overlong "."), or holds a
+//     backslash (some servers take it for "/") or a control character;
+//   - a segment with path parameters is a dot segment once they are
+//     removed ("..;", "..;jsessionid=1": Tomcat, Jetty and Spring read
+//     them as "..");
+//   - cleaned, it leaves prefix; and, decoded once more than the request,
+//     it holds ".." at all.
 func proxyPath(prefix, p string) (string, bool) {
 	clean, ok := cleanUnder(prefix, p)
 	if !ok {
 		return "", false
 	}
-	if again, err := url.PathUnescape(p); err == nil && again != p {
-		if _, ok := cleanUnder(prefix, again); !ok {
+	for i := 0; ; i++ {
+		if !utf8.ValidString(p) || dotParams(p) {
 			return "", false
 		}
+		if i > 0 {
+			if _, ok := cleanUnder(prefix, p); !ok || strings.Contains(p, "..") {
+				return "", false
+			}
+		}
+		if i == maxDecodes {
+			return clean, true
+		}
+		again, err := url.PathUnescape(p)
+		if err != nil || again == p {
+			return clean, true
+		}
+		p = again
 	}
-	return clean, true
+}
+
+// dotParams reports whether a segment of p is "." or ".." followed by path
+// parameters (";...").
+func dotParams(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if name, _, params := strings.Cut(seg, ";"); params && (name == "." || name == "..") {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanUnder resolves the dot segments of p (keeping a trailing slash) and

@@ -29,6 +29,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/composer/stream"
+	"github.com/ssr-mfe/composer/composer/template"
 	"github.com/ssr-mfe/composer/fragments"
 	"github.com/ssr-mfe/composer/templates"
 )
@@ -36,17 +37,10 @@ import (
 // run is the whole program: main only adds the signals and the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 1 {
-		switch args[1] {
-		case "validate":
-			return validate(args[2:], stdout, stderr)
-		case "publish":
-			return publish(ctx, args[2:], getenv, stdout, stderr)
-		case "register":
-			return register(ctx, args[2:], getenv, stdout, stderr)
-		case "healthcheck":
-			return healthcheck(ctx, args[2:], getenv)
-		case "dev":
-			return devCommand(ctx, args[2:], getenv, stdout, stderr)
+		for _, c := range commands {
+			if args[1] == c.name {
+				return c.run(ctx, args[2:], getenv, stdout, stderr)
+			}
 		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)
@@ -77,7 +71,7 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 	log := newLogger(cfg, stderr)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	clients, err := loadAWS(ctx, getenv)
+	clients, err := loadAWS(ctx, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -142,17 +136,17 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 	}
 	switch {
 	case cfg.templates == "":
-		in.templates = dirSource{name: "the embedded demo templates", fsys: templates.FS}
+		in.templates = demoTemplates{dirSource{name: "the embedded demo templates", fsys: templates.FS}}
 		in.mounts["/static/*"] = fragments.Static() // the demo pages link the shell's and fragments' assets
 	case isS3(cfg.templates):
 		loc, err := s3templates.ParseURI(cfg.templates)
 		if err != nil {
-			return nil, fmt.Errorf("COMPOSER_TEMPLATES=%w", err)
+			return nil, fmt.Errorf("%s%w", cfg.assign("COMPOSER_TEMPLATES"), err)
 		}
 		in.templates = s3templates.New(clients.s3, loc)
 	default:
 		if st, err := os.Stat(cfg.templates); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("COMPOSER_TEMPLATES=%q: not a folder", cfg.templates)
+			return nil, fmt.Errorf("%s: not a folder", cfg.namedValue("COMPOSER_TEMPLATES", cfg.templates))
 		}
 		in.templates = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
 	}
@@ -168,7 +162,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 	case isSSM(cfg.registry):
 		prefix, err := ssmregistry.ParseURI(cfg.registry)
 		if err != nil {
-			return nil, fmt.Errorf("COMPOSER_REGISTRY=%w", err)
+			return nil, fmt.Errorf("%s%w", cfg.assign("COMPOSER_REGISTRY"), err)
 		}
 		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
 	default:
@@ -279,17 +273,24 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	return srv, closeAll, nil
 }
 
+// pageServer is what listen serves: the page server, or the dev mode
+// around it.
+type pageServer interface {
+	http.Handler
+	Templates() *template.Set
+}
+
 // listen serves the admin listener and the public one, refreshes the
 // sources every cfg.refresh, and on ctx's end shuts down: no new
 // connections, pages in flight finish within cfg.shutdownTimeout.
-func listen(ctx context.Context, cfg *config, log *slog.Logger, srv http.Handler, src *sources, metrics *prometheus.Registry) error {
+func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, src *sources, metrics *prometheus.Registry) error {
 	if cfg.adminNote != "" {
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
 	if cfg.adminAddr != "" {
 		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", cfg.named("COMPOSER_ADMIN_ADDR"), err)
 		}
 		defer closeAdmin()
 	}
@@ -310,7 +311,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv http.Handler
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
-	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr())))
+	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr(), srv.Templates())))
 	if d, ok := srv.(*devServer); ok {
 		d.listening(l.Addr())
 	}
@@ -331,7 +332,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv http.Handler
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new connections; finishing pages in flight", slog.Duration("grace", cfg.shutdownTimeout))
+	log.Info("shutting down: no new connections; finishing pages in flight", slog.Int64("grace_ms", cfg.shutdownTimeout.Milliseconds()))
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(shutdownCtx); err != nil {
@@ -349,7 +350,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv http.Handler
 func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources) (func(), error) {
 	dl, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("COMPOSER_ADMIN_ADDR=%s: %w", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
@@ -373,7 +374,10 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 // scripts, allowed by their hashes.
 const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
-func pageURL(a net.Addr) string {
+// pageURL is where a browser finds a page of set on the listener at a:
+// its first route that has no parameter (else its first route as it is
+// written), or the root when no set is loaded yet.
+func pageURL(a net.Addr, set *template.Set) string {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {
 		return ""
@@ -382,5 +386,15 @@ func pageURL(a net.Addr) string {
 	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
 		host = ta.IP.String()
 	}
-	return fmt.Sprintf("http://%s/productdetails", net.JoinHostPort(host, fmt.Sprint(ta.Port)))
+	path := "/"
+	if set != nil && len(set.Routes) > 0 {
+		path = set.Routes[0].Pattern
+		for _, r := range set.Routes {
+			if !strings.ContainsAny(r.Pattern, "{*") {
+				path = r.Pattern
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), path)
 }

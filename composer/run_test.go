@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
+	"github.com/ssr-mfe/composer/fragments"
 )
 
 // safety bounds waits for things that must happen; never a timing claim.
@@ -133,7 +134,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		`<template id="mfe-async-`, `Readers also bought`, `class="recs-list"`, // recommendations, async
 		`data-toasts`,         // notifications
 		`class="site-footer"`, // footer
-		`<link rel="stylesheet" href="/static/product/product.css">`,
+		`<link rel="stylesheet" href="` + fragments.Asset("/static/product/product.css") + `">`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -283,7 +284,7 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{env: map[string]string{"COMPOSER_REFRESH": "often"}, want: `COMPOSER_REFRESH="often"`},
-		{args: []string{"-fragment-timeout", "-1s"}, want: `COMPOSER_FRAGMENT_TIMEOUT="-1s"`},
+		{args: []string{"-fragment-timeout", "-1s"}, want: `-fragment-timeout "-1s"`},
 		{env: map[string]string{"COMPOSER_LOG_FORMAT": "xml"}, want: `COMPOSER_LOG_FORMAT="xml"`},
 		{env: map[string]string{"COMPOSER_TEMPLATES": "/does/not/exist"}, want: `COMPOSER_TEMPLATES="/does/not/exist": not a folder`},
 		{args: []string{"extra"}, want: `unexpected argument "extra"`},

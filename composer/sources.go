@@ -20,6 +20,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/template"
+	"github.com/ssr-mfe/composer/fragments"
 )
 
 // templateSource is where the template set comes from: a folder, the
@@ -44,6 +45,18 @@ func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 	return template.ReadFiles(d.fsys)
+}
+
+// demoTemplates are the embedded demo templates, their links to the demo's
+// static files rewritten to the files' fingerprinted names.
+type demoTemplates struct{ dirSource }
+
+func (d demoTemplates) Files(ctx context.Context) (map[string][]byte, error) {
+	files, err := d.dirSource.Files(ctx)
+	if err == nil {
+		fragments.FingerprintLinks(files)
+	}
+	return files, err
 }
 
 type fileRegistry struct{ path string }
@@ -171,7 +184,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 		s.templatesDown = true
 		if s.srv.Templates() != nil {
 			s.log.Warn("templates source unavailable; serving the last good set", slog.String("source", name),
-				slog.String("stale_for", time.Since(s.templatesOK).Round(time.Second).String()), slog.String("error", err.Error()))
+				slog.Int64("stale_for_ms", time.Since(s.templatesOK).Milliseconds()), slog.String("error", err.Error()))
 			return
 		}
 		if sum, ok := s.templatesFromSnapshot("templates source unavailable at start-up; serving the snapshot", err); ok {
@@ -262,7 +275,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 		s.regDown = true
 		if s.reg.Loaded() {
 			s.log.Warn("registry source unavailable; the last good entries stay in use", slog.String("source", name),
-				slog.String("stale_for", time.Since(s.registryOK).Round(time.Second).String()), slog.String("error", err.Error()))
+				slog.Int64("stale_for_ms", time.Since(s.registryOK).Milliseconds()), slog.String("error", err.Error()))
 			return
 		}
 	}

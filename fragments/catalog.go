@@ -15,7 +15,7 @@ type Book struct {
 	Year        int
 	Pages       int
 	Blurb       string
-	Cover       string // path under /static
+	Cover       string // fingerprinted path under /static
 	CoverAlt    string
 	Recommended []string
 }
@@ -25,28 +25,28 @@ var books = map[string]Book{
 	"1": {
 		ID: "1", Title: "The River of Bytes", Author: "Ada Marlowe", Price: "€24.90", Year: 2024, Pages: 312,
 		Blurb:       "A ferry pilot learns that the river she crosses every day carries more than water: every packet of the city flows beneath her hull, and one of them is addressed to her.",
-		Cover:       "/static/product/covers/1.svg",
+		Cover:       Asset("/static/product/covers/1.svg"),
 		CoverAlt:    "Cover of The River of Bytes: a blue river winding through a grid of lights",
 		Recommended: []string{"2", "3", "4"},
 	},
 	"2": {
 		ID: "2", Title: "Fragments of a Summer Page", Author: "Tomás Ferreira", Price: "€18.50", Year: 2023, Pages: 224,
 		Blurb:       "Six friends, one shared notebook, and a summer told in pieces that only make sense when read together.",
-		Cover:       "/static/product/covers/2.svg",
+		Cover:       Asset("/static/product/covers/2.svg"),
 		CoverAlt:    "Cover of Fragments of a Summer Page: torn paper squares in warm colours",
 		Recommended: []string{"1", "4", "3"},
 	},
 	"3": {
 		ID: "3", Title: "Latency", Author: "Grace Okafor", Price: "€21.00", Year: 2025, Pages: 401,
 		Blurb:       "A thriller in which every second of delay costs a life, and the only engineer who can shave it off has stopped answering her phone.",
-		Cover:       "/static/product/covers/3.svg",
+		Cover:       Asset("/static/product/covers/3.svg"),
 		CoverAlt:    "Cover of Latency: a red clock face dissolving into pixels",
 		Recommended: []string{"1", "2", "4"},
 	},
 	"4": {
 		ID: "4", Title: "The Quiet Cache", Author: "Lin Bauer", Price: "€15.20", Year: 2022, Pages: 188,
 		Blurb:       "Poems about remembering just enough, and forgetting at the right time.",
-		Cover:       "/static/product/covers/4.svg",
+		Cover:       Asset("/static/product/covers/4.svg"),
 		CoverAlt:    "Cover of The Quiet Cache: a green box with a single open drawer",
 		Recommended: []string{"3", "1", "2"},
 	},

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,19 +44,6 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"stars": func(n int) string { return strings.Repeat("★", n) + strings.Repeat("☆", 5-n) },
 	"date":  func(t time.Time) string { return t.Format("2 Jan 2006") },
 }).ParseFS(htmlFS, "html/*.html"))
-
-// Static serves the fragments' CSS, JS and images under /static/.
-func Static() http.Handler {
-	sub, err := fs.Sub(staticFS, "static")
-	if err != nil {
-		panic(err) // the embedded folder is part of the build
-	}
-	files := http.StripPrefix("/static/", http.FileServerFS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		files.ServeHTTP(w, r)
-	})
-}
 
 // render writes a fragment from its template. Each fragment's
 // Cache-Control is declared once, in its kit.Fragment.
@@ -248,7 +234,7 @@ type Fragment struct {
 func ReviewsFragment() kit.Fragment {
 	return kit.Fragment{
 		Name: "reviews", Handler: Reviews(), CacheControl: "private, no-store",
-		CSS: []string{"/static/reviews/reviews.css"}, JS: []string{"/static/reviews/reviews.js"},
+		CSS: []string{Asset("/static/reviews/reviews.css")}, JS: []string{Asset("/static/reviews/reviews.js")},
 	}
 }
 
@@ -256,16 +242,16 @@ func ReviewsFragment() kit.Fragment {
 func All(recommendationsDelay time.Duration) []Fragment {
 	return []Fragment{
 		{Fragment: kit.Fragment{Name: "header", Handler: Header(), CacheControl: "public, max-age=60",
-			CSS: []string{"/static/header/header.css"}, JS: []string{"/static/header/header.js"}}},
+			CSS: []string{Asset("/static/header/header.css")}, JS: []string{Asset("/static/header/header.js")}}},
 		{Fragment: kit.Fragment{Name: "product", Handler: Product(), CacheControl: "public, max-age=30, stale-while-revalidate=60",
-			CSS: []string{"/static/product/product.css"}, JS: []string{"/static/product/product.js"}}},
+			CSS: []string{Asset("/static/product/product.css")}, JS: []string{Asset("/static/product/product.js")}}},
 		{Fragment: ReviewsFragment(), Timeout: "1s"},
 		{Fragment: kit.Fragment{Name: "recommendations", Handler: Recommendations(recommendationsDelay), CacheControl: "public, max-age=120",
-			CSS: []string{"/static/recommendations/recommendations.css"}}, Timeout: "3s"},
+			CSS: []string{Asset("/static/recommendations/recommendations.css")}}, Timeout: "3s"},
 		{Fragment: kit.Fragment{Name: "notifications", Handler: Notifications(), CacheControl: "public, max-age=3600",
-			CSS: []string{"/static/notifications/notifications.css"}, JS: []string{"/static/notifications/notifications.js"}}},
+			CSS: []string{Asset("/static/notifications/notifications.css")}, JS: []string{Asset("/static/notifications/notifications.js")}}},
 		{Fragment: kit.Fragment{Name: "footer", Handler: Footer(), CacheControl: "public, max-age=3600",
-			CSS: []string{"/static/footer/footer.css"}}},
+			CSS: []string{Asset("/static/footer/footer.css")}}},
 	}
 }
 

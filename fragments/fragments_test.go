@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func get(t *testing.T, h http.Handler, target string) (int, string) {
@@ -53,5 +54,38 @@ func TestStaticAssetsExist(t *testing.T) {
 		if code, _ := get(t, Static(), b.Cover); code != 200 {
 			t.Errorf("cover of book %s: %d", id, code)
 		}
+	}
+}
+
+// Every static file is served by its fingerprinted name, to be kept a
+// year, with the same bytes as by its plain name, kept five minutes; the
+// name changes when the content does.
+func TestStaticFingerprintedNames(t *testing.T) {
+	t.Parallel()
+	if len(assetNames) < 10 {
+		t.Fatalf("%d static files fingerprinted", len(assetNames))
+	}
+	for plain, named := range assetNames {
+		if named == plain || Plain(named) != plain || Asset(plain) != named {
+			t.Errorf("%s: named %s, back %s", plain, named, Plain(named))
+		}
+		rec := httptest.NewRecorder()
+		Static().ServeHTTP(rec, httptest.NewRequest("GET", named, nil))
+		byName, cc := rec.Body.String(), rec.Header().Get("Cache-Control")
+		rec = httptest.NewRecorder()
+		Static().ServeHTTP(rec, httptest.NewRequest("GET", plain, nil))
+		if cc != "public, max-age=31536000, immutable" || rec.Header().Get("Cache-Control") != "public, max-age=300" || byName != rec.Body.String() || byName == "" {
+			t.Errorf("%s (%s): Cache-Control %q and %q, same bytes: %v", named, plain, cc, rec.Header().Get("Cache-Control"), byName == rec.Body.String())
+		}
+	}
+	a, _ := fingerprintAll(fstest.MapFS{"static/a.css": {Data: []byte("a {}")}}, "static")
+	b, _ := fingerprintAll(fstest.MapFS{"static/a.css": {Data: []byte("a { color: red }")}}, "static")
+	if a["/static/a.css"] == b["/static/a.css"] {
+		t.Errorf("a changed file kept its name %s", a["/static/a.css"])
+	}
+	files := map[string][]byte{"p.html": []byte(`<link href="/static/shell/shell.css"><a href="/static/shell/shell.css.bak">`), "routes.json": []byte(`"/static/shell/shell.css"`)}
+	FingerprintLinks(files)
+	if want := `<link href="` + Asset("/static/shell/shell.css") + `"><a href="/static/shell/shell.css.bak">`; string(files["p.html"]) != want || string(files["routes.json"]) != `"/static/shell/shell.css"` {
+		t.Errorf("FingerprintLinks: %q, %q", files["p.html"], files["routes.json"])
 	}
 }

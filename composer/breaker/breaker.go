@@ -234,7 +234,7 @@ func (t *Transport) logChange(k key, from, to gobreaker.State, c gobreaker.Count
 	case from == gobreaker.StateClosed && to == gobreaker.StateOpen:
 		level, msg = slog.LevelWarn, "circuit breaker opened: the fragment is not asked; pages show its fallback"
 		attrs = append(attrs, slog.Int("failures", int(c.TotalFailures)), slog.Int("requests", int(c.TotalFailures+c.TotalSuccesses)),
-			slog.Duration("window", rule.Window), slog.Duration("open_for", rule.OpenFor))
+			slog.Int64("window_ms", rule.Window.Milliseconds()), slog.Int64("open_for_ms", rule.OpenFor.Milliseconds()))
 	case to == gobreaker.StateClosed:
 		level, msg = slog.LevelInfo, "circuit breaker closed: the probe succeeded"
 	case from == gobreaker.StateHalfOpen && to == gobreaker.StateOpen:

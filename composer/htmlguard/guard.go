@@ -30,8 +30,10 @@ import (
 const MaxTag = 64 << 10
 
 // MaxDepth is how many elements a fragment may leave open at once: a start
-// tag beyond it is dropped.
-const MaxDepth = 512
+// tag beyond it is dropped. Half of the 512 open elements past which Go's
+// parser refuses a document (and browsers flatten it), so that a fragment
+// at its deepest plus any reasonable page around it stay well under that.
+const MaxDepth = 256
 
 // A Guard guards one piece of HTML. The zero value is ready to use; a
 // Guard is reusable after Close. It is not safe for concurrent use.
@@ -538,9 +540,18 @@ func (g *Guard) scanData(b []byte) []byte {
 			pass = g.startTagToken(name, p, tag, sc)
 		}
 		pos = j + n
+		var rewritten []byte
+		if pass && !end {
+			if t := stripFormOwner(tag); len(t) != len(tag) {
+				rewritten = t
+			}
+		}
 		switch {
 		case !pass:
 			g.out(nil)
+			run = pos
+		case rewritten != nil:
+			g.out(rewritten)
 			run = pos
 		case len(g.run) == 0: // end tags were written before it
 			run = i
@@ -576,8 +587,103 @@ func (g *Guard) tagDone() {
 		return
 	}
 	if g.startTagToken(name, p, tag, g.selfClosing) {
-		g.out(tag)
+		g.out(stripFormOwner(tag))
 	}
+}
+
+// formOwner lists the attributes that tie a control to a form by id, or
+// change how its form is submitted: on a fragment's element they would
+// reach the page's own forms (<input form=pageform>, <button form=...
+// formaction=...>), so they are dropped.
+var formOwner = []string{"form", "formaction", "formmethod", "formenctype", "formtarget", "formnovalidate"}
+
+// stripFormOwner returns the start tag t (complete, "<name ...>") without
+// its formOwner attributes, read as the tokenizer reads attributes; t
+// itself when it has none.
+func stripFormOwner(t []byte) []byte {
+	if !containsFoldASCII(t, "form") {
+		return t
+	}
+	i := 1
+	for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' {
+		i++
+	}
+	var out []byte
+	dropped := false
+	last := 0 // t[last:] is not yet copied to out
+	prev := i // where the previous attribute (or the name) ends
+	for i < len(t) {
+		for i < len(t) && (isSpace(t[i]) || t[i] == '/') {
+			i++
+		}
+		if i >= len(t) || t[i] == '>' {
+			break
+		}
+		start := i
+		i++ // a first "=" is part of the name
+		for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' && t[i] != '=' {
+			i++
+		}
+		name := t[start:i]
+		j := i
+		for j < len(t) && isSpace(t[j]) {
+			j++
+		}
+		if j < len(t) && t[j] == '=' {
+			j++
+			for j < len(t) && isSpace(t[j]) {
+				j++
+			}
+			if j < len(t) && (t[j] == '"' || t[j] == '\'') {
+				q := t[j]
+				j++
+				for j < len(t) && t[j] != q {
+					j++
+				}
+				if j < len(t) {
+					j++
+				}
+			} else {
+				for j < len(t) && !isSpace(t[j]) && t[j] != '>' {
+					j++
+				}
+			}
+			i = j
+		}
+		if isFormOwner(name) {
+			out = append(out, t[last:prev]...)
+			last, dropped = i, true
+		}
+		prev = i
+	}
+	if !dropped {
+		return t
+	}
+	return append(out, t[last:]...)
+}
+
+func isFormOwner(name []byte) bool {
+	for _, a := range formOwner {
+		if len(a) == len(name) && containsFoldASCII(name, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFoldASCII reports whether b holds s (lower case), comparing
+// ASCII letters without case as the tokenizer does.
+func containsFoldASCII(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		k := 0
+		for k < len(s) && lower(b[i+k]) == s[k] {
+			k++
+		}
+		if k == len(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // tagName returns the lower-case name of the tag in t ("<div ...>" or

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/html"
 )
 
 // guarded runs src through a guard in chunks of size n (0: whole).
@@ -228,5 +230,89 @@ func BenchmarkGuard(b *testing.B) {
 		var g Guard
 		g.Write(src, emit)
 		g.Close(emit)
+	}
+}
+
+// A <meta> that acts on the whole document (http-equiv: refresh navigates
+// the page, content-security-policy, set-cookie, default-style; charset;
+// name=referrer, viewport, theme-color, ...) is dropped, as <base> is; a
+// microdata <meta itemprop> stays. Issue 12, finding F2.
+func TestGuardDropsMetaThatActsOnThePage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`a<meta http-equiv="refresh" content="0;url=https://evil.example/">b`, `ab`},
+		{`a<META HTTP-EQUIV=Refresh CONTENT="0; URL=//evil.example">b`, `ab`},
+		{`<meta http-equiv=content-security-policy content="script-src 'none'">`, ``},
+		{`<meta http-equiv="Set-Cookie" content="a=b">`, ``},
+		{`<meta http-equiv=default-style content=x>`, ``},
+		{`<meta http-equiv=x-ua-compatible content=IE=edge>`, ``},
+		{`<meta charset=iso-8859-1>`, ``},
+		{`<meta name=referrer content=unsafe-url>`, ``},
+		{`<meta name=viewport content="width=10">`, ``},
+		{`<meta content="0;url=/x" http-equiv = refresh />`, ``},
+		{`<div><svg><meta http-equiv=refresh content=0></svg></div>`, `<div><svg></svg></div>`},
+		{`<template><meta http-equiv=refresh content=0></template>`, `<template></template>`},
+		{`<meta itemprop="price" content="9">`, `<meta itemprop="price" content="9">`},
+		{`<div itemscope><meta itemprop=name content=x></div>`, `<div itemscope><meta itemprop=name content=x></div>`},
+	} {
+		for _, n := range []int{0, 1, 5} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
+
+// A fragment nested deeper than MaxDepth keeps its text but not the start
+// tags beyond it, and MaxDepth leaves room for the page's own nesting:
+// 600 nested divs in a slot 200 elements deep still parse (Go's parser
+// refuses a document whose stack of open elements exceeds 512, and a
+// browser flattens it). Issue 12, finding F6.
+func TestGuardDepthLeavesRoomForThePage(t *testing.T) {
+	t.Parallel()
+	frag := strings.Repeat("<div>", 600) + "deep" + strings.Repeat("</div>", 600)
+	out := guarded(frag, 0)
+	if n := strings.Count(out, "<div>"); n > 256 || n != strings.Count(out, "</div>") || !strings.Contains(out, "deep") {
+		t.Errorf("%d divs opened, %d closed (want at most 256, balanced, with the text)", n, strings.Count(out, "</div>"))
+	}
+	const pageDepth = 200
+	page := "<!doctype html><html><head><title>t</title></head><body>" + strings.Repeat("<div>", pageDepth) +
+		out + `<p id="after">after</p>` + strings.Repeat("</div>", pageDepth) + "</body></html>"
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatalf("the page with the fragment does not parse: %v", err)
+	}
+	if findByID(doc, "p", "after") == nil {
+		t.Error("the page's element after the slot is gone")
+	}
+}
+
+// A fragment's control cannot join a form of the page (form=pageform), nor
+// submit one elsewhere (formaction, formmethod, ...): those attributes are
+// dropped from every start tag, however they are spelt. Issue 12, F7.
+func TestGuardDropsFormOwnerAttributes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		{`<input form=pageform name=x>`, `<input name=x>`},
+		{`<input name=x form="pageform">`, `<input name=x>`},
+		{`<INPUT FORM='pageform' NAME=x/>`, `<INPUT NAME=x/>`},
+		{`<button form=pageform formaction="https://evil.example/" formmethod=post formenctype=text/plain formtarget=_top formnovalidate>go</button>`, `<button>go</button>`},
+		{`<select form=f><option>a</select><textarea form = "f">t</textarea>`, `<select><option>a</option></select><textarea>t</textarea>`},
+		{`<fieldset form=f><output form=f></output><object form=f></object></fieldset>`, `<fieldset><output></output><object></object></fieldset>`},
+		{`<input a="x"form=f b>`, `<input a="x" b>`},
+		{`<input a/form=f>`, `<input a>`},
+		{`<input form=f/>`, `<input>`},
+		{`<input type=submit formAction=//evil.example>`, `<input type=submit>`},
+		{`<my-control form=pageform></my-control>`, `<my-control></my-control>`},
+		// Not the attributes: kept as they are.
+		{`<input name=form value="form=x" data-form=y formula=1>`, `<input name=form value="form=x" data-form=y formula=1>`},
+		{`<form action=/own method=post><input name=q></form>`, `<form action=/own method=post><input name=q></form>`},
+		{`<svg><rect transform="rotate(8)"/></svg>`, `<svg><rect transform="rotate(8)"/></svg>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
+			}
+		}
 	}
 }

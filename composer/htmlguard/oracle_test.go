@@ -44,19 +44,22 @@ const (
 		`<table id="t"><tr><td>cell</td></tr></table><ul><li>one<li>two</ul><!-- page comment -->` +
 		`<footer><p>footer</p></footer>`
 
-	// Copied from composer/stream's moverScript (main, after issue 12's
-	// CSP work): it follows each async fragment's template.
-	moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
+	// Copied from composer/stream's moverScript (after issue 12's DOM
+	// clobbering fix): it follows each async fragment's template.
+	moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g=function(o,k){return Object.getOwnPropertyDescriptor(o,k).get},s=g(D,"currentScript").call(d);if(!s)return;var t=g(E,"previousElementSibling").call(s);E.remove.call(s);if(!t||g(E,"tagName").call(t)!=="TEMPLATE")return;var i=E.getAttribute.call(t,"id")||"";E.remove.call(t);if(!/^mfe-async-[0-9]+-[A-Za-z0-9_-]{11}-content$/.test(i))return;var p=D.getElementById.call(d,i.slice(0,-8));if(p&&g(E,"tagName").call(p)==="MFE-PLACEHOLDER")E.replaceWith.call(p,g(HTMLTemplateElement.prototype,"content").call(t))})(document)`
 )
+
+// pageKey stands for the random part of a page's async ids.
+const pageKey = "k3yK3yk3yK3"
 
 func divPage(fragment string) string {
 	return pageHead + `<div id="slot" data-fragment="f">` + fragment + `</div>` + pageTail + `</body></html>`
 }
 
 func asyncPage(fragment string) string {
-	return pageHead + `<mfe-placeholder id="mfe-async-0" data-fragment="f"><p>loading</p></mfe-placeholder>` + pageTail +
-		asyncFragment("mfe-async-0", fragment) +
-		asyncFragment("mfe-async-1", `<p>another fragment</p>`) +
+	return pageHead + `<mfe-placeholder id="mfe-async-0-` + pageKey + `" data-fragment="f"><p>loading</p></mfe-placeholder>` + pageTail +
+		asyncFragment("mfe-async-0-"+pageKey, fragment) +
+		asyncFragment("mfe-async-1-"+pageKey, `<p>another fragment</p>`) +
 		`</body></html>`
 }
 
@@ -74,7 +77,7 @@ type pageKind struct {
 
 var pageKinds = []pageKind{
 	{"div", divPage, func(n *html.Node) *html.Node { return findByID(n, "div", "slot") }},
-	{"async", asyncPage, func(n *html.Node) *html.Node { return findByID(n, "template", "mfe-async-0-content") }},
+	{"async", asyncPage, func(n *html.Node) *html.Node { return findByID(n, "template", "mfe-async-0-"+pageKey+"-content") }},
 }
 
 // findByID returns the first element named name with the given id, in

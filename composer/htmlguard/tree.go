@@ -202,6 +202,13 @@ func (g *Guard) startTagToken(name string, p props, tag []byte, selfClosing bool
 		// of the document.
 		return false
 	}
+	if name == "meta" && hasAttr(tag, "http-equiv", "charset", "name") {
+		// It acts on the whole document, as <base> would: http-equiv
+		// (refresh navigates the page; content-security-policy,
+		// set-cookie, default-style), charset, name (referrer, viewport,
+		// theme-color, ...). A microdata <meta itemprop> stays.
+		return false
+	}
 	if g.inSelect() {
 		switch name {
 		case "option":

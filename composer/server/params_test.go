@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,70 @@ func TestParameterPrecedence(t *testing.T) {
 		}
 		if q := received(t, got); !reflect.DeepEqual(q, tt.want) {
 			t.Errorf("%s: the fragment received %v, want %v", tt.path, q, tt.want)
+		}
+	}
+}
+
+// A page parameter whose name a fragment's framework may read as one the
+// registry entry fixes gets no further than the fixed one: names are
+// compared lower case, trimmed of spaces and control characters, without
+// a trailing [...] (PHP, Rails: tenant[]), and the query is re-encoded, so
+// a ";" is %3B and no framework splitting on it finds a second pair.
+// Issue 12, finding F4.
+func TestParameterPollutionPastAFixedParameter(t *testing.T) {
+	t.Parallel()
+	raw := make(chan string, 16)
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw <- r.URL.RawQuery
+	}))
+	t.Cleanup(frag.Close)
+	s, ts, _ := newServer(t, registry.New(map[string]registry.Entry{"echo": {Endpoint: frag.URL + "/echo?tenant=fixed"}}), nil)
+	s.SetTemplates(buildSet(t, map[string]string{
+		"routes.json": `{"/e": "p.html", "/p/{id}": "p.html", "/T/{Tenant}": "p.html"}`,
+		"p.html":      `<micro-frontend id=echo/>`,
+	}))
+	for _, tt := range []struct {
+		path string
+		want url.Values // as a ";"-splitting parser reads the query
+	}{
+		{"/e?x=1;tenant=evil", url.Values{"tenant": {"fixed"}, "x": {"1;tenant=evil"}}},
+		{"/e?x=1%3Btenant=evil", url.Values{"tenant": {"fixed"}, "x": {"1;tenant=evil"}}},
+		{"/p/1?x=1;tenant=evil", url.Values{"tenant": {"fixed"}, "id": {"1"}, "x": {"1;tenant=evil"}}},
+		{"/e?Tenant=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?TENANT=evil&lang=de", url.Values{"tenant": {"fixed"}, "lang": {"de"}}},
+		{"/e?tenant[]=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?tenant%5B%5D=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?tenant[a][b]=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?+tenant=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?tenant%20=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?tenant%00=evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?%09tenant%0d%0a=evil", url.Values{"tenant": {"fixed"}}},
+		{"/p/1?tenant%20[]=evil&x=2", url.Values{"tenant": {"fixed"}, "id": {"1"}, "x": {"2"}}},
+		{"/T/evil", url.Values{"tenant": {"fixed"}}},
+		{"/e?tenants=ok&my_tenant=ok", url.Values{"tenant": {"fixed"}, "tenants": {"ok"}, "my_tenant": {"ok"}}},
+	} {
+		if resp, _ := do(t, "GET", ts.URL+tt.path, nil); resp.StatusCode != 200 {
+			t.Errorf("%s: %d", tt.path, resp.StatusCode)
+			continue
+		}
+		var q string
+		select {
+		case q = <-raw:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the fragment was not requested", tt.path)
+		}
+		got := url.Values{}
+		for _, pair := range strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' }) {
+			k, v, _ := strings.Cut(pair, "=")
+			k, err1 := url.QueryUnescape(k)
+			v, err2 := url.QueryUnescape(v)
+			if err1 != nil || err2 != nil {
+				t.Errorf("%s: the fragment received %q, not a query", tt.path, q)
+			}
+			got[k] = append(got[k], v)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: the fragment received %q, read as %v, want %v", tt.path, q, got, tt.want)
 		}
 	}
 }

@@ -16,8 +16,12 @@ import (
 // first set is loaded).
 func (s *Server) routes(set *template.Set) http.Handler {
 	r := chi.NewRouter()
+	// The probes answer HEAD too (monitors use it), so every 405 can say
+	// "Allow: GET, HEAD".
 	r.Get("/healthz", handleHealthz())
+	r.Head("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
+	r.Head("/readyz", s.handleReadyz())
 	for pattern, h := range s.mounts {
 		r.Handle(pattern, h)
 	}
@@ -29,7 +33,17 @@ func (s *Server) routes(set *template.Set) http.Handler {
 		}
 	}
 	r.NotFound(s.handleNotFound(set))
+	r.MethodNotAllowed(handleMethodNotAllowed)
 	return r
+}
+
+// handleMethodNotAllowed is chi's 405 with Cache-Control: no-store, as on
+// every error answer. The routes that can answer it are the pages and the
+// probes, all GET and HEAD; the proxied prefixes take every method.
+func handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusMethodNotAllowed)
 }
 
 func handleHealthz() http.HandlerFunc {
@@ -171,6 +185,7 @@ func (s *Server) handleNotFound(set *template.Set) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write(body)
 	}

@@ -20,6 +20,7 @@ package stream
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -35,6 +37,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -295,7 +298,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		})
 	}
 
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL}
 	if !pw.start(ctx) {
 		return
 	}
@@ -417,12 +420,33 @@ func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int6
 }
 
 // pageQuery is the query string every fragment of the page receives: the
-// page's own query with the route parameters set on it.
+// page's own query with the route parameters set on it, re-encoded. A
+// page parameter whose name reads as a route parameter's (paramName) is
+// dropped. The query is parsed as Go does except that a ";" is part of a
+// value, and written out again, so a ";" is always %3B: a fragment whose
+// framework splits pairs on ";" finds no pair the composer did not see. A
+// pair that does not decode is dropped.
 func pageQuery(u *url.URL, params map[string]string) string {
-	if len(params) == 0 {
-		return u.RawQuery
+	if u.RawQuery == "" && len(params) == 0 {
+		return ""
 	}
-	q := u.Query()
+	route := map[string]bool{}
+	for k := range params {
+		route[paramName(k)] = true
+	}
+	q := url.Values{}
+	for pair := range strings.SplitSeq(u.RawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := url.QueryUnescape(k)
+		v, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil || route[paramName(k)] {
+			continue
+		}
+		q[k] = append(q[k], v)
+	}
 	for k, v := range params {
 		q.Set(k, v)
 	}
@@ -430,11 +454,11 @@ func pageQuery(u *url.URL, params map[string]string) string {
 }
 
 // fragmentQuery is the query a fragment receives after its endpoint's
-// own: pageQuery's, less every name the endpoint's query already sets. The
-// precedence is the entry's own parameters, then the route parameters,
-// then the page's query; a lower one of the same name is dropped, never
-// appended. (A function endpoint has no query: its event carries pageQuery
-// as it is.)
+// own: pageQuery's, less every name that reads as one the endpoint's query
+// already sets (paramName). The precedence is the entry's own parameters,
+// then the route parameters, then the page's query; a lower one of the
+// same name is dropped, never appended. (A function endpoint has no query:
+// its event carries pageQuery as it is.)
 func fragmentQuery(endpoint, pageQuery string) string {
 	_, own, ok := strings.Cut(endpoint, "?")
 	if !ok || own == "" || pageQuery == "" {
@@ -442,12 +466,12 @@ func fragmentQuery(endpoint, pageQuery string) string {
 	}
 	own, _, _ = strings.Cut(own, "#")
 	fixed := map[string]bool{}
-	for pair := range strings.SplitSeq(own, "&") {
-		fixed[queryName(pair)] = true
+	for pair := range strings.FieldsFuncSeq(own, func(r rune) bool { return r == '&' || r == ';' }) {
+		fixed[paramName(queryName(pair))] = true
 	}
 	var b strings.Builder
 	for pair := range strings.SplitSeq(pageQuery, "&") {
-		if pair == "" || fixed[queryName(pair)] {
+		if pair == "" || fixed[paramName(queryName(pair))] {
 			continue
 		}
 		if b.Len() > 0 {
@@ -465,6 +489,21 @@ func queryName(pair string) string {
 		return n
 	}
 	return name
+}
+
+// paramName is a parameter's name as the laxest framework may read it:
+// lower case, without the spaces and control characters (NUL included)
+// around it, and without a trailing [...] (PHP and Rails read tenant[] and
+// tenant[a] as tenant).
+func paramName(name string) string {
+	trim := func(s string) string {
+		return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+	}
+	name = trim(name)
+	if i := strings.IndexByte(name, '['); i >= 0 && strings.HasSuffix(name, "]") {
+		name = trim(name[:i])
+	}
+	return strings.ToLower(name)
 }
 
 // headFailure says why a slot gave no body: an error before the response,
@@ -547,6 +586,8 @@ type pageWriter struct {
 	timer     *time.Timer
 	broken    bool // the browser has gone
 	canary    *canaryState
+	asyncKey  string   // the random part of the async placeholders' ids
+	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
 }
 
 // start writes the response header once the required fragments have given
@@ -568,7 +609,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 		pw.logFailure(s, s.headFailure())
 		if s.err == nil && isRedirect(s) {
-			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint); ok {
+			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint, pw.pageURL); ok {
 				pw.redirect(s, loc)
 				return false
 			}
@@ -613,6 +654,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// The page streams: nginx and ingress-nginx, which buffer proxied
+	// answers by default, pass this one on as it comes (docs/proxies.md).
+	h.Set("X-Accel-Buffering", "no")
 	if link := pw.preloadHeader(); link != "" {
 		h.Set("Link", link)
 	}
@@ -699,21 +743,36 @@ func (c *Composer) keyed(name string) bool {
 // another host.
 var errBadLocation = errors.New("redirect location is not an http(s) URL or a path on this site")
 
-// redirectLocation is the page's Location for a fragment's: resolved
-// against the fragment's endpoint, it must be http or https; on the
-// endpoint's own host it becomes a path (never show the browser an
-// internal hostname), which must start with a single "/" ("//x" and "/\x"
-// are other hosts to a browser). An endpoint that is not a URL (a function)
-// may redirect to a path. ok is false for anything else.
-func redirectLocation(loc, endpoint string) (string, bool) {
+// redirectLocation is the page's Location for a fragment's. A relative
+// location ("login", "?a=1", "#top", "") is resolved against page, the
+// page's request URL, as the browser would resolve a reference on the
+// page: never against the endpoint, whose path and query are internal. An
+// absolute (or scheme-relative, taking the endpoint's scheme) location must
+// be http or https; on the endpoint's own host (sameHost) it becomes a path
+// (never show the browser an internal hostname). The path must start with
+// a single "/" ("//x" and "/\x" are other hosts to a browser), and a
+// location with a backslash is refused (a browser reads "\\x" as "//x").
+// ok is false for anything else.
+func redirectLocation(loc, endpoint string, page *url.URL) (string, bool) {
+	if strings.Contains(loc, "\\") {
+		return "", false
+	}
 	u, err := url.Parse(loc)
 	if err != nil {
 		return "", false
 	}
 	e, err := url.Parse(endpoint)
-	if err == nil && (e.Scheme == "http" || e.Scheme == "https") && e.Host != "" {
-		u = e.ResolveReference(u)
-		if strings.EqualFold(u.Host, e.Host) {
+	httpEndpoint := err == nil && (e.Scheme == "http" || e.Scheme == "https") && e.Host != ""
+	switch {
+	case u.Scheme == "" && u.Host == "" && u.Opaque == "":
+		base := &url.URL{Path: "/"}
+		if page != nil {
+			base = &url.URL{Path: page.Path, RawPath: page.RawPath, RawQuery: page.RawQuery}
+		}
+		u = base.ResolveReference(u)
+	case httpEndpoint:
+		u = e.ResolveReference(u) // its scheme if it has none; dot segments resolved
+		if sameHost(u, e) {
 			u.Scheme, u.Host, u.User = "", "", nil
 		}
 	}
@@ -734,6 +793,44 @@ func redirectLocation(loc, endpoint string) (string, bool) {
 		return "", false
 	}
 	return u.String(), true
+}
+
+// sameHost reports whether u (absolute) names the host and port of e, the
+// endpoint, compared as a browser would reach them: host names in lower
+// case without a trailing dot, IP addresses in one spelling, ports as
+// numbers ("019101" is 19101) with the scheme's default, and localhost,
+// 127.0.0.1 and [::1] the same host when the endpoint is one of them.
+func sameHost(u, e *url.URL) bool {
+	h1, p1, ok1 := hostPort(u)
+	h2, p2, ok2 := hostPort(e)
+	return ok1 && ok2 && h1 == h2 && p1 == p2
+}
+
+func hostPort(u *url.URL) (string, int, bool) {
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip := net.ParseIP(h); ip != nil {
+		h = ip.String()
+		if ip.IsLoopback() {
+			h = "localhost"
+		}
+	}
+	if h == "" {
+		return "", 0, false
+	}
+	port := 0
+	switch ps := u.Port(); {
+	case ps != "":
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 0 || n > 65535 {
+			return "", 0, false
+		}
+		port = n
+	case u.Scheme == "http":
+		port = 80
+	case u.Scheme == "https":
+		port = 443
+	}
+	return h, port, true
 }
 
 // redirect sends a required fragment's redirect as the page's, with the
@@ -926,7 +1023,15 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 // placeholder the template's id names, then removes both itself and the
 // template. Being constant, it is allowed by its hash (ScriptHashes), so a
 // page carries no nonce and a CDN may keep it for everyone.
-const moverScript = `(function(s){var t=s.previousElementSibling;s.remove();if(!t||t.tagName!=="TEMPLATE")return;var p=document.getElementById(t.id.replace(/-content$/,""));if(p)p.replaceWith(t.content);t.remove()})(document.currentScript)`
+//
+// Fragments' markup is in the same document, and named elements shadow
+// document's properties (<img name=currentScript>, <form
+// name=getElementById>): the script reaches the DOM only through the
+// prototypes' methods and getters, which markup cannot replace. And the ids
+// it looks up carry a part drawn per page (pageWriter.asyncKey), which a
+// fragment does not know when it is written, so that no element of a
+// fragment can pass for another's placeholder.
+const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g=function(o,k){return Object.getOwnPropertyDescriptor(o,k).get},s=g(D,"currentScript").call(d);if(!s)return;var t=g(E,"previousElementSibling").call(s);E.remove.call(s);if(!t||g(E,"tagName").call(t)!=="TEMPLATE")return;var i=E.getAttribute.call(t,"id")||"";E.remove.call(t);if(!/^mfe-async-[0-9]+-[A-Za-z0-9_-]{11}-content$/.test(i))return;var p=D.getElementById.call(d,i.slice(0,-8));if(p&&g(E,"tagName").call(p)==="MFE-PLACEHOLDER")E.replaceWith.call(p,g(HTMLTemplateElement.prototype,"content").call(t))})(document)`
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
@@ -936,12 +1041,24 @@ var ScriptHashes = func() string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
-func asyncID(i int) string { return "mfe-async-" + strconv.Itoa(i) }
+// newAsyncKey draws the part of a page's placeholder ids that fragments
+// cannot guess: 8 random bytes, base64url (11 characters).
+func newAsyncKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// asyncID is the id of async slot i's placeholder; its template's is the
+// same with "-content".
+func (pw *pageWriter) asyncID(i int) string {
+	return "mfe-async-" + strconv.Itoa(i) + "-" + pw.asyncKey
+}
 
 // writePlaceholder writes an async slot's children in a wrapper the mover
 // script can find.
 func (pw *pageWriter) writePlaceholder(i int, s *slot) {
-	pw.write([]byte(`<mfe-placeholder id="` + asyncID(i) + `" data-fragment="` + html.EscapeString(s.frag.ID) + `">`))
+	pw.write([]byte(`<mfe-placeholder id="` + pw.asyncID(i) + `" data-fragment="` + html.EscapeString(s.frag.ID) + `">`))
 	pw.write(s.frag.Fallback)
 	pw.write([]byte(`</mfe-placeholder>`))
 }
@@ -949,7 +1066,7 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 // writeAsync writes a finished async fragment and the call that moves it
 // into place. A failed one replaces its placeholder with nothing.
 func (pw *pageWriter) writeAsync(i int, s *slot) {
-	id := asyncID(i)
+	id := pw.asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
 	err := s.headFailure()
 	if err == nil {

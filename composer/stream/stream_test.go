@@ -3,6 +3,8 @@ package stream_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -290,17 +293,90 @@ func TestAsyncFragmentComesLaterAndDoesNotBlock(t *testing.T) {
 		write(w, "[FAST]")
 	})})
 	_, body := open(t, e.page(`<body><micro-frontend id=rec async><i>loading</i></micro-frontend><micro-frontend id=fast async/>AFTER</body>`, nil))
-	body.until(`<mfe-placeholder id="mfe-async-0" data-fragment="rec"><i>loading</i></mfe-placeholder>`)
+	body.until(`" data-fragment="rec"><i>loading</i></mfe-placeholder>`)
+	key := pageKey(t, body.got.String())
+	if !strings.HasSuffix(body.got.String(), `<mfe-placeholder id="mfe-async-0-`+key+`" data-fragment="rec"><i>loading</i></mfe-placeholder>`) {
+		t.Errorf("page so far = %q", body.got.String())
+	}
 	body.until("AFTER")
 	// The fast async fragment completes first and comes first.
 	// Its mover script is the same bytes as every other's (so that a CSP
 	// hash allows it).
 	mover := `<script>` + stream.MoverScript + `</script>`
-	body.until(`<template id="mfe-async-1-content">[FAST]</template>` + mover)
+	body.until(`<template id="mfe-async-1-` + key + `-content">[FAST]</template>` + mover)
 	close(release)
 	got := body.rest()
-	if !strings.HasSuffix(got, `<template id="mfe-async-0-content">[REC]</template>`+mover+`</body>`) {
+	if !strings.HasSuffix(got, `<template id="mfe-async-0-`+key+`-content">[REC]</template>`+mover+`</body>`) {
 		t.Errorf("page = %q", got)
+	}
+}
+
+var asyncIDs = regexp.MustCompile(`(mfe-async-[0-9]+)-([A-Za-z0-9_-]{11})\b`)
+
+// pageKey returns the random part of the page's async ids: the same in
+// every one of them.
+func pageKey(t *testing.T, page string) string {
+	t.Helper()
+	m := asyncIDs.FindAllStringSubmatch(page, -1)
+	if len(m) == 0 {
+		t.Fatalf("no async id with a random part in %q", page)
+	}
+	for _, x := range m {
+		if x[2] != m[0][2] {
+			t.Errorf("one page, two keys: %q and %q", m[0][2], x[2])
+		}
+	}
+	return m[0][2]
+}
+
+// unkey writes the random part of a page's async ids as KEY.
+func unkey(page string) string { return asyncIDs.ReplaceAllString(page, "$1-KEY") }
+
+// The async placeholders' ids carry a part drawn for each page, which a
+// fragment cannot guess (so that its markup cannot pass for another
+// fragment's placeholder or template), while the mover script after each
+// async fragment stays the same bytes, allowed by one CSP hash.
+func TestAsyncIDsDifferPerPageAndTheMoverIsConstant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, id := range []string{"a", "b"} {
+		e.register(id, registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+			write(w, "[A]")
+		})})
+	}
+	url := e.page(`<body><micro-frontend id=a async>wait</micro-frontend><micro-frontend id=b async/></body>`, nil)
+	mover := `<script>` + stream.MoverScript + `</script>`
+	sum := sha256.Sum256([]byte(stream.MoverScript))
+	if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; h != stream.ScriptHashes {
+		t.Errorf("ScriptHashes = %s, the mover hashes to %s", stream.ScriptHashes, h)
+	}
+	keys := map[string]bool{}
+	for range 5 {
+		_, page := get(t, url, nil)
+		key := pageKey(t, page)
+		if keys[key] {
+			t.Errorf("two pages share the key %q", key)
+		}
+		keys[key] = true
+		if n := strings.Count(page, mover); n != 2 {
+			t.Errorf("%d movers, want 2: %q", n, page)
+		}
+		for _, want := range []string{
+			`<mfe-placeholder id="mfe-async-0-` + key + `" data-fragment="a">wait</mfe-placeholder>`,
+			`<mfe-placeholder id="mfe-async-1-` + key + `" data-fragment="b"></mfe-placeholder>`,
+			`<template id="mfe-async-0-` + key + `-content">[A]</template>` + mover,
+			`<template id="mfe-async-1-` + key + `-content">[A]</template>` + mover,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("page lacks %q: %q", want, page)
+			}
+		}
+	}
+	// The script does not read what markup can shadow.
+	for _, bad := range []string{"document.", "d.currentScript", "d.getElementById", ".previousElementSibling", ".replaceWith(", ".remove("} {
+		if strings.Contains(stream.MoverScript, bad) {
+			t.Errorf("the mover uses %q, which named elements can shadow", bad)
+		}
 	}
 }
 
@@ -314,7 +390,7 @@ func TestAsyncFailureRemovesPlaceholder(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("status %d", resp.StatusCode)
 	}
-	if !strings.Contains(got, `<template id="mfe-async-0-content"></template><script>`+stream.MoverScript+`</script>`) || strings.Contains(got, "broken") {
+	if !strings.Contains(unkey(got), `<template id="mfe-async-0-KEY-content"></template><script>`+stream.MoverScript+`</script>`) || strings.Contains(got, "broken") {
 		t.Errorf("page = %q", got)
 	}
 }
@@ -975,8 +1051,8 @@ func TestFetchPanicIsThatFragmentsFailure(t *testing.T) {
 			t.Errorf("status %d, want 200", w.Code)
 		}
 		// A failed async fragment removes its placeholder: its template is empty.
-		for _, want := range []string{"fallback-head|", "<p>first</p>|", "[ok]</main>", `<template id="mfe-async-2-content"></template>`} {
-			if !strings.Contains(body, want) {
+		for _, want := range []string{"fallback-head|", "<p>first</p>|", "[ok]</main>", `<template id="mfe-async-2-KEY-content"></template>`} {
+			if !strings.Contains(unkey(body), want) {
 				t.Errorf("page lacks %q:\n%s", want, body)
 			}
 		}
@@ -1080,5 +1156,21 @@ func BenchmarkComposeCached(b *testing.B) {
 		if w.h.Get("Cache-Control") == "no-store" {
 			b.Fatal("page not cacheable")
 		}
+	}
+}
+
+// A streamed page asks the proxy in front not to buffer it: nginx (and
+// ingress-nginx) buffer proxied answers by default and honour this header.
+// An error page is whole at once and needs nothing.
+func TestStreamedPageAsksProxiesNotToBuffer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[A]")
+	})})
+	resp, body := open(t, e.page(`<head>HEAD</head><micro-frontend id=a/>END`, nil))
+	body.rest()
+	if got := resp.Header.Get("X-Accel-Buffering"); resp.StatusCode != 200 || got != "no" {
+		t.Errorf("status %d, X-Accel-Buffering = %q, want no", resp.StatusCode, got)
 	}
 }

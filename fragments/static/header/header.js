@@ -3,17 +3,23 @@
 (function () {
   var KEY = "bookshop.cart.count";
   function badge() { return document.querySelector("[data-cart-count]"); }
+  // The link is named "Cart 2 items" (the unit is visually hidden).
+  function setCount(b, n) {
+    b.textContent = String(n);
+    var unit = document.querySelector("[data-cart-unit]");
+    if (unit) unit.textContent = n === 1 ? " item" : " items";
+  }
   function show(n) {
     var b = badge();
     if (!b) return;
-    b.textContent = String(n);
+    setCount(b, n);
     b.classList.remove("bump");
     void b.offsetWidth; // restart the animation
     b.classList.add("bump");
   }
   var count = 0;
   try { count = parseInt(sessionStorage.getItem(KEY) || "0", 10) || 0; } catch (e) {}
-  if (count) { var b = badge(); if (b) b.textContent = String(count); }
+  if (count) { var b = badge(); if (b) setCount(b, count); }
   window.addEventListener("mfe:cart:add", function () {
     count += 1;
     try { sessionStorage.setItem(KEY, String(count)); } catch (e) {}

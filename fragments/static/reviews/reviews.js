@@ -25,8 +25,13 @@
       li.className = "review review-new";
       var p = document.createElement("p");
       p.className = "review-stars";
-      p.setAttribute("aria-label", r.rating + " out of 5 stars");
-      p.textContent = stars(r.rating);
+      var shown = document.createElement("span");
+      shown.setAttribute("aria-hidden", "true");
+      shown.textContent = stars(r.rating);
+      var said = document.createElement("span");
+      said.className = "visually-hidden";
+      said.textContent = r.rating + " out of 5 stars";
+      p.append(shown, said);
       var q = document.createElement("blockquote");
       q.className = "review-text";
       q.textContent = r.text;
