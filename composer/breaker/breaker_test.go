@@ -472,3 +472,30 @@ func TestRemovedVersionsAreForgotten(t *testing.T) {
 		t.Errorf("gauges for versions %q, want default and v3", versions)
 	}
 }
+
+// A blackholed fragment whose timeout is longer than the breaker's window
+// still opens its breaker: a failure counts when it ends, in the window as
+// it is then, whatever the request's duration.
+func TestFailureLongerThanTheWindowCounts(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, hold(release)) // a blackhole: answers nothing
+	const min = 5
+	e := newEnv(t, map[string]registry.Entry{"slow": {Endpoint: s.URL,
+		Breaker: registry.Breaker{Window: 300 * time.Millisecond, MinRequests: min, OpenFor: time.Minute}}})
+	var wg sync.WaitGroup
+	for range min {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each request waits out a timeout longer than the window.
+			_, _ = e.get(context.Background(), "slow", "", s.URL, 500*time.Millisecond)
+		}()
+	}
+	wg.Wait()
+	if got := s.hits.Load(); got != min {
+		t.Fatalf("the fragment got %d requests, want %d", got, min)
+	}
+	e.wantState("slow", "", gobreaker.StateOpen)
+}
