@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -498,4 +499,55 @@ func TestFailureLongerThanTheWindowCounts(t *testing.T) {
 		t.Fatalf("the fragment got %d requests, want %d", got, min)
 	}
 	e.wantState("slow", "", gobreaker.StateOpen)
+}
+
+// breakerSeries lists the composer_fragment_breaker_state series as
+// fragment@version=value.
+func breakerSeries(t *testing.T, e *env) []string {
+	t.Helper()
+	mfs, err := e.m.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "composer_fragment_breaker_state" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out = append(out, fmt.Sprintf("%s@%s=%v", labels["fragment"], labels["version"], m.GetGauge().GetValue()))
+		}
+	}
+	return out
+}
+
+// When an entry's versions are removed, its own endpoint's series changes
+// from version "default" to version "": the "default" series goes, and so
+// does the guard; and back again.
+func TestVersionsRemovedDropTheDefaultSeries(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	versioned := []byte(`{"endpoint": "` + s.URL + `", "versions": [{"name": "v2", "endpoint": "` + s.URL + `/v2", "weight": 50}]}`)
+	e := newEnv(t, map[string]registry.Entry{"cv": {Endpoint: s.URL}})
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: versioned}})
+	e.getN(breaker.DefaultMinRequests, "cv", "default", s.URL, safety)
+	e.wantState("cv", "default", gobreaker.StateOpen)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@default=2" {
+		t.Fatalf("series %q, want cv@default=2", got)
+	}
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: []byte(`{"endpoint": "` + s.URL + `"}`)}})
+	s.set(ok)
+	e.getN(1, "cv", "", s.URL, safety)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@=0" {
+		t.Errorf("after the versions were removed: series %q, want cv@=0", got)
+	}
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: versioned}})
+	e.getN(1, "cv", "default", s.URL, safety)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@default=0" {
+		t.Errorf("after the versions came back: series %q, want cv@default=0", got)
+	}
 }
