@@ -258,11 +258,15 @@ func liveVersion(entry registry.Entry, version string) bool {
 
 func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {
 	g := &guard{endpoint: endpoint, rule: entry.Breaker, max: entry.MaxConcurrency}
-	gauge := t.state.WithLabelValues(k.fragment, k.version)
-	gauge.Set(float64(gobreaker.StateClosed))
+	// A fresh series: the replaced guard's breaker, whose requests may
+	// still end, keeps the old one, now out of the registry. A fragment
+	// without a breaker exports none ("closed" would claim one).
+	t.state.DeleteLabelValues(k.fragment, k.version)
 	if entry.Breaker.Off {
 		return g
 	}
+	gauge := t.state.WithLabelValues(k.fragment, k.version)
+	gauge.Set(float64(gobreaker.StateClosed))
 	rule := withDefaults(entry.Breaker)
 	g.openFor = rule.OpenFor
 	g.win = newWindow(rule.Window, time.Now())

@@ -551,3 +551,22 @@ func TestVersionsRemovedDropTheDefaultSeries(t *testing.T) {
 		t.Errorf("after the versions came back: series %q, want cv@default=0", got)
 	}
 }
+
+// A fragment whose breaker is off exports no breaker state: "closed"
+// would claim a breaker that is not there. Turning it off removes the
+// series it had.
+func TestBreakerOffExportsNoState(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	e := newEnv(t, map[string]registry.Entry{"legacy": {Endpoint: s.URL, Breaker: registry.Breaker{Off: true}}, "other": {Endpoint: s.URL}})
+	e.getN(3, "legacy", "", s.URL, safety)
+	if got := breakerSeries(t, e); len(got) != 0 {
+		t.Errorf("breaker off: series %q, want none", got)
+	}
+	e.getN(breaker.DefaultMinRequests, "other", "", s.URL, safety)
+	e.reg.Update([]registry.Raw{{ID: "other", Data: []byte(`{"endpoint": "` + s.URL + `", "breaker": "off"}`)}})
+	e.getN(1, "other", "", s.URL, safety)
+	if got := breakerSeries(t, e); len(got) != 0 {
+		t.Errorf("after the breaker was turned off: series %q, want none", got)
+	}
+}
