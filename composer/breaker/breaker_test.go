@@ -501,6 +501,32 @@ func TestFailureLongerThanTheWindowCounts(t *testing.T) {
 	e.wantState("slow", "", gobreaker.StateOpen)
 }
 
+// The attack's case scaled down: a blackhole whose timeout is most of the
+// window (8s of 10s there, 800ms of 1s here), asked steadily. Counted in
+// the bucket its request started in, each failure stayed in the window for
+// only the rest of it (200ms) and the breaker never opened; counted at its
+// end, the failures of the last window open it.
+func TestFailuresNearTheWindowAccumulate(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, hold(release))
+	const min = 5
+	e := newEnv(t, map[string]registry.Entry{"slow": {Endpoint: s.URL,
+		Breaker: registry.Breaker{Window: time.Second, MinRequests: min, OpenFor: time.Minute}}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = e.get(context.Background(), "slow", "", s.URL, 800*time.Millisecond)
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	wg.Wait()
+	e.wantState("slow", "", gobreaker.StateOpen)
+}
+
 // breakerSeries lists the composer_fragment_breaker_state series as
 // fragment@version=value.
 func breakerSeries(t *testing.T, e *env) []string {
