@@ -208,7 +208,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		c.cacheBytes = n
 	}
 	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("COMPOSER_MAX_PAGES=%q: want a number of pages (0 turns shedding off)", *vals["COMPOSER_MAX_PAGES"]))
+		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.namedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))
 	} else {
 		c.maxPages = n
 	}
