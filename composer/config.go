@@ -23,6 +23,9 @@ type config struct {
 	templates       string
 	registry        string
 	dev             bool
+	watch           bool              // composer dev: watch the folder and registry file, reload open pages
+	devOut          io.Writer         // composer dev: where it says which page to open
+	devOverrides    map[string]string // composer dev: fragment id -> endpoint, over the registry's
 	refresh         time.Duration
 	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration
@@ -207,7 +210,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		c.cacheBytes = n
 	}
 	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("COMPOSER_MAX_PAGES=%q: want a number of pages (0 turns shedding off)", *vals["COMPOSER_MAX_PAGES"]))
+		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.namedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))
 	} else {
 		c.maxPages = n
 	}

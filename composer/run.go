@@ -81,6 +81,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 		return err
 	}
 	defer in.close()
+	if cfg.watch {
+		devInputs(cfg, in)
+	}
 	if err := refuseBrokenLocalSources(cfg, stderr); err != nil {
 		return err
 	}
@@ -95,6 +98,14 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 
 	src := newSources(log, srv, reg, in.templates, in.registry, cfg.snapshotDir, refused, metrics)
 	src.firstLoad(ctx)
+	if cfg.watch {
+		dev, err := startDev(ctx, cfg, log, srv, reg, src)
+		if err != nil {
+			return err
+		}
+		defer dev.close()
+		return listen(ctx, cfg, log, dev, src, metrics)
+	}
 	return listen(ctx, cfg, log, srv, src, metrics)
 }
 
@@ -279,10 +290,17 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	return srv, closeAll, nil
 }
 
+// pageServer is what listen serves: the page server, or the dev mode
+// around it.
+type pageServer interface {
+	http.Handler
+	Templates() *template.Set
+}
+
 // listen serves the admin listener and the public one, refreshes the
 // sources every cfg.refresh, and on ctx's end shuts down: no new
 // connections, pages in flight finish within cfg.shutdownTimeout.
-func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Server, src *sources, metrics *prometheus.Registry) error {
+func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, src *sources, metrics *prometheus.Registry) error {
 	if cfg.adminNote != "" {
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
@@ -311,6 +329,9 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr(), srv.Templates())))
+	if d, ok := srv.(*devServer); ok {
+		d.listening(l.Addr())
+	}
 
 	refreshDone := make(chan struct{})
 	refreshCtx, stopRefresh := context.WithCancel(ctx)

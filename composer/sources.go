@@ -112,6 +112,7 @@ type sources struct {
 	timeout   time.Duration
 	refused   *refusals
 
+	refreshing                sync.Mutex
 	mu                        sync.Mutex
 	templatesSum, registrySum [sha256.Size]byte
 	templatesOK, registryOK   time.Time // last successful read from the source
@@ -184,6 +185,10 @@ func (s *sources) wait(every time.Duration) time.Duration {
 func (s *sources) firstLoad(ctx context.Context) { s.refresh(ctx) }
 
 func (s *sources) refresh(ctx context.Context) {
+	// One at a time: the dev mode's watcher refreshes beside the loop, and
+	// a read that finished first must not publish after a later one.
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.refreshTemplates(ctx)

@@ -165,16 +165,25 @@ func checkFragments(dir string, set *template.Set, raws []registry.Raw, file str
 	reg := registry.New(nil)
 	reg.Update(raws)
 	var problems []string
+	seen := map[string]bool{} // a layout's fragment is in every page that uses it: once
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			problems = append(problems, p)
+		}
+	}
 	for _, n := range names {
-		for _, f := range set.Templates[n].Slots {
+		tpl := set.Templates[n]
+		for _, f := range tpl.Slots {
+			where := fmt.Sprintf("%s:%d", filepath.Join(dir, tpl.File(f)), f.Line)
 			if !known[f.ID] {
-				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q is not in the registry %s", filepath.Join(dir, n), f.Line, f.ID, file))
+				add(fmt.Sprintf("%s: fragment %q is not in the registry %s", where, f.ID, file))
 				continue
 			}
 			e, ok := reg.Lookup(f.ID)
 			if ok && f.Loader != "" && fetch.Kind(e.Endpoint, string(f.Loader)) != fetch.Kind(e.Endpoint, e.Loader) {
-				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
-					filepath.Join(dir, n), f.Line, f.ID, f.Loader, e.Endpoint))
+				add(fmt.Sprintf("%s: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
+					where, f.ID, f.Loader, e.Endpoint))
 			}
 		}
 	}

@@ -53,3 +53,32 @@ func TestErrorPagesHoldNoSlots(t *testing.T) {
 		}
 	}
 }
+
+// With a layout, a fragment of the layout shows its fallback in an error
+// page; one written in the error page's own regions is refused.
+func TestErrorPageSlotsFromALayoutShowFallbacks(t *testing.T) {
+	shell := []byte("<!doctype html><html><head></head><body><micro-frontend id=\"nav\"><nav>menu</nav></micro-frontend>\n<mfe-region name=\"body\"></mfe-region></body></html>")
+	set, err := BuildSet(map[string][]byte{
+		"shell.html": shell,
+		"a.html":     []byte(`<mfe-layout src="shell.html"><mfe-region name="body"><p>a</p></mfe-region></mfe-layout>`),
+		"404.html":   []byte(`<mfe-layout src="shell.html"><mfe-region name="body"><h1>Not found</h1></mfe-region></mfe-layout>`),
+		RoutesFile:   []byte(`{"/": "a.html"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := string(set.ErrorPage(404)); !strings.Contains(p, "<nav>menu</nav>") || strings.Contains(p, "micro-frontend") {
+		t.Errorf("404 page: %q", p)
+	}
+	_, err = BuildSet(map[string][]byte{
+		"shell.html": shell,
+		"a.html":     []byte(`<mfe-layout src="shell.html"><mfe-region name="body"><p>a</p></mfe-region></mfe-layout>`),
+		"404.html":   []byte("<mfe-layout src=\"shell.html\"><mfe-region name=\"body\">\n<micro-frontend id=\"x\"/></mfe-region></mfe-layout>"),
+		RoutesFile:   []byte(`{"/": "a.html"}`),
+	})
+	var errs Errors
+	errors.As(err, &errs)
+	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "404.html:2: ") {
+		t.Errorf("a slot in the 404 page's own region: %v", err)
+	}
+}

@@ -126,27 +126,46 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	}
 	sort.Strings(names)
 	broken := map[string]bool{} // reported already: routes to them add nothing
+	sources := map[string]*source{}
 	for _, name := range names {
 		if name == RoutesFile {
 			continue
 		}
-		src := files[name]
-		t, err := Compile(name, src)
-		if err != nil {
-			errs = append(errs, err.(Errors)...)
+		src, perrs := parse(name, files[name])
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
+			broken[name] = true
+			continue
+		}
+		sources[name] = src
+	}
+	r := newResolver(sources)
+	r.broken = broken
+	for _, name := range names {
+		src, ok := sources[name]
+		if !ok {
+			continue
+		}
+		t, ok := r.template(name)
+		if !ok {
 			broken[name] = true
 			continue
 		}
 		if code, ok := errorPageCode(name); ok {
-			if len(t.Slots) > 0 { // sent as it is: the tag would reach the browser
-				errs = append(errs, &Error{File: name, Line: t.Slots[0].Line, Msg: fmt.Sprintf("<micro-frontend id=%q> in an error page: error pages are sent as they are, never composed; write the markup itself", t.Slots[0].ID)})
+			if f, ok := ownSlot(src); ok { // never composed: the tag would reach the browser
+				errs = append(errs, &Error{File: name, Line: f.Line, Msg: fmt.Sprintf("<micro-frontend id=%q> in an error page: error pages are sent as static bytes, never composed (a layout's fragments show their fallbacks); write the markup itself", f.ID)})
 				broken[name] = true
 				continue
 			}
-			s.ErrorPages[code] = src
+			if src.layout == nil && len(src.regions) == 0 {
+				s.ErrorPages[code] = files[name]
+			} else {
+				s.ErrorPages[code] = staticPage(t)
+			}
 		}
 		s.Templates[name] = t
 	}
+	errs = append(errs, r.errs...)
 	routes, ok := files[RoutesFile]
 	if !ok {
 		errs = append(errs, &Error{File: RoutesFile, Msg: "missing: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}"})
@@ -157,6 +176,26 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// ownSlot is the first <micro-frontend> written in src itself (not in
+// the layout it uses), if any.
+func ownSlot(src *source) (Fragment, bool) {
+	nodes := src.nodes
+	if src.layout != nil {
+		nodes = nil
+		for _, f := range src.layout.fills {
+			nodes = append(nodes, f.nodes...)
+		}
+	}
+	var first Fragment
+	found := false
+	for _, n := range nodes {
+		if n.kind == nodeSlot && (!found || n.frag.Line < first.Line) {
+			first, found = n.frag, true
+		}
+	}
+	return first, found
 }
 
 // errorPageCode says whether name is an error page: error.html (code 0) or
