@@ -204,8 +204,15 @@ func (c *compiler) run() {
 		if tt == html.ErrorToken {
 			if err := z.Err(); err != io.EOF {
 				c.errorf(c.line, "read: %v", err)
+			} else if len(raw) > 0 {
+				// A browser drops a tag the file ends inside, and what it
+				// stands for with it: a half-written save, most often.
+				c.errorf(c.line, "the file ends inside the tag %s: finish it with \">\"", tagStart(raw))
 			}
 			break
+		}
+		if tt == html.CommentToken && !commentClosed(raw) {
+			c.errorf(c.line, "the file ends inside a comment: close it with \"-->\"")
 		}
 		c.token(z, tt, raw, start, end)
 		c.line += bytes.Count(raw, []byte{'\n'})
@@ -235,6 +242,28 @@ func (c *compiler) run() {
 		return
 	}
 	c.out.nodes = file.nodes
+}
+
+// commentClosed says whether the comment raw ends as a browser ends it,
+// rather than at the end of the file.
+func commentClosed(raw []byte) bool {
+	if !bytes.HasPrefix(raw, []byte("<!--")) { // a bogus comment: <!x>, <?x>
+		return bytes.HasSuffix(raw, []byte(">"))
+	}
+	s := string(raw)
+	return s == "<!-->" || s == "<!--->" || strings.HasSuffix(s, "-->") || strings.HasSuffix(s, "--!>")
+}
+
+// tagStart is the start of an unfinished tag, up to its name's end.
+func tagStart(raw []byte) string {
+	if i := bytes.IndexAny(raw, " \t\r\n\f"); i >= 0 {
+		raw = raw[:i]
+	}
+	const max = 40
+	if len(raw) > max {
+		return strconv.Quote(string(raw[:max])) + "..."
+	}
+	return string(raw)
 }
 
 // token handles one token of the file.
