@@ -69,3 +69,48 @@ func TestFileEndingInsideATag(t *testing.T) {
 		t.Errorf("a < at the end: %v", got)
 	}
 }
+
+// Inside <title>, <script>, <style>, <textarea> and the other elements
+// whose content HTML reads as text, layout and fragment markup is text:
+// it is reported where it is written.
+func TestMarkupInsideRawTextElements(t *testing.T) {
+	t.Parallel()
+	for _, el := range []string{"title", "script", "style", "textarea", "noscript", "xmp", "iframe", "noembed", "noframes", "TITLE"} {
+		t.Run(el, func(t *testing.T) {
+			t.Parallel()
+			lower := strings.ToLower(el)
+			got := errorLines(t, map[string]string{
+				"shell.html": "<html><head>\n<" + el + ">The\n<mfe-region name=t>T</mfe-region></" + el + "></head>\n<body><mfe-region name=main>d</mfe-region></body></html>",
+				"page.html":  "<mfe-layout src=shell.html>\n<mfe-region name=t>x</mfe-region>\n</mfe-layout>",
+			})
+			wantErrors(t, got, `shell.html:3: <mfe-region> inside <`+lower+`> is text to the browser`)
+			got = errorLines(t, map[string]string{"page.html": "<body>\n<" + el + ">\n\n<micro-frontend id=a/></" + el + "></body>"})
+			if lower == "script" { // a script may build the markup as a string
+				wantErrors(t, got)
+				return
+			}
+			wantErrors(t, got, `page.html:4: <micro-frontend> inside <`+lower+`> is text to the browser`)
+		})
+	}
+	// Written as text, or closed before: no problem.
+	if got := errorLines(t, map[string]string{"page.html": "<title>&lt;micro-frontend id=a/></title><script>x = '<micro-frontends'</script><style></style><micro-frontend id=b/>"}); len(got) > 0 {
+		t.Errorf("escaped markup: %v", got)
+	}
+}
+
+// A region commented out in a layout is not an error (that is how one is
+// turned off), but a page that fills it is told where it went.
+func TestRegionInsideAComment(t *testing.T) {
+	t.Parallel()
+	got := errorLines(t, map[string]string{
+		"shell.html": "<html><body>\n<mfe-region name=main>d</mfe-region>\n<!--\n<mfe-region name=\"aside\"></mfe-region> -->\n</body></html>",
+		"page.html":  "<mfe-layout src=shell.html>\n<mfe-region name=aside>x</mfe-region>\n</mfe-layout>",
+	})
+	wantErrors(t, got, `page.html:2: region "aside": layout shell.html has no such region (it has "main"; shell.html:4 has one inside a comment)`)
+	if got := errorLines(t, map[string]string{
+		"shell.html": "<html><body>\n<mfe-region name=main>d</mfe-region>\n<!--\n<mfe-region name=\"aside\"></mfe-region> -->\n</body></html>",
+		"page.html":  "<mfe-layout src=shell.html>\n<mfe-region name=main>x</mfe-region>\n</mfe-layout>",
+	}); len(got) > 0 {
+		t.Errorf("a commented-out region: %v", got)
+	}
+}

@@ -165,6 +165,43 @@ type compiler struct {
 	// file that uses a layout (0: none yet).
 	outsideLine int
 	outsideWhat string
+
+	// rawText is the element whose text the next token is, when the last
+	// token opened one that HTML reads as text (<title>, <script>...).
+	rawText string
+}
+
+// rawTextElements are the elements whose content HTML reads as text, not
+// as elements (as the tokenizer does, with scripting on).
+var rawTextElements = map[string]bool{
+	"iframe": true, "noembed": true, "noframes": true, "noscript": true, "plaintext": true,
+	"script": true, "style": true, "textarea": true, "title": true, "xmp": true,
+}
+
+// ourTags are the tags the compiler reads.
+var ourTags = []string{ElementName, LayoutElement, RegionElement}
+
+// markupIn finds our tags in text (of a raw-text element, or a comment):
+// each one's name and offset in text.
+func markupIn(text []byte) (names []string, offsets []int) {
+	lower := bytes.ToLower(text)
+	for i := 0; i < len(lower); i++ {
+		if lower[i] != '<' {
+			continue
+		}
+		for _, tag := range ourTags {
+			rest := lower[i+1:]
+			if !bytes.HasPrefix(rest, []byte(tag)) {
+				continue
+			}
+			rest = rest[len(tag):]
+			if len(rest) == 0 || bytes.IndexByte([]byte(" \t\r\n\f/>"), rest[0]) >= 0 {
+				names = append(names, tag)
+				offsets = append(offsets, i)
+			}
+		}
+	}
+	return names, offsets
 }
 
 func (c *compiler) errorf(line int, format string, args ...any) {
@@ -269,8 +306,22 @@ func tagStart(raw []byte) string {
 // token handles one token of the file.
 func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start, end int) {
 	cur := c.top()
+	inRawText := c.rawText
+	c.rawText = ""
 	switch tt {
+	case html.CommentToken:
+		c.comment(raw)
 	case html.TextToken:
+		if inRawText != "" {
+			names, offsets := markupIn(raw)
+			for i, tag := range names {
+				if tag == ElementName && inRawText == "script" {
+					continue // a script may build the markup as a string
+				}
+				line := c.line + bytes.Count(raw[:offsets[i]], []byte{'\n'})
+				c.errorf(line, "<%s> inside <%s> is text to the browser, not an element: put the whole <%s> in a region (or write &lt; if it is meant as text)", tag, inRawText, inRawText)
+			}
+		}
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) && len(bytes.TrimSpace(raw)) > 0 {
 			c.outside("text")
 		}
@@ -284,6 +335,9 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 		// "<x id=a/>" is, to an HTML parser, an open tag with id "a/".
 		// Authors mean a self-closing element, so read it so.
 		selfClosing := tt == html.SelfClosingTagToken || bytes.HasSuffix(raw, []byte("/>"))
+		if rawTextElements[tag] {
+			c.rawText = tag
+		}
 		switch tag {
 		case ElementName:
 			if c.open != nil {
@@ -365,6 +419,29 @@ func (c *compiler) addSlot(f Fragment) {
 	f.File = c.name
 	cur := c.top()
 	cur.nodes = append(cur.nodes, node{kind: nodeSlot, frag: f})
+}
+
+// comment notes the regions written inside a comment (turned off, most
+// often): a page that fills one is told where it went.
+func (c *compiler) comment(raw []byte) {
+	names, offsets := markupIn(raw)
+	for i, tag := range names {
+		if tag != RegionElement {
+			continue
+		}
+		z := html.NewTokenizer(bytes.NewReader(raw[offsets[i]:]))
+		if tt := z.Next(); tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		for _, a := range z.Token().Attr {
+			if a.Key == "name" {
+				name := strings.TrimSuffix(strings.TrimSpace(a.Val), "/")
+				if _, ok := c.out.commented[name]; !ok && name != "" {
+					c.out.commented[name] = c.line + bytes.Count(raw[:offsets[i]], []byte{'\n'})
+				}
+			}
+		}
+	}
 }
 
 // attrs reads the attributes of an <mfe-layout> or <mfe-region> tag: the
