@@ -765,17 +765,28 @@ func devPolicy(csp string) string {
 		}
 		return true
 	}
+	// add appends source to a directive's list; 'none' is a list of its
+	// own, which a source replaces.
+	add := func(f []string, source string) []string {
+		out := f[:1:1]
+		for _, x := range f[1:] {
+			if !strings.EqualFold(x, "'none'") {
+				out = append(out, x)
+			}
+		}
+		return append(out, source)
+	}
 	allow := func(name, source string) {
 		if i, ok := index[name]; ok {
 			if !needless(dirs[i], source) {
-				dirs[i] = append(dirs[i], source)
+				dirs[i] = add(dirs[i], source)
 			}
 			return
 		}
 		if i, ok := index["default-src"]; ok && !needless(dirs[i], source) {
 			d := append([]string{name}, dirs[i][1:]...)
 			index[name] = len(dirs)
-			dirs = append(dirs, append(d, source))
+			dirs = append(dirs, add(d, source))
 		}
 	}
 	allow("script-src", devScriptHash)

@@ -80,3 +80,18 @@ func TestDevHostAllowed(t *testing.T) {
 		}
 	}
 }
+
+// 'none' is a list of its own: a source added to it replaces it.
+func TestDevPolicyNone(t *testing.T) {
+	h := devScriptHash
+	for _, tt := range []struct{ in, want string }{
+		{"connect-src 'none'", "connect-src 'self'"},
+		{"script-src 'NONE'; connect-src 'self'", "script-src " + h + "; connect-src 'self'"},
+		{"default-src 'none'", "default-src 'none'; script-src " + h + "; connect-src 'self'"},
+		{"default-src 'none'; script-src 'sha256-x'", "default-src 'none'; script-src 'sha256-x' " + h + "; connect-src 'self'"},
+	} {
+		if got := devPolicy(tt.in); got != tt.want {
+			t.Errorf("devPolicy(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
