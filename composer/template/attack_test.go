@@ -114,3 +114,32 @@ func TestRegionInsideAComment(t *testing.T) {
 		t.Errorf("a commented-out region: %v", got)
 	}
 }
+
+// A UTF-8 byte order mark (as Windows editors write) at the start of a
+// template or of routes.json is not content: it is dropped, and the rest
+// of the bytes are kept as written.
+func TestByteOrderMark(t *testing.T) {
+	t.Parallel()
+	const bom = "\xef\xbb\xbf"
+	set, err := buildSet(t, map[string]string{
+		"shell.html": bom + "<html><body>\r\n<mfe-region name=main>d</mfe-region>\n</body></html>",
+		"page.html":  bom + "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"main\">\n<micro-frontend id=a/>\n</mfe-region>\n</mfe-layout>\n",
+		"flat.html":  bom + "<p>\xef\xbb\xbf</p>",
+		RoutesFile:   bom + `{"/": "page.html", "/flat": "flat.html", "/shell": "shell.html"}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := set.Templates["page.html"].String(), `"<html><body>\r\n" {a} "\n</body></html>"`; got != want {
+		t.Errorf("page %s, want %s", got, want)
+	}
+	if got, want := set.Templates["flat.html"].String(), `"<p>\ufeff</p>"`; got != want {
+		t.Errorf("flat %s, want %s", got, want)
+	}
+	if got := set.Templates["page.html"].Slots[0].Line; got != 3 {
+		t.Errorf("fragment on line %d, want 3", got)
+	}
+	if len(set.Routes) != 3 {
+		t.Errorf("routes %v", set.Routes)
+	}
+}

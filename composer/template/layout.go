@@ -100,6 +100,7 @@ func (k *container) tag() string {
 
 // parse reads one file into its nodes.
 func parse(name string, src []byte) (*source, Errors) {
+	src = bytes.TrimPrefix(src, byteOrderMark)
 	c := compiler{name: name, src: src, line: 1, out: &source{name: name, regions: map[string]int{}, commented: map[string]int{}}}
 	c.run()
 	if l := c.out.layout; l != nil && l.src != "" {
@@ -107,6 +108,10 @@ func parse(name string, src []byte) (*source, Errors) {
 	}
 	return c.out, c.errs
 }
+
+// byteOrderMark is what some editors (on Windows, most often) put at the
+// start of a UTF-8 file: it is not content.
+var byteOrderMark = []byte("\xef\xbb\xbf")
 
 // layoutTarget resolves a layout's src as a link would be: relative to the
 // template's folder, or from the folder's top when it starts with "/".
