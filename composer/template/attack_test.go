@@ -143,3 +143,27 @@ func TestByteOrderMark(t *testing.T) {
 		t.Errorf("routes %v", set.Routes)
 	}
 }
+
+// Each problem is reported at the line of its cause, once, in file order.
+func TestProblemLines(t *testing.T) {
+	t.Parallel()
+	shell := "<!DOCTYPE html>\n<html>\n<body>\n<mfe-region name=\"main\"><p>default main</p></mfe-region>\n</body>\n</html>\n"
+	for _, tc := range []struct {
+		name, page string
+		want       []string
+	}{
+		{"text outside, on its own line", "<mfe-layout src=\"shell.html\">\n\n  hello\n<mfe-region name=\"main\">x</mfe-region>\n</mfe-layout>\n",
+			[]string{`page.html:3: text outside <mfe-region>`}},
+		{"an unclosed region ended by </mfe-layout>", "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"main\">x\n</mfe-layout>\n",
+			[]string{`page.html:2: <mfe-region name="main"> is never closed: end it with </mfe-region> before </mfe-layout> (line 3)`}},
+		{"a region and a layout left open", "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"main\">x\n",
+			[]string{`page.html:1: <mfe-layout src="shell.html"> is never closed`, `page.html:2: <mfe-region name="main"> is never closed`}},
+		{"in file order", "<mfe-layout src=\"shell.html\">\n<mfe-region name=\"main\"><micro-frontend/>\n<micro-frontend id=a>\n</mfe-region></mfe-layout>\n",
+			[]string{`page.html:2: <micro-frontend> without id`, `page.html:3: <micro-frontend id="a"> is never closed: end it with </micro-frontend> before </mfe-region> (line 4)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			wantErrors(t, errorLines(t, map[string]string{"shell.html": shell, "page.html": tc.page}), tc.want...)
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -223,13 +224,18 @@ func (c *compiler) flushRaw(end int) {
 }
 
 // outside notes content that a template using a layout would not show.
-func (c *compiler) outside(what string) {
+func (c *compiler) outside(what string) { c.outsideAt(c.line, what) }
+
+func (c *compiler) outsideAt(line int, what string) {
 	if c.outsideLine == 0 {
-		c.outsideLine, c.outsideWhat = c.line, what
+		c.outsideLine, c.outsideWhat = line, what
 	}
 }
 
 func (c *compiler) run() {
+	defer func() { // in file order
+		sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Line < c.errs[j].Line })
+	}()
 	z := html.NewTokenizer(bytes.NewReader(c.src))
 	z.SetMaxBuf(0)
 	c.stack = []*container{{kind: inFile}}
@@ -323,7 +329,8 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 			}
 		}
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) && len(bytes.TrimSpace(raw)) > 0 {
-			c.outside("text")
+			lead := len(raw) - len(bytes.TrimLeft(raw, " \t\r\n\f"))
+			c.outsideAt(c.line+bytes.Count(raw[:lead], []byte{'\n'}), "text")
 		}
 	case html.DoctypeToken:
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) {
@@ -387,9 +394,18 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 			c.open = nil
 			c.rawFrom = end
 		case LayoutElement, RegionElement:
-			if c.open != nil {
+			closesTop := (tag == RegionElement && (cur.kind == inRegion || cur.kind == inFill)) || (tag == LayoutElement && cur.kind == inLayout)
+			if c.open != nil && !closesTop {
 				c.errorf(c.line, "</%s> inside <%s id=%q> (opened on line %d): a fallback cannot hold layout markup", tag, ElementName, c.open.ID, c.openLine)
 				return
+			}
+			if c.open != nil {
+				// It closes what the fragment is in: the fragment was not
+				// closed, and that is the one problem.
+				c.errorf(c.openLine, "<%s id=%q> is never closed: end it with </%s> before </%s> (line %d), or write it self-closing (<%s ... />)", ElementName, c.open.ID, ElementName, tag, c.line, ElementName)
+				c.open = nil
+				c.rawFrom = start
+				c.top().bad = true
 			}
 			c.flushRaw(start)
 			c.rawFrom = end
@@ -529,6 +545,10 @@ func (c *compiler) end(tag string) {
 	case tag == RegionElement && (cur.kind == inRegion || cur.kind == inFill):
 		c.stack = c.stack[:len(c.stack)-1]
 		c.close(cur)
+	case tag == LayoutElement && cur.kind == inFill && len(c.stack) > 2 && c.stack[len(c.stack)-2].kind == inLayout:
+		// The region was not closed: that is the one problem.
+		c.errorf(cur.line, "<%s name=%q> is never closed: end it with </%s> before </%s> (line %d)", RegionElement, cur.name, RegionElement, LayoutElement, c.line)
+		c.stack = c.stack[:len(c.stack)-2]
 	case cur.kind == inRegion || cur.kind == inFill:
 		c.errorf(c.line, "</%s> while <%s name=%q> (line %d) is open", tag, RegionElement, cur.name, cur.line)
 	case cur.kind == inLayout:
