@@ -325,7 +325,11 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 					continue // a script may build the markup as a string
 				}
 				line := c.line + bytes.Count(raw[:offsets[i]], []byte{'\n'})
-				c.errorf(line, "<%s> inside <%s> is text to the browser, not an element: put the whole <%s> in a region (or write &lt; if it is meant as text)", tag, inRawText, inRawText)
+				hint := ""
+				if inRawText == "title" || inRawText == "textarea" { // their text decodes entities
+					hint = " (or write &lt; if it is meant as text)"
+				}
+				c.errorf(line, "<%s> inside <%s> is text to the browser, not an element: put the whole <%s> in a region%s", tag, inRawText, inRawText, hint)
 			}
 		}
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) && len(bytes.TrimSpace(raw)) > 0 {
