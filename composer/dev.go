@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -173,7 +175,7 @@ func devOverrides(args []string) (map[string]string, []string, error) {
 		}
 		id, u, ok := strings.Cut(v, "=")
 		if !ok || id == "" || registry.CheckEndpoint(u) != nil {
-			return nil, nil, fmt.Errorf("-override %q: want ID=URL, such as product=http://127.0.0.1:3000/", v)
+			return nil, nil, fmt.Errorf("-override %q: want ID=URL, such as product=http://127.0.0.1:3000/", registry.RedactEndpoint(v))
 		}
 		overrides[id] = u
 	}
@@ -516,14 +518,72 @@ func (d *devServer) Templates() *template.Set { return d.srv.Templates() }
 // ServeHTTP serves the events endpoint, and every other request through
 // the page server with the reload script in its HTML.
 func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == devEvents {
-		d.events(w, r)
+	// A page whose name was rebound to this address (DNS rebinding) sends
+	// its own name as Host: it would read the pages, the local fragments
+	// and the events (file names, lines, problems).
+	if !devHostAllowed(d.cfg.addr, r.Host) {
+		http.Error(w, "composer dev: Host "+strconv.Quote(r.Host)+" is not this machine: open the page by localhost, 127.0.0.1 or the name it listens on", http.StatusForbidden)
 		return
+	}
+	if r.URL.Path == devEvents || strings.HasPrefix(r.URL.Path, "/_dev/") {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			http.Error(w, "composer dev: GET only", http.StatusMethodNotAllowed)
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !devOriginAllowed(d.cfg.addr, o) {
+			http.Error(w, "composer dev: Origin "+strconv.Quote(o)+" is not a page of this server", http.StatusForbidden)
+			return
+		}
+		if r.URL.Path == devEvents {
+			d.events(w, r)
+			return
+		}
 	}
 	r.Header.Del("Accept-Encoding") // the script goes into the page as it streams
 	in := &devInjector{ResponseWriter: w, tag: `<script data-mfe-dev="` + d.version(r.URL.Path) + `">` + devScript + `</script>`}
 	d.srv.ServeHTTP(in, r)
 	in.finish()
+}
+
+// devHostAllowed says whether a request's Host names this machine for a
+// dev server listening on listen: a loopback name or address, the host it
+// listens on, or any address when it listens on all of them (an address is
+// no name that DNS rebinding could point here).
+func devHostAllowed(listen, host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(h, "]"), "["), "."))
+	if h == "" {
+		return false
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	if ip != nil && ip.IsLoopback() {
+		return true
+	}
+	lh, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		lh = listen
+	}
+	lh = strings.ToLower(strings.TrimSuffix(lh, "."))
+	if lip := net.ParseIP(lh); lh == "" || (lip != nil && lip.IsUnspecified()) {
+		return ip != nil
+	}
+	return h == lh || (ip != nil && ip.Equal(net.ParseIP(lh)))
+}
+
+// devOriginAllowed says whether an Origin is a page of this dev server's.
+func devOriginAllowed(listen, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false // "null" included: a sandboxed frame, a file
+	}
+	return devHostAllowed(listen, u.Host)
 }
 
 // events streams Server-Sent Events to one page: "reload" when the page's
@@ -705,17 +765,28 @@ func devPolicy(csp string) string {
 		}
 		return true
 	}
+	// add appends source to a directive's list; 'none' is a list of its
+	// own, which a source replaces.
+	add := func(f []string, source string) []string {
+		out := f[:1:1]
+		for _, x := range f[1:] {
+			if !strings.EqualFold(x, "'none'") {
+				out = append(out, x)
+			}
+		}
+		return append(out, source)
+	}
 	allow := func(name, source string) {
 		if i, ok := index[name]; ok {
 			if !needless(dirs[i], source) {
-				dirs[i] = append(dirs[i], source)
+				dirs[i] = add(dirs[i], source)
 			}
 			return
 		}
 		if i, ok := index["default-src"]; ok && !needless(dirs[i], source) {
 			d := append([]string{name}, dirs[i][1:]...)
 			index[name] = len(dirs)
-			dirs = append(dirs, append(d, source))
+			dirs = append(dirs, add(d, source))
 		}
 	}
 	allow("script-src", devScriptHash)

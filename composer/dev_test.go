@@ -284,7 +284,7 @@ func TestDevPolicy(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"script-src 'self' 'sha256-x'; connect-src 'self'", "script-src 'self' 'sha256-x' " + h + "; connect-src 'self'"},
 		{"default-src 'self'", "default-src 'self'; script-src 'self' " + h},
-		{"default-src 'none'; script-src 'sha256-x'", "default-src 'none'; script-src 'sha256-x' " + h + "; connect-src 'none' 'self'"},
+		{"default-src 'none'; script-src 'sha256-x'", "default-src 'none'; script-src 'sha256-x' " + h + "; connect-src 'self'"},
 		{"script-src 'self' 'unsafe-inline'", "script-src 'self' 'unsafe-inline'"},
 		{"frame-ancestors 'none'", "frame-ancestors 'none'"},
 	} {

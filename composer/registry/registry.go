@@ -470,7 +470,7 @@ func checkEndpoint(s, loader string) error {
 		if isFunctionName(s) || isLambdaARN(s) {
 			return nil
 		}
-		return fmt.Errorf("\"loader\": \"lambda\" with endpoint %q: the loader is for bare function names; remove it (a URL or an ARN says its own kind)", s)
+		return fmt.Errorf("\"loader\": \"lambda\" with endpoint %q: the loader is for bare function names; remove it (a URL or an ARN says its own kind)", RedactEndpoint(s))
 	}
 	if isFunctionName(s) {
 		return fmt.Errorf("endpoint %q is a bare function name: add \"loader\": \"lambda\"", s)
@@ -487,36 +487,41 @@ func isLambdaARN(s string) bool {
 // Functions ARN. (A bare Lambda function name is an endpoint only in an
 // entry object with "loader": "lambda".)
 func CheckEndpoint(s string) error {
+	q := RedactEndpoint(s) // as quoted in a message
 	switch {
 	case s == "":
 		return errors.New("empty endpoint")
 	case strings.HasPrefix(s, "arn:"):
 		parts := strings.SplitN(s, ":", 7)
 		if len(parts) < 6 || parts[1] == "" || parts[3] == "" || parts[5] == "" {
-			return fmt.Errorf("endpoint %q: not an ARN (arn:partition:service:region:account:resource)", s)
+			return fmt.Errorf("endpoint %q: not an ARN (arn:partition:service:region:account:resource)", q)
 		}
 		switch parts[2] {
 		case "lambda", "states":
 			return nil
 		}
-		return fmt.Errorf("endpoint %q: ARN of service %q; want lambda or states", s, parts[2])
+		return fmt.Errorf("endpoint %q: ARN of service %q; want lambda or states", q, parts[2])
 	case strings.Contains(s, "://"):
 		u, err := url.Parse(s)
 		if err != nil {
-			return fmt.Errorf("endpoint %q: %w", s, err)
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // it quotes the URL whole
+			}
+			return fmt.Errorf("endpoint %q: %w", q, err)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return fmt.Errorf("endpoint %q: scheme %q; want http or https", s, u.Scheme)
+			return fmt.Errorf("endpoint %q: scheme %q; want http or https", q, u.Scheme)
 		}
 		if u.Host == "" {
-			return fmt.Errorf("endpoint %q: no host", s)
+			return fmt.Errorf("endpoint %q: no host", q)
 		}
 		if u.User != nil {
-			return fmt.Errorf("endpoint %q: credentials in URLs are not allowed", s)
+			return fmt.Errorf("endpoint %q: credentials in URLs are not allowed", q)
 		}
 		return nil
 	}
-	return fmt.Errorf("endpoint %q: want an http(s) URL or a Lambda or Step Functions ARN (a bare function name only in {\"endpoint\": \"NAME\", \"loader\": \"lambda\"})", s)
+	return fmt.Errorf("endpoint %q: want an http(s) URL or a Lambda or Step Functions ARN (a bare function name only in {\"endpoint\": \"NAME\", \"loader\": \"lambda\"})", q)
 }
 
 func validVersionName(s string) bool {
@@ -546,10 +551,10 @@ func isFunctionName(s string) bool {
 func checkAsset(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || a == "" || strings.ContainsAny(a, "\"<>\r\n ") {
-		return fmt.Errorf("assets: %q is not a URL", a)
+		return fmt.Errorf("assets: %q is not a URL", RedactEndpoint(a))
 	}
 	if u.Scheme != "" && u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Errorf("assets: %q: scheme %q; want a path or an http(s) URL", a, u.Scheme)
+		return fmt.Errorf("assets: %q: scheme %q; want a path or an http(s) URL", RedactEndpoint(a), u.Scheme)
 	}
 	return nil
 }

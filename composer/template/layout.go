@@ -55,6 +55,8 @@ type source struct {
 	nodes   []node         // without layout: the whole file
 	layout  *layoutUse     // with one: what it fills
 	regions map[string]int // regions it declares, by name: line
+	// commented are the regions written inside a comment, by name: line.
+	commented map[string]int
 }
 
 type layoutUse struct {
@@ -98,13 +100,18 @@ func (k *container) tag() string {
 
 // parse reads one file into its nodes.
 func parse(name string, src []byte) (*source, Errors) {
-	c := compiler{name: name, src: src, line: 1, out: &source{name: name, regions: map[string]int{}}}
+	src = bytes.TrimPrefix(src, byteOrderMark)
+	c := compiler{name: name, src: src, line: 1, out: &source{name: name, regions: map[string]int{}, commented: map[string]int{}}}
 	c.run()
 	if l := c.out.layout; l != nil && l.src != "" {
 		l.target = layoutTarget(name, l.src)
 	}
 	return c.out, c.errs
 }
+
+// byteOrderMark is what some editors (on Windows, most often) put at the
+// start of a UTF-8 file: it is not content.
+var byteOrderMark = []byte("\xef\xbb\xbf")
 
 // layoutTarget resolves a layout's src as a link would be: relative to the
 // template's folder, or from the folder's top when it starts with "/".
@@ -232,7 +239,7 @@ func (r *resolver) expand(name string) ([]node, bool) {
 	bad := false
 	for _, n := range names {
 		if _, ok := have[n]; !ok {
-			r.errorf(name, l.fills[n].line, "region %q: layout %s has no such region (it has %s)", n, l.target, regionList(have))
+			r.errorf(name, l.fills[n].line, "region %q: layout %s has no such region (it has %s%s)", n, l.target, regionList(have), r.commentedOut(l.target, n))
 			bad = true
 		}
 	}
@@ -260,6 +267,27 @@ func (r *resolver) expand(name string) ([]node, bool) {
 	}
 	r.expanded[name] = out
 	return out, true
+}
+
+// commentedOut says where, along the layouts from layout on, a region of
+// that name is written inside a comment ("" if nowhere).
+func (r *resolver) commentedOut(layout, name string) string {
+	seen := map[string]bool{}
+	for t := layout; !seen[t]; {
+		seen[t] = true
+		s, ok := r.sources[t]
+		if !ok {
+			break
+		}
+		if line, ok := s.commented[name]; ok {
+			return fmt.Sprintf("; %s:%d has one inside a comment", t, line)
+		}
+		if s.layout == nil {
+			break
+		}
+		t = s.layout.target
+	}
+	return ""
 }
 
 func collectRegions(nodes []node, into map[string]*region) {

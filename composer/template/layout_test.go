@@ -238,7 +238,7 @@ func TestLayoutErrors(t *testing.T) {
 		{"a region never closed", map[string]string{
 			"shell.html": shell,
 			"page.html":  "<mfe-layout src=shell.html>\n<mfe-region name=main>\nx\n</mfe-layout>",
-		}, []string{`page.html:4: </mfe-layout> while <mfe-region name="main"> (line 2) is open`, `page.html:2: <mfe-region name="main"> is never closed`, `page.html:1: <mfe-layout src="shell.html"> is never closed`}},
+		}, []string{`page.html:2: <mfe-region name="main"> is never closed: end it with </mfe-region> before </mfe-layout> (line 4)`}},
 		{"layout markup in a fallback", map[string]string{
 			"page.html": "<micro-frontend id=a>\n<mfe-region name=x></mfe-region></micro-frontend>",
 		}, []string{`page.html:2: <mfe-region> inside <micro-frontend id="a"> (opened on line 1)`, `page.html:2: </mfe-region> inside <micro-frontend id="a">`}},

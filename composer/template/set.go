@@ -170,7 +170,7 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	if !ok {
 		errs = append(errs, &Error{File: RoutesFile, Msg: "missing: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}"})
 	} else {
-		s.Routes, errs = parseRoutes(routes, s.Templates, broken, errs)
+		s.Routes, errs = parseRoutes(bytes.TrimPrefix(routes, byteOrderMark), s.Templates, broken, errs)
 	}
 	if len(errs) > 0 {
 		return nil, errs

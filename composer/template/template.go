@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +166,43 @@ type compiler struct {
 	// file that uses a layout (0: none yet).
 	outsideLine int
 	outsideWhat string
+
+	// rawText is the element whose text the next token is, when the last
+	// token opened one that HTML reads as text (<title>, <script>...).
+	rawText string
+}
+
+// rawTextElements are the elements whose content HTML reads as text, not
+// as elements (as the tokenizer does, with scripting on).
+var rawTextElements = map[string]bool{
+	"iframe": true, "noembed": true, "noframes": true, "noscript": true, "plaintext": true,
+	"script": true, "style": true, "textarea": true, "title": true, "xmp": true,
+}
+
+// ourTags are the tags the compiler reads.
+var ourTags = []string{ElementName, LayoutElement, RegionElement}
+
+// markupIn finds our tags in text (of a raw-text element, or a comment):
+// each one's name and offset in text.
+func markupIn(text []byte) (names []string, offsets []int) {
+	lower := bytes.ToLower(text)
+	for i := 0; i < len(lower); i++ {
+		if lower[i] != '<' {
+			continue
+		}
+		for _, tag := range ourTags {
+			rest := lower[i+1:]
+			if !bytes.HasPrefix(rest, []byte(tag)) {
+				continue
+			}
+			rest = rest[len(tag):]
+			if len(rest) == 0 || bytes.IndexByte([]byte(" \t\r\n\f/>"), rest[0]) >= 0 {
+				names = append(names, tag)
+				offsets = append(offsets, i)
+			}
+		}
+	}
+	return names, offsets
 }
 
 func (c *compiler) errorf(line int, format string, args ...any) {
@@ -186,13 +224,18 @@ func (c *compiler) flushRaw(end int) {
 }
 
 // outside notes content that a template using a layout would not show.
-func (c *compiler) outside(what string) {
+func (c *compiler) outside(what string) { c.outsideAt(c.line, what) }
+
+func (c *compiler) outsideAt(line int, what string) {
 	if c.outsideLine == 0 {
-		c.outsideLine, c.outsideWhat = c.line, what
+		c.outsideLine, c.outsideWhat = line, what
 	}
 }
 
 func (c *compiler) run() {
+	defer func() { // in file order
+		sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Line < c.errs[j].Line })
+	}()
 	z := html.NewTokenizer(bytes.NewReader(c.src))
 	z.SetMaxBuf(0)
 	c.stack = []*container{{kind: inFile}}
@@ -204,8 +247,15 @@ func (c *compiler) run() {
 		if tt == html.ErrorToken {
 			if err := z.Err(); err != io.EOF {
 				c.errorf(c.line, "read: %v", err)
+			} else if len(raw) > 0 {
+				// A browser drops a tag the file ends inside, and what it
+				// stands for with it: a half-written save, most often.
+				c.errorf(c.line, "the file ends inside the tag %s: finish it with \">\"", tagStart(raw))
 			}
 			break
+		}
+		if tt == html.CommentToken && !commentClosed(raw) {
+			c.errorf(c.line, "the file ends inside a comment: close it with \"-->\"")
 		}
 		c.token(z, tt, raw, start, end)
 		c.line += bytes.Count(raw, []byte{'\n'})
@@ -237,13 +287,54 @@ func (c *compiler) run() {
 	c.out.nodes = file.nodes
 }
 
+// commentClosed says whether the comment raw ends as a browser ends it,
+// rather than at the end of the file.
+func commentClosed(raw []byte) bool {
+	if !bytes.HasPrefix(raw, []byte("<!--")) { // a bogus comment: <!x>, <?x>
+		return bytes.HasSuffix(raw, []byte(">"))
+	}
+	s := string(raw)
+	return s == "<!-->" || s == "<!--->" || strings.HasSuffix(s, "-->") || strings.HasSuffix(s, "--!>")
+}
+
+// tagStart is the start of an unfinished tag, up to its name's end.
+func tagStart(raw []byte) string {
+	if i := bytes.IndexAny(raw, " \t\r\n\f"); i >= 0 {
+		raw = raw[:i]
+	}
+	const max = 40
+	if len(raw) > max {
+		return strconv.Quote(string(raw[:max])) + "..."
+	}
+	return string(raw)
+}
+
 // token handles one token of the file.
 func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start, end int) {
 	cur := c.top()
+	inRawText := c.rawText
+	c.rawText = ""
 	switch tt {
+	case html.CommentToken:
+		c.comment(raw)
 	case html.TextToken:
+		if inRawText != "" {
+			names, offsets := markupIn(raw)
+			for i, tag := range names {
+				if tag == ElementName && inRawText == "script" {
+					continue // a script may build the markup as a string
+				}
+				line := c.line + bytes.Count(raw[:offsets[i]], []byte{'\n'})
+				hint := ""
+				if inRawText == "title" || inRawText == "textarea" { // their text decodes entities
+					hint = " (or write &lt; if it is meant as text)"
+				}
+				c.errorf(line, "<%s> inside <%s> is text to the browser, not an element: put the whole <%s> in a region%s", tag, inRawText, inRawText, hint)
+			}
+		}
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) && len(bytes.TrimSpace(raw)) > 0 {
-			c.outside("text")
+			lead := len(raw) - len(bytes.TrimLeft(raw, " \t\r\n\f"))
+			c.outsideAt(c.line+bytes.Count(raw[:lead], []byte{'\n'}), "text")
 		}
 	case html.DoctypeToken:
 		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) {
@@ -255,6 +346,9 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 		// "<x id=a/>" is, to an HTML parser, an open tag with id "a/".
 		// Authors mean a self-closing element, so read it so.
 		selfClosing := tt == html.SelfClosingTagToken || bytes.HasSuffix(raw, []byte("/>"))
+		if rawTextElements[tag] {
+			c.rawText = tag
+		}
 		switch tag {
 		case ElementName:
 			if c.open != nil {
@@ -304,9 +398,18 @@ func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start
 			c.open = nil
 			c.rawFrom = end
 		case LayoutElement, RegionElement:
-			if c.open != nil {
+			closesTop := (tag == RegionElement && (cur.kind == inRegion || cur.kind == inFill)) || (tag == LayoutElement && cur.kind == inLayout)
+			if c.open != nil && !closesTop {
 				c.errorf(c.line, "</%s> inside <%s id=%q> (opened on line %d): a fallback cannot hold layout markup", tag, ElementName, c.open.ID, c.openLine)
 				return
+			}
+			if c.open != nil {
+				// It closes what the fragment is in: the fragment was not
+				// closed, and that is the one problem.
+				c.errorf(c.openLine, "<%s id=%q> is never closed: end it with </%s> before </%s> (line %d), or write it self-closing (<%s ... />)", ElementName, c.open.ID, ElementName, tag, c.line, ElementName)
+				c.open = nil
+				c.rawFrom = start
+				c.top().bad = true
 			}
 			c.flushRaw(start)
 			c.rawFrom = end
@@ -336,6 +439,29 @@ func (c *compiler) addSlot(f Fragment) {
 	f.File = c.name
 	cur := c.top()
 	cur.nodes = append(cur.nodes, node{kind: nodeSlot, frag: f})
+}
+
+// comment notes the regions written inside a comment (turned off, most
+// often): a page that fills one is told where it went.
+func (c *compiler) comment(raw []byte) {
+	names, offsets := markupIn(raw)
+	for i, tag := range names {
+		if tag != RegionElement {
+			continue
+		}
+		z := html.NewTokenizer(bytes.NewReader(raw[offsets[i]:]))
+		if tt := z.Next(); tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			continue
+		}
+		for _, a := range z.Token().Attr {
+			if a.Key == "name" {
+				name := strings.TrimSuffix(strings.TrimSpace(a.Val), "/")
+				if _, ok := c.out.commented[name]; !ok && name != "" {
+					c.out.commented[name] = c.line + bytes.Count(raw[:offsets[i]], []byte{'\n'})
+				}
+			}
+		}
+	}
 }
 
 // attrs reads the attributes of an <mfe-layout> or <mfe-region> tag: the
@@ -423,6 +549,10 @@ func (c *compiler) end(tag string) {
 	case tag == RegionElement && (cur.kind == inRegion || cur.kind == inFill):
 		c.stack = c.stack[:len(c.stack)-1]
 		c.close(cur)
+	case tag == LayoutElement && cur.kind == inFill && len(c.stack) > 2 && c.stack[len(c.stack)-2].kind == inLayout:
+		// The region was not closed: that is the one problem.
+		c.errorf(cur.line, "<%s name=%q> is never closed: end it with </%s> before </%s> (line %d)", RegionElement, cur.name, RegionElement, LayoutElement, c.line)
+		c.stack = c.stack[:len(c.stack)-2]
 	case cur.kind == inRegion || cur.kind == inFill:
 		c.errorf(c.line, "</%s> while <%s name=%q> (line %d) is open", tag, RegionElement, cur.name, cur.line)
 	case cur.kind == inLayout:
