@@ -121,7 +121,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 	}
 	in := &inputs{mounts: map[string]http.Handler{}, close: func() {}}
 	for prefix, target := range cfg.proxies {
-		in.mounts[prefix+"*"] = newProxy(prefix, target)
+		in.mounts[prefix+"*"] = newProxy(prefix, target, log)
 	}
 	switch {
 	case cfg.templates == "":
@@ -343,7 +343,7 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(src.status())
 	})
-	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = ds.Serve(dl) }()
 	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
 	return func() { _ = ds.Close() }, nil

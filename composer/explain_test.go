@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the standard logger's writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// jsonLines fails on any line of logs that is not a JSON object, and
+// returns the lines.
+func jsonLines(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Errorf("a log line that is not JSON: %q", sc.Text())
+			continue
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// The reverse proxies (COMPOSER_PROXY, and the demo's /api/reviews/) log
+// through the process's logger, with the request id: a target that is
+// down or cuts its body writes no plain-text line around the JSON log.
+func TestProxyErrorsAreLoggedAsJSON(t *testing.T) {
+	stray := &lockedBuffer{}
+	log.SetOutput(stray)
+	defer log.SetOutput(os.Stderr)
+
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte("short"))
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	defer cut.Close()
+	down, _ := net.Listen("tcp", "127.0.0.1:0")
+	downURL := "http://" + down.Addr().String()
+	down.Close()
+
+	inst := start(t, nil, "-proxy", "/down/="+downURL+",/cut/="+cut.URL)
+	if status, _ := fetchPage(t, inst.base+"/down/a"); status != http.StatusBadGateway {
+		t.Errorf("/down/a: %d, want 502", status)
+	}
+	if resp, err := http.Get(inst.base + "/cut/a"); err == nil {
+		_, _ = bytes.NewBuffer(nil).ReadFrom(resp.Body)
+		resp.Body.Close()
+	}
+	inst.stop(t)
+	if s := stray.String(); s != "" {
+		t.Errorf("written around the JSON log:\n%s", s)
+	}
+	var proxyLine bool
+	for _, line := range jsonLines(t, inst.logs.String()) {
+		if id, _ := line["request_id"].(string); id != "" && line["level"] == "WARN" && strings.Contains(line["msg"].(string), "proxy") && line["path"] == "/down/a" {
+			proxyLine = true
+		}
+	}
+	if !proxyLine {
+		t.Errorf("no warning with the request id and path for the proxy's error:\n%s", inst.logs)
+	}
+}
