@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -91,5 +92,34 @@ func TestProxyErrorsAreLoggedAsJSON(t *testing.T) {
 	}
 	if !proxyLine {
 		t.Errorf("no warning with the request id and path for the proxy's error:\n%s", inst.logs)
+	}
+}
+
+// Every setting error names the setting as the user gave it, flag or
+// variable, and a listen address is checked before anything starts.
+func TestSettingErrorsNameTheSettingGiven(t *testing.T) {
+	tests := []struct {
+		env       map[string]string
+		args      []string
+		want, not string
+	}{
+		{args: []string{"-addr", "127.0.0.1:0", "-debug-addr", "nonsense"}, want: `-debug-addr "nonsense": `, not: "ADMIN"},
+		{args: []string{"-addr", "127.0.0.1:0"}, env: map[string]string{"COMPOSER_DEBUG_ADDR": "nonsense"}, want: `COMPOSER_DEBUG_ADDR="nonsense": `, not: "ADMIN"},
+		{args: []string{"-admin-addr", "nonsense"}, want: `-admin-addr "nonsense": `},
+		{args: []string{"-admin-addr", "127.0.0.1:0", "-addr", "nonsense"}, want: `-addr "nonsense": `},
+		{args: []string{"-admin-addr", "127.0.0.1:0"}, env: map[string]string{"COMPOSER_ADDR": "nonsense"}, want: `COMPOSER_ADDR="nonsense": `},
+		{args: []string{"-admin-addr", "127.0.0.1:0", "-addr", "127.0.0.1:0", "-dev=maybe"}, want: `-dev "maybe": want true or false`},
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, tt := range tests {
+		var logs strings.Builder
+		args := append([]string{"composer", "-log-format", "json"}, tt.args...)
+		err := run(t.Context(), args, func(k string) string { return tt.env[k] }, io.Discard, &logs)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.not != "" && strings.Contains(err.Error(), tt.not)) {
+			t.Errorf("env %v args %v: %v, want an error containing %q (and not %q)", tt.env, tt.args, err, tt.want, tt.not)
+		}
+		if logs.Len() > 0 {
+			t.Errorf("env %v args %v: started before the error:\n%s", tt.env, tt.args, logs.String())
+		}
 	}
 }

@@ -272,13 +272,13 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 	if cfg.adminAddr != "" {
 		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src)
 		if err != nil {
-			return fmt.Errorf("%s: %w", cfg.named("COMPOSER_ADMIN_ADDR"), err)
+			return fmt.Errorf("%s: %w", cfg.namedValue(cfg.adminFrom, cfg.adminAddr), err)
 		}
 		defer closeAdmin()
 	}
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return fmt.Errorf("%s: %w", cfg.namedValue("COMPOSER_ADDR", cfg.addr), err)
 	}
 	hs := &http.Server{
 		Handler: srv,
