@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -121,5 +123,44 @@ func TestSettingErrorsNameTheSettingGiven(t *testing.T) {
 		if logs.Len() > 0 {
 			t.Errorf("env %v args %v: started before the error:\n%s", tt.env, tt.args, logs.String())
 		}
+	}
+}
+
+// listeningLine is the start-up line of a server started with env.
+func listeningLine(t *testing.T, env map[string]string, args ...string) (map[string]any, *instance) {
+	t.Helper()
+	inst := start(t, env, args...)
+	for _, line := range jsonLines(t, inst.logs.String()) {
+		if line["msg"] == "listening" {
+			return line, inst
+		}
+	}
+	t.Fatalf("no listening line:\n%s", inst.logs)
+	return nil, nil
+}
+
+// The start-up line points at a page that exists: the first route with
+// no parameter; with none, it gives the first pattern as a pattern, not
+// as a URL; with nothing loaded yet, it says it waits for a good load.
+func TestListeningLineNeverPointsAtAMissingPage(t *testing.T) {
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, `{}`)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/p/{id:[0-9]+}": "a.html", "/shop/{id}": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>shop</p>`)
+	line, _ := listeningLine(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+	if _, hasURL := line["url"]; hasURL || line["first_route"] != "/p/{id:[0-9]+}" {
+		t.Errorf("only routes with parameters: listening line %v, want first_route /p/{id:[0-9]+} and no url", line)
+	}
+
+	broken := t.TempDir()
+	writeFile(t, filepath.Join(broken, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(broken, "a.html"), `<micro-frontend id="x" timeout="soon"/>`)
+	line, inst := listeningLine(t, map[string]string{"COMPOSER_TEMPLATES": broken, "COMPOSER_REGISTRY": reg}, "-dev")
+	if status, _ := fetchPage(t, inst.base+"/"); status != 503 {
+		t.Fatalf("dev mode, broken folder: / answers %d, want 503", status)
+	}
+	if _, hasURL := line["url"]; hasURL || !strings.Contains(fmt.Sprint(line["waiting"]), "good load") {
+		t.Errorf("dev mode, nothing loaded: listening line %v, want no url and a waiting field saying it waits for a good load", line)
 	}
 }

@@ -293,7 +293,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
-	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr(), srv.Templates())))
+	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, pageAttrs(l.Addr(), srv.Templates())...)...)
 
 	refreshDone := make(chan struct{})
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
@@ -353,27 +353,27 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 // scripts, allowed by their hashes.
 const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
-// pageURL is where a browser finds a page of set on the listener at a:
-// its first route that has no parameter (else its first route as it is
-// written), or the root when no set is loaded yet.
-func pageURL(a net.Addr, set *template.Set) string {
+// pageAttrs say, on the start-up line, where a browser finds a page of
+// set on the listener at a: the url of its first route that has no
+// parameter or wildcard; else its first route as a pattern (first_route),
+// not as a URL that would answer 404; with no set loaded yet, that pages
+// wait for a good load.
+func pageAttrs(a net.Addr, set *template.Set) []any {
+	if set == nil {
+		return []any{slog.String("waiting", "for a good load of templates and registry: pages answer 503 until then")}
+	}
 	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return ""
+	if !ok || len(set.Routes) == 0 {
+		return nil
 	}
 	host := "localhost"
 	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
 		host = ta.IP.String()
 	}
-	path := "/"
-	if set != nil && len(set.Routes) > 0 {
-		path = set.Routes[0].Pattern
-		for _, r := range set.Routes {
-			if !strings.ContainsAny(r.Pattern, "{*") {
-				path = r.Pattern
-				break
-			}
+	for _, r := range set.Routes {
+		if !strings.ContainsAny(r.Pattern, "{*") {
+			return []any{slog.String("url", fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), r.Pattern))}
 		}
 	}
-	return fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), path)
+	return []any{slog.String("first_route", set.Routes[0].Pattern)}
 }
