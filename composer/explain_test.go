@@ -164,3 +164,104 @@ func TestListeningLineNeverPointsAtAMissingPage(t *testing.T) {
 		t.Errorf("dev mode, nothing loaded: listening line %v, want no url and a waiting field saying it waits for a good load", line)
 	}
 }
+
+// logLine is the first line of logs with msg and every field of match.
+func logLine(t *testing.T, logs string, msg string, match map[string]any) map[string]any {
+	t.Helper()
+	for _, line := range jsonLines(t, logs) {
+		if line["msg"] != msg {
+			continue
+		}
+		ok := true
+		for k, v := range match {
+			if line[k] != v {
+				ok = false
+			}
+		}
+		if ok {
+			return line
+		}
+	}
+	return nil
+}
+
+// The logs say what happened: a fragment's failure carries its deadline
+// and how long it took, says "timed out after N ms" and whether its body
+// was cut; a 5xx page's request line is a warning; a required fragment's
+// ordinary 404 is information; a client that hangs up is said to be
+// gone; no empty version.
+func TestLogsSayWhatHappened(t *testing.T) {
+	inst := start(t, nil)
+	if status, _ := fetchPage(t, inst.base+"/productdetails?slow=reviews:5s"); status != 200 {
+		t.Fatalf("slow reviews: %d", status)
+	}
+	if status, _ := fetchPage(t, inst.base+"/productdetails?fail=product"); status != 502 {
+		t.Fatalf("?fail=product: %d", status)
+	}
+	if status, _ := fetchPage(t, inst.base+"/product/999999"); status != 404 {
+		t.Fatalf("unknown product: %d", status)
+	}
+	// A client that reads the start of a page and hangs up.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(inst.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /product/3 HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 512)
+	if _, err := conn.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	eventually(t, "the hung-up page's request line", func() bool {
+		return strings.Contains(inst.logs.String(), `"path":"/product/3"`)
+	})
+	logs := inst.logs.String()
+
+	if l := logLine(t, logs, "fragment failed", map[string]any{"fragment": "reviews"}); l == nil {
+		t.Errorf("no failure line for reviews:\n%s", logs)
+	} else {
+		if l["timeout_ms"] != 1000.0 {
+			t.Errorf("reviews failure: timeout_ms %v, want 1000 (its registry entry's deadline): %v", l["timeout_ms"], l)
+		}
+		if e, _ := l["elapsed_ms"].(float64); e < 1000 || e > 5000 {
+			t.Errorf("reviews failure: elapsed_ms %v, want about 1000: %v", l["elapsed_ms"], l)
+		}
+		if !strings.Contains(fmt.Sprint(l["error"]), "timed out after 1000 ms") {
+			t.Errorf("reviews failure: error %q, want it to say timed out after 1000 ms", l["error"])
+		}
+	}
+	if l := logLine(t, logs, "fragment failed", map[string]any{"fragment": "product", "level": "INFO"}); l == nil {
+		t.Errorf("the unknown product's 404 is not logged at info:\n%s", logs)
+	}
+	if l := logLine(t, logs, "request", map[string]any{"status": 502.0, "level": "WARN"}); l == nil {
+		t.Errorf("the 502 page's request line is not a warning:\n%s", logs)
+	}
+	if l := logLine(t, logs, "request", map[string]any{"path": "/product/3", "client_gone": true}); l == nil {
+		t.Errorf("the page whose client hung up is not logged with client_gone:\n%s", logs)
+	}
+	for _, line := range jsonLines(t, logs) {
+		if v, ok := line["version"]; ok && v == "" {
+			t.Errorf("an empty version: %v", line)
+			break
+		}
+	}
+
+	// A fragment cut at its deadline in the middle of its body.
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<p>start of the body")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<main><micro-frontend id="x" timeout="200ms"/></main>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, fmt.Sprintf(`{"x": %q}`, frag.URL))
+	own := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+	fetchPage(t, own.base+"/")
+	l := logLine(t, own.logs.String(), "fragment failed", map[string]any{"fragment": "x"})
+	if l == nil || l["cut"] != true || l["timeout_ms"] != 200.0 || !strings.Contains(fmt.Sprint(l["error"]), "timed out after 200 ms") {
+		t.Errorf("a fragment cut at its deadline: %v, want cut, timeout_ms 200 and timed out after 200 ms:\n%s", l, own.logs)
+	}
+}
