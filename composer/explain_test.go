@@ -265,3 +265,21 @@ func TestLogsSayWhatHappened(t *testing.T) {
 		t.Errorf("a fragment cut at its deadline: %v, want cut, timeout_ms 200 and timed out after 200 ms:\n%s", l, own.logs)
 	}
 }
+
+// "registry published" counts the entries refused beside those in use.
+func TestRegistryPublishedCountsRefusedEntries(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, reg, `{"good": "http://127.0.0.1:1/", "bad": 42}`)
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg}, "-dev")
+	if l := logLine(t, inst.logs.String(), "registry published", nil); l == nil || l["entries"] != 1.0 || l["refused"] != 1.0 {
+		t.Errorf("one good entry, one bad: %v, want entries 1, refused 1", l)
+	}
+	writeFile(t, reg, `{"bad": 42, "worse": true}`)
+	inst = start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg}, "-dev")
+	if l := logLine(t, inst.logs.String(), "registry published", nil); l == nil || l["entries"] != 0.0 || l["refused"] != 2.0 {
+		t.Errorf("every entry bad: %v, want entries 0, refused 2", l)
+	}
+}

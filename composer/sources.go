@@ -297,7 +297,8 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 
 // publishRegistry updates the registry with raws. An entry that does not
 // parse is refused: counted and logged once (while it stays the same),
-// with what stays in use for its id.
+// with what stays in use for its id. "registry published" says both
+// counts: entries in use, and refused.
 func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 	data := make(map[string][]byte, len(raws))
 	for _, r := range raws {
@@ -326,7 +327,7 @@ func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 	} else {
 		s.refused.clear("registry")
 	}
-	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())))
+	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())), slog.Int("refused", len(errs)))
 }
 
 // registryFromSnapshot publishes the snapshot's entries when nothing is
