@@ -283,3 +283,53 @@ func TestRegistryPublishedCountsRefusedEntries(t *testing.T) {
 		t.Errorf("every entry bad: %v, want entries 0, refused 2", l)
 	}
 }
+
+// A missing argument is named; an unknown subcommand is called so, with
+// the list; composer help is the top-level help; validate's counts are
+// plural only when they should be.
+func TestCommandLineSaysWhatIsMissing(t *testing.T) {
+	env := func(string) string { return "" }
+	runCmd := func(args ...string) (string, error) {
+		var out strings.Builder
+		err := run(t.Context(), append([]string{"composer"}, args...), env, &out, &out)
+		return out.String(), err
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"register", "onlyid"}, `register: missing ENDPOINT_OR_JSON after the id "onlyid"`},
+		{[]string{"register"}, `register: missing ID and ENDPOINT_OR_JSON (or -file)`},
+		{[]string{"publish", "somedir"}, `publish: missing the s3:// location after "somedir"`},
+		{[]string{"publish"}, `publish: missing DIR and s3://bucket/prefix/`},
+		{[]string{"frobnicate"}, `unknown subcommand "frobnicate"; the subcommands are validate, publish, register, healthcheck`[:30]},
+	}
+	for _, tt := range tests {
+		if _, err := runCmd(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("composer %v: %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+	if _, err := runCmd("frobnicate"); err != nil {
+		for _, c := range commands {
+			if !strings.Contains(err.Error(), c.name) {
+				t.Errorf("composer frobnicate: %v, want the subcommands listed (%s missing)", err, c.name)
+			}
+		}
+	}
+	out, err := runCmd("help")
+	if err != nil || !strings.Contains(out, "usage: composer [flags]") || !strings.Contains(out, "healthcheck") {
+		t.Errorf("composer help: %v\n%s\nwant the top-level help", err, out)
+	}
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	if out, err := runCmd("validate", dir); err != nil || !strings.Contains(out, "ok: 1 template, 1 route\n") {
+		t.Errorf("validate one template, one route: %v %q, want ok: 1 template, 1 route", err, out)
+	}
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html", "/b": "b.html"}`)
+	writeFile(t, filepath.Join(dir, "b.html"), `<p>b</p>`)
+	if out, err := runCmd("validate", dir); err != nil || !strings.Contains(out, "ok: 2 templates, 2 routes\n") {
+		t.Errorf("validate two: %v %q, want ok: 2 templates, 2 routes", err, out)
+	}
+}

@@ -42,6 +42,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return c.run(ctx, args[2:], getenv, stdout, stderr)
 			}
 		}
+		switch {
+		case args[1] == "help" && len(args) == 2:
+			args = []string{args[0], "-h"}
+		case args[1] == "help":
+			return run(ctx, []string{args[0], args[2], "-h"}, getenv, stdout, stderr)
+		case !strings.HasPrefix(args[1], "-"):
+			return unknownCommand(args[1])
+		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)
 	if err != nil {
