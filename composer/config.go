@@ -177,6 +177,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
 		c.allowedHosts = strings.Split(v, ",")
+		for _, h := range c.allowedHosts {
+			if strings.Contains(h, "/") {
+				errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named("COMPOSER_ALLOWED_HOSTS"), h))
+			}
+		}
+	}
+	if strings.Contains(c.registry, "://") && !isSSM(c.registry) {
+		errs = append(errs, fmt.Errorf("%s: want ssm:/prefix/ or a local JSON file", c.namedValue("COMPOSER_REGISTRY", c.registry)))
 	}
 	duration := func(env string, dst *time.Duration) {
 		d, err := time.ParseDuration(*vals[env])

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the standard logger's writes.
@@ -331,5 +333,34 @@ func TestCommandLineSaysWhatIsMissing(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "b.html"), `<p>b</p>`)
 	if out, err := runCmd("validate", dir); err != nil || !strings.Contains(out, "ok: 2 templates, 2 routes\n") {
 		t.Errorf("validate two: %v %q, want ok: 2 templates, 2 routes", err, out)
+	}
+}
+
+// A registry file that is not there, a registry that is a URL, and a
+// scheme in the allowed hosts are refused with the setting named.
+func TestRegistryAndHostSettingErrors(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	tests := []struct {
+		env       map[string]string
+		args      []string
+		want, not string
+	}{
+		{args: []string{"-registry", "/nonexistent.json"}, want: `-registry "/nonexistent.json": no such file`, not: "open "},
+		{env: map[string]string{"COMPOSER_REGISTRY": "/nonexistent.json"}, want: `COMPOSER_REGISTRY="/nonexistent.json": no such file`},
+		{args: []string{"-registry", dir}, want: `-registry "` + dir + `": a folder; want a JSON file`},
+		{args: []string{"-registry", "http://x"}, want: `-registry "http://x": want ssm:/prefix/ or a local JSON file`},
+		{args: []string{"-allowed-hosts", "a.example,http://x"}, want: `-allowed-hosts: "http://x": want a host name`},
+	}
+	for _, tt := range tests {
+		args := append([]string{"composer", "-addr", "127.0.0.1:0", "-admin-addr", "", "-templates", dir}, tt.args...)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // one that starts serves until then
+		err := run(ctx, args, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.not != "" && strings.Contains(err.Error(), tt.not)) {
+			t.Errorf("env %v args %v: %v, want an error containing %q (and not %q)", tt.env, tt.args, err, tt.want, tt.not)
+		}
 	}
 }

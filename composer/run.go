@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -163,6 +164,11 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		}
 		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
 	default:
+		if st, err := os.Stat(cfg.registry); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file", cfg.namedValue("COMPOSER_REGISTRY", cfg.registry))
+		} else if err == nil && st.IsDir() {
+			return nil, fmt.Errorf("%s: a folder; want a JSON file", cfg.namedValue("COMPOSER_REGISTRY", cfg.registry))
+		}
 		in.registry = fileRegistry{path: cfg.registry}
 	}
 	return in, nil
