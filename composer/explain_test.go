@@ -364,3 +364,40 @@ func TestRegistryAndHostSettingErrors(t *testing.T) {
 		}
 	}
 }
+
+// A template folder that disappears is named by its path, and the line
+// that says it is back says for how long it was gone.
+func TestTemplateFolderOutageNamesTheFolder(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "site")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<p>a</p>`)
+	reg := filepath.Join(root, "registry.json")
+	writeFile(t, reg, `{}`)
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg, "COMPOSER_REFRESH": "30ms"})
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	var down map[string]any
+	eventually(t, "the outage logged", func() bool {
+		down = logLine(t, inst.logs.String(), "templates source unavailable; serving the last good set", nil)
+		return down != nil
+	})
+	if e := fmt.Sprint(down["error"]); !strings.Contains(e, dir) || strings.Contains(e, "stat .") {
+		t.Errorf("outage error %q: want the folder's path %s, not \"stat .\"", e, dir)
+	}
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	eventually(t, "the folder back", func() bool {
+		back = logLine(t, inst.logs.String(), "templates source available again", nil)
+		return back != nil
+	})
+	if ms, ok := back["down_for_ms"].(float64); !ok || ms <= 0 {
+		t.Errorf("available again: %v, want down_for_ms", back)
+	}
+}

@@ -44,7 +44,13 @@ type dirSource struct {
 func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
-	return template.ReadFiles(d.fsys)
+	files, err := template.ReadFiles(d.fsys)
+	var pe *fs.PathError
+	if err != nil && errors.As(err, &pe) {
+		// The paths are relative to the folder ("stat ."): name it.
+		return nil, fmt.Errorf("read templates: %w", &fs.PathError{Op: pe.Op, Path: filepath.Join(d.name, filepath.FromSlash(pe.Path)), Err: pe.Err})
+	}
+	return files, err
 }
 
 // demoTemplates are the embedded demo templates, their links to the demo's
@@ -94,12 +100,13 @@ type sources struct {
 	timeout   time.Duration
 	refused   *refusals
 
-	mu                        sync.Mutex
-	templatesSum, registrySum [sha256.Size]byte
-	templatesOK, registryOK   time.Time // last successful read from the source
-	templatesDown, regDown    bool
-	badRegistryFile           string                       // the last registry file error reported
-	badEntries                map[string][sha256.Size]byte // refused entries already counted, by id
+	mu                         sync.Mutex
+	templatesSum, registrySum  [sha256.Size]byte
+	templatesOK, registryOK    time.Time // last successful read from the source
+	templatesDown, regDown     bool
+	templatesDownAt, regDownAt time.Time                    // when the source's outage began
+	badRegistryFile            string                       // the last registry file error reported
+	badEntries                 map[string][sha256.Size]byte // refused entries already counted, by id
 
 	errors *prometheus.CounterVec
 	rand   func() float64 // the refresh jitter's source, in [0, 1)
@@ -176,6 +183,9 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	defer s.mu.Unlock()
 	if err != nil {
 		s.errors.WithLabelValues("templates").Inc()
+		if !s.templatesDown {
+			s.templatesDownAt = time.Now()
+		}
 		s.templatesDown = true
 		if s.srv.Templates() != nil {
 			s.log.Warn("templates source unavailable; serving the last good set", slog.String("source", name),
@@ -188,7 +198,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 		return
 	}
 	if s.templatesDown {
-		s.log.Info("templates source available again", slog.String("source", name))
+		s.log.Info("templates source available again", slog.String("source", name), slog.Int64("down_for_ms", time.Since(s.templatesDownAt).Milliseconds()))
 		s.templatesDown = false
 	}
 	s.templatesOK = time.Now()
@@ -267,6 +277,9 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 		}
 	case err != nil:
 		s.errors.WithLabelValues("registry").Inc()
+		if !s.regDown {
+			s.regDownAt = time.Now()
+		}
 		s.regDown = true
 		if s.reg.Loaded() {
 			s.log.Warn("registry source unavailable; the last good entries stay in use", slog.String("source", name),
@@ -280,7 +293,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 	}
 	s.badRegistryFile = ""
 	if s.regDown {
-		s.log.Info("registry source available again", slog.String("source", name))
+		s.log.Info("registry source available again", slog.String("source", name), slog.Int64("down_for_ms", time.Since(s.regDownAt).Milliseconds()))
 		s.regDown = false
 	}
 	s.registryOK = time.Now()
