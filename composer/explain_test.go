@@ -401,3 +401,31 @@ func TestTemplateFolderOutageNamesTheFolder(t *testing.T) {
 		t.Errorf("available again: %v, want down_for_ms", back)
 	}
 }
+
+// The admin flag's help names every path it serves; the demo's /static/
+// answers 404, not to be kept, for a missing file and for a folder.
+func TestAdminHelpAndStaticNotFound(t *testing.T) {
+	var help strings.Builder
+	_ = run(t.Context(), []string{"composer", "-h"}, func(string) string { return "" }, &help, &help)
+	for _, line := range strings.Split(help.String(), "\n") {
+		if strings.Contains(line, "the admin listener:") {
+			for _, p := range []string{"/metrics", "/status", "/debug/pprof/"} {
+				if !strings.Contains(line, p) {
+					t.Errorf("-admin-addr's help lacks %s: %s", p, line)
+				}
+			}
+		}
+	}
+	inst := start(t, nil)
+	for _, p := range []string{"/static/nope.css", "/static/", "/static/shell/", "/static/shell"} {
+		resp, err := http.Get(inst.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d, Cache-Control %q, want 404 and no-store\n%.200s", p, resp.StatusCode, resp.Header.Get("Cache-Control"), body)
+		}
+	}
+}
