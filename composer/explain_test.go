@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +428,27 @@ func TestAdminHelpAndStaticNotFound(t *testing.T) {
 		if resp.StatusCode != 404 || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: %d, Cache-Control %q, want 404 and no-store\n%.200s", p, resp.StatusCode, resp.Header.Get("Cache-Control"), body)
 		}
+	}
+}
+
+// The demo's cart control leads somewhere: no link to a fragment id that
+// no element has; the reviews fallback keeps its heading.
+func TestDemoCartAndReviewsFallback(t *testing.T) {
+	inst := start(t, nil)
+	status, page := fetchPage(t, inst.base+"/productdetails?fail=reviews")
+	if status != 200 {
+		t.Fatalf("?fail=reviews: %d", status)
+	}
+	for _, m := range regexp.MustCompile(`href="#([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		if !strings.Contains(page, `id="`+m[1]+`"`) {
+			t.Errorf("a link to #%s, which no element of the page is", m[1])
+		}
+	}
+	if !strings.Contains(page, `class="cart"`) {
+		t.Errorf("no cart control on the page")
+	}
+	fallback := regexp.MustCompile(`(?s)<section class="fallback"[^>]*>.*?</section>`).FindString(page)
+	if !strings.Contains(fallback, "<h2") {
+		t.Errorf("the reviews fallback has no heading: %q", fallback)
 	}
 }
