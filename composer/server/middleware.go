@@ -118,7 +118,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Flush() {
-	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil {
+	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		w.failed = true
 	}
 }
