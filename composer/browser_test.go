@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
@@ -25,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ssr-mfe/composer/fragments"
+	"github.com/ssr-mfe/composer/templates"
 )
 
 // Browser tests drive Debian's Chromium through chromedp against the real
@@ -495,5 +498,70 @@ func TestBrowserReviewForm(t *testing.T) {
 	}
 	if p := b.seen(); len(p) > 0 {
 		t.Errorf("problems:\n%s", strings.Join(p, "\n"))
+	}
+}
+
+// untilReloaded polls js until it is true, across the page's reloads (an
+// evaluation that a navigation cuts is tried again), within safety.
+func (b *browser) untilReloaded(js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(safety)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("never true: %s (last error: %v)", js, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// composer dev on a copy of the demo's templates: a page open in Chromium
+// reloads itself when its template is saved, under the demo's strict
+// policy; a broken save shows its problem on the page, and the fix takes
+// it away.
+func TestBrowserDevReload(t *testing.T) {
+	b := newBrowser(t, 1280, 900)
+	dir := t.TempDir()
+	files, err := fs.ReadDir(templates.FS, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := templates.FS.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, f.Name()), string(data))
+	}
+	inst := start(t, nil, "dev", "-templates", dir)
+	b.open(inst.base + "/productdetails")
+	b.do(b.visible(`#product-title`))
+	eval[bool](b, `window.mfeBefore = true`)
+
+	catalog := filepath.Join(dir, "catalog.html")
+	orig, err := os.ReadFile(catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := time.Now()
+	writeFile(t, catalog, strings.Replace(string(orig), "Skip to the book", "Skip to the new book", 1))
+	b.untilReloaded(`document.querySelector(".skip-link") !== null && document.querySelector(".skip-link").textContent === "Skip to the new book" && window.mfeBefore === undefined`)
+	t.Logf("save to the reloaded page showing it: %s", time.Since(saved))
+	b.do(b.visible(`#product-title`))
+
+	writeFile(t, catalog, strings.Replace(string(orig), `<micro-frontend id="product" errorbehaviour="error"/>`, `<micro-frontend errorbehaviour="error"/>`, 1))
+	b.untilReloaded(`document.querySelector("[data-mfe-dev-problems]") !== null && document.querySelector("[data-mfe-dev-problems]").textContent.includes("catalog.html:13: <micro-frontend> without id")`)
+	b.screenshot("dev-refused-save")
+
+	writeFile(t, catalog, strings.Replace(string(orig), "Skip to the book", "Skip to the fixed book", 1))
+	b.untilReloaded(`document.querySelector(".skip-link") !== null && document.querySelector(".skip-link").textContent === "Skip to the fixed book" && document.querySelector("[data-mfe-dev-problems]") === null`)
+	b.do(b.visible(`#product-title`))
+	if p := b.seen(); len(p) > 0 {
+		t.Errorf("the browser saw problems (a policy violation is one):\n%s", strings.Join(p, "\n"))
 	}
 }

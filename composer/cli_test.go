@@ -23,6 +23,8 @@ func TestSettingErrorsNameWhatTheUserTyped(t *testing.T) {
 		{args: []string{"-flush-delay", "5s"}, want: `-flush-delay "5s": `, not: "COMPOSER_FLUSH_DELAY"},
 		{args: []string{"-max-fragment-bytes", "1"}, want: `-max-fragment-bytes "1": `, not: "COMPOSER_MAX_FRAGMENT_BYTES"},
 		{args: []string{"-cache-bytes", "-1"}, want: `-cache-bytes "-1": `, not: "COMPOSER_CACHE_BYTES"},
+		{args: []string{"-max-pages", "-1"}, want: `-max-pages "-1": `, not: "COMPOSER_MAX_PAGES"},
+		{env: map[string]string{"COMPOSER_MAX_PAGES": "many"}, want: `COMPOSER_MAX_PAGES="many": `},
 		{args: []string{"-log-format", "xml"}, want: `-log-format "xml": `, not: "COMPOSER_LOG_FORMAT"},
 		{args: []string{"-log-level", "loud"}, want: `-log-level "loud": `, not: "COMPOSER_LOG_LEVEL"},
 		{args: []string{"-proxy", "nope"}, want: `-proxy: "nope": `, not: "COMPOSER_PROXY"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,7 +30,7 @@ var commands = []struct {
 	}},
 	{"publish", "validate a folder of templates, then upload it to S3", publish},
 	{"register", "validate registry entries, then write them to Parameter Store", register},
-	{"healthcheck", "exit 0 when a running composer is ready (for container health checks)", healthcheck},
+	{"healthcheck", "exit 0 when a running composer is alive: its /healthz (for container health checks)", healthcheck},
 }
 
 // commandsUsage is the list of subcommands in composer -h.
@@ -97,17 +98,18 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("publish: %q is not a folder", dir)
 	}
-	files, err := template.ReadFiles(os.DirFS(dir))
-	if err != nil {
-		return fmt.Errorf("publish: %w", err)
+	files, err := readFolder(dir)
+	if err == nil {
+		_, err = template.BuildSet(files)
 	}
-	if _, err := template.BuildSet(files); err != nil {
+	if err != nil {
 		var errs template.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				e.File = filepath.Join(dir, e.File)
-				fmt.Fprintln(stdout, e.Error())
-			}
+		if !errors.As(err, &errs) {
+			return fmt.Errorf("publish: %w; nothing was uploaded", err)
+		}
+		for _, e := range errs {
+			e.File = filepath.Join(dir, e.File)
+			fmt.Fprintln(stdout, e.Error())
 		}
 		return fmt.Errorf("publish: %s is not valid; nothing was uploaded", dir)
 	}
@@ -174,6 +176,18 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 	default:
 		return fmt.Errorf("register: unexpected argument %q after ID and ENDPOINT_OR_JSON; see composer register -h", pos[2])
 	}
+	if err := ssmregistry.CheckPrefix(*prefix); err != nil {
+		return fmt.Errorf("register: -prefix: %w", err)
+	}
+	var badIDs []error
+	for _, e := range entries {
+		if err := ssmregistry.CheckID(e[0]); err != nil {
+			badIDs = append(badIDs, err)
+		}
+	}
+	if len(badIDs) > 0 { // all valid, or nothing written
+		return fmt.Errorf("register: %w; nothing was written", errors.Join(badIDs...))
+	}
 	clients, err := loadAWS(ctx, getenv, cliLogger(stderr))
 	if err != nil {
 		return err
@@ -222,13 +236,15 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// healthcheck asks a running composer's /readyz, for container health
-// checks in images without curl: exit 0 when ready.
+// healthcheck asks a running composer's /healthz, for container health
+// checks in images without curl: exit 0 when it is alive. (Readiness,
+// /readyz, is for the load balancer: a task that loaded nothing yet must
+// not be restarted for it.)
 func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("composer healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer healthcheck [URL]\n\nAsks a running composer whether it is ready and exits 0 if it answers 200.\nURL defaults to http://127.0.0.1:PORT/readyz, PORT from COMPOSER_ADDR (8080).\n")
+		fmt.Fprintf(stderr, "usage: composer healthcheck [URL]\n\nAsks a running composer whether it is alive and exits 0 if it answers 200.\nURL defaults to /healthz at COMPOSER_ADDR (:8080), on 127.0.0.1 when its host is empty or 0.0.0.0.\n")
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -241,12 +257,11 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		fs.Usage()
 		return errors.New("healthcheck: want at most one URL")
 	}
-	url := "http://127.0.0.1:8080/readyz"
-	if addr := getenv("COMPOSER_ADDR"); strings.HasPrefix(addr, ":") {
-		url = "http://127.0.0.1" + addr + "/readyz"
-	}
+	var url string
 	if len(pos) > 0 {
 		url = pos[0]
+	} else if url, err = livenessURL(getenv("COMPOSER_ADDR")); err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -263,4 +278,20 @@ func healthcheck(ctx context.Context, args []string, getenv func(string) string,
 		return fmt.Errorf("healthcheck: %s answered %d", url, resp.StatusCode)
 	}
 	return nil
+}
+
+// livenessURL is /healthz at the listen address addr (COMPOSER_ADDR, or
+// its default): a listener on every interface is asked on loopback.
+func livenessURL(addr string) (string, error) {
+	if addr == "" {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("COMPOSER_ADDR=%q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
 }

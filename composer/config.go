@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/ssmregistry"
 )
 
 // config is every setting of the server. Each has an environment variable
@@ -22,6 +24,9 @@ type config struct {
 	templates       string
 	registry        string
 	dev             bool
+	watch           bool              // composer dev: watch the folder and registry file, reload open pages
+	devOut          io.Writer         // composer dev: where it says which page to open
+	devOverrides    map[string]string // composer dev: fragment id -> endpoint, over the registry's
 	refresh         time.Duration
 	regFullRefresh  time.Duration
 	fragmentTimeout time.Duration
@@ -82,7 +87,7 @@ var settings = []setting{
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)", false},
 	{"COMPOSER_DEV", "dev", "false", "development mode: a local template folder or registry file with problems is served anyway (pages answer 503 until it first loads) and reloaded as you fix it; without it, such a folder or file stops the process at start-up with the problems validate prints", true},
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read", false},
-	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, how often the whole registry is read even though its change marker did not change (a safety net for writes that did not bump it)", false},
+	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, the longest time between two reads of the whole registry even though its change marker did not change (a safety net for writes that did not bump it)", false},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's total deadline when neither its element nor its registry entry sets one", false},
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary", false},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)", false},
@@ -215,7 +220,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		c.cacheBytes = n
 	}
 	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("COMPOSER_MAX_PAGES=%q: want a number of pages (0 turns shedding off)", *vals["COMPOSER_MAX_PAGES"]))
+		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.namedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))
 	} else {
 		c.maxPages = n
 	}
@@ -227,6 +232,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			errs = append(errs, fmt.Errorf("%s: %q is not a header name", c.named("COMPOSER_CDN_KEY_HEADERS"), name))
 		default:
 			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
+		}
+	}
+	if strings.HasPrefix(c.registry, "ssm:") {
+		if _, err := ssmregistry.ParseURI(c.registry); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.named("COMPOSER_REGISTRY"), err))
 		}
 	}
 	if strings.Contains(c.csp, "{nonce}") {

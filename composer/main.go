@@ -1,7 +1,7 @@
 // Command composer serves pages composed from micro-frontends.
 //
 //	composer                      serve (the embedded demo when unconfigured)
-//	composer SUBCOMMAND ...       validate, publish, register, healthcheck
+//	composer SUBCOMMAND ...       dev, validate, publish, register, healthcheck
 //	composer -h                   every subcommand and setting
 //
 // Everything is wired in run; see config.go for the settings.

@@ -90,6 +90,9 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 		return err
 	}
 	defer in.close()
+	if cfg.watch {
+		devInputs(cfg, in)
+	}
 	if err := refuseBrokenLocalSources(cfg, stderr); err != nil {
 		return err
 	}
@@ -104,6 +107,14 @@ func serve(ctx context.Context, cfg *config, getenv func(string) string, stderr 
 
 	src := newSources(log, srv, reg, in.templates, in.registry, cfg.snapshotDir, refused, metrics)
 	src.firstLoad(ctx)
+	if cfg.watch {
+		dev, err := startDev(ctx, cfg, log, srv, reg, src)
+		if err != nil {
+			return err
+		}
+		defer dev.close()
+		return listen(ctx, cfg, log, dev, src, metrics)
+	}
 	return listen(ctx, cfg, log, srv, src, metrics)
 }
 
@@ -146,7 +157,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		if st, err := os.Stat(cfg.templates); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("%s: not a folder", cfg.namedValue("COMPOSER_TEMPLATES", cfg.templates))
 		}
-		in.templates = dirSource{name: cfg.templates, fsys: os.DirFS(cfg.templates)}
+		in.templates = dirSource{name: cfg.templates, dir: cfg.templates}
 	}
 	switch {
 	case cfg.registry == "":
@@ -162,12 +173,10 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		if err != nil {
 			return nil, fmt.Errorf("%s%w", cfg.assign("COMPOSER_REGISTRY"), err)
 		}
-		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Log: log, Metrics: metrics})
+		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Refresh: cfg.refresh, Log: log, Metrics: metrics})
 	default:
-		if st, err := os.Stat(cfg.registry); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(cfg.registry); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: no such file", cfg.namedValue("COMPOSER_REGISTRY", cfg.registry))
-		} else if err == nil && st.IsDir() {
-			return nil, fmt.Errorf("%s: a folder; want a JSON file", cfg.namedValue("COMPOSER_REGISTRY", cfg.registry))
 		}
 		in.registry = fileRegistry{path: cfg.registry}
 	}
@@ -180,29 +189,46 @@ func isSSM(registry string) bool { return strings.HasPrefix(registry, "ssm:") }
 // refuseBrokenLocalSources is the first load's rule for local sources:
 // outside the development mode, a local template folder or registry file
 // with problems is not served. It prints them as `composer validate` does,
-// one file:line[:col]: message per line, and returns an error. S3 and
+// one file:line[:col]: message per line, and returns an error. With both
+// a local folder and a local registry file, every fragment id of the
+// templates must be in the registry, as validate -registry checks. S3 and
 // Parameter Store are not checked here: a fleet keeps serving its last
-// good copy (or its snapshot, or 503) while they are fixed.
+// good copy (or its snapshot, or 503) while they are fixed, and entries
+// may arrive in Parameter Store after the templates that use them.
 func refuseBrokenLocalSources(cfg *config, stderr io.Writer) error {
 	if cfg.dev {
 		return nil
 	}
 	byPlace := map[string][]string{}
-	if cfg.templates != "" && !isS3(cfg.templates) {
-		_, problems, err := templateProblems(cfg.templates)
+	localTemplates := cfg.templates != "" && !isS3(cfg.templates)
+	localRegistry := cfg.registry != "" && !isSSM(cfg.registry)
+	var set *template.Set
+	if localTemplates {
+		var problems []string
+		var err error
+		set, problems, err = templateProblems(cfg.templates)
 		if err != nil {
 			problems = []string{err.Error()}
 		}
 		byPlace[cfg.templates] = problems
 	}
-	if cfg.registry != "" && !isSSM(cfg.registry) {
-		_, byPlace[cfg.registry] = registryProblems(cfg.registry)
+	if localRegistry {
+		raws, problems := registryProblems(cfg.registry)
+		byPlace[cfg.registry] = append(byPlace[cfg.registry], problems...)
+		if localTemplates {
+			// Every fragment id is registered, as validate -registry checks.
+			byPlace[cfg.templates] = append(byPlace[cfg.templates], checkFragments(cfg.templates, set, raws, cfg.registry)...)
+		}
 	}
 	err := problemsError(byPlace)
 	if err == nil {
 		return nil
 	}
-	for _, place := range []string{cfg.templates, cfg.registry} {
+	places := []string{cfg.templates}
+	if cfg.registry != cfg.templates { // each problem once, even when both name one path
+		places = append(places, cfg.registry)
+	}
+	for _, place := range places {
 		for _, p := range byPlace[place] {
 			fmt.Fprintln(stderr, p)
 		}
@@ -276,10 +302,17 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	return srv, closeAll, nil
 }
 
+// pageServer is what listen serves: the page server, or the dev mode
+// around it.
+type pageServer interface {
+	http.Handler
+	Templates() *template.Set
+}
+
 // listen serves the admin listener and the public one, refreshes the
 // sources every cfg.refresh, and on ctx's end shuts down: no new
 // connections, pages in flight finish within cfg.shutdownTimeout.
-func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Server, src *sources, metrics *prometheus.Registry) error {
+func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, src *sources, metrics *prometheus.Registry) error {
 	if cfg.adminNote != "" {
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
@@ -308,6 +341,9 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Serv
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, pageAttrs(l.Addr(), srv.Templates())...)...)
+	if d, ok := srv.(*devServer); ok {
+		d.listening(l.Addr())
+	}
 
 	refreshDone := make(chan struct{})
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
@@ -390,4 +426,29 @@ func pageAttrs(a net.Addr, set *template.Set) []any {
 		}
 	}
 	return []any{slog.String("first_route", set.Routes[0].Pattern)}
+}
+
+// pageURL is where a browser finds a page of set on the listener at a:
+// its first route that has no parameter (else its first route as it is
+// written), or the root when no set is loaded yet. composer dev prints it.
+func pageURL(a net.Addr, set *template.Set) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	host := "localhost"
+	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
+		host = ta.IP.String()
+	}
+	path := "/"
+	if set != nil && len(set.Routes) > 0 {
+		path = set.Routes[0].Pattern
+		for _, r := range set.Routes {
+			if !strings.ContainsAny(r.Pattern, "{*") {
+				path = r.Pattern
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), path)
 }

@@ -39,7 +39,11 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logbuf.Buffer{}
 	inst := &instance{logs: logs, cancel: cancel, done: make(chan error, 1)}
-	argv := append([]string{"composer", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
+	argv := []string{"composer"}
+	if len(args) > 0 && args[0] == "dev" { // a subcommand that serves
+		argv, args = append(argv, "dev"), args[1:]
+	}
+	argv = append(append(argv, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-format", "json"), args...)
 	go func() {
 		inst.done <- run(ctx, argv, func(k string) string { return env[k] }, io.Discard, logs)
 	}()

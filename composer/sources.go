@@ -36,14 +36,20 @@ type registrySource interface {
 	Raws(ctx context.Context) ([]registry.Raw, error)
 }
 
+// dirSource is a folder of templates on disk (dir), or an embedded one
+// (fsys).
 type dirSource struct {
 	name string
+	dir  string
 	fsys fs.FS
 }
 
 func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
+	if d.dir != "" {
+		return readFolder(d.dir) // its errors name the folder
+	}
 	files, err := template.ReadFiles(d.fsys)
 	var pe *fs.PathError
 	if err != nil && errors.As(err, &pe) {
@@ -51,6 +57,18 @@ func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 		return nil, fmt.Errorf("read templates: %w", &fs.PathError{Op: pe.Op, Path: filepath.Join(d.name, filepath.FromSlash(pe.Path)), Err: pe.Err})
 	}
 	return files, err
+}
+
+// readFolder reads a folder of templates on disk: through an os.Root,
+// opened anew each time (the folder may have been replaced), so that no
+// symbolic link leads outside it; only regular files are read.
+func readFolder(dir string) (map[string][]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read templates: %w", err)
+	}
+	defer root.Close()
+	return template.ReadFiles(root.FS())
 }
 
 // demoTemplates are the embedded demo templates, their links to the demo's
@@ -100,6 +118,7 @@ type sources struct {
 	timeout   time.Duration
 	refused   *refusals
 
+	refreshing                 sync.Mutex
 	mu                         sync.Mutex
 	templatesSum, registrySum  [sha256.Size]byte
 	templatesOK, registryOK    time.Time // last successful read from the source
@@ -121,6 +140,9 @@ func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t 
 		Name: "composer_source_errors_total",
 		Help: "Failed reads of the template or registry source.",
 	}, []string{"source"})
+	for _, source := range []string{"templates", "registry"} {
+		s.errors.WithLabelValues(source) // present at 0, for alerts on increase
+	}
 	age := func(kind string, at func() time.Time) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "composer_source_age_seconds",
@@ -170,6 +192,10 @@ func (s *sources) wait(every time.Duration) time.Duration {
 func (s *sources) firstLoad(ctx context.Context) { s.refresh(ctx) }
 
 func (s *sources) refresh(ctx context.Context) {
+	// One at a time: the dev mode's watcher refreshes beside the loop, and
+	// a read that finished first must not publish after a later one.
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	s.refreshTemplates(ctx)
@@ -181,6 +207,10 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	files, err := s.templates.Files(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var unreadable template.Errors // files the folder holds but that are not read (a FIFO): a refused change, not an outage
+	if errors.As(err, &unreadable) {
+		files, err = nil, nil
+	}
 	if err != nil {
 		s.errors.WithLabelValues("templates").Inc()
 		if !s.templatesDown {
@@ -203,11 +233,19 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	}
 	s.templatesOK = time.Now()
 	sum := filesSum(files)
+	if unreadable != nil {
+		sum = sha256.Sum256([]byte(unreadable.Error()))
+	}
 	if sum == s.templatesSum {
 		return // published already, or refused already
 	}
 	s.templatesSum = sum
-	set, err := template.BuildSet(files)
+	var set *template.Set
+	if unreadable != nil {
+		err = unreadable
+	} else {
+		set, err = template.BuildSet(files)
+	}
 	if err != nil {
 		var problems []string
 		var errs template.Errors

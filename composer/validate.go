@@ -67,7 +67,9 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
 	}
-	if err := problemsError(map[string][]string{dir: tplProblems, *regFile: regProblems}); err != nil {
+	byPlace := map[string][]string{dir: tplProblems}
+	byPlace[*regFile] = append(byPlace[*regFile], regProblems...) // the same path for both counts both
+	if err := problemsError(byPlace); err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s\n", plural(len(set.Templates), "template"), plural(len(set.Routes), "route"))
@@ -101,7 +103,11 @@ func problemsError(byPlace map[string][]string) error {
 // "file:line[:col]: message" line naming the file under dir. The error is
 // for a folder that cannot be read at all.
 func templateProblems(dir string) (*template.Set, []string, error) {
-	set, err := template.LoadSet(os.DirFS(dir))
+	files, err := readFolder(dir)
+	var set *template.Set
+	if err == nil {
+		set, err = template.BuildSet(files)
+	}
 	if err == nil {
 		return set, nil, nil
 	}
@@ -119,11 +125,16 @@ func templateProblems(dir string) (*template.Set, []string, error) {
 
 // registryProblems reads a registry file as the server would, and returns
 // its entries and each problem as a "file:line[:col]: message" line, in
-// the order of the file.
+// the order of the file. The entries are nil only when the file could not
+// be read as a registry: an empty registry ({}) is an empty, non-nil list,
+// against which every fragment id is checked.
 func registryProblems(file string) ([]registry.Raw, []string) {
 	raws, err := registry.ReadFile(file)
 	if err != nil {
 		return nil, []string{err.Error()}
+	}
+	if raws == nil {
+		raws = []registry.Raw{}
 	}
 	errs := registry.New(nil).Update(raws)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
@@ -136,7 +147,8 @@ func registryProblems(file string) ([]registry.Raw, []string) {
 
 // checkFragments reports the template fragments with no entry in raws, and
 // those whose loader attribute would send their entry's bare function name
-// to another transport than Lambda.
+// to another transport than Lambda. Nothing is checked when the set or the
+// registry file could not be read (raws nil): their own problems say why.
 func checkFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
 	if set == nil || raws == nil {
 		return nil
@@ -153,16 +165,25 @@ func checkFragments(dir string, set *template.Set, raws []registry.Raw, file str
 	reg := registry.New(nil)
 	reg.Update(raws)
 	var problems []string
+	seen := map[string]bool{} // a layout's fragment is in every page that uses it: once
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			problems = append(problems, p)
+		}
+	}
 	for _, n := range names {
-		for _, f := range set.Templates[n].Slots {
+		tpl := set.Templates[n]
+		for _, f := range tpl.Slots {
+			where := fmt.Sprintf("%s:%d", filepath.Join(dir, tpl.File(f)), f.Line)
 			if !known[f.ID] {
-				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q is not in the registry %s", filepath.Join(dir, n), f.Line, f.ID, file))
+				add(fmt.Sprintf("%s: fragment %q is not in the registry %s", where, f.ID, file))
 				continue
 			}
 			e, ok := reg.Lookup(f.ID)
 			if ok && f.Loader != "" && fetch.Kind(e.Endpoint, string(f.Loader)) != fetch.Kind(e.Endpoint, e.Loader) {
-				problems = append(problems, fmt.Sprintf("%s:%d: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
-					filepath.Join(dir, n), f.Line, f.ID, f.Loader, e.Endpoint))
+				add(fmt.Sprintf("%s: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
+					where, f.ID, f.Loader, e.Endpoint))
 			}
 		}
 	}

@@ -12,7 +12,12 @@
 //
 // The breaker is gobreaker's TwoStepCircuitBreaker: Allow before the
 // request, and the verdict once the answer is known, which for a 2xx is at
-// the end of its body. What counts as a failure: an error before the
+// the end of its body. gobreaker keeps the state (closed, open, half-open,
+// its one probe and openFor); the closed state's rolling window is ours
+// (window below), because gobreaker counts a result in the bucket its
+// request started in and drops it once that bucket has rolled out, so a
+// fragment whose timeout is near or above the window would never open.
+// Ours counts each result when it ends, in the bucket of its end. What counts as a failure: an error before the
 // answer (a connection error, the deadline), a 5xx, a body that fails or
 // is cut before its end. A 4xx or 3xx is an answer, a success. A request
 // whose page went away (the browser left, or the page ended for another
@@ -113,9 +118,64 @@ type guard struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	openFor  time.Duration
 
-	// counts are the counts that tripped it: written by ReadyToTrip and
-	// read by OnStateChange, both under the breaker's own lock.
-	counts gobreaker.Counts
+	// state, win and counts are touched only by gobreaker's callbacks,
+	// all of which run under the breaker's own lock. state is the
+	// breaker's state as last told by OnStateChange; win holds the closed
+	// state's results, each at its end; counts are those that tripped it,
+	// for the log line.
+	state  gobreaker.State
+	win    window
+	counts counts
+}
+
+// counts are the finished requests of a window.
+type counts struct{ ok, failed int }
+
+// window is a rolling window of buckets: each result is counted in the
+// bucket of the moment it is recorded (the request's end), and a bucket is
+// forgotten once it is a window old, a tenth of the window at a time.
+type window struct {
+	period time.Duration // a bucket's length
+	start  time.Time     // the start of bucket 0
+	age    int64         // the current bucket's number since start
+	b      [buckets]counts
+	total  counts
+}
+
+func newWindow(length time.Duration, now time.Time) window {
+	return window{period: max(length/buckets, time.Nanosecond), start: now}
+}
+
+// advance moves the window to now, forgetting the buckets that left it.
+func (w *window) advance(now time.Time) {
+	age := int64(now.Sub(w.start) / w.period)
+	if age <= w.age {
+		return
+	}
+	if age-w.age >= buckets {
+		w.b, w.total, w.age = [buckets]counts{}, counts{}, age
+		return
+	}
+	for w.age < age {
+		w.age++
+		old := &w.b[w.age%buckets]
+		w.total.ok -= old.ok
+		w.total.failed -= old.failed
+		*old = counts{}
+	}
+}
+
+// record counts one finished request at now.
+func (w *window) record(now time.Time, ok bool) {
+	w.advance(now)
+	c := &w.b[w.age%buckets]
+	if ok {
+		c.ok++
+		w.total.ok++
+	} else {
+		c.failed++
+		w.total.failed++
+	}
 }
 
 // New returns a Transport in front of next.
@@ -176,8 +236,7 @@ func (t *Transport) prune() {
 		return
 	}
 	for k := range t.guards {
-		entry, ok := t.reg.Lookup(k.fragment)
-		if ok && (k.version == "" || k.version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == k.version })) {
+		if entry, ok := t.reg.Lookup(k.fragment); ok && liveVersion(entry, k.version) {
 			continue
 		}
 		delete(t.guards, k)
@@ -185,33 +244,65 @@ func (t *Transport) prune() {
 	}
 }
 
+// liveVersion tells whether version is one the stream asks of entry now:
+// "" for an entry without versions; for one with versions, "default" (the
+// entry's own endpoint) or a version's name. When an entry gains or loses
+// its versions, its own endpoint's guard and series move between "" and
+// "default", and the other one goes.
+func liveVersion(entry registry.Entry, version string) bool {
+	if len(entry.Versions) == 0 {
+		return version == ""
+	}
+	return version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == version })
+}
+
 func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {
 	g := &guard{endpoint: endpoint, rule: entry.Breaker, max: entry.MaxConcurrency}
-	gauge := t.state.WithLabelValues(k.fragment, k.version)
-	gauge.Set(float64(gobreaker.StateClosed))
+	// A fresh series: the replaced guard's breaker, whose requests may
+	// still end, keeps the old one, now out of the registry. A fragment
+	// without a breaker exports none ("closed" would claim one).
+	t.state.DeleteLabelValues(k.fragment, k.version)
 	if entry.Breaker.Off {
 		return g
 	}
+	gauge := t.state.WithLabelValues(k.fragment, k.version)
+	gauge.Set(float64(gobreaker.StateClosed))
 	rule := withDefaults(entry.Breaker)
 	g.openFor = rule.OpenFor
+	g.win = newWindow(rule.Window, time.Now())
 	g.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:         k.fragment + "@" + k.version,
-		MaxRequests:  1, // half-open: one probe at a time, and its success closes
-		Interval:     rule.Window,
-		BucketPeriod: rule.Window / buckets, // a rolling window, not a fixed one
-		Timeout:      rule.OpenFor,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			// Finished requests only: Requests also counts those in flight.
-			finished := c.TotalSuccesses + c.TotalFailures
-			if int(finished) < rule.MinRequests || float64(c.TotalFailures) < rule.FailureRate*float64(finished) {
+		Name:        k.fragment + "@" + k.version,
+		MaxRequests: 1, // half-open: one probe at a time, and its success closes
+		// No Interval: gobreaker never clears its own counts while closed,
+		// so a result of the current generation (the state its request
+		// started in has not changed since) always reaches the callbacks
+		// below, however long the request took. The window is g.win.
+		Timeout: rule.OpenFor,
+		// IsSuccessful sees every result of the current generation that is
+		// not excluded, after gobreaker has brought its state up to date:
+		// a closed-state result is recorded here, at its end.
+		IsSuccessful: func(err error) bool {
+			ok := err == nil
+			if g.state == gobreaker.StateClosed {
+				g.win.record(time.Now(), ok)
+			}
+			return ok
+		},
+		// ReadyToTrip runs on each closed-state failure, just recorded.
+		ReadyToTrip: func(gobreaker.Counts) bool {
+			g.win.advance(time.Now())
+			c := g.win.total
+			finished := c.ok + c.failed
+			if finished < rule.MinRequests || float64(c.failed) < rule.FailureRate*float64(finished) {
 				return false
 			}
 			g.counts = c
 			return true
 		},
-		IsSuccessful: func(err error) bool { return err == nil },
-		IsExcluded:   func(err error) bool { return errors.Is(err, errExcluded) },
+		IsExcluded: func(err error) bool { return errors.Is(err, errExcluded) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			g.state = to
+			g.win = newWindow(rule.Window, time.Now()) // each state starts afresh
 			gauge.Set(float64(to))
 			t.logChange(k, from, to, g.counts, rule)
 		},
@@ -223,7 +314,7 @@ func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guar
 // is a warning; closing is news; the open and half-open cycle of a
 // fragment that stays down (once per openFor) is debug, as the gauge shows
 // it.
-func (t *Transport) logChange(k key, from, to gobreaker.State, c gobreaker.Counts, rule registry.Breaker) {
+func (t *Transport) logChange(k key, from, to gobreaker.State, c counts, rule registry.Breaker) {
 	if t.log == nil {
 		return
 	}
@@ -233,7 +324,7 @@ func (t *Transport) logChange(k key, from, to gobreaker.State, c gobreaker.Count
 	switch {
 	case from == gobreaker.StateClosed && to == gobreaker.StateOpen:
 		level, msg = slog.LevelWarn, "circuit breaker opened: the fragment is not asked; pages show its fallback"
-		attrs = append(attrs, slog.Int("failures", int(c.TotalFailures)), slog.Int("requests", int(c.TotalFailures+c.TotalSuccesses)),
+		attrs = append(attrs, slog.Int("failures", c.failed), slog.Int("requests", c.failed+c.ok),
 			slog.Int64("window_ms", rule.Window.Milliseconds()), slog.Int64("open_for_ms", rule.OpenFor.Milliseconds()))
 	case to == gobreaker.StateClosed:
 		level, msg = slog.LevelInfo, "circuit breaker closed: the probe succeeded"

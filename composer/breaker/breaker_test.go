@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -470,5 +471,128 @@ func TestRemovedVersionsAreForgotten(t *testing.T) {
 	}
 	if strings.Join(versions, ",") != "default,v3" {
 		t.Errorf("gauges for versions %q, want default and v3", versions)
+	}
+}
+
+// A blackholed fragment whose timeout is longer than the breaker's window
+// still opens its breaker: a failure counts when it ends, in the window as
+// it is then, whatever the request's duration.
+func TestFailureLongerThanTheWindowCounts(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, hold(release)) // a blackhole: answers nothing
+	const min = 5
+	e := newEnv(t, map[string]registry.Entry{"slow": {Endpoint: s.URL,
+		Breaker: registry.Breaker{Window: 300 * time.Millisecond, MinRequests: min, OpenFor: time.Minute}}})
+	var wg sync.WaitGroup
+	for range min {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each request waits out a timeout longer than the window.
+			_, _ = e.get(context.Background(), "slow", "", s.URL, 500*time.Millisecond)
+		}()
+	}
+	wg.Wait()
+	if got := s.hits.Load(); got != min {
+		t.Fatalf("the fragment got %d requests, want %d", got, min)
+	}
+	e.wantState("slow", "", gobreaker.StateOpen)
+}
+
+// The attack's case scaled down: a blackhole whose timeout is most of the
+// window (8s of 10s there, 800ms of 1s here), asked steadily. Counted in
+// the bucket its request started in, each failure stayed in the window for
+// only the rest of it (200ms) and the breaker never opened; counted at its
+// end, the failures of the last window open it.
+func TestFailuresNearTheWindowAccumulate(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, hold(release))
+	const min = 5
+	e := newEnv(t, map[string]registry.Entry{"slow": {Endpoint: s.URL,
+		Breaker: registry.Breaker{Window: time.Second, MinRequests: min, OpenFor: time.Minute}}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = e.get(context.Background(), "slow", "", s.URL, 800*time.Millisecond)
+		}()
+		time.Sleep(100 * time.Millisecond)
+	}
+	wg.Wait()
+	e.wantState("slow", "", gobreaker.StateOpen)
+}
+
+// breakerSeries lists the composer_fragment_breaker_state series as
+// fragment@version=value.
+func breakerSeries(t *testing.T, e *env) []string {
+	t.Helper()
+	mfs, err := e.m.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "composer_fragment_breaker_state" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out = append(out, fmt.Sprintf("%s@%s=%v", labels["fragment"], labels["version"], m.GetGauge().GetValue()))
+		}
+	}
+	return out
+}
+
+// When an entry's versions are removed, its own endpoint's series changes
+// from version "default" to version "": the "default" series goes, and so
+// does the guard; and back again.
+func TestVersionsRemovedDropTheDefaultSeries(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	versioned := []byte(`{"endpoint": "` + s.URL + `", "versions": [{"name": "v2", "endpoint": "` + s.URL + `/v2", "weight": 50}]}`)
+	e := newEnv(t, map[string]registry.Entry{"cv": {Endpoint: s.URL}})
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: versioned}})
+	e.getN(breaker.DefaultMinRequests, "cv", "default", s.URL, safety)
+	e.wantState("cv", "default", gobreaker.StateOpen)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@default=2" {
+		t.Fatalf("series %q, want cv@default=2", got)
+	}
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: []byte(`{"endpoint": "` + s.URL + `"}`)}})
+	s.set(ok)
+	e.getN(1, "cv", "", s.URL, safety)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@=0" {
+		t.Errorf("after the versions were removed: series %q, want cv@=0", got)
+	}
+	e.reg.Update([]registry.Raw{{ID: "cv", Data: versioned}})
+	e.getN(1, "cv", "default", s.URL, safety)
+	if got := strings.Join(breakerSeries(t, e), " "); got != "cv@default=0" {
+		t.Errorf("after the versions came back: series %q, want cv@default=0", got)
+	}
+}
+
+// A fragment whose breaker is off exports no breaker state: "closed"
+// would claim a breaker that is not there. Turning it off removes the
+// series it had.
+func TestBreakerOffExportsNoState(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	e := newEnv(t, map[string]registry.Entry{"legacy": {Endpoint: s.URL, Breaker: registry.Breaker{Off: true}}, "other": {Endpoint: s.URL}})
+	e.getN(3, "legacy", "", s.URL, safety)
+	if got := breakerSeries(t, e); len(got) != 0 {
+		t.Errorf("breaker off: series %q, want none", got)
+	}
+	e.getN(breaker.DefaultMinRequests, "other", "", s.URL, safety)
+	e.reg.Update([]registry.Raw{{ID: "other", Data: []byte(`{"endpoint": "` + s.URL + `", "breaker": "off"}`)}})
+	e.getN(1, "other", "", s.URL, safety)
+	if got := breakerSeries(t, e); len(got) != 0 {
+		t.Errorf("after the breaker was turned off: series %q, want none", got)
 	}
 }

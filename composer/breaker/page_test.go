@@ -341,3 +341,34 @@ func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
+
+// What docs/resilience.md says of a cached fragment: its good answers,
+// served from the cache, never count, so however many pages the site
+// serves from the cache, minRequests failing misses open the breaker; the
+// cached answers are still served.
+func TestCachedGoodTrafficDoesNotCount(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("bad") != "" {
+			w.WriteHeader(500)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, "<p>good</p>")
+	})
+	e := newEnv(t, map[string]registry.Entry{"q": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: time.Minute}}})
+	url := pages(t, e, cache.New(e.tr, 1<<20, nil), `<html><body><micro-frontend id="q">fallback</micro-frontend></body></html>`)
+	for range 200 {
+		getPage(t, url+"?page=1")
+	}
+	if got := s.hits.Load(); got != 1 {
+		t.Fatalf("%d of 200 pages reached the fragment, want 1 (the rest are cache hits)", got)
+	}
+	for range breaker.DefaultMinRequests {
+		getPage(t, url+"?bad=1")
+	}
+	e.wantState("q", "", gobreaker.StateOpen)
+	if _, body := getPage(t, url+"?page=1"); !strings.Contains(body, "<p>good</p>") {
+		t.Errorf("the cached answer while open: %q", body)
+	}
+}

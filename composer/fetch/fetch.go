@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/registry"
 )
 
 // Request is one fragment request.
@@ -142,20 +144,11 @@ func Headers(page http.Header, requestID string, forward []string) http.Header {
 	copyHeader("Traceparent")
 	h["X-Request-Id"] = []string{requestID}
 	for _, name := range forward {
-		if !neverForwarded[name] {
+		if !registry.NeverForwarded(name) { // refused by the registry too; kept for entries built otherwise
 			copyHeader(name)
 		}
 	}
 	return h
-}
-
-// neverForwarded are headers an entry's forward list cannot pass: the
-// request id is the composer's, the rest belong to one connection or would
-// make the fragment's answer something other than plain HTML bytes.
-var neverForwarded = map[string]bool{
-	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
-	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
-	"Proxy-Authorization": true, "Proxy-Connection": true,
 }
 
 func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }

@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -82,11 +84,21 @@ func parseBreaker(raw json.RawMessage) (Breaker, error) {
 		b.Off = true
 		return b, nil
 	}
+	if raw[0] != '{' {
+		kind := jsonKind(raw)
+		if kind == "" {
+			kind = "value"
+		}
+		return b, fmt.Errorf(`breaker: a JSON %s; want "off" or an object such as {"failureRate": 0.5, "minRequests": 20, "window": "10s", "openFor": "1s"}`, kind)
+	}
+	if err := refuseNull(raw, ""); err != nil {
+		return b, fmt.Errorf("breaker: %w", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var j jsonBreaker
 	if err := dec.Decode(&j); err != nil {
-		return b, fmt.Errorf(`breaker: %v (want "off" or an object with failureRate, minRequests, window, openFor)`, err)
+		return b, fmt.Errorf(`%v (want "off" or an object with failureRate, minRequests, window, openFor)`, forAuthors(err, "breaker"))
 	}
 	if j.FailureRate != nil {
 		if r := *j.FailureRate; !(r > 0 && r <= 1) {
@@ -237,12 +249,146 @@ func entryFromEndpoint(s string) (Entry, error) {
 	return Entry{Endpoint: s}, nil
 }
 
+// forAuthors rewrites a JSON decoding error for the registry's author: the
+// field as written in the registry (under prefix, "" at the top), the kind
+// of value found and what is wanted, never a Go type.
+func forAuthors(err error, prefix string) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if prefix != "" {
+			msg = prefix + ": " + msg
+		}
+		return errors.New(msg)
+	}
+	field := te.Field
+	switch {
+	case prefix != "" && field != "":
+		field = prefix + "." + field
+	case prefix != "":
+		field = prefix
+	case field == "":
+		field = "the entry"
+	}
+	found := "a JSON " + te.Value
+	if n, ok := strings.CutPrefix(te.Value, "number "); ok {
+		found = n
+	}
+	return fmt.Errorf("%s: %s; want %s", field, found, wantKind(te.Type))
+}
+
+// wantKind says what a value of type t is written as in JSON.
+func wantKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(wantKind(t.Elem()), "a "), "an ") + "s"
+	}
+	return "an object"
+}
+
+// entryOnly are the entry fields a version cannot have: they apply to
+// every version of the entry.
+var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency"}
+
+// refuseNull refuses a field whose value is null in the JSON object data
+// (where names a nested object in messages, "" at the top): null is not
+// taken for the default, as a null entry is not taken for one; leaving the
+// field out is. "endpoint": null is left to say the endpoint is missing.
+func refuseNull(data []byte, where string) error {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		return nil // not an object: the decoder says why
+	}
+	names := make([]string, 0, len(fields))
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if string(bytes.TrimSpace(fields[k])) != "null" || (where == "" && strings.EqualFold(k, "endpoint")) {
+			continue
+		}
+		hint := "leave the field out for its default"
+		if where == "" && strings.EqualFold(k, "breaker") {
+			hint = `leave the field out for the default breaker, or write "off"`
+		}
+		return fmt.Errorf("%s%q: null: %s", where, k, hint)
+	}
+	return nil
+}
+
+// checkVersions reads each version of an entry object on its own, so that
+// a message can say which one is wrong, and tells an author who gave a
+// version an entry field that it is set per entry.
+func checkVersions(data []byte) error {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return nil
+	}
+	var raw json.RawMessage
+	for k, v := range top {
+		if strings.EqualFold(k, "versions") {
+			raw = v
+		}
+	}
+	var versions []json.RawMessage
+	if raw == nil || json.Unmarshal(raw, &versions) != nil {
+		return nil // absent, or not an array: the decoder says why
+	}
+	for i, v := range versions {
+		where := fmt.Sprintf("versions[%d]", i)
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(v, &fields) == nil {
+			for k := range fields {
+				for _, f := range entryOnly {
+					if !strings.EqualFold(k, f) {
+						continue
+					}
+					also := ""
+					if f == "breaker" || f == "maxConcurrency" {
+						also = ": each version, and the entry's own endpoint, gets its own breaker and bulkhead with the entry's settings"
+					}
+					return fmt.Errorf("%s: %q is set per entry, not per version (a version has name, endpoint and weight)%s", where, k, also)
+				}
+			}
+		}
+		if err := refuseNull(v, where+": "); err != nil {
+			return err
+		}
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.DisallowUnknownFields()
+		var one Version
+		if err := dec.Decode(&one); err != nil {
+			return forAuthors(err, where)
+		}
+	}
+	return nil
+}
+
 func parseObject(data []byte) (Entry, error) {
+	if err := refuseNull(data, ""); err != nil {
+		return Entry{}, err
+	}
+	if err := checkVersions(data); err != nil {
+		return Entry{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var j jsonEntry
 	if err := dec.Decode(&j); err != nil {
-		return Entry{}, fmt.Errorf("bad entry object: %w", err)
+		return Entry{}, fmt.Errorf("bad entry object: %w", forAuthors(err, ""))
 	}
 	if dec.More() {
 		return Entry{}, errors.New("bad entry object: data after the object")
@@ -268,6 +414,9 @@ func parseObject(data []byte) (Entry, error) {
 	for _, h := range j.ForwardHeaders {
 		if !validHeaderName(h) {
 			return Entry{}, fmt.Errorf("forwardHeaders: %q is not a header name", h)
+		}
+		if NeverForwarded(h) {
+			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id is the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
 		}
 		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
 	}
@@ -567,12 +716,34 @@ func (r *Registry) Update(raws []Raw) []*EntryError {
 }
 
 // ReadFile reads a registry file: a JSON object from fragment id to entry.
+// Only a regular file is read (a FIFO would wait for a writer); every
+// error is "path: message".
 func ReadFile(path string) ([]Raw, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read the registry file: %w", path, unwrapPath(err))
+	}
+	switch {
+	case st.IsDir():
+		return nil, fmt.Errorf("%s: is a directory: want a registry file, a JSON object from fragment id to entry", path)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file: only regular files are read", path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read registry: %w", err)
+		return nil, fmt.Errorf("%s: cannot read the registry file: %w", path, unwrapPath(err))
 	}
 	return ParseFile(path, data)
+}
+
+// unwrapPath is a *fs.PathError's cause, whose message would repeat the
+// path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // FileError is a registry file that is not a JSON object from fragment id
@@ -667,4 +838,17 @@ func position(data []byte, off int64) (line, col int) {
 	line = 1 + bytes.Count(before, []byte{'\n'})
 	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
 	return line, col
+}
+
+// NeverForwarded says whether name (any case) is a header an entry's
+// forwardHeaders cannot pass: the request id is the composer's, the rest
+// belong to one connection or would make the fragment's answer something
+// other than plain HTML bytes. The registry refuses entries asking for
+// them; fetch never copies them.
+func NeverForwarded(name string) bool { return neverForwarded[http.CanonicalHeaderKey(name)] }
+
+var neverForwarded = map[string]bool{
+	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
+	"Proxy-Authorization": true, "Proxy-Connection": true,
 }

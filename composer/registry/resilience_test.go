@@ -60,3 +60,47 @@ func TestParseEntryBreakerErrors(t *testing.T) {
 		}
 	}
 }
+
+// The messages name the field as the registry's author wrote it, never a
+// Go type; breaker and maxConcurrency in a version say they are per
+// entry; null is refused, as a JSON null entry is, rather than taken for
+// the default.
+func TestParseEntryMessagesForAuthors(t *testing.T) {
+	t.Parallel()
+	const ep = `"endpoint": "https://r.internal/f"`
+	const v = `"name": "v2", "endpoint": "https://r.internal/v2", "weight": 5`
+	tests := map[string]string{
+		`{` + ep + `, "maxConcurrency": "many"}`:                                                         `maxConcurrency: a JSON string; want a whole number`,
+		`{` + ep + `, "maxConcurrency": 1.5}`:                                                            `maxConcurrency: 1.5; want a whole number`,
+		`{` + ep + `, "breaker": {"minRequests": "x"}}`:                                                  `breaker.minRequests: a JSON string; want a whole number`,
+		`{` + ep + `, "breaker": {"window": 5}}`:                                                         `breaker.window: a JSON number; want a string`,
+		`{` + ep + `, "breaker": 5}`:                                                                     `breaker: a JSON number; want "off" or an object`,
+		`{` + ep + `, "versions": [{` + v + `, "maxConcurrency": 3}]}`:                                   `versions[0]: "maxConcurrency" is set per entry, not per version`,
+		`{` + ep + `, "versions": [{` + v + `, "breaker": "off"}]}`:                                      `versions[0]: "breaker" is set per entry, not per version`,
+		`{` + ep + `, "versions": [{"name": "v2", "endpoint": "https://r.internal/v2", "weight": "5"}]}`: `versions[0].weight: a JSON string; want a whole number`,
+		`{` + ep + `, "maxConcurrency": null}`:                                                           `"maxConcurrency": null: leave the field out`,
+		`{` + ep + `, "breaker": null}`:                                                                  `"breaker": null: leave the field out for the default breaker, or write "off"`,
+		`{` + ep + `, "breaker": {"failureRate": null}}`:                                                 `breaker: "failureRate": null: leave the field out`,
+		`{` + ep + `, "timeout": null}`:                                                                  `"timeout": null: leave the field out`,
+	}
+	for in, want := range tests {
+		_, err := ParseEntry([]byte(in))
+		if err == nil {
+			t.Errorf("%s: accepted, want an error with %q", in, want)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, want) {
+			t.Errorf("%s:\n got %q\nwant %q", in, msg, want)
+		}
+		for _, internal := range []string{"Go struct", "Go value", "jsonEntry", "jsonBreaker", "registry.", "of type"} {
+			if strings.Contains(msg, internal) {
+				t.Errorf("%s: %q shows Go internals (%s)", in, msg, internal)
+			}
+		}
+	}
+	// An empty breaker object is the default breaker, as documented.
+	if e, err := ParseEntry([]byte(`{` + ep + `, "breaker": {}}`)); err != nil || e.Breaker != (Breaker{}) {
+		t.Errorf(`"breaker": {}: %+v, %v; want the default breaker`, e.Breaker, err)
+	}
+}

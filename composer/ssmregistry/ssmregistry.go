@@ -43,13 +43,27 @@ import (
 // DefaultPrefix is where fragments register unless configured otherwise.
 const DefaultPrefix = "/ssr-mfe/"
 
-// ParseURI reads "ssm:/prefix/" and returns the prefix, ending in "/".
+// ParseURI reads "ssm:/prefix/" and returns the prefix (CheckPrefix).
 func ParseURI(uri string) (string, error) {
 	p, ok := strings.CutPrefix(uri, "ssm:")
 	if !ok || !strings.HasPrefix(p, "/") {
 		return "", fmt.Errorf("%q: want ssm:/prefix/", uri)
 	}
-	return NormalizePrefix(p), nil
+	if err := CheckPrefix(p); err != nil {
+		return "", fmt.Errorf("%q: %w", uri, err)
+	}
+	return p, nil
+}
+
+// CheckPrefix says whether p is a registry prefix as Parameter Store
+// names it: starting and ending with "/", with no empty level ("//"),
+// which Parameter Store would not keep as written and the change marker's
+// name would not match.
+func CheckPrefix(p string) error {
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || strings.Contains(p, "//") {
+		return fmt.Errorf("prefix %q: want a path that starts and ends with / and has no //, such as /ssr-mfe/", p)
+	}
+	return nil
 }
 
 // NormalizePrefix makes a prefix start and end with "/".
@@ -81,6 +95,12 @@ type Options struct {
 	// this often (each period shortened by up to 20 % at random, so that a
 	// fleet does not read in step). 0 means DefaultFullRefresh.
 	FullRefresh time.Duration
+	// Refresh is the longest wait between two calls of Raws (the refresh
+	// period). When set, FullRefresh is an upper bound: a refresh reads
+	// the whole registry when the next one could come after the full
+	// refresh is due. When 0, the full read happens at the first refresh
+	// after it is due: up to FullRefresh plus a refresh period.
+	Refresh time.Duration
 	// Log receives the marker's state changes (missing, found, a change it
 	// missed); nil discards them.
 	Log *slog.Logger
@@ -152,7 +172,7 @@ func NewWithOptions(client *ssm.Client, prefix string, o Options) *Source {
 	}, []string{"kind"})
 	s.calls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_registry_ssm_calls_total",
-		Help: "Parameter Store API calls made to read the registry, by operation, before the SDK's retries (a full read is one GetParametersByPath call per 10 parameters).",
+		Help: "Parameter Store operations made to read the registry, by operation (the SDK may retry each: HTTP attempts can be more); a full read is one GetParametersByPath per 10 parameters.",
 	}, []string{"operation"})
 	s.unmarked = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "composer_registry_unmarked_changes_total",
@@ -200,7 +220,7 @@ func (s *Source) Raws(ctx context.Context) ([]registry.Raw, error) {
 		return nil, err
 	}
 	now := s.opts.Now()
-	if usable && s.loaded && m == s.seen && now.Before(s.nextFull) {
+	if usable && s.loaded && m == s.seen && now.Add(s.opts.Refresh).Before(s.nextFull) {
 		return s.raws, nil
 	}
 	raws, err := s.readAll(ctx)
@@ -346,8 +366,8 @@ func Bump(ctx context.Context, client *ssm.Client, prefix, what string) error {
 
 // Register validates entry and writes it as "<prefix><id>", overwriting.
 func Register(ctx context.Context, client *ssm.Client, prefix, id, entry string) (string, error) {
-	if !validID(id) {
-		return "", fmt.Errorf("fragment id %q: use letters, digits and - _ . / (%q is reserved for the change marker)", id, MarkerID)
+	if err := CheckID(id); err != nil {
+		return "", err
 	}
 	if _, err := registry.ParseEntry([]byte(entry)); err != nil {
 		return "", fmt.Errorf("entry for %q: %w", id, err)
@@ -363,6 +383,19 @@ func Register(ctx context.Context, client *ssm.Client, prefix, id, entry string)
 		return "", fmt.Errorf("put parameter %s: %w", name, err)
 	}
 	return name, nil
+}
+
+// CheckID says whether id can be registered: one that would not be read
+// back as itself is refused. "<id>ARN" is read as <id> (the original
+// sample's naming), and "_version" is the change marker.
+func CheckID(id string) error {
+	if !validID(id) {
+		return fmt.Errorf("fragment id %q: use letters, digits and - _ . / (%q is reserved for the change marker)", id, MarkerID)
+	}
+	if base, ok := strings.CutSuffix(id, "ARN"); ok && base != "" {
+		return fmt.Errorf("fragment id %q ends in ARN: composers read the parameter <prefix>%sARN as the fragment %q (the original sample's naming), so it would be served under another id; choose an id that does not end in ARN", id, base, base)
+	}
+	return nil
 }
 
 func validID(id string) bool {

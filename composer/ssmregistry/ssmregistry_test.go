@@ -19,12 +19,12 @@ import (
 
 func TestParseURI(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"ssm:/ssr-mfe/": "/ssr-mfe/", "ssm:/a/b": "/a/b/", "ssm:/": "/"} {
+	for in, want := range map[string]string{"ssm:/ssr-mfe/": "/ssr-mfe/", "ssm:/a/b/": "/a/b/", "ssm:/": "/"} {
 		if got, err := ssmregistry.ParseURI(in); err != nil || got != want {
 			t.Errorf("ParseURI(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"ssm:relative", "/ssr-mfe/", "s3://x"} {
+	for _, in := range []string{"ssm:relative", "/ssr-mfe/", "s3://x", "ssm:/a/b", "ssm:/race//", "ssm://race/", "ssm:/a//b/"} {
 		if _, err := ssmregistry.ParseURI(in); err == nil {
 			t.Errorf("ParseURI(%q): no error", in)
 		}

@@ -57,15 +57,25 @@ func LoadSet(fsys fs.FS) (*Set, error) {
 }
 
 // ReadFiles reads the files a Set is built from: every *.html file and
-// routes.json, keyed by slash-separated path.
+// routes.json, keyed by slash-separated path. Only regular files are read
+// (a symbolic link is followed, and refused where fsys refuses it, as an
+// os.Root's does outside its folder): another kind, such as a FIFO, whose
+// opening would wait for a writer, is a problem (type Errors).
 func ReadFiles(fsys fs.FS) (map[string][]byte, error) {
 	files := map[string][]byte{}
+	var problems Errors
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() || (path.Ext(p) != ".html" && p != RoutesFile) {
 			return nil
+		}
+		if !d.Type().IsRegular() {
+			if msg := notRegular(fsys, p, d); msg != "" {
+				problems = append(problems, &Error{File: p, Msg: msg})
+				return nil
+			}
 		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
@@ -77,7 +87,31 @@ func ReadFiles(fsys fs.FS) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
 	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
 	return files, nil
+}
+
+// notRegular says why p, which is not a regular file, is not read; "" for
+// a symbolic link to a regular file that fsys lets it reach.
+func notRegular(fsys fs.FS, p string, d fs.DirEntry) string {
+	if d.Type()&fs.ModeSymlink == 0 {
+		return "not a regular file: only regular files are read"
+	}
+	if target, err := fs.ReadLink(fsys, p); err == nil {
+		if path.IsAbs(target) || !fs.ValidPath(path.Join(path.Dir(p), target)) {
+			return "a symbolic link to outside the folder: only files in the folder are read"
+		}
+	}
+	info, err := fs.Stat(fsys, p)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("a symbolic link that cannot be followed within the folder: %v", errors.Unwrap(err))
+	case !info.Mode().IsRegular():
+		return "a symbolic link to something that is not a regular file: only regular files are read"
+	}
+	return ""
 }
 
 // BuildSet compiles a set from file contents keyed by slash-separated path
@@ -92,22 +126,46 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	}
 	sort.Strings(names)
 	broken := map[string]bool{} // reported already: routes to them add nothing
+	sources := map[string]*source{}
 	for _, name := range names {
 		if name == RoutesFile {
 			continue
 		}
-		src := files[name]
-		t, err := Compile(name, src)
-		if err != nil {
-			errs = append(errs, err.(Errors)...)
+		src, perrs := parse(name, files[name])
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
 			broken[name] = true
 			continue
 		}
-		s.Templates[name] = t
-		if code, ok := errorPageCode(name); ok {
-			s.ErrorPages[code] = src
-		}
+		sources[name] = src
 	}
+	r := newResolver(sources)
+	r.broken = broken
+	for _, name := range names {
+		src, ok := sources[name]
+		if !ok {
+			continue
+		}
+		t, ok := r.template(name)
+		if !ok {
+			broken[name] = true
+			continue
+		}
+		if code, ok := errorPageCode(name); ok {
+			if f, ok := ownSlot(src); ok { // never composed: the tag would reach the browser
+				errs = append(errs, &Error{File: name, Line: f.Line, Msg: fmt.Sprintf("<micro-frontend id=%q> in an error page: error pages are sent as static bytes, never composed (a layout's fragments show their fallbacks); write the markup itself", f.ID)})
+				broken[name] = true
+				continue
+			}
+			if src.layout == nil && len(src.regions) == 0 {
+				s.ErrorPages[code] = files[name]
+			} else {
+				s.ErrorPages[code] = staticPage(t)
+			}
+		}
+		s.Templates[name] = t
+	}
+	errs = append(errs, r.errs...)
 	routes, ok := files[RoutesFile]
 	if !ok {
 		errs = append(errs, &Error{File: RoutesFile, Msg: "missing: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}"})
@@ -118,6 +176,26 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// ownSlot is the first <micro-frontend> written in src itself (not in
+// the layout it uses), if any.
+func ownSlot(src *source) (Fragment, bool) {
+	nodes := src.nodes
+	if src.layout != nil {
+		nodes = nil
+		for _, f := range src.layout.fills {
+			nodes = append(nodes, f.nodes...)
+		}
+	}
+	var first Fragment
+	found := false
+	for _, n := range nodes {
+		if n.kind == nodeSlot && (!found || n.frag.Line < first.Line) {
+			first, found = n.frag, true
+		}
+	}
+	return first, found
 }
 
 // errorPageCode says whether name is an error page: error.html (code 0) or
@@ -167,12 +245,15 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 	}
 	var routes []Route
 	seen := map[string]bool{}
+	sameAs := map[string]string{} // normalised pattern -> "pattern" (line N)
+	keys := 0
 	for dec.More() {
 		keyTok, err := dec.Token()
 		if err != nil {
 			fail(dec.InputOffset(), "%v", err)
 			return nil, errs
 		}
+		keys++
 		pattern, ok := keyTok.(string)
 		if !ok {
 			fail(dec.InputOffset(), "want a route pattern (a string) as key, got %v", keyTok)
@@ -196,6 +277,11 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 			fail(off, "route %q: %v", pattern, err)
 			continue
 		}
+		if first, dup := sameAs[unnamed(pattern)]; dup {
+			fail(off, "route %q is the same as %s: they differ only in parameter names, and only one could be served", pattern, first)
+			continue
+		}
+		sameAs[unnamed(pattern)] = fmt.Sprintf("%q (line %d)", pattern, lineAt(src, off))
 		t, ok := templates[strings.TrimPrefix(name, "/")]
 		if !ok {
 			if !broken[strings.TrimPrefix(name, "/")] {
@@ -209,8 +295,40 @@ func parseRoutes(src []byte, templates map[string]*Template, broken map[string]b
 		fail(dec.InputOffset(), "%v", err)
 	} else if _, err := dec.Token(); err != io.EOF {
 		fail(dec.InputOffset(), "unexpected data after the route table")
+	} else if keys == 0 {
+		fail(0, "no routes: the route table maps paths to templates, e.g. {\"/\": \"home.html\"}")
 	}
 	return routes, errs
+}
+
+// unnamed is pattern with its parameters' names left out ({id} and
+// {name} are both {}, {id:[0-9]+} is {:[0-9]+}): two patterns equal this
+// way are one route to chi.
+func unnamed(pattern string) string {
+	var b strings.Builder
+	depth := 0
+	naming := false
+	for _, r := range pattern {
+		switch {
+		case r == '{' && depth == 0:
+			depth, naming = 1, true
+			b.WriteRune(r)
+			continue
+		case r == '{':
+			depth++
+		case r == '}':
+			depth--
+			if depth == 0 {
+				naming = false
+			}
+		case r == ':' && depth == 1 && naming:
+			naming = false
+		}
+		if !naming {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // checkPattern asks chi whether it accepts pattern; chi panics on a bad one.

@@ -25,6 +25,15 @@ import (
 // ElementName is the tag that marks a fragment in a template.
 const ElementName = "micro-frontend"
 
+// LayoutElement names the layout a template uses, and holds the regions it
+// fills: <mfe-layout src="shell.html"><mfe-region name="main">...
+const LayoutElement = "mfe-layout"
+
+// RegionElement is a named region: in a layout, where a page's content goes
+// (its children are the default); in a page, inside <mfe-layout>, the
+// content for the layout's region of that name.
+const RegionElement = "mfe-region"
+
 // PartKind says what a Part of a compiled template is.
 type PartKind uint8
 
@@ -70,6 +79,9 @@ type Fragment struct {
 	Loader   Loader
 	Fallback []byte // children: fallback, or placeholder when Async
 	Line     int    // line of the opening tag, 1-based
+	// File is the file the element is written in when that is not the
+	// template's own: its layout's (see Template.File).
+	File string
 }
 
 // Template is a compiled page template. It is immutable and safe for
@@ -117,55 +129,73 @@ func (es Errors) Error() string {
 
 // Compile parses src once and returns its compiled form. name is used in
 // error messages. A non-nil error is of type Errors and lists every problem
-// found, each with its line.
+// found, each with its line. A template that uses a layout compiles only in
+// a set (BuildSet), where its layout is.
 func Compile(name string, src []byte) (*Template, error) {
-	c := compiler{name: name, src: src, line: 1, tpl: &Template{Name: name}}
-	c.run()
-	if len(c.errs) > 0 {
-		return nil, c.errs
+	s, errs := parse(name, src)
+	if len(errs) > 0 {
+		return nil, errs
 	}
-	return c.tpl, nil
+	r := newResolver(map[string]*source{name: s})
+	t, ok := r.template(name)
+	if !ok {
+		return nil, r.errs
+	}
+	return t, nil
 }
 
 type compiler struct {
 	name string
 	src  []byte
 	line int // line at the start of the current token
-	tpl  *Template
 	errs Errors
+	out  *source
 
 	rawFrom int // where the pending run of raw bytes starts in src
 	offset  int // offset of the current token
 
-	rawStarts []int // offset in src of each part that is Raw, else -1
+	// stack of open containers: the file itself, <mfe-layout>, a region
+	stack []*container
 
 	open      *Fragment // element whose children are being read
 	openLine  int
 	childFrom int
-	headDone  bool
-}
 
-func (c *compiler) addPart(p Part, rawStart int) {
-	c.tpl.Parts = append(c.tpl.Parts, p)
-	c.rawStarts = append(c.rawStarts, rawStart)
+	// outsideLine is the line of the first content outside any region in a
+	// file that uses a layout (0: none yet).
+	outsideLine int
+	outsideWhat string
 }
 
 func (c *compiler) errorf(line int, format string, args ...any) {
 	c.errs = append(c.errs, &Error{File: c.name, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-// flushRaw ends the pending raw run at offset end.
+func (c *compiler) top() *container { return c.stack[len(c.stack)-1] }
+
+// flushRaw ends the pending raw run at offset end, adding it to the open
+// container.
 func (c *compiler) flushRaw(end int) {
 	if end > c.rawFrom {
-		c.addPart(Part{Kind: Raw, Raw: c.src[c.rawFrom:end:end]}, c.rawFrom)
+		cur := c.top()
+		if cur.kind != inLayout {
+			cur.nodes = append(cur.nodes, node{kind: nodeRaw, raw: c.src[c.rawFrom:end:end]})
+		}
 	}
 	c.rawFrom = end
+}
+
+// outside notes content that a template using a layout would not show.
+func (c *compiler) outside(what string) {
+	if c.outsideLine == 0 {
+		c.outsideLine, c.outsideWhat = c.line, what
+	}
 }
 
 func (c *compiler) run() {
 	z := html.NewTokenizer(bytes.NewReader(c.src))
 	z.SetMaxBuf(0)
-	bodyEndOffset := -1
+	c.stack = []*container{{kind: inFile}}
 	for {
 		tt := z.Next()
 		raw := z.Raw()
@@ -177,51 +207,7 @@ func (c *compiler) run() {
 			}
 			break
 		}
-		switch tt {
-		case html.StartTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			if string(name) != ElementName {
-				break
-			}
-			if c.open != nil {
-				c.errorf(c.line, "<%s> inside <%s id=%q> (opened on line %d): fragments do not nest", ElementName, ElementName, c.open.ID, c.openLine)
-				break
-			}
-			// "<micro-frontend id=a/>" is, to an HTML parser, an open tag
-			// with id "a/". Authors mean a self-closing element, so read it so.
-			selfClosing := tt == html.SelfClosingTagToken || bytes.HasSuffix(raw, []byte("/>"))
-			f := c.fragment(z, hasAttr, selfClosing)
-			c.flushRaw(start)
-			c.rawFrom = end
-			if selfClosing {
-				c.addSlot(f)
-				break
-			}
-			c.open, c.openLine, c.childFrom = &f, c.line, end
-		case html.EndTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
-			case ElementName:
-				if c.open == nil {
-					c.errorf(c.line, "</%s> without a matching <%s>", ElementName, ElementName)
-					break
-				}
-				c.open.Fallback = c.src[c.childFrom:start:start]
-				c.addSlot(*c.open)
-				c.open = nil
-				c.rawFrom = end
-			case "head":
-				if c.open == nil && !c.headDone {
-					c.headDone = true
-					c.flushRaw(start)
-					c.addPart(Part{Kind: HeadOutlet}, -1)
-				}
-			case "body":
-				if c.open == nil {
-					bodyEndOffset = start
-				}
-			}
-		}
+		c.token(z, tt, raw, start, end)
 		c.line += bytes.Count(raw, []byte{'\n'})
 		c.offset = end
 	}
@@ -230,49 +216,240 @@ func (c *compiler) run() {
 		return
 	}
 	c.flushRaw(len(c.src))
-	if c.tpl.Async > 0 {
-		c.placeAsyncOutlet(bodyEndOffset)
-	}
-}
-
-// placeAsyncOutlet puts the async outlet just before the last </body>
-// (offset at in src, which lies in a raw part), or at the end of the page.
-func (c *compiler) placeAsyncOutlet(at int) {
-	parts := c.tpl.Parts
-	lastAsync := 0
-	for i, p := range parts {
-		if p.Kind == Slot && c.tpl.Slots[p.Slot].Async {
-			lastAsync = i
+	for len(c.stack) > 1 {
+		k := c.top()
+		c.stack = c.stack[:len(c.stack)-1]
+		switch k.kind {
+		case inLayout:
+			c.errorf(k.line, "<%s src=%q> is never closed: end it with </%s>", LayoutElement, c.out.layout.src, LayoutElement)
+		default:
+			c.errorf(k.line, "<%s name=%q> is never closed: end it with </%s>", RegionElement, k.name, RegionElement)
 		}
 	}
-	for i, p := range parts {
-		// The outlet must follow every placeholder it fills.
-		if p.Kind != Raw || at < 0 || i < lastAsync {
-			continue
+	file := c.stack[0]
+	if c.out.layout != nil {
+		if c.outsideLine > 0 {
+			c.errs = append(c.errs, &Error{File: c.name, Line: c.outsideLine, Msg: fmt.Sprintf(
+				"%s outside <%s>: a template that uses a layout is shown only through the regions it fills; move it into one", c.outsideWhat, RegionElement)})
 		}
-		from := c.rawStarts[i]
-		if at < from || at >= from+len(p.Raw) {
-			continue
-		}
-		k := at - from
-		out := make([]Part, 0, len(parts)+2)
-		out = append(out, parts[:i]...)
-		if k > 0 {
-			out = append(out, Part{Kind: Raw, Raw: p.Raw[:k:k]})
-		}
-		out = append(out, Part{Kind: AsyncOutlet}, Part{Kind: Raw, Raw: p.Raw[k:]})
-		c.tpl.Parts = append(out, parts[i+1:]...)
 		return
 	}
-	c.tpl.Parts = append(parts, Part{Kind: AsyncOutlet})
+	c.out.nodes = file.nodes
+}
+
+// token handles one token of the file.
+func (c *compiler) token(z *html.Tokenizer, tt html.TokenType, raw []byte, start, end int) {
+	cur := c.top()
+	switch tt {
+	case html.TextToken:
+		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) && len(bytes.TrimSpace(raw)) > 0 {
+			c.outside("text")
+		}
+	case html.DoctypeToken:
+		if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) {
+			c.outside("<!doctype>")
+		}
+	case html.StartTagToken, html.SelfClosingTagToken:
+		name, hasAttr := z.TagName()
+		tag := string(name)
+		// "<x id=a/>" is, to an HTML parser, an open tag with id "a/".
+		// Authors mean a self-closing element, so read it so.
+		selfClosing := tt == html.SelfClosingTagToken || bytes.HasSuffix(raw, []byte("/>"))
+		switch tag {
+		case ElementName:
+			if c.open != nil {
+				c.errorf(c.line, "<%s> inside <%s id=%q> (opened on line %d): fragments do not nest", ElementName, ElementName, c.open.ID, c.openLine)
+				return
+			}
+			if cur.kind == inLayout || cur.kind == inFile {
+				c.outside("<" + ElementName + ">")
+			}
+			f := c.fragment(z, hasAttr, selfClosing)
+			c.flushRaw(start)
+			c.rawFrom = end
+			if selfClosing {
+				c.addSlot(f)
+				return
+			}
+			c.open, c.openLine, c.childFrom = &f, c.line, end
+		case LayoutElement, RegionElement:
+			if c.open != nil {
+				c.errorf(c.line, "<%s> inside <%s id=%q> (opened on line %d): a fallback cannot hold layout markup", tag, ElementName, c.open.ID, c.openLine)
+				return
+			}
+			attrs := c.attrs(z, hasAttr, selfClosing, tag)
+			c.flushRaw(start)
+			c.rawFrom = end
+			if tag == LayoutElement {
+				c.layoutStart(attrs, selfClosing)
+			} else {
+				c.regionStart(attrs, selfClosing, end)
+			}
+		default:
+			if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) {
+				c.outside("<" + tag + ">")
+			}
+		}
+	case html.EndTagToken:
+		name, _ := z.TagName()
+		tag := string(name)
+		switch tag {
+		case ElementName:
+			if c.open == nil {
+				c.errorf(c.line, "</%s> without a matching <%s>", ElementName, ElementName)
+				return
+			}
+			c.open.Fallback = c.src[c.childFrom:start:start]
+			c.addSlot(*c.open)
+			c.open = nil
+			c.rawFrom = end
+		case LayoutElement, RegionElement:
+			if c.open != nil {
+				c.errorf(c.line, "</%s> inside <%s id=%q> (opened on line %d): a fallback cannot hold layout markup", tag, ElementName, c.open.ID, c.openLine)
+				return
+			}
+			c.flushRaw(start)
+			c.rawFrom = end
+			c.end(tag)
+		case "head", "body":
+			if c.open != nil {
+				return
+			}
+			if cur.kind == inLayout || cur.kind == inFile {
+				c.outside("</" + tag + ">")
+			}
+			c.flushRaw(start)
+			kind := nodeHeadEnd
+			if tag == "body" {
+				kind = nodeBodyEnd
+			}
+			cur.nodes = append(cur.nodes, node{kind: kind})
+		default:
+			if c.open == nil && (cur.kind == inLayout || cur.kind == inFile) {
+				c.outside("</" + tag + ">")
+			}
+		}
+	}
 }
 
 func (c *compiler) addSlot(f Fragment) {
-	if f.Async {
-		c.tpl.Async++
+	f.File = c.name
+	cur := c.top()
+	cur.nodes = append(cur.nodes, node{kind: nodeSlot, frag: f})
+}
+
+// attrs reads the attributes of an <mfe-layout> or <mfe-region> tag: the
+// one each takes (src, name) and data-*.
+func (c *compiler) attrs(z *html.Tokenizer, hasAttr, selfClosing bool, tag string) map[string]string {
+	want := "src"
+	if tag == RegionElement {
+		want = "name"
 	}
-	c.tpl.Slots = append(c.tpl.Slots, f)
-	c.addPart(Part{Kind: Slot, Slot: len(c.tpl.Slots) - 1}, -1)
+	out := map[string]string{}
+	for hasAttr {
+		var k, v []byte
+		k, v, hasAttr = z.TagAttr()
+		key, val := string(k), string(v)
+		if !hasAttr && selfClosing {
+			val = strings.TrimSuffix(val, "/")
+		}
+		if _, dup := out[key]; dup {
+			c.errorf(c.line, "attribute %q given twice", key)
+			continue
+		}
+		out[key] = strings.TrimSpace(val)
+		if key != want && !strings.HasPrefix(key, "data-") {
+			c.errorf(c.line, "unknown attribute %q: <%s> takes %s and data-*", key, tag, want)
+		}
+	}
+	if out[want] == "" {
+		c.errorf(c.line, "<%s> without %s", tag, want)
+	}
+	return out
+}
+
+func (c *compiler) layoutStart(attrs map[string]string, selfClosing bool) {
+	cur := c.top()
+	k := &container{kind: inLayout, line: c.line}
+	switch {
+	case cur.kind != inFile:
+		c.errorf(c.line, "<%s> inside <%s>: a template names its layout at its top, outside any region", LayoutElement, cur.tag())
+		k.bad = true
+	case c.out.layout != nil:
+		c.errorf(c.line, "a second <%s>: a template has one layout (the first is on line %d)", LayoutElement, c.out.layout.line)
+		k.bad = true
+	default:
+		c.out.layout = &layoutUse{src: attrs["src"], line: c.line, fills: map[string]*fill{}}
+	}
+	if !selfClosing {
+		c.stack = append(c.stack, k)
+	}
+}
+
+func (c *compiler) regionStart(attrs map[string]string, selfClosing bool, end int) {
+	cur := c.top()
+	name := attrs["name"]
+	k := &container{kind: inRegion, line: c.line, name: name, bad: cur.bad}
+	switch cur.kind {
+	case inLayout:
+		k.kind = inFill
+	case inRegion:
+		c.errorf(c.line, "<%s name=%q> inside <%s name=%q> (opened on line %d): regions do not nest", RegionElement, name, RegionElement, cur.name, cur.line)
+		k.bad = true
+	case inFill, inFile:
+		if cur.kind == inFile {
+			c.outside("<" + RegionElement + ">")
+		}
+		if first, ok := c.out.regions[name]; ok && name != "" {
+			c.errorf(c.line, "region %q declared twice (first on line %d)", name, first)
+			k.bad = true
+		} else if !k.bad {
+			c.out.regions[name] = c.line
+		}
+	}
+	if selfClosing {
+		c.close(k)
+		return
+	}
+	c.stack = append(c.stack, k)
+}
+
+// end handles </mfe-layout> and </mfe-region>.
+func (c *compiler) end(tag string) {
+	cur := c.top()
+	switch {
+	case tag == LayoutElement && cur.kind == inLayout:
+		c.stack = c.stack[:len(c.stack)-1]
+	case tag == RegionElement && (cur.kind == inRegion || cur.kind == inFill):
+		c.stack = c.stack[:len(c.stack)-1]
+		c.close(cur)
+	case cur.kind == inRegion || cur.kind == inFill:
+		c.errorf(c.line, "</%s> while <%s name=%q> (line %d) is open", tag, RegionElement, cur.name, cur.line)
+	case cur.kind == inLayout:
+		c.errorf(c.line, "</%s> while <%s> (line %d) is open", tag, LayoutElement, cur.line)
+	default:
+		c.errorf(c.line, "</%s> without a matching <%s>", tag, tag)
+	}
+}
+
+// close ends region k: a fill of the layout's region, or a region of this
+// template's own, with its default content.
+func (c *compiler) close(k *container) {
+	if k.name == "" || k.bad {
+		return // reported already
+	}
+	nodes := trimLines(k.nodes)
+	if k.kind == inFill {
+		l := c.out.layout
+		if f, ok := l.fills[k.name]; ok {
+			c.errorf(k.line, "region %q filled twice (first on line %d)", k.name, f.line)
+			return
+		}
+		l.fills[k.name] = &fill{line: k.line, nodes: nodes}
+		return
+	}
+	cur := c.top()
+	cur.nodes = append(cur.nodes, node{kind: nodeRegion, region: &region{name: k.name, file: c.name, line: k.line, def: nodes}})
 }
 
 // fragment reads the attributes of a <micro-frontend> tag.
@@ -348,6 +525,15 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 		c.errorf(c.line, "fragment %q is both async and errorbehaviour=\"error\": the page status cannot wait for a fragment streamed later", f.ID)
 	}
 	return f
+}
+
+// File is the file that the fragment f of t is written in: t's own, or the
+// layout's that holds it.
+func (t *Template) File(f Fragment) string {
+	if f.File != "" {
+		return f.File
+	}
+	return t.Name
 }
 
 // String renders the template's structure for tests and debugging.
