@@ -41,6 +41,24 @@ func commandsUsage(w io.Writer) {
 	}
 }
 
+// unknownCommand is the error for composer NAME when NAME is no
+// subcommand.
+func unknownCommand(name string) error {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return fmt.Errorf("unknown subcommand %q; the subcommands are %s (composer -h for more)", name, strings.Join(names, ", "))
+}
+
+// plural is n and word, with an s unless n is 1: "1 route", "2 routes".
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
 // cliLogger is the log of a subcommand: warnings and errors only, as text.
 func cliLogger(stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -63,9 +81,14 @@ func publish(ctx context.Context, args []string, getenv func(string) string, std
 	if pos == nil {
 		return nil // -h
 	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return errors.New("publish: want a folder and an s3:// location")
+	switch len(pos) {
+	case 0:
+		return errors.New("publish: missing DIR and s3://bucket/prefix/; see composer publish -h")
+	case 1:
+		return fmt.Errorf("publish: missing the s3:// location after %q; see composer publish -h", pos[0])
+	case 2:
+	default:
+		return fmt.Errorf("publish: unexpected argument %q after DIR and s3://bucket/prefix/; see composer publish -h", pos[2])
 	}
 	dir, uri := pos[0], pos[1]
 	loc, err := s3templates.ParseURI(uri)
@@ -144,9 +167,14 @@ func register(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	case *file == "" && len(pos) == 2:
 		entries = append(entries, [2]string{pos[0], pos[1]})
+	case *file != "":
+		return fmt.Errorf("register: unexpected argument %q with -file; see composer register -h", pos[0])
+	case len(pos) == 0:
+		return errors.New("register: missing ID and ENDPOINT_OR_JSON (or -file); see composer register -h")
+	case len(pos) == 1:
+		return fmt.Errorf("register: missing ENDPOINT_OR_JSON after the id %q; see composer register -h", pos[0])
 	default:
-		fs.Usage()
-		return errors.New("register: want a fragment id and an endpoint or JSON entry, or -file")
+		return fmt.Errorf("register: unexpected argument %q after ID and ENDPOINT_OR_JSON; see composer register -h", pos[2])
 	}
 	if err := ssmregistry.CheckPrefix(*prefix); err != nil {
 		return fmt.Errorf("register: -prefix: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,6 +42,7 @@ type config struct {
 	cdnKeyHeaders   []string
 	adminAddr       string
 	adminNote       string // how adminAddr was chosen, when the alias was involved
+	adminFrom       string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
 	proxies         map[string]*url.URL
 	logFormat       string
 	logLevel        slog.Level
@@ -98,7 +100,7 @@ var settings = []setting{
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any", false},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)", false},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
-	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)", false},
+	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)", false},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins", false},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)", false},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error", false},
@@ -109,23 +111,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vals := map[string]*string{}
-	bools := map[string]*bool{}
 	var errs []error
-	badBools := map[string]string{} // env: value, unless a flag overrides it
 	for _, s := range settings {
 		def := s.def
 		if v := getenv(s.env); v != "" {
 			def = v
 		}
+		vals[s.env] = &def
 		if s.boolean {
-			b, err := strconv.ParseBool(def)
-			if err != nil {
-				badBools[s.env] = def
-			}
-			bools[s.env] = fs.Bool(s.flag, b, s.usage+" ($"+s.env+")")
+			fs.Var((*boolText)(vals[s.env]), s.flag, s.usage+" ($"+s.env+")")
 			continue
 		}
-		vals[s.env] = fs.String(s.flag, def, s.usage+" ($"+s.env+")")
+		fs.StringVar(vals[s.env], s.flag, def, s.usage+" ($"+s.env+")")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer SUBCOMMAND [flags] ARGS...\n\nServes pages composed from fragments (the embedded demo when nothing is configured).\n\n")
@@ -144,17 +141,17 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		addr:        *vals["COMPOSER_ADDR"],
 		templates:   *vals["COMPOSER_TEMPLATES"],
 		registry:    *vals["COMPOSER_REGISTRY"],
-		dev:         *bools["COMPOSER_DEV"],
 		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
 		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
 		csp:         *vals["COMPOSER_CSP"],
 		adminAddr:   *vals["COMPOSER_ADMIN_ADDR"],
+		adminFrom:   "COMPOSER_ADMIN_ADDR",
 	}
 	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
-	for _, s := range settings {
-		if v, bad := badBools[s.env]; bad && !c.flagsSet[s.flag] {
-			errs = append(errs, fmt.Errorf("%s: want true or false", c.namedValue(s.env, v)))
-		}
+	if dev, err := strconv.ParseBool(*vals["COMPOSER_DEV"]); err != nil {
+		errs = append(errs, fmt.Errorf("%s: want true or false", c.namedValue("COMPOSER_DEV", *vals["COMPOSER_DEV"])))
+	} else {
+		c.dev = dev
 	}
 	// COMPOSER_DEBUG_ADDR is an alias of COMPOSER_ADMIN_ADDR, which wins.
 	if debug := *vals["COMPOSER_DEBUG_ADDR"]; debug != "" {
@@ -162,8 +159,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		if adminSet {
 			c.adminNote = "COMPOSER_ADMIN_ADDR and COMPOSER_DEBUG_ADDR both set: the admin listener is on COMPOSER_ADMIN_ADDR"
 		} else {
-			c.adminAddr = debug
+			c.adminAddr, c.adminFrom = debug, "COMPOSER_DEBUG_ADDR"
 			c.adminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
+		}
+	}
+	for env, addr := range map[string]string{"COMPOSER_ADDR": c.addr, c.adminFrom: c.adminAddr} {
+		if err := checkListenAddr(addr); err != nil && (addr != "" || env == "COMPOSER_ADDR") {
+			errs = append(errs, fmt.Errorf("%s: %w", c.namedValue(env, addr), err))
 		}
 	}
 	if v := *vals["COMPOSER_PROXY"]; v != "" {
@@ -180,6 +182,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
 		c.allowedHosts = strings.Split(v, ",")
+		for _, h := range c.allowedHosts {
+			if strings.Contains(h, "/") {
+				errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named("COMPOSER_ALLOWED_HOSTS"), h))
+			}
+		}
+	}
+	if strings.Contains(c.registry, "://") && !isSSM(c.registry) {
+		errs = append(errs, fmt.Errorf("%s: want ssm:/prefix/ or a local JSON file", c.namedValue("COMPOSER_REGISTRY", c.registry)))
 	}
 	duration := func(env string, dst *time.Duration) {
 		d, err := time.ParseDuration(*vals[env])
@@ -242,6 +252,29 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	return c, errors.Join(errs...)
 }
+
+// checkListenAddr reports what is wrong with addr as a listen address
+// (host:port, the host optional), before anything starts.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port or :port, e.g. :8080 or 127.0.0.1:8080")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+		if _, err := net.LookupPort("tcp", port); err != nil || n > 0 {
+			return fmt.Errorf("port %q: want a number from 0 to 65535", port)
+		}
+	}
+	return nil
+}
+
+// boolText is a boolean flag (-dev, -dev=false) kept as text, so that a
+// bad value is reported as every other setting's is.
+type boolText string
+
+func (b *boolText) String() string     { return string(*b) }
+func (b *boolText) Set(v string) error { *b = boolText(v); return nil }
+func (b *boolText) IsBoolFlag() bool   { return true }
 
 // notHeaderNameRune is a rune that header names in the CDN's key cannot have.
 func notHeaderNameRune(r rune) bool {

@@ -162,7 +162,6 @@ func TestStartupRefusesABrokenLocalFolderOrRegistryFile(t *testing.T) {
 		{"template that does not compile", map[string]string{"a.html": "\n<micro-frontend id=\"x\" timeout=\"soon\"/>"}, goodReg, []string{`DIR/a.html:2: timeout="soon"`}},
 		{"registry entry a number", nil, "{\n\"x\": 42}", []string{`REG:2: fragment "x": a JSON number`}},
 		{"registry file not JSON", nil, "{\n\"x\": }", []string{`REG:2:6: invalid character '}'`}},
-		{"registry file missing", nil, "", []string{`REG: cannot read the registry file: no such file or directory`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -191,6 +190,16 @@ func TestStartupRefusesABrokenLocalFolderOrRegistryFile(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A registry file that is not there is a setting's error, in any mode.
+	dir := t.TempDir()
+	for name, content := range good {
+		writeFile(t, filepath.Join(dir, name), content)
+	}
+	reg := filepath.Join(t.TempDir(), "registry.json")
+	served, _, err := startOrExit(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": reg})
+	if want := `COMPOSER_REGISTRY="` + reg + `": no such file`; served || err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("registry file missing: served %v, error %v; want %q", served, err, want)
 	}
 }
 

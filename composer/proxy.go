@@ -1,21 +1,30 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"path"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ssr-mfe/composer/composer/server"
 )
 
 // newProxy serves prefix (ending in "/") from target, as a CDN behaviour
 // would. The path is decoded and cleaned before it goes on: one that
 // leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", "..;",
 // backslashes, overlong UTF-8, the same encoded up to four times), gets 400
-// and never reaches target.
-func newProxy(prefix string, target *url.URL) http.Handler {
+// and never reaches target. Its errors go to log, with the request id.
+func newProxy(prefix string, target *url.URL, log *slog.Logger) http.Handler {
 	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		log.Warn("proxy error: the target did not answer", slog.String("request_id", server.RequestID(r.Context())),
+			slog.String("path", r.URL.Path), slog.String("target", target.Host), slog.String("error", err.Error()))
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clean, ok := proxyPath(prefix, r.URL.Path)
 		if !ok {

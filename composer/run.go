@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -41,6 +42,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			if args[1] == c.name {
 				return c.run(ctx, args[2:], getenv, stdout, stderr)
 			}
+		}
+		switch {
+		case args[1] == "help" && len(args) == 2:
+			args = []string{args[0], "-h"}
+		case args[1] == "help":
+			return run(ctx, []string{args[0], args[2], "-h"}, getenv, stdout, stderr)
+		case !strings.HasPrefix(args[1], "-"):
+			return unknownCommand(args[1])
 		}
 	}
 	cfg, err := parseConfig(args[1:], getenv, stderr)
@@ -132,7 +141,7 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 	}
 	in := &inputs{mounts: map[string]http.Handler{}, close: func() {}}
 	for prefix, target := range cfg.proxies {
-		in.mounts[prefix+"*"] = newProxy(prefix, target)
+		in.mounts[prefix+"*"] = newProxy(prefix, target, log)
 	}
 	switch {
 	case cfg.templates == "":
@@ -166,6 +175,9 @@ func openSources(cfg *config, clients *awsClients, log *slog.Logger, metrics pro
 		}
 		in.registry = ssmregistry.NewWithOptions(clients.ssm, prefix, ssmregistry.Options{FullRefresh: cfg.regFullRefresh, Refresh: cfg.refresh, Log: log, Metrics: metrics})
 	default:
+		if _, err := os.Stat(cfg.registry); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file", cfg.namedValue("COMPOSER_REGISTRY", cfg.registry))
+		}
 		in.registry = fileRegistry{path: cfg.registry}
 	}
 	return in, nil
@@ -307,13 +319,13 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, 
 	if cfg.adminAddr != "" {
 		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src)
 		if err != nil {
-			return fmt.Errorf("%s: %w", cfg.named("COMPOSER_ADMIN_ADDR"), err)
+			return fmt.Errorf("%s: %w", cfg.namedValue(cfg.adminFrom, cfg.adminAddr), err)
 		}
 		defer closeAdmin()
 	}
 	l, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return fmt.Errorf("%s: %w", cfg.namedValue("COMPOSER_ADDR", cfg.addr), err)
 	}
 	hs := &http.Server{
 		Handler: srv,
@@ -328,7 +340,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, 
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
-	log.Info("listening", slog.String("addr", l.Addr().String()), slog.String("url", pageURL(l.Addr(), srv.Templates())))
+	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, pageAttrs(l.Addr(), srv.Templates())...)...)
 	if d, ok := srv.(*devServer); ok {
 		d.listening(l.Addr())
 	}
@@ -381,7 +393,7 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(src.status())
 	})
-	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = ds.Serve(dl) }()
 	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
 	return func() { _ = ds.Close() }, nil
@@ -391,9 +403,34 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 // scripts, allowed by their hashes.
 const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
+// pageAttrs say, on the start-up line, where a browser finds a page of
+// set on the listener at a: the url of its first route that has no
+// parameter or wildcard; else its first route as a pattern (first_route),
+// not as a URL that would answer 404; with no set loaded yet, that pages
+// wait for a good load.
+func pageAttrs(a net.Addr, set *template.Set) []any {
+	if set == nil {
+		return []any{slog.String("waiting", "for a good load of templates and registry: pages answer 503 until then")}
+	}
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || len(set.Routes) == 0 {
+		return nil
+	}
+	host := "localhost"
+	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
+		host = ta.IP.String()
+	}
+	for _, r := range set.Routes {
+		if !strings.ContainsAny(r.Pattern, "{*") {
+			return []any{slog.String("url", fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), r.Pattern))}
+		}
+	}
+	return []any{slog.String("first_route", set.Routes[0].Pattern)}
+}
+
 // pageURL is where a browser finds a page of set on the listener at a:
 // its first route that has no parameter (else its first route as it is
-// written), or the root when no set is loaded yet.
+// written), or the root when no set is loaded yet. composer dev prints it.
 func pageURL(a net.Addr, set *template.Set) string {
 	ta, ok := a.(*net.TCPAddr)
 	if !ok {

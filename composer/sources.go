@@ -48,9 +48,15 @@ func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 	if d.dir != "" {
-		return readFolder(d.dir)
+		return readFolder(d.dir) // its errors name the folder
 	}
-	return template.ReadFiles(d.fsys)
+	files, err := template.ReadFiles(d.fsys)
+	var pe *fs.PathError
+	if err != nil && errors.As(err, &pe) {
+		// The paths are relative to the folder ("stat ."): name it.
+		return nil, fmt.Errorf("read templates: %w", &fs.PathError{Op: pe.Op, Path: filepath.Join(d.name, filepath.FromSlash(pe.Path)), Err: pe.Err})
+	}
+	return files, err
 }
 
 // readFolder reads a folder of templates on disk: through an os.Root,
@@ -112,13 +118,14 @@ type sources struct {
 	timeout   time.Duration
 	refused   *refusals
 
-	refreshing                sync.Mutex
-	mu                        sync.Mutex
-	templatesSum, registrySum [sha256.Size]byte
-	templatesOK, registryOK   time.Time // last successful read from the source
-	templatesDown, regDown    bool
-	badRegistryFile           string                       // the last registry file error reported
-	badEntries                map[string][sha256.Size]byte // refused entries already counted, by id
+	refreshing                 sync.Mutex
+	mu                         sync.Mutex
+	templatesSum, registrySum  [sha256.Size]byte
+	templatesOK, registryOK    time.Time // last successful read from the source
+	templatesDown, regDown     bool
+	templatesDownAt, regDownAt time.Time                    // when the source's outage began
+	badRegistryFile            string                       // the last registry file error reported
+	badEntries                 map[string][sha256.Size]byte // refused entries already counted, by id
 
 	errors *prometheus.CounterVec
 	rand   func() float64 // the refresh jitter's source, in [0, 1)
@@ -206,6 +213,9 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 	}
 	if err != nil {
 		s.errors.WithLabelValues("templates").Inc()
+		if !s.templatesDown {
+			s.templatesDownAt = time.Now()
+		}
 		s.templatesDown = true
 		if s.srv.Templates() != nil {
 			s.log.Warn("templates source unavailable; serving the last good set", slog.String("source", name),
@@ -218,7 +228,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 		return
 	}
 	if s.templatesDown {
-		s.log.Info("templates source available again", slog.String("source", name))
+		s.log.Info("templates source available again", slog.String("source", name), slog.Int64("down_for_ms", time.Since(s.templatesDownAt).Milliseconds()))
 		s.templatesDown = false
 	}
 	s.templatesOK = time.Now()
@@ -305,6 +315,9 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 		}
 	case err != nil:
 		s.errors.WithLabelValues("registry").Inc()
+		if !s.regDown {
+			s.regDownAt = time.Now()
+		}
 		s.regDown = true
 		if s.reg.Loaded() {
 			s.log.Warn("registry source unavailable; the last good entries stay in use", slog.String("source", name),
@@ -318,7 +331,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 	}
 	s.badRegistryFile = ""
 	if s.regDown {
-		s.log.Info("registry source available again", slog.String("source", name))
+		s.log.Info("registry source available again", slog.String("source", name), slog.Int64("down_for_ms", time.Since(s.regDownAt).Milliseconds()))
 		s.regDown = false
 	}
 	s.registryOK = time.Now()
@@ -335,7 +348,8 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 
 // publishRegistry updates the registry with raws. An entry that does not
 // parse is refused: counted and logged once (while it stays the same),
-// with what stays in use for its id.
+// with what stays in use for its id. "registry published" says both
+// counts: entries in use, and refused.
 func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 	data := make(map[string][]byte, len(raws))
 	for _, r := range raws {
@@ -364,7 +378,7 @@ func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 	} else {
 		s.refused.clear("registry")
 	}
-	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())))
+	s.log.Info("registry published", slog.String("source", name), slog.Int("entries", len(s.reg.IDs())), slog.Int("refused", len(errs)))
 }
 
 // registryFromSnapshot publishes the snapshot's entries when nothing is

@@ -72,7 +72,7 @@ func validate(args []string, stdout, stderr io.Writer) error {
 	if err := problemsError(byPlace); err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}
-	fmt.Fprintf(stdout, "ok: %d templates, %d routes\n", len(set.Templates), len(set.Routes))
+	fmt.Fprintf(stdout, "ok: %s, %s\n", plural(len(set.Templates), "template"), plural(len(set.Routes), "route"))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
@@ -95,6 +96,17 @@ func Static() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		plain, ok := assetFiles[r.URL.Path]
 		if !ok {
+			// A missing file or a folder (no listings) is a 404 that no
+			// one keeps: the file may be there after the next deploy.
+			name := strings.TrimPrefix(r.URL.Path, "/static/")
+			if st, err := fs.Stat(sub, name); err != nil || st.IsDir() || name == "" {
+				w.Header().Set("Cache-Control", "no-store")
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.Header().Set("X-Content-Type-Options", "nosniff")
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = io.WriteString(w, "404 page not found\n")
+				return
+			}
 			w.Header().Set("Cache-Control", "public, max-age=300")
 			files.ServeHTTP(w, r)
 			return

@@ -295,7 +295,9 @@ func StartDemo(log *slog.Logger, frags []Fragment) (*Demo, error) {
 		reg[f.Name] = f.entry(base + "/")
 		if f.Name == "reviews" {
 			target, _ := url.Parse(base)
-			d.Mounts["/api/reviews/*"] = httputil.NewSingleHostReverseProxy(target)
+			rp := httputil.NewSingleHostReverseProxy(target)
+			rp.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+			d.Mounts["/api/reviews/*"] = rp
 		}
 	}
 	var err error

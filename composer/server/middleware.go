@@ -92,6 +92,7 @@ type statusWriter struct {
 	status    int
 	bytes     int64
 	firstByte time.Time // when the first body byte was written
+	failed    bool      // a write or flush failed: the client is gone (or too slow)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -110,11 +111,16 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
+	if err != nil {
+		w.failed = true
+	}
 	return n, err
 }
 
 func (w *statusWriter) Flush() {
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		w.failed = true
+	}
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -156,21 +162,33 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				}
 				span.End()
 			}
+			// Levels: a 5xx answer (a required fragment failed, nothing
+			// loaded yet, shedding) or an aborted one, warn; the probes,
+			// debug; the rest, info. A client that went away before the
+			// end is said so (client_gone), whatever the status.
 			level := slog.LevelInfo
 			msg := "request"
 			if aborted {
 				level, msg = slog.LevelWarn, "request aborted"
 			}
+			if status >= 500 {
+				level = slog.LevelWarn
+			}
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 				level = slog.LevelDebug
 			}
-			s.log.LogAttrs(r.Context(), level, msg,
+			attrs := []slog.Attr{
 				slog.String("request_id", RequestID(r.Context())),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			}
+			if sw.failed || r.Context().Err() != nil {
+				attrs = append(attrs, slog.Bool("client_gone", true))
+			}
+			s.log.LogAttrs(r.Context(), level, msg, attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 		aborted = false

@@ -159,6 +159,8 @@ type slot struct {
 
 	// Only the fetching goroutine reads and writes these.
 	readyClosed, chunksClosed bool
+
+	started time.Time // when its fetch started; set before ready is closed
 }
 
 // markReady closes ready once.
@@ -339,6 +341,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		start := time.Now()
 		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
 	}
+	s.started = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout(s))
 	defer cancel()
 	if c.Tracer != nil {
@@ -1134,24 +1137,46 @@ func (pw *pageWriter) writeAssets() {
 	pw.write(b.Bytes())
 }
 
+// logFailure logs why a fragment gave no (or only part of its) body: its
+// deadline (timeout_ms), how long it had run (elapsed_ms), whether its body
+// was cut after a 2xx status, and a timeout as "timed out after N ms".
+// Levels: a browser gone or an open breaker, debug; a required fragment's
+// 404 or 410 (the page is a 404, as for an unknown product), info; any
+// other failure, warn (the page's own line says its status).
 func (pw *pageWriter) logFailure(s *slot, err error) {
 	if pw.c.Log == nil {
 		return
 	}
 	level := slog.LevelWarn
-	if errors.Is(err, context.Canceled) {
-		level = slog.LevelDebug // the browser went away
-	}
 	var rejected *breaker.RejectedError
-	if errors.As(err, &rejected) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		level = slog.LevelDebug // the browser went away
+	case errors.As(err, &rejected):
 		// Every page would log it while a breaker is open: the breaker
 		// logs its changes of state instead.
 		level = slog.LevelDebug
+	case s.frag.Required && s.err == nil && (s.status == http.StatusNotFound || s.status == http.StatusGone):
+		level = slog.LevelInfo
 	}
-	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed",
+	timeout := pw.c.timeout(s)
+	msg := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("timed out after %d ms", timeout.Milliseconds())
+	}
+	attrs := []slog.Attr{
 		slog.String("request_id", pw.requestID),
 		slog.String("fragment", s.frag.ID),
-		slog.String("version", s.version),
-		slog.Bool("required", s.frag.Required),
-		slog.String("error", err.Error()))
+	}
+	if s.version != "" {
+		attrs = append(attrs, slog.String("version", s.version))
+	}
+	attrs = append(attrs, slog.Bool("required", s.frag.Required), slog.String("error", msg), slog.Int64("timeout_ms", timeout.Milliseconds()))
+	if !s.started.IsZero() {
+		attrs = append(attrs, slog.Float64("elapsed_ms", float64(time.Since(s.started).Microseconds())/1000))
+	}
+	if err == s.bodyErr {
+		attrs = append(attrs, slog.Bool("cut", true))
+	}
+	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed", attrs...)
 }

@@ -845,7 +845,7 @@ func TestDrippingFragmentIsCutAtItsDeadline(t *testing.T) {
 	case <-time.After(safety):
 		t.Error("the fragment server did not see the request end")
 	}
-	if !strings.Contains(e.log.String(), "deadline exceeded") {
+	if !strings.Contains(e.log.String(), "timed out after 350 ms") {
 		t.Errorf("timeout not logged: %s", e.log.String())
 	}
 }

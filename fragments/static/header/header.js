@@ -3,7 +3,7 @@
 (function () {
   var KEY = "bookshop.cart.count";
   function badge() { return document.querySelector("[data-cart-count]"); }
-  // The link is named "Cart 2 items" (the unit is visually hidden).
+  // The button is named "Cart 2 items" (the unit is visually hidden).
   function setCount(b, n) {
     b.textContent = String(n);
     var unit = document.querySelector("[data-cart-unit]");
@@ -20,6 +20,13 @@
   var count = 0;
   try { count = parseInt(sessionStorage.getItem(KEY) || "0", 10) || 0; } catch (e) {}
   if (count) { var b = badge(); if (b) setCount(b, count); }
+  // The demo has no checkout: the cart button says what is in the cart,
+  // through the notifications fragment (mfe:notify).
+  var cart = document.querySelector("[data-cart]");
+  if (cart) cart.addEventListener("click", function () {
+    var text = count === 0 ? "Your cart is empty." : "Your cart holds " + count + (count === 1 ? " book" : " books") + ". This demo has no checkout.";
+    window.dispatchEvent(new CustomEvent("mfe:notify", { detail: { message: text } }));
+  });
   window.addEventListener("mfe:cart:add", function () {
     count += 1;
     try { sessionStorage.setItem(KEY, String(count)); } catch (e) {}
