@@ -115,7 +115,11 @@ func TestLoad(t *testing.T) {
 		concurrency = 32
 		timeCap     = 60 * time.Second
 	)
-	inst := pageWithFragments(t, nil, func(w http.ResponseWriter, r *http.Request) {
+	// The fragments' deadline is far away: this test is about whole pages
+	// and a flat heap at saturation, and on a machine shared with other
+	// work (the race detector, other tests) a fragment can take longer than
+	// the default 2 s without anything being wrong.
+	inst := pageWithFragments(t, map[string]string{"COMPOSER_FRAGMENT_TIMEOUT": "30s"}, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "<section>"+strings.Repeat("fragment text ", 100)+"</section>")
 	})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}}
