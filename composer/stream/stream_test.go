@@ -736,7 +736,10 @@ func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 func (d *discard) Flush()                      {}
 
-func BenchmarkCompose(b *testing.B) {
+// benchPage is the benchmarks' page: five in-memory fragments of about
+// 2 KB, each in a section.
+func benchPage(b *testing.B) (memTransport, map[string]registry.Entry, *template.Template) {
+	b.Helper()
 	frag := strings.Repeat("<p>fragment content</p>\n", 80) // about 2 KB
 	mem := memTransport{}
 	reg := map[string]registry.Entry{}
@@ -753,6 +756,11 @@ func BenchmarkCompose(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return mem, reg, tpl
+}
+
+func BenchmarkCompose(b *testing.B) {
+	mem, reg, tpl := benchPage(b)
 	c := &stream.Composer{Fetch: mem, Registry: registry.New(reg)}
 	page := &stream.Page{Template: tpl, RequestID: "bench"}
 	r := httptest.NewRequest("GET", "/", nil)
@@ -1129,22 +1137,7 @@ func (m cachedMem) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respon
 // BenchmarkComposeCached is BenchmarkCompose with every fragment fresh in
 // the fragment cache: the page is shared.
 func BenchmarkComposeCached(b *testing.B) {
-	frag := strings.Repeat("<p>fragment content</p>\n", 80) // about 2 KB
-	mem := memTransport{}
-	reg := map[string]registry.Entry{}
-	var src strings.Builder
-	src.WriteString("<!doctype html><html><head><title>bench</title></head><body>\n")
-	for i := range 5 {
-		id := fmt.Sprintf("f%d", i)
-		mem["mem://"+id] = frag
-		reg[id] = registry.Entry{Endpoint: "mem://" + id}
-		fmt.Fprintf(&src, "<section><micro-frontend id=%s/></section>\n", id)
-	}
-	src.WriteString("</body></html>")
-	tpl, err := template.Compile("bench.html", []byte(src.String()))
-	if err != nil {
-		b.Fatal(err)
-	}
+	mem, reg, tpl := benchPage(b)
 	c := &stream.Composer{Fetch: cache.New(cachedMem{mem}, 64<<20, nil), Registry: registry.New(reg)}
 	page := &stream.Page{Template: tpl, RequestID: "bench"}
 	r := httptest.NewRequest("GET", "/", nil)
