@@ -62,7 +62,10 @@ func TestMarkdownLinksResolve(t *testing.T) {
 					continue // an absolute URL; not this test's business
 				}
 				dest := f
-				if u.Path != "" {
+				switch {
+				case strings.HasPrefix(u.Path, "/"): // from the repository's root, as GitHub reads it
+					dest = filepath.Join(root, filepath.FromSlash(u.Path))
+				case u.Path != "":
 					dest = filepath.Join(filepath.Dir(f), filepath.FromSlash(u.Path))
 				}
 				if r, err := filepath.Rel(root, dest); err != nil || strings.HasPrefix(r, "..") {
