@@ -81,7 +81,7 @@ func TestGuardIssueInputs(t *testing.T) {
 	t.Parallel()
 	for _, in := range namedInputs() {
 		for _, c := range cutPoints(in.src) {
-			whole := guardOut(in.src[:c], 0)
+			whole := guarded(in.src[:c], 0)
 			if err := checkHolds(whole); err != nil {
 				t.Errorf("input %q cut at %d, guarded %q: %v", clip(in.src, 80), c, clip(whole, 200), err)
 				break
@@ -90,7 +90,7 @@ func TestGuardIssueInputs(t *testing.T) {
 				continue
 			}
 			for n := 1; n <= 8; n++ {
-				if got := guardOut(in.src[:c], n); got != whole {
+				if got := guarded(in.src[:c], n); got != whole {
 					t.Errorf("input %q cut at %d in chunks of %d: %q, whole %q", in.src, c, n, got, whole)
 				}
 			}

@@ -9,7 +9,6 @@ package htmlguard
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -185,25 +184,6 @@ func clip(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// guardOut runs src through a new guard in chunks of n bytes (0: one
-// write), then closes it.
-func guardOut(src string, n int) string {
-	var g Guard
-	var out bytes.Buffer
-	emit := func(b []byte) { out.Write(b) }
-	b := []byte(src)
-	if n <= 0 {
-		n = len(b) + 1
-	}
-	for len(b) > 0 {
-		k := min(n, len(b))
-		g.Write(b[:k], emit)
-		b = b[k:]
-	}
-	g.Close(emit)
-	return out.String()
 }
 
 // cutPoints lists where to cut src: every byte up to 256, else a sample of
@@ -445,7 +425,7 @@ func TestGuardOracle(t *testing.T) {
 				seen := map[string]bool{} // cuts inside a tag give the same output
 				for _, c := range cutPoints(in.src) {
 					nc++
-					out := guardOut(in.src[:c], 0)
+					out := guarded(in.src[:c], 0)
 					if seen[out] {
 						continue
 					}
@@ -475,9 +455,9 @@ func TestGuardChunking(t *testing.T) {
 	t.Parallel()
 	inputs := append(namedInputs(), html5libInputs(t)...)
 	for _, in := range inputs {
-		whole := guardOut(in.src, 0)
+		whole := guarded(in.src, 0)
 		for _, n := range []int{1, 2, 5, 64} {
-			if got := guardOut(in.src, n); got != whole {
+			if got := guarded(in.src, n); got != whole {
 				t.Errorf("%s: input %q in chunks of %d:\n got %q\nwant %q", in.from, clip(in.src, 200), n, clip(got, 300), clip(whole, 300))
 				break
 			}

@@ -51,14 +51,14 @@ func TestGuardRandomSoup(t *testing.T) {
 		src := b.String()
 		cut := r.IntN(len(src) + 1)
 		for _, s := range []string{src, src[:cut]} {
-			whole := guardOut(s, 0)
+			whole := guarded(s, 0)
 			if err := checkHolds(whole); err != nil {
 				failures++
 				if failures < 6 {
 					t.Errorf("input %q, guarded %q: %v", s, whole, err)
 				}
 			}
-			if got := guardOut(s, 1+r.IntN(5)); got != whole {
+			if got := guarded(s, 1+r.IntN(5)); got != whole {
 				t.Errorf("chunking: input %q: %q vs %q", s, got, whole)
 			}
 		}
