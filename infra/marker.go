@@ -7,7 +7,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -46,19 +45,12 @@ func addRegistryMarker(st *Stack, s Settings) awslambda.Function {
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
-		Code: awslambda.Code_FromAsset(jsii.String(s.RepoRoot), &awss3assets.AssetOptions{
-			Bundling: &awscdk.BundlingOptions{
-				Image:   awscdk.DockerImage_FromRegistry(jsii.String("golang:1.26-bookworm")),
-				Command: jsii.Strings("bash", "-c", "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o /asset-output/bootstrap "+markerPackage),
-				Local:   &goBundler{root: s.RepoRoot, pkg: markerPackage},
-			},
-			Exclude: jsii.Strings(".git", "infra", "artifacts", "bench", "**/node_modules"),
-		}),
-		MemorySize:  jsii.Number(128),
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(10)),
-		Role:        role,
-		LogGroup:    logs,
-		Environment: &map[string]*string{"REGISTRY_PREFIX": jsii.String(s.RegistryPrefix)},
+		Code:         goLambdaCode(s.RepoRoot, markerPackage),
+		MemorySize:   jsii.Number(128),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(10)),
+		Role:         role,
+		LogGroup:     logs,
+		Environment:  &map[string]*string{"REGISTRY_PREFIX": jsii.String(s.RegistryPrefix)},
 	})
 	// Label changes do not change what the composer reads; the marker's
 	// own changes reach the function too (a pattern cannot say "under the

@@ -105,18 +105,11 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
-		Code: awslambda.Code_FromAsset(jsii.String(s.RepoRoot), &awss3assets.AssetOptions{
-			Bundling: &awscdk.BundlingOptions{
-				Image:   awscdk.DockerImage_FromRegistry(jsii.String("golang:1.26-bookworm")),
-				Command: jsii.Strings("bash", "-c", "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o /asset-output/bootstrap ./fragments/cmd/reviews-lambda"),
-				Local:   &goBundler{root: s.RepoRoot, pkg: "./fragments/cmd/reviews-lambda"},
-			},
-			Exclude: jsii.Strings(".git", "infra", "artifacts", "bench", "**/node_modules"),
-		}),
-		MemorySize: jsii.Number(256),
-		Timeout:    awscdk.Duration_Seconds(jsii.Number(5)),
-		Role:       reviewsRole,
-		LogGroup:   reviewsLogs,
+		Code:         goLambdaCode(s.RepoRoot, "./fragments/cmd/reviews-lambda"),
+		MemorySize:   jsii.Number(256),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(5)),
+		Role:         reviewsRole,
+		LogGroup:     reviewsLogs,
 	})
 	awscdk.Tags_Of(st.Reviews).Add(jsii.String(fragmentTag), jsii.String("true"), nil)
 
@@ -321,4 +314,18 @@ func (b *goBundler) TryBundle(outputDir *string, _ *awscdk.BundlingOptions) *boo
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return jsii.Bool(cmd.Run() == nil)
+}
+
+// goLambdaCode is a Go Lambda function's code: package pkg of the
+// repository built for arm64 as "bootstrap", with the local Go toolchain
+// (goBundler) or, failing that, in a Go container.
+func goLambdaCode(repoRoot, pkg string) awslambda.Code {
+	return awslambda.Code_FromAsset(jsii.String(repoRoot), &awss3assets.AssetOptions{
+		Bundling: &awscdk.BundlingOptions{
+			Image:   awscdk.DockerImage_FromRegistry(jsii.String("golang:1.26-bookworm")),
+			Command: jsii.Strings("bash", "-c", "CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags='-s -w' -o /asset-output/bootstrap "+pkg),
+			Local:   &goBundler{root: repoRoot, pkg: pkg},
+		},
+		Exclude: jsii.Strings(".git", "infra", "artifacts", "bench", "**/node_modules"),
+	})
 }
