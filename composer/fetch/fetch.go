@@ -43,6 +43,11 @@ type Request struct {
 	// and the bulkhead (package breaker) keep their state by. Transports
 	// send neither.
 	Fragment, Version string
+	// Override marks a request whose Endpoint comes from a signed
+	// per-request override (package override), not from the registry: it
+	// goes to the Mux's Override transport only, and is never cached nor
+	// counted by breakers or hedges.
+	Override bool
 }
 
 // Response is a fragment's answer. The caller closes Body.
@@ -70,6 +75,9 @@ type Mux struct {
 	HTTP          Transport
 	Lambda        Transport
 	StepFunctions Transport
+	// Override takes every request marked Override, whatever its
+	// endpoint: a transport that dials only the hosts overrides may reach.
+	Override Transport
 }
 
 // Kind names the transport an endpoint needs: "url", "lambda" or
@@ -92,6 +100,12 @@ func Kind(endpoint, loader string) string {
 func (m *Mux) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	var t Transport
 	kind := Kind(req.Endpoint, req.Loader)
+	if req.Override {
+		if m.Override == nil {
+			return nil, fmt.Errorf("override: %w", ErrNoTransport)
+		}
+		return m.Override.Fetch(ctx, req)
+	}
 	switch kind {
 	case "url":
 		t = m.HTTP

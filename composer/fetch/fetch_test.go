@@ -158,3 +158,23 @@ func TestPersonal(t *testing.T) {
 		}
 	}
 }
+
+type named string
+
+func (n named) Fetch(context.Context, *Request) (*Response, error) {
+	return &Response{Status: 200, Header: http.Header{"X-T": {string(n)}}}, nil
+}
+
+func TestMuxSendsOverridesToTheOverrideTransportOnly(t *testing.T) {
+	m := &Mux{HTTP: named("http"), Lambda: named("lambda")}
+	if _, err := m.Fetch(context.Background(), &Request{Endpoint: "http://a/", Override: true}); !errors.Is(err, ErrNoTransport) {
+		t.Fatalf("override without an override transport: %v", err)
+	}
+	m.Override = named("override")
+	for _, ep := range []string{"http://a/", "arn:aws:lambda:eu-west-1:1:function:f"} {
+		resp, err := m.Fetch(context.Background(), &Request{Endpoint: ep, Override: true})
+		if err != nil || resp.Header.Get("X-T") != "override" {
+			t.Fatalf("%s: %v %v", ep, resp, err)
+		}
+	}
+}
