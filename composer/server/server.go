@@ -66,6 +66,12 @@ type Options struct {
 	// the operators should know although the server is ready (a source
 	// refused a change). /readyz is public: no file names or endpoints.
 	Notices func() []string
+	// OverrideKey, if set (at least override.MinKeyLen bytes), turns on
+	// signed per-request overrides: a request whose Mfe-Override header
+	// or mfe-override cookie holds a token signed with it, and not
+	// expired, carries the token in its context (override.FromContext).
+	// Any other token is ignored without a word to the visitor.
+	OverrideKey []byte
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -81,6 +87,7 @@ type Server struct {
 	retry    string // Retry-After of the 503 pages before the first load
 	notices  func() []string
 	maxPages int64
+	override []byte       // nil: overrides off
 	inFlight atomic.Int64 // pages being served
 
 	set    atomic.Pointer[template.Set]
@@ -90,7 +97,7 @@ type Server struct {
 
 // New returns a server built from o.
 func New(o Options) *Server {
-	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer, notices: o.Notices, maxPages: int64(o.MaxPages)}
+	s := &Server{log: o.Log, composer: o.Composer, registry: o.Registry, mounts: o.Mounts, csp: o.CSP, referrer: o.ReferrerPolicy, metrics: o.Metrics, tracer: o.Tracer, notices: o.Notices, maxPages: int64(o.MaxPages), override: o.OverrideKey}
 	s.retry = "5"
 	if o.RetryAfter > 0 {
 		s.retry = strconv.Itoa(int((o.RetryAfter + time.Second - 1) / time.Second))
@@ -100,7 +107,7 @@ func New(o Options) *Server {
 	}
 	s.csp = strings.ReplaceAll(s.csp, "{hashes}", stream.ScriptHashes)
 	s.publishRouter(nil)
-	s.root = chain(http.HandlerFunc(s.dispatch), writeDeadlines(o.WriteTimeout), requestID, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
+	s.root = chain(http.HandlerFunc(s.dispatch), writeDeadlines(o.WriteTimeout), requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
 	return s
 }
 
