@@ -70,10 +70,15 @@ func (h *HTTP) hostAllowed(host string) bool {
 // that came with the previous answer), and header blocks are limited.
 func NewHTTP() *HTTP {
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
+	return newHTTP(httpsProxyFromEnvironment, dialer.DialContext)
+}
+
+// newHTTP is NewHTTP with its proxy choice and its dialler.
+func newHTTP(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.Context, network, addr string) (net.Conn, error)) *HTTP {
 	t := &http.Transport{
-		Proxy: httpsProxyFromEnvironment,
+		Proxy: proxy,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
+			c, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
