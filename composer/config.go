@@ -13,7 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 )
 
@@ -36,6 +39,8 @@ type config struct {
 	snapshotDir     string
 	csp             string
 	allowedHosts    []string
+	overrideKey     []byte   // signed per-request overrides: their key (nil: off); never logged
+	overrideHosts   []string // where overrides may point
 	maxFragment     int64
 	cacheBytes      int64
 	maxPages        int
@@ -44,6 +49,7 @@ type config struct {
 	adminNote       string // how adminAddr was chosen, when the alias was involved
 	adminFrom       string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
 	proxies         map[string]*url.URL
+	listeners       *fetch.Listeners // the addresses listened on, filled as they start: overrides never reach them
 	logFormat       string
 	logLevel        slog.Level
 	flagsSet        map[string]bool // the flags on the command line, by name
@@ -98,6 +104,8 @@ var settings = []setting{
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)", false},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down", false},
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any", false},
+	{"COMPOSER_OVERRIDE_KEY", "", "", "the key that signs per-request fragment overrides (composer override), at least 32 bytes; from the environment only, never a flag (a command line is visible to every user of the machine); empty turns overrides off", false},
+	{"COMPOSER_OVERRIDE_HOSTS", "override-hosts", "", "comma-separated hosts that overrides may point to (\"name\" or \"*.domain\"); required with COMPOSER_OVERRIDE_KEY", false},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)", false},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
 	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)", false},
@@ -118,6 +126,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			def = v
 		}
 		vals[s.env] = &def
+		if s.flag == "" { // a secret: the environment only
+			continue
+		}
 		if s.boolean {
 			fs.Var((*boolText)(vals[s.env]), s.flag, s.usage+" ($"+s.env+")")
 			continue
@@ -129,6 +140,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		commandsUsage(stderr)
 		fmt.Fprintf(stderr, "\nflags (each also read from the environment variable named after it):\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nfrom the environment only:\n")
+		for _, s := range settings {
+			if s.flag == "" {
+				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.env, s.usage)
+			}
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -138,6 +155,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	c := &config{
 		flagsSet:    map[string]bool{},
+		listeners:   &fetch.Listeners{},
 		addr:        *vals["COMPOSER_ADDR"],
 		templates:   *vals["COMPOSER_TEMPLATES"],
 		registry:    *vals["COMPOSER_REGISTRY"],
@@ -180,12 +198,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			c.proxies[prefix] = u
 		}
 	}
-	if v := *vals["COMPOSER_ALLOWED_HOSTS"]; v != "" {
-		c.allowedHosts = strings.Split(v, ",")
-		for _, h := range c.allowedHosts {
-			if strings.Contains(h, "/") {
-				errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named("COMPOSER_ALLOWED_HOSTS"), h))
-			}
+	var err error
+	if c.allowedHosts, err = c.hostList("COMPOSER_ALLOWED_HOSTS", *vals["COMPOSER_ALLOWED_HOSTS"]); err != nil {
+		errs = append(errs, err)
+	}
+	if c.overrideHosts, err = c.hostList("COMPOSER_OVERRIDE_HOSTS", *vals["COMPOSER_OVERRIDE_HOSTS"]); err != nil {
+		errs = append(errs, err)
+	}
+	if v := *vals["COMPOSER_OVERRIDE_KEY"]; v != "" {
+		if c.overrideKey, err = overrideKey(v); err != nil {
+			errs = append(errs, fmt.Errorf("COMPOSER_OVERRIDE_KEY: %w", err))
+		} else if len(c.overrideHosts) == 0 {
+			errs = append(errs, errors.New("COMPOSER_OVERRIDE_KEY is set but COMPOSER_OVERRIDE_HOSTS is empty: name the hosts overrides may point to (e.g. *.preview.internal), or unset the key to turn overrides off"))
 		}
 	}
 	if strings.Contains(c.registry, "://") && !isSSM(c.registry) {
@@ -251,6 +275,36 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", c.namedValue("COMPOSER_LOG_LEVEL", *vals["COMPOSER_LOG_LEVEL"])))
 	}
 	return c, errors.Join(errs...)
+}
+
+// hostList reads a comma-separated list of host patterns ("name" or
+// "*.domain"), the form of COMPOSER_ALLOWED_HOSTS and
+// COMPOSER_OVERRIDE_HOSTS; empty entries are skipped.
+func (c *config) hostList(env, v string) ([]string, error) {
+	var hosts []string
+	var errs []error
+	for _, h := range strings.Split(v, ",") {
+		h = strings.TrimSpace(h)
+		switch {
+		case h == "":
+		case strings.ContainsAny(h, "/@?#") || strings.ContainsFunc(h, unicode.IsSpace):
+			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named(env), h))
+		default:
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts, errors.Join(errs...)
+}
+
+// overrideKey is the override key of COMPOSER_OVERRIDE_KEY or a key file:
+// its bytes, a trailing newline trimmed, at least override.MinKeyLen. Its
+// errors never hold the key.
+func overrideKey(raw string) ([]byte, error) {
+	k := strings.TrimRight(raw, "\r\n")
+	if len(k) < override.MinKeyLen {
+		return nil, fmt.Errorf("%d bytes, want at least %d (e.g. the output of openssl rand -base64 48)", len(k), override.MinKeyLen)
+	}
+	return []byte(k), nil
 }
 
 // checkListenAddr reports what is wrong with addr as a listen address

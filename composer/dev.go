@@ -87,6 +87,8 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 			if getenv("COMPOSER_DEBUG_ADDR") == "" {
 				return "127.0.0.1:9090"
 			}
+		case "COMPOSER_OVERRIDE_HOSTS":
+			return "localhost,127.0.0.1,::1" // with COMPOSER_OVERRIDE_KEY: fragments on this machine
 		case "COMPOSER_TEMPLATES":
 			if st, err := os.Stat("templates"); err == nil && st.IsDir() {
 				return "templates"
@@ -130,6 +132,9 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 	cfg.devOverrides = overrides
 	if len(cfg.allowedHosts) > 0 { // fragments being written run on this machine
 		cfg.allowedHosts = append(cfg.allowedHosts, "localhost", "127.0.0.1", "::1")
+	}
+	if getenv("COMPOSER_OVERRIDE_HOSTS") != "" || cfg.flagsSet["override-hosts"] { // and so may overrides
+		cfg.overrideHosts = append(cfg.overrideHosts, "localhost", "127.0.0.1", "::1")
 	}
 	if cfg.csp == "" && cfg.registry == "" {
 		cfg.csp = demoCSP // the demo's fragments: its strict policy, as served

@@ -271,6 +271,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		HTTP:          httpFetch,
 		Lambda:        fetch.NewLambda(clients.lambda),
 		StepFunctions: fetch.NewStepFunctions(clients.sfn),
+		Override:      overrideTransport(cfg, log, &closers),
 	}
 	// Cache, then bulkhead and breaker, then the transport: a cache hit
 	// never waits for a slot nor counts in a breaker.
@@ -298,6 +299,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	srv := server.New(server.Options{
 		Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer,
 		WriteTimeout: cfg.writeTimeout, RetryAfter: cfg.refresh, Notices: notices, MaxPages: cfg.maxPages,
+		OverrideKey: cfg.overrideKey,
 	})
 	return srv, closeAll, nil
 }
@@ -317,7 +319,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, 
 		log.Info(cfg.adminNote, slog.String("addr", cfg.adminAddr))
 	}
 	if cfg.adminAddr != "" {
-		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src)
+		closeAdmin, err := serveAdmin(cfg.adminAddr, log, metrics, src, cfg.listeners)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.namedValue(cfg.adminFrom, cfg.adminAddr), err)
 		}
@@ -327,6 +329,7 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, 
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.namedValue("COMPOSER_ADDR", cfg.addr), err)
 	}
+	cfg.listeners.Add(l.Addr()) // overrides never reach it
 	hs := &http.Server{
 		Handler: srv,
 		// Slow-loris protection. No WriteTimeout, which would bound the
@@ -376,11 +379,12 @@ func listen(ctx context.Context, cfg *config, log *slog.Logger, srv pageServer, 
 // sources' status, for Prometheus or the CloudWatch agent inside the
 // network, never for the public (the load balancer reaches only
 // cfg.addr).
-func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources) (func(), error) {
+func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources, own *fetch.Listeners) (func(), error) {
 	dl, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	own.Add(dl.Addr()) // overrides never reach it
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -22,6 +22,12 @@ func (s *Server) routes(set *template.Set) http.Handler {
 	r.Head("/healthz", handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
 	r.Head("/readyz", s.handleReadyz())
+	if len(s.override) > 0 {
+		h := s.overridePage()
+		r.Get(OverridesPath, h.ServeHTTP)
+		r.Head(OverridesPath, h.ServeHTTP)
+		r.Post(OverridesPath, h.ServeHTTP)
+	}
 	for pattern, h := range s.mounts {
 		r.Handle(pattern, h)
 	}
