@@ -30,6 +30,7 @@ var commands = []struct {
 	}},
 	{"publish", "validate a folder of templates, then upload it to S3", publish},
 	{"register", "validate registry entries, then write them to Parameter Store", register},
+	{"override", "sign a token that points fragments at a team's preview for the requests that carry it", overrideCommand},
 	{"healthcheck", "exit 0 when a running composer is alive: its /healthz (for container health checks)", healthcheck},
 }
 

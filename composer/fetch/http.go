@@ -40,11 +40,16 @@ func (h *HTTP) AllowHosts(patterns []string) {
 }
 
 func (h *HTTP) hostAllowed(host string) bool {
-	if len(h.allowed) == 0 {
-		return true
-	}
+	return len(h.allowed) == 0 || MatchHost(h.allowed, host)
+}
+
+// MatchHost reports whether host matches one of patterns, in the form of
+// AllowHosts ("name" exactly, "*.domain" any name below domain); an empty
+// list matches nothing.
+func MatchHost(patterns []string, host string) bool {
 	host = strings.ToLower(host)
-	for _, p := range h.allowed {
+	for _, p := range patterns {
+		p = strings.ToLower(strings.TrimSpace(p))
 		if suffix, ok := strings.CutPrefix(p, "*."); ok {
 			if strings.HasSuffix(host, "."+suffix) {
 				return true

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/override"
+)
+
+const testOverrideKey = "0123456789abcdef0123456789abcdef-test-key"
+
+func runOverride(env map[string]string, args ...string) (stdout, stderr string, err error) {
+	var out, errOut strings.Builder
+	err = run(context.Background(), append([]string{"composer", "override"}, args...), func(k string) string { return env[k] }, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestOverrideCommandSignsATokenTheComposerAccepts(t *testing.T) {
+	env := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	before := time.Now()
+	out, say, err := runOverride(env, "reviews=https://preview.internal/fragment", "-debug", "-ttl", "2h", "product=http://p.preview.internal:8080/x?y=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, ok := strings.CutSuffix(out, "\n")
+	if !ok || strings.ContainsAny(tok, " \n") {
+		t.Fatalf("stdout %q: want the token alone on a line", out)
+	}
+	got, err := override.Verify([]byte(testOverrideKey), tok, time.Now())
+	if err != nil {
+		t.Fatalf("the composer's key refuses the token: %v", err)
+	}
+	if got.Fragments["reviews"] != "https://preview.internal/fragment" || got.Fragments["product"] != "http://p.preview.internal:8080/x?y=1" || len(got.Fragments) != 2 || !got.Debug {
+		t.Errorf("token grants %+v", got)
+	}
+	if got.Expires.Before(before.Add(2*time.Hour-time.Second)) || got.Expires.After(time.Now().Add(2*time.Hour)) {
+		t.Errorf("expires %s, want in 2h", got.Expires)
+	}
+	for _, want := range []string{"reviews from https://preview.internal/fragment", "debug view", "valid until", "Mfe-Override", "/_composer/overrides"} {
+		if !strings.Contains(say, want) {
+			t.Errorf("stderr lacks %q: %s", want, say)
+		}
+	}
+	if strings.Contains(out+say, testOverrideKey) {
+		t.Error("the key was printed")
+	}
+	// The default life is 8 hours.
+	out, _, err = runOverride(env, "reviews=https://preview.internal/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = override.Verify([]byte(testOverrideKey), strings.TrimSpace(out), time.Now())
+	if err != nil || got.Debug || got.Expires.Before(before.Add(8*time.Hour-time.Second)) || got.Expires.After(time.Now().Add(8*time.Hour)) {
+		t.Errorf("default: %+v, %v; want 8h, no debug", got, err)
+	}
+}
+
+func TestOverrideCommandReadsAKeyFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(f, []byte(testOverrideKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runOverride(map[string]string{"COMPOSER_OVERRIDE_KEY": strings.Repeat("x", 40)}, "-key-file", f, "reviews=https://preview.internal/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := override.Verify([]byte(testOverrideKey), strings.TrimSpace(out), time.Now()); err != nil {
+		t.Errorf("token not signed with the file's key (newline trimmed): %v", err)
+	}
+}
+
+func TestOverrideCommandRefusesBadInput(t *testing.T) {
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("tooshort-secret\n"), 0o600)
+	key := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"reviews=https://p.internal/"}, "no key: set COMPOSER_OVERRIDE_KEY"},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": "tooshort-secret"}, []string{"reviews=https://p.internal/"}, "15 bytes, want at least 32"},
+		{key, []string{"-key-file", short, "reviews=https://p.internal/"}, "15 bytes, want at least 32"},
+		{key, []string{"-key-file", filepath.Join(t.TempDir(), "none"), "reviews=https://p.internal/"}, "-key-file"},
+		{nil, []string{"-key", "tooshort-secret", "reviews=https://p.internal/"}, "never taken from the command line"},
+		{nil, []string{"reviews=https://p.internal/", "--key=tooshort-secret"}, "never taken from the command line"},
+		{key, []string{"reviews"}, `"reviews": want ID=URL`},
+		{key, []string{"=https://p.internal/"}, "want ID=URL"},
+		{key, []string{"reviews=ftp://p.internal/"}, "want an http or https URL"},
+		{key, []string{"reviews=https://user:pw@p.internal/"}, "no user information"},
+		{key, []string{"reviews=/relative"}, "want an http or https URL"},
+		{key, []string{"reviews=https://a.internal/", "reviews=https://b.internal/"}, `"reviews" given twice`},
+		{key, []string{"-ttl", "0s", "reviews=https://p.internal/"}, "-ttl 0s: want a positive duration of at most 168h0m0s"},
+		{key, []string{"-ttl", "200h", "reviews=https://p.internal/"}, "at most 168h0m0s (7 days)"},
+		{key, nil, "nothing to grant"},
+	} {
+		out, say, err := runOverride(c.env, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: %v, want an error containing %q", c.env, c.args, err, c.want)
+		}
+		if out != "" {
+			t.Errorf("%v: printed %q", c.args, out)
+		}
+		if err != nil && strings.Contains(err.Error()+say, "tooshort-secret") {
+			t.Errorf("%v: the key was echoed: %v", c.args, err)
+		}
+	}
+}
+
+func TestOverrideCommandWarnsAboutHostsTheComposerRefuses(t *testing.T) {
+	env := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "*.preview.internal,review.example"}
+	out, say, err := runOverride(env, "reviews=https://r.preview.internal/", "product=https://evil.example/")
+	if err != nil || out == "" {
+		t.Fatalf("%q, %v", out, err)
+	}
+	if !strings.Contains(say, "warning: product: host evil.example is not in COMPOSER_OVERRIDE_HOSTS") || strings.Contains(say, "warning: reviews") {
+		t.Errorf("stderr: %s", say)
+	}
+}
+
+func TestOverrideSettings(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string // "" for no error
+	}{
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "*.preview.internal"}, nil, ""},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}, []string{"-override-hosts", "a.internal, *.b.internal"}, ""},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": "tooshort-secret", "COMPOSER_OVERRIDE_HOSTS": "a.internal"}, nil, "COMPOSER_OVERRIDE_KEY: 15 bytes, want at least 32"},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}, nil, "COMPOSER_OVERRIDE_KEY is set but COMPOSER_OVERRIDE_HOSTS is empty"},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "https://a.internal/"}, nil, `COMPOSER_OVERRIDE_HOSTS: "https://a.internal/": want a host name`},
+		{nil, []string{"-override-key", testOverrideKey}, "flag provided but not defined: -override-key"},
+	} {
+		cfg, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v %v: %v", c.env, c.args, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v %v: %v, want %q", c.env, c.args, err, c.want)
+		case err != nil && strings.Contains(err.Error(), "tooshort-secret"):
+			t.Errorf("the key was echoed: %v", err)
+		case c.want == "" && (string(cfg.overrideKey) != testOverrideKey || len(cfg.overrideHosts) == 0):
+			t.Errorf("%v %v: key %d bytes, hosts %q", c.env, c.args, len(cfg.overrideKey), cfg.overrideHosts)
+		}
+	}
+}
+
+// With the key, the running composer serves /_composer/overrides and
+// never logs the key; without it, the path is an unknown page.
+func TestOverridesPageOnTheRunningComposer(t *testing.T) {
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	for _, c := range []struct {
+		env    map[string]string
+		args   []string
+		status int
+	}{
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "*.preview.internal"}, nil, 200},
+		{map[string]string{}, nil, 404},
+		// composer dev: the key alone is enough (overrides may reach this machine).
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}, []string{"dev", "-templates", "../templates"}, 200},
+	} {
+		inst := start(t, c.env, c.args...)
+		resp, err := http.Get(inst.base + "/_composer/overrides")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%v %v: %d, want %d", c.env, c.args, resp.StatusCode, c.status)
+		}
+		inst.stop(t)
+		if strings.Contains(inst.logs.String(), testOverrideKey) {
+			t.Error("the key is in the logs")
+		}
+	}
+}
+
+// The admin listener and the public one are recorded as the composer's
+// own, for the override transport to refuse.
+func TestListenersAreRecordedForOverrides(t *testing.T) {
+	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	closeAdmin, err := serveAdmin(cfg.adminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.listeners)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAdmin()
+	var line struct{ Addr string }
+	if err := json.Unmarshal([]byte(strings.SplitN(logs.String(), "\n", 2)[0]), &line); err != nil {
+		t.Fatalf("%v: %s", err, logs.String())
+	}
+	ap, err := netip.ParseAddrPort(line.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.listeners.Contains(ap.Addr(), ap.Port()) {
+		t.Errorf("the admin listener %s is not recorded", ap)
+	}
+}

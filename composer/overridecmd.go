@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/override"
+)
+
+// maxOverrideTTL is the longest life of an override token: long enough
+// for a week of work on a preview, short enough that a token that leaked
+// stops working by itself.
+const maxOverrideTTL = 7 * 24 * time.Hour
+
+// overrideCommand runs `composer override ID=URL... [-debug] [-ttl 8h]
+// [-key-file FILE]`: it signs a token with the composer's override key and
+// prints it alone on stdout; what it grants, until when and how to use it
+// go to stderr. The key comes from COMPOSER_OVERRIDE_KEY or a file, never
+// from the command line, which other users of the machine can read.
+func overrideCommand(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("composer override", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	debug := fs.Bool("debug", false, "allow the debug view (?_debug=1) for the requests that carry the token")
+	ttl := fs.Duration("ttl", 8*time.Hour, "how long the token works, at most "+maxOverrideTTL.String()+" (7 days)")
+	keyFile := fs.String("key-file", "", "read the key from this file (a trailing newline is ignored) instead of COMPOSER_OVERRIDE_KEY")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: composer override ID=URL... [-debug] [-ttl 8h] [-key-file FILE]\n       composer override -debug [-ttl 8h] [-key-file FILE]\n\n"+
+			"Signs a token that, on the requests that carry it (the Mfe-Override header, or the\n"+
+			"mfe-override cookie that /_composer/overrides sets), serves fragment ID from URL\n"+
+			"instead of its registry entry's endpoint. The token alone goes to stdout.\n"+
+			"The key is the composer's COMPOSER_OVERRIDE_KEY, read from that variable or from\n"+
+			"-key-file, never from the command line. URLs must be on COMPOSER_OVERRIDE_HOSTS.\n\n")
+		fs.PrintDefaults()
+	}
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "key" || name == "override-key") {
+			return errors.New("override: the key is never taken from the command line (other users of the machine can read it): set COMPOSER_OVERRIDE_KEY or give -key-file FILE")
+		}
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if pos == nil {
+		return nil // -h
+	}
+	if *ttl <= 0 || *ttl > maxOverrideTTL {
+		return fmt.Errorf("override: -ttl %s: want a positive duration of at most %s (7 days)", *ttl, maxOverrideTTL)
+	}
+	frags := map[string]string{}
+	var ids []string
+	for _, p := range pos {
+		id, u, ok := strings.Cut(p, "=")
+		switch {
+		case !ok || id == "" || strings.ContainsFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+			return fmt.Errorf("override: %q: want ID=URL, such as reviews=https://preview.internal/fragment", p)
+		case frags[id] != "":
+			return fmt.Errorf("override: fragment %q given twice", id)
+		}
+		if err := override.CheckURL(u); err != nil {
+			return fmt.Errorf("override: %s: %w", id, err)
+		}
+		frags[id] = u
+		ids = append(ids, id)
+	}
+	if len(frags) == 0 && !*debug {
+		return errors.New("override: nothing to grant: give ID=URL pairs, -debug, or both; see composer override -h")
+	}
+	key, err := overrideCommandKey(*keyFile, getenv)
+	if err != nil {
+		return fmt.Errorf("override: %w", err)
+	}
+	t := override.Token{Fragments: frags, Debug: *debug, Expires: time.Now().Add(*ttl)}
+	tok, err := override.Sign(key, t)
+	if err != nil {
+		return fmt.Errorf("override: %w", err)
+	}
+	if hosts := getenv("COMPOSER_OVERRIDE_HOSTS"); hosts != "" {
+		patterns := strings.Split(hosts, ",")
+		for _, id := range ids {
+			if u, _ := url.Parse(frags[id]); !fetch.MatchHost(patterns, u.Hostname()) {
+				fmt.Fprintf(stderr, "warning: %s: host %s is not in COMPOSER_OVERRIDE_HOSTS (%s): the composer will refuse this override\n", id, u.Hostname(), hosts)
+			}
+		}
+	}
+	fmt.Fprintln(stdout, tok)
+	slices.Sort(ids)
+	var grants []string
+	for _, id := range ids {
+		grants = append(grants, id+" from "+frags[id])
+	}
+	if *debug {
+		grants = append(grants, "the debug view (?_debug=1)")
+	}
+	fmt.Fprintf(stderr, "override token: %s; valid until %s (%s).\n"+
+		"Use it: send it as the header %s: TOKEN, or paste it at /_composer/overrides on the site to keep it in a cookie of your browser.\n",
+		strings.Join(grants, ", "), t.Expires.UTC().Truncate(time.Second).Format(time.RFC3339), *ttl, override.Header)
+	return nil
+}
+
+// overrideCommandKey is the key of composer override: -key-file's, else
+// COMPOSER_OVERRIDE_KEY's. Its errors never hold the key.
+func overrideCommandKey(keyFile string, getenv func(string) string) ([]byte, error) {
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("-key-file: %w", err)
+		}
+		key, err := overrideKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("-key-file %s: %w", keyFile, err)
+		}
+		return key, nil
+	}
+	v := getenv("COMPOSER_OVERRIDE_KEY")
+	if v == "" {
+		return nil, errors.New("no key: set COMPOSER_OVERRIDE_KEY to the composer's, or give -key-file FILE")
+	}
+	key, err := overrideKey(v)
+	if err != nil {
+		return nil, fmt.Errorf("COMPOSER_OVERRIDE_KEY: %w", err)
+	}
+	return key, nil
+}
