@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -158,11 +159,41 @@ func Headers(page http.Header, requestID string, forward []string) http.Header {
 	copyHeader("Traceparent")
 	h["X-Request-Id"] = []string{requestID}
 	for _, name := range forward {
-		if !registry.NeverForwarded(name) { // refused by the registry too; kept for entries built otherwise
+		if !registry.NeverForwarded(name) && http.CanonicalHeaderKey(name) != override.Header { // refused by the registry too; kept for entries built otherwise
 			copyHeader(name)
 		}
 	}
+	if cs, ok := h["Cookie"]; ok {
+		h["Cookie"] = withoutOverrideCookie(cs)
+		if len(h["Cookie"]) == 0 {
+			delete(h, "Cookie")
+		}
+	}
 	return h
+}
+
+// withoutOverrideCookie is Cookie header values without the override
+// cookie: a developer's token is theirs, never a fragment's.
+func withoutOverrideCookie(values []string) []string {
+	var out []string
+	for _, v := range values {
+		var keep []string
+		dropped := false
+		for pair := range strings.SplitSeq(v, ";") {
+			name, _, _ := strings.Cut(pair, "=")
+			if strings.TrimSpace(name) == override.Cookie {
+				dropped = true
+			} else if pair = strings.TrimSpace(pair); pair != "" {
+				keep = append(keep, pair)
+			}
+		}
+		if !dropped {
+			out = append(out, v) // untouched
+		} else if len(keep) > 0 {
+			out = append(out, strings.Join(keep, "; "))
+		}
+	}
+	return out
 }
 
 func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }

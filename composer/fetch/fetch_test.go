@@ -178,3 +178,17 @@ func TestMuxSendsOverridesToTheOverrideTransportOnly(t *testing.T) {
 		}
 	}
 }
+
+// An override token is the developer's: no fragment receives it, even one
+// whose entry forwards Cookie (or names the header).
+func TestHeadersNeverForwardOverrideTokens(t *testing.T) {
+	t.Parallel()
+	page := http.Header{
+		"Mfe-Override": {"tok.sig"},
+		"Cookie":       {"a=1; mfe-override=tok.sig; b=2", "mfe-override=x"},
+	}
+	got := Headers(page, "rid", []string{"Cookie", "Mfe-Override"})
+	if got.Get("Mfe-Override") != "" || len(got["Cookie"]) != 1 || got.Get("Cookie") != "a=1; b=2" {
+		t.Errorf("forwarded %v", got)
+	}
+}
