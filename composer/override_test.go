@@ -269,3 +269,21 @@ func TestOverridesOnThePage(t *testing.T) {
 		t.Errorf("outside composer dev, override to loopback: not refused:\n%s", body)
 	}
 }
+
+// The compose stack turns overrides on, and the command its comment shows
+// signs a token its composer takes, to a host it allows.
+func TestComposeStackSignsOverrides(t *testing.T) {
+	comp := readCompose(t).Services["composer"]
+	env := comp.Environment
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || len(cfg.overrideKey) == 0 {
+		t.Fatalf("overrides not on in the compose stack: %v", err)
+	}
+	out, say, err := runOverride(env, "reviews=http://fragments:9004/", "-debug")
+	if err != nil || strings.Contains(say, "warning") {
+		t.Fatalf("%v: %s", err, say)
+	}
+	if _, err := override.Verify(cfg.overrideKey, strings.TrimSpace(out), time.Now()); err != nil {
+		t.Error(err)
+	}
+}
