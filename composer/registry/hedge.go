@@ -108,4 +108,3 @@ func parseHedge(raw json.RawMessage, timeout time.Duration) (Hedge, error) {
 	h.Delay = d
 	return h, nil
 }
-
