@@ -406,6 +406,28 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	return resp, nil
 }
 
+// Admit lets a second request to req's fragment version go beside the
+// one this Transport is serving (a hedge, package hedge), the breaker and
+// the bulkhead seeing only the first: only while the breaker is closed
+// (never beside a half-open breaker's probe), and under a maxConcurrency
+// with a slot of its own, which release frees. It fails with ErrOpen or
+// ErrFull, and counts nothing.
+func (t *Transport) Admit(req *fetch.Request) (release func(), err error) {
+	g := t.guardFor(req)
+	if g.cb != nil && g.cb.State() != gobreaker.StateClosed {
+		return nil, ErrOpen
+	}
+	if g.max <= 0 {
+		return func() {}, nil
+	}
+	if g.inFlight.Add(1) > int64(g.max) {
+		g.inFlight.Add(-1)
+		return nil, ErrFull
+	}
+	var once sync.Once
+	return func() { once.Do(func() { g.inFlight.Add(-1) }) }, nil
+}
+
 // body judges a 2xx answer at its end and frees its bulkhead slot.
 // Its reader is the fetching goroutine alone.
 type body struct {
