@@ -30,20 +30,17 @@ type fragment struct {
 
 	mu        sync.Mutex
 	arrivals  []time.Time
-	arrived   chan int // each request's number as it arrives
 	cancelled chan int // the number of each request whose context ended before it answered
-	handle    func(n int, w http.ResponseWriter, r *http.Request)
 }
 
 func newFragment(t *testing.T, handle func(f *fragment, n int, w http.ResponseWriter, r *http.Request)) *fragment {
 	t.Helper()
-	f := &fragment{done: make(chan struct{}), arrived: make(chan int, 1000), cancelled: make(chan int, 1000)}
+	f := &fragment{done: make(chan struct{}), cancelled: make(chan int, 1000)}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.arrivals = append(f.arrivals, time.Now())
 		n := len(f.arrivals)
 		f.mu.Unlock()
-		f.arrived <- n
 		handle(f, n, w, r)
 	}))
 	t.Cleanup(f.Close)
