@@ -10,6 +10,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -92,10 +93,11 @@ func hedgeRun(report *strings.Builder, name, bin, work string, pages int, cell f
   "tail-off": {"endpoint": %q, "timeout": "2s"},
   "tail-on": {"endpoint": %q, "timeout": "2s", "hedge": %q}
 }`, endpoint("tail-off"), endpoint("tail-on"), hedgeDelay)), 0o644))
-	ports := freePorts(1)
+	ports := freePorts(2)
 	base := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
 	cmd := startProc(work, "composer-hedge", bin, nil,
-		"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(ports[0]),
+		"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(ports[0]), "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(ports[1]),
 		"COMPOSER_TEMPLATES="+dir, "COMPOSER_REGISTRY="+filepath.Join(dir, "registry.json"),
 		"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s")
 	defer func() {
@@ -107,6 +109,7 @@ func hedgeRun(report *strings.Builder, name, bin, work string, pages int, cell f
 	probe(base+"/off", 40, 4) // warm connections
 	probe(base+"/on", 40, 4)
 	off0, on0 := frag.requests("tail-off"), frag.requests("tail-on")
+	hedges0 := hedgeOutcomes(metricsURL, "tail-on")
 	load0 := loadAvg()
 	var off, on []time.Duration
 	const rounds = 5
@@ -116,15 +119,43 @@ func hedgeRun(report *strings.Builder, name, bin, work string, pages int, cell f
 		_, t = probe(base+"/on", pages/rounds, 4)
 		on = append(on, t...)
 	}
+	hedges := hedgeOutcomes(metricsURL, "tail-on")
+	var outcomes []string
+	for _, o := range []string{"won", "lost", "failed", "skipped_budget", "skipped_breaker", "skipped_full"} {
+		if n := hedges[o] - hedges0[o]; n > 0 {
+			outcomes = append(outcomes, fmt.Sprintf("%s %d", o, n))
+		}
+	}
 	perPage := func(id string, before int, n int) float64 { return float64(frag.requests(id)-before) / float64(n) }
 	offPer, onPer := perPage("tail-off", off0, len(off)), perPage("tail-on", on0, len(on))
 	about := fmt.Sprintf("one fragment of %s, %s on every %dth request", ms(hedgeFast), ms(hedgeSlow), hedgeSlowEvery)
 	fmt.Fprintf(report, "| %s, %s, no hedging: page TTLB p50 / p99, fragment requests per page, %d pages | %s |\n",
 		name, about, len(off), cell(name, fmt.Sprintf("%s / %s, %.3f", ms(pct(off, 50)), ms(pct(off, 99)), offPer)))
 	fmt.Fprintf(report, "| %s, the same, `\"hedge\": %q`: page TTLB p50 / p99, fragment requests per page, %d pages | %s |\n",
-		name, hedgeDelay, len(on), cell(name, fmt.Sprintf("%s / %s, %.3f (%+.1f %%); load average %s then %s",
-			ms(pct(on, 50)), ms(pct(on, 99)), onPer, 100*(onPer/offPer-1), load0, loadAvg())))
+		name, hedgeDelay, len(on), cell(name, fmt.Sprintf("%s / %s, %.3f (%+.1f %%; hedges: %s); load average %s then %s",
+			ms(pct(on, 50)), ms(pct(on, 99)), onPer, 100*(onPer/offPer-1), strings.Join(outcomes, ", "), load0, loadAvg())))
 	if p99 := pct(on, 99); p99 > 60*time.Millisecond || onPer > 1.1*offPer {
 		log.Printf("hedge: goal missed on this run (p99 %s, want at most 60 ms; %.3f requests per page, want at most 10 %% more than %.3f)", ms(p99), onPer, offPer)
 	}
+}
+
+// hedgeOutcomes reads composer_fragment_hedges_total of a fragment by
+// outcome from the composer's metrics.
+func hedgeOutcomes(metricsURL, fragment string) map[string]int {
+	resp, err := http.Get(metricsURL)
+	check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	check(err)
+	out := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "composer_fragment_hedges_total{") || !strings.Contains(l, `fragment="`+fragment+`"`) {
+			continue
+		}
+		_, rest, _ := strings.Cut(l, `outcome="`)
+		outcome, _, _ := strings.Cut(rest, `"`)
+		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		out[outcome] = int(v)
+	}
+	return out
 }
