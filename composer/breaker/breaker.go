@@ -10,6 +10,10 @@
 // page shows the fallback, or for a required fragment its error page with
 // Retry-After. docs/resilience.md states the rules.
 //
+// Behind the breaker, package hedge may send a second request for a slow
+// one: the breaker sees only the one whose answer the page gets, and
+// Admit says whether the second may go (closed breaker, a free slot).
+//
 // The breaker is gobreaker's TwoStepCircuitBreaker: Allow before the
 // request, and the verdict once the answer is known, which for a 2xx is at
 // the end of its body. gobreaker keeps the state (closed, open, half-open,
