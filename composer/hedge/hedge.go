@@ -366,11 +366,9 @@ func (c *call) run(ctx context.Context, delay time.Duration) (*fetch.Response, e
 				c.finish(-1)
 				return nil, firstErr
 			}
-			if !r.hedge {
-				c.s.sample(time.Since(start))
-			} else if ctx.Err() == nil {
-				c.s.sample(time.Since(start)) // the first had not answered yet
-			}
+			// The first request's time to headers: exact when it won, a
+			// lower bound when the hedge did.
+			c.s.sample(time.Since(start))
 			switch {
 			case r.hedge:
 				c.count(Won)
