@@ -36,7 +36,7 @@ func TestHedgedFragmentInThePage(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "routes.json"), `{"/p": "p.html"}`)
 	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><title>p</title></head><body><micro-frontend id="a"/></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"a": {"endpoint": %q, "hedge": {"delay": "20ms", "budget": 1}}}`, frag.URL))
+	writeFile(t, regFile, fmt.Sprintf(`{"a": {"endpoint": %q, "hedge": {"delay": "100ms", "budget": 1}}}`, frag.URL))
 	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_FRAGMENT_TIMEOUT": "20s"})
 	status, page := fetchPage(t, inst.base+"/p")
 	if status != 200 || !strings.Contains(page, "<b>answer 2</b>") {
