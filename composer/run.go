@@ -25,6 +25,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/hedge"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/s3templates"
 	"github.com/ssr-mfe/composer/composer/server"
@@ -273,9 +274,15 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		StepFunctions: fetch.NewStepFunctions(clients.sfn),
 		Override:      overrideTransport(cfg, log, &closers),
 	}
-	// Cache, then bulkhead and breaker, then the transport: a cache hit
-	// never waits for a slot nor counts in a breaker.
-	transport = breaker.New(transport, breaker.Options{Registry: reg, Log: log, Metrics: metrics})
+	// Cache, then bulkhead and breaker, then hedging, then the transport:
+	// a cache hit never waits for a slot nor counts in a breaker, and the
+	// breaker sees one request however many the hedging sent, asked first
+	// (Admit) whether a hedge may go.
+	var guard *breaker.Transport
+	hedged := hedge.New(transport, hedge.Options{Registry: reg, Metrics: metrics,
+		Admit: func(req *fetch.Request) (func(), error) { return guard.Admit(req) }})
+	guard = breaker.New(hedged, breaker.Options{Registry: reg, Log: log, Metrics: metrics})
+	transport = guard
 	if cfg.cacheBytes > 0 {
 		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
 		closers = append(closers, fragmentCache.Wait)

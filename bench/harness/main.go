@@ -13,6 +13,8 @@
 //	    composer's circuit breaker is open, page TTLB against s4ok (the same
 //	    page, that fragment healthy), and the requests the blackhole receives
 //	    (composer only: -only breaker)
+//	hedge  one fragment of 20 ms, 500 ms on every 20th request, without and
+//	    with "hedge": "30ms" (composer only: -only hedge; see hedge.go)
 package main
 
 import (
@@ -70,18 +72,19 @@ func main() {
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh composer (the median is reported)")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
-	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, not run by default)")
+	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, hedge, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
+	hedgePages := flag.Int("hedge-pages", 2000, "pages of each kind in the hedge run")
 	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its throughput run (out/cpu.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	run := map[string]bool{}
 	for _, m := range strings.Split(*only, ",") {
 		switch m {
-		case "throughput", "latency", "memory", "compression", "breaker":
+		case "throughput", "latency", "memory", "compression", "breaker", "hedge":
 			run[m] = true
 		default:
-			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression, breaker)", m)
+			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression, breaker, hedge)", m)
 		}
 	}
 	if *duration > time.Minute {
@@ -270,6 +273,9 @@ func main() {
 		for _, c := range composers {
 			breakerRun(&report, c, hole, *breakerPages, cell)
 		}
+	}
+	if run["hedge"] {
+		hedgeRun(&report, composer.name, composer.bin, work, *hedgePages, cell)
 	}
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))

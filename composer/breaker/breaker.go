@@ -10,6 +10,10 @@
 // page shows the fallback, or for a required fragment its error page with
 // Retry-After. docs/resilience.md states the rules.
 //
+// Behind the breaker, package hedge may send a second request for a slow
+// one: the breaker sees only the one whose answer the page gets, and
+// Admit says whether the second may go (closed breaker, a free slot).
+//
 // The breaker is gobreaker's TwoStepCircuitBreaker: Allow before the
 // request, and the verdict once the answer is known, which for a 2xx is at
 // the end of its body. gobreaker keeps the state (closed, open, half-open,
@@ -404,6 +408,28 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	b.ReadCloser = resp.Body
 	resp.Body = b
 	return resp, nil
+}
+
+// Admit lets a second request to req's fragment version go beside the
+// one this Transport is serving (a hedge, package hedge), the breaker and
+// the bulkhead seeing only the first: only while the breaker is closed
+// (never beside a half-open breaker's probe), and under a maxConcurrency
+// with a slot of its own, which release frees. It fails with ErrOpen or
+// ErrFull, and counts nothing.
+func (t *Transport) Admit(req *fetch.Request) (release func(), err error) {
+	g := t.guardFor(req)
+	if g.cb != nil && g.cb.State() != gobreaker.StateClosed {
+		return nil, ErrOpen
+	}
+	if g.max <= 0 {
+		return func() {}, nil
+	}
+	if g.inFlight.Add(1) > int64(g.max) {
+		g.inFlight.Add(-1)
+		return nil, ErrFull
+	}
+	var once sync.Once
+	return func() { once.Do(func() { g.inFlight.Add(-1) }) }, nil
 }
 
 // body judges a 2xx answer at its end and frees its bulkhead slot.

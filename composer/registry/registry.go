@@ -49,6 +49,9 @@ type Entry struct {
 	// MaxConcurrency caps this fragment's requests in flight, per version,
 	// in this process (the bulkhead); 0 is no cap.
 	MaxConcurrency int
+	// Hedge is the entry's hedged-request rule (each version hedges on its
+	// own, with this rule); the zero value is off. See package hedge.
+	Hedge Hedge
 }
 
 // Breaker is an entry's circuit breaker rule. A zero field takes the
@@ -189,6 +192,8 @@ type jsonEntry struct {
 	// Breaker is "off" or an object (see parseBreaker).
 	Breaker        json.RawMessage `json:"breaker,omitempty"`
 	MaxConcurrency *int            `json:"maxConcurrency,omitempty"`
+	// Hedge is a delay, "auto" or an object (see parseHedge).
+	Hedge json.RawMessage `json:"hedge,omitempty"`
 }
 
 // ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
@@ -300,7 +305,7 @@ func wantKind(t reflect.Type) string {
 
 // entryOnly are the entry fields a version cannot have: they apply to
 // every version of the entry.
-var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency"}
+var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge"}
 
 // refuseNull refuses a field whose value is null in the JSON object data
 // (where names a nested object in messages, "" at the top): null is not
@@ -357,8 +362,8 @@ func checkVersions(data []byte) error {
 						continue
 					}
 					also := ""
-					if f == "breaker" || f == "maxConcurrency" {
-						also = ": each version, and the entry's own endpoint, gets its own breaker and bulkhead with the entry's settings"
+					if f == "breaker" || f == "maxConcurrency" || f == "hedge" {
+						also = ": each version, and the entry's own endpoint, gets its own breaker, bulkhead and hedging with the entry's settings"
 					}
 					return fmt.Errorf("%s: %q is set per entry, not per version (a version has name, endpoint and weight)%s", where, k, also)
 				}
@@ -433,6 +438,9 @@ func parseObject(data []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("maxConcurrency %d: want at least 1 (leave it out for no cap)", n)
 		}
 		e.MaxConcurrency = *j.MaxConcurrency
+	}
+	if e.Hedge, err = parseHedge(j.Hedge, e.Timeout); err != nil {
+		return Entry{}, err
 	}
 	total := 0
 	names := map[string]bool{}

@@ -218,6 +218,7 @@ func FuzzParseEntry(f *testing.F) {
 		`https://reviews.internal/fragment`, `"arn:aws:lambda:eu-west-1:1:function:f"`, `fn-name`,
 		`{"endpoint": "http://x/", "timeout": "1s", "assets": {"css": ["/a.css"]}, "forwardHeaders": ["cookie"], "versions": [{"name": "v2", "endpoint": "http://y/", "weight": 10}], "setCookie": true}`,
 		`{"endpoint": 3}`, `{`, `[]`, `null`, `42`, `{"endpoint": "fn", "loader": "lambda"}`,
+		`{"endpoint": "http://x/", "timeout": "1s", "hedge": {"delay": "30ms", "budget": 0.1}}`, `{"endpoint": "http://x/", "hedge": "auto"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -238,6 +239,10 @@ func FuzzParseEntry(f *testing.F) {
 		}
 		if total > 100 || e.Timeout < 0 {
 			t.Fatalf("accepted weights %d, timeout %v", total, e.Timeout)
+		}
+		if h := e.Hedge; h.Budget < 0 || h.Budget > 1 || (h.Auto && h.Delay != 0) || h.Delay < 0 || h.Delay > MaxHedgeDelay ||
+			(h.Delay > 0 && (h.Delay < MinHedgeDelay || e.Timeout > 0 && h.Delay >= e.Timeout)) || (h.Budget > 0 && !h.On()) {
+			t.Fatalf("accepted hedge %+v with timeout %v", h, e.Timeout)
 		}
 	})
 }
