@@ -274,7 +274,8 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 	}
 	// Cache, then bulkhead and breaker, then the transport: a cache hit
 	// never waits for a slot nor counts in a breaker.
-	transport = breaker.New(transport, breaker.Options{Registry: reg, Log: log, Metrics: metrics})
+	breakers := breaker.New(transport, breaker.Options{Registry: reg, Log: log, Metrics: metrics})
+	transport = breakers
 	if cfg.cacheBytes > 0 {
 		fragmentCache := cache.New(transport, cfg.cacheBytes, pageMetrics.CacheResult)
 		closers = append(closers, fragmentCache.Wait)
@@ -284,6 +285,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		Observer:         pageMetrics,
 		Tracer:           tracer,
 		Fetch:            transport,
+		Breakers:         breakers, // the debug view shows their states
 		CDNKey:           cfg.cdnKeyHeaders,
 		Registry:         reg,
 		Log:              log,
