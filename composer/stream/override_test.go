@@ -346,3 +346,32 @@ func TestDebugCommentValues(t *testing.T) {
 		}
 	}
 }
+
+// The token is the composer's: no fragment receives it, even one whose
+// entry forwards Cookie (it gets the other cookies) or the header.
+func TestTokenIsNeverForwarded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	withOverrides(e)
+	a := newCountingServer(t, "", "[A]")
+	preview := newCountingServer(t, "", "[P]")
+	e.register("a", registry.Entry{Endpoint: a.URL, ForwardHeaders: []string{"Cookie", "Mfe-Override"}})
+	e.register("p", registry.Entry{Endpoint: "http://127.0.0.1:1/", ForwardHeaders: []string{"Cookie", "Mfe-Override"}})
+	tok := &override.Token{Fragments: map[string]string{"p": preview.URL}, Expires: time.Now().Add(time.Hour)}
+	url := e.tokenPage(`<micro-frontend id=a errorbehaviour=error/><micro-frontend id=p errorbehaviour=error/>`, map[string]*override.Token{"dev": tok})
+	for _, cookie := range []string{"session=1; mfe-override=TOKEN; theme=dark", "mfe-override=TOKEN"} {
+		_, body := get(t, url, http.Header{testTokenHeader: {"dev"}, "Cookie": {cookie}, "Mfe-Override": {"TOKEN"}})
+		if body != "[A][P]" {
+			t.Fatalf("page %q", body)
+		}
+		for name, s := range map[string]*countingServer{"fragment": a, "override": preview} {
+			r := s.lastRequest()
+			if strings.Contains(strings.Join(r.Header.Values("Cookie"), ";"), "TOKEN") || r.Header.Get("Mfe-Override") != "" {
+				t.Errorf("the %s got the token: %v", name, r.Header)
+			}
+			if want := strings.Contains(cookie, "session"); want != (r.Header.Get("Cookie") == "session=1; theme=dark") {
+				t.Errorf("the %s got Cookie %q", name, r.Header.Values("Cookie"))
+			}
+		}
+	}
+}
