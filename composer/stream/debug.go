@@ -89,19 +89,10 @@ func newPageMode(r *http.Request) pageMode {
 // has one for its id, and notes the id.
 func (m *pageMode) override(id string) (string, bool) {
 	u, ok := m.token.Endpoint(id)
-	if ok && !containsString(m.overridden, id) {
+	if ok && !slices.Contains(m.overridden, id) {
 		m.overridden = append(m.overridden, id)
 	}
 	return u, ok
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // personal reports whether the page is one visitor's: no cache may keep it.
