@@ -317,7 +317,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: &mode}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode}
 	if !pw.start(ctx) {
 		return
 	}
@@ -611,7 +611,7 @@ type pageWriter struct {
 	canary    *canaryState
 	asyncKey  string   // the random part of the async placeholders' ids
 	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
-	mode      *pageMode
+	mode      pageMode
 
 	overlayWritten bool // the debug view's script is in the page
 }
