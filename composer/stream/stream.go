@@ -445,10 +445,10 @@ func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int6
 // pageQuery is the query string every fragment of the page receives: the
 // page's own query with the route parameters set on it, re-encoded. A
 // page parameter whose name reads as a route parameter's or as
-// DebugParam (paramName) is dropped. The query is parsed as Go does except that a ";" is part of a
-// value, and written out again, so a ";" is always %3B: a fragment whose
-// framework splits pairs on ";" finds no pair the composer did not see. A
-// pair that does not decode is dropped.
+// DebugParam (paramName) is dropped. The query is parsed as Go does
+// except that a ";" is part of a value, and written out again, so a ";"
+// is always %3B: a fragment whose framework splits pairs on ";" finds no
+// pair the composer did not see. A pair that does not decode is dropped.
 func pageQuery(u *url.URL, params map[string]string) string {
 	if u.RawQuery == "" && len(params) == 0 {
 		return ""
@@ -1070,8 +1070,8 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes.
-// The overlay script (overlayScript) is on debug pages only.
+// becomes: the async mover's, and the debug view's overlay script's
+// (overlayScript, on debug pages only).
 var ScriptHashes = func() string {
 	var hashes []string
 	for _, script := range []string{moverScript, overlayScript} {
@@ -1110,8 +1110,6 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 	pw.write([]byte(`<template id="` + id + `-content">`))
 	// The debug view's comments move into place with the content.
 	pw.debugBegin(s)
-	defer pw.write([]byte(`</template><script>` + moverScript + `</script>`))
-	defer pw.debugEnd(s)
 	err := s.headFailure()
 	if err == nil {
 		err = s.bodyErr
@@ -1124,6 +1122,8 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
 	}
+	pw.debugEnd(s)
+	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
 }
 
 // pageAssets lists the page's declared assets, each once, in slot order.
