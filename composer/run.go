@@ -292,6 +292,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		Observer:         pageMetrics,
 		Tracer:           tracer,
 		Fetch:            transport,
+		Breakers:         guard, // the debug view shows their states
 		CDNKey:           cfg.cdnKeyHeaders,
 		Registry:         reg,
 		Log:              log,

@@ -98,8 +98,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 }
 
-// Transport guards next. A request without a Fragment passes straight
-// through.
+// Transport guards next. A request without a Fragment, or an override,
+// passes straight through.
 type Transport struct {
 	next  fetch.Transport
 	reg   Resolver
@@ -375,9 +375,11 @@ func retryAfter(d time.Duration) time.Duration {
 	return max(time.Second, (d+time.Second-1)/time.Second*time.Second)
 }
 
-// Fetch implements fetch.Transport.
+// Fetch implements fetch.Transport. A request without a Fragment, or an
+// override (fetch.Request.Override: one visitor's endpoint, not the
+// fragment's), passes straight through: no bulkhead slot, no verdict.
 func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
-	if req.Fragment == "" {
+	if req.Fragment == "" || req.Override {
 		return t.next.Fetch(ctx, req)
 	}
 	g := t.guardFor(req)

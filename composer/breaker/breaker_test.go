@@ -90,7 +90,7 @@ func newEnv(t *testing.T, entries map[string]registry.Entry) *env {
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
 	e := &env{t: t, reg: registry.New(entries), log: &logbuf.Buffer{}, m: prometheus.NewRegistry()}
-	e.tr = breaker.New(&fetch.Mux{HTTP: h}, breaker.Options{
+	e.tr = breaker.New(&fetch.Mux{HTTP: h, Override: h}, breaker.Options{
 		Registry: e.reg,
 		Log:      slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:  e.m,

@@ -205,7 +205,13 @@ func (e *cacheEntry) response(now time.Time) *fetch.Response {
 // Peek hands out at once a fresh stored answer for req, or nil: no
 // upstream call, no waiting. A page calls it before its header goes out
 // for the fragments it will not wait for, so that it knows what they are.
+//
+// An override request (fetch.Request.Override) is never answered from the
+// cache: Peek returns nil.
 func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
+	if req.Override {
+		return nil
+	}
 	c.mu.Lock()
 	e := c.lookup(primaryKey(req), req)
 	if e == nil {
@@ -218,12 +224,27 @@ func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
 		return nil
 	}
 	c.mu.Unlock()
-	c.result(Hit)
-	return e.response(now)
+	return c.answer(e.response(now), Hit)
 }
 
-// Fetch implements fetch.Transport.
+// answer tells the observer what resp was served from, and marks resp
+// with it (fetch.Response.Cache).
+func (c *Cache) answer(resp *fetch.Response, result string) *fetch.Response {
+	c.result(result)
+	if resp != nil {
+		resp.Cache = result
+	}
+	return resp
+}
+
+// Fetch implements fetch.Transport. An override request
+// (fetch.Request.Override), whose endpoint is one visitor's, goes straight
+// to the next transport: no lookup, no coalescing, nothing stored, nothing
+// observed.
 func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	if req.Override {
+		return c.next.Fetch(ctx, req)
+	}
 	primary := primaryKey(req)
 	coalesced := false
 	for {
@@ -236,11 +257,9 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 			case age < e.d.Lifetime:
 				c.mu.Unlock()
 				if coalesced {
-					c.result(Coalesced)
-				} else {
-					c.result(Hit)
+					return c.answer(e.response(now), Coalesced), nil
 				}
-				return e.response(now), nil
+				return c.answer(e.response(now), Hit), nil
 			case age < e.d.Lifetime+e.d.SWR:
 				if !e.refreshing {
 					e.refreshing = true
@@ -248,8 +267,7 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 					go c.revalidate(req, e)
 				}
 				c.mu.Unlock()
-				c.result(Stale)
-				return e.response(now), nil
+				return c.answer(e.response(now), Stale), nil
 			}
 		}
 		q := c.queries[primary]
@@ -277,8 +295,8 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 		if !f.stored {
 			// Nothing to share (not cacheable, or the leader failed): go
 			// upstream alone rather than queue behind another leader.
-			c.result(Miss)
-			return c.next.Fetch(ctx, req)
+			resp, err := c.next.Fetch(ctx, req)
+			return c.answer(resp, Miss), err
 		}
 		coalesced = true // look again: the entry is there now
 	}
@@ -308,12 +326,10 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 				resp.Body.Close()
 			}
 			finish(false)
-			c.result(StaleIfError)
-			return stale.response(c.now()), nil
+			return c.answer(stale.response(c.now()), StaleIfError), nil
 		}
 		finish(false)
-		c.result(Miss)
-		return resp, err
+		return c.answer(resp, Miss), err
 	}
 	d := Decide(req, resp.Status, resp.Header)
 	if !d.Shared {
@@ -323,10 +339,9 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 		}
 		c.mu.Unlock()
 		finish(false)
-		c.result(Bypass)
-		return resp, nil
+		return c.answer(resp, Bypass), nil
 	}
-	c.result(Miss)
+	c.answer(resp, Miss)
 	resp.Body = &teeBody{ReadCloser: resp.Body, limit: c.maxBytes / 8, done: func(body []byte, complete bool) {
 		if complete {
 			c.store(req, primary, resp, body, d)

@@ -59,6 +59,11 @@ type Response struct {
 	// Age is how long a cache held this answer before handing it out; 0
 	// for an answer straight from the fragment.
 	Age time.Duration
+	// Cache is what the fragment cache (package cache) served it from:
+	// "hit", "miss", "stale", "stale_if_error", "coalesced" or "bypass";
+	// "" when no cache was asked (none configured, or an override). The
+	// debug view shows it.
+	Cache string
 }
 
 // Transport fetches fragments of one kind.

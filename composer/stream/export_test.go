@@ -5,3 +5,9 @@ const MoverScript = moverScript
 
 // RedirectLocation is redirectLocation, for the tests.
 var RedirectLocation = redirectLocation
+
+// OverlayScript is the debug view's overlay script, for the tests.
+const OverlayScript = overlayScript
+
+// CommentValue is commentValue, for the tests.
+var CommentValue = commentValue

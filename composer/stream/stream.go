@@ -113,6 +113,9 @@ type Composer struct {
 	// delayed. A few milliseconds save a write per fragment boundary under
 	// load, and no eye can see them.
 	FlushDelay time.Duration
+	// Breakers, if set, tells the debug view each fragment's breaker
+	// state (debug.go).
+	Breakers BreakerStates
 
 	pool sync.Pool // *[]byte of ChunkSize
 }
@@ -161,6 +164,8 @@ type slot struct {
 	readyClosed, chunksClosed bool
 
 	started time.Time // when its fetch started; set before ready is closed
+
+	dbg *slotDebug // the debug view's figures; nil unless it is on
 }
 
 // markReady closes ready once.
@@ -250,6 +255,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		async = make(chan int, tpl.Async)
 	}
 	var canary canaryState
+	mode := newPageMode(r)
 	for i := range slots {
 		s := &slots[i]
 		s.frag = &tpl.Slots[i]
@@ -267,24 +273,34 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			continue
 		}
 		s.entry = entry
-		endpoint := entry.Endpoint
-		if len(entry.Versions) > 0 {
+		endpoint, loader := entry.Endpoint, string(s.frag.Loader)
+		// An override keeps the entry's policies (headers, cookies,
+		// timeout) but not its endpoint nor its canary versions.
+		preview, overridden := mode.override(s.frag.ID)
+		switch {
+		case overridden:
+			s.version, endpoint, loader = OverrideVersion, preview, ""
+		case len(entry.Versions) > 0:
 			s.version, endpoint = canary.choose(r, s.frag.ID, entry)
+		}
+		if mode.debug {
+			s.dbg = &slotDebug{}
 		}
 		if !s.frag.Async {
 			s.chunks = make(chan []byte, c.queueChunks())
 		}
 		req := &fetch.Request{
 			Endpoint:   endpoint,
-			Loader:     string(s.frag.Loader),
+			Loader:     loader,
 			Path:       r.URL.Path,
 			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
-			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
+			Header:     withoutToken(fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)),
 			// The circuit breaker and bulkhead key (package breaker, behind
 			// the cache in c.Fetch).
 			Fragment: s.frag.ID,
 			Version:  s.version,
+			Override: overridden,
 		}
 		s.req = req
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
@@ -300,7 +316,8 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		})
 	}
 
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL}
+	mode.writeHeaders(w.Header())
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode}
 	if !pw.start(ctx) {
 		return
 	}
@@ -364,6 +381,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	if resp == nil {
 		resp, err = c.Fetch.Fetch(ctx, req)
 	}
+	s.answered(resp)
 	if err != nil {
 		s.err = err
 		s.markReady()
@@ -385,9 +403,11 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		if err == nil && int64(buf.Len()) > limit {
 			s.body, s.bodyErr = nil, errTooLarge
 		}
+		s.bodyEnded()
 		return
 	}
 	s.bodyErr = c.pump(ctx, s, resp.Body, limit)
+	s.bodyEnded()
 	s.endChunks()
 }
 
@@ -424,11 +444,11 @@ func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int6
 
 // pageQuery is the query string every fragment of the page receives: the
 // page's own query with the route parameters set on it, re-encoded. A
-// page parameter whose name reads as a route parameter's (paramName) is
-// dropped. The query is parsed as Go does except that a ";" is part of a
-// value, and written out again, so a ";" is always %3B: a fragment whose
-// framework splits pairs on ";" finds no pair the composer did not see. A
-// pair that does not decode is dropped.
+// page parameter whose name reads as a route parameter's or as
+// DebugParam (paramName) is dropped. The query is parsed as Go does
+// except that a ";" is part of a value, and written out again, so a ";"
+// is always %3B: a fragment whose framework splits pairs on ";" finds no
+// pair the composer did not see. A pair that does not decode is dropped.
 func pageQuery(u *url.URL, params map[string]string) string {
 	if u.RawQuery == "" && len(params) == 0 {
 		return ""
@@ -445,7 +465,7 @@ func pageQuery(u *url.URL, params map[string]string) string {
 		k, v, _ := strings.Cut(pair, "=")
 		k, err1 := url.QueryUnescape(k)
 		v, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil || route[paramName(k)] {
+		if err1 != nil || err2 != nil || route[paramName(k)] || paramName(k) == DebugParam {
 			continue
 		}
 		q[k] = append(q[k], v)
@@ -591,6 +611,9 @@ type pageWriter struct {
 	canary    *canaryState
 	asyncKey  string   // the random part of the async placeholders' ids
 	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
+	mode      pageMode
+
+	overlayWritten bool // the debug view's script is in the page
 }
 
 // start writes the response header once the required fragments have given
@@ -640,6 +663,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 				h.Add("Set-Cookie", c)
 			}
 		}
+	}
+	if pw.mode.personal() {
+		h.Set("Cache-Control", personalCacheControl)
 	}
 	if h.Get("Cache-Control") == "" {
 		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
@@ -949,13 +975,18 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			pw.write(part.Raw)
 		case template.HeadOutlet:
 			pw.writeAssets()
+			pw.writeOverlay()
 		case template.Slot:
 			s := &pw.slots[part.Slot]
 			if s.frag.Async {
 				pw.writePlaceholder(part.Slot, s)
 				continue
 			}
+			pw.debugBegin(s)
 			pw.writeSlot(ctx, s)
+			if !pw.broken {
+				pw.debugEnd(s)
+			}
 		case template.AsyncOutlet:
 			for range tpl.Async {
 				if pw.broken {
@@ -969,6 +1000,7 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			}
 		}
 	}
+	pw.writeOverlay() // a template without </head>: at its end
 	// No flush here: the server writes what is left together with the end
 	// of the response, one write instead of two.
 }
@@ -1038,10 +1070,15 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes.
+// becomes: the async mover's, and the debug view's overlay script's
+// (overlayScript, on debug pages only).
 var ScriptHashes = func() string {
-	sum := sha256.Sum256([]byte(moverScript))
-	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	var hashes []string
+	for _, script := range []string{moverScript, overlayScript} {
+		sum := sha256.Sum256([]byte(script))
+		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+	}
+	return strings.Join(hashes, " ")
 }()
 
 // newAsyncKey draws the part of a page's placeholder ids that fragments
@@ -1071,6 +1108,8 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 func (pw *pageWriter) writeAsync(i int, s *slot) {
 	id := pw.asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
+	// The debug view's comments move into place with the content.
+	pw.debugBegin(s)
 	err := s.headFailure()
 	if err == nil {
 		err = s.bodyErr
@@ -1083,6 +1122,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
 	}
+	pw.debugEnd(s)
 	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
 }
 

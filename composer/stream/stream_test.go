@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -347,7 +348,7 @@ func TestAsyncIDsDifferPerPageAndTheMoverIsConstant(t *testing.T) {
 	url := e.page(`<body><micro-frontend id=a async>wait</micro-frontend><micro-frontend id=b async/></body>`, nil)
 	mover := `<script>` + stream.MoverScript + `</script>`
 	sum := sha256.Sum256([]byte(stream.MoverScript))
-	if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; h != stream.ScriptHashes {
+	if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !slices.Contains(strings.Fields(stream.ScriptHashes), h) {
 		t.Errorf("ScriptHashes = %s, the mover hashes to %s", stream.ScriptHashes, h)
 	}
 	keys := map[string]bool{}
