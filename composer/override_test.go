@@ -211,20 +211,12 @@ func TestListenersAreRecordedForOverrides(t *testing.T) {
 	}
 }
 
-// overridesReachPages says whether the stream package fetches a page's
-// fragments by its override token (part B of issue 18). Until then the
-// page-level test below is skipped; the integrator sets it to true.
-const overridesReachPages = false
-
 // On a running composer, an override reaches an allowed fragment under
 // composer dev, and is refused (the fragment's fallback shows) when it
 // points at loopback outside composer dev, or at the composer's own
 // listeners even under composer dev; a page with an override is never
 // cacheable.
 func TestOverridesOnThePage(t *testing.T) {
-	if !overridesReachPages {
-		t.Skip("the stream package does not use override tokens yet (issue 18, part B)")
-	}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	preview := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `<section id="preview-reviews">the preview build</section>`)
