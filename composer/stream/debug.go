@@ -116,37 +116,6 @@ func (m *pageMode) writeHeaders(h http.Header) {
 	}
 }
 
-// withoutToken removes the override token from headers a fragment is
-// sent: the Mfe-Override header, and the mfe-override cookie from Cookie
-// (an entry that forwards Cookie forwards the rest). The token is the
-// composer's credential, not the fragments'.
-func withoutToken(h http.Header) http.Header {
-	delete(h, override.Header)
-	cookies := h["Cookie"]
-	for i, v := range cookies {
-		if !strings.Contains(v, override.Cookie) {
-			continue
-		}
-		var kept []string
-		for pair := range strings.SplitSeq(v, ";") {
-			pair = strings.TrimSpace(pair)
-			if name, _, _ := strings.Cut(pair, "="); pair != "" && name != override.Cookie {
-				kept = append(kept, pair)
-			}
-		}
-		cookies[i] = strings.Join(kept, "; ")
-	}
-	if len(cookies) > 0 {
-		cookies = slices.DeleteFunc(cookies, func(v string) bool { return v == "" })
-		if len(cookies) == 0 {
-			delete(h, "Cookie")
-		} else {
-			h["Cookie"] = cookies
-		}
-	}
-	return h
-}
-
 // slotDebug is what the debug view shows of one slot, besides its status
 // and outcome. The fetching goroutine writes it before it closes ready
 // (headers) and before the body's end is signalled (lastByte).

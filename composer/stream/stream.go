@@ -295,7 +295,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Path:       r.URL.Path,
 			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
-			Header:     withoutToken(fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)),
+			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
 			// The circuit breaker and bulkhead key (package breaker, behind
 			// the cache in c.Fetch).
 			Fragment: s.frag.ID,
