@@ -44,14 +44,15 @@ import (
 const (
 	Won            = "won"             // the hedge answered first; its answer was used
 	Lost           = "lost"            // the first request answered first; the hedge was cancelled
-	Failed         = "failed"          // the hedge failed (an error before its headers)
+	Failed         = "failed"          // the hedge failed: an error before its headers, or a 5xx
+	Canceled       = "canceled"        // the page went away while the hedge was in flight
 	SkippedBudget  = "skipped_budget"  // no hedge: the budget was spent
 	SkippedBreaker = "skipped_breaker" // no hedge: the breaker was not closed
 	SkippedFull    = "skipped_full"    // no hedge: the bulkhead had no slot for it
 )
 
 // Outcomes lists every outcome, in the order of the docs.
-var Outcomes = []string{Won, Lost, Failed, SkippedBudget, SkippedBreaker, SkippedFull}
+var Outcomes = []string{Won, Lost, Failed, Canceled, SkippedBudget, SkippedBreaker, SkippedFull}
 
 // Auto delay: the p90 of the last samples times to headers of the
 // fragment version's first requests, once there are minSamples.
@@ -102,7 +103,7 @@ func New(next fetch.Transport, o Options) *Transport {
 	t := &Transport{next: next, reg: o.Registry, admit: o.Admit, states: map[key]*state{}}
 	t.hedges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_fragment_hedges_total",
-		Help: "Fragment requests still unanswered at their hedge delay, by fragment id, canary version and outcome: won, lost, failed (a hedge was sent), skipped_budget, skipped_breaker, skipped_full (none was).",
+		Help: "Fragment requests still unanswered at their hedge delay, by fragment id, canary version and outcome: won, lost, failed, canceled (a hedge was sent), skipped_budget, skipped_breaker, skipped_full (none was).",
 	}, []string{"fragment", "version", "outcome"})
 	if o.Metrics != nil {
 		o.Metrics.MustRegister(t.hedges)
@@ -330,14 +331,18 @@ func (c *call) count(outcome string) {
 }
 
 // run sends the first attempt, a hedge after delay if it has not
-// answered, and returns the first answer.
+// answered, and returns the first answer. A 5xx is held while the other
+// request is still in flight: the other's answer wins unless it is a 5xx
+// too or fails, so a fast error never beats a good answer on its way.
 func (c *call) run(ctx context.Context, delay time.Duration) (*fetch.Response, error) {
 	start := time.Now()
 	c.attempt(ctx, false)
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
-	inFlight, hedged, hedgeFailed := 1, false, false
+	inFlight, hedged := 1, false
+	hedgeOutcome := "" // what became of the hedge, once known
 	var firstErr error
+	var held *result // a 5xx waiting for the other request
 	for {
 		select {
 		case <-timer.C:
@@ -350,12 +355,20 @@ func (c *call) run(ctx context.Context, delay time.Duration) (*fetch.Response, e
 			}
 		case r := <-c.results:
 			inFlight--
+			if r.hedge {
+				switch {
+				case r.err != nil && ctx.Err() != nil:
+					hedgeOutcome = Canceled
+				case r.err != nil || r.resp.Status >= 500:
+					hedgeOutcome = Failed
+				}
+			}
+			if r.err == nil && r.resp.Status >= 500 && inFlight > 0 {
+				held = &r
+				continue
+			}
 			if r.err != nil {
 				r.cancel()
-				if r.hedge {
-					hedgeFailed = true
-					c.count(Failed)
-				}
 				if firstErr == nil || !r.hedge {
 					firstErr = r.err // the first request's error is the one told
 				}
@@ -363,18 +376,31 @@ func (c *call) run(ctx context.Context, delay time.Duration) (*fetch.Response, e
 					c.free() // one request left
 					continue
 				}
-				c.finish(-1)
-				return nil, firstErr
+				if held == nil {
+					c.finish(-1)
+					c.countHedge(hedged, hedgeOutcome, Lost)
+					return nil, firstErr
+				}
+				r = *held // a 5xx is an answer: better than an error
+				held = nil
 			}
-			// The first request's time to headers: exact when it won, a
-			// lower bound when the hedge did.
-			c.s.sample(time.Since(start))
-			switch {
-			case r.hedge:
-				c.count(Won)
-			case hedged && !hedgeFailed:
-				c.count(Lost)
+			if held != nil { // r is the other answer: a 5xx too, or better
+				if r.resp.Status >= 500 {
+					r, *held = *held, r // the first 5xx to come is told
+				}
+				c.dispose(*held)
+				held = nil
 			}
+			if !r.hedge {
+				c.s.sample(time.Since(start))
+			} else if ctx.Err() == nil {
+				c.s.sample(time.Since(start)) // the first had not answered yet
+			}
+			won := Lost
+			if r.hedge {
+				won = Won
+			}
+			c.countHedge(hedged, hedgeOutcome, won)
 			c.finish(index(r.hedge))
 			if inFlight == 0 {
 				c.free()
@@ -382,6 +408,18 @@ func (c *call) run(ctx context.Context, delay time.Duration) (*fetch.Response, e
 			r.resp.Body = &body{ReadCloser: r.resp.Body, cancel: r.cancel}
 			return r.resp, nil
 		}
+	}
+}
+
+// countHedge counts what became of a hedge that was sent: its failure or
+// cancellation if it had one, else won or lost.
+func (c *call) countHedge(hedged bool, failed, answered string) {
+	switch {
+	case !hedged:
+	case failed != "":
+		c.count(failed)
+	default:
+		c.count(answered)
 	}
 }
 

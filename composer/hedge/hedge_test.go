@@ -102,11 +102,36 @@ func entry(t *testing.T, f *fragment, extra string) registry.Entry {
 // then hedge, then the HTTP transport, for one fragment "f".
 func setup(t *testing.T, e registry.Entry) (*Transport, *breaker.Transport) {
 	t.Helper()
+	return setupWith(t, e, nil)
+}
+
+// answers is a transport that tells, on its channel, the status of each
+// answer its next transport handed back (test knows which came first).
+type answers struct {
+	next   fetch.Transport
+	status chan int
+}
+
+func (a *answers) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
+	resp, err := a.next.Fetch(ctx, req)
+	if err == nil {
+		a.status <- resp.Status
+	}
+	return resp, err
+}
+
+// setupWith is setup with wrap, if not nil, around the HTTP transport.
+func setupWith(t *testing.T, e registry.Entry, wrap func(fetch.Transport) fetch.Transport) (*Transport, *breaker.Transport) {
+	t.Helper()
 	reg := registry.New(map[string]registry.Entry{"f": e})
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
+	var next fetch.Transport = &fetch.Mux{HTTP: h}
+	if wrap != nil {
+		next = wrap(next)
+	}
 	var b *breaker.Transport
-	ht := New(&fetch.Mux{HTTP: h}, Options{Registry: reg, Admit: func(r *fetch.Request) (func(), error) { return b.Admit(r) }, Metrics: prometheus.NewRegistry()})
+	ht := New(next, Options{Registry: reg, Admit: func(r *fetch.Request) (func(), error) { return b.Admit(r) }, Metrics: prometheus.NewRegistry()})
 	b = breaker.New(ht, breaker.Options{Registry: reg})
 	return ht, b
 }
@@ -557,4 +582,102 @@ func TestPerVersion(t *testing.T) {
 	if o := tr.outcomes(registry.DefaultVersion); o[Won]+o[Lost] < 1 {
 		t.Errorf("default: %v, want a hedge sent", o)
 	}
+}
+
+// A 5xx is not an answer worth taking while the other request may still
+// bring a good one: a hedge's fast 500 does not beat the first request's
+// 200 a little later, nor the first's 503 the hedge's 200; the hedge's
+// 5xx counts as failed. (Found by an outside test: a replica shedding
+// load with fast 503s opened the breaker for everyone.)
+func TestA5xxWaitsForTheOtherRequest(t *testing.T) {
+	t.Parallel()
+	t.Run("hedge 500, first 200", func(t *testing.T) {
+		t.Parallel()
+		status := make(chan int, 2)
+		f := newFragment(t, func(f *fragment, n int, w http.ResponseWriter, r *http.Request) {
+			switch n {
+			case 1:
+				wait(t, status, "the hedge's 500 handed back") // the hedge's 500 is in the hedge layer's hands
+				f.answer(n, w)
+			case 2:
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		})
+		tr, b := setupWith(t, entry(t, f, `, "hedge": {"delay": "50ms", "budget": 1}`), func(next fetch.Transport) fetch.Transport {
+			return &answers{next: next, status: status}
+		})
+		if got, err := get(t, b, request(f)); err != nil || got != "<p>answer 1</p>" {
+			t.Fatalf("got %q, %v; want the first request's 200", got, err)
+		}
+		sameOutcomes(t, tr.outcomes(""), map[string]float64{Failed: 1})
+	})
+	t.Run("first 503, hedge 200", func(t *testing.T) {
+		t.Parallel()
+		hedgeArrived, status := make(chan struct{}), make(chan int, 2)
+		f := newFragment(t, func(f *fragment, n int, w http.ResponseWriter, r *http.Request) {
+			switch n {
+			case 1:
+				<-hedgeArrived
+				w.WriteHeader(http.StatusServiceUnavailable)
+			case 2:
+				close(hedgeArrived)
+				wait(t, status, "the first's 503 handed back")
+				f.answer(n, w)
+			}
+		})
+		tr, b := setupWith(t, entry(t, f, `, "hedge": {"delay": "50ms", "budget": 1}`), func(next fetch.Transport) fetch.Transport {
+			return &answers{next: next, status: status}
+		})
+		if got, err := get(t, b, request(f)); err != nil || got != "<p>answer 2</p>" {
+			t.Fatalf("got %q, %v; want the hedge's 200", got, err)
+		}
+		sameOutcomes(t, tr.outcomes(""), map[string]float64{Won: 1})
+	})
+	t.Run("both 5xx", func(t *testing.T) {
+		t.Parallel()
+		hedgeArrived := make(chan struct{})
+		f := newFragment(t, func(f *fragment, n int, w http.ResponseWriter, r *http.Request) {
+			switch n {
+			case 1:
+				<-hedgeArrived
+				w.WriteHeader(http.StatusBadGateway)
+			case 2:
+				close(hedgeArrived)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		tr, b := setup(t, entry(t, f, `, "hedge": {"delay": "50ms", "budget": 1}`))
+		resp, err := b.Fetch(t.Context(), request(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Status < 500 {
+			t.Fatalf("status %d, want one of the two 5xx", resp.Status)
+		}
+		sameOutcomes(t, tr.outcomes(""), map[string]float64{Failed: 1})
+	})
+}
+
+// A page that goes away while its hedge is in flight is not a hedge that
+// failed: it is counted canceled.
+func TestPageGoneIsNotAFailedHedge(t *testing.T) {
+	t.Parallel()
+	hedgeArrived := make(chan struct{})
+	f := newFragment(t, func(f *fragment, n int, w http.ResponseWriter, r *http.Request) {
+		if n == 2 {
+			close(hedgeArrived)
+		}
+		f.hold(n, r)
+	})
+	tr, b := setup(t, entry(t, f, `, "hedge": {"delay": "50ms", "budget": 1}`))
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-hedgeArrived
+		cancel()
+	}()
+	if _, err := b.Fetch(ctx, request(f)); err == nil {
+		t.Fatal("a page gone got an answer")
+	}
+	sameOutcomes(t, tr.outcomes(""), map[string]float64{Canceled: 1})
 }
