@@ -20,7 +20,7 @@ import (
 // maxOverrideTTL is the longest life of an override token: long enough
 // for a week of work on a preview, short enough that a token that leaked
 // stops working by itself.
-const maxOverrideTTL = 7 * 24 * time.Hour
+const maxOverrideTTL = override.MaxTTL
 
 // overrideCommand runs `composer override ID=URL... [-debug] [-ttl 8h]
 // [-key-file FILE]`: it signs a token with the composer's override key and

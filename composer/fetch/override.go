@@ -25,8 +25,10 @@ import (
 //     composer dev), link-local (169.254.0.0/16, where the ECS and EC2
 //     credential and metadata services answer, and fe80::/10),
 //     unspecified, multicast and broadcast addresses are refused, in their
-//     IPv4-mapped and NAT64 forms too, and so are the composer's own
-//     listeners (see Listeners).
+//     IPv4-mapped and NAT64 forms too, and so are the IPv6 forms that
+//     embed another IPv4 address (6to4 2002::/16, IPv4-compatible ::/96,
+//     Teredo 2001::/32) whatever it is, and the composer's own listeners
+//     (see Listeners).
 //   - No proxy, no redirects (as HTTP: a redirect is the fragment's
 //     answer), its own connection pool.
 //
@@ -152,14 +154,20 @@ func (t *Override) check(ip netip.Addr, port uint16) error {
 }
 
 var (
-	nat64       = netip.MustParsePrefix("64:ff9b::/96")
-	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-	broadcast   = netip.MustParseAddr("255.255.255.255")
+	nat64         = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour     = netip.MustParsePrefix("2002::/16")
+	ipv4Compat    = netip.MustParsePrefix("::/96")
+	teredo        = netip.MustParsePrefix("2001::/32")
+	thisNetwork   = netip.MustParsePrefix("0.0.0.0/8")
+	ipv4LinkLocal = netip.MustParsePrefix("169.254.0.0/16")
+	broadcast     = netip.MustParseAddr("255.255.255.255")
 )
 
 // refusedAddr names the kind of address ip is if overrides may never
 // reach it, or "". An IPv4 address written as IPv6 (IPv4-mapped, or
-// behind the NAT64 prefix) is judged as the IPv4 address.
+// behind the NAT64 prefix) is judged as the IPv4 address; the other IPv6
+// forms that embed one (6to4, IPv4-compatible, Teredo) are refused
+// outright.
 func refusedAddr(ip netip.Addr, allowLoopback bool) string {
 	ip = ip.Unmap().WithZone("")
 	if ip.Is6() && nat64.Contains(ip) {
@@ -173,12 +181,22 @@ func refusedAddr(ip netip.Addr, allowLoopback bool) string {
 		if !allowLoopback {
 			return "a loopback address"
 		}
-	case ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast():
-		return "a link-local address (where the instance's credentials and metadata are served)"
 	case ip.IsUnspecified() || ip.Is4() && thisNetwork.Contains(ip):
 		return "an unspecified address (this host)"
-	case ip.IsMulticast() || ip == broadcast:
-		return "a multicast or broadcast address"
+	case ip.Is4() && ipv4LinkLocal.Contains(ip):
+		return "a link-local address (169.254.0.0/16, where the instance's credentials and metadata are served)"
+	case ip.IsLinkLocalUnicast():
+		return "a link-local address (fe80::/10)"
+	case ip.IsMulticast():
+		return "a multicast address"
+	case ip == broadcast:
+		return "the broadcast address"
+	case ip.Is6() && sixToFour.Contains(ip):
+		return "a 6to4 address (2002::/16, which embeds an IPv4 address)"
+	case ip.Is6() && ipv4Compat.Contains(ip):
+		return "an IPv4-compatible address (::/96, which embeds an IPv4 address)"
+	case ip.Is6() && teredo.Contains(ip):
+		return "a Teredo address (2001::/32, which embeds an IPv4 address)"
 	}
 	return ""
 }

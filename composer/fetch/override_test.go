@@ -219,3 +219,43 @@ func TestMuxOverrideNeverReachesTheRegistryTransports(t *testing.T) {
 		t.Errorf("err = %v, want the override transport's refusal", err)
 	}
 }
+
+// Each refused kind of address has its own reason, and the IPv6 forms that
+// embed an IPv4 address (6to4, IPv4-compatible, Teredo) are refused
+// outright, loopback allowed or not.
+func TestOverrideRefusedAddressesAndWhy(t *testing.T) {
+	for _, c := range []struct{ ip, why string }{
+		{"169.254.170.2", "link-local"},
+		{"fe80::1", "link-local"},
+		{"224.0.0.1", "multicast"},
+		{"ff02::1", "multicast"},
+		{"239.1.2.3", "multicast"},
+		{"255.255.255.255", "broadcast"},
+		{"0.0.0.0", "unspecified"},
+		{"::", "unspecified"},
+		{"2002:7f00:1::1", "6to4"},
+		{"2002:a9fe:aa02::1", "6to4"},
+		{"::7f00:1", "IPv4-compatible"},
+		{"::a9fe:aa02", "IPv4-compatible"},
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", "Teredo"},
+		{"2001::1", "Teredo"},
+	} {
+		for _, loop := range []bool{false, true} {
+			why := refusedAddr(netip.MustParseAddr(c.ip), loop)
+			if !strings.Contains(why, c.why) {
+				t.Errorf("refusedAddr(%s, loopback %v) = %q, want it to say %q", c.ip, loop, why, c.why)
+			}
+			if c.why != "link-local" && strings.Contains(why, "credentials") {
+				t.Errorf("refusedAddr(%s) = %q: only link-local unicast is where credentials are served", c.ip, why)
+			}
+		}
+	}
+	for _, ip := range []string{"10.0.0.8", "2001:db8::1", "2600:1f18::1", "2001:4860::8888"} {
+		if why := refusedAddr(netip.MustParseAddr(ip), false); why != "" {
+			t.Errorf("refusedAddr(%s) = %q, want allowed", ip, why)
+		}
+	}
+	if why := refusedAddr(netip.MustParseAddr("::1"), true); why != "" {
+		t.Errorf("refusedAddr(::1, loopback allowed) = %q, want allowed", why)
+	}
+}

@@ -26,6 +26,16 @@ import (
 // MinKeyLen is the shortest key accepted, in bytes.
 const MinKeyLen = 32
 
+// MaxTTL is the longest life a token may have: `composer override`
+// signs none longer, and Verify refuses one that expires later than
+// MaxTTL (and a clock skew's margin) from now, so that no signer holding
+// the key makes a token that only a new key revokes.
+const MaxTTL = 7 * 24 * time.Hour
+
+// clockSkew is the margin Verify allows beyond MaxTTL: the signer's clock
+// may run ahead of the server's.
+const clockSkew = 5 * time.Minute
+
 // MaxTokenLen bounds a token read from a request: a longer one is
 // refused before any work.
 const MaxTokenLen = 4096
@@ -114,14 +124,14 @@ func Verify(key []byte, tok string, now time.Time) (*Token, error) {
 	if !ok {
 		return nil, ErrMalformed
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := b64.DecodeString(sig)
 	if err != nil {
 		return nil, ErrMalformed
 	}
 	if !hmac.Equal(got, mac(key, body)) {
 		return nil, ErrSignature
 	}
-	claims, err := base64.RawURLEncoding.DecodeString(body)
+	claims, err := b64.DecodeString(body)
 	if err != nil {
 		return nil, ErrMalformed
 	}
@@ -137,8 +147,15 @@ func Verify(key []byte, tok string, now time.Time) (*Token, error) {
 	if !now.Before(t.Expires) {
 		return nil, ErrExpired
 	}
+	if t.Expires.Sub(now) > MaxTTL+clockSkew {
+		return nil, ErrMalformed // not made by composer override
+	}
 	return &t, nil
 }
+
+// b64 decodes a token's parts: strictly, so that a token has one
+// spelling (the unused bits of a last character must be zero).
+var b64 = base64.RawURLEncoding.Strict()
 
 type ctxKey struct{}
 

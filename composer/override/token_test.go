@@ -103,3 +103,40 @@ func TestContext(t *testing.T) {
 		t.Fatal("nil token overrides")
 	}
 }
+
+// A token has one spelling: changing the unused bits of the signature's
+// last character is an altered token, refused.
+func TestVerifyIsStrictAboutEncoding(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	good, err := Sign(key, Token{Fragments: map[string]string{"reviews": "https://a.example/x"}, Expires: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	accepted := 0
+	for _, c := range alphabet {
+		tok := good[:len(good)-1] + string(c)
+		if _, err := Verify(key, tok, now); err == nil {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d spellings of the signature's last character accepted, want 1", accepted)
+	}
+}
+
+// A token valid for longer than MaxTTL from now was not made by the
+// command: refused, so that a signer holding the key cannot make one that
+// never expires.
+func TestVerifyRefusesTooLongALife(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for life, want := range map[time.Duration]error{MaxTTL: nil, MaxTTL + time.Hour: ErrMalformed, 100 * 365 * 24 * time.Hour: ErrMalformed} {
+		tok, err := Sign(key, Token{Fragments: map[string]string{"a": "https://a.example/"}, Expires: now.Add(life)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Verify(key, tok, now); !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Errorf("life %v: got %v, want %v", life, err, want)
+		}
+	}
+}
