@@ -53,7 +53,7 @@ func TestVerifyRefuses(t *testing.T) {
 		"empty":            {"", ErrMalformed},
 		"garbage":          {"!!!.???", ErrMalformed},
 		"too long":         {strings.Repeat("a", MaxTokenLen+1) + ".x", ErrMalformed},
-		"signature cut":    {good[:len(good)-1], ErrSignature},
+		"signature cut":    {good[:len(good)-1], ErrMalformed}, // its new last character has bits set that strict decoding refuses
 		"not base64 claim": {"%%%." + base64.RawURLEncoding.EncodeToString(mac(key, "%%%")), ErrMalformed},
 	}
 	for name, c := range cases {
