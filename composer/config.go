@@ -289,11 +289,21 @@ func (c *config) hostList(env, v string) ([]string, error) {
 		case h == "":
 		case strings.ContainsAny(h, "/@?#") || strings.ContainsFunc(h, unicode.IsSpace):
 			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named(env), h))
+		case !validHostPattern(h):
+			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\") or \"*.domain\" (every name below domain, such as *.preview.internal); \"*\" may only lead, followed by a dot and a domain", c.named(env), h))
 		default:
 			hosts = append(hosts, h)
 		}
 	}
 	return hosts, errors.Join(errs...)
+}
+
+// validHostPattern reports whether h, without scheme or path, is a host
+// pattern: a name with no "*", or "*." followed by a domain (not empty,
+// without "*", not starting or ending with a dot).
+func validHostPattern(h string) bool {
+	domain, wild := strings.CutPrefix(h, "*.")
+	return !strings.Contains(domain, "*") && (!wild || domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, "."))
 }
 
 // overrideKey is the override key of COMPOSER_OVERRIDE_KEY or a key file:

@@ -140,6 +140,12 @@ func TestOverrideSettings(t *testing.T) {
 		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}, nil, "COMPOSER_OVERRIDE_KEY is set but COMPOSER_OVERRIDE_HOSTS is empty"},
 		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "https://a.internal/"}, nil, `COMPOSER_OVERRIDE_HOSTS: "https://a.internal/": want a host name`},
 		{nil, []string{"-override-key", testOverrideKey}, "flag provided but not defined: -override-key"},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "*"}, nil, `COMPOSER_OVERRIDE_HOSTS: "*": want`},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "a.internal,*."}, nil, `COMPOSER_OVERRIDE_HOSTS: "*.": want`},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "*.*.internal"}, nil, `COMPOSER_OVERRIDE_HOSTS: "*.*.internal": want`},
+		{map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey, "COMPOSER_OVERRIDE_HOSTS": "a*.internal"}, nil, `COMPOSER_OVERRIDE_HOSTS: "a*.internal": want`},
+		{map[string]string{"COMPOSER_ALLOWED_HOSTS": "*"}, nil, `COMPOSER_ALLOWED_HOSTS: "*": want`},
+		{map[string]string{"COMPOSER_ALLOWED_HOSTS": "*."}, nil, `COMPOSER_ALLOWED_HOSTS: "*.": want`},
 	} {
 		cfg, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
 		switch {

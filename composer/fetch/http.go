@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -44,14 +45,15 @@ func (h *HTTP) hostAllowed(host string) bool {
 }
 
 // MatchHost reports whether host matches one of patterns, in the form of
-// AllowHosts ("name" exactly, "*.domain" any name below domain); an empty
-// list matches nothing.
+// AllowHosts ("name" exactly, "*.domain" any name below domain, never an
+// IP literal); an empty list matches nothing.
 func MatchHost(patterns []string, host string) bool {
 	host = strings.ToLower(host)
+	_, ipErr := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	for _, p := range patterns {
 		p = strings.ToLower(strings.TrimSpace(p))
 		if suffix, ok := strings.CutPrefix(p, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) {
+			if ipErr != nil && strings.HasSuffix(host, "."+suffix) {
 				return true
 			}
 		} else if host == p {

@@ -162,3 +162,24 @@ func TestHTTPSendsOnlyPickedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A wildcard pattern matches names below its domain, never an IP literal
+// that happens to end the same way.
+func TestMatchHostWildcardsNeverMatchIPLiterals(t *testing.T) {
+	for _, c := range []struct {
+		pattern, host string
+		want          bool
+	}{
+		{"*.2", "192.0.2.2", false},
+		{"*.0.2.2", "192.0.2.2", false},
+		{"*.2.2", "192.0.2.2", false},
+		{"*.preview.test", "a.preview.test", true},
+		{"*.preview.test", "preview.test", false},
+		{"192.0.2.2", "192.0.2.2", true},
+		{"::1", "::1", true},
+	} {
+		if got := MatchHost([]string{c.pattern}, c.host); got != c.want {
+			t.Errorf("MatchHost(%q, %q) = %v, want %v", c.pattern, c.host, got, c.want)
+		}
+	}
+}
