@@ -307,10 +307,11 @@ func validHostPattern(h string) bool {
 }
 
 // overrideKey is the override key of COMPOSER_OVERRIDE_KEY or a key file:
-// its bytes, a trailing newline trimmed, at least override.MinKeyLen. Its
-// errors never hold the key.
+// its bytes, surrounding whitespace (spaces, tabs, newlines) trimmed the
+// same way for both, so that the command and the composer agree; at least
+// override.MinKeyLen. Its errors never hold the key.
 func overrideKey(raw string) ([]byte, error) {
-	k := strings.TrimRight(raw, "\r\n")
+	k := strings.TrimSpace(raw)
 	if len(k) < override.MinKeyLen {
 		return nil, fmt.Errorf("%d bytes, want at least %d (e.g. the output of openssl rand -base64 48)", len(k), override.MinKeyLen)
 	}

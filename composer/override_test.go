@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,6 +77,71 @@ func TestOverrideCommandReadsAKeyFile(t *testing.T) {
 	}
 	if _, err := override.Verify([]byte(testOverrideKey), strings.TrimSpace(out), time.Now()); err != nil {
 		t.Errorf("token not signed with the file's key (newline trimmed): %v", err)
+	}
+}
+
+// -key-file reads a small regular file only: a device, a FIFO or a
+// directory is refused before anything is read (a FIFO would block, a
+// device never end), and so is a file too long to be a key.
+func TestOverrideCommandKeyFileIsASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, "long")
+	if err := os.WriteFile(long, []byte(strings.Repeat("k", 64<<10)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	for file, want := range map[string]string{
+		"/dev/zero": "not a regular file",
+		fifo:        "not a regular file",
+		dir:         "not a regular file",
+		long:        "not a key",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := runOverride(key, "-key-file", file, "reviews=https://p.internal/")
+			done <- err
+		}()
+		if err := <-done; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-key-file %s: %v, want an error containing %q", file, err, want)
+		}
+	}
+}
+
+// Whitespace around the key, in a key file or in COMPOSER_OVERRIDE_KEY, is
+// no part of it: the command and the composer agree on the key.
+func TestOverrideKeyIgnoresSurroundingWhitespace(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(f, []byte(" \t"+testOverrideKey+"  \r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig(nil, func(k string) string {
+		return map[string]string{"COMPOSER_OVERRIDE_KEY": "  " + testOverrideKey + " \n", "COMPOSER_OVERRIDE_HOSTS": "*.p.internal"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.overrideKey) != testOverrideKey {
+		t.Errorf("the composer's key is %d bytes, want %d (whitespace trimmed)", len(cfg.overrideKey), len(testOverrideKey))
+	}
+	for name, env := range map[string]map[string]string{
+		"file": nil,
+		"env":  {"COMPOSER_OVERRIDE_KEY": " " + testOverrideKey + "\t "},
+	} {
+		args := []string{"reviews=https://r.p.internal/"}
+		if name == "file" {
+			args = append(args, "-key-file", f)
+		}
+		out, _, err := runOverride(env, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := override.Verify(cfg.overrideKey, strings.TrimSpace(out), time.Now()); err != nil {
+			t.Errorf("%s: the composer refuses the token: %v", name, err)
+		}
 	}
 }
 

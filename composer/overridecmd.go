@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -32,7 +33,7 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 	fs.SetOutput(stderr)
 	debug := fs.Bool("debug", false, "allow the debug view (?_debug=1) for the requests that carry the token")
 	ttl := fs.Duration("ttl", 8*time.Hour, "how long the token works, at most "+maxOverrideTTL.String()+" (7 days)")
-	keyFile := fs.String("key-file", "", "read the key from this file (a trailing newline is ignored) instead of COMPOSER_OVERRIDE_KEY")
+	keyFile := fs.String("key-file", "", "read the key from this file (a regular file of at most 4 KiB; surrounding whitespace is ignored) instead of COMPOSER_OVERRIDE_KEY")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: composer override ID=URL... [-debug] [-ttl 8h] [-key-file FILE]\n       composer override -debug [-ttl 8h] [-key-file FILE]\n\n"+
 			"Signs a token that, on the requests that carry it (the Mfe-Override header, or the\n"+
@@ -113,9 +114,9 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 // COMPOSER_OVERRIDE_KEY's. Its errors never hold the key.
 func overrideCommandKey(keyFile string, getenv func(string) string) ([]byte, error) {
 	if keyFile != "" {
-		b, err := os.ReadFile(keyFile)
+		b, err := readKeyFile(keyFile)
 		if err != nil {
-			return nil, fmt.Errorf("-key-file: %w", err)
+			return nil, fmt.Errorf("-key-file %s: %w", keyFile, err)
 		}
 		key, err := overrideKey(string(b))
 		if err != nil {
@@ -132,4 +133,38 @@ func overrideCommandKey(keyFile string, getenv func(string) string) ([]byte, err
 		return nil, fmt.Errorf("COMPOSER_OVERRIDE_KEY: %w", err)
 	}
 	return key, nil
+}
+
+// maxKeyFile is the longest key file -key-file reads: a key is a few
+// dozen bytes; anything much longer is some other file.
+const maxKeyFile = 4 << 10
+
+// readKeyFile reads the key file name: a regular file (a device would never
+// end, a FIFO would block) of at most maxKeyFile bytes. It is opened
+// without blocking and checked again once open, so a file swapped after
+// the first check is refused as well. Its errors never hold the key.
+func readKeyFile(name string) ([]byte, error) {
+	if fi, err := os.Stat(name); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s): give a file that holds the key", fi.Mode().Type())
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s): give a file that holds the key", fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("longer than %d bytes: not a key", maxKeyFile)
+	}
+	return b, nil
 }
