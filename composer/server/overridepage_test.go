@@ -254,3 +254,34 @@ func flipFirst(s string) string {
 	}
 	return "A" + s[1:]
 }
+
+// The cookie is Secure when the front says the request came over HTTPS in
+// RFC 7239's Forwarded header too: its first element's proto, as the first
+// element of X-Forwarded-Proto.
+func TestOverridesPageCookieSecureBehindForwarded(t *testing.T) {
+	t.Parallel()
+	ts := overrideServer(t, overrideKey)
+	tok := signed(t, overrideKey, override.Token{Fragments: map[string]string{"reviews": "https://p.internal/"}, Expires: time.Now().Add(time.Hour)})
+	csrfCookie, csrf := csrfPair(t, ts)
+	for _, c := range []struct {
+		h      http.Header
+		secure bool
+	}{
+		{http.Header{"Forwarded": {"proto=https"}}, true},
+		{http.Header{"Forwarded": {"for=192.0.2.1;proto=https;host=www.example.com"}}, true},
+		{http.Header{"Forwarded": {`For="[2001:db8::1]:443"; Proto="HTTPS"`}}, true},
+		{http.Header{"Forwarded": {"for=192.0.2.1;proto=https, for=10.0.0.1;proto=http"}}, true},
+		{http.Header{"Forwarded": {"for=192.0.2.1;proto=http, for=10.0.0.1;proto=https"}}, false},
+		{http.Header{"Forwarded": {"for=192.0.2.1", "proto=https"}}, false},
+		{http.Header{"Forwarded": {"for=192.0.2.1"}}, false},
+		{http.Header{"X-Forwarded-Proto": {"https, http"}}, true},
+		{http.Header{"X-Forwarded-Proto": {"http, https"}}, false},
+	} {
+		c.h.Set("Cookie", csrfCookie.Name+"="+csrfCookie.Value)
+		resp, body := send(t, "POST", ts.URL+server.OverridesPath, c.h, form(csrf, "set", tok))
+		got := cookieNamed(resp, override.Cookie)
+		if got == nil || got.Secure != c.secure {
+			t.Errorf("%v: %d, cookie %+v, want Secure %v\n%s", c.h, resp.StatusCode, got, c.secure, body)
+		}
+	}
+}
