@@ -32,23 +32,43 @@ const overridePageCSP = "default-src 'none'; form-action 'self'; frame-ancestors
 // maxOverrideForm bounds the body of a POST to the page.
 const maxOverrideForm = 16 << 10
 
-// overridePage is OverridesPath's handler. A POST must pass both
-// http.CrossOriginProtection (Sec-Fetch-Site, else Origin against Host)
-// and the CSRF token: the MAC, under a key derived from the override key,
+// overridePage is OverridesPath's handler. A POST must pass
+// http.CrossOriginProtection (Sec-Fetch-Site, else Origin against Host),
+// have, if it has an Origin, exactly this page's (ownOrigin), and carry
+// the CSRF token: the MAC, under a key derived from the override key,
 // of a random nonce kept in an HttpOnly, SameSite=Strict cookie of the
 // page (a signed double submit).
 func (s *Server) overridePage() http.Handler {
 	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	deny := func(w http.ResponseWriter, r *http.Request) {
 		s.renderOverrides(w, r, http.StatusForbidden, "Refused: this form may only be sent from this page (a cross-origin request).")
-	}))
+	}
+	cop.SetDenyHandler(http.HandlerFunc(deny))
 	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			s.renderOverrides(w, r, http.StatusOK, "")
 			return
 		}
+		if o := r.Header.Values("Origin"); len(o) > 0 && (len(o) > 1 || o[0] != ownOrigin(r)) {
+			deny(w, r)
+			return
+		}
 		s.postOverride(w, r)
 	}))
+}
+
+// ownOrigin is the origin, as a browser writes it in Origin, of the page
+// r was sent to: https when it came over HTTPS (here or to the front, see
+// secureRequest), else http, and the Host it was sent to.
+// CrossOriginProtection compares hosts only; a POST's Origin, when there
+// is one, must also have this scheme and nothing more (no user
+// information, no path).
+func ownOrigin(r *http.Request) string {
+	scheme := "http"
+	if secureRequest(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(r.Host)
 }
 
 func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {

@@ -285,3 +285,43 @@ func TestOverridesPageCookieSecureBehindForwarded(t *testing.T) {
 		}
 	}
 }
+
+// An Origin, when present, must be exactly the request's own origin:
+// scheme (https over TLS or when the front says so), host and port,
+// nothing else; a valid CSRF token does not make up for it.
+func TestOverridesPageOriginMustBeExactlyThisOrigin(t *testing.T) {
+	t.Parallel()
+	ts := overrideServer(t, overrideKey)
+	host := strings.TrimPrefix(ts.URL, "http://")
+	tok := signed(t, overrideKey, override.Token{Fragments: map[string]string{"reviews": "https://p.internal/"}, Expires: time.Now().Add(time.Hour)})
+	csrfCookie, csrf := csrfPair(t, ts)
+	for _, c := range []struct {
+		origin string
+		h      http.Header
+		ok     bool
+	}{
+		{ts.URL, http.Header{}, true},
+		{"https://" + host, http.Header{}, false},
+		{"ftp://" + host, http.Header{}, false},
+		{"HTTP://" + host, http.Header{}, false},
+		{"http://user@" + host, http.Header{}, false},
+		{ts.URL + "/", http.Header{}, false},
+		{ts.URL + "/_composer/overrides", http.Header{}, false},
+		{"null", http.Header{}, false},
+		{ts.URL, http.Header{"Sec-Fetch-Site": {"same-origin"}}, true},
+		{"https://" + host, http.Header{"Sec-Fetch-Site": {"same-origin"}}, false},
+		{"https://" + host, http.Header{"X-Forwarded-Proto": {"https"}}, true},
+		{"https://" + host, http.Header{"Forwarded": {"proto=https"}}, true},
+		{ts.URL, http.Header{"X-Forwarded-Proto": {"https"}}, false},
+	} {
+		c.h.Set("Origin", c.origin)
+		c.h.Set("Cookie", csrfCookie.Name+"="+csrfCookie.Value)
+		resp, _ := send(t, "POST", ts.URL+server.OverridesPath, c.h, form(csrf, "set", tok))
+		if got := resp.StatusCode == http.StatusSeeOther; got != c.ok {
+			t.Errorf("Origin %q %v: %d, want accepted %v", c.origin, c.h, resp.StatusCode, c.ok)
+		}
+		if !c.ok && (resp.StatusCode != http.StatusForbidden || cookieNamed(resp, override.Cookie) != nil) {
+			t.Errorf("Origin %q %v: %d, want 403 and no cookie", c.origin, c.h, resp.StatusCode)
+		}
+	}
+}
