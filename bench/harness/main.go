@@ -75,7 +75,7 @@ func main() {
 	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
 	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
-	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its first throughput run (out/cpu.prof) and heap and goroutine profiles mid-way through its first memory run (out/heap.prof, out/goroutine.prof)")
+	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its first throughput run (out/cpu.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	run := map[string]bool{}
@@ -175,6 +175,18 @@ func main() {
 		}
 		fmt.Fprintf(&report, "| %s | %s |\n", label, strings.Join(cells, " | "))
 	}
+	// rangeRow prints each server's lowest and highest value.
+	rangeRow := func(label string, v map[*server][]float64, format string) {
+		var cells []string
+		for _, s := range servers {
+			if len(v[s]) == 0 {
+				cells = append(cells, "")
+				continue
+			}
+			cells = append(cells, fmt.Sprintf(format+"-"+format, slices.Min(v[s]), slices.Max(v[s])))
+		}
+		fmt.Fprintf(&report, "| %s | %s |\n", label, strings.Join(cells, " | "))
+	}
 	load0 := loadAvg()
 	fmt.Fprintf(&report, "Machine: %s, %d cores; %s; %s; node %s; load average %s at the start.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), nginxVersion(), nodeVersion(), load0)
 	var names []string
@@ -196,6 +208,7 @@ func main() {
 		}
 		row(fmt.Sprintf("pages/s, %s, %d connections, %s, median of %d rounds (x nginx; higher is better)", scenarios[0].about, *conc, *duration, *rounds),
 			medians(rps), func(x float64) string { return fmt.Sprintf("%.0f", x) })
+		rangeRow("pages/s: range over the rounds", rps, "%.0f")
 	}
 
 	// Latency.
@@ -238,9 +251,20 @@ func main() {
 				idle := treeKB(pid, rssKB)
 				if *profile && i == 0 && s == composer {
 					go func() {
-						time.Sleep(time.Duration(scenarios[2].lat[0]) * 3 / 2) // mid-way: every stream open
-						saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", s.debugPort), filepath.Join(work, "heap.prof"))
-						saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine", s.debugPort), filepath.Join(work, "goroutine.prof"))
+						// While the fragments are awaited, and twice while
+						// their bodies stream (the peak is then): the heap
+						// (with the runtime's memory statistics in the
+						// text form) and the goroutines.
+						start := time.Now()
+						lat := scenarios[2].lat[0]
+						for _, at := range []time.Duration{lat * 3 / 2, lat * 3, lat * 5} {
+							time.Sleep(time.Until(start.Add(at)))
+							debug := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", s.debugPort)
+							name := fmt.Sprintf("-%dms", at.Milliseconds())
+							saveProfile(debug+"heap", filepath.Join(work, "heap"+name+".prof"))
+							saveProfile(debug+"heap?debug=1", filepath.Join(work, "heap"+name+".txt"))
+							saveProfile(debug+"goroutine", filepath.Join(work, "goroutine"+name+".prof"))
+						}
 					}()
 				}
 				_, t := probe(s.url()+"/s3", *streams*2, *streams)
