@@ -61,7 +61,7 @@ type Resolver interface {
 const (
 	DefaultTimeout          = 2 * time.Second
 	DefaultChunkSize        = 8 << 10
-	DefaultQueueChunks      = 0
+	DefaultQueueChunks      = 1
 	DefaultMaxFragmentBytes = 4 << 20
 )
 
@@ -103,9 +103,7 @@ type Composer struct {
 	// ChunkSize is the size of one read from a fragment body.
 	ChunkSize int
 	// QueueChunks bounds how many chunks a fragment that is not yet being
-	// written may queue, besides the one it holds read ahead while it
-	// waits to hand it over (0: none, DefaultQueueChunks). The rest of its
-	// answer waits in the socket.
+	// written may read ahead.
 	QueueChunks int
 	// MaxFragmentBytes cuts a fragment body that grows beyond it.
 	MaxFragmentBytes int64
