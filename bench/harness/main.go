@@ -72,7 +72,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds of the throughput, latency and compression measurements; each round measures every server in turn, in alternating order (the median of the rounds is reported)")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh process of every server, in alternating order (the median is reported)")
-	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
+	composerEnv := flag.String("composer-env", "", "extra environment for the composers, comma-separated NAME=value")
+	baseEnv := flag.String("composer-base-env", "", "extra environment for the -composer-base one only (after -composer-env), comma-separated NAME=value: the same build measured with and without a setting")
 	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its first throughput run (out/cpu.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
@@ -109,10 +110,10 @@ func main() {
 	if *composerEnv != "" {
 		extraEnv = strings.Split(*composerEnv, ",")
 	}
-	composerServer := func(name, bin string, port, debugPort int) *server {
+	composerServer := func(name, bin string, port, debugPort int, env []string) *server {
 		s := &server{name: name, port: port, debugPort: debugPort, composer: true}
 		s.start = func() *exec.Cmd {
-			return startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name), bin, nil, append(extraEnv,
+			return startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name), bin, nil, append(slices.Clone(env),
 				"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(port),
 				"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
 				"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
@@ -123,10 +124,14 @@ func main() {
 	// The servers measured: this build, with -composer-base another
 	// composer, nginx SSI and Tailor, each on a port of its own, all
 	// measured in the same run in alternating rounds.
-	composer := composerServer("composer", *composerBin, ports[0], ports[3])
+	composer := composerServer("composer", *composerBin, ports[0], ports[3], extraEnv)
 	var servers, composers []*server
 	if *composerBase != "" {
-		base := composerServer(*baseLabel, *composerBase, ports[4], ports[5])
+		env := extraEnv
+		if *baseEnv != "" {
+			env = append(slices.Clone(extraEnv), strings.Split(*baseEnv, ",")...)
+		}
+		base := composerServer(*baseLabel, *composerBase, ports[4], ports[5], env)
 		servers = append(servers, base)
 		composers = append(composers, base)
 	}
