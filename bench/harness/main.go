@@ -76,7 +76,7 @@ func main() {
 	baseEnv := flag.String("composer-base-env", "", "extra environment for the -composer-base one only (after -composer-env), comma-separated NAME=value: the same build measured with and without a setting")
 	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
-	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its first throughput run (out/cpu.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
+	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	run := map[string]bool{}
@@ -307,6 +307,9 @@ func main() {
 					continue
 				}
 				for _, enc := range encs {
+					if *profile && i == 0 && s == composer && enc != "" {
+						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu-"+enc+".prof"))
+					}
 					pid := s.cmd.Process.Pid
 					cpu0 := cpuTime(pid)
 					r0, w0 := syscalls(pid)
