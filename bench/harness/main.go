@@ -69,7 +69,7 @@ func main() {
 	out := flag.String("out", "bench/out", "working folder for configs and results")
 	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
 	conc := flag.Int("concurrency", 64, "connections for the throughput runs")
-	rounds := flag.Int("rounds", 3, "rounds of the throughput, latency and compression measurements; each round measures every server in turn, in alternating order (the median of the rounds is reported)")
+	rounds := flag.Int("rounds", 4, "rounds of the throughput, latency and compression measurements; each round measures every server in turn, in alternating order (the median of the rounds is reported; an even number is fairest)")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh process of every server, in alternating order (the median is reported)")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composers, comma-separated NAME=value")
@@ -153,15 +153,21 @@ func main() {
 	for _, s := range servers {
 		s.startAndWait()
 	}
-	// order is the servers in round i's order: alternating, so that
-	// none is always measured first or right after the same neighbour.
+	// order is the servers in round i's order: the composers first, then
+	// the peers, each group reversed every other round, so that over two
+	// rounds each composer is measured as often right after the other as
+	// the other right after it. Every measurement starts after a pause
+	// (settle), so that none pays for the tail of the one before.
 	order := func(i int) []*server {
-		o := append([]*server(nil), servers...)
+		o := append([]*server(nil), composers...)
+		peers := []*server{nginx, tailor}
 		if i%2 == 1 {
 			slices.Reverse(o)
+			slices.Reverse(peers)
 		}
-		return o
+		return append(o, peers...)
 	}
+	settle := func() { time.Sleep(time.Second) }
 	// row prints one line of the table: each server's value, and its
 	// ratio to nginx's.
 	var report strings.Builder
@@ -208,6 +214,7 @@ func main() {
 				if *profile && i == 0 && s == composer {
 					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
 				}
+				settle()
 				rps[s] = append(rps[s], wrk(s.url()+"/s1", *conc, *duration, ""))
 			}
 		}
@@ -221,6 +228,7 @@ func main() {
 		ttfb, ttlb := map[*server][]time.Duration{}, map[*server][]time.Duration{}
 		for i := range *rounds {
 			for _, s := range order(i) {
+				settle()
 				f, l := probe(s.url()+"/s2", 300, 4)
 				ttfb[s], ttlb[s] = append(ttfb[s], f...), append(ttlb[s], l...)
 			}
@@ -310,6 +318,7 @@ func main() {
 					if *profile && i == 0 && s == composer && enc != "" {
 						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu-"+enc+".prof"))
 					}
+					settle()
 					pid := s.cmd.Process.Pid
 					cpu0 := cpuTime(pid)
 					r0, w0 := syscalls(pid)
