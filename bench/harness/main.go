@@ -113,7 +113,7 @@ func main() {
 	composerServer := func(name, bin string, port, debugPort int, env []string) *server {
 		s := &server{name: name, port: port, debugPort: debugPort, composer: true}
 		s.start = func() *exec.Cmd {
-			return startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(name), bin, nil, append(slices.Clone(env),
+			return startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "", "/", "-", "=", "-").Replace(name), bin, nil, append(slices.Clone(env),
 				"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(port),
 				"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
 				"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
