@@ -91,11 +91,10 @@ func NewHTTP() *HTTP {
 		// in flight, and a thousand pages at once must fit in memory; each
 		// connection keeps both buffers for its whole life. A request head
 		// is a few hundred bytes (a longer one is written past the buffer,
-		// whole); so is an answer's head (a longer one is read in parts),
-		// and a body read into a bigger buffer (the stream's chunks) skips
-		// the read buffer.
+		// whole); the read buffer takes a small fragment's whole answer in
+		// one read, and a body read into a bigger buffer skips it.
 		WriteBufferSize: 1 << 10,
-		ReadBufferSize:  2 << 10,
+		ReadBufferSize:  4 << 10,
 		// No Accept-Encoding is sent: fragments answer plain HTML on the
 		// internal network, and an encoded answer is refused (see Fetch).
 		DisableCompression: true,

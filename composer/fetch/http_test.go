@@ -188,29 +188,3 @@ func TestHTTPWriteBufferIsSmallAndLongHeadsArriveWhole(t *testing.T) {
 		t.Errorf("header of %d bytes came back as %d bytes (%v)", len(long), len(b), err)
 	}
 }
-
-// The read buffer too is kept for a connection's life: it is sized for
-// an answer's head, and a head longer than it is still read whole.
-func TestHTTPReadBufferIsSmallAndLongHeadsAreRead(t *testing.T) {
-	t.Parallel()
-	h := NewHTTP()
-	defer h.Close()
-	if n := h.transport.ReadBufferSize; n <= 0 || n > 2<<10 {
-		t.Errorf("ReadBufferSize %d, want at most 2 KiB", n)
-	}
-	long := strings.Repeat("v", 8<<10)
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Long", long)
-		io.WriteString(w, "body")
-	}))
-	defer s.Close()
-	resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || string(b) != "body" || resp.Header.Get("X-Long") != long {
-		t.Errorf("body %q (%v), header of %d bytes, want %d", b, err, len(resp.Header.Get("X-Long")), len(long))
-	}
-}
