@@ -404,8 +404,8 @@ func medians(m map[*server][]float64) map[*server]float64 {
 }
 
 // pageSize is the median length in bytes of url's body as sent with
-// Accept-Encoding enc (not decoded), over nine requests: a page carries
-// ids drawn for it, which compress differently each time.
+// Accept-Encoding enc (not decoded), over nine requests: the compressor
+// flushes where the page writer waits, so the bytes move with timing.
 func pageSize(url, enc string) int {
 	var ns []float64
 	for range 9 {
