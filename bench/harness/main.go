@@ -7,7 +7,7 @@
 //
 //	s1  zero-latency fragments of 2 KB          throughput (wrk), compression cost
 //	s2  fragments taking 10..50 ms, 2 KB         time to first and last byte (p50, p99)
-//	s3  fragments of 64 KB taking 200 ms         1,000 concurrent streams: composer peak RSS
+//	s3  fragments of 64 KB taking 300 ms         1,000 concurrent streams: peak RSS
 //	s4  zero-latency fragments of 2 KB, but the first is blackholed (it
 //	    accepts connections and never answers; timeout 300 ms): once the
 //	    composer's circuit breaker is open, page TTLB against s4ok (the same
@@ -19,6 +19,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,7 +53,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"s1", [5]time.Duration{}, 2 << 10, "zero-latency fragments, 2 KB each"},
 	{"s2", [5]time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond, 40 * time.Millisecond, 50 * time.Millisecond}, 2 << 10, "fragments taking 10, 20, 30, 40, 50 ms"},
-	{"s3", [5]time.Duration{200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond, 200 * time.Millisecond}, 64 << 10, "fragments of 64 KB taking 200 ms"},
+	{"s3", [5]time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}, 64 << 10, "fragments of 64 KB taking 300 ms"},
 }
 
 const head = `<!doctype html>
@@ -63,19 +65,21 @@ const head = `<!doctype html>
 
 func main() {
 	composerBin := flag.String("composer", "bench/out/bin/composer", "composer binary")
-	composerBase := flag.String("composer-base", "", "a second composer binary (say, built from main) measured in the same run, in a column of its own")
+	composerBase := flag.String("composer-base", "", "a second composer binary (say, built from main) measured in the same run, in a column of its own, in rounds alternating with this build's")
 	baseLabel := flag.String("composer-base-label", "composer (base)", "the second composer's column")
 	tailorJS := flag.String("tailor", "bench/tailor/server.js", "Tailor server script")
 	out := flag.String("out", "bench/out", "working folder for configs and results")
 	duration := flag.Duration("duration", 10*time.Second, "length of each throughput run")
 	conc := flag.Int("concurrency", 64, "connections for the throughput runs")
+	rounds := flag.Int("rounds", 4, "rounds of the throughput, latency and compression measurements; each round measures every server in turn, in alternating order (the median of the rounds is reported; an even number is fairest)")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
-	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh composer (the median is reported)")
-	composerEnv := flag.String("composer-env", "", "extra environment for the composer, comma-separated NAME=value")
+	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh process of every server, in alternating order (the median is reported)")
+	composerEnv := flag.String("composer-env", "", "extra environment for the composers, comma-separated NAME=value")
+	baseEnv := flag.String("composer-base-env", "", "extra environment for the -composer-base one only (after -composer-env), comma-separated NAME=value: the same build measured with and without a setting")
 	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, hedge, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	hedgePages := flag.Int("hedge-pages", 2000, "pages of each kind in the hedge run")
-	profile := flag.Bool("profile", false, "also write a CPU profile of the composer during its throughput run (out/cpu.prof)")
+	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
 	flag.Parse()
 	log.SetFlags(0)
 	run := map[string]bool{}
@@ -90,184 +94,289 @@ func main() {
 	if *duration > time.Minute {
 		log.Fatal("-duration: at most 1m: every run here is bounded")
 	}
+	if *rounds < 1 || *rounds > 20 {
+		log.Fatal("-rounds: 1 to 20")
+	}
+	if *memoryRuns < 1 || *memoryRuns > 20 {
+		log.Fatal("-memory-runs: 1 to 20")
+	}
 
 	fragAddr := startFragmentServer()
 	hole := startBlackhole()
 	work, err := filepath.Abs(*out)
 	check(err)
 	ports := freePorts(6)
-	nginxURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	tailorURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2])
 	writeConfigs(work, fragAddr, ports[1])
 	writeBreakerPages(work, fragAddr, hole.addr)
 
-	var procs []*exec.Cmd
-	defer func() {
-		for _, p := range procs {
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
-			_ = p.Wait()
-		}
-	}()
 	var extraEnv []string
 	if *composerEnv != "" {
 		extraEnv = strings.Split(*composerEnv, ",")
 	}
-	// The composers measured: this build, and with -composer-base another
-	// one, each on a port of its own, so that both are measured in the same
-	// run on the same machine state.
-	composers := []*composerProc{{name: "composer", bin: *composerBin, port: ports[0], debugPort: ports[3]}}
+	composerServer := func(name, bin string, port, debugPort int, env []string) *server {
+		s := &server{name: name, port: port, debugPort: debugPort, composer: true}
+		s.start = func() *exec.Cmd {
+			return startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "", "/", "-", "=", "-").Replace(name), bin, nil, append(slices.Clone(env),
+				"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(port),
+				"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
+				"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
+				"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s", "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(debugPort))...)
+		}
+		return s
+	}
+	// The servers measured: this build, with -composer-base another
+	// composer, nginx SSI and Tailor, each on a port of its own, all
+	// measured in the same run in alternating rounds.
+	composer := composerServer("composer", *composerBin, ports[0], ports[3], extraEnv)
+	var servers, composers []*server
 	if *composerBase != "" {
-		composers = append([]*composerProc{{name: *baseLabel, bin: *composerBase, port: ports[4], debugPort: ports[5]}}, composers...)
+		env := extraEnv
+		if *baseEnv != "" {
+			env = append(slices.Clone(extraEnv), strings.Split(*baseEnv, ",")...)
+		}
+		base := composerServer(*baseLabel, *composerBase, ports[4], ports[5], env)
+		servers = append(servers, base)
+		composers = append(composers, base)
 	}
-	composer := composers[len(composers)-1] // this build
-	startComposer := func(c *composerProc) {
-		c.cmd = startProc(work, strings.NewReplacer(" ", "-", "(", "", ")", "").Replace(c.name), c.bin, nil, append(extraEnv,
-			"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(c.port),
-			"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
-			"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"),
-			"COMPOSER_LOG_LEVEL=warn", "COMPOSER_FRAGMENT_TIMEOUT=5s", "COMPOSER_DEBUG_ADDR=127.0.0.1:"+strconv.Itoa(c.debugPort))...)
-	}
-	stopComposer := func(c *composerProc) {
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
-		_ = c.cmd.Wait()
-		c.cmd = nil
-	}
+	servers = append(servers, composer)
+	composers = append(composers, composer)
+	nginx := &server{name: "nginx SSI", port: ports[1], start: func() *exec.Cmd {
+		return startProc(work, "nginx", "nginx", []string{"-p", filepath.Join(work, "nginx"), "-c", "nginx.conf", "-g", "daemon off;"})
+	}}
+	tailor := &server{name: "Tailor", port: ports[2], start: func() *exec.Cmd {
+		return startProc(work, "tailor", "node", []string{*tailorJS},
+			"PORT="+strconv.Itoa(ports[2]), "TEMPLATES="+filepath.Join(work, "tailor"), "WORKERS="+strconv.Itoa(runtime.NumCPU()))
+	}}
+	servers = append(servers, nginx, tailor)
 	defer func() {
-		for _, c := range composers {
-			if c.cmd != nil {
-				stopComposer(c)
-			}
+		for _, s := range servers {
+			s.stop()
 		}
 	}()
-	var peers []peer
-	for _, c := range composers {
-		startComposer(c)
-		peers = append(peers, peer{c.name, c.url()})
+	for _, s := range servers {
+		s.startAndWait()
 	}
-	procs = append(procs, startProc(work, "nginx", "nginx", []string{"-p", filepath.Join(work, "nginx"), "-c", "nginx.conf", "-g", "daemon off;"}))
-	procs = append(procs, startProc(work, "tailor", "node", []string{*tailorJS},
-		"PORT="+strconv.Itoa(ports[2]), "TEMPLATES="+filepath.Join(work, "tailor"), "WORKERS="+strconv.Itoa(runtime.NumCPU())))
-	peers = append(peers, peer{"nginx SSI", nginxURL}, peer{"Tailor", tailorURL})
-	for _, p := range peers {
-		waitReady(p.name, p.url+"/s1")
+	// order is the servers in round i's order: the composers first, then
+	// the peers, each group reversed every other round, so that over two
+	// rounds each composer is measured as often right after the other as
+	// the other right after it. Every measurement starts after a pause
+	// (settle), so that none pays for the tail of the one before.
+	order := func(i int) []*server {
+		o := append([]*server(nil), composers...)
+		peers := []*server{nginx, tailor}
+		if i%2 == 1 {
+			slices.Reverse(o)
+			slices.Reverse(peers)
+		}
+		return append(o, peers...)
 	}
-	// cell puts v in peer name's column.
-	cell := func(name, v string) string {
-		cells := make([]string, len(peers))
-		for i, p := range peers {
-			if p.name == name {
-				cells[i] = v
+	settle := func() { time.Sleep(time.Second) }
+	// row prints one line of the table: each server's value, and its
+	// ratio to nginx's.
+	var report strings.Builder
+	row := func(label string, v map[*server]float64, format func(float64) string) {
+		var cells []string
+		for _, s := range servers {
+			x, ok := v[s]
+			switch {
+			case !ok:
+				cells = append(cells, "")
+			case s == nginx || v[nginx] == 0:
+				cells = append(cells, format(x))
+			default:
+				cells = append(cells, fmt.Sprintf("%s (%.2fx)", format(x), x/v[nginx]))
 			}
 		}
-		return strings.Join(cells, " | ")
+		fmt.Fprintf(&report, "| %s | %s |\n", label, strings.Join(cells, " | "))
 	}
-
-	var report strings.Builder
-	fmt.Fprintf(&report, "Machine: %s, %d cores; %s; %s; node %s.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), nginxVersion(), nodeVersion())
+	// rangeRow prints each server's lowest and highest value.
+	rangeRow := func(label string, v map[*server][]float64, format string) {
+		var cells []string
+		for _, s := range servers {
+			if len(v[s]) == 0 {
+				cells = append(cells, "")
+				continue
+			}
+			cells = append(cells, fmt.Sprintf(format+"-"+format, slices.Min(v[s]), slices.Max(v[s])))
+		}
+		fmt.Fprintf(&report, "| %s | %s |\n", label, strings.Join(cells, " | "))
+	}
+	load0 := loadAvg()
+	fmt.Fprintf(&report, "Machine: %s, %d cores; %s; %s; node %s; load average %s at the start.\n\n", cpuModel(), runtime.NumCPU(), runtime.Version(), nginxVersion(), nodeVersion(), load0)
 	var names []string
-	for _, p := range peers {
-		names = append(names, p.name)
+	for _, s := range servers {
+		names = append(names, s.name)
 	}
-	fmt.Fprintf(&report, "| | %s |\n|---%s|\n", strings.Join(names, " | "), strings.Repeat("|---", len(peers)))
+	fmt.Fprintf(&report, "| | %s |\n|---%s|\n", strings.Join(names, " | "), strings.Repeat("|---", len(servers)))
 
 	// Throughput.
-	rps := map[string]float64{}
-	for _, p := range peers {
-		if !run["throughput"] {
-			break
-		}
-		if *profile && p.name == composer.name {
-			go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
-		}
-		rps[p.name] = wrk(p.url+"/s1", *conc, *duration, "")
-	}
 	if run["throughput"] {
-		var vals, ratios []string
-		for _, p := range peers {
-			vals = append(vals, fmt.Sprintf("%.0f", rps[p.name]))
-			r := ""
-			if p.name != composer.name {
-				r = fmt.Sprintf("%.2fx", rps[composer.name]/rps[p.name])
+		rps := map[*server][]float64{}
+		for i := range *rounds {
+			for _, s := range order(i) {
+				if *profile && i == 0 && s == composer {
+					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
+				}
+				settle()
+				rps[s] = append(rps[s], wrk(s.url()+"/s1", *conc, *duration, ""))
 			}
-			ratios = append(ratios, r)
 		}
-		fmt.Fprintf(&report, "| requests/s, %s, %d connections, %s | %s |\n", scenarios[0].about, *conc, *duration, strings.Join(vals, " | "))
-		fmt.Fprintf(&report, "| %s / peer | %s |\n", composer.name, strings.Join(ratios, " | "))
+		row(fmt.Sprintf("pages/s, %s, %d connections, %s, median of %d rounds (x nginx; higher is better)", scenarios[0].about, *conc, *duration, *rounds),
+			medians(rps), func(x float64) string { return fmt.Sprintf("%.0f", x) })
+		rangeRow("pages/s: range over the rounds", rps, "%.0f")
 	}
 
 	// Latency.
-	for _, p := range peers {
-		if !run["latency"] {
-			break
+	if run["latency"] {
+		ttfb, ttlb := map[*server][]time.Duration{}, map[*server][]time.Duration{}
+		for i := range *rounds {
+			for _, s := range order(i) {
+				settle()
+				f, l := probe(s.url()+"/s2", 300, 4)
+				ttfb[s], ttlb[s] = append(ttfb[s], f...), append(ttlb[s], l...)
+			}
 		}
-		ttfb, ttlb := probe(p.url+"/s2", 300, 4)
-		fmt.Fprintf(&report, "| %s, %s: TTFB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttfb, 50)), ms(pct(ttfb, 99)))))
-		fmt.Fprintf(&report, "| %s, %s: TTLB p50 / p99 | %s |\n", p.name, scenarios[1].about, cell(p.name, fmt.Sprintf("%s / %s", ms(pct(ttlb, 50)), ms(pct(ttlb, 99)))))
-	}
-
-	// Memory: concurrent streams of big, slow fragments.
-	if run["memory"] {
-		// A composer of its own for each run: peak RSS is a high-water
-		// mark, and this machine's noise needs a median. With two
-		// composers their runs alternate.
-		for _, c := range composers {
-			stopComposer(c)
-		}
-		type mem struct {
-			peaks, idles []int
-			ttlbs        []time.Duration
-		}
-		mems := map[string]*mem{}
-		for i := range *memoryRuns {
-			for _, c := range composers {
-				startComposer(c)
-				waitReady(c.name, c.url()+"/s1")
-				peak, idle, ttlb := memory(c.cmd, *streams, *profile && i == 0 && c == composer, c.debugPort, c.url(), work)
-				stopComposer(c)
-				m := mems[c.name]
-				if m == nil {
-					m = &mem{}
-					mems[c.name] = m
+		for _, m := range []struct {
+			what string
+			ds   map[*server][]time.Duration
+		}{{"TTFB", ttfb}, {"TTLB", ttlb}} {
+			for _, p := range []int{50, 99} {
+				v := map[*server]float64{}
+				for s, ds := range m.ds {
+					v[s] = float64(pct(ds, p).Microseconds()) / 1000
 				}
-				m.peaks, m.idles, m.ttlbs = append(m.peaks, peak), append(m.idles, idle), append(m.ttlbs, ttlb)
-			}
-		}
-		for _, c := range composers {
-			m := mems[c.name]
-			sort.Ints(m.peaks)
-			fmt.Fprintf(&report, "| %s peak RSS, %d concurrent streams, %s: median (min-max of %d runs) | %s |\n",
-				c.name, *streams, scenarios[2].about, len(m.peaks), cell(c.name, fmt.Sprintf("%.0f MB (%.0f-%.0f; idle %.0f MB; TTLB p50 %s)",
-					mb(m.peaks[len(m.peaks)/2]), mb(m.peaks[0]), mb(m.peaks[len(m.peaks)-1]), mb(m.idles[0]), ms(pct(m.ttlbs, 50)))))
-		}
-		if run["compression"] {
-			for _, c := range composers {
-				startComposer(c)
-				waitReady(c.name, c.url()+"/s1")
+				row(fmt.Sprintf("%s p%d, %s, %d pages (x nginx; lower is better)", m.what, p, scenarios[1].about, 300**rounds), v,
+					func(x float64) string { return fmt.Sprintf("%.2f ms", x) })
 			}
 		}
 	}
 
-	// Compression: throughput and CPU per page.
-	for _, enc := range []string{"", "gzip", "br"} {
-		if !run["compression"] {
-			break
-		}
-		for _, c := range composers {
-			pid := c.cmd.Process.Pid
-			cpu0 := cpuTime(pid)
-			r0, w0 := syscalls(pid)
-			r := wrk(c.url()+"/s1", *conc, *duration, enc)
-			cpu := cpuTime(pid) - cpu0
-			r1, w1 := syscalls(pid)
-			pages := r * duration.Seconds()
-			label := enc
-			if label == "" {
-				label = "none"
+	// Memory: concurrent streams of big, slow fragments, a fresh process
+	// of each server for each run (peak RSS is a high-water mark), the
+	// servers in alternating order; the peak is summed over each
+	// server's processes (nginx's master and workers, Tailor's primary
+	// and workers).
+	if run["memory"] {
+		peaks, idles := map[*server][]float64{}, map[*server][]float64{}
+		ttlbs := map[*server][]time.Duration{}
+		for i := range *memoryRuns {
+			for _, s := range order(i) {
+				s.stop()
+				s.startAndWait()
+				pid := s.cmd.Process.Pid
+				idle := treeKB(pid, rssKB)
+				if *profile && i == 0 && s == composer {
+					go func() {
+						// While the fragments are awaited, and twice while
+						// their bodies stream (the peak is then): the heap
+						// (with the runtime's memory statistics in the
+						// text form) and the goroutines.
+						start := time.Now()
+						lat := scenarios[2].lat[0]
+						for _, at := range []time.Duration{lat * 3 / 2, lat * 3, lat * 5} {
+							time.Sleep(time.Until(start.Add(at)))
+							debug := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", s.debugPort)
+							name := fmt.Sprintf("-%dms", at.Milliseconds())
+							saveProfile(debug+"heap", filepath.Join(work, "heap"+name+".prof"))
+							saveProfile(debug+"heap?debug=1", filepath.Join(work, "heap"+name+".txt"))
+							saveProfile(debug+"goroutine", filepath.Join(work, "goroutine"+name+".prof"))
+						}
+					}()
+				}
+				_, t := probe(s.url()+"/s3", *streams*2, *streams)
+				peaks[s] = append(peaks[s], mb(treeKB(pid, peakKB)))
+				idles[s] = append(idles[s], mb(idle))
+				ttlbs[s] = append(ttlbs[s], pct(t, 50))
 			}
-			perPage := time.Duration(float64(cpu) / pages)
-			fmt.Fprintf(&report, "| %s, %s, compression %s: requests/s, CPU per page, reads + writes per page | %s |\n",
-				c.name, scenarios[0].about, label, cell(c.name, fmt.Sprintf("%.0f, %s, %.1f + %.1f", r, perPage.Round(time.Microsecond), float64(r1-r0)/pages, float64(w1-w0)/pages)))
 		}
+		format := func(x float64) string { return fmt.Sprintf("%.0f MB", x) }
+		row(fmt.Sprintf("peak RSS, %d concurrent streams, %s, median of %d runs (x nginx; lower is better)", *streams, scenarios[2].about, *memoryRuns), medians(peaks), format)
+		spread := map[*server]string{}
+		for s, p := range peaks {
+			sort.Float64s(p)
+			d := append([]time.Duration(nil), ttlbs[s]...)
+			spread[s] = fmt.Sprintf("%.0f-%.0f MB; idle %.0f MB; TTLB p50 %s", p[0], p[len(p)-1], medians(idles)[s], ms(pct(d, 50)))
+		}
+		var cells []string
+		for _, s := range servers {
+			cells = append(cells, spread[s])
+		}
+		fmt.Fprintf(&report, "| peak RSS: range over the runs; idle RSS; page TTLB p50 | %s |\n", strings.Join(cells, " | "))
+	}
+
+	// Compression: CPU per page and the page's size for each encoding.
+	if run["compression"] {
+		type key struct {
+			s   *server
+			enc string
+		}
+		cpu, rate, rd, wr := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
+		encs := []string{"", "gzip", "br"}
+		for i := range *rounds {
+			for _, s := range order(i) {
+				if !s.composer {
+					continue
+				}
+				for _, enc := range encs {
+					if *profile && i == 0 && s == composer && enc != "" {
+						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu-"+enc+".prof"))
+					}
+					settle()
+					pid := s.cmd.Process.Pid
+					cpu0 := cpuTime(pid)
+					r0, w0 := syscalls(pid)
+					r := wrk(s.url()+"/s1", *conc, *duration, enc)
+					c := cpuTime(pid) - cpu0
+					r1, w1 := syscalls(pid)
+					pages := r * duration.Seconds()
+					k := key{s, enc}
+					cpu[k] = append(cpu[k], float64(c.Microseconds())/pages)
+					rate[k] = append(rate[k], r)
+					rd[k] = append(rd[k], float64(r1-r0)/pages)
+					wr[k] = append(wr[k], float64(w1-w0)/pages)
+				}
+			}
+		}
+		var cells []string
+		for _, s := range servers {
+			if !s.composer {
+				cells = append(cells, "")
+				continue
+			}
+			var parts []string
+			for _, enc := range encs {
+				k := key{s, enc}
+				label := cmp.Or(enc, "none")
+				parts = append(parts, fmt.Sprintf("%s %.0f µs (%.0f pages/s, %.1f + %.1f)", label, median(cpu[k]), median(rate[k]), median(rd[k]), median(wr[k])))
+			}
+			parts = append(parts, fmt.Sprintf("br/none %.2fx", median(cpu[key{s, "br"}])/median(cpu[key{s, ""}])))
+			cells = append(cells, strings.Join(parts, "; "))
+		}
+		fmt.Fprintf(&report, "| CPU per page, %s, by response encoding, median of %d rounds (pages/s, reads + writes per page) | %s |\n", scenarios[0].about, *rounds, strings.Join(cells, " | "))
+		cells = cells[:0]
+		for _, s := range servers {
+			var parts []string
+			for _, enc := range encs {
+				if enc != "" && !s.composer {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s %d", cmp.Or(enc, "none"), pageSize(s.url()+"/s1", enc)))
+			}
+			cells = append(cells, strings.Join(parts, "; "))
+		}
+		fmt.Fprintf(&report, "| page bytes on the wire, %s, by response encoding (median of 9 pages) | %s |\n", scenarios[0].about, strings.Join(cells, " | "))
+	}
+	// cell puts v in name's column of a row, the others empty.
+	cell := func(name, v string) string {
+		var cells []string
+		for _, s := range servers {
+			if s.name == name {
+				cells = append(cells, v)
+			} else {
+				cells = append(cells, "")
+			}
+		}
+		return strings.Join(cells, " | ")
 	}
 	if run["breaker"] {
 		for _, c := range composers {
@@ -275,10 +384,58 @@ func main() {
 		}
 	}
 	if run["hedge"] {
-		hedgeRun(&report, composer.name, composer.bin, work, *hedgePages, cell)
+		hedgeRun(&report, composer.name, *composerBin, work, *hedgePages, cell)
 	}
+	fmt.Fprintf(&report, "\nLoad average %s at the start, %s at the end.\n", load0, loadAvg())
 	fmt.Print(report.String())
 	check(os.WriteFile(filepath.Join(work, "results.md"), []byte(report.String()), 0o644))
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medians(m map[*server][]float64) map[*server]float64 {
+	r := map[*server]float64{}
+	for s, v := range m {
+		r[s] = median(v)
+	}
+	return r
+}
+
+// pageSize is the median length in bytes of url's body as sent with
+// Accept-Encoding enc (not decoded), over nine requests: the compressor
+// flushes where the page writer waits, so the bytes move with timing.
+func pageSize(url, enc string) int {
+	var ns []float64
+	for range 9 {
+		ns = append(ns, float64(onePageSize(url, enc)))
+	}
+	return int(median(ns))
+}
+
+func onePageSize(url, enc string) int {
+	req, _ := http.NewRequest("GET", url, nil)
+	if enc != "" {
+		req.Header.Set("Accept-Encoding", enc)
+	}
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	check(err)
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	check(err)
+	if enc != "" && resp.Header.Get("Content-Encoding") != enc {
+		log.Fatalf("%s with Accept-Encoding %s: Content-Encoding %q", url, enc, resp.Header.Get("Content-Encoding"))
+	}
+	return int(n)
 }
 
 // blackhole accepts connections and never answers; it counts the requests
@@ -349,7 +506,7 @@ func writeBreakerPages(work, fragAddr, holeAddr string) {
 // breakerRun opens the breaker of s4's blackholed fragment, then measures
 // s4 and s4ok in alternating rounds, and counts what reaches the blackhole
 // meanwhile.
-func breakerRun(report *strings.Builder, c *composerProc, hole *blackhole, pages int, cell func(name, v string) string) {
+func breakerRun(report *strings.Builder, c *server, hole *blackhole, pages int, cell func(name, v string) string) {
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", c.debugPort)
 	probe(c.url()+"/s4", 40, 8) // 20 timeouts or more: the volume and rate rule opens it
 	deadline := time.Now().Add(30 * time.Second)
@@ -407,21 +564,6 @@ func loadAvg() string {
 	return "?"
 }
 
-// memory measures the composer's peak RSS while streams pages of big, slow
-// fragments are in flight at once. It returns the peak and idle RSS in KB
-// and the pages' median time to last byte.
-func memory(composer *exec.Cmd, streams int, profile bool, debugPort int, composerURL, work string) (peak, idle int, ttlb time.Duration) {
-	idle = rssKB(composer.Process.Pid)
-	if profile {
-		go func() {
-			time.Sleep(1500 * time.Millisecond) // mid-run: every stream open
-			saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", debugPort), filepath.Join(work, "heap.prof"))
-		}()
-	}
-	_, ttlbs := probe(composerURL+"/s3", streams*2, streams)
-	return peakKB(composer.Process.Pid), idle, pct(ttlbs, 50)
-}
-
 func mb(kb int) float64 { return float64(kb) / 1024 }
 
 func saveProfile(url, path string) {
@@ -437,16 +579,31 @@ func saveProfile(url, path string) {
 	}
 }
 
-// composerProc is one composer under test.
-type composerProc struct {
-	name, bin       string
-	port, debugPort int
+// server is one server under test: a composer, nginx or Tailor.
+type server struct {
+	name            string
+	port, debugPort int // debugPort: a composer's admin listener
+	composer        bool
+	start           func() *exec.Cmd
 	cmd             *exec.Cmd
 }
 
-func (c *composerProc) url() string { return fmt.Sprintf("http://127.0.0.1:%d", c.port) }
+func (s *server) url() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
 
-type peer struct{ name, url string }
+func (s *server) startAndWait() {
+	s.cmd = s.start()
+	waitReady(s.name, s.url()+"/s1")
+}
+
+// stop ends the server's process group, if it runs.
+func (s *server) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
 
 func check(err error) {
 	if err != nil {
@@ -678,6 +835,22 @@ func procStatus(pid int, field string) int {
 
 func rssKB(pid int) int  { return procStatus(pid, "VmRSS") }
 func peakKB(pid int) int { return procStatus(pid, "VmHWM") }
+
+// treeKB sums f over pid and its descendants (nginx's workers, Tailor's
+// cluster workers).
+func treeKB(pid int, f func(int) int) int {
+	sum := f(pid)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, c := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(c); err == nil {
+				sum += treeKB(n, f)
+			}
+		}
+	}
+	return sum
+}
 
 // cpuTime is the process's user and system CPU time so far.
 func cpuTime(pid int) time.Duration {

@@ -100,8 +100,12 @@ func newHTTP(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.
 		// broken or hostile fragment.
 		MaxResponseHeaderBytes: 64 << 10,
 		// Small buffers: a composer holds five upstream connections per page
-		// in flight, and a thousand pages at once must fit in memory.
-		WriteBufferSize: 4 << 10,
+		// in flight, and a thousand pages at once must fit in memory; each
+		// connection keeps both buffers for its whole life. A request head
+		// is a few hundred bytes (a longer one is written past the buffer,
+		// whole); the read buffer takes a small fragment's whole answer in
+		// one read, and a body read into a bigger buffer skips it.
+		WriteBufferSize: 1 << 10,
 		ReadBufferSize:  4 << 10,
 		// No Accept-Encoding is sent: fragments answer plain HTML on the
 		// internal network, and an encoded answer is refused (see Fetch).

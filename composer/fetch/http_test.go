@@ -183,3 +183,29 @@ func TestMatchHostWildcardsNeverMatchIPLiterals(t *testing.T) {
 		}
 	}
 }
+
+// Every upstream connection keeps its write buffer for its whole life,
+// and a thousand pages hold five thousand of them: the buffer is sized
+// for a request head, and a head longer than it still goes out whole.
+func TestHTTPWriteBufferIsSmallAndLongHeadsArriveWhole(t *testing.T) {
+	t.Parallel()
+	h := NewHTTP()
+	defer h.Close()
+	if n := h.transport.WriteBufferSize; n <= 0 || n > 1<<10 {
+		t.Errorf("WriteBufferSize %d, want at most 1 KiB", n)
+	}
+	long := strings.Repeat("v", 6<<10)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Long"))
+	}))
+	defer s.Close()
+	resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{"X-Long": {long}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != long {
+		t.Errorf("header of %d bytes came back as %d bytes (%v)", len(long), len(b), err)
+	}
+}
