@@ -168,6 +168,8 @@ func TestOverrideCommandRefusesBadInput(t *testing.T) {
 		{key, []string{"reviews=https://a.internal/", "reviews=https://b.internal/"}, `"reviews" given twice`},
 		{key, []string{"-ttl", "0s", "reviews=https://p.internal/"}, "-ttl 0s: want a positive duration of at most 168h0m0s"},
 		{key, []string{"-ttl", "200h", "reviews=https://p.internal/"}, "at most 168h0m0s (7 days)"},
+		{key, []string{"-ttl", "30s", "reviews=https://p.internal/"}, "-ttl 30s: want at least 1m0s"},
+		{key, []string{"-ttl", "59s", "reviews=https://p.internal/"}, "want at least 1m0s"},
 		{key, nil, "nothing to grant"},
 	} {
 		out, say, err := runOverride(c.env, c.args...)
@@ -180,6 +182,39 @@ func TestOverrideCommandRefusesBadInput(t *testing.T) {
 		if err != nil && strings.Contains(err.Error()+say, "tooshort-secret") {
 			t.Errorf("%v: the key was echoed: %v", c.args, err)
 		}
+	}
+}
+
+// An IP literal the composer refuses (always, or outside composer dev)
+// is signed, with a warning that says so.
+func TestOverrideCommandWarnsAboutAddressesTheComposerRefuses(t *testing.T) {
+	env := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	for u, want := range map[string]string{
+		"http://127.0.0.1:3000/":      "the composer refuses it outside composer dev",
+		"http://[::1]:3000/":          "the composer refuses it outside composer dev",
+		"http://169.254.170.2/v2/":    "the composer always refuses it",
+		"http://[fe80::1]/":           "the composer always refuses it",
+		"http://0.0.0.0:3000/":        "the composer always refuses it",
+		"http://224.0.0.1/":           "the composer always refuses it",
+		"http://[2002:7f00:1::1]/":    "the composer always refuses it",
+		"http://10.0.0.8:3000/":       "",
+		"https://r.preview.internal/": "",
+	} {
+		out, say, err := runOverride(env, "reviews="+u)
+		if err != nil || out == "" {
+			t.Errorf("%s: %q, %v: want a token", u, out, err)
+			continue
+		}
+		if want == "" {
+			if strings.Contains(say, "warning") {
+				t.Errorf("%s: unexpected warning: %s", u, say)
+			}
+		} else if !strings.Contains(say, "warning: reviews:") || !strings.Contains(say, want) {
+			t.Errorf("%s: stderr lacks a warning saying %q: %s", u, want, say)
+		}
+	}
+	if _, _, err := runOverride(env, "-ttl", "1m", "reviews=https://p.internal/"); err != nil {
+		t.Errorf("-ttl 1m: %v", err)
 	}
 }
 

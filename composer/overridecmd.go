@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -22,6 +23,9 @@ import (
 // for a week of work on a preview, short enough that a token that leaked
 // stops working by itself.
 const maxOverrideTTL = override.MaxTTL
+
+// minOverrideTTL is the shortest life of an override token.
+const minOverrideTTL = time.Minute
 
 // overrideCommand runs `composer override ID=URL... [-debug] [-ttl 8h]
 // [-key-file FILE]`: it signs a token with the composer's override key and
@@ -59,6 +63,9 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 	if *ttl <= 0 || *ttl > maxOverrideTTL {
 		return fmt.Errorf("override: -ttl %s: want a positive duration of at most %s (7 days)", *ttl, maxOverrideTTL)
 	}
+	if *ttl < minOverrideTTL {
+		return fmt.Errorf("override: -ttl %s: want at least %s (a shorter token may expire before it is used, or be taken for expired by a composer whose clock is a little ahead)", *ttl, minOverrideTTL)
+	}
 	frags := map[string]string{}
 	var ids []string
 	for _, p := range pos {
@@ -86,6 +93,17 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 	tok, err := override.Sign(key, t)
 	if err != nil {
 		return fmt.Errorf("override: %w", err)
+	}
+	for _, id := range ids {
+		u, _ := url.Parse(frags[id])
+		ip, err := netip.ParseAddr(u.Hostname())
+		switch {
+		case err != nil:
+		case fetch.RefusedAddress(ip, true) != "":
+			fmt.Fprintf(stderr, "warning: %s: %s is %s: the composer always refuses it\n", id, ip, fetch.RefusedAddress(ip, true))
+		case fetch.RefusedAddress(ip, false) != "":
+			fmt.Fprintf(stderr, "warning: %s: %s is %s: the composer refuses it outside composer dev\n", id, ip, fetch.RefusedAddress(ip, false))
+		}
 	}
 	if hosts := getenv("COMPOSER_OVERRIDE_HOSTS"); hosts != "" {
 		patterns := strings.Split(hosts, ",")

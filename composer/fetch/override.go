@@ -163,6 +163,13 @@ var (
 	broadcast     = netip.MustParseAddr("255.255.255.255")
 )
 
+// RefusedAddress names the kind of address ip is if overrides may never
+// reach it (loopback only when allowLoopback is false), or "": the check
+// of the override transport, for composer override's warnings.
+func RefusedAddress(ip netip.Addr, allowLoopback bool) string {
+	return refusedAddr(ip, allowLoopback)
+}
+
 // refusedAddr names the kind of address ip is if overrides may never
 // reach it, or "". An IPv4 address written as IPv6 (IPv4-mapped, or
 // behind the NAT64 prefix) is judged as the IPv4 address; the other IPv6
