@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -386,7 +387,7 @@ func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, 
 		c.queries[primary] = q
 		q.vary = d.Vary
 		c.size += q.size()
-	} else if !equal(q.vary, d.Vary) {
+	} else if !slices.Equal(q.vary, d.Vary) {
 		c.size -= q.size()
 		q.vary = d.Vary
 		c.size += q.size()
@@ -427,18 +428,6 @@ func (c *Cache) dropIfUnused(q *query) {
 		delete(c.queries, q.key)
 		c.size -= q.size()
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // teeBody copies a body as it is read, up to limit, and reports it once.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,10 +252,10 @@ func TestDebugViewMarksEverySlot(t *testing.T) {
 				continue
 			}
 			w := want[id]
-			if got := begins[j][2:]; !equalStrings(got, w[0]) {
+			if got := begins[j][2:]; !slices.Equal(got, w[0]) {
 				t.Errorf("%s: begin %q, want version and kind %q", id, begins[j][0], w[0])
 			}
-			if got := ends[j][2 : 2+len(w[1])]; !equalStrings(got, w[1]) {
+			if got := ends[j][2 : 2+len(w[1])]; !slices.Equal(got, w[1]) {
 				t.Errorf("request %d, %s: end %q, want %q", i, id, ends[j][0], w[1])
 			}
 			if id != "c" && (!millis.MatchString(ends[j][6]) || !millis.MatchString(ends[j][7])) {
@@ -276,18 +277,6 @@ func TestDebugViewMarksEverySlot(t *testing.T) {
 			t.Errorf("the fragment was asked %v, want with query x=1", r)
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Without a debug token, ?_debug=1 shows nothing more; whoever asks, the
