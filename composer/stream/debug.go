@@ -17,7 +17,7 @@ import (
 
 // This file is what a signed override token (package override) changes in
 // a page: the fragments it points elsewhere, and the debug view.
-// docs/fragment-teams-debug.md is the guide.
+// docs/fragment-teams.md is the guide.
 
 // Names of the page's query parameter and response headers.
 const (
