@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/internal/forwarded"
 	"github.com/ssr-mfe/composer/composer/override"
 )
 
@@ -59,13 +60,13 @@ func (s *Server) overridePage() http.Handler {
 
 // ownOrigin is the origin, as a browser writes it in Origin, of the page
 // r was sent to: https when it came over HTTPS (here or to the front, see
-// secureRequest), else http, and the Host it was sent to.
+// forwarded.Secure), else http, and the Host it was sent to.
 // CrossOriginProtection compares hosts only; a POST's Origin, when there
 // is one, must also have this scheme and nothing more (no user
 // information, no path).
 func ownOrigin(r *http.Request) string {
 	scheme := "http"
-	if secureRequest(r) {
+	if forwarded.Secure(r) {
 		scheme = "https"
 	}
 	return scheme + "://" + strings.ToLower(r.Host)
@@ -81,7 +82,7 @@ func (s *Server) postOverride(w http.ResponseWriter, r *http.Request) {
 		s.renderOverrides(w, r, http.StatusForbidden, "Refused: the form's CSRF token is missing or wrong. Reload this page and send the form again.")
 		return
 	}
-	secure := secureRequest(r)
+	secure := forwarded.Secure(r)
 	switch r.PostForm.Get("action") {
 	case "set":
 		raw := strings.TrimSpace(r.PostForm.Get("token"))
@@ -119,72 +120,6 @@ func tokenProblem(err error) string {
 	}
 }
 
-// secureRequest reports whether r came over HTTPS: to this server, or to
-// the load balancer or CDN in front (X-Forwarded-Proto,
-// CloudFront-Forwarded-Proto, or the proto of RFC 7239's Forwarded; of a
-// list, the first element, the one the front nearest the client added).
-// A client that claims it falsely only gets a Secure cookie its
-// plain-HTTP page cannot keep, and must send an https Origin.
-func secureRequest(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
-	return strings.EqualFold(strings.TrimSpace(proto), "https") ||
-		strings.EqualFold(r.Header.Get("CloudFront-Forwarded-Proto"), "https") ||
-		strings.EqualFold(forwardedProto(r.Header.Get("Forwarded")), "https")
-}
-
-// forwardedProto is the proto parameter of the first element of a
-// Forwarded header (RFC 7239: elements separated by commas, parameters by
-// semicolons, values tokens or quoted strings), or "".
-func forwardedProto(v string) string {
-	for {
-		var pair string
-		var end byte
-		pair, v, end = forwardedPair(v)
-		name, value, _ := strings.Cut(pair, "=")
-		if strings.EqualFold(strings.TrimSpace(name), "proto") {
-			return unquote(strings.TrimSpace(value))
-		}
-		if end != ';' {
-			return ""
-		}
-	}
-}
-
-// forwardedPair splits v at its first ';' or ',' outside a quoted string:
-// the pair before it, the rest after it and the separator (0 at the end).
-func forwardedPair(v string) (pair, rest string, sep byte) {
-	quoted := false
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case quoted && c == '\\':
-			i++
-		case c == '"':
-			quoted = !quoted
-		case !quoted && (c == ';' || c == ','):
-			return v[:i], v[i+1:], c
-		}
-	}
-	return v, "", 0
-}
-
-// unquote is v without the quotes of a quoted string, and its escapes.
-func unquote(v string) string {
-	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return v
-	}
-	var b strings.Builder
-	for i := 1; i < len(v)-1; i++ {
-		if v[i] == '\\' && i+1 < len(v)-1 {
-			i++
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
-}
-
 // csrfMAC is the form's CSRF token for nonce.
 func (s *Server) csrfMAC(nonce string) string {
 	k := hmac.New(sha256.New, s.override)
@@ -213,7 +148,7 @@ func (s *Server) csrfNonce(w http.ResponseWriter, r *http.Request) string {
 	_, _ = rand.Read(b)
 	nonce := hex.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: nonce, Path: OverridesPath,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: forwarded.Secure(r)})
 	return nonce
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/ssr-mfe/composer/composer/internal/forwarded"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -54,7 +55,7 @@ func (c *canaryState) choose(r *http.Request, id string, e registry.Entry) (vers
 		c.cookies = append(c.cookies, &http.Cookie{
 			Name: name, Value: version, Path: "/", MaxAge: canaryMaxAge,
 			HttpOnly: true, SameSite: http.SameSiteLaxMode,
-			Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" || r.Header.Get("CloudFront-Forwarded-Proto") == "https",
+			Secure: forwarded.Secure(r),
 		})
 	}
 	return version, endpoint

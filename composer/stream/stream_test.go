@@ -1168,3 +1168,38 @@ func TestStreamedPageAsksProxiesNotToBuffer(t *testing.T) {
 		t.Errorf("status %d, X-Accel-Buffering = %q, want no", resp.StatusCode, got)
 	}
 }
+
+// The canary cookie is Secure by the same rule as every cookie the
+// composer sets: TLS, or what the front says (X-Forwarded-Proto, its first
+// element, any case; CloudFront-Forwarded-Proto; RFC 7239 Forwarded).
+func TestCanaryCookieSecureBehindTheFront(t *testing.T) {
+	t.Parallel()
+	reg := registry.New(map[string]registry.Entry{"reviews": {
+		Endpoint: "mem://stable",
+		Versions: []registry.Version{{Name: "v2", Endpoint: "mem://v2", Weight: 50}},
+	}})
+	c := &stream.Composer{Fetch: &countingTransport{counts: map[string]int{}}, Registry: reg}
+	tpl, err := template.Compile("p.html", []byte(`<micro-frontend id=reviews/>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []struct {
+		name, value string
+		secure      bool
+	}{
+		{"X-Forwarded-Proto", "https", true},
+		{"X-Forwarded-Proto", "HTTPS", true},
+		{"X-Forwarded-Proto", "https, http", true},
+		{"Forwarded", "for=192.0.2.1;proto=https", true},
+		{"X-Forwarded-Proto", "http", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(h.name, h.value)
+		w := httptest.NewRecorder()
+		c.Serve(w, r, &stream.Page{Template: tpl, RequestID: "x"})
+		cookies := w.Result().Cookies()
+		if len(cookies) != 1 || cookies[0].Secure != h.secure {
+			t.Errorf("%s: %s: cookies %v, want one with Secure %v", h.name, h.value, cookies, h.secure)
+		}
+	}
+}
