@@ -79,9 +79,12 @@ func main() {
 	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, hedge, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	hedgePages := flag.Int("hedge-pages", 2000, "pages of each kind in the hedge run")
-	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof)")
+	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof); with -composer-base, the same of the base composer (out/base-*), so that both carry the same cost")
 	flag.Parse()
 	log.SetFlags(0)
+	// wrk runs whole seconds: the pages per second and the CPU per page
+	// are computed over the duration it really ran.
+	*duration = max(time.Second, duration.Round(time.Second))
 	run := map[string]bool{}
 	for _, m := range strings.Split(*only, ",") {
 		switch m {
@@ -214,8 +217,8 @@ func main() {
 		rps := map[*server][]float64{}
 		for i := range *rounds {
 			for _, s := range order(i) {
-				if *profile && i == 0 && s == composer {
-					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu.prof"))
+				if *profile && i == 0 && s.composer {
+					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, profilePrefix(s, composer)+"cpu.prof"))
 				}
 				settle()
 				rps[s] = append(rps[s], wrk(s.url()+"/s1", *conc, *duration, ""))
@@ -257,7 +260,7 @@ func main() {
 	// server's processes (nginx's master and workers, Tailor's primary
 	// and workers).
 	if run["memory"] {
-		peaks, idles := map[*server][]float64{}, map[*server][]float64{}
+		peaks, idles, psss := map[*server][]float64{}, map[*server][]float64{}, map[*server][]float64{}
 		ttlbs := map[*server][]time.Duration{}
 		for i := range *memoryRuns {
 			for _, s := range order(i) {
@@ -265,7 +268,7 @@ func main() {
 				s.startAndWait()
 				pid := s.cmd.Process.Pid
 				idle := treeKB(pid, rssKB)
-				if *profile && i == 0 && s == composer {
+				if *profile && i == 0 && s.composer {
 					go func() {
 						// While the fragments are awaited, and twice while
 						// their bodies stream (the peak is then): the heap
@@ -277,13 +280,16 @@ func main() {
 							time.Sleep(time.Until(start.Add(at)))
 							debug := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", s.debugPort)
 							name := fmt.Sprintf("-%dms", at.Milliseconds())
-							saveProfile(debug+"heap", filepath.Join(work, "heap"+name+".prof"))
-							saveProfile(debug+"heap?debug=1", filepath.Join(work, "heap"+name+".txt"))
-							saveProfile(debug+"goroutine", filepath.Join(work, "goroutine"+name+".prof"))
+							pre := profilePrefix(s, composer)
+							saveProfile(debug+"heap", filepath.Join(work, pre+"heap"+name+".prof"))
+							saveProfile(debug+"heap?debug=1", filepath.Join(work, pre+"heap"+name+".txt"))
+							saveProfile(debug+"goroutine", filepath.Join(work, pre+"goroutine"+name+".prof"))
 						}
 					}()
 				}
+				stopSampling := samplePeak(pid, func(pid int) int { return treeKB(pid, pssKB) })
 				_, t := probe(s.url()+"/s3", *streams*2, *streams)
+				psss[s] = append(psss[s], mb(stopSampling()))
 				peaks[s] = append(peaks[s], mb(treeKB(pid, peakKB)))
 				idles[s] = append(idles[s], mb(idle))
 				ttlbs[s] = append(ttlbs[s], pct(t, 50))
@@ -291,6 +297,7 @@ func main() {
 		}
 		format := func(x float64) string { return fmt.Sprintf("%.0f MB", x) }
 		row(fmt.Sprintf("peak RSS, %d concurrent streams, %s, median of %d runs (x nginx; lower is better)", *streams, scenarios[2].about, *memoryRuns), medians(peaks), format)
+		row(fmt.Sprintf("peak PSS, the same runs: the processes' proportional set size summed (pages shared between a server's processes counted once), sampled every %s (x nginx; lower is better)", pssEvery), medians(psss), format)
 		spread := map[*server]string{}
 		for s, p := range peaks {
 			sort.Float64s(p)
@@ -317,9 +324,12 @@ func main() {
 				if !s.composer {
 					continue
 				}
-				for _, enc := range encs {
-					if *profile && i == 0 && s == composer && enc != "" {
-						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", composer.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, "cpu-"+enc+".prof"))
+				// The encodings in a rotating order, so that none is always
+				// measured first or last.
+				for j := range encs {
+					enc := encs[(i+j)%len(encs)]
+					if *profile && i == 0 && s.composer && enc != "" {
+						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, profilePrefix(s, composer)+"cpu-"+enc+".prof"))
 					}
 					settle()
 					pid := s.cmd.Process.Pid
@@ -720,7 +730,9 @@ func freePorts(n int) []int {
 func startProc(work, name, bin string, args []string, env ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	logf, err := os.Create(filepath.Join(work, name+".log"))
+	// Appended: a server restarted for each memory run keeps the logs of
+	// the runs before.
+	logf, err := os.OpenFile(filepath.Join(work, name+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	check(err)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -744,7 +756,10 @@ func waitReady(name, url string) {
 	log.Fatalf("%s did not serve %s within 30 s (see its log in the out folder)", name, url)
 }
 
-var rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+var (
+	rpsRe       = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	socketErrRe = regexp.MustCompile(`Socket errors:[^\n]*`)
+)
 
 // wrk runs wrk against url and returns requests per second.
 func wrk(url string, conc int, d time.Duration, encoding string) float64 {
@@ -760,6 +775,11 @@ func wrk(url string, conc int, d time.Duration, encoding string) float64 {
 	}
 	if strings.Contains(string(outp), "Non-2xx") {
 		log.Fatalf("non-2xx responses from %s:\n%s", url, outp)
+	}
+	if strings.Contains(string(outp), "Socket errors") {
+		// Connections that failed or timed out: the rate is of fewer pages
+		// than asked. Said, not fatal: a run's last requests may be cut.
+		log.Printf("wrk %s: %s", url, socketErrRe.Find(outp))
 	}
 	v, _ := strconv.ParseFloat(string(m[1]), 64)
 	return v
@@ -833,7 +853,63 @@ func procStatus(pid int, field string) int {
 	return 0
 }
 
-func rssKB(pid int) int  { return procStatus(pid, "VmRSS") }
+func rssKB(pid int) int { return procStatus(pid, "VmRSS") }
+
+// pssKB is a process's proportional set size: its pages, those it shares
+// with other processes divided among them. Summed over nginx's or Node's
+// processes it counts a shared page once, where VmRSS counts it in each.
+func pssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+// pssEvery is how often samplePeak samples.
+const pssEvery = 50 * time.Millisecond
+
+// samplePeak samples f(pid) every pssEvery until the returned function is
+// called, which returns the largest value seen. The kernel keeps no
+// high-water mark of PSS: a sampled peak may miss a spike shorter than
+// the period.
+func samplePeak(pid int, f func(int) int) (stop func() int) {
+	done := make(chan struct{})
+	peak := make(chan int)
+	go func() {
+		best := f(pid)
+		t := time.NewTicker(pssEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				best = max(best, f(pid))
+			case <-done:
+				peak <- max(best, f(pid))
+				return
+			}
+		}
+	}()
+	return func() int {
+		close(done)
+		return <-peak
+	}
+}
+
+// profilePrefix names a composer's profile files: none for the build
+// under test, "base-" for the one it is compared with.
+func profilePrefix(s, composer *server) string {
+	if s == composer {
+		return ""
+	}
+	return "base-"
+}
 func peakKB(pid int) int { return procStatus(pid, "VmHWM") }
 
 // treeKB sums f over pid and its descendants (nginx's workers, Tailor's
