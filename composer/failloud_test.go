@@ -344,3 +344,22 @@ func TestDevModeBrokenRegistryFileIsNotServedAsFallbacks(t *testing.T) {
 		t.Errorf("logs: want the file's problem at its line and column, and no last good copy:\n%s", logs)
 	}
 }
+
+// A template timeout at or below the entry's fixed hedge delay means the
+// second request is never sent: a problem, as a hedge not below the
+// entry's own timeout is (found by the outside test of hedging).
+func TestValidateHedgeDelayAgainstTheTemplateTimeout(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), "<p>\n<micro-frontend id=\"slow\" timeout=\"20ms\"/>\n<micro-frontend id=\"ok\" timeout=\"100ms\"/>\n<micro-frontend id=\"auto\" timeout=\"20ms\"/>")
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, `{"slow": {"endpoint": "https://a.internal/", "hedge": "30ms"}, "ok": {"endpoint": "https://a.internal/", "hedge": "30ms"}, "auto": {"endpoint": "https://a.internal/", "hedge": "auto"}}`)
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err == nil {
+		t.Fatal("validate passed")
+	}
+	want := filepath.Join(dir, "a.html") + `:2: fragment "slow": its entry's hedge 30ms is not below this slot's timeout 20ms`
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+		t.Errorf("lines:\n%s\nwant one: %s", strings.Join(lines, "\n"), want)
+	}
+}

@@ -145,9 +145,10 @@ func registryProblems(file string) ([]registry.Raw, []string) {
 	return raws, problems
 }
 
-// checkFragments reports the template fragments with no entry in raws, and
+// checkFragments reports the template fragments with no entry in raws,
 // those whose loader attribute would send their entry's bare function name
-// to another transport than Lambda. Nothing is checked when the set or the
+// to another transport than Lambda, and those whose timeout attribute is
+// not above their entry's fixed hedge delay (the hedge would never go). Nothing is checked when the set or the
 // registry file could not be read (raws nil): their own problems say why.
 func checkFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
 	if set == nil || raws == nil {
@@ -184,6 +185,10 @@ func checkFragments(dir string, set *template.Set, raws []registry.Raw, file str
 			if ok && f.Loader != "" && fetch.Kind(e.Endpoint, string(f.Loader)) != fetch.Kind(e.Endpoint, e.Loader) {
 				add(fmt.Sprintf("%s: fragment %q: loader=%q, but its entry is the Lambda function name %q (remove the attribute or write loader=\"lambda\")",
 					where, f.ID, f.Loader, e.Endpoint))
+			}
+			if ok && e.Hedge.Delay > 0 && f.Timeout > 0 && e.Hedge.Delay >= f.Timeout {
+				add(fmt.Sprintf("%s: fragment %q: its entry's hedge %s is not below this slot's timeout %s: the second request would never be sent (lower the hedge or raise the timeout)",
+					where, f.ID, e.Hedge.Delay, f.Timeout))
 			}
 		}
 	}
