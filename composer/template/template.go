@@ -473,12 +473,8 @@ func (c *compiler) attrs(z *html.Tokenizer, hasAttr, selfClosing bool, tag strin
 	}
 	out := map[string]string{}
 	for hasAttr {
-		var k, v []byte
-		k, v, hasAttr = z.TagAttr()
-		key, val := string(k), string(v)
-		if !hasAttr && selfClosing {
-			val = strings.TrimSuffix(val, "/")
-		}
+		var key, val string
+		key, val, hasAttr = tagAttr(z, selfClosing)
 		if _, dup := out[key]; dup {
 			c.errorf(c.line, "attribute %q given twice", key)
 			continue
@@ -583,17 +579,25 @@ func (c *compiler) close(k *container) {
 }
 
 // fragment reads the attributes of a <micro-frontend> tag.
+// tagAttr reads the tag's next attribute. In a self-closing tag written
+// without a space before "/>" (<x a=b/>), the tokenizer leaves the "/" on
+// the last value: it is not part of it.
+func tagAttr(z *html.Tokenizer, selfClosing bool) (key, val string, more bool) {
+	k, v, more := z.TagAttr()
+	key, val = string(k), string(v)
+	if !more && selfClosing {
+		val = strings.TrimSuffix(val, "/")
+	}
+	return key, val, more
+}
+
 func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragment {
 	f := Fragment{Line: c.line}
 	seen := map[string]bool{}
 	hasID := false
 	for hasAttr {
-		var k, v []byte
-		k, v, hasAttr = z.TagAttr()
-		key, val := string(k), string(v)
-		if !hasAttr && selfClosing {
-			val = strings.TrimSuffix(val, "/")
-		}
+		var key, val string
+		key, val, hasAttr = tagAttr(z, selfClosing)
 		if key == "errorbehavior" { // the American spelling is a common slip
 			key = "errorbehaviour"
 		}
