@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,24 +239,12 @@ func (t *Transport) prune() {
 		return
 	}
 	for k := range t.guards {
-		if entry, ok := t.reg.Lookup(k.fragment); ok && liveVersion(entry, k.version) {
+		if entry, ok := t.reg.Lookup(k.fragment); ok && entry.Serves(k.version) {
 			continue
 		}
 		delete(t.guards, k)
 		t.state.DeleteLabelValues(k.fragment, k.version)
 	}
-}
-
-// liveVersion tells whether version is one the stream asks of entry now:
-// "" for an entry without versions; for one with versions, "default" (the
-// entry's own endpoint) or a version's name. When an entry gains or loses
-// its versions, its own endpoint's guard and series move between "" and
-// "default", and the other one goes.
-func liveVersion(entry registry.Entry, version string) bool {
-	if len(entry.Versions) == 0 {
-		return version == ""
-	}
-	return version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == version })
 }
 
 func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {

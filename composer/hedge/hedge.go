@@ -151,21 +151,12 @@ func (t *Transport) stateFor(req *fetch.Request, rule registry.Hedge) *state {
 // longer in the registry, or no longer hedged. t.mu is held.
 func (t *Transport) prune() {
 	for k := range t.states {
-		if entry, ok := t.reg.Lookup(k.fragment); ok && entry.Hedge.On() && liveVersion(entry, k.version) {
+		if entry, ok := t.reg.Lookup(k.fragment); ok && entry.Hedge.On() && entry.Serves(k.version) {
 			continue
 		}
 		delete(t.states, k)
 		t.hedges.DeletePartialMatch(prometheus.Labels{"fragment": k.fragment, "version": k.version})
 	}
-}
-
-// liveVersion tells whether version is one the stream asks of entry now
-// ("" without versions, else "default" or a version's name).
-func liveVersion(entry registry.Entry, version string) bool {
-	if len(entry.Versions) == 0 {
-		return version == ""
-	}
-	return version == registry.DefaultVersion || slices.ContainsFunc(entry.Versions, func(v registry.Version) bool { return v.Name == version })
 }
 
 // request adds one request's share to the budget.

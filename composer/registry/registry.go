@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -156,6 +157,19 @@ type Version struct {
 
 // DefaultVersion names an entry's own endpoint among its versions.
 const DefaultVersion = "default"
+
+// Serves tells whether version is one the stream asks of e now: "" for an
+// entry without versions; for one with versions, DefaultVersion (the
+// entry's own endpoint) or a version's name. State kept per fragment
+// version (breakers, hedging budgets, metric series) is pruned by it: when
+// an entry gains or loses its versions, its own endpoint's state moves
+// between "" and "default", and the other one goes.
+func (e Entry) Serves(version string) bool {
+	if len(e.Versions) == 0 {
+		return version == ""
+	}
+	return version == DefaultVersion || slices.ContainsFunc(e.Versions, func(v Version) bool { return v.Name == version })
+}
 
 // Choose picks the version a visitor gets: the one named by current (from
 // the visitor's cookie) while it still exists, else a weighted draw with
