@@ -380,3 +380,23 @@ func TestCacheNoLongerCacheableIsNotCoalesced(t *testing.T) {
 		t.Errorf("%d of 4 requests reached the origin before the first answered; they were queued behind a leader", got)
 	}
 }
+
+// Two slots asking the same fragment with the same query are two renders
+// (React's ids are drawn from the slot's identity): the slot is part of
+// the key, else the second slot gets the first one's ids.
+func TestCacheKeysOnTheSlot(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "slot="+r.Header.Get(fetch.SlotHeader))
+	})
+	for _, slot := range []string{"s0", "s1", "s0", "s1"} {
+		if _, body, _ := get(t, c, o.url, http.Header{fetch.SlotHeader: {slot}}); body != "slot="+slot {
+			t.Errorf("slot %s: got %q", slot, body)
+		}
+	}
+	if n := o.calls.Load(); n != 2 {
+		t.Errorf("upstream calls = %d, want one per slot", n)
+	}
+}

@@ -435,7 +435,7 @@ func parseObject(data []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("forwardHeaders: %q is not a header name", h)
 		}
 		if NeverForwarded(h) {
-			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id is the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
+			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id, the slot and Podium's context are the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
 		}
 		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
 	}
@@ -878,4 +878,8 @@ var neverForwarded = map[string]bool{
 	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 	"Proxy-Authorization": true, "Proxy-Connection": true,
+	// The composer's own (package fetch's SlotHeader and Podium's context):
+	// never a visitor's value.
+	"Mfe-Slot": true, "Podium-Locale": true, "Podium-Device-Type": true, "Podium-Mount-Origin": true,
+	"Podium-Mount-Pathname": true, "Podium-Public-Pathname": true, "Podium-Requested-By": true,
 }

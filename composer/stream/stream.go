@@ -295,7 +295,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Path:       r.URL.Path,
 			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
-			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
+			Header:     c.fragmentHeaders(r, p, i, entry),
 			// The circuit breaker and bulkhead key (package breaker, behind
 			// the cache in c.Fetch).
 			Fragment: s.frag.ID,
@@ -322,6 +322,14 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		return
 	}
 	pw.writeParts(ctx, async)
+}
+
+// fragmentHeaders are the headers slot i's request carries: what
+// fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
+func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {
+	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
+	h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+	return h
 }
 
 func (c *Composer) queueChunks() int {

@@ -1203,3 +1203,35 @@ func TestCanaryCookieSecureBehindTheFront(t *testing.T) {
 		}
 	}
 }
+
+// Two slots of one fragment with the same query are two renders on one
+// page: each request names its slot (fetch.SlotHeader), distinct within
+// the page and the same on every load of the template, so that React's
+// identifierPrefix (docs/fragment-frameworks.md) keeps their ids apart.
+func TestEachSlotIsNamedUniquelyAndStably(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	got := make(chan string, 8)
+	e.register("react", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get(fetch.SlotHeader)
+		io.WriteString(w, "<p>"+r.Header.Get(fetch.SlotHeader)+"</p>")
+	})})
+	url := e.page(`<main><micro-frontend id=react/><micro-frontend id=react/><micro-frontend id=react async/></main>`, nil)
+	var loads [][]string
+	for range 2 {
+		get(t, url+"/", http.Header{fetch.SlotHeader: {"from-visitor"}})
+		var ids []string
+		for range 3 {
+			ids = append(ids, <-got)
+		}
+		slices.Sort(ids)
+		loads = append(loads, ids)
+	}
+	ids := loads[0]
+	if ids[0] == "" || ids[0] == ids[1] || ids[1] == ids[2] || slices.Contains(ids, "from-visitor") {
+		t.Fatalf("slot identities %q: want three distinct values of the composer's", ids)
+	}
+	if !slices.Equal(loads[0], loads[1]) {
+		t.Errorf("slot identities changed between loads: %q then %q", loads[0], loads[1])
+	}
+}
