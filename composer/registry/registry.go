@@ -144,7 +144,105 @@ const LoaderLambda = "lambda"
 // the page head can load them early.
 type Assets struct {
 	CSS []string `json:"css,omitempty"`
-	JS  []string `json:"js,omitempty"`
+	JS  []string `json:"js,omitempty"` // the scripts' URLs, in order
+	// Scripts holds, by URL, what an object in "js" says of its script
+	// beyond its src; a URL written as a string has none (a classic
+	// script, deferred).
+	Scripts map[string]Script `json:"-"`
+}
+
+// Script is how a registry script is loaded: the attributes of its
+// <script> element beyond src.
+type Script struct {
+	Type        string `json:"type,omitempty"` // "" (classic) or "module"
+	Async       bool   `json:"async,omitempty"`
+	Defer       bool   `json:"defer,omitempty"`
+	Crossorigin string `json:"crossorigin,omitempty"` // "", "anonymous" or "use-credentials"
+	Integrity   string `json:"integrity,omitempty"`
+}
+
+// jsonAssets is the wire form of "assets": each of "js" is a URL or an
+// object with "src".
+type jsonAssets struct {
+	CSS []string          `json:"css,omitempty"`
+	JS  []json.RawMessage `json:"js,omitempty"`
+}
+
+// jsonScript is the object form of one of "assets.js".
+type jsonScript struct {
+	Src string `json:"src"`
+	Script
+}
+
+// parseAssets reads "assets", checking each URL against today's rules
+// (checkAsset) and each script object's attributes.
+func parseAssets(j jsonAssets) (Assets, error) {
+	a := Assets{CSS: j.CSS}
+	for _, u := range j.CSS {
+		if err := checkAsset(u); err != nil {
+			return Assets{}, err
+		}
+	}
+	for i, raw := range j.JS {
+		raw = bytes.TrimSpace(raw)
+		var sc jsonScript
+		switch {
+		case len(raw) > 0 && raw[0] == '{':
+			if err := refuseNull(raw, fmt.Sprintf("assets.js[%d]: ", i)); err != nil {
+				return Assets{}, err
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&sc); err != nil {
+				return Assets{}, fmt.Errorf("%v (want src, type, async, defer, crossorigin, integrity)", forAuthors(err, fmt.Sprintf("assets.js[%d]", i)))
+			}
+			if sc.Src == "" {
+				return Assets{}, fmt.Errorf(`assets.js[%d]: "src" is missing`, i)
+			}
+		default:
+			if err := json.Unmarshal(raw, &sc.Src); err != nil {
+				return Assets{}, fmt.Errorf(`assets.js[%d]: want a URL or an object such as {"src": "/static/app.js", "type": "module"}`, i)
+			}
+		}
+		if err := checkAsset(sc.Src); err != nil {
+			return Assets{}, err
+		}
+		if err := checkScript(sc.Script); err != nil {
+			return Assets{}, fmt.Errorf("assets.js[%d]: %w", i, err)
+		}
+		a.JS = append(a.JS, sc.Src)
+		if sc.Script != (Script{}) {
+			if a.Scripts == nil {
+				a.Scripts = map[string]Script{}
+			}
+			a.Scripts[sc.Src] = sc.Script
+		}
+	}
+	return a, nil
+}
+
+// checkScript checks a script object's attributes.
+func checkScript(s Script) error {
+	switch s.Type {
+	case "", "module":
+	default:
+		return fmt.Errorf(`type %q: want "module", or leave it out for a classic script`, s.Type)
+	}
+	switch s.Crossorigin {
+	case "", "anonymous", "use-credentials":
+	default:
+		return fmt.Errorf(`crossorigin %q: want "anonymous" or "use-credentials"`, s.Crossorigin)
+	}
+	for tok := range strings.FieldsSeq(s.Integrity) {
+		alg, digest, ok := strings.Cut(tok, "-")
+		if !ok || (alg != "sha256" && alg != "sha384" && alg != "sha512") || digest == "" ||
+			strings.ContainsFunc(digest, func(r rune) bool {
+				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+/=-_?", r))
+			}) {
+			return fmt.Errorf(`integrity %q: want sha256-, sha384- or sha512- and a base64 digest`, s.Integrity)
+		}
+	}
+	return nil
 }
 
 // Version is a weighted alternative endpoint (canary or blue-green). Weight
@@ -196,13 +294,13 @@ func (e Entry) Choose(current string, roll int) (name, endpoint string, kept boo
 
 // jsonEntry is the wire form of an entry object.
 type jsonEntry struct {
-	Endpoint       string    `json:"endpoint"`
-	Timeout        string    `json:"timeout,omitempty"`
-	Assets         Assets    `json:"assets"`
-	ForwardHeaders []string  `json:"forwardHeaders,omitempty"`
-	Versions       []Version `json:"versions,omitempty"`
-	SetCookie      bool      `json:"setCookie,omitempty"`
-	Loader         string    `json:"loader,omitempty"`
+	Endpoint       string     `json:"endpoint"`
+	Timeout        string     `json:"timeout,omitempty"`
+	Assets         jsonAssets `json:"assets"`
+	ForwardHeaders []string   `json:"forwardHeaders,omitempty"`
+	Versions       []Version  `json:"versions,omitempty"`
+	SetCookie      bool       `json:"setCookie,omitempty"`
+	Loader         string     `json:"loader,omitempty"`
 	// Breaker is "off" or an object (see parseBreaker).
 	Breaker        json.RawMessage `json:"breaker,omitempty"`
 	MaxConcurrency *int            `json:"maxConcurrency,omitempty"`
@@ -415,7 +513,7 @@ func parseObject(data []byte) (Entry, error) {
 	if j.Endpoint == "" {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
-	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie, Loader: j.Loader}
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), SetCookie: j.SetCookie, Loader: j.Loader}
 	var err error
 	if j.Loader != "" && j.Loader != LoaderLambda {
 		return Entry{}, fmt.Errorf("loader %q: the only loader is \"lambda\", for endpoints that are bare function names (a URL or an ARN says its own kind)", j.Loader)
@@ -439,10 +537,8 @@ func parseObject(data []byte) (Entry, error) {
 		}
 		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
 	}
-	for _, a := range append(append([]string{}, j.Assets.CSS...), j.Assets.JS...) {
-		if err := checkAsset(a); err != nil {
-			return Entry{}, err
-		}
+	if e.Assets, err = parseAssets(j.Assets); err != nil {
+		return Entry{}, err
 	}
 	if e.Breaker, err = parseBreaker(j.Breaker); err != nil {
 		return Entry{}, err

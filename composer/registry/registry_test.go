@@ -25,6 +25,14 @@ func TestParseEntry(t *testing.T) {
 		{"lambda arn with the loader", `{"endpoint": "arn:aws:lambda:eu-west-1:123456789012:function:reviews", "loader": "lambda"}`, Entry{Endpoint: "arn:aws:lambda:eu-west-1:123456789012:function:reviews", Loader: "lambda"}},
 		{"versions as function names", `{"endpoint": "reviews", "loader": "lambda", "versions": [{"name": "v2", "endpoint": "reviews-v2", "weight": 5}]}`,
 			Entry{Endpoint: "reviews", Loader: "lambda", Versions: []Version{{Name: "v2", Endpoint: "reviews-v2", Weight: 5}}}},
+		{"script objects beside plain URLs", `{"endpoint": "http://x/", "assets": {"js": [
+			"/plain.js",
+			{"src": "/app.js", "type": "module", "crossorigin": "anonymous", "integrity": "sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"},
+			{"src": "https://cdn.example/b.js", "async": true, "defer": true}]}}`,
+			Entry{Endpoint: "http://x/", Assets: Assets{JS: []string{"/plain.js", "/app.js", "https://cdn.example/b.js"}, Scripts: map[string]Script{
+				"/app.js":                  {Type: "module", Crossorigin: "anonymous", Integrity: "sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"},
+				"https://cdn.example/b.js": {Async: true, Defer: true},
+			}}}},
 		{"full object", `{
 			"endpoint": "https://reviews.internal/fragment",
 			"timeout": "500ms",
@@ -68,6 +76,13 @@ func TestParseEntryErrors(t *testing.T) {
 		{"bad timeout", `{"endpoint": "http://x/", "timeout": "soon"}`, `timeout "soon"`},
 		{"bad header", `{"endpoint": "http://x/", "forwardHeaders": ["a b"]}`, `"a b" is not a header name`},
 		{"bad asset", `{"endpoint": "http://x/", "assets": {"css": ["javascript:alert(1)"]}}`, `scheme "javascript"`},
+		{"bad script asset", `{"endpoint": "http://x/", "assets": {"js": [{"src": "javascript:alert(1)", "type": "module"}]}}`, `scheme "javascript"`},
+		{"script without src", `{"endpoint": "http://x/", "assets": {"js": [{"type": "module"}]}}`, `assets.js[0]: "src" is missing`},
+		{"script type", `{"endpoint": "http://x/", "assets": {"js": [{"src": "/a.js", "type": "text/babel"}]}}`, `assets.js[0]: type "text/babel"`},
+		{"script crossorigin", `{"endpoint": "http://x/", "assets": {"js": [{"src": "/a.js", "crossorigin": "yes"}]}}`, `assets.js[0]: crossorigin "yes"`},
+		{"script integrity", `{"endpoint": "http://x/", "assets": {"js": [{"src": "/a.js", "integrity": "md5-abc"}]}}`, `assets.js[0]: integrity "md5-abc"`},
+		{"script unknown field", `{"endpoint": "http://x/", "assets": {"js": [{"src": "/a.js", "nomodule": true}]}}`, `unknown field "nomodule"`},
+		{"script number", `{"endpoint": "http://x/", "assets": {"js": [42]}}`, `assets.js[0]: want a URL or an object`},
 		{"weights", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"http://a/","weight":60},{"name":"b","endpoint":"http://b/","weight":50}]}`, "add up to 110"},
 		{"unnamed version", `{"endpoint": "http://x/", "versions": [{"endpoint":"http://a/","weight":1}]}`, `versions[0]: "name" is missing`},
 		{"bad version endpoint", `{"endpoint": "http://x/", "versions": [{"name":"a","endpoint":"gopher://a/","weight":1}]}`, `versions[0]: endpoint "gopher://a/"`},

@@ -622,6 +622,8 @@ type pageWriter struct {
 	mode      pageMode
 
 	overlayWritten bool // the debug view's script is in the page
+
+	assets map[string]bool // the asset URLs written, by kind (asset)
 }
 
 // start writes the response header once the required fragments have given
@@ -1047,6 +1049,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 	g.Close(pw.write)
 	if s.bodyErr == nil {
+		pw.writeLinkScripts(s.header)
 		return
 	}
 	pw.logFailure(s, s.bodyErr)
@@ -1129,6 +1132,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		var g htmlguard.Guard
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
+		pw.writeLinkScripts(s.header)
 	}
 	pw.debugEnd(s)
 	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
@@ -1168,19 +1172,43 @@ func (pw *pageWriter) preloadHeader() string {
 		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("<" + u + ">; rel=preload; as=script")
+		sc := pw.script(u)
+		if sc.Type == "module" {
+			// A module preloaded as a classic script would be fetched
+			// twice (another request mode).
+			b.WriteString("<" + u + ">; rel=modulepreload")
+		} else {
+			b.WriteString("<" + u + ">; rel=preload; as=script")
+		}
+		if sc.Crossorigin != "" {
+			b.WriteString("; crossorigin=" + sc.Crossorigin)
+		}
 	}
 	return b.String()
+}
+
+// script is how the registry asks for script u to be loaded (the first
+// entry of the page that gives it attributes); a classic script, deferred,
+// when none does.
+func (pw *pageWriter) script(u string) registry.Script {
+	for i := range pw.slots {
+		if sc, ok := pw.slots[i].entry.Assets.Scripts[u]; ok {
+			return sc
+		}
+	}
+	return registry.Script{Defer: true}
 }
 
 func (pw *pageWriter) writeAssets() {
 	css, js := pw.pageAssets()
 	var b bytes.Buffer
 	for _, u := range css {
+		pw.asset("css", u)
 		b.WriteString(`<link rel="stylesheet" href="` + html.EscapeString(u) + `">` + "\n")
 	}
 	for _, u := range js {
-		b.WriteString(`<script src="` + html.EscapeString(u) + `" defer></script>` + "\n")
+		pw.asset("js", u)
+		b.WriteString(scriptTag(u, pw.script(u)) + "\n")
 	}
 	pw.write(b.Bytes())
 }
