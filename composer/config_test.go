@@ -7,12 +7,19 @@ import (
 	"testing"
 )
 
-// TestReadmeListsEverySetting keeps the README's configuration table true.
+// TestReadmeListsEverySetting keeps the README's configuration table true:
+// each setting has its row there, or in docs/configuration.md's table of
+// the settings added since.
 func TestReadmeListsEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	more, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme = append(readme, more...)
 	for _, s := range settings {
 		row := "| `" + s.env + "` | `-" + s.flag + "` |"
 		if s.flag == "" {
@@ -55,5 +62,19 @@ func TestCDNKeyHeaders(t *testing.T) {
 	env["COMPOSER_CDN_KEY_HEADERS"] = "Accept Language"
 	if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil {
 		t.Error("a header name with a space was accepted")
+	}
+}
+
+func TestPublicOrigin(t *testing.T) {
+	env := map[string]string{"COMPOSER_PUBLIC_ORIGIN": "https://Shop.example/"}
+	c, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || c.publicOrigin != "https://Shop.example" {
+		t.Errorf("publicOrigin = %q, %v", c.publicOrigin, err)
+	}
+	for _, bad := range []string{"shop.example", "https://shop.example/app", "ftp://shop.example", "https://u@shop.example"} {
+		env["COMPOSER_PUBLIC_ORIGIN"] = bad
+		if _, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }

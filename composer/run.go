@@ -294,6 +294,7 @@ func newComposer(ctx context.Context, cfg *config, getenv func(string) string, l
 		Fetch:            transport,
 		Breakers:         guard, // the debug view shows their states
 		CDNKey:           cfg.cdnKeyHeaders,
+		PublicOrigin:     cfg.publicOrigin,
 		Registry:         reg,
 		Log:              log,
 		Timeout:          cfg.fragmentTimeout,

@@ -400,3 +400,28 @@ func TestCacheKeysOnTheSlot(t *testing.T) {
 		t.Errorf("upstream calls = %d, want one per slot", n)
 	}
 }
+
+// An entry that sends Podium's mount pathname receives the page's path:
+// the path is in its key, as a function endpoint's is.
+func TestCacheKeysOnPodiumContext(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, r.Header.Get(fetch.PodiumMountPathname)+" "+r.Header.Get(fetch.PodiumLocale))
+	})
+	for _, h := range []http.Header{
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"de"}},
+		{fetch.PodiumMountPathname: {"/b"}, fetch.PodiumLocale: {"de"}},
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"fr"}},
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"de"}},
+	} {
+		want := h.Get(fetch.PodiumMountPathname) + " " + h.Get(fetch.PodiumLocale)
+		if _, body, _ := get(t, c, o.url, h); body != want {
+			t.Errorf("got %q, want %q", body, want)
+		}
+	}
+	if n := o.calls.Load(); n != 3 {
+		t.Errorf("upstream calls = %d, want one per path and locale", n)
+	}
+}

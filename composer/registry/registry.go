@@ -53,7 +53,77 @@ type Entry struct {
 	// Hedge is the entry's hedged-request rule (each version hedges on its
 	// own, with this rule); the zero value is off. See package hedge.
 	Hedge Hedge
+	// Podium, if set, sends Podium's context headers to the fragment.
+	Podium *Podium
 }
+
+// Podium is an entry's opt-in to Podium's context headers ("podium": true,
+// or an object of these). Every value is one the CDN sees: a header it
+// does not key on never splits one visitor's page from another's.
+type Podium struct {
+	// Locale is podium-locale; "" takes the first language of
+	// Accept-Language when the CDN keys on that header, else "en-US".
+	Locale string `json:"locale,omitempty"`
+	// DeviceType is podium-device-type ("desktop", "mobile", "tablet");
+	// "" reads CloudFront's viewer headers the CDN keys on, else "desktop".
+	DeviceType string `json:"deviceType,omitempty"`
+	// MountPathname sends the page's path as podium-mount-pathname (the
+	// fragment cache then keys on the path).
+	MountPathname bool `json:"mountPathname,omitempty"`
+	// PublicPathname is podium-public-pathname; "" is "/".
+	PublicPathname string `json:"publicPathname,omitempty"`
+}
+
+// parsePodium reads "podium": true, false, or an object.
+func parsePodium(raw json.RawMessage) (*Podium, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "false":
+		return nil, nil
+	case string(raw) == "true":
+		return &Podium{}, nil
+	case raw[0] != '{':
+		return nil, errors.New(`podium: want true, or an object such as {"locale": "en-US", "deviceType": "desktop", "mountPathname": true, "publicPathname": "/"}`)
+	}
+	if err := refuseNull(raw, "podium: "); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var p Podium
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%v (want locale, deviceType, mountPathname, publicPathname)", forAuthors(err, "podium"))
+	}
+	if p.Locale != "" && !validLocale(p.Locale) {
+		return nil, fmt.Errorf("podium: locale %q: want a language tag such as en-US", p.Locale)
+	}
+	switch p.DeviceType {
+	case "", "desktop", "mobile", "tablet":
+	default:
+		return nil, fmt.Errorf(`podium: deviceType %q: want "desktop", "mobile" or "tablet"`, p.DeviceType)
+	}
+	if p.PublicPathname != "" && (!strings.HasPrefix(p.PublicPathname, "/") || strings.ContainsFunc(p.PublicPathname, func(r rune) bool { return r < 0x21 || r > 0x7e })) {
+		return nil, fmt.Errorf("podium: publicPathname %q: want a path starting with /", p.PublicPathname)
+	}
+	return &p, nil
+}
+
+// validLocale accepts a language tag as a header may carry it: letters,
+// digits and "-", up to 35 characters.
+func validLocale(s string) bool {
+	if s == "" || len(s) > 35 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidLocale reports whether s may be sent as podium-locale.
+func ValidLocale(s string) bool { return validLocale(s) }
 
 // Breaker is an entry's circuit breaker rule. A zero field takes the
 // default of package breaker.
@@ -306,6 +376,8 @@ type jsonEntry struct {
 	MaxConcurrency *int            `json:"maxConcurrency,omitempty"`
 	// Hedge is a delay, "auto" or an object (see parseHedge).
 	Hedge json.RawMessage `json:"hedge,omitempty"`
+	// Podium is true or an object (see parsePodium).
+	Podium json.RawMessage `json:"podium,omitempty"`
 }
 
 // ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
@@ -417,7 +489,7 @@ func wantKind(t reflect.Type) string {
 
 // entryOnly are the entry fields a version cannot have: they apply to
 // every version of the entry.
-var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge"}
+var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge", "podium"}
 
 // refuseNull refuses a field whose value is null in the JSON object data
 // (where names a nested object in messages, "" at the top): null is not
@@ -550,6 +622,9 @@ func parseObject(data []byte) (Entry, error) {
 		e.MaxConcurrency = *j.MaxConcurrency
 	}
 	if e.Hedge, err = parseHedge(j.Hedge, e.Timeout); err != nil {
+		return Entry{}, err
+	}
+	if e.Podium, err = parsePodium(j.Podium); err != nil {
 		return Entry{}, err
 	}
 	total := 0

@@ -116,6 +116,10 @@ type Composer struct {
 	// Breakers, if set, tells the debug view each fragment's breaker
 	// state (debug.go).
 	Breakers BreakerStates
+	// PublicOrigin is the site's origin as visitors reach it
+	// ("https://shop.example"): Podium's mount origin. Never the request's
+	// Host, which behind a CDN is the load balancer's.
+	PublicOrigin string
 
 	pool sync.Pool // *[]byte of ChunkSize
 }
@@ -329,7 +333,56 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {
 	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
 	h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+	if pod := entry.Podium; pod != nil {
+		c.podiumHeaders(h, r, p, pod)
+	}
 	return h
+}
+
+// podiumHeaders sets Podium's context for an entry that asks for it, from
+// what the CDN sees only: the entry's values, the request headers the CDN
+// keys on, the public origin setting and (when the entry asks) the path.
+func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *registry.Podium) {
+	locale := pod.Locale
+	if locale == "" && c.keyed("Accept-Language") {
+		first, _, _ := strings.Cut(r.Header.Get("Accept-Language"), ",")
+		first, _, _ = strings.Cut(first, ";")
+		if first = strings.TrimSpace(first); registry.ValidLocale(first) {
+			locale = first
+		}
+	}
+	if locale == "" {
+		locale = "en-US"
+	}
+	device := pod.DeviceType
+	if device == "" {
+		device = "desktop"
+		for _, v := range []struct{ header, device string }{
+			{"Cloudfront-Is-Mobile-Viewer", "mobile"}, {"Cloudfront-Is-Tablet-Viewer", "tablet"},
+		} {
+			if c.keyed(v.header) && r.Header.Get(v.header) == "true" {
+				device = v.device
+				break
+			}
+		}
+	}
+	public := pod.PublicPathname
+	if public == "" {
+		public = "/"
+	}
+	h[fetch.PodiumLocale] = []string{locale}
+	h[fetch.PodiumDeviceType] = []string{device}
+	h[fetch.PodiumPublicPathname] = []string{public}
+	if c.PublicOrigin != "" {
+		h[fetch.PodiumMountOrigin] = []string{c.PublicOrigin}
+	}
+	if p.Template != nil && p.Template.Name != "" && !strings.ContainsFunc(p.Template.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		h[fetch.PodiumRequestedBy] = []string{p.Template.Name}
+	}
+	if pod.MountPathname {
+		// Escaped: a decoded path may hold any byte, a header may not.
+		h[fetch.PodiumMountPathname] = []string{r.URL.EscapedPath()}
+	}
 }
 
 func (c *Composer) queueChunks() int {

@@ -1235,3 +1235,44 @@ func TestEachSlotIsNamedUniquelyAndStably(t *testing.T) {
 		t.Errorf("slot identities changed between loads: %q then %q", loads[0], loads[1])
 	}
 }
+
+// An entry that asks for Podium's context gets it from what the CDN sees:
+// the mount origin from the setting (never the request's Host), the
+// locale and device type from headers the CDN keys on or from the entry,
+// the mount pathname only when the entry asks for it.
+func TestPodiumContextHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 8)
+	record := func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }
+	tests := []struct {
+		name   string
+		cdnKey []string
+		podium *registry.Podium
+		want   map[string]string
+	}{
+		{"defaults, nothing keyed", nil, &registry.Podium{}, map[string]string{
+			"Podium-Locale": "en-US", "Podium-Device-Type": "desktop", "Podium-Mount-Origin": "https://shop.example",
+			"Podium-Mount-Pathname": "", "Podium-Public-Pathname": "/", "Podium-Requested-By": "test.html"}},
+		{"keyed headers", []string{"Accept-Language", "CloudFront-Is-Mobile-Viewer"}, &registry.Podium{MountPathname: true}, map[string]string{
+			"Podium-Locale": "de-DE", "Podium-Device-Type": "mobile", "Podium-Mount-Pathname": "/p/42"}},
+		{"the entry's own values", []string{"Accept-Language"}, &registry.Podium{Locale: "fr-FR", DeviceType: "tablet", PublicPathname: "/podium-resource/p"}, map[string]string{
+			"Podium-Locale": "fr-FR", "Podium-Device-Type": "tablet", "Podium-Public-Pathname": "/podium-resource/p"}},
+		{"off", []string{"Accept-Language"}, nil, map[string]string{
+			"Podium-Locale": "", "Podium-Device-Type": "", "Podium-Mount-Origin": "", "Podium-Requested-By": ""}},
+	}
+	for _, tt := range tests {
+		e := newEnv(t)
+		e.composer.CDNKey = tt.cdnKey
+		e.composer.PublicOrigin = "https://shop.example"
+		e.register("p", registry.Entry{Endpoint: fragmentServer(t, record), Podium: tt.podium})
+		get(t, e.page(`<micro-frontend id=p/>`, nil)+"/p/42", http.Header{
+			"Accept-Language": {"de-DE,de;q=0.9"}, "Cloudfront-Is-Mobile-Viewer": {"true"}, "Podium-Locale": {"xx"},
+		})
+		h := <-got
+		for k, v := range tt.want {
+			if h.Get(k) != v {
+				t.Errorf("%s: %s = %q, want %q", tt.name, k, h.Get(k), v)
+			}
+		}
+	}
+}
