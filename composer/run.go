@@ -413,8 +413,10 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 }
 
 // demoCSP is the demo's policy: nothing inline but the composer's own
-// scripts, allowed by their hashes.
-const demoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+// scripts, allowed by their hashes, and what they insert ('strict-dynamic':
+// every script that runs is re-created by the activator, package inert;
+// 'self' only for browsers without 'strict-dynamic', which ignore it).
+const demoCSP = "default-src 'self'; script-src 'self' 'strict-dynamic' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 // pageAttrs say, on the start-up line, where a browser finds a page of
 // set on the listener at a: the url of its first route that has no

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -283,13 +284,16 @@ func (pw *pageWriter) linkTag(l link) string {
 	return b.String()
 }
 
-// scriptTag is a <script src> element with sc's attributes.
+// scriptTag is a <script src> with sc's attributes, inert, and the
+// activator that makes it live (package inert): under a 'strict-dynamic'
+// policy a parser-inserted <script src> would not run.
 func scriptTag(src string, sc registry.Script) string {
 	var b strings.Builder
-	b.WriteString(`<script src="` + html.EscapeString(src) + `"`)
+	b.WriteString(`<script type="` + inert.Type + `"`)
 	if sc.Type == "module" {
-		b.WriteString(` type="module"`)
+		b.WriteString(` ` + inert.TypeAttr + `="module"`)
 	}
+	b.WriteString(` src="` + html.EscapeString(src) + `"`)
 	if sc.Async {
 		b.WriteString(` async`)
 	}
@@ -302,7 +306,7 @@ func scriptTag(src string, sc registry.Script) string {
 	if sc.Integrity != "" {
 		b.WriteString(` integrity="` + html.EscapeString(sc.Integrity) + `"`)
 	}
-	b.WriteString(`></script>`)
+	b.WriteString(`></script>` + inert.Tag)
 	return b.String()
 }
 

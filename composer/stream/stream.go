@@ -48,6 +48,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -1134,10 +1135,11 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes: the async mover's, and the debug view's overlay script's
-// (overlayScript, on debug pages only).
+// becomes: the async mover's, the activator's (package inert: every
+// script that runs on a page goes through it), and the debug view's
+// overlay script's (overlayScript, on debug pages only).
 var ScriptHashes = func() string {
-	var hashes []string
+	hashes := []string{inert.Hash}
 	for _, script := range []string{moverScript, overlayScript} {
 		sum := sha256.Sum256([]byte(script))
 		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")

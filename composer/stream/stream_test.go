@@ -25,6 +25,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/stream"
@@ -692,7 +693,7 @@ func TestAssetsGoToHeadAndLinkHeader(t *testing.T) {
 	e.register("x", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}, JS: []string{"/static/x/x.js"}}})
 	e.register("y", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}}})
 	resp, got := get(t, e.page(`<head><title>t</title></head><micro-frontend id=x/><micro-frontend id=y/>`, nil), nil)
-	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script src="/static/x/x.js" defer></script>` + "\n" + `</head>` +
+	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script type="mfe/inert" src="/static/x/x.js" defer></script>` + inert.Tag + "\n" + `</head>` +
 		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous">[X]` +
 		`[X]` // each URL once per page
 	if got != want {
