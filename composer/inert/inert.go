@@ -41,6 +41,7 @@ package inert
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strings"
 )
 
 // Type is the type of an inert script: no browser runs it.
@@ -62,3 +63,33 @@ var Hash = func() string {
 
 // Tag is the activator as it follows a script that may run.
 const Tag = "<script>" + Activator + "</script>"
+
+// Kind is what a browser does with a <script> whose first type and
+// language attributes are these (present or not): runs reports whether
+// it runs at all, and kind is the type an inert copy keeps in TypeAttr:
+// "" for a classic script, "module", "importmap" or "speculationrules".
+// Any other type is a data block (application/json, ld+json, a
+// template's text/x-template, a type with parameters): it never runs and
+// is left as it is.
+func Kind(typ string, hasType bool, lang string, hasLang bool) (kind string, runs bool) {
+	var t string
+	switch {
+	case hasType && typ != "":
+		t = typ
+	case !hasType && hasLang && lang != "":
+		t = "text/" + lang
+	default:
+		return "", true
+	}
+	t = strings.ToLower(strings.Trim(t, " \t\n\f\r"))
+	switch t {
+	case "application/ecmascript", "application/javascript", "application/x-ecmascript", "application/x-javascript",
+		"text/ecmascript", "text/javascript", "text/javascript1.0", "text/javascript1.1", "text/javascript1.2",
+		"text/javascript1.3", "text/javascript1.4", "text/javascript1.5", "text/jscript", "text/livescript",
+		"text/x-ecmascript", "text/x-javascript":
+		return "", true
+	case "module", "importmap", "speculationrules":
+		return t, true
+	}
+	return "", false
+}

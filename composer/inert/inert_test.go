@@ -36,3 +36,32 @@ func TestActivatorReadsTheSameInEveryNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestKind(t *testing.T) {
+	for _, tt := range []struct {
+		typ     string
+		hasType bool
+		lang    string
+		hasLang bool
+		kind    string
+		runs    bool
+	}{
+		{"", false, "", false, "", true},
+		{"", true, "vbscript", true, "", true}, // an empty type is JavaScript, whatever the language
+		{" Text/JavaScript ", true, "", false, "", true},
+		{"MODULE", true, "", false, "module", true},
+		{"importmap", true, "", false, "importmap", true},
+		{"speculationrules", true, "", false, "speculationrules", true},
+		{"application/json", true, "", false, "", false},
+		{"application/ld+json", true, "", false, "", false},
+		{"text/javascript; charset=utf-8", true, "", false, "", false},
+		{"", false, "javascript", true, "", true},
+		{"", false, "vbscript", true, "", false},
+		{"mfe/inert", true, "", false, "", false},
+	} {
+		kind, runs := Kind(tt.typ, tt.hasType, tt.lang, tt.hasLang)
+		if kind != tt.kind || runs != tt.runs {
+			t.Errorf("Kind(%q, %v, %q, %v) = %q, %v; want %q, %v", tt.typ, tt.hasType, tt.lang, tt.hasLang, kind, runs, tt.kind, tt.runs)
+		}
+	}
+}
