@@ -13,12 +13,12 @@ import (
 )
 
 // newProxy serves prefix (ending in "/") from target, as a CDN behaviour
-// would. The path is decoded and cleaned before it goes on: one that
+// would (rewriteTo says what target is told). The path is decoded and cleaned before it goes on: one that
 // leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", "..;",
 // backslashes, overlong UTF-8, the same encoded up to four times), gets 400
 // and never reaches target. Its errors go to log, with the request id.
 func newProxy(prefix string, target *url.URL, log *slog.Logger) http.Handler {
-	rp := httputil.NewSingleHostReverseProxy(target)
+	rp := &httputil.ReverseProxy{Rewrite: rewriteTo(target)}
 	rp.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		log.Warn("proxy error: the target did not answer", slog.String("request_id", server.RequestID(r.Context())),
