@@ -336,6 +336,9 @@ func TestDecideRules(t *testing.T) {
 		{"§5.2: an unterminated quote hides no-store", anon, 200, http.Header{"Cache-Control": {`public, s-maxage=60, x="a, no-store`}}, none},
 		{"§5.2: one malformed line of several is enough", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60", `x=a"b`}}, none},
 		{"§5.2: a missing comma is malformed", anon, 200, http.Header{"Cache-Control": {"s-maxage=60 private"}}, none},
+		{"§5.2.2.7: private wins over public given beside it", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60", "private"}}, private},
+		{"§5.2.2.5: no-store wins over everything beside it", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60, no-store=1"}}, none},
+		{"§4.2.1: conflicting s-maxage values leave no lifetime to share", anon, 200, http.Header{"Cache-Control": {"s-maxage=60, s-maxage=600"}}, none},
 		{"RFC 9110 §5.6.1: an empty list element is no error", anon, 200, http.Header{"Cache-Control": {", no-store"}}, none},
 		{"RFC 9110 §5.6.1: nor around a shareable answer", anon, 200, http.Header{"Cache-Control": {" , s-maxage=60 ,"}}, shared},
 	}
