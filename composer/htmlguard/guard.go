@@ -542,7 +542,7 @@ func (g *Guard) scanData(b []byte) []byte {
 		pos = j + n
 		var rewritten []byte
 		if pass && !end {
-			if t := stripFormOwner(tag); len(t) != len(tag) {
+			if t, changed := g.attrs(tag, name); changed {
 				rewritten = t
 			}
 		}
@@ -587,7 +587,8 @@ func (g *Guard) tagDone() {
 		return
 	}
 	if g.startTagToken(name, p, tag, g.selfClosing) {
-		g.out(stripFormOwner(tag))
+		t, _ := g.attrs(tag, name)
+		g.out(t)
 	}
 }
 
@@ -597,13 +598,28 @@ func (g *Guard) tagDone() {
 // formaction=...>), so they are dropped.
 var formOwner = []string{"form", "formaction", "formmethod", "formenctype", "formtarget", "formnovalidate"}
 
-// stripFormOwner returns the start tag t (complete, "<name ...>") without
-// its formOwner attributes, read as the tokenizer reads attributes; t
-// itself when it has none.
-func stripFormOwner(t []byte) []byte {
-	if !containsFoldASCII(t, "form") {
-		return t
+// attrs returns the start tag t (complete, "<name ...>"), which has
+// passed, without the attributes through which it would act on the page
+// beyond the fragment, and whether it changed: the formOwner attributes,
+// and on a template whose parent is the page's element, the shadowroot*
+// attributes that would attach a declarative shadow root to that element.
+func (g *Guard) attrs(t []byte, name string) ([]byte, bool) {
+	// The template was pushed: its parent is the page's element when
+	// nothing else the fragment opened is open.
+	shadow := name == "template" && len(g.stack) == 1 && g.stack[0].is("template")
+	forms := containsFoldASCII(t, "form")
+	if !forms && !shadow {
+		return t, false
 	}
+	return filterAttrs(t, func(a []byte) bool {
+		return forms && isFormOwner(a) || shadow && hasPrefixFold(a, "shadowroot")
+	})
+}
+
+// filterAttrs returns the start tag t without the attributes whose names
+// drop reports, read as the tokenizer reads attributes, and whether any
+// was dropped.
+func filterAttrs(t []byte, drop func(name []byte) bool) ([]byte, bool) {
 	i := 1
 	for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' {
 		i++
@@ -650,16 +666,22 @@ func stripFormOwner(t []byte) []byte {
 			}
 			i = j
 		}
-		if isFormOwner(name) {
+		if drop(name) {
 			out = append(out, t[last:prev]...)
 			last, dropped = i, true
 		}
 		prev = i
 	}
 	if !dropped {
-		return t
+		return t, false
 	}
-	return append(out, t[last:]...)
+	return append(out, t[last:]...), true
+}
+
+// hasPrefixFold reports whether b starts with s (lower case), comparing
+// ASCII letters without case.
+func hasPrefixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && containsFoldASCII(b[:len(s)], s)
 }
 
 func isFormOwner(name []byte) bool {

@@ -316,3 +316,50 @@ func TestGuardDropsFormOwnerAttributes(t *testing.T) {
 		}
 	}
 }
+
+// A fragment attaches a declarative shadow root only to an element it
+// opened itself: on a <template> whose parent would be the page's element
+// (nothing the fragment opened is open around it), every shadowroot*
+// attribute is dropped and the template stays inert. Otherwise Chromium
+// attaches the shadow root to the slot's parent (the page's <body> or
+// <main>), and the page's own content is no longer rendered. Issue 25,
+// item 1.
+func TestGuardShadowRootsOnlyOnItsOwnElements(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		// At the fragment's top level: the page's element would be the host.
+		{`<header>h</header><template shadowrootmode="open"><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`,
+			`<header>h</header><template><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`},
+		{`<template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x</template>`, `<template>x</template>`},
+		{`<TEMPLATE ShadowRootMode='open' class=a>x</TEMPLATE>`, `<TEMPLATE class=a>x</TEMPLATE>`},
+		{`<template shadowroot=open>x</template>`, `<template>x</template>`},
+		{`<template shadowrootreferencetarget=x shadowrootcustomelementregistry shadowrootmode=open>x</template>`, `<template>x</template>`},
+		{`<template a="1"shadowrootmode=open/>x`, `<template a="1">x</template>`},
+		{`<template shadowrootmode=open>`, `<template></template>`},
+		// After the fragment's own elements have closed (or were never
+		// open: a stray end tag is dropped).
+		{`<div>a</div><template shadowrootmode=open>x</template>`, `<div>a</div><template>x</template>`},
+		{`</div></main><template shadowrootmode=open>x</template>`, `<template>x</template>`},
+		{`<my-podlet></my-podlet><template shadowrootmode=open>x</template>`, `<my-podlet></my-podlet><template>x</template>`},
+		{`<table><tr><td>x</table><template shadowrootmode=open>y</template>`, `<table><tr><td>x</td></tr></tbody></table><template>y</template>`},
+		{`<svg></svg><template shadowrootmode=open>y</template>`, `<svg></svg><template>y</template>`},
+		// Inside an element the fragment opened itself: its own business
+		// (Podium's useShadowDOM wraps its content in its own element).
+		{`<my-podlet><template shadowrootmode="open"><style>p{}</style><p>x</p></template></my-podlet>`,
+			`<my-podlet><template shadowrootmode="open"><style>p{}</style><p>x</p></template></my-podlet>`},
+		{`<div><template shadowrootmode=open shadowrootdelegatesfocus>x</template></div>`, `<div><template shadowrootmode=open shadowrootdelegatesfocus>x</template></div>`},
+		{`<my-podlet><template shadowrootmode=open><div><template shadowrootmode=closed>y</template></div></template></my-podlet>`,
+			`<my-podlet><template shadowrootmode=open><div><template shadowrootmode=closed>y</template></div></template></my-podlet>`},
+		{`<template><template shadowrootmode=open>y</template></template>`, `<template><template shadowrootmode=open>y</template></template>`},
+		{`<table><template shadowrootmode=open>y</template></table>`, `<table><template shadowrootmode=open>y</template></table>`},
+		{`<p>a<div><template shadowrootmode=open>y</template></div>`, `<p>a</p><div><template shadowrootmode=open>y</template></div>`},
+		// Not a template: the attribute does nothing there.
+		{`<div shadowrootmode=open>x</div>`, `<div shadowrootmode=open>x</div>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d:\n got %q\nwant %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}

@@ -108,10 +108,32 @@ func parseWithout(kind pageKind, page string) (*html.Node, error) {
 	if c == nil {
 		return nil, fmt.Errorf("no %s container in the page", kind.name)
 	}
+	if err := shadowOnPage(c); err != nil {
+		return nil, err
+	}
 	for c.FirstChild != nil {
 		c.RemoveChild(c.FirstChild)
 	}
 	return doc, nil
+}
+
+// shadowOnPage reports a template, among the children of the fragment's
+// container c, that would attach a declarative shadow root to c, the
+// page's element. Go's parser does not implement declarative shadow roots
+// (a browser would replace what c renders with the template's content),
+// so the oracle looks for their attributes.
+func shadowOnPage(c *html.Node) error {
+	for n := c.FirstChild; n != nil; n = n.NextSibling {
+		if n.Type != html.ElementNode || n.Data != "template" || n.Namespace != "" {
+			continue
+		}
+		for _, a := range n.Attr {
+			if strings.HasPrefix(a.Key, "shadowroot") {
+				return fmt.Errorf("a template with %s=%q would attach a shadow root to the page's element", a.Key, a.Val)
+			}
+		}
+	}
+	return nil
 }
 
 func render(n *html.Node) string {
@@ -399,6 +421,11 @@ func namedInputs() []corpusInput {
 		`<math><colgroup><mi/1><table>`,
 		`<svg><desc><template></template></desc></svg>`,
 		`<math><mi><template>x`,
+		// Issue 25: declarative shadow roots on the page's element.
+		`<header>Shop</header><template shadowrootmode="open"><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`,
+		`<div></div><template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x`,
+		`<my-podlet><template shadowrootmode="open"><p>x</p></template></my-podlet><template shadowroot=open>`,
+		`<table><tr><td>x</table><TEMPLATE SHADOWROOTMODE=open>`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}

@@ -26,6 +26,7 @@ var soupTokens = fieldsUnquoted(`<div> </div> <p> </p> <b> </b> <i> </i> <a> </a
 </caption> </colgroup> </td> </optgroup> </option> </select> </template> </object> </applet> </marquee> </nobr> </ruby> </rb>
 </rt> </rp> </rtc> </mtext> </desc> </foreignobject> </math> </svg> </button> </label> <label> </a> </b>
 <textarea>x</textarea > <title>x</title/> <style>x</style x> <a\x00b> \r\n \x00 <![CDATA[x]]> <!-- -- --> <!--a--!>
+<template/shadowrootmode=open> <TEMPLATE/ShadowRootMode=closed/shadowrootdelegatesfocus> <template/shadowroot=open>
 <svg><title> <math><mi> <math><annotation-xml><svg> <svg><foreignObject><div> <table><tr><td> <select><option>`)
 
 func TestGuardRandomSoup(t *testing.T) {
