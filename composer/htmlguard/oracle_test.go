@@ -136,6 +136,49 @@ func shadowOnPage(c *html.Node) error {
 	return nil
 }
 
+// reservedLeft reports an element of the guarded fragment out (parsed in
+// a div slot) that takes one of the page's ids, or an id reference of it
+// that names one.
+func reservedLeft(out string, ids map[string]bool) error {
+	doc, err := html.Parse(strings.NewReader(divPage(out)))
+	if err != nil {
+		return err
+	}
+	var walk func(n *html.Node) error
+	walk = func(n *html.Node) error {
+		for _, a := range n.Attr {
+			key := a.Key
+			if a.Namespace != "" {
+				key = a.Namespace + ":" + key
+			}
+			switch k := attrKind([]byte(key)); {
+			case k == aID && ids[a.Val],
+				(k == aHashRef || k == aHref && svgAnimation(strings.ToLower(n.Data))) && strings.HasPrefix(a.Val, "#") && ids[a.Val[1:]]:
+				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+			case k == aRef:
+				for _, f := range append(strings.Fields(a.Val), a.Val) {
+					if ids[f] {
+						return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	slot := findByID(doc, "div", "slot")
+	for c := slot.FirstChild; c != nil; c = c.NextSibling {
+		if err := walk(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func render(n *html.Node) string {
 	var b strings.Builder
 	if err := html.Render(&b, n); err != nil {
