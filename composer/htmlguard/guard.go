@@ -8,8 +8,9 @@
 // HTML5 parser, as the output's own nodes followed by that markup's nodes,
 // as if the output were an empty string: nothing of the page after it is
 // swallowed into a comment, a script or an attribute, re-nested, moved or
-// changed. The guard knows nothing of where its output goes; the rules are
-// in docs/html-guard.md.
+// changed. The guard knows nothing of where its output goes but the ids of
+// the page around it (Guard.Reserved), which the piece's elements may
+// neither take nor name; the rules are in docs/html-guard.md.
 //
 // It reads its input as the HTML tokenizer does, and follows the parser's
 // stack of open elements (with the table modes, select, template and
