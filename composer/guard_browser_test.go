@@ -28,6 +28,8 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 			fmt.Fprint(w, `<header id="frag-header">Shop</header><template shadowrootmode="open"><h1 id="fake">Your basket</h1><a href="https://evil.example/pay">Pay here</a></template>`)
 		case "/closed": // every attribute of the family, after the fragment's own elements closed
 			fmt.Fprint(w, `<div><span>x</span></div><template shadowrootmode="closed" shadowrootdelegatesfocus shadowrootclonable shadowrootserializable><p>fake</p></template>`)
+		case "/apodlet": // the same in an async slot, with a top-level template of its own
+			fmt.Fprint(w, `<my-podlet id="apodlet"><template shadowrootmode="open"><p id="ainside">async podlet</p></template></my-podlet><template shadowrootmode="open"><p>fake</p></template>`)
 		case "/podlet": // Podium's useShadowDOM: the fragment's own custom element
 			fmt.Fprint(w, `<my-podlet id="podlet"><template shadowrootmode="open"><p id="inside">podlet content</p><slot></slot></template><span id="light">light</span></my-podlet>`)
 		}
@@ -39,9 +41,10 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 <p id="body-content">the page's body content</p>
 <main id="main"><micro-frontend id="closed" timeout="10s"/><p id="main-content">the page's main content</p>
 <div id="podslot"><micro-frontend id="podlet" timeout="10s"/></div>
+<div id="apodslot"><micro-frontend id="apodlet" timeout="10s" async/></div>
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"header": %q, "closed": %q, "podlet": %q}`, frag.URL+"/header", frag.URL+"/closed", frag.URL+"/podlet"))
+	writeFile(t, regFile, fmt.Sprintf(`{"header": %q, "closed": %q, "podlet": %q, "apodlet": %q}`, frag.URL+"/header", frag.URL+"/closed", frag.URL+"/podlet", frag.URL+"/apodlet"))
 	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
 	b := newBrowser(t, 800, 600)
 	b.open(inst.base + "/")
@@ -54,7 +57,7 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 		// shows in what is rendered.
 		if (document.body.shadowRoot) r.push("the page's <body> has a shadow root");
 		if (q("#main").shadowRoot) r.push("the page's <main> has a shadow root");
-		for (const id of ["body-content", "main-content", "frag-header"]) {
+		for (const id of ["body-content", "main-content", "frag-header", "apodslot"]) {
 			if (!shown(document.getElementById(id))) r.push("#" + id + " is not rendered");
 		}
 		const p = q("#podlet");
@@ -65,6 +68,11 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 			if (!shown(q("#light"))) r.push("the podlet's slotted content is not rendered");
 		}
 		if (q("#podlet > template")) r.push("the podlet's template is still a template");
+		// An async fragment is parsed in the composer's <template> and
+		// moved into place with its shadow roots.
+		const ap = q("#apodslot > #apodlet");
+		if (!ap || !ap.shadowRoot || !shown(ap.shadowRoot.querySelector("#ainside"))) r.push("the async podlet's shadow root is not rendered");
+		if (q("#apodslot").shadowRoot) r.push("the async slot's element has a shadow root");
 		return r.join("; ");
 	})()`)
 	if got != "" {
