@@ -8,8 +8,9 @@
 // HTML5 parser, as the output's own nodes followed by that markup's nodes,
 // as if the output were an empty string: nothing of the page after it is
 // swallowed into a comment, a script or an attribute, re-nested, moved or
-// changed. The guard knows nothing of where its output goes; the rules are
-// in docs/html-guard.md.
+// changed. The guard knows nothing of where its output goes but the ids of
+// the page around it (Guard.Reserved), which the piece's elements may
+// neither take nor name; the rules are in docs/html-guard.md.
 //
 // It reads its input as the HTML tokenizer does, and follows the parser's
 // stack of open elements (with the table modes, select, template and
@@ -23,6 +24,8 @@ package htmlguard
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"golang.org/x/net/html"
 )
 
 // MaxTag is the longest tag the guard holds back (a tag is passed whole or
@@ -38,6 +41,13 @@ const MaxDepth = 256
 // A Guard guards one piece of HTML. The zero value is ready to use; a
 // Guard is reusable after Close. It is not safe for concurrent use.
 type Guard struct {
+	// Reserved are the ids of the page around the piece (case matters, as
+	// in a document in standards mode): an element of the piece may not
+	// take one, nor refer to one by id (label for, popovertarget,
+	// commandfor, aria-labelledby, ...). The guard only reads it; nil
+	// costs nothing.
+	Reserved map[string]bool
+
 	st    state
 	ts    tagState // in a tag
 	sub   uint8    // comment, CDATA, raw text or script sub-state
@@ -215,7 +225,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0]}
+	*g = Guard{Reserved: g.Reserved, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0]}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
@@ -542,7 +552,7 @@ func (g *Guard) scanData(b []byte) []byte {
 		pos = j + n
 		var rewritten []byte
 		if pass && !end {
-			if t := stripFormOwner(tag); len(t) != len(tag) {
+			if t, changed := g.attrs(tag, name); changed {
 				rewritten = t
 			}
 		}
@@ -587,29 +597,34 @@ func (g *Guard) tagDone() {
 		return
 	}
 	if g.startTagToken(name, p, tag, g.selfClosing) {
-		g.out(stripFormOwner(tag))
+		t, _ := g.attrs(tag, name)
+		g.out(t)
 	}
 }
 
-// formOwner lists the attributes that tie a control to a form by id, or
-// change how its form is submitted: on a fragment's element they would
-// reach the page's own forms (<input form=pageform>, <button form=...
-// formaction=...>), so they are dropped.
-var formOwner = []string{"form", "formaction", "formmethod", "formenctype", "formtarget", "formnovalidate"}
-
-// stripFormOwner returns the start tag t (complete, "<name ...>") without
-// its formOwner attributes, read as the tokenizer reads attributes; t
-// itself when it has none.
-func stripFormOwner(t []byte) []byte {
-	if !containsFoldASCII(t, "form") {
-		return t
+// attrs returns the start tag t (complete, "<name ...>") of the element
+// elem, which has passed, without what in its attributes would act on the
+// page beyond the fragment, and whether it changed: the attributes that
+// tie a control to a form (aForm); on a template whose parent is the
+// page's element, the shadowroot* attributes that would attach a
+// declarative shadow root to that element; an id in g.Reserved, and
+// g.Reserved's ids in the attributes that refer to elements by id. The
+// attributes are read as the tokenizer reads them; the rest of the tag is
+// written as it came.
+func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
+	// The template was pushed: its parent is the page's element when
+	// nothing else the fragment opened is open.
+	shadow := elem == "template" && len(g.stack) == 1 && g.stack[0].is("template")
+	ids := len(g.Reserved) > 0
+	if !ids && !shadow && !containsFoldASCII(t, "form") {
+		return t, false
 	}
 	i := 1
 	for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' {
 		i++
 	}
 	var out []byte
-	dropped := false
+	changed := false
 	last := 0 // t[last:] is not yet copied to out
 	prev := i // where the previous attribute (or the name) ends
 	for i < len(t) {
@@ -621,10 +636,11 @@ func stripFormOwner(t []byte) []byte {
 		}
 		start := i
 		i++ // a first "=" is part of the name
-		for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' && t[i] != '=' {
+		for i < len(t) && !nameEnd[t[i]] {
 			i++
 		}
 		name := t[start:i]
+		var val []byte // as written, quotes included
 		j := i
 		for j < len(t) && isSpace(t[j]) {
 			j++
@@ -634,41 +650,195 @@ func stripFormOwner(t []byte) []byte {
 			for j < len(t) && isSpace(t[j]) {
 				j++
 			}
+			v := j
 			if j < len(t) && (t[j] == '"' || t[j] == '\'') {
-				q := t[j]
-				j++
-				for j < len(t) && t[j] != q {
-					j++
-				}
-				if j < len(t) {
-					j++
+				if k := bytes.IndexByte(t[j+1:], t[j]); k >= 0 {
+					j += k + 2
+				} else {
+					j = len(t)
 				}
 			} else {
-				for j < len(t) && !isSpace(t[j]) && t[j] != '>' {
+				for j < len(t) && !valueEnd[t[j]] {
 					j++
 				}
 			}
+			val = t[v:j]
 			i = j
 		}
-		if isFormOwner(name) {
+		var drop bool
+		var keep []byte // the tokens left of a reference, when some went
+		switch k := attrKind(name); {
+		case k == aForm:
+			drop = true
+		case k == aShadow:
+			drop = shadow
+		case !ids || k == aOther:
+		case k == aID:
+			drop = g.Reserved[string(attrValue(val))]
+		case k == aHashRef, k == aHref && svgAnimation(elem):
+			v := attrValue(val)
+			drop = len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
+		default: // aRef
+			drop, keep = g.refs(attrValue(val))
+		}
+		switch {
+		case drop:
 			out = append(out, t[last:prev]...)
-			last, dropped = i, true
+			if i < len(t) && t[i] == '/' {
+				// Kept apart from the attribute before, whose unquoted
+				// value it would end: <a b=c d=e/> is not <a b=c/>.
+				out = append(out, ' ')
+			}
+			last, changed = i, true
+		case keep != nil:
+			out = append(out, t[last:start]...)
+			out = append(append(append(out, name...), `="`...), keep...)
+			out = append(out, '"')
+			last, changed = i, true
 		}
 		prev = i
 	}
-	if !dropped {
-		return t
+	if !changed {
+		return t, false
 	}
-	return append(out, t[last:]...)
+	return append(out, t[last:]...), true
 }
 
-func isFormOwner(name []byte) bool {
-	for _, a := range formOwner {
-		if len(a) == len(name) && containsFoldASCII(name, a) {
-			return true
-		}
+// Where an attribute's name ends, and an unquoted value.
+var nameEnd, valueEnd = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '/': true, '>': true, '=': true},
+	[256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, '>': true}
+
+// Kinds of attributes, for attrs.
+const (
+	aOther   uint8 = iota
+	aForm          // ties a control to a form by id, or changes how its form is submitted
+	aShadow        // shadowroot*: shadowrootmode, shadowrootdelegatesfocus, ...
+	aID            // id
+	aRef           // refers to elements by id: one, or a list of them
+	aHashRef       // refers to an element by "#" and its id or name: usemap
+	aHref          // href, xlink:href: on an SVG animation element, its target
+)
+
+// svgAnimation reports whether the element named name (lower case) is one
+// of SVG's animation elements, which act on the element their href names:
+// <set href="#logo" attributeName="href" to="..."> changes the page's
+// SVG link, <discard> removes its target.
+func svgAnimation(name string) bool {
+	switch name {
+	case "set", "animate", "animatemotion", "animatetransform", "animatecolor", "discard":
+		return true
 	}
 	return false
+}
+
+// attrKind tells what the attribute name (as written) is to attrs.
+func attrKind(name []byte) uint8 {
+	switch name[0] | 0x20 { // the first letters of the names below
+	case 'a', 'c', 'f', 'h', 'i', 'l', 'p', 'u', 'x':
+	case 's':
+		if hasPrefixFold(name, "shadowroot") {
+			return aShadow
+		}
+		return aOther
+	default:
+		return aOther
+	}
+	var buf [24]byte // longer than any name below
+	if len(name) > len(buf) || len(name) < 2 {
+		return aOther
+	}
+	for i, c := range name {
+		buf[i] = lower(c)
+	}
+	switch string(buf[:len(name)]) { // no allocation
+	case "id":
+		return aID
+	case "form", "formaction", "formmethod", "formenctype", "formtarget", "formnovalidate":
+		// On a fragment's element they would reach the page's own forms
+		// (<input form=pageform>, <button form=... formaction=...>),
+		// whatever their value: always dropped.
+		return aForm
+	// The attributes that refer to elements by id, in the HTML standard
+	// and in Chromium: those that act (a label's for ticks the box,
+	// popovertarget and commandfor open popovers and dialogs, list fills a
+	// datalist, anchor and interestfor place and show), and those that
+	// name and describe (headers, itemref, output's for, and ARIA's,
+	// aria-labeledby being a spelling Chromium also reads).
+	case "for", "list", "popovertarget", "commandfor", "interestfor", "interesttarget", "anchor", "headers", "itemref",
+		"aria-activedescendant", "aria-actions", "aria-controls", "aria-describedby", "aria-details",
+		"aria-errormessage", "aria-flowto", "aria-labelledby", "aria-labeledby", "aria-owns":
+		return aRef
+	case "usemap":
+		return aHashRef
+	case "href", "xlink:href":
+		return aHref
+	}
+	return aOther
+}
+
+// refs reads the value v of an attribute that refers to elements by id.
+// It is dropped if it is a reserved id as a whole, or if every one of its
+// white-space separated tokens is; if only some are, keep is the rest,
+// escaped for a double-quoted attribute value. Every such attribute is
+// read as a list: one that takes a single id is then judged more strictly
+// than the browser reads it, never less.
+func (g *Guard) refs(v []byte) (drop bool, keep []byte) {
+	if g.Reserved[string(v)] {
+		return true, nil
+	}
+	if !bytes.ContainsAny(v, " \t\n\r\f") { // one token: v itself
+		return false, nil
+	}
+	found, left := false, 0
+	for f := range bytes.FieldsFuncSeq(v, isSpaceRune) {
+		if g.Reserved[string(f)] {
+			found = true
+		} else {
+			left++
+		}
+	}
+	if !found {
+		return false, nil
+	}
+	if left == 0 {
+		return true, nil
+	}
+	keep = []byte{}
+	for f := range bytes.FieldsFuncSeq(v, isSpaceRune) {
+		if !g.Reserved[string(f)] {
+			if len(keep) > 0 {
+				keep = append(keep, ' ')
+			}
+			keep = append(keep, html.EscapeString(string(f))...)
+		}
+	}
+	return false, keep
+}
+
+func isSpaceRune(r rune) bool { return r < 0x80 && spaces[r] }
+
+// attrValue is the value of an attribute written as raw (with its quotes,
+// or empty when it has none) as the tokenizer reads it: character
+// references decoded, newlines normalised, NUL replaced. raw comes from a
+// complete tag: a quoted value has its closing quote.
+func attrValue(raw []byte) []byte {
+	if bytes.ContainsAny(raw, "&\r\x00") { // rare: let Go's tokenizer read it
+		z := html.NewTokenizer(bytes.NewReader(append(append([]byte("<a v="), raw...), '>')))
+		z.Next()
+		z.TagName()
+		_, v, _ := z.TagAttr()
+		return v
+	}
+	if len(raw) >= 2 && (raw[0] == '"' || raw[0] == '\'') {
+		return raw[1 : len(raw)-1]
+	}
+	return raw
+}
+
+// hasPrefixFold reports whether b starts with s (lower case), comparing
+// ASCII letters without case.
+func hasPrefixFold(b []byte, s string) bool {
+	return len(b) >= len(s) && containsFoldASCII(b[:len(s)], s)
 }
 
 // containsFoldASCII reports whether b holds s (lower case), comparing

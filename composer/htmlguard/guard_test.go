@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,8 +12,12 @@ import (
 )
 
 // guarded runs src through a guard in chunks of size n (0: whole).
-func guarded(src string, n int) string {
-	var g Guard
+func guarded(src string, n int) string { return guardedReserving(nil, src, n) }
+
+// guardedReserving runs src through a guard that reserves the ids of the
+// page, in chunks of size n (0: whole).
+func guardedReserving(ids map[string]bool, src string, n int) string {
+	g := Guard{Reserved: ids}
 	var out bytes.Buffer
 	emit := func(b []byte) { out.Write(b) }
 	b := []byte(src)
@@ -218,16 +223,49 @@ func FuzzGuard(f *testing.F) {
 		if out := guarded(cut, chunk); checkHolds(out) != nil {
 			t.Fatalf("fragment %q cut to %q (guarded %q) breaks the page: %v", frag, cut, out, checkHolds(out))
 		}
+		// With the page's ids reserved, the page still holds, and none of
+		// them is taken or named.
+		reserving := guardedReserving(soupIDs, frag, 0)
+		if chunked := guardedReserving(soupIDs, frag, chunk); chunked != reserving {
+			t.Fatalf("reserving ids, chunking changes the output:\nwhole   %q\nchunked %q", reserving, chunked)
+		}
+		if err := checkHolds(reserving); err != nil {
+			t.Fatalf("fragment %q (guarded reserving ids %q) breaks the page: %v", frag, reserving, err)
+		}
+		if err := reservedLeft(reserving, soupIDs); err != nil {
+			t.Fatalf("fragment %q (guarded reserving ids %q): %v", frag, reserving, err)
+		}
 	})
 }
 
+// benchFragment is a fragment as the benchmarks see it.
+var benchFragment = []byte(strings.Repeat(`<div class="row"><p>Some <b>text</b> of a fragment, &amp; more.</p><img src="/x.png" alt="x"></div>`+"\n", 100))
+
 func BenchmarkGuard(b *testing.B) {
-	src := []byte(strings.Repeat(`<div class="row"><p>Some <b>text</b> of a fragment, &amp; more.</p><img src="/x.png" alt="x"></div>`+"\n", 100))
+	src := benchFragment
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	emit := func([]byte) {}
 	for b.Loop() {
 		var g Guard
+		g.Write(src, emit)
+		g.Close(emit)
+	}
+}
+
+// BenchmarkGuardReserved is BenchmarkGuard for a page that reserves
+// twenty ids: what reading every tag's attributes costs.
+func BenchmarkGuardReserved(b *testing.B) {
+	src := benchFragment
+	ids := map[string]bool{}
+	for i := range 20 {
+		ids["page-"+strconv.Itoa(i)] = true
+	}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	emit := func([]byte) {}
+	for b.Loop() {
+		g := Guard{Reserved: ids}
 		g.Write(src, emit)
 		g.Close(emit)
 	}
@@ -302,6 +340,7 @@ func TestGuardDropsFormOwnerAttributes(t *testing.T) {
 		{`<input a="x"form=f b>`, `<input a="x" b>`},
 		{`<input a/form=f>`, `<input a>`},
 		{`<input form=f/>`, `<input>`},
+		{`<input a=b form="f"/>`, `<input a=b />`},
 		{`<input type=submit formAction=//evil.example>`, `<input type=submit>`},
 		{`<my-control form=pageform></my-control>`, `<my-control></my-control>`},
 		// Not the attributes: kept as they are.
@@ -312,6 +351,111 @@ func TestGuardDropsFormOwnerAttributes(t *testing.T) {
 		for _, n := range []int{0, 1, 3, 7} {
 			if got := guarded(tt.in, n); got != tt.want {
 				t.Errorf("%q in chunks of %d: got %q, want %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
+
+// A fragment attaches a declarative shadow root only to an element it
+// opened itself: on a <template> whose parent would be the page's element
+// (nothing the fragment opened is open around it), every shadowroot*
+// attribute is dropped and the template stays inert. Otherwise Chromium
+// attaches the shadow root to the slot's parent (the page's <body> or
+// <main>), and the page's own content is no longer rendered. Issue 25,
+// item 1.
+func TestGuardShadowRootsOnlyOnItsOwnElements(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ in, want string }{
+		// At the fragment's top level: the page's element would be the host.
+		{`<header>h</header><template shadowrootmode="open"><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`,
+			`<header>h</header><template><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`},
+		{`<template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x</template>`, `<template>x</template>`},
+		{`<TEMPLATE ShadowRootMode='open' class=a>x</TEMPLATE>`, `<TEMPLATE class=a>x</TEMPLATE>`},
+		{`<template shadowroot=open>x</template>`, `<template>x</template>`},
+		{`<template shadowrootreferencetarget=x shadowrootcustomelementregistry shadowrootmode=open>x</template>`, `<template>x</template>`},
+		{`<template a="1"shadowrootmode=open/>x`, `<template a="1">x</template>`},
+		{`<template shadowrootmode=open>`, `<template></template>`},
+		// After the fragment's own elements have closed (or were never
+		// open: a stray end tag is dropped).
+		{`<div>a</div><template shadowrootmode=open>x</template>`, `<div>a</div><template>x</template>`},
+		{`</div></main><template shadowrootmode=open>x</template>`, `<template>x</template>`},
+		{`<my-podlet></my-podlet><template shadowrootmode=open>x</template>`, `<my-podlet></my-podlet><template>x</template>`},
+		{`<table><tr><td>x</table><template shadowrootmode=open>y</template>`, `<table><tr><td>x</td></tr></tbody></table><template>y</template>`},
+		{`<svg></svg><template shadowrootmode=open>y</template>`, `<svg></svg><template>y</template>`},
+		// Inside an element the fragment opened itself: its own business
+		// (Podium's useShadowDOM wraps its content in its own element).
+		{`<my-podlet><template shadowrootmode="open"><style>p{}</style><p>x</p></template></my-podlet>`,
+			`<my-podlet><template shadowrootmode="open"><style>p{}</style><p>x</p></template></my-podlet>`},
+		{`<div><template shadowrootmode=open shadowrootdelegatesfocus>x</template></div>`, `<div><template shadowrootmode=open shadowrootdelegatesfocus>x</template></div>`},
+		{`<my-podlet><template shadowrootmode=open><div><template shadowrootmode=closed>y</template></div></template></my-podlet>`,
+			`<my-podlet><template shadowrootmode=open><div><template shadowrootmode=closed>y</template></div></template></my-podlet>`},
+		{`<template><template shadowrootmode=open>y</template></template>`, `<template><template shadowrootmode=open>y</template></template>`},
+		{`<table><template shadowrootmode=open>y</template></table>`, `<table><template shadowrootmode=open>y</template></table>`},
+		{`<p>a<div><template shadowrootmode=open>y</template></div>`, `<p>a</p><div><template shadowrootmode=open>y</template></div>`},
+		// Not a template: the attribute does nothing there.
+		{`<div shadowrootmode=open>x</div>`, `<div shadowrootmode=open>x</div>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guarded(tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d:\n got %q\nwant %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
+
+// A fragment's element cannot take an id of the page's, nor point at one:
+// an id attribute equal to a reserved id is dropped, and a reserved id is
+// taken out of the attributes that refer to elements by id (the attribute
+// dropped when nothing is left of it). Ids of the fragment's own, and ids
+// the page does not use, stay. Issue 25, item 5.
+func TestGuardReservedIDs(t *testing.T) {
+	t.Parallel()
+	page := map[string]bool{"checkout": true, "menu": true, "confirm": true, "terms": true, "a&b": true, "Main": true, "two words": true}
+	for _, tt := range []struct{ in, want string }{
+		// The fragment's element may not take one.
+		{`<form id="checkout" action=/evil><button>go</button></form>`, `<form action=/evil><button>go</button></form>`},
+		{`<div ID=checkout class=x>y</div>`, `<div class=x>y</div>`},
+		{`<div class=x id='menu'/>y`, `<div class=x />y</div>`},
+		{`<div id=&#99;heckout>y</div>`, `<div>y</div>`},
+		{`<div id="a&amp;b">y</div><div id="a&b">z</div>`, `<div>y</div><div>z</div>`},
+		{`<div id="two words">y</div>`, `<div>y</div>`},
+		{`<svg><g id=menu></g></svg>`, `<svg><g></g></svg>`},
+		// Nor point at one.
+		{`<label for="terms">I agree</label>`, `<label>I agree</label>`},
+		{`<label FOR=terms>x</label>`, `<label>x</label>`},
+		{`<button popovertarget=menu popovertargetaction=show>m</button>`, `<button popovertargetaction=show>m</button>`},
+		{`<button commandfor="confirm" command="show-modal">d</button>`, `<button command="show-modal">d</button>`},
+		{`<button interestfor=menu interesttarget=menu>i</button>`, `<button>i</button>`},
+		{`<input list=menu name=q>`, `<input name=q>`},
+		{`<div anchor="menu" itemref="menu">a</div>`, `<div>a</div>`},
+		{`<img usemap="#menu" src=x>`, `<img src=x>`},
+		{`<table><tr><td headers="h1 checkout  h2">x</table>`, `<table><tr><td headers="h1 h2">x</td></tr></tbody></table>`},
+		{`<output for="terms own">x</output>`, `<output for="own">x</output>`},
+		{`<div aria-labelledby="menu" aria-describedby='own confirm' aria-controls=menu aria-owns="menu menu">x</div>`, `<div aria-describedby="own">x</div>`},
+		{`<div aria-activedescendant=menu aria-details=menu aria-errormessage=menu aria-flowto=menu aria-actions=menu aria-labeledby=menu>x</div>`, `<div>x</div>`},
+		{`<label for="&#116;erms">x</label>`, `<label>x</label>`},
+		{`<div aria-describedby="a&amp;b x&amp;y">x</div>`, `<div aria-describedby="x&amp;y">x</div>`},
+		{`<label for="two words">x</label>`, `<label>x</label>`},
+		{`<label for=menu for=own>x</label>`, `<label for=own>x</label>`},
+		// Ids that are not the page's, and what is not an id reference,
+		// stay as they are.
+		{`<div id="Checkout">x</div>`, `<div id="Checkout">x</div>`},
+		{`<div id="checkout2" data-id=checkout class="checkout menu">x</div>`, `<div id="checkout2" data-id=checkout class="checkout menu">x</div>`},
+		{`<label for="own-terms">x</label><input id=own-terms>`, `<label for="own-terms">x</label><input id=own-terms>`},
+		{`<div aria-label="menu" title=menu name=menu>x</div>`, `<div aria-label="menu" title=menu name=menu>x</div>`},
+		{`<svg><set href="#menu" attributeName=href to=x /><animate xlink:href="#menu"></animate><animateMotion href=#menu /></svg>`,
+			`<svg><set attributeName=href to=x /><animate></animate><animateMotion /></svg>`},
+		{`<svg><set href="#own" attributeName=href to=x /></svg>`, `<svg><set href="#own" attributeName=href to=x /></svg>`},
+		{`<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`, `<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`},
+		{`<input list="menu/">`, `<input list="menu/">`},
+		{`<input list=menu/>`, `<input list=menu/>`},
+		// Every reference attribute is read as a list of tokens, even one
+		// that takes a single id: " terms" names no element, and still goes.
+		{`<label for=" terms">x</label>`, `<label>x</label>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guardedReserving(page, tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d:\n got %q\nwant %q", tt.in, n, got, tt.want)
 			}
 		}
 	}

@@ -108,10 +108,75 @@ func parseWithout(kind pageKind, page string) (*html.Node, error) {
 	if c == nil {
 		return nil, fmt.Errorf("no %s container in the page", kind.name)
 	}
+	if err := shadowOnPage(c); err != nil {
+		return nil, err
+	}
 	for c.FirstChild != nil {
 		c.RemoveChild(c.FirstChild)
 	}
 	return doc, nil
+}
+
+// shadowOnPage reports a template, among the children of the fragment's
+// container c, that would attach a declarative shadow root to c, the
+// page's element. Go's parser does not implement declarative shadow roots
+// (a browser would replace what c renders with the template's content),
+// so the oracle looks for their attributes.
+func shadowOnPage(c *html.Node) error {
+	for n := c.FirstChild; n != nil; n = n.NextSibling {
+		if n.Type != html.ElementNode || n.Data != "template" || n.Namespace != "" {
+			continue
+		}
+		for _, a := range n.Attr {
+			if strings.HasPrefix(a.Key, "shadowroot") {
+				return fmt.Errorf("a template with %s=%q would attach a shadow root to the page's element", a.Key, a.Val)
+			}
+		}
+	}
+	return nil
+}
+
+// reservedLeft reports an element of the guarded fragment out (parsed in
+// a div slot) that takes one of the page's ids, or an id reference of it
+// that names one.
+func reservedLeft(out string, ids map[string]bool) error {
+	doc, err := html.Parse(strings.NewReader(divPage(out)))
+	if err != nil {
+		return err
+	}
+	var walk func(n *html.Node) error
+	walk = func(n *html.Node) error {
+		for _, a := range n.Attr {
+			key := a.Key
+			if a.Namespace != "" {
+				key = a.Namespace + ":" + key
+			}
+			switch k := attrKind([]byte(key)); {
+			case k == aID && ids[a.Val],
+				(k == aHashRef || k == aHref && svgAnimation(strings.ToLower(n.Data))) && strings.HasPrefix(a.Val, "#") && ids[a.Val[1:]]:
+				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+			case k == aRef:
+				for _, f := range append(strings.Fields(a.Val), a.Val) {
+					if ids[f] {
+						return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+					}
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	slot := findByID(doc, "div", "slot")
+	for c := slot.FirstChild; c != nil; c = c.NextSibling {
+		if err := walk(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func render(n *html.Node) string {
@@ -399,6 +464,11 @@ func namedInputs() []corpusInput {
 		`<math><colgroup><mi/1><table>`,
 		`<svg><desc><template></template></desc></svg>`,
 		`<math><mi><template>x`,
+		// Issue 25: declarative shadow roots on the page's element.
+		`<header>Shop</header><template shadowrootmode="open"><h1>Your basket</h1><a href=https://evil.example/pay>Pay here</a></template>`,
+		`<div></div><template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x`,
+		`<my-podlet><template shadowrootmode="open"><p>x</p></template></my-podlet><template shadowroot=open>`,
+		`<table><tr><td>x</table><TEMPLATE SHADOWROOTMODE=open>`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}

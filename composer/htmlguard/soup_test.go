@@ -26,7 +26,12 @@ var soupTokens = fieldsUnquoted(`<div> </div> <p> </p> <b> </b> <i> </i> <a> </a
 </caption> </colgroup> </td> </optgroup> </option> </select> </template> </object> </applet> </marquee> </nobr> </ruby> </rb>
 </rt> </rp> </rtc> </mtext> </desc> </foreignobject> </math> </svg> </button> </label> <label> </a> </b>
 <textarea>x</textarea > <title>x</title/> <style>x</style x> <a\x00b> \r\n \x00 <![CDATA[x]]> <!-- -- --> <!--a--!>
+<div/id=x> <p/ID='x'> <label/for=x> <output/for="y&#32;x"> <button/popovertarget=&#120;> <button/commandfor=x/> <td/headers="x"> <img/usemap=#x> <set/href=#x/> <animate/xlink:href=#x> <div/aria-describedby="x"> <input/list=x> <a/id=y>
+<template/shadowrootmode=open> <TEMPLATE/ShadowRootMode=closed/shadowrootdelegatesfocus> <template/shadowroot=open>
 <svg><title> <math><mi> <math><annotation-xml><svg> <svg><foreignObject><div> <table><tr><td> <select><option>`)
+
+// soupIDs are the page's ids for the soup with reserved ids.
+var soupIDs = map[string]bool{"x": true, "slot": true, "after": true}
 
 func TestGuardRandomSoup(t *testing.T) {
 	t.Parallel()
@@ -51,6 +56,14 @@ func TestGuardRandomSoup(t *testing.T) {
 		src := b.String()
 		cut := r.IntN(len(src) + 1)
 		for _, s := range []string{src, src[:cut]} {
+			if reserving := guardedReserving(soupIDs, s, 0); checkHolds(reserving) != nil || reservedLeft(reserving, soupIDs) != nil {
+				failures++
+				if failures < 6 {
+					t.Errorf("input %q, guarded reserving %v: %q: %v %v", s, soupIDs, reserving, checkHolds(reserving), reservedLeft(reserving, soupIDs))
+				}
+			} else if got := guardedReserving(soupIDs, s, 1+r.IntN(5)); got != reserving {
+				t.Errorf("chunking, reserving ids: input %q: %q vs %q", s, got, reserving)
+			}
 			whole := guarded(s, 0)
 			if err := checkHolds(whole); err != nil {
 				failures++

