@@ -39,7 +39,9 @@
 package inert
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"strings"
 )
@@ -92,4 +94,156 @@ func Kind(typ string, hasType bool, lang string, hasLang bool) (kind string, run
 		return t, true
 	}
 	return "", false
+}
+
+// Policy is what a fragment's own Content-Security-Policy headers vouch
+// for: the nonces and hashes of the script directive of each policy
+// (script-src-elem, else script-src, else default-src). Only nonces and
+// hashes vouch: 'unsafe-inline', 'self', host and scheme sources vouch for
+// nothing. A script is vouched for when at least one policy restricts
+// scripts and every one that does allows it, as a browser enforcing them
+// all would. The zero Policy vouches for nothing.
+type Policy struct {
+	policies []policy
+}
+
+type policy struct {
+	nonces map[string]bool
+	hashes map[string]bool // "sha256-<base64>", ...
+	algs   uint8           // which algorithms hashes uses (1: sha256, 2: sha384, 4: sha512)
+}
+
+// ParsePolicy reads the values of a fragment's Content-Security-Policy
+// headers (each may hold several policies, separated by commas).
+func ParsePolicy(values []string) Policy {
+	var p Policy
+	for _, v := range values {
+		for one := range strings.SplitSeq(v, ",") {
+			dirs := map[string]string{}
+			for d := range strings.SplitSeq(one, ";") {
+				name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+				name = strings.ToLower(name)
+				if _, dup := dirs[name]; name != "" && !dup { // the first of a name counts
+					dirs[name] = value
+				}
+			}
+			value, ok := dirs["script-src-elem"]
+			if !ok {
+				value, ok = dirs["script-src"]
+			}
+			if !ok {
+				value, ok = dirs["default-src"]
+			}
+			if !ok {
+				continue // it does not restrict scripts
+			}
+			pol := policy{nonces: map[string]bool{}, hashes: map[string]bool{}}
+			for src := range strings.FieldsSeq(value) {
+				if len(src) < 3 || src[0] != '\'' || src[len(src)-1] != '\'' {
+					continue
+				}
+				src = src[1 : len(src)-1]
+				kind, val, _ := strings.Cut(src, "-")
+				switch strings.ToLower(kind) {
+				case "nonce":
+					pol.nonces[val] = true
+				case "sha256":
+					pol.hashes["sha256-"+val], pol.algs = true, pol.algs|1
+				case "sha384":
+					pol.hashes["sha384-"+val], pol.algs = true, pol.algs|2
+				case "sha512":
+					pol.hashes["sha512-"+val], pol.algs = true, pol.algs|4
+				}
+			}
+			p.policies = append(p.policies, pol)
+		}
+	}
+	return p
+}
+
+// Hashes reports whether some policy lists hashes: only then is a
+// script's text worth keeping to hash.
+func (p Policy) Hashes() bool {
+	for _, pol := range p.policies {
+		if pol.algs != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Nonce reports whether the policies vouch for a script whose nonce
+// attribute is nonce.
+func (p Policy) Nonce(nonce string) bool {
+	if nonce == "" || len(p.policies) == 0 {
+		return false
+	}
+	for _, pol := range p.policies {
+		if !pol.nonces[nonce] {
+			return false
+		}
+	}
+	return true
+}
+
+// Allows reports whether the policies vouch for an inline script, by its
+// nonce attribute or by the hash of its text (as the browser reads it:
+// CR LF and CR are LF).
+func (p Policy) Allows(nonce string, text []byte) bool {
+	if len(p.policies) == 0 {
+		return false
+	}
+	var sums map[string]bool
+	for _, pol := range p.policies {
+		if nonce != "" && pol.nonces[nonce] {
+			continue
+		}
+		if pol.algs == 0 {
+			return false
+		}
+		if sums == nil {
+			sums = digests(text, pol.algs|p.algs())
+		}
+		ok := false
+		for h := range sums {
+			if pol.hashes[h] {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (p Policy) algs() uint8 {
+	var a uint8
+	for _, pol := range p.policies {
+		a |= pol.algs
+	}
+	return a
+}
+
+// digests are the CSP hash sources of text for the algorithms algs.
+func digests(text []byte, algs uint8) map[string]bool {
+	if bytes.IndexByte(text, '\r') >= 0 {
+		text = bytes.ReplaceAll(text, []byte("\r\n"), []byte("\n"))
+		text = bytes.ReplaceAll(text, []byte("\r"), []byte("\n"))
+	}
+	out := map[string]bool{}
+	if algs&1 != 0 {
+		s := sha256.Sum256(text)
+		out["sha256-"+base64.StdEncoding.EncodeToString(s[:])] = true
+	}
+	if algs&2 != 0 {
+		s := sha512.Sum384(text)
+		out["sha384-"+base64.StdEncoding.EncodeToString(s[:])] = true
+	}
+	if algs&4 != 0 {
+		s := sha512.Sum512(text)
+		out["sha512-"+base64.StdEncoding.EncodeToString(s[:])] = true
+	}
+	return out
 }

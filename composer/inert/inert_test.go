@@ -65,3 +65,44 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyVouchesByNonceAndHashOnly(t *testing.T) {
+	text := []byte("$RC(\"B:0\",\"S:0\")")
+	sum := func(s string) string {
+		return strings.Trim(digestsOf(s), "'")
+	}
+	h := sum(string(text))
+	for _, tt := range []struct {
+		name   string
+		csp    []string
+		nonce  string
+		text   []byte
+		allows bool
+	}{
+		{"no policy", nil, "abc", text, false},
+		{"nonce", []string{"script-src 'nonce-abc' 'strict-dynamic'"}, "abc", text, true},
+		{"another nonce", []string{"script-src 'nonce-abc'"}, "xyz", text, false},
+		{"hash", []string{"script-src '" + h + "'"}, "", text, true},
+		{"hash of CR LF text read as LF", []string{"script-src '" + sum("a\nb") + "'"}, "", []byte("a\r\nb"), true},
+		{"another text", []string{"script-src '" + h + "'"}, "", []byte("evil()"), false},
+		{"unsafe-inline and hosts vouch for nothing", []string{"script-src 'unsafe-inline' 'self' https: *"}, "", text, false},
+		{"default-src", []string{"default-src 'nonce-abc'"}, "abc", text, true},
+		{"script-src-elem first", []string{"script-src 'nonce-abc'; script-src-elem 'nonce-xyz'"}, "abc", text, false},
+		{"a policy without scripts does not restrict", []string{"frame-ancestors 'none'", "script-src 'nonce-abc'"}, "abc", text, true},
+		{"every policy must allow", []string{"script-src 'nonce-abc'", "script-src 'nonce-xyz'"}, "abc", text, false},
+		{"two policies in one header", []string{"script-src 'nonce-abc', script-src 'nonce-abc' '" + h + "'"}, "abc", text, true},
+		{"only frame-ancestors", []string{"frame-ancestors 'none'"}, "abc", text, false},
+	} {
+		p := ParsePolicy(tt.csp)
+		if got := p.Allows(tt.nonce, tt.text); got != tt.allows {
+			t.Errorf("%s: Allows = %v, want %v", tt.name, got, tt.allows)
+		}
+	}
+}
+
+func digestsOf(s string) string {
+	for h := range digests([]byte(s), 1) {
+		return h
+	}
+	return ""
+}

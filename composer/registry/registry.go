@@ -56,6 +56,12 @@ type Entry struct {
 	Hedge Hedge
 	// Podium, if set, sends Podium's context headers to the fragment.
 	Podium *Podium
+	// TrustScripts lets every script of the fragment's markup run, as if
+	// its answer vouched for each: for a fragment that cannot send a
+	// Content-Security-Policy with a nonce or hashes. A script injected
+	// into its markup from a visitor's input then runs too: composer
+	// validate lists the entries that set it.
+	TrustScripts bool
 }
 
 // Podium is an entry's opt-in to Podium's context headers ("podium": true,
@@ -378,7 +384,8 @@ type jsonEntry struct {
 	// Hedge is a delay, "auto" or an object (see parseHedge).
 	Hedge json.RawMessage `json:"hedge,omitempty"`
 	// Podium is true or an object (see parsePodium).
-	Podium json.RawMessage `json:"podium,omitempty"`
+	Podium       json.RawMessage `json:"podium,omitempty"`
+	TrustScripts bool            `json:"trustScripts,omitempty"`
 }
 
 // ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
@@ -490,7 +497,7 @@ func wantKind(t reflect.Type) string {
 
 // entryOnly are the entry fields a version cannot have: they apply to
 // every version of the entry.
-var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge", "podium"}
+var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge", "podium", "trustScripts"}
 
 // refuseNull refuses a field whose value is null in the JSON object data
 // (where names a nested object in messages, "" at the top): null is not
@@ -586,7 +593,7 @@ func parseObject(data []byte) (Entry, error) {
 	if j.Endpoint == "" {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
-	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), SetCookie: j.SetCookie, Loader: j.Loader}
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), SetCookie: j.SetCookie, Loader: j.Loader, TrustScripts: j.TrustScripts}
 	var err error
 	if j.Loader != "" && j.Loader != LoaderLambda {
 		return Entry{}, fmt.Errorf("loader %q: the only loader is \"lambda\", for endpoints that are bare function names (a URL or an ARN says its own kind)", j.Loader)

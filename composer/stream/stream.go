@@ -173,6 +173,15 @@ type slot struct {
 	dbg *slotDebug // the debug view's figures; nil unless it is on
 }
 
+// scripts is what the guard does with the fragment's scripts: all
+// inert, and those its answer's own Content-Security-Policy vouches for
+// (or all, for an entry that trusts its scripts) made live by the
+// activator (package inert). Only the answer's header is read: nothing
+// is stored or fetched for it.
+func (s *slot) scripts() *htmlguard.Scripts {
+	return &htmlguard.Scripts{Policy: inert.ParsePolicy(s.header.Values("Content-Security-Policy")), Trust: s.entry.TrustScripts}
+}
+
 // markReady closes ready once.
 func (s *slot) markReady() {
 	if !s.readyClosed {
@@ -1083,7 +1092,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	pw.writeLinks(s.header)
 	// The guard keeps this fragment's markup from breaking the page, and
 	// its elements from taking or naming the page's ids.
-	g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
+	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 	written := 0
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
@@ -1186,7 +1195,7 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.logFailure(s, err)
 	} else {
 		pw.writeLinks(s.header)
-		g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
+		g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
 		pw.writeLinkScripts(s.header)
