@@ -1,4 +1,9 @@
-package main
+// Package settings reads the composer's settings: every COMPOSER_ variable
+// and the flag of the same meaning (the flag wins), checked all at once
+// before anything starts, each error naming the setting as the user wrote it.
+//
+//	environment, flags --Parse--> *Config --> the server's wiring, composer dev, the subcommands
+package settings
 
 import (
 	"errors"
@@ -20,74 +25,74 @@ import (
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 )
 
-// config is every setting of the server. Each has an environment variable
+// Config is every setting of the server. Each has an environment variable
 // and a flag of the same meaning; the flag wins.
-type config struct {
-	addr            string
-	templates       string
-	registry        string
-	dev             bool
-	watch           bool              // composer dev: watch the folder and registry file, reload open pages
-	devOut          io.Writer         // composer dev: where it says which page to open
-	devOverrides    map[string]string // composer dev: fragment id -> endpoint, over the registry's
-	refresh         time.Duration
-	regFullRefresh  time.Duration
-	fragmentTimeout time.Duration
-	shutdownTimeout time.Duration
-	writeTimeout    time.Duration
-	flushDelay      time.Duration
-	snapshotDir     string
-	csp             string
-	allowedHosts    []string
-	overrideKey     []byte   // signed per-request overrides: their key (nil: off); never logged
-	overrideHosts   []string // where overrides may point
-	maxFragment     int64
-	cacheBytes      int64
-	maxPages        int
-	cdnKeyHeaders   []string
-	adminAddr       string
-	adminNote       string // how adminAddr was chosen, when the alias was involved
-	adminFrom       string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
-	proxies         map[string]*url.URL
-	listeners       *fetch.Listeners // the addresses listened on, filled as they start: overrides never reach them
-	logFormat       string
-	logLevel        slog.Level
-	flagsSet        map[string]bool // the flags on the command line, by name
+type Config struct {
+	Addr                string
+	Templates           string
+	Registry            string
+	Dev                 bool
+	Watch               bool              // composer dev: watch the folder and registry file, reload open pages
+	DevOut              io.Writer         // composer dev: where it says which page to open
+	DevOverrides        map[string]string // composer dev: fragment id -> endpoint, over the registry's
+	Refresh             time.Duration
+	RegistryFullRefresh time.Duration
+	FragmentTimeout     time.Duration
+	ShutdownTimeout     time.Duration
+	WriteTimeout        time.Duration
+	FlushDelay          time.Duration
+	SnapshotDir         string
+	CSP                 string
+	AllowedHosts        []string
+	OverrideKey         []byte   // signed per-request overrides: their key (nil: off); never logged
+	OverrideHosts       []string // where overrides may point
+	MaxFragmentBytes    int64
+	CacheBytes          int64
+	MaxPages            int
+	CDNKeyHeaders       []string
+	AdminAddr           string
+	AdminNote           string // how adminAddr was chosen, when the alias was involved
+	AdminFrom           string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
+	Proxies             map[string]*url.URL
+	Listeners           *fetch.Listeners // the addresses listened on, filled as they start: overrides never reach them
+	LogFormat           string
+	LogLevel            slog.Level
+	FlagsSet            map[string]bool // the flags on the command line, by name
 }
 
-// named is how the user wrote the setting env: "-refresh" when its flag
+// Named is how the user wrote the setting env: "-refresh" when its flag
 // was on the command line, else the variable's name. Errors say it so
 // that the user finds what they typed.
-func (c *config) named(env string) string {
-	for _, s := range settings {
-		if s.env == env && c.flagsSet[s.flag] {
-			return "-" + s.flag
+func (c *Config) Named(env string) string {
+	for _, s := range All {
+		if s.Env == env && c.FlagsSet[s.Flag] {
+			return "-" + s.Flag
 		}
 	}
 	return env
 }
 
-// assign is named followed by what comes before the value: "-refresh "
+// Assign is Named followed by what comes before the value: "-refresh "
 // or "COMPOSER_REFRESH=".
-func (c *config) assign(env string) string {
-	if n := c.named(env); n != env {
+func (c *Config) Assign(env string) string {
+	if n := c.Named(env); n != env {
 		return n + " "
 	}
 	return env + "="
 }
 
-// namedValue is named with the value: -refresh "abc" or COMPOSER_REFRESH="abc".
-func (c *config) namedValue(env, value string) string {
-	return fmt.Sprintf("%s%q", c.assign(env), value)
+// NamedValue is Named with the value: -refresh "abc" or COMPOSER_REFRESH="abc".
+func (c *Config) NamedValue(env, value string) string {
+	return fmt.Sprintf("%s%q", c.Assign(env), value)
 }
 
-// setting describes one configuration entry, for flags, env and the README.
-type setting struct {
-	env, flag, def, usage string
-	boolean               bool // a flag that needs no value: -dev
+// Setting describes one configuration entry, for flags, env and the README.
+type Setting struct {
+	Env, Flag, Default, Usage string
+	Boolean                   bool // a flag that needs no value: -dev
 }
 
-var settings = []setting{
+var All = []Setting{
 	{"COMPOSER_ADDR", "addr", ":8080", "listen address", false},
 	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)", false},
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)", false},
@@ -114,36 +119,39 @@ var settings = []setting{
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error", false},
 }
 
-// parseConfig reads the environment, then the flags in args.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+// Parse reads the environment, then the flags in args. subcommands, when
+// not nil, lists the subcommands in the usage (composer -h).
+func Parse(args []string, getenv func(string) string, stderr io.Writer, subcommands func(io.Writer)) (*Config, error) {
 	fs := flag.NewFlagSet("composer", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vals := map[string]*string{}
 	var errs []error
-	for _, s := range settings {
-		def := s.def
-		if v := getenv(s.env); v != "" {
+	for _, s := range All {
+		def := s.Default
+		if v := getenv(s.Env); v != "" {
 			def = v
 		}
-		vals[s.env] = &def
-		if s.flag == "" { // a secret: the environment only
+		vals[s.Env] = &def
+		if s.Flag == "" { // a secret: the environment only
 			continue
 		}
-		if s.boolean {
-			fs.Var((*boolText)(vals[s.env]), s.flag, s.usage+" ($"+s.env+")")
+		if s.Boolean {
+			fs.Var((*boolText)(vals[s.Env]), s.Flag, s.Usage+" ($"+s.Env+")")
 			continue
 		}
-		fs.StringVar(vals[s.env], s.flag, def, s.usage+" ($"+s.env+")")
+		fs.StringVar(vals[s.Env], s.Flag, def, s.Usage+" ($"+s.Env+")")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: composer [flags]\n       composer SUBCOMMAND [flags] ARGS...\n\nServes pages composed from fragments (the embedded demo when nothing is configured).\n\n")
-		commandsUsage(stderr)
+		if subcommands != nil {
+			subcommands(stderr)
+		}
 		fmt.Fprintf(stderr, "\nflags (each also read from the environment variable named after it):\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nfrom the environment only:\n")
-		for _, s := range settings {
-			if s.flag == "" {
-				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.env, s.usage)
+		for _, s := range All {
+			if s.Flag == "" {
+				fmt.Fprintf(stderr, "  %s\n    \t%s\n", s.Env, s.Usage)
 			}
 		}
 	}
@@ -153,126 +161,126 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q; see composer -h", fs.Arg(0))
 	}
-	c := &config{
-		flagsSet:    map[string]bool{},
-		listeners:   &fetch.Listeners{},
-		addr:        *vals["COMPOSER_ADDR"],
-		templates:   *vals["COMPOSER_TEMPLATES"],
-		registry:    *vals["COMPOSER_REGISTRY"],
-		logFormat:   *vals["COMPOSER_LOG_FORMAT"],
-		snapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
-		csp:         *vals["COMPOSER_CSP"],
-		adminAddr:   *vals["COMPOSER_ADMIN_ADDR"],
-		adminFrom:   "COMPOSER_ADMIN_ADDR",
+	c := &Config{
+		FlagsSet:    map[string]bool{},
+		Listeners:   &fetch.Listeners{},
+		Addr:        *vals["COMPOSER_ADDR"],
+		Templates:   *vals["COMPOSER_TEMPLATES"],
+		Registry:    *vals["COMPOSER_REGISTRY"],
+		LogFormat:   *vals["COMPOSER_LOG_FORMAT"],
+		SnapshotDir: *vals["COMPOSER_SNAPSHOT_DIR"],
+		CSP:         *vals["COMPOSER_CSP"],
+		AdminAddr:   *vals["COMPOSER_ADMIN_ADDR"],
+		AdminFrom:   "COMPOSER_ADMIN_ADDR",
 	}
-	fs.Visit(func(f *flag.Flag) { c.flagsSet[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) { c.FlagsSet[f.Name] = true })
 	if dev, err := strconv.ParseBool(*vals["COMPOSER_DEV"]); err != nil {
-		errs = append(errs, fmt.Errorf("%s: want true or false", c.namedValue("COMPOSER_DEV", *vals["COMPOSER_DEV"])))
+		errs = append(errs, fmt.Errorf("%s: want true or false", c.NamedValue("COMPOSER_DEV", *vals["COMPOSER_DEV"])))
 	} else {
-		c.dev = dev
+		c.Dev = dev
 	}
 	// COMPOSER_DEBUG_ADDR is an alias of COMPOSER_ADMIN_ADDR, which wins.
 	if debug := *vals["COMPOSER_DEBUG_ADDR"]; debug != "" {
-		adminSet := getenv("COMPOSER_ADMIN_ADDR") != "" || c.flagsSet["admin-addr"]
+		adminSet := getenv("COMPOSER_ADMIN_ADDR") != "" || c.FlagsSet["admin-addr"]
 		if adminSet {
-			c.adminNote = "COMPOSER_ADMIN_ADDR and COMPOSER_DEBUG_ADDR both set: the admin listener is on COMPOSER_ADMIN_ADDR"
+			c.AdminNote = "COMPOSER_ADMIN_ADDR and COMPOSER_DEBUG_ADDR both set: the admin listener is on COMPOSER_ADMIN_ADDR"
 		} else {
-			c.adminAddr, c.adminFrom = debug, "COMPOSER_DEBUG_ADDR"
-			c.adminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
+			c.AdminAddr, c.AdminFrom = debug, "COMPOSER_DEBUG_ADDR"
+			c.AdminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
 		}
 	}
-	for env, addr := range map[string]string{"COMPOSER_ADDR": c.addr, c.adminFrom: c.adminAddr} {
+	for env, addr := range map[string]string{"COMPOSER_ADDR": c.Addr, c.AdminFrom: c.AdminAddr} {
 		if err := checkListenAddr(addr); err != nil && (addr != "" || env == "COMPOSER_ADDR") {
-			errs = append(errs, fmt.Errorf("%s: %w", c.namedValue(env, addr), err))
+			errs = append(errs, fmt.Errorf("%s: %w", c.NamedValue(env, addr), err))
 		}
 	}
 	if v := *vals["COMPOSER_PROXY"]; v != "" {
-		c.proxies = map[string]*url.URL{}
+		c.Proxies = map[string]*url.URL{}
 		for _, pair := range strings.Split(v, ",") {
 			prefix, target, ok := strings.Cut(strings.TrimSpace(pair), "=")
 			u, err := url.Parse(target)
 			if !ok || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs = append(errs, fmt.Errorf("%s: %q: want /prefix/=http://host:port", c.named("COMPOSER_PROXY"), pair))
+				errs = append(errs, fmt.Errorf("%s: %q: want /prefix/=http://host:port", c.Named("COMPOSER_PROXY"), pair))
 				continue
 			}
-			c.proxies[prefix] = u
+			c.Proxies[prefix] = u
 		}
 	}
 	var err error
-	if c.allowedHosts, err = c.hostList("COMPOSER_ALLOWED_HOSTS", *vals["COMPOSER_ALLOWED_HOSTS"]); err != nil {
+	if c.AllowedHosts, err = c.hostList("COMPOSER_ALLOWED_HOSTS", *vals["COMPOSER_ALLOWED_HOSTS"]); err != nil {
 		errs = append(errs, err)
 	}
-	if c.overrideHosts, err = c.hostList("COMPOSER_OVERRIDE_HOSTS", *vals["COMPOSER_OVERRIDE_HOSTS"]); err != nil {
+	if c.OverrideHosts, err = c.hostList("COMPOSER_OVERRIDE_HOSTS", *vals["COMPOSER_OVERRIDE_HOSTS"]); err != nil {
 		errs = append(errs, err)
 	}
 	if v := *vals["COMPOSER_OVERRIDE_KEY"]; v != "" {
-		if c.overrideKey, err = overrideKey(v); err != nil {
+		if c.OverrideKey, err = OverrideKey(v); err != nil {
 			errs = append(errs, fmt.Errorf("COMPOSER_OVERRIDE_KEY: %w", err))
-		} else if len(c.overrideHosts) == 0 {
+		} else if len(c.OverrideHosts) == 0 {
 			errs = append(errs, errors.New("COMPOSER_OVERRIDE_KEY is set but COMPOSER_OVERRIDE_HOSTS is empty: name the hosts overrides may point to (e.g. *.preview.internal), or unset the key to turn overrides off"))
 		}
 	}
-	if strings.Contains(c.registry, "://") && !isSSM(c.registry) {
-		errs = append(errs, fmt.Errorf("%s: want ssm:/prefix/ or a local JSON file", c.namedValue("COMPOSER_REGISTRY", c.registry)))
+	if strings.Contains(c.Registry, "://") && !IsSSM(c.Registry) {
+		errs = append(errs, fmt.Errorf("%s: want ssm:/prefix/ or a local JSON file", c.NamedValue("COMPOSER_REGISTRY", c.Registry)))
 	}
 	duration := func(env string, dst *time.Duration) {
 		d, err := time.ParseDuration(*vals[env])
 		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s", c.namedValue(env, *vals[env])))
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s", c.NamedValue(env, *vals[env])))
 			return
 		}
 		*dst = d
 	}
-	duration("COMPOSER_REFRESH", &c.refresh)
-	duration("COMPOSER_REGISTRY_FULL_REFRESH", &c.regFullRefresh)
-	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.fragmentTimeout)
-	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.shutdownTimeout)
-	duration("COMPOSER_WRITE_TIMEOUT", &c.writeTimeout)
+	duration("COMPOSER_REFRESH", &c.Refresh)
+	duration("COMPOSER_REGISTRY_FULL_REFRESH", &c.RegistryFullRefresh)
+	duration("COMPOSER_FRAGMENT_TIMEOUT", &c.FragmentTimeout)
+	duration("COMPOSER_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	duration("COMPOSER_WRITE_TIMEOUT", &c.WriteTimeout)
 	if d, err := time.ParseDuration(*vals["COMPOSER_FLUSH_DELAY"]); err != nil || d < 0 || d > time.Second {
-		errs = append(errs, fmt.Errorf("%s: want a duration from 0 to 1s", c.namedValue("COMPOSER_FLUSH_DELAY", *vals["COMPOSER_FLUSH_DELAY"])))
+		errs = append(errs, fmt.Errorf("%s: want a duration from 0 to 1s", c.NamedValue("COMPOSER_FLUSH_DELAY", *vals["COMPOSER_FLUSH_DELAY"])))
 	} else {
-		c.flushDelay = d
+		c.FlushDelay = d
 	}
 	if n, err := strconv.ParseInt(*vals["COMPOSER_MAX_FRAGMENT_BYTES"], 10, 64); err != nil || n < 1024 {
-		errs = append(errs, fmt.Errorf("%s: want a number of bytes, at least 1024", c.namedValue("COMPOSER_MAX_FRAGMENT_BYTES", *vals["COMPOSER_MAX_FRAGMENT_BYTES"])))
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes, at least 1024", c.NamedValue("COMPOSER_MAX_FRAGMENT_BYTES", *vals["COMPOSER_MAX_FRAGMENT_BYTES"])))
 	} else {
-		c.maxFragment = n
+		c.MaxFragmentBytes = n
 	}
 	if n, err := strconv.ParseInt(*vals["COMPOSER_CACHE_BYTES"], 10, 64); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0 turns the cache off)", c.namedValue("COMPOSER_CACHE_BYTES", *vals["COMPOSER_CACHE_BYTES"])))
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0 turns the cache off)", c.NamedValue("COMPOSER_CACHE_BYTES", *vals["COMPOSER_CACHE_BYTES"])))
 	} else {
-		c.cacheBytes = n
+		c.CacheBytes = n
 	}
 	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.namedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))
+		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.NamedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))
 	} else {
-		c.maxPages = n
+		c.MaxPages = n
 	}
 	for _, name := range strings.Split(*vals["COMPOSER_CDN_KEY_HEADERS"], ",") {
 		name = strings.TrimSpace(name)
 		switch {
 		case name == "":
 		case strings.ContainsFunc(name, notHeaderNameRune):
-			errs = append(errs, fmt.Errorf("%s: %q is not a header name", c.named("COMPOSER_CDN_KEY_HEADERS"), name))
+			errs = append(errs, fmt.Errorf("%s: %q is not a header name", c.Named("COMPOSER_CDN_KEY_HEADERS"), name))
 		default:
-			c.cdnKeyHeaders = append(c.cdnKeyHeaders, http.CanonicalHeaderKey(name))
+			c.CDNKeyHeaders = append(c.CDNKeyHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
-	if strings.HasPrefix(c.registry, "ssm:") {
-		if _, err := ssmregistry.ParseURI(c.registry); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.named("COMPOSER_REGISTRY"), err))
+	if strings.HasPrefix(c.Registry, "ssm:") {
+		if _, err := ssmregistry.ParseURI(c.Registry); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Named("COMPOSER_REGISTRY"), err))
 		}
 	}
-	if strings.Contains(c.csp, "{nonce}") {
-		errs = append(errs, errors.New(c.named("COMPOSER_CSP")+": {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
+	if strings.Contains(c.CSP, "{nonce}") {
+		errs = append(errs, errors.New(c.Named("COMPOSER_CSP")+": {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
 	}
-	switch c.logFormat {
+	switch c.LogFormat {
 	case "auto", "json", "text":
 	default:
-		errs = append(errs, fmt.Errorf("%s: want json, text or auto", c.namedValue("COMPOSER_LOG_FORMAT", c.logFormat)))
+		errs = append(errs, fmt.Errorf("%s: want json, text or auto", c.NamedValue("COMPOSER_LOG_FORMAT", c.LogFormat)))
 	}
-	if err := c.logLevel.UnmarshalText([]byte(*vals["COMPOSER_LOG_LEVEL"])); err != nil {
-		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", c.namedValue("COMPOSER_LOG_LEVEL", *vals["COMPOSER_LOG_LEVEL"])))
+	if err := c.LogLevel.UnmarshalText([]byte(*vals["COMPOSER_LOG_LEVEL"])); err != nil {
+		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", c.NamedValue("COMPOSER_LOG_LEVEL", *vals["COMPOSER_LOG_LEVEL"])))
 	}
 	return c, errors.Join(errs...)
 }
@@ -280,7 +288,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 // hostList reads a comma-separated list of host patterns ("name" or
 // "*.domain"), the form of COMPOSER_ALLOWED_HOSTS and
 // COMPOSER_OVERRIDE_HOSTS; empty entries are skipped.
-func (c *config) hostList(env, v string) ([]string, error) {
+func (c *Config) hostList(env, v string) ([]string, error) {
 	var hosts []string
 	var errs []error
 	for _, h := range strings.Split(v, ",") {
@@ -288,9 +296,9 @@ func (c *config) hostList(env, v string) ([]string, error) {
 		switch {
 		case h == "":
 		case strings.ContainsAny(h, "/@?#") || strings.ContainsFunc(h, unicode.IsSpace):
-			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.named(env), h))
+			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\" or \"*.domain\"), without scheme or path", c.Named(env), h))
 		case !validHostPattern(h):
-			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\") or \"*.domain\" (every name below domain, such as *.preview.internal); \"*\" may only lead, followed by a dot and a domain", c.named(env), h))
+			errs = append(errs, fmt.Errorf("%s: %q: want a host name (\"name\") or \"*.domain\" (every name below domain, such as *.preview.internal); \"*\" may only lead, followed by a dot and a domain", c.Named(env), h))
 		default:
 			hosts = append(hosts, h)
 		}
@@ -306,11 +314,11 @@ func validHostPattern(h string) bool {
 	return !strings.Contains(domain, "*") && (!wild || domain != "" && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, "."))
 }
 
-// overrideKey is the override key of COMPOSER_OVERRIDE_KEY or a key file:
+// OverrideKey is the override key of COMPOSER_OVERRIDE_KEY or a key file:
 // its bytes, surrounding whitespace (spaces, tabs, newlines) trimmed the
 // same way for both, so that the command and the composer agree; at least
 // override.MinKeyLen. Its errors never hold the key.
-func overrideKey(raw string) ([]byte, error) {
+func OverrideKey(raw string) ([]byte, error) {
 	k := strings.TrimSpace(raw)
 	if len(k) < override.MinKeyLen {
 		return nil, fmt.Errorf("%d bytes, want at least %d (e.g. the output of openssl rand -base64 48)", len(k), override.MinKeyLen)
@@ -346,10 +354,11 @@ func notHeaderNameRune(r rune) bool {
 	return !(r == '-' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z')
 }
 
-// newLogger builds the one logger of the process.
-func newLogger(c *config, stderr io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.logLevel}
-	format := c.logFormat
+// NewLogger builds the one logger of the process, in the format and at
+// the level c says.
+func NewLogger(c *Config, stderr io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	format := c.LogFormat
 	if format == "auto" {
 		format = "json"
 		if f, ok := stderr.(*os.File); ok {
@@ -363,3 +372,13 @@ func newLogger(c *config, stderr io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(stderr, opts))
 }
+
+// IsS3 reports whether a COMPOSER_TEMPLATES value names S3.
+func IsS3(templates string) bool { return strings.HasPrefix(templates, "s3://") }
+
+// IsSSM reports whether a COMPOSER_REGISTRY value names Parameter Store.
+func IsSSM(registry string) bool { return strings.HasPrefix(registry, "ssm:") }
+
+// DemoCSP is the demo's policy: nothing inline but the composer's own
+// scripts, allowed by their hashes.
+const DemoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"

@@ -1,4 +1,15 @@
-package main
+// Package dev is composer dev: the server in the development mode, on loopback, with the
+// template folder and the registry file watched. A save is published at
+// once, by the same rules as a refresh (a broken save is refused, logged
+// with its file and line, and shown on the open pages; the last good set
+// keeps serving), and a page open in a browser reloads itself when its
+// template, its layout or a registry entry of its fragments changes.
+//
+// Data flow:
+//
+//	fsnotify (folder tree, registry file's folder) --debounce--> sources.refresh --> devHub.check
+//	devHub.check --SSE /_dev/events--> devScript in the page --> location.reload()
+package dev
 
 import (
 	"bytes"
@@ -27,21 +38,11 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
+	"github.com/ssr-mfe/composer/composer/settings"
+	"github.com/ssr-mfe/composer/composer/sources"
 	"github.com/ssr-mfe/composer/composer/template"
 	"github.com/ssr-mfe/composer/fragments"
 )
-
-// composer dev: the server in the development mode, on loopback, with the
-// template folder and the registry file watched. A save is published at
-// once, by the same rules as a refresh (a broken save is refused, logged
-// with its file and line, and shown on the open pages; the last good set
-// keeps serving), and a page open in a browser reloads itself when its
-// template, its layout or a registry entry of its fragments changes.
-//
-// Data flow:
-//
-//	fsnotify (folder tree, registry file's folder) --debounce--> sources.refresh --> devHub.check
-//	devHub.check --SSE /_dev/events--> devScript in the page --> location.reload()
 
 // devEvents is the dev-only endpoint the pages' script listens to.
 const devEvents = "/_dev/events"
@@ -52,28 +53,23 @@ const devDebounce = 20 * time.Millisecond
 
 // devScript is the dev mode's one inline script, the same bytes in every
 // page (the page's version is in an attribute, outside the hashed text),
-// so that a policy allows it by its hash (devScriptHash). It listens to
+// so that a policy allows it by its hash (ScriptHash). It listens to
 // devEvents, reloads the page when told, and shows a refused save's
 // problems in a bar at the foot of the page.
 const devScript = `(function(){var s=document.currentScript,v=s.getAttribute("data-mfe-dev")||"",bar=null,es=new EventSource("` + devEvents + `?page="+encodeURIComponent(location.pathname)+"&v="+encodeURIComponent(v));function show(t){if(!bar){bar=document.createElement("pre");bar.setAttribute("role","alert");bar.setAttribute("data-mfe-dev-problems","");var st=bar.style;st.position="fixed";st.left="0";st.right="0";st.bottom="0";st.margin="0";st.padding="1em";st.maxHeight="40vh";st.overflow="auto";st.background="#5c0011";st.color="#fff";st.font="13px/1.4 monospace";st.whiteSpace="pre-wrap";st.zIndex="2147483647";document.documentElement.appendChild(bar)}bar.textContent=t}es.addEventListener("reload",function(){es.close();location.reload()});es.addEventListener("problems",function(e){show("composer dev: the last save was refused; this page is the last good version.\n\n"+e.data)});es.addEventListener("ok",function(){if(bar){bar.remove();bar=null}})})()`
 
-// devScriptHash is the CSP source that allows devScript.
-var devScriptHash = func() string {
+// ScriptHash is the CSP source that allows the reload script the dev
+// mode puts in every page.
+var ScriptHash = func() string {
 	sum := sha256.Sum256([]byte(devScript))
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }()
 
-// dev is a subcommand; added here, as it serves (and composer -h, which
-// lists the subcommands, is part of serve's configuration).
-func init() {
-	commands = append(commands, struct {
-		name, summary string
-		run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
-	}{"dev", "serve a local folder on loopback, publish each save, reload the open pages", devCommand})
-}
-
-// devCommand runs `composer dev [-templates DIR] [-registry FILE] [flags]`.
-func devCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Settings are the settings of `composer dev [-templates DIR] [-registry
+// FILE] [flags]`: the server's, with the dev mode's defaults (loopback,
+// ./templates, -dev on) and its -override flags; nil and no error after -h.
+// subcommands lists the subcommands in the usage of a bad flag.
+func Settings(args []string, getenv func(string) string, stdout, stderr io.Writer, subcommands func(io.Writer)) (*settings.Config, error) {
 	env := func(k string) string {
 		if v := getenv(k); v != "" && k != "COMPOSER_DEV" {
 			return v
@@ -106,53 +102,53 @@ func devCommand(ctx context.Context, args []string, getenv func(string) string, 
 				"  -override ID=URL  serve fragment ID from URL (on this machine) instead of its entry's endpoint\n\n"+
 				"Every server flag applies (composer -h lists them); here the defaults are\n"+
 				"-templates ./templates -addr 127.0.0.1:8080 -admin-addr 127.0.0.1:9090, and -dev is on.\n")
-			return nil
+			return nil, nil
 		}
 	}
 	overrides, args, err := devOverrides(args)
 	if err != nil {
-		return fmt.Errorf("dev: %w", err)
+		return nil, fmt.Errorf("dev: %w", err)
 	}
-	cfg, err := parseConfig(args, env, stderr)
+	cfg, err := settings.Parse(args, env, stderr, subcommands)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			return nil, nil
 		}
-		return fmt.Errorf("dev: %w", err)
+		return nil, fmt.Errorf("dev: %w", err)
 	}
 	switch {
-	case cfg.templates == "":
-		return errors.New("dev: name the template folder to watch: composer dev -templates DIR (the default, ./templates, is not here)")
-	case isS3(cfg.templates):
-		return fmt.Errorf("dev: -templates %s: composer dev watches a local folder", cfg.templates)
+	case cfg.Templates == "":
+		return nil, errors.New("dev: name the template folder to watch: composer dev -templates DIR (the default, ./templates, is not here)")
+	case settings.IsS3(cfg.Templates):
+		return nil, fmt.Errorf("dev: -templates %s: composer dev watches a local folder", cfg.Templates)
 	}
-	cfg.dev = true // serve while the folder is broken, and reload it as it is fixed
-	cfg.watch = true
-	cfg.devOut = stdout
-	cfg.devOverrides = overrides
-	if len(cfg.allowedHosts) > 0 { // fragments being written run on this machine
-		cfg.allowedHosts = append(cfg.allowedHosts, "localhost", "127.0.0.1", "::1")
+	cfg.Dev = true // serve while the folder is broken, and reload it as it is fixed
+	cfg.Watch = true
+	cfg.DevOut = stdout
+	cfg.DevOverrides = overrides
+	if len(cfg.AllowedHosts) > 0 { // fragments being written run on this machine
+		cfg.AllowedHosts = append(cfg.AllowedHosts, "localhost", "127.0.0.1", "::1")
 	}
-	if getenv("COMPOSER_OVERRIDE_HOSTS") != "" || cfg.flagsSet["override-hosts"] { // and so may overrides
-		cfg.overrideHosts = append(cfg.overrideHosts, "localhost", "127.0.0.1", "::1")
+	if getenv("COMPOSER_OVERRIDE_HOSTS") != "" || cfg.FlagsSet["override-hosts"] { // and so may overrides
+		cfg.OverrideHosts = append(cfg.OverrideHosts, "localhost", "127.0.0.1", "::1")
 	}
-	if cfg.csp == "" && cfg.registry == "" {
-		cfg.csp = demoCSP // the demo's fragments: its strict policy, as served
+	if cfg.CSP == "" && cfg.Registry == "" {
+		cfg.CSP = settings.DemoCSP // the demo's fragments: its strict policy, as served
 	}
-	return serve(ctx, cfg, getenv, stderr)
+	return cfg, nil
 }
 
-// devInputs adapts the sources to the dev mode: the demo's static files
+// Inputs adapts the sources to the dev mode: the demo's static files
 // when its fragments are used (the embedded demo mounts them; a folder of
 // templates does not), and the -override endpoints over the registry's.
-func devInputs(cfg *config, in *inputs) {
-	if cfg.registry == "" {
-		if _, ok := in.mounts["/static/*"]; !ok {
-			in.mounts["/static/*"] = fragments.Static()
+func Inputs(cfg *settings.Config, in *sources.Inputs) {
+	if cfg.Registry == "" {
+		if _, ok := in.Mounts["/static/*"]; !ok {
+			in.Mounts["/static/*"] = fragments.Static()
 		}
 	}
-	if len(cfg.devOverrides) > 0 {
-		in.registry = overriddenRegistry{registrySource: in.registry, endpoints: cfg.devOverrides}
+	if len(cfg.DevOverrides) > 0 {
+		in.Registry = overriddenRegistry{RegistrySource: in.Registry, endpoints: cfg.DevOverrides}
 	}
 }
 
@@ -190,12 +186,12 @@ func devOverrides(args []string) (map[string]string, []string, error) {
 // overriddenRegistry is a registry source whose entries for some ids have
 // another endpoint (their other fields kept); an id it lacks is added.
 type overriddenRegistry struct {
-	registrySource
+	sources.RegistrySource
 	endpoints map[string]string
 }
 
 func (o overriddenRegistry) Raws(ctx context.Context) ([]registry.Raw, error) {
-	raws, err := o.registrySource.Raws(ctx)
+	raws, err := o.RegistrySource.Raws(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -224,15 +220,15 @@ func (o overriddenRegistry) Raws(ctx context.Context) ([]registry.Raw, error) {
 	return raws, nil
 }
 
-// devServer is the dev mode around the page server: the events endpoint,
+// Server is the dev mode around the page server: the events endpoint,
 // the reload script in every HTML page, and the watcher.
-type devServer struct {
+type Server struct {
 	log     *slog.Logger
 	out     io.Writer
 	srv     *server.Server
 	reg     *registry.Registry
-	src     *sources
-	cfg     *config
+	src     *sources.Sources
+	cfg     *settings.Config
 	watcher *fsnotify.Watcher
 	dirs    []string // the template folder (and its tree) and the registry file's folder
 	regFile string   // the registry file, cleaned, or ""
@@ -267,19 +263,19 @@ type devRouter struct {
 	byPath map[string]*template.Template
 }
 
-// startDev starts watching; the returned server wraps srv.
-func startDev(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Server, reg *registry.Registry, src *sources) (*devServer, error) {
+// Start starts watching; the returned server wraps srv.
+func Start(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv *server.Server, reg *registry.Registry, src *sources.Sources) (*Server, error) {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return nil, fmt.Errorf("dev: watch: %w", err)
 	}
-	d := &devServer{log: log, out: cfg.devOut, srv: srv, reg: reg, src: src, cfg: cfg, watcher: w, ctx: ctx, done: make(chan struct{}), clients: map[*devClient]struct{}{}}
+	d := &Server{log: log, out: cfg.DevOut, srv: srv, reg: reg, src: src, cfg: cfg, watcher: w, ctx: ctx, done: make(chan struct{}), clients: map[*devClient]struct{}{}}
 	if d.out == nil {
 		d.out = io.Discard
 	}
-	d.dirs = []string{filepath.Clean(cfg.templates)}
-	if cfg.registry != "" && !isSSM(cfg.registry) {
-		d.regFile = filepath.Clean(cfg.registry)
+	d.dirs = []string{filepath.Clean(cfg.Templates)}
+	if cfg.Registry != "" && !settings.IsSSM(cfg.Registry) {
+		d.regFile = filepath.Clean(cfg.Registry)
 		d.dirs = append(d.dirs, filepath.Dir(d.regFile))
 	}
 	d.addWatches()
@@ -288,7 +284,8 @@ func startDev(ctx context.Context, cfg *config, log *slog.Logger, srv *server.Se
 	return d, nil
 }
 
-func (d *devServer) close() {
+// Close stops watching.
+func (d *Server) Close() {
 	_ = d.watcher.Close()
 	<-d.done
 }
@@ -296,7 +293,7 @@ func (d *devServer) close() {
 // addWatches watches every folder of the template tree and the registry
 // file's folder: a folder, not a file, so that an editor's save by rename
 // is seen, and again after a folder was removed and made anew.
-func (d *devServer) addWatches() {
+func (d *Server) addWatches() {
 	watched := map[string]bool{}
 	for _, p := range d.watcher.WatchList() {
 		watched[p] = true
@@ -323,7 +320,7 @@ func (d *devServer) addWatches() {
 }
 
 // relevant says whether an event may change what is served.
-func (d *devServer) relevant(ev fsnotify.Event) bool {
+func (d *Server) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
 	}
@@ -348,7 +345,7 @@ func (d *devServer) relevant(ev fsnotify.Event) bool {
 }
 
 // watch publishes saves until ctx is done or the watcher is closed.
-func (d *devServer) watch(ctx context.Context) {
+func (d *Server) watch(ctx context.Context) {
 	defer close(d.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -384,7 +381,7 @@ func (d *devServer) watch(ctx context.Context) {
 			d.check()
 		case <-timer.C:
 			d.addWatches()
-			d.src.refresh(ctx)
+			d.src.Refresh(ctx)
 			d.check()
 			d.log.Debug("dev: save read", slog.Float64("after_ms", float64(time.Since(first).Microseconds())/1000))
 			first = time.Time{}
@@ -393,28 +390,21 @@ func (d *devServer) watch(ctx context.Context) {
 }
 
 // current reads what is served now.
-func (d *devServer) current() devState {
+func (d *Server) current() devState {
 	st := devState{set: d.srv.Templates()}
 	h := sha256.New()
 	for _, r := range d.reg.Raws() {
 		fmt.Fprintf(h, "%s\x00%d\x00%s", r.ID, len(r.Data), r.Data)
 	}
 	st.registry = hex.EncodeToString(h.Sum(nil))
-	refused := d.src.refused.snapshot()
-	var problems []string
-	for _, source := range []string{"templates", "registry"} {
-		if r := refused[source]; r != nil {
-			problems = append(problems, r.Problems...)
-		}
-	}
-	st.problems = strings.Join(problems, "\n")
+	st.problems = strings.Join(d.src.Problems(), "\n")
 	return st
 }
 
 // check tells the open pages what changed since the last check: a reload
 // to each page whose version changed, and the problems of a refused save
 // (or that there are none any more).
-func (d *devServer) check() {
+func (d *Server) check() {
 	st := d.current()
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -456,13 +446,13 @@ func (c *devClient) send(ev devEvent) {
 // version identifies what the page at path is made of now: its compiled
 // template (layouts in place) and the registry entries of its fragments,
 // or the 404 page.
-func (d *devServer) version(path string) string {
+func (d *Server) version(path string) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.versionLocked(path)
 }
 
-func (d *devServer) versionLocked(path string) string {
+func (d *Server) versionLocked(path string) string {
 	set := d.srv.Templates()
 	if set == nil {
 		return "none"
@@ -492,7 +482,7 @@ func (d *devServer) versionLocked(path string) string {
 }
 
 // routeLocked finds the template that serves path in set, or nil.
-func (d *devServer) routeLocked(set *template.Set, path string) *template.Template {
+func (d *Server) routeLocked(set *template.Set, path string) *template.Template {
 	if d.router.set != set {
 		mux := chi.NewRouter()
 		byPattern := map[string]*template.Template{}
@@ -506,10 +496,10 @@ func (d *devServer) routeLocked(set *template.Set, path string) *template.Templa
 	return d.router.byPath[pattern]
 }
 
-// listening says which page to open, once the listener is up.
-func (d *devServer) listening(addr net.Addr) {
+// Listening says which page to open, once the listener is up.
+func (d *Server) Listening(addr net.Addr) {
 	url := pageURL(addr, d.srv.Templates())
-	watching := d.cfg.templates
+	watching := d.cfg.Templates
 	if d.regFile != "" {
 		watching += " and " + d.regFile
 	}
@@ -518,15 +508,15 @@ func (d *devServer) listening(addr net.Addr) {
 }
 
 // Templates is the set served now.
-func (d *devServer) Templates() *template.Set { return d.srv.Templates() }
+func (d *Server) Templates() *template.Set { return d.srv.Templates() }
 
 // ServeHTTP serves the events endpoint, and every other request through
 // the page server with the reload script in its HTML.
-func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (d *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A page whose name was rebound to this address (DNS rebinding) sends
 	// its own name as Host: it would read the pages, the local fragments
 	// and the events (file names, lines, problems).
-	if !devHostAllowed(d.cfg.addr, r.Host) {
+	if !devHostAllowed(d.cfg.Addr, r.Host) {
 		http.Error(w, "composer dev: Host "+strconv.Quote(r.Host)+" is not this machine: open the page by localhost, 127.0.0.1 or the name it listens on", http.StatusForbidden)
 		return
 	}
@@ -536,7 +526,7 @@ func (d *devServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "composer dev: GET only", http.StatusMethodNotAllowed)
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && !devOriginAllowed(d.cfg.addr, o) {
+		if o := r.Header.Get("Origin"); o != "" && !devOriginAllowed(d.cfg.Addr, o) {
 			http.Error(w, "composer dev: Origin "+strconv.Quote(o)+" is not a page of this server", http.StatusForbidden)
 			return
 		}
@@ -593,7 +583,7 @@ func devOriginAllowed(listen, origin string) bool {
 
 // events streams Server-Sent Events to one page: "reload" when the page's
 // version is not the one it was served with, "problems" and "ok".
-func (d *devServer) events(w http.ResponseWriter, r *http.Request) {
+func (d *Server) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	page := r.URL.Query().Get("page")
 	c := &devClient{page: page, version: r.URL.Query().Get("v"), events: make(chan devEvent, 16)}
@@ -760,7 +750,7 @@ func devPolicy(csp string) string {
 		if has(f, source) || has(f, "*") {
 			return true
 		}
-		if source != devScriptHash || !has(f, "'unsafe-inline'") {
+		if source != ScriptHash || !has(f, "'unsafe-inline'") {
 			return false
 		}
 		for _, x := range f[1:] {
@@ -794,11 +784,36 @@ func devPolicy(csp string) string {
 			dirs = append(dirs, add(d, source))
 		}
 	}
-	allow("script-src", devScriptHash)
+	allow("script-src", ScriptHash)
 	allow("connect-src", "'self'")
 	parts := make([]string, len(dirs))
 	for i, d := range dirs {
 		parts[i] = strings.Join(d, " ")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// pageURL is where a browser finds a page of set on the listener at a:
+// its first route that has no parameter (else its first route as it is
+// written), or the root when no set is loaded yet. composer dev prints it.
+func pageURL(a net.Addr, set *template.Set) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	host := "localhost"
+	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
+		host = ta.IP.String()
+	}
+	path := "/"
+	if set != nil && len(set.Routes) > 0 {
+		path = set.Routes[0].Pattern
+		for _, r := range set.Routes {
+			if !strings.ContainsAny(r.Pattern, "{*") {
+				path = r.Pattern
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), path)
 }
