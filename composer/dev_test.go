@@ -342,3 +342,73 @@ func TestDevOverride(t *testing.T) {
 	writeFile(t, w.reg, `{"x": {"endpoint": "http://x.internal/", "timeout": "3s"}, "z": "`+z.URL+`/"}`)
 	served(t, w.inst.base+"/", "frag-local</p><p>z-remote</p>") // the override stays
 }
+
+// composer dev checks what validate checks: a saved template whose
+// fragment id is not in the registry is served (the dev mode serves
+// through problems), and the problem is shown in the open pages' bar, on
+// /readyz and on the admin listener's /status, until the registry has it.
+func TestDevShowsFragmentsNotInTheRegistry(t *testing.T) {
+	w := startDevWorld(t, nil, layoutPage("one"))
+	v, _ := pageVersion(t, w.inst.base+"/")
+	events := listenEvents(t, w.inst.base, "/", v)
+	events.expect("ok")
+
+	page := strings.Replace(layoutPage("two"), `<micro-frontend id="x"/>`, `<micro-frontend id="x"/>`+"\n"+`<micro-frontend id="zzz"/>`, 1)
+	writeFile(t, filepath.Join(w.dir, "page.html"), page)
+	served(t, w.inst.base+"/", "<h1>two</h1>") // published all the same
+	want := filepath.Join(w.dir, "page.html") + `:5: fragment "zzz" is not in the registry ` + w.reg
+	var problems string
+	for problems == "" {
+		switch name, data := events.next(); name {
+		case "problems":
+			problems = data
+		case "reload":
+		default:
+			t.Fatalf("event %q (%q), want problems", name, data)
+		}
+	}
+	if !strings.Contains(problems, want) {
+		t.Errorf("problems event %q lacks %q", problems, want)
+	}
+	if strings.Contains(problems, "refused") {
+		t.Errorf("problems event %q says the save was refused; it is served", problems)
+	}
+	if status, body := fetchPage(t, w.inst.base+"/readyz"); status != 200 || !strings.Contains(body, "templates: ") || !strings.Contains(body, "composer validate") {
+		t.Errorf("/readyz: %d %q, want 200 with a line about the templates' problems", status, body)
+	}
+	if _, body := fetchPage(t, w.inst.admin+"/status"); !strings.Contains(body, `fragment \"zzz\" is not in the registry`) {
+		t.Errorf("admin /status lacks the problem:\n%s", body)
+	}
+
+	frag := fragmentServer(t, `<p>zzz-here</p>`)
+	writeFile(t, w.reg, `{"x": "`+frag.URL+`/", "zzz": "`+frag.URL+`/"}`)
+	served(t, w.inst.base+"/", "zzz-here")
+	for {
+		name, data := events.next()
+		if name == "ok" {
+			break
+		}
+		if name != "reload" {
+			t.Fatalf("event %q (%q), want ok", name, data)
+		}
+	}
+	if _, body := fetchPage(t, w.inst.base+"/readyz"); strings.Contains(body, "templates: ") {
+		t.Errorf("/readyz still has a notice once the registry has the id: %q", body)
+	}
+}
+
+// A folder whose template uses an unregistered id at start-up is served
+// under composer dev, the problem on /readyz from the first load on.
+func TestDevStartsWithAFragmentNotInTheRegistry(t *testing.T) {
+	w := startDevWorld(t, nil, strings.Replace(layoutPage("one"), `id="x"`, `id="nope"`, 1))
+	if status, body := fetchPage(t, w.inst.base+"/"); status != 200 || !strings.Contains(body, "<h1>one</h1>") {
+		t.Errorf("/: %d, want the page served:\n%s", status, body)
+	}
+	if _, body := fetchPage(t, w.inst.base+"/readyz"); !strings.Contains(body, "templates: ") {
+		t.Errorf("/readyz %q lacks the templates' problem", body)
+	}
+	v, _ := pageVersion(t, w.inst.base+"/")
+	if data := listenEvents(t, w.inst.base, "/", v).expect("problems"); !strings.Contains(data, `fragment "nope" is not in the registry`) {
+		t.Errorf("problems event %q", data)
+	}
+}

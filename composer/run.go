@@ -105,6 +105,9 @@ func serve(ctx context.Context, cfg *settings.Config, getenv func(string) string
 	defer closeComposer()
 
 	src := sources.New(log, srv, reg, in.Templates, in.Registry, cfg.SnapshotDir, refused, metrics)
+	if cfg.Watch {
+		src.CheckFragments() // composer dev shows what validate would report
+	}
 	src.FirstLoad(ctx)
 	if cfg.Watch {
 		d, err := dev.Start(ctx, cfg, log, srv, reg, src)

@@ -54,9 +54,10 @@ const devDebounce = 20 * time.Millisecond
 // devScript is the dev mode's one inline script, the same bytes in every
 // page (the page's version is in an attribute, outside the hashed text),
 // so that a policy allows it by its hash (ScriptHash). It listens to
-// devEvents, reloads the page when told, and shows a refused save's
-// problems in a bar at the foot of the page.
-const devScript = `(function(){var s=document.currentScript,v=s.getAttribute("data-mfe-dev")||"",bar=null,es=new EventSource("` + devEvents + `?page="+encodeURIComponent(location.pathname)+"&v="+encodeURIComponent(v));function show(t){if(!bar){bar=document.createElement("pre");bar.setAttribute("role","alert");bar.setAttribute("data-mfe-dev-problems","");var st=bar.style;st.position="fixed";st.left="0";st.right="0";st.bottom="0";st.margin="0";st.padding="1em";st.maxHeight="40vh";st.overflow="auto";st.background="#5c0011";st.color="#fff";st.font="13px/1.4 monospace";st.whiteSpace="pre-wrap";st.zIndex="2147483647";document.documentElement.appendChild(bar)}bar.textContent=t}es.addEventListener("reload",function(){es.close();location.reload()});es.addEventListener("problems",function(e){show("composer dev: the last save was refused; this page is the last good version.\n\n"+e.data)});es.addEventListener("ok",function(){if(bar){bar.remove();bar=null}})})()`
+// devEvents, reloads the page when told, and shows the problems it is sent
+// (a refused save's, or those validate reports in the served one) in a bar
+// at the foot of the page.
+const devScript = `(function(){var s=document.currentScript,v=s.getAttribute("data-mfe-dev")||"",bar=null,es=new EventSource("` + devEvents + `?page="+encodeURIComponent(location.pathname)+"&v="+encodeURIComponent(v));function show(t){if(!bar){bar=document.createElement("pre");bar.setAttribute("role","alert");bar.setAttribute("data-mfe-dev-problems","");var st=bar.style;st.position="fixed";st.left="0";st.right="0";st.bottom="0";st.margin="0";st.padding="1em";st.maxHeight="40vh";st.overflow="auto";st.background="#5c0011";st.color="#fff";st.font="13px/1.4 monospace";st.whiteSpace="pre-wrap";st.zIndex="2147483647";document.documentElement.appendChild(bar)}bar.textContent=t}es.addEventListener("reload",function(){es.close();location.reload()});es.addEventListener("problems",function(e){show(e.data)});es.addEventListener("ok",function(){if(bar){bar.remove();bar=null}})})()`
 
 // ScriptHash is the CSP source that allows the reload script the dev
 // mode puts in every page.
@@ -251,9 +252,10 @@ type devEvent struct{ name, data string }
 
 // devState is what the hub last told the pages about.
 type devState struct {
-	set      *template.Set
-	registry string // hash of the registry's entries
-	problems string
+	set             *template.Set
+	registry        string // hash of the registry's entries
+	refused, checks string // the problems of a refused save; those validate reports in the served one
+	problems        string // the page's bar: both, under their headings
 }
 
 // devRouter finds the template of a path in one set.
@@ -397,7 +399,16 @@ func (d *Server) current() devState {
 		fmt.Fprintf(h, "%s\x00%d\x00%s", r.ID, len(r.Data), r.Data)
 	}
 	st.registry = hex.EncodeToString(h.Sum(nil))
-	st.problems = strings.Join(d.src.Problems(), "\n")
+	st.refused = strings.Join(d.src.Problems(), "\n")
+	st.checks = strings.Join(d.src.Checks(), "\n")
+	var bar []string
+	if st.refused != "" {
+		bar = append(bar, "composer dev: the last save was refused; this page is the last good version.\n\n"+st.refused)
+	}
+	if st.checks != "" {
+		bar = append(bar, "composer dev: served, but composer validate reports:\n\n"+st.checks)
+	}
+	st.problems = strings.Join(bar, "\n\n")
 	return st
 }
 
@@ -417,8 +428,11 @@ func (d *Server) check() {
 		for c := range d.clients {
 			c.send(problemsEvent(st.problems))
 		}
-		if st.problems != "" {
-			fmt.Fprintf(d.out, "composer dev: save refused; the last good version keeps serving:\n%s\n", st.problems)
+		if st.refused != "" && st.refused != old.refused {
+			fmt.Fprintf(d.out, "composer dev: save refused; the last good version keeps serving:\n%s\n", st.refused)
+		}
+		if st.checks != "" && st.checks != old.checks {
+			fmt.Fprintf(d.out, "composer dev: served, but composer validate reports:\n%s\n", st.checks)
 		}
 	}
 	for c := range d.clients {

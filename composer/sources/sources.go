@@ -138,6 +138,8 @@ type Sources struct {
 
 	errors *prometheus.CounterVec
 	rand   func() float64 // the refresh jitter's source, in [0, 1)
+
+	crossCheck bool // after every refresh, check templates against registry as validate does
 }
 
 // New makes the sources of srv's templates and reg's entries; nothing is
@@ -214,6 +216,37 @@ func (s *Sources) Refresh(ctx context.Context) {
 	defer cancel()
 	s.refreshTemplates(ctx)
 	s.refreshRegistry(ctx)
+	if s.crossCheck {
+		s.checkFragments()
+	}
+}
+
+// CheckFragments turns on, after every refresh, the checks composer
+// validate -registry makes across what is served: every fragment id of the
+// templates is registered, a loader attribute agrees with its entry, a
+// slot's timeout is above its entry's hedge delay. Their problems do not
+// stop a publication (composer dev serves through them); they are kept
+// until fixed, for /readyz, the admin listener's /status and Checks.
+// Call it before FirstLoad.
+func (s *Sources) CheckFragments() { s.crossCheck = true }
+
+// checkFragments checks the set served now against the registry in use.
+func (s *Sources) checkFragments() {
+	set := s.srv.Templates()
+	if set == nil || !s.reg.Loaded() {
+		s.refused.check(nil)
+		return
+	}
+	s.refused.check(CheckFragments(s.templates.Name(), set, s.reg.Raws(), s.registry.Name()))
+}
+
+// Checks are the problems of the served set that CheckFragments found, or
+// none: what composer dev shows beside the refused changes.
+func (s *Sources) Checks() []string {
+	if c := s.refused.snapshotChecks(); c != nil {
+		return c.Problems
+	}
+	return nil
 }
 
 func (s *Sources) refreshTemplates(ctx context.Context) {
@@ -419,6 +452,7 @@ type Status struct {
 	LastRead    time.Time `json:"last_read,omitzero"`
 	Unavailable bool      `json:"unavailable"`
 	Refused     *Refusal  `json:"refused,omitempty"`
+	Checks      *Refusal  `json:"checks,omitempty"` // served, with these problems (CheckFragments)
 }
 
 // Status is every source's state, with the details of refused changes:
@@ -428,7 +462,7 @@ func (s *Sources) Status() map[string]Status {
 	defer s.mu.Unlock()
 	refused := s.refused.snapshot()
 	return map[string]Status{
-		"templates": {Source: s.templates.Name(), Loaded: s.srv.Templates() != nil, LastRead: s.templatesOK, Unavailable: s.templatesDown, Refused: refused["templates"]},
+		"templates": {Source: s.templates.Name(), Loaded: s.srv.Templates() != nil, LastRead: s.templatesOK, Unavailable: s.templatesDown, Refused: refused["templates"], Checks: s.refused.snapshotChecks()},
 		"registry":  {Source: s.registry.Name(), Loaded: s.reg.Loaded(), LastRead: s.registryOK, Unavailable: s.regDown, Refused: refused["registry"]},
 	}
 }
@@ -437,9 +471,10 @@ func (s *Sources) Status() map[string]Status {
 // problems, until a good copy is published; it counts every refused change
 // in composer_source_refused_total.
 type Refusals struct {
-	mu    sync.Mutex
-	by    map[string]*Refusal
-	count *prometheus.CounterVec
+	mu     sync.Mutex
+	by     map[string]*Refusal
+	checks *Refusal // the served set's problems (CheckFragments): not refused, not counted
+	count  *prometheus.CounterVec
 }
 
 // Refusal is a source's refused change: since the first refusal of a run
@@ -484,6 +519,31 @@ func (r *Refusals) clear(source string) {
 	delete(r.by, source)
 }
 
+// check records the problems CheckFragments found in the set served now
+// (none: clears them).
+func (r *Refusals) check(problems []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(problems) == 0 {
+		r.checks = nil
+		return
+	}
+	if r.checks == nil {
+		r.checks = &Refusal{Since: time.Now().UTC().Truncate(time.Second)}
+	}
+	r.checks.Problems = problems
+}
+
+func (r *Refusals) snapshotChecks() *Refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checks == nil {
+		return nil
+	}
+	c := *r.checks
+	return &c
+}
+
 func (r *Refusals) snapshot() map[string]*Refusal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -505,6 +565,9 @@ func (r *Refusals) Notices() []string {
 		if f := r.by[source]; f != nil {
 			lines = append(lines, fmt.Sprintf("%s: changes refused since %s; details on the admin listener", source, f.Since.Format(time.RFC3339)))
 		}
+	}
+	if c := r.checks; c != nil {
+		lines = append(lines, fmt.Sprintf("templates: served with problems composer validate reports since %s; details on the admin listener", c.Since.Format(time.RFC3339)))
 	}
 	return lines
 }
