@@ -387,3 +387,34 @@ func TestComposeStackSignsOverrides(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A -ttl that is no duration is one line naming the forms accepted, not
+// the flag package's error and the whole usage; days are accepted as d.
+func TestOverrideTTLErrorsAreOneLine(t *testing.T) {
+	key := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	for ttl, want := range map[string]string{
+		"30d":  "-ttl 30d: want a positive duration of at most 168h0m0s (7 days)",
+		"soon": `-ttl "soon": want a duration such as 8h, 90m or 2d`,
+		"1.5x": `-ttl "1.5x": want a duration such as 8h, 90m or 2d`,
+	} {
+		_, say, err := runOverride(key, "-ttl", ttl, "reviews=https://p.internal/")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-ttl %s: %v, want an error containing %q", ttl, err, want)
+		}
+		if strings.Contains(say, "usage:") || strings.Contains(say, "invalid value") {
+			t.Errorf("-ttl %s: stderr has the flag package's error or the usage:\n%s", ttl, say)
+		}
+	}
+	before := time.Now()
+	out, _, err := runOverride(key, "-ttl", "2d", "reviews=https://p.internal/")
+	if err != nil {
+		t.Fatalf("-ttl 2d: %v", err)
+	}
+	tok, err := override.Verify([]byte(testOverrideKey), strings.TrimSpace(out), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tok.Expires.Sub(before); d < 47*time.Hour || d > 49*time.Hour {
+		t.Errorf("-ttl 2d: the token expires in %s, want 48h", d)
+	}
+}

@@ -60,7 +60,7 @@ func Open(cfg *settings.Config, clients *awsclient.Clients, log *slog.Logger, me
 		in.Templates = s3templates.New(clients.S3, loc)
 	default:
 		if st, err := os.Stat(cfg.Templates); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("%s: not a folder", cfg.NamedValue("COMPOSER_TEMPLATES", cfg.Templates))
+			return nil, fmt.Errorf("%s: not a folder, nor s3://bucket/prefix/ (the two forms of templates)", cfg.NamedValue("COMPOSER_TEMPLATES", cfg.Templates))
 		}
 		in.Templates = dirSource{name: cfg.Templates, dir: cfg.Templates}
 	}
