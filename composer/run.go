@@ -288,7 +288,7 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(src.Status())
 	})
-	ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ds := &http.Server{Handler: adminHosts(addr, mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = ds.Serve(dl) }()
 	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
 	return func() { _ = ds.Close() }, nil

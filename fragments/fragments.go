@@ -194,9 +194,20 @@ func parseReview(r *http.Request) (Review, error) {
 // Switches lets a person watch streaming and fallbacks in the browser:
 // ?slow=reviews (or slow=reviews:3s) delays a fragment, ?fail=reviews
 // makes it fail. Both take comma-separated fragment names.
+//
+// While either switch is in the query, every fragment answers
+// "private, no-store", whatever its own Cache-Control: the page's query
+// reaches every fragment and is in the cache key, so without it the second
+// load of a switched page within a fragment's max-age would come from the
+// composer's fragment cache and show nothing of what the switch is for
+// (the README's walkthrough promises the same on every load). Pages
+// without switches keep the fragments' own caching.
 func Switches(name string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
+		if q.Get("slow") != "" || q.Get("fail") != "" {
+			w.Header().Set("Cache-Control", "private, no-store")
+		}
 		for _, f := range strings.Split(q.Get("fail"), ",") {
 			if f == name {
 				http.Error(w, "failing on request (?fail=)", http.StatusServiceUnavailable)

@@ -28,6 +28,28 @@ func TestSwitches(t *testing.T) {
 	}
 }
 
+// A page with a switch is never served from the composer's fragment cache,
+// so each README example shows the same on every load; without a switch a
+// fragment keeps its own Cache-Control.
+func TestSwitchedAnswersAreNotStored(t *testing.T) {
+	t.Parallel()
+	for _, f := range All(0) {
+		h := Switches(f.Name, f.HTTP())
+		for target, want := range map[string]string{
+			"/?id=2":                         f.CacheControl,
+			"/?id=2&slow=reviews:1ms":        "private, no-store",
+			"/?id=2&fail=nothing":            "private, no-store",
+			"/?id=2&slow=" + f.Name + ":1ms": "private, no-store",
+		} {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+			if got := w.Result().Header.Get("Cache-Control"); got != want {
+				t.Errorf("%s %s: Cache-Control %q, want %q", f.Name, target, got, want)
+			}
+		}
+	}
+}
+
 func TestFragmentsRender(t *testing.T) {
 	t.Parallel()
 	for _, f := range All(0) {

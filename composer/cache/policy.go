@@ -24,6 +24,12 @@ type CacheControl struct {
 	// not served without asking the origin (no stale-while-revalidate, no
 	// stale-if-error). proxy-revalidate grants nothing under §3.5.
 	Revalidate bool
+	// Malformed: a line does not parse as a directive list (§5.2:
+	// token [ "=" ( token / quoted-string ) ], separated by commas with
+	// optional spaces and tabs, empty elements allowed). What it says
+	// cannot be trusted (an unterminated quote or a stray one hides the
+	// directives after it), so it is never permission to share or store.
+	Malformed bool
 	// sMaxAgeValid: s-maxage is given with a valid delta, the same value
 	// every time. An invalid one is stale at once and grants nothing.
 	sMaxAgeValid bool
@@ -49,6 +55,73 @@ func splitDirectives(v string) []string {
 		}
 	}
 	return append(out, v[from:])
+}
+
+// wellFormed reports whether v, one Cache-Control line, parses as a
+// directive list (§5.2; lists as RFC 9110 §5.6.1 has them): elements
+// token [ "=" ( token / quoted-string ) ], separated by commas with
+// optional spaces and tabs around them, empty elements allowed.
+func wellFormed(v string) bool {
+	i := 0
+	for {
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == ',') {
+			i++
+		}
+		if i == len(v) {
+			return true
+		}
+		if i = token(v, i); i < 0 {
+			return false
+		}
+		if i < len(v) && v[i] == '=' {
+			if i+1 < len(v) && v[i+1] == '"' {
+				i = quotedString(v, i+1)
+			} else {
+				i = token(v, i+1)
+			}
+			if i < 0 {
+				return false
+			}
+		}
+		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
+			i++
+		}
+		if i < len(v) && v[i] != ',' {
+			return false
+		}
+	}
+}
+
+// token returns the end of the token (RFC 9110 §5.6.2) that starts at
+// v[i], or -1 if none does.
+func token(v string, i int) int {
+	j := i
+	for j < len(v) && (v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9' ||
+		strings.IndexByte("!#$%&'*+-.^_`|~", v[j]) >= 0) {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+// quotedString returns the end of the quoted-string (RFC 9110 §5.6.4)
+// that starts at v[i], a '"', or -1 if it is not one or is not closed.
+func quotedString(v string, i int) int {
+	for i++; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i++; i == len(v) || v[i] < ' ' && v[i] != '\t' || v[i] == 0x7f {
+				return -1
+			}
+		case c < ' ' && c != '\t' || c == 0x7f:
+			return -1
+		}
+	}
+	return -1
 }
 
 // maxDelta is what a delta-seconds too large to hold is taken as (§1.2.2).
@@ -81,6 +154,8 @@ func parseDelta(s string) (d time.Duration, ok bool) {
 // directive that takes no argument but is given one is read in the safe
 // direction: public and must-revalidate grant nothing (see CacheControl),
 // no-store, no-cache, private and the revalidate directives still apply.
+// A line that does not parse as a directive list sets Malformed, and
+// Decide stores nothing then.
 func ParseCacheControl(h http.Header) CacheControl {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
 	set := func(dst *time.Duration, arg string) bool {
@@ -97,6 +172,9 @@ func ParseCacheControl(h http.Header) CacheControl {
 	sMaxAgeBad := false
 	var public, publicBad, mustRevalidate, mustRevalidateBad bool
 	for _, v := range h["Cache-Control"] {
+		if !wellFormed(v) {
+			cc.Malformed = true
+		}
 		for _, d := range splitDirectives(v) {
 			name, arg, hasArg := strings.Cut(strings.TrimSpace(d), "=")
 			switch strings.ToLower(strings.TrimSpace(name)) {
@@ -165,7 +243,9 @@ type Decision struct {
 //     of more than nothing is reusable, and only while its current age,
 //     which starts from its Age header (§4.2.3, §5.1), is within it or its
 //     stale windows; no-store (§5.2.2.5) and no-cache
-//     (§5.2.2.4: we never revalidate) make it not reusable at all;
+//     (§5.2.2.4: we never revalidate) make it not reusable at all, and so
+//     does a Cache-Control that does not parse (it may hide either, or
+//     private: when in doubt, do not store);
 //   - private (§5.2.2.7), Set-Cookie (§7.3's warning made a rule) and
 //     Vary: * (§4.1) make it personal;
 //   - must-revalidate and proxy-revalidate (§5.2.2.2, §5.2.2.8) close the
@@ -182,7 +262,7 @@ func Decide(req *fetch.Request, status int, h http.Header) Decision {
 		return d
 	}
 	cc := ParseCacheControl(h)
-	if cc.NoStore || cc.NoCache {
+	if cc.NoStore || cc.NoCache || cc.Malformed {
 		return d
 	}
 	d.Age = ageHeader(h)

@@ -244,6 +244,43 @@ func TestParseCacheControlRules(t *testing.T) {
 			func(cc CacheControl) bool {
 				return cc.StaleWhileRevalidate == 5*time.Second && cc.StaleIfError == 7*time.Second
 			}},
+		{"RFC 9110 §5.6.1: empty list elements and optional whitespace are well-formed", " , no-store,\t,max-age=60 ,\tprivate=\"a, b\" ,",
+			func(cc CacheControl) bool {
+				return !cc.Malformed && cc.NoStore && cc.Private && cc.MaxAge == time.Minute
+			}},
+		{"§5.2: a quoted argument may hold an escaped quote", `x="a\", private", max-age=60`,
+			func(cc CacheControl) bool { return !cc.Malformed && !cc.Private && cc.MaxAge == time.Minute }},
+		{"§5.2.2.7: private=token and private=\"a, b\" count as plain", `private=set-cookie` + "\x00" + `private="Set-Cookie, X-Id"`,
+			func(cc CacheControl) bool { return !cc.Malformed && cc.Private }},
+	}
+	// A directive list that does not parse (§5.2: #cache-directive,
+	// cache-directive = token [ "=" ( token / quoted-string ) ]) is
+	// malformed, whatever else it says, and whichever line it is on.
+	for _, bad := range []string{
+		`max-age=60, x=a"b, private`,
+		`max-age=60, x=a"b, no-store`,
+		`max-age=60, x="a, private`,
+		`max-age=60, x="a\", private`,
+		`max-age=60, x="a"b, private`,
+		`max-age=60, x="a" "b", private`,
+		`max-age=60 private`,
+		`max-age = 60`,
+		`max-age= 60`,
+		`max-age=60;private`,
+		`=60, private`,
+		`max-age==60`,
+		`max-age=60, pri vate`,
+		"max-age=60,\vprivate",
+		"max-age=60, \u00a0private",
+		"max-age=60, priv\x01ate",
+		"max-age=60, x=\"a\x7f\"",
+		`max-age=60, "private"`,
+		`max-age=60, x=a=b`,
+		"max-age=60\x00" + `x=a"b, private`,
+	} {
+		if cc := ParseCacheControl(http.Header{"Cache-Control": strings.Split(bad, "\x00")}); !cc.Malformed {
+			t.Errorf("%q is well-formed? %+v", bad, cc)
+		}
 	}
 	for _, tt := range tests {
 		cc := ParseCacheControl(http.Header{"Cache-Control": strings.Split(tt.header, "\x00")})
@@ -295,6 +332,15 @@ func TestDecideRules(t *testing.T) {
 		{"our Cookie rule: public=\"\" grants nothing", cookie, 200, http.Header{"Cache-Control": {`public="", max-age=60`}}, private},
 		{"our Cookie rule: must-revalidate is not enough", cookie, 200, http.Header{"Cache-Control": {"max-age=60, must-revalidate"}}, private},
 		{"our Cookie rule: public", cookie, 200, http.Header{"Cache-Control": {"public, max-age=60"}}, shared},
+		{"§4.2.1 and §5.2: a directive list that does not parse is not stored (it may hide private)", anon, 200, http.Header{"Cache-Control": {`max-age=60, x=a"b, private`}}, none},
+		{"§5.2: an unterminated quote hides no-store", anon, 200, http.Header{"Cache-Control": {`public, s-maxage=60, x="a, no-store`}}, none},
+		{"§5.2: one malformed line of several is enough", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60", `x=a"b`}}, none},
+		{"§5.2: a missing comma is malformed", anon, 200, http.Header{"Cache-Control": {"s-maxage=60 private"}}, none},
+		{"§5.2.2.7: private wins over public given beside it", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60", "private"}}, private},
+		{"§5.2.2.5: no-store wins over everything beside it", anon, 200, http.Header{"Cache-Control": {"public, s-maxage=60, no-store=1"}}, none},
+		{"§4.2.1: conflicting s-maxage values leave no lifetime to share", anon, 200, http.Header{"Cache-Control": {"s-maxage=60, s-maxage=600"}}, none},
+		{"RFC 9110 §5.6.1: an empty list element is no error", anon, 200, http.Header{"Cache-Control": {", no-store"}}, none},
+		{"RFC 9110 §5.6.1: nor around a shareable answer", anon, 200, http.Header{"Cache-Control": {" , s-maxage=60 ,"}}, shared},
 	}
 	for _, tt := range tests {
 		d := Decide(tt.req, tt.status, tt.header)

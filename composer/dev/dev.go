@@ -36,6 +36,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ssr-mfe/composer/composer/internal/hostcheck"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/settings"
@@ -530,7 +531,7 @@ func (d *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A page whose name was rebound to this address (DNS rebinding) sends
 	// its own name as Host: it would read the pages, the local fragments
 	// and the events (file names, lines, problems).
-	if !devHostAllowed(d.cfg.Addr, r.Host) {
+	if !hostcheck.Allowed(d.cfg.Addr, r.Host) {
 		http.Error(w, "composer dev: Host "+strconv.Quote(r.Host)+" is not this machine: open the page by localhost, 127.0.0.1 or the name it listens on", http.StatusForbidden)
 		return
 	}
@@ -555,44 +556,13 @@ func (d *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.finish()
 }
 
-// devHostAllowed says whether a request's Host names this machine for a
-// dev server listening on listen: a loopback name or address, the host it
-// listens on, or any address when it listens on all of them (an address is
-// no name that DNS rebinding could point here).
-func devHostAllowed(listen, host string) bool {
-	h := host
-	if hh, _, err := net.SplitHostPort(host); err == nil {
-		h = hh
-	}
-	h = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSuffix(h, "]"), "["), "."))
-	if h == "" {
-		return false
-	}
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	if ip != nil && ip.IsLoopback() {
-		return true
-	}
-	lh, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		lh = listen
-	}
-	lh = strings.ToLower(strings.TrimSuffix(lh, "."))
-	if lip := net.ParseIP(lh); lh == "" || (lip != nil && lip.IsUnspecified()) {
-		return ip != nil
-	}
-	return h == lh || (ip != nil && ip.Equal(net.ParseIP(lh)))
-}
-
 // devOriginAllowed says whether an Origin is a page of this dev server's.
 func devOriginAllowed(listen, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false // "null" included: a sandboxed frame, a file
 	}
-	return devHostAllowed(listen, u.Host)
+	return hostcheck.Allowed(listen, u.Host)
 }
 
 // events streams Server-Sent Events to one page: "reload" when the page's

@@ -5,31 +5,6 @@ import (
 	"testing"
 )
 
-func TestDevHostAllowed(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		listen, host string
-		want         bool
-	}{
-		{"127.0.0.1:8080", "localhost:8080", true},
-		{"127.0.0.1:8080", "app.localhost:8080", true},
-		{"127.0.0.1:8080", "127.9.9.9", true},
-		{"127.0.0.1:8080", "[::1]:1", true},
-		{"127.0.0.1:8080", "10.0.0.1:8080", false},
-		{"127.0.0.1:8080", "evil.example:8080", false},
-		{"127.0.0.1:8080", "", false},
-		{"devbox.lan:8080", "devbox.lan:8080", true},
-		{"devbox.lan:8080", "DevBox.lan", true},
-		{"192.168.1.5:8080", "192.168.1.5:8080", true},
-		{":8080", "192.168.1.5:8080", true}, // an address is no rebound name
-		{"0.0.0.0:8080", "evil.example:8080", false},
-	} {
-		if got := devHostAllowed(tc.listen, tc.host); got != tc.want {
-			t.Errorf("listening on %q, Host %q: %v, want %v", tc.listen, tc.host, got, tc.want)
-		}
-	}
-}
-
 // 'none' is a list of its own: a source added to it replaces it.
 func TestDevPolicyNone(t *testing.T) {
 	h := ScriptHash

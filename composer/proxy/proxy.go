@@ -15,12 +15,12 @@ import (
 )
 
 // New serves prefix (ending in "/") from target, as a CDN behaviour
-// would. The path is decoded and cleaned before it goes on: one that
+// would (rewriteTo says what target is told). The path is decoded and cleaned before it goes on: one that
 // leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", "..;",
 // backslashes, overlong UTF-8, the same encoded up to four times), gets 400
 // and never reaches target. Its errors go to log, with the request id.
 func New(prefix string, target *url.URL, log *slog.Logger) http.Handler {
-	rp := httputil.NewSingleHostReverseProxy(target)
+	rp := &httputil.ReverseProxy{Rewrite: rewriteTo(target)}
 	rp.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		log.Warn("proxy error: the target did not answer", slog.String("request_id", server.RequestID(r.Context())),
@@ -48,18 +48,23 @@ const maxDecodes = 4
 // times, for a target that decodes again):
 //   - it is not valid UTF-8 ("%c0%ae" is an overlong "."), or holds a
 //     backslash (some servers take it for "/") or a control character;
-//   - a segment with path parameters is a dot segment once they are
-//     removed ("..;", "..;jsessionid=1": Tomcat, Jetty and Spring read
-//     them as "..");
+//   - a segment with path parameters, a query or a fragment is a dot
+//     segment once they are cut off ("..;", "..;jsessionid=1": Tomcat,
+//     Jetty and Spring read them as ".."; "..%3F", "..%23": a hop that
+//     re-sends the decoded path asks for "..");
 //   - cleaned, it leaves prefix; and, decoded once more than the request,
-//     it holds ".." at all.
+//     it holds ".." at all, or a segment "." (however cut, as above).
+//
+// The request's own dot segments, as the client decoded them, are
+// resolved, and the result is refused only if it leaves prefix; "..." and
+// "..foo" are ordinary names.
 func proxyPath(prefix, p string) (string, bool) {
 	clean, ok := cleanUnder(prefix, p)
 	if !ok {
 		return "", false
 	}
 	for i := 0; ; i++ {
-		if !utf8.ValidString(p) || dotParams(p) {
+		if !utf8.ValidString(p) || dotSegment(p, i > 0) {
 			return "", false
 		}
 		if i > 0 {
@@ -78,11 +83,19 @@ func proxyPath(prefix, p string) (string, bool) {
 	}
 }
 
-// dotParams reports whether a segment of p is "." or ".." followed by path
-// parameters (";...").
-func dotParams(p string) bool {
+// dotSegment reports whether a segment of p is "." or ".." once cut at
+// its first ";" (path parameters), "?" or "#"; without such a cut, only
+// when plain (a segment decoded again, which no cleaning has resolved).
+func dotSegment(p string, plain bool) bool {
 	for seg := range strings.SplitSeq(p, "/") {
-		if name, _, params := strings.Cut(seg, ";"); params && (name == "." || name == "..") {
+		i := strings.IndexAny(seg, ";?#")
+		if i < 0 && !plain {
+			continue
+		}
+		if i >= 0 {
+			seg = seg[:i]
+		}
+		if seg == "." || seg == ".." {
 			return true
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -801,7 +802,8 @@ func ParseFile(path string, data []byte) ([]Raw, error) {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(json.Unmarshal(data, &whole), &se) && !strings.Contains(se.Error(), "unexpected end"):
-			return fail(se.Offset-1, "%v", se)
+			off, msg := syntaxMessage(data, se)
+			return fail(off, "%s", msg)
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 			return fail(int64(len(data)), "the file ends inside the object: is it complete (a missing } or \")?")
 		}
@@ -847,6 +849,77 @@ func ParseFile(path string, data []byte) ([]Raw, error) {
 	}
 	sort.Slice(raws, func(i, j int) bool { return raws[i].ID < raws[j].ID })
 	return raws, nil
+}
+
+// syntaxMessage says where a JSON syntax error is, what was found there and
+// what the file needed, naming the usual slip (a trailing or missing comma,
+// a missing quote, single quotes) where the bytes point to one. A trailing
+// comma is placed at the comma. Other errors keep encoding/json's words.
+func syntaxMessage(data []byte, se *json.SyntaxError) (int64, string) {
+	off := se.Offset - 1
+	if off < 0 || off >= int64(len(data)) {
+		return off, se.Error()
+	}
+	c := data[off]
+	found := "invalid character " + quoteByte(c)
+	prevAt := off - 1
+	for prevAt >= 0 && strings.IndexByte(" \t\r\n", data[prevAt]) >= 0 {
+		prevAt--
+	}
+	var prev byte
+	if prevAt >= 0 {
+		prev = data[prevAt]
+	}
+	msg := se.Error()
+	switch {
+	case strings.HasSuffix(msg, "looking for beginning of object key string"):
+		switch {
+		case prev == ',' && c == '}':
+			return prevAt, "a trailing comma: JSON allows none after the last entry; remove it"
+		case c == '\'':
+			return off, found + " where a fragment id was expected: JSON strings take double quotes"
+		}
+		return off, found + " where a fragment id in double quotes was expected"
+	case strings.HasSuffix(msg, "looking for beginning of value"):
+		switch {
+		case prev == ',' && (c == ']' || c == '}'):
+			what := "element"
+			if c == '}' {
+				what = "field"
+			}
+			return prevAt, "a trailing comma: JSON allows none after the last " + what + "; remove it"
+		case c == '\'':
+			return off, found + " where a value was expected: JSON strings take double quotes"
+		}
+		return off, found + " where a value was expected: a string in double quotes, an object, an array, a number, true, false or null"
+	case strings.HasSuffix(msg, "after object key"):
+		key := ""
+		if prev == '"' {
+			if start := bytes.LastIndexByte(data[:prevAt], '"'); start >= 0 {
+				key = fmt.Sprintf(" %q", data[start+1:prevAt])
+			}
+		}
+		hint := ""
+		if c == '"' || isWordByte(c) {
+			hint = " (a missing '\"' closing the id?)"
+		}
+		return off, fmt.Sprintf("%s after the fragment id%s: expected ':'%s", found, key, hint)
+	case strings.HasSuffix(msg, "after object key:value pair"):
+		line, _ := position(data, max(prevAt, 0))
+		return off, fmt.Sprintf("%s after an entry: expected ',' or '}' after an object value (a missing ',' at the end of line %d?)", found, line)
+	case strings.HasSuffix(msg, "after array element"):
+		return off, found + " after an array element: expected ',' or ']'"
+	case strings.HasSuffix(msg, "in string literal") && (c == '\n' || c == '\r'):
+		return off, "a line break inside a string: expected '\"' to end it (a missing closing '\"'?)"
+	}
+	return off, msg
+}
+
+// quoteByte writes b as encoding/json's messages do: '}', '\n'.
+func quoteByte(b byte) string { return strconv.QuoteRune(rune(b)) }
+
+func isWordByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
 
 // skipSpace returns the offset of the first byte at or after off that is

@@ -278,3 +278,34 @@ func TestChooseWeightsAndStickiness(t *testing.T) {
 		t.Errorf("a retired version: %s kept=%v, want a new draw", name, kept)
 	}
 }
+
+// A registry file that is not valid JSON says where, and what the file
+// needed there, naming the usual slips.
+func TestParseFileSyntaxSaysWhatWasExpected(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, file, want string }{
+		{"trailing comma", "{\n  \"a\": \"http://a/\",\n  \"b\": \"http://b/\",\n}\n",
+			`r.json:3:19: a trailing comma: JSON allows none after the last entry; remove it`},
+		{"missing comma", "{\n  \"a\": \"http://a/\"\n  \"b\": \"http://b/\"\n}\n",
+			`r.json:3:3: invalid character '"' after an entry: expected ',' or '}' after an object value (a missing ',' at the end of line 2?)`},
+		{"missing quote after the id", "{\n  \"a: \"http://a/\"\n}\n",
+			`r.json:2:8: invalid character 'h' after the fragment id "a: ": expected ':' (a missing '"' closing the id?)`},
+		{"single quotes", "{\n  'a': \"http://a/\"\n}\n",
+			`r.json:2:3: invalid character '\'' where a fragment id was expected: JSON strings take double quotes`},
+		{"unquoted id", "{\n  a: \"http://a/\"\n}\n",
+			`r.json:2:3: invalid character 'a' where a fragment id in double quotes was expected`},
+		{"trailing comma in an array", "{\n  \"a\": {\"endpoint\": \"http://a/\", \"forwardHeaders\": [\"Cookie\",]}\n}\n",
+			`r.json:2:61: a trailing comma: JSON allows none after the last element; remove it`},
+		{"missing closing quote", "{\n  \"a\": \"http://a/,\n  \"b\": \"http://b/\"\n}\n",
+			`r.json:2:19: a line break inside a string: expected '"' to end it (a missing closing '"'?)`},
+		{"missing value", "{\n  \"a\": ,\n}\n",
+			`r.json:2:8: invalid character ',' where a value was expected: a string in double quotes, an object, an array, a number, true, false or null`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseFile("r.json", []byte(tc.file))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("ParseFile:\n got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

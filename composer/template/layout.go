@@ -57,6 +57,9 @@ type source struct {
 	regions map[string]int // regions it declares, by name: line
 	// commented are the regions written inside a comment, by name: line.
 	commented map[string]int
+	// written is every fragment element of the file with an id, in order,
+	// kept whether or not the file compiles (see Slots).
+	written []Fragment
 }
 
 type layoutUse struct {

@@ -178,6 +178,29 @@ func BuildSet(files map[string][]byte) (*Set, error) {
 	return s, nil
 }
 
+// Slots lists every <micro-frontend> with an id written in the *.html
+// files of files, by file then line, each with its File and the attributes
+// that were read (a bad value is left at its zero), whether or not its file
+// compiles. The compiler reads on past a problem, so a checker that needs
+// the ids (composer validate's cross-check with the registry) can report an
+// unknown id in the same run as a typo in the same file, not after the typo
+// is fixed. A layout's fragments are listed once, under the layout's file.
+func Slots(files map[string][]byte) []Fragment {
+	names := make([]string, 0, len(files))
+	for name := range files {
+		if path.Ext(name) == ".html" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var all []Fragment
+	for _, name := range names {
+		src, _ := parse(name, files[name])
+		all = append(all, src.written...)
+	}
+	return all
+}
+
 // ownSlot is the first <micro-frontend> written in src itself (not in
 // the layout it uses), if any.
 func ownSlot(src *source) (Fragment, bool) {

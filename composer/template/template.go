@@ -658,6 +658,11 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 	if f.Required && f.Async {
 		c.errorf(c.line, "fragment %q is both async and errorbehaviour=\"error\": the page status cannot wait for a fragment streamed later", f.ID)
 	}
+	if hasID && f.ID != "" {
+		w := f
+		w.File = c.name
+		c.out.written = append(c.out.written, w)
+	}
 	return f
 }
 
