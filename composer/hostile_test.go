@@ -164,7 +164,7 @@ func TestAdminAddrAndItsAlias(t *testing.T) {
 		want string
 		note string
 	}{
-		{want: ":9090"},
+		{want: "127.0.0.1:9090"},
 		{env: map[string]string{"COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
 		{args: []string{"-debug-addr", "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
 		{env: map[string]string{"COMPOSER_ADMIN_ADDR": "127.0.0.1:9191", "COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:9191", note: "both set"},

@@ -301,7 +301,7 @@ func TestListenersAreRecordedForOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	closeAdmin, err := serveAdmin(cfg.AdminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.Listeners)
+	closeAdmin, _, err := serveAdmin(cfg.AdminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.Listeners)
 	if err != nil {
 		t.Fatal(err)
 	}

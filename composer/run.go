@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -210,7 +211,17 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 		log.Info(cfg.AdminNote, slog.String("addr", cfg.AdminAddr))
 	}
 	if cfg.AdminAddr != "" {
-		closeAdmin, err := serveAdmin(cfg.AdminAddr, log, metrics, src, cfg.Listeners)
+		closeAdmin, _, err := serveAdmin(cfg.AdminAddr, log, metrics, src, cfg.Listeners)
+		if err != nil && cfg.AdminDefault && errors.Is(err, syscall.EADDRINUSE) {
+			// Unset, and taken (9090 is Prometheus' own default port):
+			// any free port on loopback will do, said with its URL.
+			var addr net.Addr
+			closeAdmin, addr, err = serveAdmin("127.0.0.1:0", log, metrics, src, cfg.Listeners)
+			if err == nil {
+				log.Warn("admin listener: "+cfg.AdminAddr+" is taken (9090 is also Prometheus' default port); on a free port instead: set COMPOSER_ADMIN_ADDR to choose one",
+					slog.String("url", "http://"+addr.String()+"/metrics"))
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", cfg.NamedValue(cfg.AdminFrom, cfg.AdminAddr), err)
 		}
@@ -270,10 +281,10 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 // sources' status, for Prometheus or the CloudWatch agent inside the
 // network, never for the public (the load balancer reaches only
 // cfg.Addr).
-func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources.Sources, own *fetch.Listeners) (func(), error) {
+func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources.Sources, own *fetch.Listeners) (func(), net.Addr, error) {
 	dl, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	own.Add(dl.Addr()) // overrides never reach it
 	mux := http.NewServeMux()
@@ -291,7 +302,7 @@ func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src
 	ds := &http.Server{Handler: adminHosts(addr, mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() { _ = ds.Serve(dl) }()
 	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
-	return func() { _ = ds.Close() }, nil
+	return func() { _ = ds.Close() }, dl.Addr(), nil
 }
 
 // pageAttrs say, on the start-up line, where a browser finds a page of

@@ -81,10 +81,6 @@ func Settings(args []string, getenv func(string) string, stdout, stderr io.Write
 			return "true"
 		case "COMPOSER_ADDR":
 			return "127.0.0.1:8080"
-		case "COMPOSER_ADMIN_ADDR":
-			if getenv("COMPOSER_DEBUG_ADDR") == "" {
-				return "127.0.0.1:9090"
-			}
 		case "COMPOSER_OVERRIDE_HOSTS":
 			return "localhost,127.0.0.1,::1" // with COMPOSER_OVERRIDE_KEY: fragments on this machine
 		case "COMPOSER_TEMPLATES":

@@ -53,6 +53,7 @@ type Config struct {
 	AdminAddr           string
 	AdminNote           string // how adminAddr was chosen, when the alias was involved
 	AdminFrom           string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
+	AdminDefault        bool   // AdminAddr is DefaultAdminAddr, named by no setting: when taken, a free loopback port will do
 	Proxies             map[string]*url.URL
 	Listeners           *fetch.Listeners // the addresses listened on, filled as they start: overrides never reach them
 	LogFormat           string
@@ -93,7 +94,7 @@ type Setting struct {
 }
 
 var All = []Setting{
-	{"COMPOSER_ADDR", "addr", ":8080", "listen address", false},
+	{"COMPOSER_ADDR", "addr", "", "listen address (default: " + DemoAddr + " for the demo, when neither COMPOSER_TEMPLATES nor COMPOSER_REGISTRY is set; else :8080)", false},
 	{"COMPOSER_TEMPLATES", "templates", "", "templates: s3://bucket/prefix/ or a local folder (default: the embedded demo)", false},
 	{"COMPOSER_REGISTRY", "registry", "", "registry: ssm:/prefix/ or a local JSON file (default: the embedded demo)", false},
 	{"COMPOSER_DEV", "dev", "false", "development mode: a local template folder or registry file with problems is served anyway (pages answer 503 until it first loads) and reloaded as you fix it; without it, such a folder or file stops the process at start-up with the problems validate prints", true},
@@ -113,7 +114,7 @@ var All = []Setting{
 	{"COMPOSER_OVERRIDE_HOSTS", "override-hosts", "", "comma-separated hosts that overrides may point to (\"name\" or \"*.domain\"); required with COMPOSER_OVERRIDE_KEY", false},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)", false},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
-	{"COMPOSER_ADMIN_ADDR", "admin-addr", ":9090", "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach)", false},
+	{"COMPOSER_ADMIN_ADDR", "admin-addr", DefaultAdminAddr, "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach); unset and taken, a free loopback port is used instead", false},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins", false},
 	{"COMPOSER_LOG_FORMAT", "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)", false},
 	{"COMPOSER_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error", false},
@@ -189,10 +190,28 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 			c.AdminNote = "COMPOSER_DEBUG_ADDR is the former name of COMPOSER_ADMIN_ADDR: the admin listener is on it"
 		}
 	}
+	c.AdminDefault = c.AdminFrom == "COMPOSER_ADMIN_ADDR" && getenv("COMPOSER_ADMIN_ADDR") == "" && !c.FlagsSet["admin-addr"]
+	if getenv("COMPOSER_ADDR") == "" && !c.FlagsSet["addr"] {
+		// The demo answers on this machine only; a server of one's own
+		// templates or registry on every interface, as it always has.
+		c.Addr = DemoAddr
+		if c.Templates != "" || c.Registry != "" {
+			c.Addr = ":8080"
+		}
+	}
+	listenOK := true
 	for env, addr := range map[string]string{"COMPOSER_ADDR": c.Addr, c.AdminFrom: c.AdminAddr} {
 		if err := checkListenAddr(addr); err != nil && (addr != "" || env == "COMPOSER_ADDR") {
 			errs = append(errs, fmt.Errorf("%s: %w", c.NamedValue(env, addr), err))
+			listenOK = false
 		}
+	}
+	if listenOK && c.AdminAddr != "" && sameListenAddr(c.Addr, c.AdminAddr) {
+		admin := c.NamedValue(c.AdminFrom, c.AdminAddr)
+		if c.AdminDefault {
+			admin = fmt.Sprintf("COMPOSER_ADMIN_ADDR (default %q)", c.AdminAddr)
+		}
+		errs = append(errs, fmt.Errorf("%s and %s: one address for two listeners: give the admin listener (metrics, profiles) an address of its own, or turn it off with -admin-addr ''", c.NamedValue("COMPOSER_ADDR", c.Addr), admin))
 	}
 	if v := *vals["COMPOSER_PROXY"]; v != "" {
 		c.Proxies = map[string]*url.URL{}
@@ -341,6 +360,34 @@ func checkListenAddr(addr string) error {
 	return nil
 }
 
+// sameListenAddr reports whether listeners on a and b (both valid listen
+// addresses) would want the same socket: one port (not 0), and one host,
+// or either on every interface. localhost is taken for 127.0.0.1.
+func sameListenAddr(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	na, errA := net.LookupPort("tcp", pa)
+	nb, errB := net.LookupPort("tcp", pb)
+	if errA != nil || errB != nil || na != nb || na == 0 {
+		return false
+	}
+	norm := func(h string) string {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if h == "localhost" {
+			return "127.0.0.1"
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if ip.IsUnspecified() {
+				return ""
+			}
+			return ip.String()
+		}
+		return h
+	}
+	ha, hb = norm(ha), norm(hb)
+	return ha == "" || hb == "" || ha == hb
+}
+
 // boolText is a boolean flag (-dev, -dev=false) kept as text, so that a
 // bad value is reported as every other setting's is.
 type boolText string
@@ -378,6 +425,14 @@ func IsS3(templates string) bool { return strings.HasPrefix(templates, "s3://") 
 
 // IsSSM reports whether a COMPOSER_REGISTRY value names Parameter Store.
 func IsSSM(registry string) bool { return strings.HasPrefix(registry, "ssm:") }
+
+// DemoAddr is the public listener of the demo when COMPOSER_ADDR is not
+// set: this machine only. The container image sets COMPOSER_ADDR=:8080.
+const DemoAddr = "127.0.0.1:8080"
+
+// DefaultAdminAddr is the admin listener when COMPOSER_ADMIN_ADDR is not
+// set: this machine only, everywhere (it carries pprof and /status).
+const DefaultAdminAddr = "127.0.0.1:9090"
 
 // DemoCSP is the demo's policy: nothing inline but the composer's own
 // scripts, allowed by their hashes.
