@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/admin"
 	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/settings"
 )
@@ -301,7 +302,7 @@ func TestListenersAreRecordedForOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	closeAdmin, _, err := serveAdmin(cfg.AdminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.Listeners)
+	closeAdmin, _, err := admin.Serve(cfg.AdminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.Listeners)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,16 +9,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ssr-mfe/composer/composer/admin"
 	"github.com/ssr-mfe/composer/composer/awsclient"
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
@@ -211,12 +209,12 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 		log.Info(cfg.AdminNote, slog.String("addr", cfg.AdminAddr))
 	}
 	if cfg.AdminAddr != "" {
-		closeAdmin, _, err := serveAdmin(cfg.AdminAddr, log, metrics, src, cfg.Listeners)
+		closeAdmin, _, err := admin.Serve(cfg.AdminAddr, log, metrics, statusOf(src), cfg.Listeners)
 		if err != nil && cfg.AdminDefault && errors.Is(err, syscall.EADDRINUSE) {
 			// Unset, and taken (9090 is Prometheus' own default port):
 			// any free port on loopback will do, said with its URL.
 			var addr net.Addr
-			closeAdmin, addr, err = serveAdmin("127.0.0.1:0", log, metrics, src, cfg.Listeners)
+			closeAdmin, addr, err = admin.Serve("127.0.0.1:0", log, metrics, statusOf(src), cfg.Listeners)
 			if err == nil {
 				log.Warn("admin listener: "+cfg.AdminAddr+" is taken (9090 is also Prometheus' default port); on a free port instead: set COMPOSER_ADMIN_ADDR to choose one",
 					slog.String("url", "http://"+addr.String()+"/metrics"))
@@ -277,32 +275,9 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 	return nil
 }
 
-// serveAdmin starts the admin listener: metrics, profiles and the
-// sources' status, for Prometheus or the CloudWatch agent inside the
-// network, never for the public (the load balancer reaches only
-// cfg.Addr).
-func serveAdmin(addr string, log *slog.Logger, metrics *prometheus.Registry, src *sources.Sources, own *fetch.Listeners) (func(), net.Addr, error) {
-	dl, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	own.Add(dl.Addr()) // overrides never reach it
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(src.Status())
-	})
-	ds := &http.Server{Handler: adminHosts(addr, mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() { _ = ds.Serve(dl) }()
-	log.Info("admin listener", slog.String("addr", dl.Addr().String()))
-	return func() { _ = ds.Close() }, dl.Addr(), nil
+// statusOf is the admin listener's /status: every source's state.
+func statusOf(src *sources.Sources) func() any {
+	return func() any { return src.Status() }
 }
 
 // pageAttrs say, on the start-up line, where a browser finds a page of
