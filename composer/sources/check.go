@@ -1,11 +1,8 @@
-package main
+package sources
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,70 +12,9 @@ import (
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
-// validate checks a folder of templates (and, with -registry, a registry
-// file and that every fragment id resolves) and prints one
-// "file:line[:col]: message" per problem. Fragment teams run it in their
-// pipelines before they publish; the server runs the same checks on a
-// local folder and registry file at start-up.
-func validate(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	regFile := fs.String("registry", "", "registry JSON file: check its entries, and that every fragment id is registered")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer validate [-registry FILE] DIR\n\nChecks the templates and routes.json in DIR; prints file:line: message for each problem.\n\n")
-		fs.PrintDefaults()
-	}
-	// Accept the flag after the folder too: "validate templates -registry r.json".
-	var dir string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		if dir != "" {
-			return fmt.Errorf("validate takes one folder; got %q and %q", dir, args[0])
-		}
-		dir, args = args[0], args[1:]
-	}
-	if dir == "" {
-		fs.Usage()
-		return errors.New("validate: name the folder of templates")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("validate: %q is not a folder", dir)
-	}
-
-	set, tplProblems, err := templateProblems(dir)
-	if err != nil {
-		return fmt.Errorf("validate: %w", err)
-	}
-	var regProblems []string
-	if *regFile != "" {
-		var raws []registry.Raw
-		raws, regProblems = registryProblems(*regFile)
-		tplProblems = append(tplProblems, checkFragments(dir, set, raws, *regFile)...)
-	}
-	for _, p := range append(tplProblems, regProblems...) {
-		fmt.Fprintln(stdout, p)
-	}
-	byPlace := map[string][]string{dir: tplProblems}
-	byPlace[*regFile] = append(byPlace[*regFile], regProblems...) // the same path for both counts both
-	if err := problemsError(byPlace); err != nil {
-		return fmt.Errorf("validate: %w", err)
-	}
-	fmt.Fprintf(stdout, "ok: %s, %s\n", plural(len(set.Templates), "template"), plural(len(set.Routes), "route"))
-	return nil
-}
-
-// problemsError summarises problems by the file or folder they are in, or
+// ProblemsError summarises problems by the file or folder they are in, or
 // returns nil when there are none.
-func problemsError(byPlace map[string][]string) error {
+func ProblemsError(byPlace map[string][]string) error {
 	var parts []string
 	total := 0
 	for place, ps := range byPlace {
@@ -98,12 +34,12 @@ func problemsError(byPlace map[string][]string) error {
 	return fmt.Errorf("%d %s: %s", total, noun, strings.Join(parts, ", "))
 }
 
-// templateProblems loads the folder dir as the server would, and returns
+// TemplateProblems loads the folder dir as the server would, and returns
 // the set (nil if it has problems) and each problem as a
 // "file:line[:col]: message" line naming the file under dir. The error is
 // for a folder that cannot be read at all.
-func templateProblems(dir string) (*template.Set, []string, error) {
-	files, err := readFolder(dir)
+func TemplateProblems(dir string) (*template.Set, []string, error) {
+	files, err := ReadFolder(dir)
 	var set *template.Set
 	if err == nil {
 		set, err = template.BuildSet(files)
@@ -123,12 +59,12 @@ func templateProblems(dir string) (*template.Set, []string, error) {
 	return nil, problems, nil
 }
 
-// registryProblems reads a registry file as the server would, and returns
+// RegistryProblems reads a registry file as the server would, and returns
 // its entries and each problem as a "file:line[:col]: message" line, in
 // the order of the file. The entries are nil only when the file could not
 // be read as a registry: an empty registry ({}) is an empty, non-nil list,
 // against which every fragment id is checked.
-func registryProblems(file string) ([]registry.Raw, []string) {
+func RegistryProblems(file string) ([]registry.Raw, []string) {
 	raws, err := registry.ReadFile(file)
 	if err != nil {
 		return nil, []string{err.Error()}
@@ -145,12 +81,12 @@ func registryProblems(file string) ([]registry.Raw, []string) {
 	return raws, problems
 }
 
-// checkFragments reports the template fragments with no entry in raws,
+// CheckFragments reports the template fragments with no entry in raws,
 // those whose loader attribute would send their entry's bare function name
 // to another transport than Lambda, and those whose timeout attribute is
 // not above their entry's fixed hedge delay (the hedge would never go). Nothing is checked when the set or the
 // registry file could not be read (raws nil): their own problems say why.
-func checkFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
+func CheckFragments(dir string, set *template.Set, raws []registry.Raw, file string) []string {
 	if set == nil || raws == nil {
 		return nil
 	}
