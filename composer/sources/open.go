@@ -104,11 +104,11 @@ func RefuseBroken(cfg *settings.Config, stderr io.Writer) error {
 	byPlace := map[string][]string{}
 	localTemplates := cfg.Templates != "" && !settings.IsS3(cfg.Templates)
 	localRegistry := cfg.Registry != "" && !settings.IsSSM(cfg.Registry)
-	var set *template.Set
+	var slots []template.Fragment
 	if localTemplates {
 		var problems []string
 		var err error
-		set, problems, err = TemplateProblems(cfg.Templates)
+		_, slots, problems, err = TemplateProblems(cfg.Templates)
 		if err != nil {
 			problems = []string{err.Error()}
 		}
@@ -119,7 +119,7 @@ func RefuseBroken(cfg *settings.Config, stderr io.Writer) error {
 		byPlace[cfg.Registry] = append(byPlace[cfg.Registry], problems...)
 		if localTemplates {
 			// Every fragment id is registered, as validate -registry checks.
-			byPlace[cfg.Templates] = append(byPlace[cfg.Templates], CheckFragments(cfg.Templates, set, raws, cfg.Registry)...)
+			byPlace[cfg.Templates] = append(byPlace[cfg.Templates], CheckFragments(cfg.Templates, slots, raws, cfg.Registry)...)
 		}
 	}
 	err := ProblemsError(byPlace)

@@ -237,7 +237,7 @@ func (s *Sources) checkFragments() {
 		s.refused.check(nil)
 		return
 	}
-	s.refused.check(CheckFragments(s.templates.Name(), set, s.reg.Raws(), s.registry.Name()))
+	s.refused.check(CheckFragments(s.templates.Name(), SetSlots(set), s.reg.Raws(), s.registry.Name()))
 }
 
 // Checks are the problems of the served set that CheckFragments found, or

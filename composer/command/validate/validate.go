@@ -55,7 +55,7 @@ func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 		return fmt.Errorf("validate: %q is not a folder", dir)
 	}
 
-	set, tplProblems, err := sources.TemplateProblems(dir)
+	set, slots, tplProblems, err := sources.TemplateProblems(dir)
 	if err != nil {
 		return fmt.Errorf("validate: %w", err)
 	}
@@ -63,7 +63,7 @@ func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 	if *regFile != "" {
 		var raws []registry.Raw
 		raws, regProblems = sources.RegistryProblems(*regFile)
-		tplProblems = append(tplProblems, sources.CheckFragments(dir, set, raws, *regFile)...)
+		tplProblems = append(tplProblems, sources.CheckFragments(dir, slots, raws, *regFile)...)
 	}
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
