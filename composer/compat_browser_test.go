@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // The compatibility suite: fragments rendered by the real framework
@@ -117,7 +119,7 @@ func startCompat(t *testing.T, csp string) *instance {
 		"podium": {"endpoint": %q, "podium": true}
 	}`, frag+"/compat/react", frag+"/compat/vue", frag+"/compat/tailor", frag+"/compat/inject", frag+"/compat/podium/"))
 	if csp == "" {
-		csp = demoCSP
+		csp = settings.DemoCSP
 	}
 	return start(t, map[string]string{
 		"COMPOSER_TEMPLATES":     dir,
