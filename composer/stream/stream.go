@@ -49,6 +49,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
 	"github.com/ssr-mfe/composer/composer/inert"
+	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -121,6 +122,13 @@ type Composer struct {
 	// ("https://shop.example"): Podium's mount origin. Never the request's
 	// Host, which behind a CDN is the load balancer's.
 	PublicOrigin string
+	// Islands, if set, signs the island requests of client slots (and of
+	// client-fallback slots whose fetch failed); nil shows their fallback.
+	Islands *island.Ring
+	// IslandMinLife and IslandSkew shape an island URL's life
+	// (island.Lifetime); zero takes DefaultIslandMinLife and
+	// DefaultIslandSkew.
+	IslandMinLife, IslandSkew time.Duration
 
 	pool sync.Pool // *[]byte of ChunkSize
 }
@@ -146,6 +154,7 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 // slot is the state of one fragment while its page streams.
 type slot struct {
 	frag    *template.Fragment
+	index   int // in the template's Slots
 	entry   registry.Entry
 	version string        // the canary version chosen, "" for an entry without versions
 	ready   chan struct{} // closed once status/header/err are set
@@ -160,6 +169,10 @@ type slot struct {
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// known is an island's: its answer is in before anything is written
+	// (cacheControl reads it as a required slot's).
+	known bool
 
 	// peeked is an optional fragment's answer handed out by the cache
 	// before the page's header (set before its fetch starts).
@@ -272,49 +285,15 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	mode := newPageMode(r)
 	for i := range slots {
 		s := &slots[i]
-		s.frag = &tpl.Slots[i]
-		s.ready = make(chan struct{})
-		entry, ok := c.Registry.Lookup(s.frag.ID)
-		if !ok {
-			s.err = errNotRegistered
-			if c.Observer != nil {
-				c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
-			}
+		req := c.prepare(r, p, i, s, &mode, &canary, rawQuery)
+		if req == nil || s.frag.Client {
+			// Not registered, or the browser's to fill: the page holds its
+			// fallback as if it were static.
 			close(s.ready)
 			if s.frag.Async {
 				async <- i
 			}
 			continue
-		}
-		s.entry = entry
-		endpoint, loader := entry.Endpoint, string(s.frag.Loader)
-		// An override keeps the entry's policies (headers, cookies,
-		// timeout) but not its endpoint nor its canary versions.
-		preview, overridden := mode.override(s.frag.ID)
-		switch {
-		case overridden:
-			s.version, endpoint, loader = OverrideVersion, preview, ""
-		case len(entry.Versions) > 0:
-			s.version, endpoint = canary.choose(r, s.frag.ID, entry)
-		}
-		if mode.debug {
-			s.dbg = &slotDebug{}
-		}
-		if !s.frag.Async {
-			s.chunks = make(chan []byte, c.queueChunks())
-		}
-		req := &fetch.Request{
-			Endpoint:   endpoint,
-			Loader:     loader,
-			Path:       r.URL.Path,
-			RawQuery:   fragmentQuery(endpoint, rawQuery),
-			PathParams: p.Params,
-			Header:     c.fragmentHeaders(r, p, i, entry),
-			// The circuit breaker and bulkhead key (package breaker, behind
-			// the cache in c.Fetch).
-			Fragment: s.frag.ID,
-			Version:  s.version,
-			Override: overridden,
 		}
 		s.req = req
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
@@ -331,11 +310,60 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
 	if !pw.start(ctx) {
 		return
 	}
 	pw.writeParts(ctx, async)
+}
+
+// prepare sets up slot i of page p for request r: its fragment, entry,
+// version and readiness channel, and returns its fragment request (nil
+// when the id is not registered: s.err says so). The page and an island
+// request (ServeIsland) share it, so that an island's fragment gets what
+// the slot would have had server-side.
+func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string) *fetch.Request {
+	s.frag = &p.Template.Slots[i]
+	s.index = i
+	s.ready = make(chan struct{})
+	entry, ok := c.Registry.Lookup(s.frag.ID)
+	if !ok {
+		s.err = errNotRegistered
+		if c.Observer != nil {
+			c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
+		}
+		return nil
+	}
+	s.entry = entry
+	endpoint, loader := entry.Endpoint, string(s.frag.Loader)
+	// An override keeps the entry's policies (headers, cookies,
+	// timeout) but not its endpoint nor its canary versions.
+	preview, overridden := mode.override(s.frag.ID)
+	switch {
+	case overridden:
+		s.version, endpoint, loader = OverrideVersion, preview, ""
+	case len(entry.Versions) > 0:
+		s.version, endpoint = canary.choose(r, s.frag.ID, entry)
+	}
+	if mode.debug {
+		s.dbg = &slotDebug{}
+	}
+	if !s.frag.Async && !s.frag.Client {
+		s.chunks = make(chan []byte, c.queueChunks())
+	}
+	return &fetch.Request{
+		Endpoint:   endpoint,
+		Loader:     loader,
+		Path:       r.URL.Path,
+		RawQuery:   fragmentQuery(endpoint, rawQuery),
+		PathParams: p.Params,
+		Header:     c.fragmentHeaders(r, p, i, entry),
+		// The circuit breaker and bulkhead key (package breaker, behind
+		// the cache in c.Fetch).
+		Fragment: s.frag.ID,
+		Version:  s.version,
+		Override: overridden,
+	}
 }
 
 // fragmentHeaders are the headers slot i's request carries: what
@@ -684,7 +712,8 @@ type pageWriter struct {
 	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
 	mode      pageMode
 
-	overlayWritten bool // the debug view's script is in the page
+	overlayWritten bool   // the debug view's script is in the page
+	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
 }
@@ -792,7 +821,7 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 		var header http.Header
 		var age time.Duration
 		switch {
-		case s.frag.Required: // ready: start waited for it
+		case s.frag.Required || s.known: // ready: start (or ServeIsland) waited for it
 			status, header, age = s.status, s.header, s.age
 		case s.peeked != nil: // set before its fetch started
 			status, header, age = s.peeked.Status, s.peeked.Header, s.peeked.Age
@@ -1051,6 +1080,10 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			pw.writeOverlay()
 		case template.Slot:
 			s := &pw.slots[part.Slot]
+			if s.frag.Client {
+				pw.writeIsland(s)
+				continue
+			}
 			if s.frag.Async {
 				pw.writePlaceholder(part.Slot, s)
 				continue
@@ -1086,7 +1119,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 	if err := s.headFailure(); err != nil {
 		pw.logFailure(s, err)
-		pw.write(s.frag.Fallback)
+		pw.writeFallback(s)
 		return
 	}
 	pw.writeLinks(s.header)
@@ -1120,7 +1153,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	pw.logFailure(s, s.bodyErr)
 	switch {
 	case written == 0:
-		pw.write(s.frag.Fallback)
+		pw.writeFallback(s)
 	case s.frag.Required:
 		// The status said 200 and the page is cut: abort, so that neither
 		// the browser nor a CDN takes it for whole.
@@ -1129,7 +1162,18 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 }
 
-// moverScript is the composer's only inline script, the same bytes after
+// writeFallback writes a failed slot's fallback: as an island the browser
+// tries once when the slot says client-fallback (and the id is
+// registered), else as it is.
+func (pw *pageWriter) writeFallback(s *slot) {
+	if s.frag.ClientFallback && s.req != nil {
+		pw.writeIsland(s)
+		return
+	}
+	pw.write(s.frag.Fallback)
+}
+
+// moverScript is the inline script, the same bytes after
 // every async fragment: it moves the <template> just before it into the
 // placeholder the template's id names, then removes both itself and the
 // template. Being constant, it is allowed by its hash (ScriptHashes), so a
@@ -1146,11 +1190,11 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes: the async mover's, the activator's (package inert: every
+// becomes: the async mover's, the island script's, the activator's (package inert: every
 // script that runs on a page goes through it), and the debug view's
 // overlay script's (overlayScript, on debug pages only).
 var ScriptHashes = func() string {
-	hashes := []string{inert.Hash}
+	hashes := []string{inert.Hash, islandHash}
 	for _, script := range []string{moverScript, overlayScript} {
 		sum := sha256.Sum256([]byte(script))
 		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
@@ -1191,13 +1235,16 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 	if err == nil {
 		err = s.bodyErr
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		pw.logFailure(s, err)
-	} else {
+		if s.frag.ClientFallback && s.req != nil {
+			// Moved into the placeholder with the rest: the browser tries.
+			pw.writeIsland(s)
+		}
+	default:
 		pw.writeLinks(s.header)
-		g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
-		g.Write(s.body, pw.write)
-		g.Close(pw.write)
+		pw.writeGuarded(s)
 		pw.writeLinkScripts(s.header)
 	}
 	pw.debugEnd(s)

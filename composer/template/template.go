@@ -74,8 +74,8 @@ const (
 // Fragment is one <micro-frontend> element of a template.
 type Fragment struct {
 	ID       string
-	Required bool          // errorbehaviour="error"
-	Async    bool          // async attribute
+	Required bool // errorbehaviour="error"
+	Async    bool // async attribute
 	// Client is the client attribute: the browser fills the slot through
 	// a signed island request (package island); the page holds its
 	// children as it would a failed fragment's.
@@ -84,10 +84,10 @@ type Fragment struct {
 	// server-side fetch fails, the browser tries once through an island
 	// request before the children stay.
 	ClientFallback bool
-	Timeout  time.Duration // 0: registry entry, else server default
-	Loader   Loader
-	Fallback []byte // children: fallback, or placeholder when Async
-	Line     int    // line of the opening tag, 1-based
+	Timeout        time.Duration // 0: registry entry, else server default
+	Loader         Loader
+	Fallback       []byte // children: fallback, or placeholder when Async
+	Line           int    // line of the opening tag, 1-based
 	// File is the file the element is written in when that is not the
 	// template's own: its layout's (see Template.File).
 	File string
