@@ -160,6 +160,11 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 		cc, vary = personalCacheControl, nil
 	}
 	h.Set("Cache-Control", cc)
+	if strings.HasPrefix(cc, "public") {
+		// As on a page: a shared cache would hand this request's id,
+		// which the visitor may have chosen, to everyone.
+		h.Del("X-Request-Id")
+	}
 	if len(vary) > 0 {
 		h.Add("Vary", strings.Join(vary, ", "))
 	}
