@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestReadmeListsEverySetting keeps the README's configuration table true:
-// each setting has its row there, or in docs/configuration.md's table of
-// the settings added since.
+// TestReadmeListsEverySetting keeps the tables of settings true: each
+// setting has its row in docs/configuration.md, where the table lives, or
+// in the README's copy of it.
 func TestReadmeListsEverySetting(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
