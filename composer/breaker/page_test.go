@@ -66,7 +66,7 @@ func TestOpenBreakerOnAPage(t *testing.T) {
 	})
 	optional := pages(t, e, e.tr, `<html><body><micro-frontend id="recs"><p>no recommendations</p></micro-frontend></body></html>`)
 	required := pages(t, e, e.tr, `<html><body><micro-frontend id="cart" errorbehaviour="error"/></body></html>`)
-	for range breaker.DefaultMinRequests {
+	for range breaker.DefaultConsecutiveFailures {
 		getPage(t, optional)
 		getPage(t, required)
 	}
@@ -82,8 +82,8 @@ func TestOpenBreakerOnAPage(t *testing.T) {
 			t.Fatalf("required fragment, open breaker: %d Retry-After %q, want 503 with Retry-After 60", resp.StatusCode, resp.Header.Get("Retry-After"))
 		}
 	}
-	if recs.hits.Load() != breaker.DefaultMinRequests || cart.hits.Load() != breaker.DefaultMinRequests {
-		t.Errorf("requests while open: recs %d, cart %d; want none beyond the first %d", recs.hits.Load(), cart.hits.Load(), breaker.DefaultMinRequests)
+	if recs.hits.Load() != breaker.DefaultConsecutiveFailures || cart.hits.Load() != breaker.DefaultConsecutiveFailures {
+		t.Errorf("requests while open: recs %d, cart %d; want none beyond the first %d", recs.hits.Load(), cart.hits.Load(), breaker.DefaultConsecutiveFailures)
 	}
 }
 
