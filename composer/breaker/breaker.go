@@ -411,9 +411,12 @@ var (
 )
 
 // verdict judges a request that ended with err (not io.EOF) while ctx was
-// its context: excluded if the page went away, else a failure.
+// its context: excluded if the page went away, else a failure. A context
+// cancelled with the cause context.DeadlineExceeded is the fragment's
+// deadline (package stream's, which counts only the composer's waiting on
+// the fragment), not a page gone.
 func verdict(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return errExcluded
 	}
 	return errFailed
