@@ -133,6 +133,45 @@ func TestAnEarlierSlowSlotDoesNotTimeOutALaterOne(t *testing.T) {
 	e.wantState("instant", "", gobreaker.StateClosed)
 }
 
+// The clock still runs while the composer waits on the fragment: a later
+// fragment that sends a little and then stalls on its own times out while
+// an earlier slot is still being written, and counts as its failure.
+func TestALaterSlotThatStallsStillTimesOut(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "<p>slow</p>")
+	})
+	stalling := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<p>a start")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	e := newEnv(t, map[string]registry.Entry{
+		"slow":  {Endpoint: slow.URL, Timeout: time.Second},
+		"stall": {Endpoint: stalling.URL, Timeout: 100 * time.Millisecond},
+	})
+	obs := &outcomes{}
+	url := composerOn(t, e, `<html><body><micro-frontend id="slow">s</micro-frontend><micro-frontend id="stall">i</micro-frontend></body></html>`, obs)
+	for range breaker.DefaultConsecutiveFailures {
+		getPage(t, url)
+	}
+	obs.waitN(t, 2*breaker.DefaultConsecutiveFailures)
+	got := map[string]int{}
+	for _, o := range obs.list() {
+		got[o]++
+	}
+	if got["ok"] != breaker.DefaultConsecutiveFailures || got["timeout"] != breaker.DefaultConsecutiveFailures {
+		t.Errorf("outcomes %v, want the slow one ok and the stalling one timed out, each page", obs.list())
+	}
+	e.wantState("stall", "", gobreaker.StateOpen)
+}
+
 func (o *outcomes) list() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -17,10 +17,11 @@ import (
 //
 // Only the fetching goroutine calls pause and resume.
 type clock struct {
-	left   time.Duration // what is left, as of since
-	since  time.Time     // when it last started running
-	timer  *time.Timer   // nil while paused
-	cancel context.CancelCauseFunc
+	left    time.Duration // what is left, as of since
+	since   time.Time     // when it last started running
+	running bool
+	timer   *time.Timer
+	cancel  context.CancelCauseFunc
 }
 
 // startClock returns a context that ends with the cause
@@ -30,7 +31,7 @@ type clock struct {
 // net/http does in the errors it returns.
 func startClock(parent context.Context, d time.Duration) (context.Context, *clock) {
 	ctx, cancel := context.WithCancelCause(parent)
-	k := &clock{left: d, since: time.Now(), cancel: cancel}
+	k := &clock{left: d, since: time.Now(), running: true, cancel: cancel}
 	k.timer = time.AfterFunc(d, k.expire)
 	return ctx, k
 }
@@ -39,31 +40,30 @@ func (k *clock) expire() { k.cancel(context.DeadlineExceeded) }
 
 // pause stops the clock. A clock that ran out meanwhile stays run out.
 func (k *clock) pause() {
-	if k.timer == nil {
+	if !k.running {
 		return
 	}
+	k.running = false
 	if k.timer.Stop() {
 		k.left -= time.Since(k.since)
 	} else {
 		k.left = 0
 	}
-	k.timer = nil
 }
 
 // resume starts the clock again with what was left.
 func (k *clock) resume() {
-	if k.timer != nil || k.left <= 0 {
+	if k.running || k.left <= 0 {
 		return
 	}
+	k.running = true
 	k.since = time.Now()
-	k.timer = time.AfterFunc(k.left, k.expire)
+	k.timer.Reset(k.left)
 }
 
 // stop ends the clock and its context.
 func (k *clock) stop() {
-	if k.timer != nil {
-		k.timer.Stop()
-	}
+	k.timer.Stop()
 	k.cancel(nil)
 }
 
