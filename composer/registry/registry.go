@@ -64,6 +64,12 @@ type Breaker struct {
 	MinRequests int           // the fewest finished requests in Window that can open it
 	Window      time.Duration // the rolling window the requests are counted over
 	OpenFor     time.Duration // how long it stays open before one probe may go
+	// ConsecutiveFailures opens it after that many failures in a row,
+	// whatever the rate and the volume.
+	ConsecutiveFailures int
+	// MaxOpenFor caps the open time, which doubles from OpenFor each time
+	// a probe fails (no success in between).
+	MaxOpenFor time.Duration
 }
 
 // jsonBreaker is the object form of "breaker".
@@ -72,6 +78,9 @@ type jsonBreaker struct {
 	MinRequests *int     `json:"minRequests,omitempty"`
 	Window      string   `json:"window,omitempty"`
 	OpenFor     string   `json:"openFor,omitempty"`
+
+	ConsecutiveFailures *int   `json:"consecutiveFailures,omitempty"`
+	MaxOpenFor          string `json:"maxOpenFor,omitempty"`
 }
 
 // parseBreaker reads "breaker": "off", or an object of overrides.
@@ -103,7 +112,7 @@ func parseBreaker(raw json.RawMessage) (Breaker, error) {
 	dec.DisallowUnknownFields()
 	var j jsonBreaker
 	if err := dec.Decode(&j); err != nil {
-		return b, fmt.Errorf(`%v (want "off" or an object with failureRate, minRequests, window, openFor)`, forAuthors(err, "breaker"))
+		return b, fmt.Errorf(`%v (want "off" or an object with failureRate, minRequests, consecutiveFailures, window, openFor, maxOpenFor)`, forAuthors(err, "breaker"))
 	}
 	if j.FailureRate != nil {
 		if r := *j.FailureRate; !(r > 0 && r <= 1) {
@@ -133,6 +142,18 @@ func parseBreaker(raw json.RawMessage) (Breaker, error) {
 	}
 	if err := duration("openFor", j.OpenFor, 100*time.Millisecond, 10*time.Minute, &b.OpenFor); err != nil {
 		return b, err
+	}
+	if j.ConsecutiveFailures != nil {
+		if n := *j.ConsecutiveFailures; n < 1 || n > 1_000_000 {
+			return b, fmt.Errorf("breaker: consecutiveFailures %d: want 1 to 1000000 (failures in a row that open it)", n)
+		}
+		b.ConsecutiveFailures = *j.ConsecutiveFailures
+	}
+	if err := duration("maxOpenFor", j.MaxOpenFor, 100*time.Millisecond, time.Hour, &b.MaxOpenFor); err != nil {
+		return b, err
+	}
+	if b.MaxOpenFor > 0 && b.OpenFor > b.MaxOpenFor {
+		return b, fmt.Errorf("breaker: maxOpenFor %q is below openFor %q: the open time starts at openFor and grows up to maxOpenFor", j.MaxOpenFor, j.OpenFor)
 	}
 	return b, nil
 }

@@ -97,7 +97,8 @@ type Composer struct {
 	// Tracer, if set, makes a client span for every fragment request, a
 	// child of the page's span, and sends its traceparent to the fragment.
 	Tracer trace.Tracer
-	// Timeout is a fragment's total deadline when neither its template
+	// Timeout is a fragment's deadline (clock.go: the composer's waiting
+	// on it, not wall-clock time) when neither its template
 	// element nor its registry entry sets one.
 	Timeout time.Duration
 	// ChunkSize is the size of one read from a fragment body.
@@ -359,8 +360,10 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
 	}
 	s.started = time.Now()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout(s))
-	defer cancel()
+	// The deadline counts only the composer's waiting on the fragment
+	// (clock.go): pump pauses it while the slot's queue is full.
+	ctx, clk := startClock(ctx, c.timeout(s))
+	defer clk.stop()
 	if c.Tracer != nil {
 		var span trace.Span
 		ctx, span = c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
@@ -383,7 +386,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	}
 	s.answered(resp)
 	if err != nil {
-		s.err = err
+		s.err = deadlineErr(ctx, err)
 		s.markReady()
 		s.endChunks()
 		return
@@ -399,21 +402,22 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	if s.chunks == nil {
 		var buf bytes.Buffer
 		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		s.body, s.bodyErr = buf.Bytes(), err
+		s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
 		if err == nil && int64(buf.Len()) > limit {
 			s.body, s.bodyErr = nil, errTooLarge
 		}
 		s.bodyEnded()
 		return
 	}
-	s.bodyErr = c.pump(ctx, s, resp.Body, limit)
+	s.bodyErr = deadlineErr(ctx, c.pump(ctx, clk, s, resp.Body, limit))
 	s.bodyEnded()
 	s.endChunks()
 }
 
 // pump copies body to the slot's chunks until its end, the size limit or
-// the page's end, and returns why it stopped early (nil at the end).
-func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int64) error {
+// the page's end, and returns why it stopped early (nil at the end). While
+// the queue is full, the fragment is not waited on: clk is paused.
+func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader, limit int64) error {
 	var total int64
 	for {
 		bp := c.getChunk()
@@ -426,9 +430,15 @@ func (c *Composer) pump(ctx context.Context, s *slot, body io.Reader, limit int6
 			}
 			select {
 			case s.chunks <- (*bp)[:n]:
-			case <-ctx.Done():
-				c.putChunk(*bp)
-				return ctx.Err()
+			default:
+				clk.pause()
+				select {
+				case s.chunks <- (*bp)[:n]:
+				case <-ctx.Done():
+					c.putChunk(*bp)
+					return context.Cause(ctx)
+				}
+				clk.resume()
 			}
 		} else {
 			c.putChunk(*bp)
