@@ -176,6 +176,7 @@ func newComposer(ctx context.Context, cfg *settings.Config, getenv func(string) 
 		Fetch:            transport,
 		Breakers:         guard, // the debug view shows their states
 		CDNKey:           cfg.CDNKeyHeaders,
+		PublicOrigin:     cfg.PublicOrigin,
 		Registry:         reg,
 		Log:              log,
 		Timeout:          cfg.FragmentTimeout,

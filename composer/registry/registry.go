@@ -54,7 +54,83 @@ type Entry struct {
 	// Hedge is the entry's hedged-request rule (each version hedges on its
 	// own, with this rule); the zero value is off. See package hedge.
 	Hedge Hedge
+	// Podium, if set, sends Podium's context headers to the fragment.
+	Podium *Podium
+	// TrustScripts lets every script of the fragment's markup run, as if
+	// its answer vouched for each: for a fragment that cannot send a
+	// Content-Security-Policy with a nonce or hashes. A script injected
+	// into its markup from a visitor's input then runs too: composer
+	// validate lists the entries that set it.
+	TrustScripts bool
 }
+
+// Podium is an entry's opt-in to Podium's context headers ("podium": true,
+// or an object of these). Every value is one the CDN sees: a header it
+// does not key on never splits one visitor's page from another's.
+type Podium struct {
+	// Locale is podium-locale; "" takes the first language of
+	// Accept-Language when the CDN keys on that header, else "en-US".
+	Locale string `json:"locale,omitempty"`
+	// DeviceType is podium-device-type ("desktop", "mobile", "tablet");
+	// "" reads CloudFront's viewer headers the CDN keys on, else "desktop".
+	DeviceType string `json:"deviceType,omitempty"`
+	// MountPathname sends the page's path as podium-mount-pathname (the
+	// fragment cache then keys on the path).
+	MountPathname bool `json:"mountPathname,omitempty"`
+	// PublicPathname is podium-public-pathname; "" is "/".
+	PublicPathname string `json:"publicPathname,omitempty"`
+}
+
+// parsePodium reads "podium": true, false, or an object.
+func parsePodium(raw json.RawMessage) (*Podium, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "false":
+		return nil, nil
+	case string(raw) == "true":
+		return &Podium{}, nil
+	case raw[0] != '{':
+		return nil, errors.New(`podium: want true, or an object such as {"locale": "en-US", "deviceType": "desktop", "mountPathname": true, "publicPathname": "/"}`)
+	}
+	if err := refuseNull(raw, "podium: "); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var p Podium
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%v (want locale, deviceType, mountPathname, publicPathname)", forAuthors(err, "podium"))
+	}
+	if p.Locale != "" && !validLocale(p.Locale) {
+		return nil, fmt.Errorf("podium: locale %q: want a language tag such as en-US", p.Locale)
+	}
+	switch p.DeviceType {
+	case "", "desktop", "mobile", "tablet":
+	default:
+		return nil, fmt.Errorf(`podium: deviceType %q: want "desktop", "mobile" or "tablet"`, p.DeviceType)
+	}
+	if p.PublicPathname != "" && (!strings.HasPrefix(p.PublicPathname, "/") || strings.ContainsFunc(p.PublicPathname, func(r rune) bool { return r < 0x21 || r > 0x7e })) {
+		return nil, fmt.Errorf("podium: publicPathname %q: want a path starting with /", p.PublicPathname)
+	}
+	return &p, nil
+}
+
+// validLocale accepts a language tag as a header may carry it: letters,
+// digits and "-", up to 35 characters.
+func validLocale(s string) bool {
+	if s == "" || len(s) > 35 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidLocale reports whether s may be sent as podium-locale.
+func ValidLocale(s string) bool { return validLocale(s) }
 
 // Breaker is an entry's circuit breaker rule. A zero field takes the
 // default of package breaker.
@@ -166,7 +242,105 @@ const LoaderLambda = "lambda"
 // the page head can load them early.
 type Assets struct {
 	CSS []string `json:"css,omitempty"`
-	JS  []string `json:"js,omitempty"`
+	JS  []string `json:"js,omitempty"` // the scripts' URLs, in order
+	// Scripts holds, by URL, what an object in "js" says of its script
+	// beyond its src; a URL written as a string has none (a classic
+	// script, deferred).
+	Scripts map[string]Script `json:"-"`
+}
+
+// Script is how a registry script is loaded: the attributes of its
+// <script> element beyond src.
+type Script struct {
+	Type        string `json:"type,omitempty"` // "" (classic) or "module"
+	Async       bool   `json:"async,omitempty"`
+	Defer       bool   `json:"defer,omitempty"`
+	Crossorigin string `json:"crossorigin,omitempty"` // "", "anonymous" or "use-credentials"
+	Integrity   string `json:"integrity,omitempty"`
+}
+
+// jsonAssets is the wire form of "assets": each of "js" is a URL or an
+// object with "src".
+type jsonAssets struct {
+	CSS []string          `json:"css,omitempty"`
+	JS  []json.RawMessage `json:"js,omitempty"`
+}
+
+// jsonScript is the object form of one of "assets.js".
+type jsonScript struct {
+	Src string `json:"src"`
+	Script
+}
+
+// parseAssets reads "assets", checking each URL against today's rules
+// (checkAsset) and each script object's attributes.
+func parseAssets(j jsonAssets) (Assets, error) {
+	a := Assets{CSS: j.CSS}
+	for _, u := range j.CSS {
+		if err := checkAsset(u); err != nil {
+			return Assets{}, err
+		}
+	}
+	for i, raw := range j.JS {
+		raw = bytes.TrimSpace(raw)
+		var sc jsonScript
+		switch {
+		case len(raw) > 0 && raw[0] == '{':
+			if err := refuseNull(raw, fmt.Sprintf("assets.js[%d]: ", i)); err != nil {
+				return Assets{}, err
+			}
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&sc); err != nil {
+				return Assets{}, fmt.Errorf("%v (want src, type, async, defer, crossorigin, integrity)", forAuthors(err, fmt.Sprintf("assets.js[%d]", i)))
+			}
+			if sc.Src == "" {
+				return Assets{}, fmt.Errorf(`assets.js[%d]: "src" is missing`, i)
+			}
+		default:
+			if err := json.Unmarshal(raw, &sc.Src); err != nil {
+				return Assets{}, fmt.Errorf(`assets.js[%d]: want a URL or an object such as {"src": "/static/app.js", "type": "module"}`, i)
+			}
+		}
+		if err := checkAsset(sc.Src); err != nil {
+			return Assets{}, err
+		}
+		if err := checkScript(sc.Script); err != nil {
+			return Assets{}, fmt.Errorf("assets.js[%d]: %w", i, err)
+		}
+		a.JS = append(a.JS, sc.Src)
+		if sc.Script != (Script{}) {
+			if a.Scripts == nil {
+				a.Scripts = map[string]Script{}
+			}
+			a.Scripts[sc.Src] = sc.Script
+		}
+	}
+	return a, nil
+}
+
+// checkScript checks a script object's attributes.
+func checkScript(s Script) error {
+	switch s.Type {
+	case "", "module":
+	default:
+		return fmt.Errorf(`type %q: want "module", or leave it out for a classic script`, s.Type)
+	}
+	switch s.Crossorigin {
+	case "", "anonymous", "use-credentials":
+	default:
+		return fmt.Errorf(`crossorigin %q: want "anonymous" or "use-credentials"`, s.Crossorigin)
+	}
+	for tok := range strings.FieldsSeq(s.Integrity) {
+		alg, digest, ok := strings.Cut(tok, "-")
+		if !ok || (alg != "sha256" && alg != "sha384" && alg != "sha512") || digest == "" ||
+			strings.ContainsFunc(digest, func(r rune) bool {
+				return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+/=-_?", r))
+			}) {
+			return fmt.Errorf(`integrity %q: want sha256-, sha384- or sha512- and a base64 digest`, s.Integrity)
+		}
+	}
+	return nil
 }
 
 // Version is a weighted alternative endpoint (canary or blue-green). Weight
@@ -218,18 +392,21 @@ func (e Entry) Choose(current string, roll int) (name, endpoint string, kept boo
 
 // jsonEntry is the wire form of an entry object.
 type jsonEntry struct {
-	Endpoint       string    `json:"endpoint"`
-	Timeout        string    `json:"timeout,omitempty"`
-	Assets         Assets    `json:"assets"`
-	ForwardHeaders []string  `json:"forwardHeaders,omitempty"`
-	Versions       []Version `json:"versions,omitempty"`
-	SetCookie      bool      `json:"setCookie,omitempty"`
-	Loader         string    `json:"loader,omitempty"`
+	Endpoint       string     `json:"endpoint"`
+	Timeout        string     `json:"timeout,omitempty"`
+	Assets         jsonAssets `json:"assets"`
+	ForwardHeaders []string   `json:"forwardHeaders,omitempty"`
+	Versions       []Version  `json:"versions,omitempty"`
+	SetCookie      bool       `json:"setCookie,omitempty"`
+	Loader         string     `json:"loader,omitempty"`
 	// Breaker is "off" or an object (see parseBreaker).
 	Breaker        json.RawMessage `json:"breaker,omitempty"`
 	MaxConcurrency *int            `json:"maxConcurrency,omitempty"`
 	// Hedge is a delay, "auto" or an object (see parseHedge).
 	Hedge json.RawMessage `json:"hedge,omitempty"`
+	// Podium is true or an object (see parsePodium).
+	Podium       json.RawMessage `json:"podium,omitempty"`
+	TrustScripts bool            `json:"trustScripts,omitempty"`
 }
 
 // ParseEntry reads an entry: an endpoint that is an http(s) URL or an ARN
@@ -341,7 +518,7 @@ func wantKind(t reflect.Type) string {
 
 // entryOnly are the entry fields a version cannot have: they apply to
 // every version of the entry.
-var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge"}
+var entryOnly = []string{"timeout", "assets", "forwardHeaders", "setCookie", "loader", "breaker", "maxConcurrency", "hedge", "podium", "trustScripts"}
 
 // refuseNull refuses a field whose value is null in the JSON object data
 // (where names a nested object in messages, "" at the top): null is not
@@ -437,7 +614,7 @@ func parseObject(data []byte) (Entry, error) {
 	if j.Endpoint == "" {
 		return Entry{}, errors.New(`"endpoint" is missing`)
 	}
-	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), Assets: j.Assets, SetCookie: j.SetCookie, Loader: j.Loader}
+	e := Entry{Endpoint: strings.TrimSpace(j.Endpoint), SetCookie: j.SetCookie, Loader: j.Loader, TrustScripts: j.TrustScripts}
 	var err error
 	if j.Loader != "" && j.Loader != LoaderLambda {
 		return Entry{}, fmt.Errorf("loader %q: the only loader is \"lambda\", for endpoints that are bare function names (a URL or an ARN says its own kind)", j.Loader)
@@ -457,14 +634,12 @@ func parseObject(data []byte) (Entry, error) {
 			return Entry{}, fmt.Errorf("forwardHeaders: %q is not a header name", h)
 		}
 		if NeverForwarded(h) {
-			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id is the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
+			return Entry{}, fmt.Errorf("forwardHeaders: %q is never forwarded (the request id, the slot and Podium's context are the composer's; connection headers, Host, Accept-Encoding and Content-Length belong to one connection or would change the fragment's answer): remove it", h)
 		}
 		e.ForwardHeaders = append(e.ForwardHeaders, http.CanonicalHeaderKey(h))
 	}
-	for _, a := range append(append([]string{}, j.Assets.CSS...), j.Assets.JS...) {
-		if err := checkAsset(a); err != nil {
-			return Entry{}, err
-		}
+	if e.Assets, err = parseAssets(j.Assets); err != nil {
+		return Entry{}, err
 	}
 	if e.Breaker, err = parseBreaker(j.Breaker); err != nil {
 		return Entry{}, err
@@ -476,6 +651,9 @@ func parseObject(data []byte) (Entry, error) {
 		e.MaxConcurrency = *j.MaxConcurrency
 	}
 	if e.Hedge, err = parseHedge(j.Hedge, e.Timeout); err != nil {
+		return Entry{}, err
+	}
+	if e.Podium, err = parsePodium(j.Podium); err != nil {
 		return Entry{}, err
 	}
 	total := 0
@@ -972,4 +1150,8 @@ var neverForwarded = map[string]bool{
 	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 	"Proxy-Authorization": true, "Proxy-Connection": true,
+	// The composer's own (package fetch's SlotHeader and Podium's context):
+	// never a visitor's value.
+	"Mfe-Slot": true, "Podium-Locale": true, "Podium-Device-Type": true, "Podium-Mount-Origin": true,
+	"Podium-Mount-Pathname": true, "Podium-Public-Pathname": true, "Podium-Requested-By": true,
 }

@@ -50,6 +50,7 @@ type Config struct {
 	CacheBytes          int64
 	MaxPages            int
 	CDNKeyHeaders       []string
+	PublicOrigin        string // the site's origin as visitors reach it: Podium's mount origin
 	AdminAddr           string
 	AdminNote           string // how adminAddr was chosen, when the alias was involved
 	AdminFrom           string // the variable adminAddr came from: COMPOSER_ADMIN_ADDR or its alias
@@ -106,6 +107,7 @@ var All = []Setting{
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
 	{"COMPOSER_MAX_PAGES", "max-pages", "2000", "pages in flight at once in this process; a page beyond it gets 503 with Retry-After at once, before any fragment is asked (never /healthz, /readyz or the admin listener); 0 turns it off", false},
 	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private", false},
+	{"COMPOSER_PUBLIC_ORIGIN", "public-origin", "", "the site's origin as visitors reach it (https://shop.example), sent as podium-mount-origin to entries with \"podium\"; never taken from the request's Host, which behind a CDN is the load balancer's", false},
 	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)", false},
 	{"COMPOSER_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "on SIGTERM, how long pages in flight may take to finish (keep it under the ECS stop timeout)", false},
 	{"COMPOSER_SNAPSHOT_DIR", "snapshot-dir", "", "folder where every good load of templates and registry is written, and read at start-up when S3 or SSM is down", false},
@@ -285,6 +287,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 			c.CDNKeyHeaders = append(c.CDNKeyHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
+	if v := *vals["COMPOSER_PUBLIC_ORIGIN"]; v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s: want an origin such as https://shop.example (scheme and host, no path)", c.NamedValue("COMPOSER_PUBLIC_ORIGIN", v)))
+		} else {
+			c.PublicOrigin = u.Scheme + "://" + u.Host
+		}
+	}
 	if strings.HasPrefix(c.Registry, "ssm:") {
 		if _, err := ssmregistry.ParseURI(c.Registry); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.Named("COMPOSER_REGISTRY"), err))
@@ -435,5 +445,7 @@ const DemoAddr = "127.0.0.1:8080"
 const DefaultAdminAddr = "127.0.0.1:9090"
 
 // DemoCSP is the demo's policy: nothing inline but the composer's own
-// scripts, allowed by their hashes.
-const DemoCSP = "default-src 'self'; script-src 'self' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+// scripts, allowed by their hashes, and what they insert ('strict-dynamic':
+// every script that runs is re-created by the activator, package inert;
+// 'self' only for browsers without 'strict-dynamic', which ignore it).
+const DemoCSP = "default-src 'self'; script-src 'self' 'strict-dynamic' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"

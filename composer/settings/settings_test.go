@@ -112,3 +112,16 @@ func TestOneAddressForBothListenersIsRefused(t *testing.T) {
 		}
 	}
 }
+func TestPublicOrigin(t *testing.T) {
+	env := map[string]string{"COMPOSER_PUBLIC_ORIGIN": "https://Shop.example/"}
+	c, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)
+	if err != nil || c.PublicOrigin != "https://Shop.example" {
+		t.Errorf("PublicOrigin = %q, %v", c.PublicOrigin, err)
+	}
+	for _, bad := range []string{"shop.example", "https://shop.example/app", "ftp://shop.example", "https://u@shop.example"} {
+		env["COMPOSER_PUBLIC_ORIGIN"] = bad
+		if _, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}

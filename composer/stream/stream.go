@@ -48,6 +48,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -117,6 +118,10 @@ type Composer struct {
 	// Breakers, if set, tells the debug view each fragment's breaker
 	// state (debug.go).
 	Breakers BreakerStates
+	// PublicOrigin is the site's origin as visitors reach it
+	// ("https://shop.example"): Podium's mount origin. Never the request's
+	// Host, which behind a CDN is the load balancer's.
+	PublicOrigin string
 
 	pool sync.Pool // *[]byte of ChunkSize
 }
@@ -167,6 +172,15 @@ type slot struct {
 	started time.Time // when its fetch started; set before ready is closed
 
 	dbg *slotDebug // the debug view's figures; nil unless it is on
+}
+
+// scripts is what the guard does with the fragment's scripts: all
+// inert, and those its answer's own Content-Security-Policy vouches for
+// (or all, for an entry that trusts its scripts) made live by the
+// activator (package inert). Only the answer's header is read: nothing
+// is stored or fetched for it.
+func (s *slot) scripts() *htmlguard.Scripts {
+	return &htmlguard.Scripts{Policy: inert.ParsePolicy(s.header.Values("Content-Security-Policy")), Trust: s.entry.TrustScripts}
 }
 
 // markReady closes ready once.
@@ -296,7 +310,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 			Path:       r.URL.Path,
 			RawQuery:   fragmentQuery(endpoint, rawQuery),
 			PathParams: p.Params,
-			Header:     fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders),
+			Header:     c.fragmentHeaders(r, p, i, entry),
 			// The circuit breaker and bulkhead key (package breaker, behind
 			// the cache in c.Fetch).
 			Fragment: s.frag.ID,
@@ -323,6 +337,63 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		return
 	}
 	pw.writeParts(ctx, async)
+}
+
+// fragmentHeaders are the headers slot i's request carries: what
+// fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
+func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {
+	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
+	h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+	if pod := entry.Podium; pod != nil {
+		c.podiumHeaders(h, r, p, pod)
+	}
+	return h
+}
+
+// podiumHeaders sets Podium's context for an entry that asks for it, from
+// what the CDN sees only: the entry's values, the request headers the CDN
+// keys on, the public origin setting and (when the entry asks) the path.
+func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *registry.Podium) {
+	locale := pod.Locale
+	if locale == "" && c.keyed("Accept-Language") {
+		first, _, _ := strings.Cut(r.Header.Get("Accept-Language"), ",")
+		first, _, _ = strings.Cut(first, ";")
+		if first = strings.TrimSpace(first); registry.ValidLocale(first) {
+			locale = first
+		}
+	}
+	if locale == "" {
+		locale = "en-US"
+	}
+	device := pod.DeviceType
+	if device == "" {
+		device = "desktop"
+		for _, v := range []struct{ header, device string }{
+			{"Cloudfront-Is-Mobile-Viewer", "mobile"}, {"Cloudfront-Is-Tablet-Viewer", "tablet"},
+		} {
+			if c.keyed(v.header) && r.Header.Get(v.header) == "true" {
+				device = v.device
+				break
+			}
+		}
+	}
+	public := pod.PublicPathname
+	if public == "" {
+		public = "/"
+	}
+	h[fetch.PodiumLocale] = []string{locale}
+	h[fetch.PodiumDeviceType] = []string{device}
+	h[fetch.PodiumPublicPathname] = []string{public}
+	if c.PublicOrigin != "" {
+		h[fetch.PodiumMountOrigin] = []string{c.PublicOrigin}
+	}
+	if p.Template != nil && p.Template.Name != "" && !strings.ContainsFunc(p.Template.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		h[fetch.PodiumRequestedBy] = []string{p.Template.Name}
+	}
+	if pod.MountPathname {
+		// Escaped: a decoded path may hold any byte, a header may not.
+		h[fetch.PodiumMountPathname] = []string{r.URL.EscapedPath()}
+	}
 }
 
 func (c *Composer) queueChunks() int {
@@ -624,6 +695,8 @@ type pageWriter struct {
 	mode      pageMode
 
 	overlayWritten bool // the debug view's script is in the page
+
+	assets map[string]bool // the asset URLs written, by kind (asset)
 }
 
 // start writes the response header once the required fragments have given
@@ -1029,7 +1102,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	pw.writeLinks(s.header)
 	// The guard keeps this fragment's markup from breaking the page, and
 	// its elements from taking or naming the page's ids.
-	g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
+	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 	written := 0
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
@@ -1051,6 +1124,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 	g.Close(pw.write)
 	if s.bodyErr == nil {
+		pw.writeLinkScripts(s.header)
 		return
 	}
 	pw.logFailure(s, s.bodyErr)
@@ -1082,10 +1156,11 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes: the async mover's, and the debug view's overlay script's
-// (overlayScript, on debug pages only).
+// becomes: the async mover's, the activator's (package inert: every
+// script that runs on a page goes through it), and the debug view's
+// overlay script's (overlayScript, on debug pages only).
 var ScriptHashes = func() string {
-	var hashes []string
+	hashes := []string{inert.Hash}
 	for _, script := range []string{moverScript, overlayScript} {
 		sum := sha256.Sum256([]byte(script))
 		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
@@ -1130,9 +1205,10 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 		pw.logFailure(s, err)
 	} else {
 		pw.writeLinks(s.header)
-		g := htmlguard.Guard{Reserved: pw.page.Template.IDs}
+		g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 		g.Write(s.body, pw.write)
 		g.Close(pw.write)
+		pw.writeLinkScripts(s.header)
 	}
 	pw.debugEnd(s)
 	pw.write([]byte(`</template><script>` + moverScript + `</script>`))
@@ -1172,19 +1248,43 @@ func (pw *pageWriter) preloadHeader() string {
 		if b.Len() > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("<" + u + ">; rel=preload; as=script")
+		sc := pw.script(u)
+		if sc.Type == "module" {
+			// A module preloaded as a classic script would be fetched
+			// twice (another request mode).
+			b.WriteString("<" + u + ">; rel=modulepreload")
+		} else {
+			b.WriteString("<" + u + ">; rel=preload; as=script")
+		}
+		if sc.Crossorigin != "" {
+			b.WriteString("; crossorigin=" + sc.Crossorigin)
+		}
 	}
 	return b.String()
+}
+
+// script is how the registry asks for script u to be loaded (the first
+// entry of the page that gives it attributes); a classic script, deferred,
+// when none does.
+func (pw *pageWriter) script(u string) registry.Script {
+	for i := range pw.slots {
+		if sc, ok := pw.slots[i].entry.Assets.Scripts[u]; ok {
+			return sc
+		}
+	}
+	return registry.Script{Defer: true}
 }
 
 func (pw *pageWriter) writeAssets() {
 	css, js := pw.pageAssets()
 	var b bytes.Buffer
 	for _, u := range css {
+		pw.asset("css", u)
 		b.WriteString(`<link rel="stylesheet" href="` + html.EscapeString(u) + `">` + "\n")
 	}
 	for _, u := range js {
-		b.WriteString(`<script src="` + html.EscapeString(u) + `" defer></script>` + "\n")
+		pw.asset("js", u)
+		b.WriteString(scriptTag(u, pw.script(u)) + "\n")
 	}
 	pw.write(b.Bytes())
 }

@@ -68,6 +68,12 @@ func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
 	}
+	if *regFile != "" {
+		raws, _ := registry.ReadFile(*regFile)
+		for _, n := range trustNotes(raws) {
+			fmt.Fprintln(stdout, n)
+		}
+	}
 	byPlace := map[string][]string{dir: tplProblems}
 	byPlace[*regFile] = append(byPlace[*regFile], regProblems...) // the same path for both counts both
 	if err := sources.ProblemsError(byPlace); err != nil {
@@ -75,4 +81,23 @@ func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 	}
 	fmt.Fprintf(stdout, "ok: %s, %s\n", command.Plural(len(set.Templates), "template"), command.Plural(len(set.Routes), "route"))
 	return nil
+}
+
+// trustNotes names the entries that trust their fragment's scripts
+// ("trustScripts": true): in their markup an injected script runs too, so
+// a reviewer should know each one. They are notes, not problems.
+func trustNotes(raws []registry.Raw) []string {
+	var notes []string
+	for _, r := range raws {
+		e, err := registry.ParseEntry(r.Data)
+		if err != nil || !e.TrustScripts {
+			continue
+		}
+		where := r.From
+		if r.File != "" {
+			where = fmt.Sprintf("%s:%d", r.File, r.Line)
+		}
+		notes = append(notes, fmt.Sprintf("%s: note: entry %q trusts its scripts (trustScripts): every script in its markup runs, one injected from a visitor's input too; prefer a nonce or hashes in its Content-Security-Policy", where, r.ID))
+	}
+	return notes
 }
