@@ -20,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // The compatibility suite: fragments rendered by the real framework
@@ -120,7 +122,7 @@ func startCompat(t *testing.T, csp string) *instance {
 	}`, frag+"/compat/react", frag+"/compat/vue", frag+"/compat/tailor", frag+"/compat/inject", frag+"/compat/podium/"))
 	switch csp {
 	case "":
-		csp = demoCSP
+		csp = settings.DemoCSP
 	case "none":
 		csp = "" // custom templates and no policy: the page has none
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
+	"github.com/ssr-mfe/composer/composer/settings"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -42,7 +43,7 @@ func debugSite(t *testing.T, key []byte) string {
 	breakers := breaker.New(&fetch.Mux{HTTP: h, Override: h}, breaker.Options{Registry: reg})
 	log := slog.New(slog.DiscardHandler)
 	c := &stream.Composer{Fetch: breakers, Breakers: breakers, Registry: reg, Log: log}
-	s := server.New(server.Options{Log: log, Composer: c, Registry: reg, CSP: demoCSP, OverrideKey: key})
+	s := server.New(server.Options{Log: log, Composer: c, Registry: reg, CSP: settings.DemoCSP, OverrideKey: key})
 	set, err := template.BuildSet(map[string][]byte{
 		"routes.json": []byte(`{"/": "page.html"}`),
 		"page.html": []byte(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Debug</title><link rel="icon" href="data:,"></head>` +
