@@ -394,3 +394,21 @@ func TestValidateReportsAnUnknownIDBesideATypo(t *testing.T) {
 		t.Errorf("the typo's line does not name it: %s", lines[0])
 	}
 }
+
+// An entry that trusts its fragment's scripts lets an injected script run
+// too: validate names each one (a note, not a problem).
+func TestValidateListsEntriesThatTrustTheirScripts(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="legacy"/><micro-frontend id="react"/>`)
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, "{\n  \"react\": \"https://react.internal/\",\n  \"legacy\": {\"endpoint\": \"https://legacy.internal/\", \"trustScripts\": true}\n}\n")
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err != nil {
+		t.Fatalf("validate failed: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	want := reg + `:3: note: entry "legacy" trusts its scripts (trustScripts)`
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasPrefix(lines[1], "ok:") {
+		t.Errorf("lines:\n%s\nwant: %s..., then ok", strings.Join(lines, "\n"), want)
+	}
+}

@@ -192,3 +192,36 @@ func TestGuardScriptsOracle(t *testing.T) {
 func checkHoldsScripts(out string) error {
 	return checkHolds(strings.ReplaceAll(out, inert.Tag, ""))
 }
+
+// BenchmarkGuardScripts is BenchmarkGuard as the composer runs it, with
+// the fragment's policy read: a page without scripts must not pay for
+// them.
+func BenchmarkGuardScripts(b *testing.B) {
+	src := benchFragment
+	s := &Scripts{Policy: inert.ParsePolicy([]string{"script-src 'nonce-abc' 'strict-dynamic'"})}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	emit := func([]byte) {}
+	for b.Loop() {
+		g := Guard{Scripts: s}
+		g.Write(src, emit)
+		g.Close(emit)
+	}
+}
+
+// BenchmarkGuardReactScripts is a React fragment's answer: its Suspense
+// scripts, vouched for by hash (the costlier way: their text is kept and
+// hashed).
+func BenchmarkGuardReactScripts(b *testing.B) {
+	script := `$RC=function(a,b){if(b=document.getElementById(b))(a=document.getElementById(a))?a.previousSibling.data="$~":b.parentNode.removeChild(b)};$RC("B:0","S:0")`
+	src := []byte(string(benchFragment) + `<div hidden id="S:0"><p>x</p></div><script>` + script + `</script>`)
+	s := &Scripts{Policy: inert.ParsePolicy([]string{"script-src " + sha(script)})}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	emit := func([]byte) {}
+	for b.Loop() {
+		g := Guard{Scripts: s}
+		g.Write(src, emit)
+		g.Close(emit)
+	}
+}

@@ -112,7 +112,6 @@ func TestOneAddressForBothListenersIsRefused(t *testing.T) {
 		}
 	}
 }
-
 func TestPublicOrigin(t *testing.T) {
 	env := map[string]string{"COMPOSER_PUBLIC_ORIGIN": "https://Shop.example/"}
 	c, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)

@@ -184,6 +184,17 @@ func (w *bufferWriter) Header() http.Header         { return w.h }
 func (w *bufferWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
 func (w *bufferWriter) WriteHeader(int)             {}
 
+// writeFallback writes a failed slot's fallback: as an island the browser
+// tries once when the slot says client-fallback (and the id is
+// registered), else as it is.
+func (pw *pageWriter) writeFallback(s *slot) {
+	if s.frag.ClientFallback && s.req != nil {
+		pw.writeIsland(s)
+		return
+	}
+	pw.write(s.frag.Fallback)
+}
+
 // writeGuarded writes a whole (async or island) slot's body through the
 // HTML guard, its scripts as its answer vouches for them.
 func (pw *pageWriter) writeGuarded(s *slot) {
