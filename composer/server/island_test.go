@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,5 +360,54 @@ func TestIslandsAreShed(t *testing.T) {
 	}
 	if resp, _ := do(t, "GET", rig.ts.URL+u, sameOrigin()); resp.StatusCode != 200 {
 		t.Errorf("island once the page is done: %d", resp.StatusCode)
+	}
+}
+
+// A client-fallback slot whose server-side fetch fails holds its fallback
+// and its island, in place (a sync slot) or moved with the async content;
+// the island answers once the fragment does. A failed slot without
+// client-fallback, or any slot without keys, is its fallback alone.
+func TestClientFallbackSlots(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 3 { // the page's three requests fail
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(`<p class="live">live</p>`))
+	}))
+	t.Cleanup(flaky.Close)
+	reg := registry.New(map[string]registry.Entry{"flaky": {Endpoint: flaky.URL}})
+	for _, ring := range []*island.Ring{islandRing(t, "a", map[string]string{"a": islandKeyA}), nil} {
+		calls.Store(0)
+		h := fetch.NewHTTP()
+		t.Cleanup(h.Close)
+		log := slog.New(slog.DiscardHandler)
+		s := server.New(server.Options{Log: log, Registry: reg, Composer: &stream.Composer{Fetch: &fetch.Mux{HTTP: h}, Registry: reg, Log: log, Islands: ring}})
+		s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<body>` +
+			`<micro-frontend id="flaky" client-fallback><i>sync</i></micro-frontend>` +
+			`<micro-frontend id="flaky" client-fallback async><i>async</i></micro-frontend>` +
+			`<micro-frontend id="flaky"><i>plain</i></micro-frontend></body>`}))
+		ts := httptest.NewServer(s)
+		t.Cleanup(ts.Close)
+		_, body := do(t, "GET", ts.URL+"/", nil)
+		islands := regexp.MustCompile(`<mfe-island data-fragment="flaky" data-src="([^"]*)"><i>(\w+)</i></mfe-island><script>`).FindAllStringSubmatch(body, -1)
+		if ring == nil {
+			if len(islands) != 0 || !strings.Contains(body, "<i>sync</i>") || !strings.Contains(body, "<i>plain</i>") {
+				t.Errorf("without keys:\n%s", body)
+			}
+			continue
+		}
+		if len(islands) != 2 || islands[0][2] != "sync" || islands[1][2] != "async" || !strings.Contains(body, "<i>plain</i>") {
+			t.Fatalf("page:\n%s", body)
+		}
+		if !regexp.MustCompile(`<template id="mfe-async-1-[^"]*-content"><mfe-island`).MatchString(body) {
+			t.Errorf("the async slot's island is not in its template:\n%s", body)
+		}
+		resp, ans := do(t, "GET", ts.URL+html.UnescapeString(islands[0][1]), sameOrigin())
+		if resp.StatusCode != 200 || !strings.Contains(ans, "live") {
+			t.Errorf("island: %d %s", resp.StatusCode, ans)
+		}
 	}
 }
