@@ -277,6 +277,17 @@ func TestCompatBrowserInjectedScriptsNeverRun(t *testing.T) {
 				if !b.wait(`window.compatInjectOwn === 1 && !document.querySelector("mfe-placeholder")`, 5*time.Second) {
 					t.Errorf("%s: the fragment's own vouched script did not run once (%v)", path, eval[any](b, `window.compatInjectOwn`))
 				}
+				// Its own scripts ran as they would inline: in order, the
+				// deferred one and the module once the document was parsed,
+				// the classic one seeing document.currentScript; its data
+				// block is still data.
+				b.wait(`(window.compatOrder || []).length === 4`, 5*time.Second)
+				if got := eval[string](b, `(window.compatOrder || []).join(",")`); got != "a:SCRIPT,d,b-defer,c-module" {
+					t.Errorf("%s: the fragment's scripts ran as %q, want a:SCRIPT,d,b-defer,c-module", path, got)
+				}
+				if !eval[bool](b, `JSON.parse(document.getElementById("inject-data").textContent).kept === true`) {
+					t.Errorf("%s: the fragment's JSON data block is not readable", path)
+				}
 				// Give an injected src script the time to load and run.
 				b.wait(`false`, 500*time.Millisecond)
 				if got := eval[[]string](b, `window.compatPwned || []`); len(got) > 0 {
