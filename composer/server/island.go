@@ -16,7 +16,7 @@ import (
 // page.
 //
 // A refusal is 404 with Cache-Control: no-store, for every reason alike
-// (the log line says which): a request a browser did not send as a
+// (a debug-level line says which; the request's own line says 404): a request a browser did not send as a
 // same-origin fetch (Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest,
 // when it sends them), an unsigned, forged, expired or malformed one, one
 // signed with a key not in the ring, and one whose template no longer has
@@ -36,7 +36,7 @@ func (s *Server) handleIsland(set *template.Set) http.HandlerFunc {
 		c, reason := s.verifyIsland(set, r)
 		if reason != "" {
 			if s.log != nil {
-				s.log.Info("island refused", "request_id", RequestID(r.Context()), "reason", reason)
+				s.log.Debug("island refused", "request_id", RequestID(r.Context()), "reason", reason)
 			}
 			h.Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNotFound)
