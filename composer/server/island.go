@@ -16,8 +16,8 @@ import (
 // page.
 //
 // A refusal is 404 with Cache-Control: no-store, for every reason alike
-// (a debug-level line says which; the request's own line says 404): a request a browser did not send as a
-// same-origin fetch (Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest,
+// (a debug-level line says which; the request's own line says 404): a
+// request a browser did not send as a same-origin fetch (Sec-Fetch-Site, Sec-Fetch-Mode and Sec-Fetch-Dest,
 // when it sends them), an unsigned, forged, expired or malformed one, one
 // signed with a key not in the ring, and one whose template no longer has
 // that fragment as a client or client-fallback slot there (a republish).
