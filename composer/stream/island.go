@@ -155,7 +155,9 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 	buf.Reset()
 	pw.writeLinkScripts(s.header)
 	a.Tail = buf.String()
-	cc, vary := pw.cacheControl(false)
+	// A canary choice sets its cookie here as on a page, and makes the
+	// answer one visitor's.
+	cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
 	if mode.personal() {
 		cc, vary = personalCacheControl, nil
 	}
