@@ -422,3 +422,41 @@ func TestClientFallbackSlots(t *testing.T) {
 		}
 	}
 }
+
+// An island of a fragment with canary versions is answered as a page
+// would be: the version's cookie set, and private (it varies on it),
+// however public the fragment's own answer.
+func TestIslandCanaryIsPrivate(t *testing.T) {
+	t.Parallel()
+	pub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Write([]byte(`<p>reco</p>`))
+	}))
+	t.Cleanup(pub.Close)
+	reg := registry.New(map[string]registry.Entry{"reco": {Endpoint: pub.URL, Versions: []registry.Version{
+		{Name: registry.DefaultVersion, Weight: 50}, {Name: "b", Endpoint: pub.URL + "/b", Weight: 50}}}})
+	h := fetch.NewHTTP()
+	t.Cleanup(h.Close)
+	log := slog.New(slog.DiscardHandler)
+	ring := islandRing(t, "a", map[string]string{"a": islandKeyA})
+	s := server.New(server.Options{Log: log, Registry: reg, Composer: &stream.Composer{Fetch: &fetch.Mux{HTTP: h}, Registry: reg, Log: log, Islands: ring}})
+	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<body><micro-frontend id="reco" client/></body>`}))
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	_, body := do(t, "GET", ts.URL+"/", nil)
+	m := regexp.MustCompile(`data-src="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no island:\n%s", body)
+	}
+	resp, _ := do(t, "GET", ts.URL+html.UnescapeString(m[1]), sameOrigin())
+	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != 200 || !strings.HasPrefix(cc, "private") || len(resp.Header.Values("Set-Cookie")) == 0 {
+		t.Fatalf("canary island: %d Cache-Control %q Set-Cookie %q", resp.StatusCode, cc, resp.Header.Values("Set-Cookie"))
+	}
+	// The visitor comes back with the version's cookie: no cookie is
+	// set, and the answer still varies on it.
+	cookie, _, _ := strings.Cut(resp.Header.Get("Set-Cookie"), ";")
+	resp, _ = do(t, "GET", ts.URL+html.UnescapeString(m[1]), sameOrigin("Cookie", cookie))
+	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != 200 || !strings.HasPrefix(cc, "private") {
+		t.Errorf("canary island with its cookie: %d Cache-Control %q", resp.StatusCode, cc)
+	}
+}

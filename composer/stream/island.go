@@ -155,20 +155,23 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 	buf.Reset()
 	pw.writeLinkScripts(s.header)
 	a.Tail = buf.String()
-	// A canary choice sets its cookie here as on a page, and makes the
-	// answer one visitor's.
-	cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
+	// As on a page (pageWriter.start): an override or the debug view
+	// first, then a canary version chosen (its Cache-Control is private
+	// and it varies on its cookie), else the rules for the one slot.
 	if mode.personal() {
-		cc, vary = personalCacheControl, nil
+		h.Set("Cache-Control", personalCacheControl)
 	}
-	h.Set("Cache-Control", cc)
-	if strings.HasPrefix(cc, "public") {
-		// As on a page: a shared cache would hand this request's id,
-		// which the visitor may have chosen, to everyone.
-		h.Del("X-Request-Id")
-	}
-	if len(vary) > 0 {
-		h.Add("Vary", strings.Join(vary, ", "))
+	if h.Get("Cache-Control") == "" {
+		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
+		h.Set("Cache-Control", cc)
+		if strings.HasPrefix(cc, "public") {
+			// A shared cache would hand this request's id, which the
+			// visitor may have chosen, to everyone.
+			h.Del("X-Request-Id")
+		}
+		if len(vary) > 0 {
+			h.Add("Vary", strings.Join(vary, ", "))
+		}
 	}
 	body, _ := json.Marshal(a) // strings only: cannot fail
 	h.Set("Content-Length", strconv.Itoa(len(body)))
