@@ -36,14 +36,14 @@ import (
 // (required), the visitor's basket in two client slots (its entry
 // forwards Cookie; its answer is private, vouches for one inline script
 // by a nonce, names a stylesheet and a script by Link, and echoes the
-// cookie, raw), a public recommendation in a client slot, and a fragment
-// that times out server-side on every other request in a client-fallback
-// slot.
+// cookie, raw), a public recommendation in a client slot, and two
+// fragments that time out server-side on every other request, in a sync
+// and an async client-fallback slot.
 type islandShop struct {
 	origin                          string
 	pages, islands                  atomic.Int64 // requests the composer got
 	productHits, cartHits, recoHits atomic.Int64
-	slowHits                        atomic.Int64
+	slowHits, slowAsyncHits         atomic.Int64
 }
 
 func startIslandShop(t *testing.T) *islandShop {
@@ -76,6 +76,16 @@ func startIslandShop(t *testing.T) *islandShop {
 			shop.recoHits.Add(1)
 			w.Header().Set("Cache-Control", "public, max-age=60")
 			fmt.Fprint(w, `<b class="reco">RECO for `+html.EscapeString(r.URL.Query().Get("q"))+`</b>`+r.URL.Query().Get("q"))
+		})},
+		"slow-async": {Endpoint: frag(func(w http.ResponseWriter, r *http.Request) {
+			if shop.slowAsyncHits.Add(1)%2 == 1 {
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(5 * time.Second):
+				}
+			}
+			fmt.Fprint(w, `<p class="slow-async-live">live too, moved and then fetched</p>`)
 		})},
 		"slow": {Endpoint: frag(func(w http.ResponseWriter, r *http.Request) {
 			if shop.slowHits.Add(1)%2 == 1 {
@@ -125,7 +135,8 @@ func startIslandShop(t *testing.T) *islandShop {
 			`<div id="b1"><micro-frontend id="cart"><p class="skeleton">…</p></micro-frontend></div></main></body></html>`),
 		"client.html": []byte(head + `<main><micro-frontend id="product" errorbehaviour="error"/>` +
 			`<div id="b1"><micro-frontend id="cart" client><p class="skeleton">…</p></micro-frontend></div></main></body></html>`),
-		"fallback.html": []byte(head + `<main><micro-frontend id="slow" client-fallback timeout="300ms"><p class="static-fb">static fallback</p></micro-frontend></main></body></html>`),
+		"fallback.html": []byte(head + `<main><micro-frontend id="slow" client-fallback timeout="300ms"><p class="static-fb">static fallback</p></micro-frontend>` +
+			`<micro-frontend id="slow-async" client-fallback async timeout="300ms"><p class="static-async-fb">static async placeholder</p></micro-frontend></main></body></html>`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -324,9 +335,9 @@ func TestBrowserIslandNavigationRendersNothing(t *testing.T) {
 func TestBrowserClientFallback(t *testing.T) {
 	shop := startIslandShop(t)
 	b := newBrowser(t, 1024, 768)
-	b.do(chromedp.Navigate(shop.origin+"/fallback"), b.until(`!!document.querySelector('.slow-live')`))
-	if n := b.count(".static-fb"); n != 0 {
-		t.Errorf("the static fallback stayed beside the live fragment")
+	b.do(chromedp.Navigate(shop.origin+"/fallback"), b.until(`!!document.querySelector('.slow-live') && !!document.querySelector('.slow-async-live')`))
+	if n := b.count(".static-fb, .static-async-fb, mfe-island, mfe-placeholder"); n != 0 {
+		t.Errorf("a static fallback or placeholder stayed beside the live fragments")
 	}
 	if p := b.seen(); len(p) > 0 {
 		t.Errorf("problems: %v", p)
@@ -337,9 +348,9 @@ func TestBrowserClientFallback(t *testing.T) {
 		return err
 	}))
 	islands := shop.islands.Load()
-	n.do(chromedp.Navigate(shop.origin+"/fallback"), n.visible(".static-fb"))
+	n.do(chromedp.Navigate(shop.origin+"/fallback"), n.visible(".static-fb"), n.visible(".static-async-fb"))
 	time.Sleep(300 * time.Millisecond)
-	if n.count(".slow-live") != 0 || shop.islands.Load() != islands {
+	if n.count(".slow-live, .slow-async-live") != 0 || shop.islands.Load() != islands {
 		t.Error("without scripts the browser fetched the island")
 	}
 	if got := shop.slowHits.Load(); got != 3 {
