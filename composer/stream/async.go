@@ -64,8 +64,8 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 }
 
 // writeAsync writes a finished async fragment and the call that moves it
-// into place. A failed one replaces its placeholder with nothing (with its island,
-// when the slot says client-fallback).
+// into place. A failed one replaces its placeholder with nothing (with
+// its island, when the slot says client-fallback).
 func (pw *pageWriter) writeAsync(i int, s *slot) {
 	id := pw.asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
