@@ -696,9 +696,12 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		case !ids || k == aOther:
 		case k == aID:
 			drop = g.Reserved[string(attrValue(val))]
-		case k == aHashRef, k == aHref && svgAnimation(elem):
+		case k == aHashRef:
 			v := attrValue(val)
-			drop = len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
+			h := bytes.IndexByte(v, '#')
+			drop = h >= 0 && g.Reserved[string(v[h+1:])]
+		case k == aHref:
+			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
 		default: // aRef
 			drop, keep = g.refs(attrValue(val))
 		}
@@ -736,9 +739,35 @@ const (
 	aShadow        // shadowroot*: shadowrootmode, shadowrootdelegatesfocus, ...
 	aID            // id
 	aRef           // refers to elements by id: one, or a list of them
-	aHashRef       // refers to an element by "#" and its id or name: usemap
+	aHashRef       // refers to a map by "#" and its name or id: usemap
 	aHref          // href, xlink:href: on an SVG animation element, its target
 )
+
+// ownTarget reports whether v, the href of an SVG animation element, may
+// stay: only when it is "#" and an id that is not reserved, as written.
+// The browser reads it as a URL: it trims the spaces and control
+// characters around it, removes tabs and newlines inside it, resolves it
+// against the page's address (so "page#id", "/page#id" and the page's
+// full address name the page's element) and percent-decodes its fragment.
+// The guard cannot know the page's address, so a value with anything
+// before its '#', or a space, control character or '%' after it, goes.
+func (g *Guard) ownTarget(v []byte) bool {
+	for len(v) > 0 && v[0] <= ' ' {
+		v = v[1:]
+	}
+	for len(v) > 0 && v[len(v)-1] <= ' ' {
+		v = v[:len(v)-1]
+	}
+	if len(v) == 0 || v[0] != '#' {
+		return false
+	}
+	for _, c := range v[1:] {
+		if c <= ' ' || c == '%' {
+			return false
+		}
+	}
+	return !g.Reserved[string(v[1:])]
+}
 
 // svgAnimation reports whether the element named name (lower case) is one
 // of SVG's animation elements, which act on the element their href names:

@@ -478,3 +478,41 @@ func TestGuardReservedIDs(t *testing.T) {
 		}
 	}
 }
+
+// An SVG animation element's href is a URL: Chromium trims the spaces and
+// control characters around it, removes tabs and newlines inside it,
+// resolves it against the page's address and percent-decodes its fragment,
+// so that " #menu", "#me%6Eu", "page#menu" and "/page#menu" all name the
+// page's #menu. Such an href is kept only when it is "#" and an id that is
+// not the page's, with no white space, control character or '%' in it.
+// usemap is read from its first '#' whatever comes before it. Found by
+// the outside attack on issue 25, item 5 (D1).
+func TestGuardReferencesReadAsTheBrowserReadsThem(t *testing.T) {
+	t.Parallel()
+	page := map[string]bool{"menu": true, "pm": true, "#hm": true}
+	for _, tt := range []struct{ in, want string }{
+		{`<svg><set href=" #menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#menu " attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="&#9;#menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{"<svg><set href=\"\x01#menu\" attributeName=href to=x /></svg>", `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#me&#10;nu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#me%6Eu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="http://127.0.0.1:8088/m#menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href=m#menu attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><animate xlink:href="/m#menu"></animate><discard href=" #menu"/></svg>`, `<svg><animate></animate><discard /></svg>`},
+		{`<svg><set href="#own%41" to=x /><set href="#o wn" to=x /><set href="other.svg#own" to=x /></svg>`, `<svg><set to=x /><set to=x /><set to=x /></svg>`},
+		// The plain form of the fragment's own ids stays.
+		{`<svg><set href="#own" to=x /><set href=" #own " to=x /><animate href=#a:b.c></animate></svg>`, `<svg><set href="#own" to=x /><set href=" #own " to=x /><animate href=#a:b.c></animate></svg>`},
+		// usemap: from the first '#', as written.
+		{`<img usemap="x#pm" src=x><img usemap=" #pm" src=x><img usemap="http://x/#pm" src=x>`, `<img src=x><img src=x><img src=x>`},
+		{`<img usemap="##hm" src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`, `<img src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`},
+		// An href elsewhere is a link, not an id reference.
+		{`<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`, `<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guardedReserving(page, tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d:\n got %q\nwant %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}

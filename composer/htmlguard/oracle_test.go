@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,10 +152,22 @@ func reservedLeft(out string, ids map[string]bool) error {
 			if a.Namespace != "" {
 				key = a.Namespace + ":" + key
 			}
+			_, afterHash, hash := strings.Cut(a.Val, "#")
 			switch k := attrKind([]byte(key)); {
 			case k == aID && ids[a.Val],
-				(k == aHashRef || k == aHref && svgAnimation(strings.ToLower(n.Data))) && strings.HasPrefix(a.Val, "#") && ids[a.Val[1:]]:
+				k == aHashRef && hash && ids[afterHash]:
 				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+			case k == aHref && svgAnimation(strings.ToLower(n.Data)) && hash:
+				// As a URL of the page (whatever comes before the '#'):
+				// tabs and newlines removed, the fragment percent-decoded.
+				f := strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(afterHash)
+				f = strings.TrimRightFunc(f, func(r rune) bool { return r <= ' ' })
+				if d, err := url.PathUnescape(f); err == nil {
+					f = d
+				}
+				if ids[f] {
+					return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+				}
 			case k == aRef:
 				for _, f := range append(strings.Fields(a.Val), a.Val) {
 					if ids[f] {
