@@ -119,7 +119,10 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 				`<set href="&#9;#t3" attributeName="visibility" to="hidden"/>`+
 				`<set href="/#t4" attributeName="visibility" to="hidden"/>`+
 				`<set href="`+pageURL.Load().(string)+`#t5" attributeName="visibility" to="hidden"/>`+
-				`<set href="#t%36" attributeName="visibility" to="hidden"/></svg>`)
+				`<set href="#t%36" attributeName="visibility" to="hidden"/></svg>`+
+				// A map of the page's map's name, earlier in the page,
+				// would take the page's image's clicks.
+				`<map name="pm"><area shape="default" href="https://evil.example/map"></map>`)
 		case "/other":
 			fmt.Fprint(w, `<div id="other-popover" popover>the other fragment's popover</div>`)
 		}
@@ -137,6 +140,7 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 <dialog id="page-dialog">the page's dialog</dialog>
 <svg width="100" height="20"><a id="logo-link" href="/home"><text x="0" y="15">home</text></a></svg>
 <svg width="300" height="20"><text id="t1" x="0" y="15">1</text><text id="t2" x="20" y="15">2</text><text id="t3" x="40" y="15">3</text><text id="t4" x="60" y="15">4</text><text id="t5" x="80" y="15">5</text><text id="t6" x="100" y="15">6</text></svg>
+<img id="pimg" usemap="#pm" width="40" height="40" alt="map" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><map name="pm"><area shape="default" href="/page-map" alt="page"></map>
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "other": %q}`, frag.URL+"/hostile", frag.URL+"/other"))
@@ -154,6 +158,11 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 		if eval[string](b, fmt.Sprintf(`getComputedStyle(document.getElementById("t%d")).visibility`, i)) != "visible" {
 			t.Errorf("the fragment's <set> hid the page's #t%d", i)
 		}
+	}
+	// What the page's image map sends a click on its image to.
+	if area := eval[string](b, `(() => { const i = document.getElementById("pimg"); i.scrollIntoView(); const r = i.getBoundingClientRect();
+		const e = document.elementFromPoint(r.left + 5, r.top + 5); return e && e.tagName === "AREA" ? e.href : String(e && e.tagName) })()`); area != inst.base+"/page-map" {
+		t.Errorf("a click on the page's image map goes to %s", area)
 	}
 	// The buttons and the label are clicked as a visitor would, one at a
 	// time, each popover closed before the next click.

@@ -702,6 +702,8 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 			drop = h >= 0 && g.Reserved[string(v[h+1:])]
 		case k == aHref:
 			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
+		case k == aName:
+			drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
 		default: // aRef
 			drop, keep = g.refs(attrValue(val))
 		}
@@ -741,6 +743,7 @@ const (
 	aRef           // refers to elements by id: one, or a list of them
 	aHashRef       // refers to a map by "#" and its name or id: usemap
 	aHref          // href, xlink:href: on an SVG animation element, its target
+	aName          // name: on a map, what usemap finds it by
 )
 
 // ownTarget reports whether v, the href of an SVG animation element, may
@@ -769,6 +772,15 @@ func (g *Guard) ownTarget(v []byte) bool {
 	return !g.Reserved[string(v[1:])]
 }
 
+// mapName is the name a <map name=v> is found by: v without one leading
+// '#', as Chromium reads it (case kept, spaces too).
+func mapName(v []byte) []byte {
+	if len(v) > 0 && v[0] == '#' {
+		return v[1:]
+	}
+	return v
+}
+
 // svgAnimation reports whether the element named name (lower case) is one
 // of SVG's animation elements, which act on the element their href names:
 // <set href="#logo" attributeName="href" to="..."> changes the page's
@@ -784,7 +796,7 @@ func svgAnimation(name string) bool {
 // attrKind tells what the attribute name (as written) is to attrs.
 func attrKind(name []byte) uint8 {
 	switch name[0] | 0x20 { // the first letters of the names below
-	case 'a', 'c', 'f', 'h', 'i', 'l', 'p', 'u', 'x':
+	case 'a', 'c', 'f', 'h', 'i', 'l', 'n', 'p', 'u', 'x':
 	case 's':
 		if hasPrefixFold(name, "shadowroot") {
 			return aShadow
@@ -822,6 +834,8 @@ func attrKind(name []byte) uint8 {
 		return aHashRef
 	case "href", "xlink:href":
 		return aHref
+	case "name":
+		return aName
 	}
 	return aOther
 }

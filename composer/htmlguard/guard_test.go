@@ -485,8 +485,10 @@ func TestGuardReservedIDs(t *testing.T) {
 // so that " #menu", "#me%6Eu", "page#menu" and "/page#menu" all name the
 // page's #menu. Such an href is kept only when it is "#" and an id that is
 // not the page's, with no white space, control character or '%' in it.
-// usemap is read from its first '#' whatever comes before it. Found by
-// the outside attack on issue 25, item 5 (D1).
+// usemap is read from its first '#' whatever comes before it; a map is
+// found by its name (a leading '#' cut off) as well as by its id, so a
+// fragment's <map name> may not take the page's. Found by the outside
+// attack on issue 25, item 5 (D1 and D2).
 func TestGuardReferencesReadAsTheBrowserReadsThem(t *testing.T) {
 	t.Parallel()
 	page := map[string]bool{"menu": true, "pm": true, "#hm": true}
@@ -508,6 +510,10 @@ func TestGuardReferencesReadAsTheBrowserReadsThem(t *testing.T) {
 		{`<img usemap="##hm" src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`, `<img src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`},
 		// An href elsewhere is a link, not an id reference.
 		{`<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`, `<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`},
+		// A map may not take the page's map name.
+		{`<map name="pm"><area shape=default href=https://evil.example/></map>`, `<map><area shape=default href=https://evil.example/></map>`},
+		{`<map NAME="#pm"></map><map id=pm></map><map name=##hm></map>`, `<map></map><map></map><map></map>`},
+		{`<map name="PM"></map><map name=" pm"></map><input name=pm><iframe name=pm></iframe>`, `<map name="PM"></map><map name=" pm"></map><input name=pm><iframe name=pm></iframe>`},
 	} {
 		for _, n := range []int{0, 1, 3, 7} {
 			if got := guardedReserving(page, tt.in, n); got != tt.want {

@@ -155,7 +155,8 @@ func reservedLeft(out string, ids map[string]bool) error {
 			_, afterHash, hash := strings.Cut(a.Val, "#")
 			switch k := attrKind([]byte(key)); {
 			case k == aID && ids[a.Val],
-				k == aHashRef && hash && ids[afterHash]:
+				k == aHashRef && hash && ids[afterHash],
+				k == aName && n.Data == "map" && ids[strings.TrimPrefix(a.Val, "#")]:
 				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
 			case k == aHref && svgAnimation(strings.ToLower(n.Data)) && hash:
 				// As a URL of the page (whatever comes before the '#'):
