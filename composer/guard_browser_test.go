@@ -122,7 +122,9 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 				`<set href="#t%36" attributeName="visibility" to="hidden"/></svg>`+
 				// A map of the page's map's name, earlier in the page,
 				// would take the page's image's clicks.
-				`<map name="pm"><area shape="default" href="https://evil.example/map"></map>`)
+				`<map name="pm"><area shape="default" href="https://evil.example/map"></map>`+
+				// An SVG link to an animation element begins it.
+				`<svg width="20" height="20"><a id="h-svga" href="#page-anim"><rect width="20" height="20"/></a></svg>`)
 		case "/other":
 			fmt.Fprint(w, `<div id="other-popover" popover>the other fragment's popover</div>`)
 		}
@@ -140,6 +142,7 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 <dialog id="page-dialog">the page's dialog</dialog>
 <svg width="100" height="20"><a id="logo-link" href="/home"><text x="0" y="15">home</text></a></svg>
 <svg width="300" height="20"><text id="t1" x="0" y="15">1</text><text id="t2" x="20" y="15">2</text><text id="t3" x="40" y="15">3</text><text id="t4" x="60" y="15">4</text><text id="t5" x="80" y="15">5</text><text id="t6" x="100" y="15">6</text></svg>
+<svg width="20" height="20"><rect id="anim-target" width="10" height="10"><set id="page-anim" attributeName="visibility" to="hidden" begin="indefinite"/></rect></svg>
 <img id="pimg" usemap="#pm" width="40" height="40" alt="map" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><map name="pm"><area shape="default" href="/page-map" alt="page"></map>
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
@@ -158,6 +161,11 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 		if eval[string](b, fmt.Sprintf(`getComputedStyle(document.getElementById("t%d")).visibility`, i)) != "visible" {
 			t.Errorf("the fragment's <set> hid the page's #t%d", i)
 		}
+	}
+	b.do(chromedp.Click(chromedp.CSS("#h-svga")))
+	b.do(b.until(`(window.polls = (window.polls || 0) + 1) > 10`)) // a few frames
+	if eval[string](b, `getComputedStyle(document.getElementById("anim-target")).visibility`) != "visible" {
+		t.Error("the fragment's SVG link began the page's animation")
 	}
 	// What the page's image map sends a click on its image to.
 	if area := eval[string](b, `(() => { const i = document.getElementById("pimg"); i.scrollIntoView(); const r = i.getBoundingClientRect();

@@ -700,6 +700,8 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 			v := attrValue(val)
 			h := bytes.IndexByte(v, '#')
 			drop = h >= 0 && g.Reserved[string(v[h+1:])]
+		case k == aHref && elem == "a":
+			drop = g.svgLinkToPage(attrValue(val))
 		case k == aHref:
 			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
 		case k == aName:
@@ -770,6 +772,20 @@ func (g *Guard) ownTarget(v []byte) bool {
 		}
 	}
 	return !g.Reserved[string(v[1:])]
+}
+
+// svgLinkToPage reports whether v, the href of an <a> just opened (or,
+// self-closing, just written), would name one of the page's elements in a
+// way that acts when the link is followed: an SVG link whose href is "#"
+// and an id (white space around it trimmed, nothing decoded) begins the
+// animation element of that id instead of scrolling to it. An HTML link
+// only scrolls: it is not judged.
+func (g *Guard) svgLinkToPage(v []byte) bool {
+	if t := g.top(); t == nil || t.ns != nsSVG {
+		return false
+	}
+	v = bytes.TrimFunc(v, isSpaceRune)
+	return len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
 }
 
 // mapName is the name a <map name=v> is found by: v without one leading

@@ -464,7 +464,7 @@ func TestGuardReservedIDs(t *testing.T) {
 		{`<svg><set href="#menu" attributeName=href to=x /><animate xlink:href="#menu"></animate><animateMotion href=#menu /></svg>`,
 			`<svg><set attributeName=href to=x /><animate></animate><animateMotion /></svg>`},
 		{`<svg><set href="#own" attributeName=href to=x /></svg>`, `<svg><set href="#own" attributeName=href to=x /></svg>`},
-		{`<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`, `<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`},
+		{`<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`, `<a href="#menu">top</a><svg><use href="#menu"/><a></a></svg>`},
 		{`<input list="menu/">`, `<input list="menu/">`},
 		{`<input list=menu/>`, `<input list=menu/>`},
 		// Every reference attribute is read as a list of tokens, even one
@@ -508,8 +508,12 @@ func TestGuardReferencesReadAsTheBrowserReadsThem(t *testing.T) {
 		// usemap: from the first '#', as written.
 		{`<img usemap="x#pm" src=x><img usemap=" #pm" src=x><img usemap="http://x/#pm" src=x>`, `<img src=x><img src=x><img src=x>`},
 		{`<img usemap="##hm" src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`, `<img src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`},
-		// An href elsewhere is a link, not an id reference.
+		// An href elsewhere is a link, not an id reference...
 		{`<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`, `<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`},
+		// ... but an SVG link to "#id" (spaces around it trimmed) begins
+		// the animation element of that id when it is clicked.
+		{`<svg><a href="#menu"><rect/></a><a xlink:href=" #menu&#10;"/><a href="#own"></a><a href="/x#menu"></a></svg>`, `<svg><a><rect/></a><a /><a href="#own"></a><a href="/x#menu"></a></svg>`},
+		{`<svg><foreignObject><a href="#menu">html</a></foreignObject></svg><math><a href="#menu"/></math>`, `<svg><foreignObject><a href="#menu">html</a></foreignObject></svg><math><a href="#menu"/></math>`},
 		// A map may not take the page's map name.
 		{`<map name="pm"><area shape=default href=https://evil.example/></map>`, `<map><area shape=default href=https://evil.example/></map>`},
 		{`<map NAME="#pm"></map><map id=pm></map><map name=##hm></map>`, `<map></map><map></map><map></map>`},

@@ -158,6 +158,10 @@ func reservedLeft(out string, ids map[string]bool) error {
 				k == aHashRef && hash && ids[afterHash],
 				k == aName && n.Data == "map" && ids[strings.TrimPrefix(a.Val, "#")]:
 				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+			case k == aHref && n.Data == "a" && n.Namespace == "svg":
+				if v := strings.Trim(a.Val, " \t\n\r\f"); strings.HasPrefix(v, "#") && ids[v[1:]] {
+					return fmt.Errorf("<svg:a %s=%q> is left", a.Key, a.Val)
+				}
 			case k == aHref && svgAnimation(strings.ToLower(n.Data)) && hash:
 				// As a URL of the page (whatever comes before the '#'):
 				// tabs and newlines removed, the fragment percent-decoded.
