@@ -487,6 +487,9 @@ func namedInputs() []corpusInput {
 		`<div></div><template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x`,
 		`<my-podlet><template shadowrootmode="open"><p>x</p></template></my-podlet><template shadowroot=open>`,
 		`<table><tr><td>x</table><TEMPLATE SHADOWROOTMODE=open>`,
+		// References in the forms the browser reads as the page's
+		// element (issue 25, item 5, the outside attack's D1 and D2).
+		`<svg><set href=" #x" attributeName=href to=y /><set href="/p#x"/><discard xlink:href="#%78"/><a href="#x"><rect/></a></svg><img usemap="p#x"><map name="#x"><area shape=default href=/></map>`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}
