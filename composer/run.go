@@ -182,6 +182,7 @@ func newComposer(ctx context.Context, cfg *settings.Config, getenv func(string) 
 		Timeout:          cfg.FragmentTimeout,
 		MaxFragmentBytes: cfg.MaxFragmentBytes,
 		FlushDelay:       cfg.FlushDelay,
+		Islands:          cfg.Islands,
 	}
 	csp := cfg.CSP
 	if csp == "" && cfg.Templates == "" {

@@ -286,6 +286,10 @@ func NewStack(scope constructs.Construct, id string, props *awscdk.StackProps, s
 		// a required fragment, would outlive its cause. The composer's own
 		// error page passes through (no ResponsePagePath).
 		ErrorResponses: &[]*awscloudfront.ErrorResponse{
+			// The composer's refusal of an island request (and its 404
+			// page) says no-store; kept anyway, it would refuse a good
+			// island for everyone for 10 s.
+			{HttpStatus: jsii.Number(404), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
 			{HttpStatus: jsii.Number(500), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
 			{HttpStatus: jsii.Number(502), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},
 			{HttpStatus: jsii.Number(503), Ttl: awscdk.Duration_Seconds(jsii.Number(0))},

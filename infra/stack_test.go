@@ -208,6 +208,22 @@ func TestStackProperties(t *testing.T) {
 			}
 		}
 	})
+	t.Run("islands: the cache policy's minimum TTL is 0 and no island refusal (404) is kept", func(t *testing.T) {
+		// A minimum TTL above 0 would keep a private island answer (the
+		// visitor's basket) for everyone; an island refusal kept 10 s
+		// would refuse a good island meanwhile (docs/caching.md).
+		for id, p := range *tpl.FindResources(jsii.String("AWS::CloudFront::CachePolicy"), nil) {
+			cfg := (*p)["Properties"].(map[string]any)["CachePolicyConfig"].(map[string]any)
+			if cfg["MinTTL"] != float64(0) {
+				t.Errorf("cache policy %s: MinTTL %v, want 0", id, cfg["MinTTL"])
+			}
+		}
+		tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), m(map[string]any{
+			"DistributionConfig": assertions.Match_ObjectLike(m(map[string]any{
+				"CustomErrorResponses": assertions.Match_ArrayWith(&[]any{map[string]any{"ErrorCode": 404, "ErrorCachingMinTTL": 0}}),
+			})),
+		}))
+	})
 	t.Run("CloudFront: HTTP/2 and 3, origin Cache-Control for pages, S3 with OAC for static", func(t *testing.T) {
 		tpl.ResourceCountIs(jsii.String("AWS::CloudFront::OriginAccessControl"), jsii.Number(1))
 		tpl.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), m(map[string]any{

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -28,6 +29,9 @@ func (s *Server) routes(set *template.Set) http.Handler {
 		r.Head(OverridesPath, h.ServeHTTP)
 		r.Post(OverridesPath, h.ServeHTTP)
 	}
+	island := s.handleIsland(set)
+	r.Get(islandPath, island)
+	r.Head(islandPath, island)
 	for pattern, h := range s.mounts {
 		r.Handle(pattern, h)
 	}
@@ -51,6 +55,9 @@ func handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusMethodNotAllowed)
 }
+
+// islandPath is the route of island requests (package island).
+const islandPath = island.Path
 
 func handleHealthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

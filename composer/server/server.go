@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,8 @@ type Server struct {
 	inFlight atomic.Int64 // pages being served
 	writes   *deadlines   // the write deadlines, shortened at the cap
 
+	islandsOff sync.Once // the start-up line about client slots without keys
+
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
 	root   http.Handler
@@ -121,12 +124,31 @@ func New(o Options) *Server {
 // SetTemplates publishes a template set: requests that start after it
 // returns use it; pages in flight finish with the set they started with.
 func (s *Server) SetTemplates(set *template.Set) {
+	s.noIslandKeys(set)
 	s.set.Store(set)
 	s.publishRouter(set)
 }
 
 // Templates returns the current set, or nil before the first is loaded.
 func (s *Server) Templates() *template.Set { return s.set.Load() }
+
+// noIslandKeys says once, when a set with client slots is loaded and no
+// island key is set, that those slots show their fallback.
+func (s *Server) noIslandKeys(set *template.Set) {
+	if set == nil || s.log == nil || s.composer == nil || s.composer.Islands != nil {
+		return
+	}
+	for _, t := range set.Templates {
+		for _, f := range t.Slots {
+			if f.Client || f.ClientFallback {
+				s.islandsOff.Do(func() {
+					s.log.Warn("COMPOSER_ISLAND_KEYS is not set: client and client-fallback slots show their fallback", "template", t.Name, "fragment", f.ID)
+				})
+				return
+			}
+		}
+	}
+}
 
 func (s *Server) publishRouter(set *template.Set) {
 	h := s.routes(set)

@@ -21,6 +21,7 @@ import (
 	"unicode"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 )
@@ -44,8 +45,9 @@ type Config struct {
 	SnapshotDir         string
 	CSP                 string
 	AllowedHosts        []string
-	OverrideKey         []byte   // signed per-request overrides: their key (nil: off); never logged
-	OverrideHosts       []string // where overrides may point
+	OverrideKey         []byte       // signed per-request overrides: their key (nil: off); never logged
+	OverrideHosts       []string     // where overrides may point
+	Islands             *island.Ring // signs and checks island requests (nil: client slots show their fallback); never logged
 	MaxFragmentBytes    int64
 	CacheBytes          int64
 	MaxPages            int
@@ -114,6 +116,8 @@ var All = []Setting{
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any", false},
 	{"COMPOSER_OVERRIDE_KEY", "", "", "the key that signs per-request fragment overrides (composer override), at least 32 bytes; from the environment only, never a flag (a command line is visible to every user of the machine); empty turns overrides off", false},
 	{"COMPOSER_OVERRIDE_HOSTS", "override-hosts", "", "comma-separated hosts that overrides may point to (\"name\" or \"*.domain\"); required with COMPOSER_OVERRIDE_KEY", false},
+	{"COMPOSER_ISLAND_KEYS", "", "", "the island key ring: comma-separated id=secret pairs (each secret at least 32 bytes) that sign and check the browser's island requests for client slots; every task gets the same ring; from the environment only; never the override key; empty: client slots show their fallback", false},
+	{"COMPOSER_ISLAND_KEY_ID", "island-key-id", "", "the id of the key of COMPOSER_ISLAND_KEYS that signs (the others are still accepted, so keys rotate without breaking cached pages or a rolling deploy); may be left empty when the ring has one key", false},
 	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' 'strict-dynamic' {hashes} (default: none; the demo sets a strict one)", false},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
 	{"COMPOSER_ADMIN_ADDR", "admin-addr", DefaultAdminAddr, "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach); unset and taken, a free loopback port is used instead", false},
@@ -241,6 +245,13 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 			errs = append(errs, errors.New("COMPOSER_OVERRIDE_KEY is set but COMPOSER_OVERRIDE_HOSTS is empty: name the hosts overrides may point to (e.g. *.preview.internal), or unset the key to turn overrides off"))
 		}
 	}
+	if v := *vals["COMPOSER_ISLAND_KEYS"]; v != "" {
+		if c.Islands, err = islandRing(v, *vals["COMPOSER_ISLAND_KEY_ID"], c.OverrideKey); err != nil {
+			errs = append(errs, fmt.Errorf("COMPOSER_ISLAND_KEYS: %w", err))
+		}
+	} else if id := *vals["COMPOSER_ISLAND_KEY_ID"]; id != "" {
+		errs = append(errs, fmt.Errorf("%s but COMPOSER_ISLAND_KEYS is empty: set the key ring, or unset the id", c.NamedValue("COMPOSER_ISLAND_KEY_ID", id)))
+	}
 	if strings.Contains(c.Registry, "://") && !IsSSM(c.Registry) {
 		errs = append(errs, fmt.Errorf("%s: want ssm:/prefix/ or a local JSON file", c.NamedValue("COMPOSER_REGISTRY", c.Registry)))
 	}
@@ -356,6 +367,33 @@ func OverrideKey(raw string) ([]byte, error) {
 		return nil, fmt.Errorf("%d bytes, want at least %d (e.g. the output of openssl rand -base64 48)", len(k), override.MinKeyLen)
 	}
 	return []byte(k), nil
+}
+
+// islandRing is the ring of COMPOSER_ISLAND_KEYS, signing with the key
+// named by signID (the only one when it is empty). No island key may be
+// the override key: a leak of one must not forge the other. Its errors
+// never hold a key.
+func islandRing(keys, signID string, overrideKey []byte) (*island.Ring, error) {
+	ring, err := island.Keys(keys)
+	if err != nil {
+		return nil, err
+	}
+	if signID == "" {
+		if len(ring) != 1 {
+			return nil, errors.New("several keys: name the one that signs with COMPOSER_ISLAND_KEY_ID")
+		}
+		for id := range ring {
+			signID = id
+		}
+	}
+	r, err := island.NewRing(signID, ring)
+	if err != nil {
+		return nil, err
+	}
+	if len(overrideKey) > 0 && r.Holds(overrideKey) {
+		return nil, errors.New("an island key is the override key (COMPOSER_OVERRIDE_KEY): give islands a secret of their own")
+	}
+	return r, nil
 }
 
 // checkListenAddr reports what is wrong with addr as a listen address

@@ -8,11 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ssr-mfe/composer/composer/htmlguard"
 	"github.com/ssr-mfe/composer/composer/inert"
 )
 
-// moverScript is the composer's only inline script, the same bytes after
+// moverScript is the inline script, the same bytes after
 // every async fragment: it moves the <template> just before it into the
 // placeholder the template's id names, then removes both itself and the
 // template. Being constant, it is allowed by its hash (ScriptHashes), so a
@@ -29,11 +28,12 @@ const moverScript = `(function(d){var D=Document.prototype,E=Element.prototype,g
 
 // ScriptHashes lists the CSP sources that allow the composer's inline
 // scripts ('sha256-...', space-separated): what {hashes} in COMPOSER_CSP
-// becomes: the async mover's, the activator's (package inert: every
-// script that runs on a page goes through it), and the debug view's
-// overlay script's (overlayScript, on debug pages only).
+// becomes: the async mover's, the island script's (island.go), the
+// activator's (package inert: every script that runs on a page goes
+// through it), and the debug view's overlay script's (overlayScript, on
+// debug pages only).
 var ScriptHashes = func() string {
-	hashes := []string{inert.Hash}
+	hashes := []string{inert.Hash, islandHash}
 	for _, script := range []string{moverScript, overlayScript} {
 		sum := sha256.Sum256([]byte(script))
 		hashes = append(hashes, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
@@ -64,7 +64,8 @@ func (pw *pageWriter) writePlaceholder(i int, s *slot) {
 }
 
 // writeAsync writes a finished async fragment and the call that moves it
-// into place. A failed one replaces its placeholder with nothing.
+// into place. A failed one replaces its placeholder with nothing (with
+// its island, when the slot says client-fallback).
 func (pw *pageWriter) writeAsync(i int, s *slot) {
 	id := pw.asyncID(i)
 	pw.write([]byte(`<template id="` + id + `-content">`))
@@ -74,13 +75,16 @@ func (pw *pageWriter) writeAsync(i int, s *slot) {
 	if err == nil {
 		err = s.bodyErr
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		pw.logFailure(s, err)
-	} else {
+		if s.frag.ClientFallback && s.req != nil {
+			// Moved into the placeholder with the rest: the browser tries.
+			pw.writeIsland(s)
+		}
+	default:
 		pw.writeLinks(s.header)
-		g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
-		g.Write(s.body, pw.write)
-		g.Close(pw.write)
+		pw.writeGuarded(s)
 		pw.writeLinkScripts(s.header)
 	}
 	pw.debugEnd(s)

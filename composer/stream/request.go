@@ -11,6 +11,55 @@ import (
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
+// prepare sets up slot i of page p for request r: its fragment, entry,
+// version and readiness channel, and returns its fragment request (nil
+// when the id is not registered: s.err says so). The page and an island
+// request (ServeIsland) share it, so that an island's fragment gets what
+// the slot would have had server-side.
+func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string) *fetch.Request {
+	s.frag = &p.Template.Slots[i]
+	s.index = i
+	s.ready = make(chan struct{})
+	entry, ok := c.Registry.Lookup(s.frag.ID)
+	if !ok {
+		s.err = errNotRegistered
+		if c.Observer != nil {
+			c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
+		}
+		return nil
+	}
+	s.entry = entry
+	endpoint, loader := entry.Endpoint, string(s.frag.Loader)
+	// An override keeps the entry's policies (headers, cookies,
+	// timeout) but not its endpoint nor its canary versions.
+	preview, overridden := mode.override(s.frag.ID)
+	switch {
+	case overridden:
+		s.version, endpoint, loader = OverrideVersion, preview, ""
+	case len(entry.Versions) > 0:
+		s.version, endpoint = canary.choose(r, s.frag.ID, entry)
+	}
+	if mode.debug {
+		s.dbg = &slotDebug{}
+	}
+	if !s.frag.Async && !s.frag.Client {
+		s.chunks = make(chan []byte, c.queueChunks())
+	}
+	return &fetch.Request{
+		Endpoint:   endpoint,
+		Loader:     loader,
+		Path:       r.URL.Path,
+		RawQuery:   fragmentQuery(endpoint, rawQuery),
+		PathParams: p.Params,
+		Header:     c.fragmentHeaders(r, p, i, entry),
+		// The circuit breaker and bulkhead key (package breaker, behind
+		// the cache in c.Fetch).
+		Fragment: s.frag.ID,
+		Version:  s.version,
+		Override: overridden,
+	}
+}
+
 // fragmentHeaders are the headers slot i's request carries: what
 // fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
 func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {

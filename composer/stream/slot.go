@@ -32,6 +32,7 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 // slot is the state of one fragment while its page streams.
 type slot struct {
 	frag    *template.Fragment
+	index   int // in the template's Slots
 	entry   registry.Entry
 	version string        // the canary version chosen, "" for an entry without versions
 	ready   chan struct{} // closed once status/header/err are set
@@ -46,6 +47,10 @@ type slot struct {
 	chunks  chan []byte // non-async body, closed when the body ends
 	body    []byte      // async body, whole
 	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// known is an island's: its answer is in before anything is written
+	// (cacheControl reads it as a required slot's).
+	known bool
 
 	// peeked is an optional fragment's answer handed out by the cache
 	// before the page's header (set before its fetch starts).

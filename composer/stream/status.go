@@ -68,7 +68,7 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 		var header http.Header
 		var age time.Duration
 		switch {
-		case s.frag.Required: // ready: start waited for it
+		case s.frag.Required || s.known: // ready: start (or ServeIsland) waited for it
 			status, header, age = s.status, s.header, s.age
 		case s.peeked != nil: // set before its fetch started
 			status, header, age = s.peeked.Status, s.peeked.Header, s.peeked.Age

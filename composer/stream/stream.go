@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -100,6 +101,13 @@ type Composer struct {
 	// ("https://shop.example"): Podium's mount origin. Never the request's
 	// Host, which behind a CDN is the load balancer's.
 	PublicOrigin string
+	// Islands, if set, signs the island requests of client slots (and of
+	// client-fallback slots whose fetch failed); nil shows their fallback.
+	Islands *island.Ring
+	// IslandMinLife and IslandSkew shape an island URL's life
+	// (island.Lifetime); zero takes DefaultIslandMinLife and
+	// DefaultIslandSkew.
+	IslandMinLife, IslandSkew time.Duration
 
 	pool sync.Pool // *[]byte of ChunkSize
 }
@@ -143,49 +151,15 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	mode := newPageMode(r)
 	for i := range slots {
 		s := &slots[i]
-		s.frag = &tpl.Slots[i]
-		s.ready = make(chan struct{})
-		entry, ok := c.Registry.Lookup(s.frag.ID)
-		if !ok {
-			s.err = errNotRegistered
-			if c.Observer != nil {
-				c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
-			}
+		req := c.prepare(r, p, i, s, &mode, &canary, rawQuery)
+		if req == nil || s.frag.Client {
+			// Not registered, or the browser's to fill: the page holds its
+			// fallback as if it were static.
 			close(s.ready)
 			if s.frag.Async {
 				async <- i
 			}
 			continue
-		}
-		s.entry = entry
-		endpoint, loader := entry.Endpoint, string(s.frag.Loader)
-		// An override keeps the entry's policies (headers, cookies,
-		// timeout) but not its endpoint nor its canary versions.
-		preview, overridden := mode.override(s.frag.ID)
-		switch {
-		case overridden:
-			s.version, endpoint, loader = OverrideVersion, preview, ""
-		case len(entry.Versions) > 0:
-			s.version, endpoint = canary.choose(r, s.frag.ID, entry)
-		}
-		if mode.debug {
-			s.dbg = &slotDebug{}
-		}
-		if !s.frag.Async {
-			s.chunks = make(chan []byte, c.queueChunks())
-		}
-		req := &fetch.Request{
-			Endpoint:   endpoint,
-			Loader:     loader,
-			Path:       r.URL.Path,
-			RawQuery:   fragmentQuery(endpoint, rawQuery),
-			PathParams: p.Params,
-			Header:     c.fragmentHeaders(r, p, i, entry),
-			// The circuit breaker and bulkhead key (package breaker, behind
-			// the cache in c.Fetch).
-			Fragment: s.frag.ID,
-			Version:  s.version,
-			Override: overridden,
 		}
 		s.req = req
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
@@ -202,7 +176,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode}
+	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
 	if !pw.start(ctx) {
 		return
 	}

@@ -34,7 +34,8 @@ type pageWriter struct {
 	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
 	mode      pageMode
 
-	overlayWritten bool // the debug view's script is in the page
+	overlayWritten bool   // the debug view's script is in the page
+	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
 }
@@ -217,6 +218,10 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			pw.writeOverlay()
 		case template.Slot:
 			s := &pw.slots[part.Slot]
+			if s.frag.Client {
+				pw.writeIsland(s)
+				continue
+			}
 			if s.frag.Async {
 				pw.writePlaceholder(part.Slot, s)
 				continue
@@ -252,7 +257,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	}
 	if err := s.headFailure(); err != nil {
 		pw.logFailure(s, err)
-		pw.write(s.frag.Fallback)
+		pw.writeFallback(s)
 		return
 	}
 	pw.writeLinks(s.header)
@@ -286,7 +291,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	pw.logFailure(s, s.bodyErr)
 	switch {
 	case written == 0:
-		pw.write(s.frag.Fallback)
+		pw.writeFallback(s)
 	case s.frag.Required:
 		// The status said 200 and the page is cut: abort, so that neither
 		// the browser nor a CDN takes it for whole.

@@ -74,12 +74,20 @@ const (
 // Fragment is one <micro-frontend> element of a template.
 type Fragment struct {
 	ID       string
-	Required bool          // errorbehaviour="error"
-	Async    bool          // async attribute
-	Timeout  time.Duration // 0: registry entry, else server default
-	Loader   Loader
-	Fallback []byte // children: fallback, or placeholder when Async
-	Line     int    // line of the opening tag, 1-based
+	Required bool // errorbehaviour="error"
+	Async    bool // async attribute
+	// Client is the client attribute: the browser fills the slot through
+	// a signed island request (package island); the page holds its
+	// children as it would a failed fragment's.
+	Client bool
+	// ClientFallback is the client-fallback attribute: when the
+	// server-side fetch fails, the browser tries once through an island
+	// request before the children stay.
+	ClientFallback bool
+	Timeout        time.Duration // 0: registry entry, else server default
+	Loader         Loader
+	Fallback       []byte // children: fallback, or placeholder when Async
+	Line           int    // line of the opening tag, 1-based
 	// File is the file the element is written in when that is not the
 	// template's own: its layout's (see Template.File).
 	File string
@@ -646,6 +654,18 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 			default:
 				c.errorf(c.line, "async=%q: async is a boolean attribute; write it bare", val)
 			}
+		case "client", "client-fallback":
+			switch strings.ToLower(strings.TrimSpace(val)) {
+			case "", key, "true":
+				if key == "client" {
+					f.Client = true
+				} else {
+					f.ClientFallback = true
+				}
+			case "false":
+			default:
+				c.errorf(c.line, "%s=%q: %s is a boolean attribute; write it bare", key, val, key)
+			}
 		case "loader":
 			switch l := Loader(strings.ToLower(strings.TrimSpace(val))); l {
 			case LoaderURL, LoaderLambda, LoaderStepFunction:
@@ -655,7 +675,7 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 			}
 		default:
 			if !strings.HasPrefix(key, "data-") {
-				c.errorf(c.line, "unknown attribute %q: <%s> takes id, errorbehaviour, timeout, async, loader and data-*", key, ElementName)
+				c.errorf(c.line, "unknown attribute %q: <%s> takes id, errorbehaviour, timeout, async, client, client-fallback, loader and data-*", key, ElementName)
 			}
 		}
 	}
@@ -664,6 +684,14 @@ func (c *compiler) fragment(z *html.Tokenizer, hasAttr, selfClosing bool) Fragme
 	}
 	if f.Required && f.Async {
 		c.errorf(c.line, "fragment %q is both async and errorbehaviour=\"error\": the page status cannot wait for a fragment streamed later", f.ID)
+	}
+	switch {
+	case f.Required && f.Client:
+		c.errorf(c.line, "fragment %q is both client and errorbehaviour=\"error\": the page status cannot wait for the browser", f.ID)
+	case f.Required && f.ClientFallback:
+		c.errorf(c.line, "fragment %q is both client-fallback and errorbehaviour=\"error\": a required fragment that fails fails the page", f.ID)
+	case f.Client && f.Async:
+		c.errorf(c.line, "fragment %q is both client and async: a client slot is never fetched with the page", f.ID)
 	}
 	if hasID && f.ID != "" {
 		w := f
