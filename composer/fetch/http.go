@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -15,9 +16,11 @@ import (
 	"time"
 )
 
-// HTTP fetches fragments with GET over one shared, pooled net/http
-// Transport, for http and https endpoints alike.
+// HTTP fetches fragments with GET: plain-http endpoints (the internal
+// network's) over this package's own connection pool (wire), https ones
+// over a pooled net/http Transport (TLS, HTTP/2, HTTPS_PROXY).
 type HTTP struct {
+	plain     *wire
 	transport *http.Transport
 	// own serves requests that carry a visitor's own headers: a new
 	// connection each, never reused (see Personal).
@@ -67,14 +70,17 @@ func MatchHost(patterns []string, host string) bool {
 // hosts: keep-alive with a deep idle pool per host, so a page's fragments
 // reuse warm connections instead of dialling.
 //
-// It is net/http's Transport, which passes the conformance suite
-// (conformance_test.go) where the hand-written HTTP/1.1 client it replaced
-// did not: a connection the server closed while idle is noticed and never
-// handed out (a request on one that turns out dead before any answer byte
-// is sent again on a new connection, once; one on a fresh connection never
-// is), bytes arriving on an idle connection make it closed instead of
-// being taken for the next request's answer (with answerConn for those
-// that came with the previous answer), and header blocks are limited.
+// Both of its clients pass the conformance suite (conformance_test.go): a
+// connection the server closed while idle is noticed and never handed out
+// (a request on one that turns out dead before any answer byte is sent
+// again on a new connection, once; one on a fresh connection never is),
+// bytes arriving on an idle connection make it closed instead of being
+// taken for the next request's answer, and header blocks are limited.
+// Plain http goes over wire, where a request in flight costs only its
+// caller's goroutine and an idle connection none; https over net/http's
+// Transport (with answerConn for the answers that came before their
+// request), which keeps two goroutines per connection but brings TLS,
+// HTTP/2 and the proxy.
 func NewHTTP() *HTTP {
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	return newHTTP(httpsProxyFromEnvironment, dialer.DialContext)
@@ -115,7 +121,7 @@ func newHTTP(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.
 	}
 	own := t.Clone()
 	own.DisableKeepAlives = true
-	return &HTTP{transport: t, own: own}
+	return &HTTP{plain: &wire{dial: dial}, transport: t, own: own}
 }
 
 // httpsProxyFromEnvironment applies HTTPS_PROXY (and NO_PROXY) to https
@@ -130,6 +136,7 @@ func httpsProxyFromEnvironment(r *http.Request) (*url.URL, error) {
 
 // Close drops idle connections.
 func (h *HTTP) Close() {
+	h.plain.closeIdle()
 	h.transport.CloseIdleConnections()
 	h.own.CloseIdleConnections()
 }
@@ -146,17 +153,34 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		u += sep + req.RawQuery
 	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if pu.Scheme != "http" && pu.Scheme != "https" {
+		return nil, fmt.Errorf("build request: unsupported scheme %q", pu.Scheme)
+	}
+	if pu.Host == "" {
+		return nil, fmt.Errorf("build request: no host in %q", u)
+	}
+	if !h.hostAllowed(pu.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, pu.Hostname())
+	}
+	// A request with a visitor's own headers never shares a connection:
+	// see below.
+	personal := Personal(req.Header)
+	if pu.Scheme == "http" && isASCII(pu.Host) {
+		resp, err := h.plain.roundTrip(ctx, pu, req.Header, personal)
+		if err != nil {
+			return nil, err
+		}
+		return plainHTML(resp.Status, resp.Header, resp.Body)
+	}
 	a := &answerCheck{}
 	a.trace.GotConn = a.gotConn
 	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &a.trace), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
-	}
-	if hr.URL.Scheme != "http" && hr.URL.Scheme != "https" {
-		return nil, fmt.Errorf("build request: unsupported scheme %q", hr.URL.Scheme)
-	}
-	if !h.hostAllowed(hr.URL.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, hr.URL.Hostname())
 	}
 	hr.Header = req.Header
 	if _, ok := hr.Header["User-Agent"]; !ok {
@@ -175,7 +199,7 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	// headers therefore never shares a connection: it can get no answer but
 	// its own, whatever the server does elsewhere.
 	t := h.transport
-	if Personal(req.Header) {
+	if personal {
 		t = h.own
 	}
 	var resp *http.Response
@@ -199,12 +223,28 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			return nil, errUnsolicited
 		}
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		// Not asked for (no Accept-Encoding is sent): bytes the page cannot use.
-		resp.Body.Close()
+	return plainHTML(resp.StatusCode, resp.Header, resp.Body)
+}
+
+// plainHTML is the answer, unless it is encoded: no Accept-Encoding is
+// sent, so an encoded body was not asked for, and the page cannot use it.
+func plainHTML(status int, header http.Header, body io.ReadCloser) (*Response, error) {
+	if ce := header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		body.Close()
 		return nil, fmt.Errorf("fragment answered with Content-Encoding %q", ce)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+	return &Response{Status: status, Header: header, Body: body}, nil
+}
+
+// isASCII reports whether s is ASCII: a host that is not is left to the
+// Transport, which converts it.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // maxUnsolicitedRetries bounds the requests sent again after an unsolicited
