@@ -21,6 +21,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -77,11 +79,18 @@ func benchComposerPage(b *testing.B, fragments int, cookie bool) {
 	dir := b.TempDir()
 	bin := composerBinary(b, dir)
 	frag := strings.Repeat("<p>Lorem ipsum dolor sit amet, <b>consectetur</b> adipiscing elit.</p>\n", 30) // about 2 KB
-	fs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		io.WriteString(w, frag)
 	}))
+	var dialled atomic.Int64
+	fs.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	fs.Start()
 	defer fs.Close()
 	var page strings.Builder
 	var reg []string
@@ -188,6 +197,7 @@ func benchComposerPage(b *testing.B, fragments int, cookie bool) {
 	pid := cmd.Process.Pid
 	before := scrape()
 	cpu0 := cpuTime(pid)
+	dialled0 := dialled.Load()
 	b.ResetTimer()
 	pages(b.N)
 	b.StopTimer()
@@ -203,4 +213,5 @@ func benchComposerPage(b *testing.B, fragments int, cookie bool) {
 	b.ReportMetric(bytes/float64(b.N), "composer-B/page")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "composer-cpu-µs/page")
 	b.ReportMetric(metric(after, "go_goroutines"), "composer-goroutines-idle")
+	b.ReportMetric(float64(dialled.Load()-dialled0)/float64(b.N), "fragment-conns/page")
 }

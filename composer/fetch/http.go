@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,8 @@ import (
 // over a pooled net/http Transport (TLS, HTTP/2, HTTPS_PROXY).
 type HTTP struct {
 	plain     *wire
+	targets   sync.Map // endpoint -> *plainTarget
+	ntargets  atomic.Int64
 	transport *http.Transport
 	// own serves requests that carry a visitor's own headers: a new
 	// connection each, never reused (see Personal).
@@ -145,6 +148,16 @@ func (h *HTTP) Close() {
 // are not followed: a fragment's redirect is the fragment's answer (a
 // required fragment's redirects the page; any other is a failure).
 func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
+	if t := h.target(req.Endpoint); t != nil {
+		if !h.hostAllowed(t.hostname) {
+			return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, t.hostname)
+		}
+		resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
+		if err != nil {
+			return nil, err
+		}
+		return plainHTML(resp.Status, resp.Header, resp.Body)
+	}
 	u := req.Endpoint
 	if req.RawQuery != "" {
 		sep := "?"
@@ -165,16 +178,6 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	}
 	if !h.hostAllowed(pu.Hostname()) {
 		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, pu.Hostname())
-	}
-	// A request with a visitor's own headers never shares a connection:
-	// see below.
-	personal := Personal(req.Header)
-	if pu.Scheme == "http" && isASCII(pu.Host) {
-		resp, err := h.plain.roundTrip(ctx, pu, req.Header, personal)
-		if err != nil {
-			return nil, err
-		}
-		return plainHTML(resp.Status, resp.Header, resp.Body)
 	}
 	a := &answerCheck{}
 	a.trace.GotConn = a.gotConn
@@ -199,7 +202,7 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	// headers therefore never shares a connection: it can get no answer but
 	// its own, whatever the server does elsewhere.
 	t := h.transport
-	if personal {
+	if Personal(req.Header) {
 		t = h.own
 	}
 	var resp *http.Response
@@ -224,6 +227,35 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 	}
 	return plainHTML(resp.StatusCode, resp.Header, resp.Body)
+}
+
+// plainTarget is a plain-http endpoint parsed once, with its host name
+// for the allow-list.
+type plainTarget struct {
+	target
+	hostname string
+}
+
+// maxTargets bounds the endpoints parsed once and kept: registries hold
+// tens or hundreds; past the bound, an endpoint is parsed for each request.
+const maxTargets = 4096
+
+// target is endpoint's plain-http target, or nil for an endpoint the
+// Transport takes (https, a host name that is not ASCII) or that does not
+// parse (Fetch says why).
+func (h *HTTP) target(endpoint string) *plainTarget {
+	if v, ok := h.targets.Load(endpoint); ok {
+		return v.(*plainTarget)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" || u.Host == "" || !isASCII(u.Host) || u.Fragment != "" || strings.Contains(endpoint, "#") || u.User != nil {
+		return nil
+	}
+	t := &plainTarget{target: *newTarget(u), hostname: u.Hostname()}
+	if h.ntargets.Add(1) <= maxTargets {
+		h.targets.Store(endpoint, t)
+	}
+	return t
 }
 
 // plainHTML is the answer, unless it is encoded: no Accept-Encoding is

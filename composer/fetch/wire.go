@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -63,6 +65,12 @@ type wireConn struct {
 	br    *bufio.Reader // nil while idle: the buffer goes back to readers
 	addr  string
 	since time.Time // idle since
+
+	// The look at an idle connection (usable), kept from one to the next.
+	raw     syscall.RawConn
+	peekFD  func(fd uintptr) bool
+	peekBuf [1]byte
+	quiet   bool
 }
 
 // limitReader reads the connection, at most n bytes (the header block's
@@ -101,44 +109,63 @@ type errRetry struct{ err error }
 func (e errRetry) Error() string { return e.err.Error() }
 func (e errRetry) Unwrap() error { return e.err }
 
-// roundTrip sends GET u with hdr and returns the answer, whose body reads
-// the connection as the caller reads it. personal: a connection of its
-// own, closed after this answer.
-func (w *wire) roundTrip(ctx context.Context, u *url.URL, hdr http.Header, personal bool) (*Response, error) {
+// target is a plain-http endpoint, parsed once: where to dial, and the
+// parts of the request head that do not change from page to page.
+type target struct {
+	addr     string // host:port
+	host     string // the Host header
+	path     string // the request target without its query
+	query    string // the endpoint's own query
+	hasQuery bool   // the endpoint has a "?", even with nothing after it
+}
+
+// newTarget is u's target; u has no fragment.
+func newTarget(u *url.URL) *target {
+	t := &target{addr: u.Host, host: u.Host, query: u.RawQuery, hasQuery: u.ForceQuery || u.RawQuery != ""}
+	if u.Port() == "" {
+		t.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	p := *u
+	p.RawQuery, p.ForceQuery = "", false
+	t.path = p.RequestURI()
+	return t
+}
+
+// getRequest is what http.ReadResponse is told of every request: its
+// method (no body to a HEAD), nothing else. Shared, never written.
+var getRequest = &http.Request{Method: http.MethodGet}
+
+// roundTrip sends GET t with the page's query and hdr and returns the
+// answer, whose body reads the connection as the caller reads it.
+// personal: a connection of its own, closed after this answer.
+func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool) (*Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "80")
-	}
 	hp := heads.Get().(*[]byte)
 	defer heads.Put(hp)
-	head, err := appendHead((*hp)[:0], u, hdr, personal)
+	head, err := appendHead((*hp)[:0], t, query, hdr, personal)
 	*hp = head
 	if err != nil {
 		return nil, err
 	}
-	// http.ReadResponse wants a request: the method (no body to a HEAD)
-	// and the answer's Request.
-	req := &http.Request{Method: http.MethodGet, URL: u, Header: hdr, Host: u.Host}
 	for fresh := personal; ; fresh = true {
 		var pc *wireConn
 		if !fresh {
-			pc = w.get(addr)
+			pc = w.get(t.addr)
 		}
 		if pc == nil {
 			fresh = true
-			if pc, err = w.connect(ctx, addr); err != nil {
+			if pc, err = w.connect(ctx, t.addr); err != nil {
 				return nil, err
 			}
 		}
-		resp, err := w.exchange(ctx, pc, head, req, personal)
-		var retry errRetry
-		if err == nil || fresh || !errors.As(err, &retry) || ctx.Err() != nil {
-			if errors.As(err, &retry) {
-				err = retry.err
-			}
+		resp, err := w.exchange(ctx, pc, head, personal)
+		retry, again := err.(errRetry)
+		if again {
+			err = retry.err
+		}
+		if err == nil || fresh || !again || ctx.Err() != nil {
 			return resp, err
 		}
 	}
@@ -159,7 +186,7 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 }
 
 // exchange writes head on pc and reads the answer's header block.
-func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, req *http.Request, personal bool) (*Response, error) {
+func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal bool) (*Response, error) {
 	pc.lr.n, pc.lr.read = wireMaxHeaderBytes, 0
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -196,7 +223,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, req *htt
 	var resp *http.Response
 	for {
 		var err error
-		resp, err = http.ReadResponse(pc.br, req)
+		resp, err = http.ReadResponse(pc.br, getRequest)
 		if err != nil {
 			if errors.Is(err, errHeaderTooLarge) {
 				err = errHeaderTooLarge
@@ -214,12 +241,21 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, req *htt
 		}
 	}
 	pc.lr.n = noLimit
-	b := &wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline,
-		keep: !personal && !resp.Close}
-	if resp.Body == http.NoBody {
-		b.end()
+	// One allocation for the answer and its body.
+	a := &wireAnswer{
+		resp: Response{Status: resp.StatusCode, Header: resp.Header},
+		body: wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close},
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	a.resp.Body = &a.body
+	if resp.Body == http.NoBody {
+		a.body.end()
+	}
+	return &a.resp, nil
+}
+
+type wireAnswer struct {
+	resp Response
+	body wireBody
 }
 
 // aLongTimeAgo is a deadline that has passed: a blocked read or write on
@@ -333,7 +369,7 @@ func (w *wire) get(addr string) *wireConn {
 		w.idle[addr] = list[:len(list)-1]
 		w.nidle--
 		w.mu.Unlock()
-		if now.Sub(pc.since) < wireIdleTimeout && usable(pc.c) {
+		if now.Sub(pc.since) < wireIdleTimeout && pc.usable() {
 			return pc
 		}
 		pc.c.Close()
@@ -409,15 +445,34 @@ func (w *wire) closeIdle() {
 	}
 }
 
-// appendHead appends the request head of GET u to b: the request line,
-// Host, hdr (one line per value) and, for a connection of its own,
+// appendHead appends the request head of GET t?query to b: the request
+// line, Host, hdr (one line per value) and, for a connection of its own,
 // Connection: close. A header name or value that could end the line or
 // the head early is refused, as net/http's Transport refuses it.
-func appendHead(b []byte, u *url.URL, hdr http.Header, personal bool) ([]byte, error) {
+func appendHead(b []byte, t *target, query string, hdr http.Header, personal bool) ([]byte, error) {
 	b = append(b, "GET "...)
-	b = append(b, u.RequestURI()...)
+	b = append(b, t.path...)
+	switch {
+	case t.query != "" && query != "":
+		b = append(b, '?')
+		b = append(b, t.query...)
+		b = append(b, '&')
+		b = append(b, query...)
+	case t.hasQuery && query != "":
+		b = append(b, "?&"...) // as the endpoint's "?" followed by "&" and the query
+		b = append(b, query...)
+	case t.hasQuery:
+		b = append(b, '?')
+		b = append(b, t.query...)
+	case query != "":
+		b = append(b, '?')
+		b = append(b, query...)
+	}
+	if strings.ContainsFunc(query, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
+		return b, fmt.Errorf("build request: invalid query %q", query)
+	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, u.Host...)
+	b = append(b, t.host...)
 	b = append(b, "\r\n"...)
 	for name, values := range hdr {
 		if !validHeaderName(name) {
