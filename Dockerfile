@@ -27,6 +27,10 @@ COPY --from=build /out/composer /composer
 COPY --from=build /src/templates /templates
 COPY --from=build /src/deploy/compose-registry.json /deploy/compose-registry.json
 USER nonroot:nonroot
+# Outside a container the demo answers on loopback only; here on every
+# interface, for docker run -p 8080:8080. The admin listener (metrics,
+# pprof) stays on the container's loopback unless COMPOSER_ADMIN_ADDR says.
+ENV COMPOSER_ADDR=:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=4s --retries=3 CMD ["/composer", "healthcheck"]
 ENTRYPOINT ["/composer"]

@@ -33,6 +33,7 @@ func TestSettingErrorsNameWhatTheUserTyped(t *testing.T) {
 		{env: map[string]string{"COMPOSER_DEV": "maybe"}, want: `COMPOSER_DEV="maybe": `},
 		{args: []string{"-templates", "/does/not/exist"}, want: `-templates "/does/not/exist": not a folder`, not: "COMPOSER_TEMPLATES"},
 		{env: map[string]string{"COMPOSER_TEMPLATES": "/does/not/exist"}, want: `COMPOSER_TEMPLATES="/does/not/exist": not a folder`},
+		{args: []string{"-templates", "s3:/x"}, want: `-templates "s3:/x": not a folder, nor s3://bucket/prefix/`},
 	}
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // run builds the AWS clients
 	for _, tt := range tests {

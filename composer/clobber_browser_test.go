@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // A fragment's markup, with no script at all (the page runs under a strict
@@ -78,7 +80,7 @@ func TestBrowserFragmentsCannotClobberTheAsyncMover(t *testing.T) {
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "hostileasync": %q, "benign": %q}`, frag.URL+"/sync", frag.URL+"/async", frag.URL+"/benign"))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": settings.DemoCSP, "COMPOSER_CACHE_BYTES": "0"})
 	for _, c := range []string{"clobber1", "clobber2", "clobber3", "clobber4", "clobber5", "clobber6", "clobber7"} {
 		b := newBrowser(t, 800, 600) // one per page: no poll lands in the page before
 		b.open(inst.base + "/?case=" + c)

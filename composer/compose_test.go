@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/awstest"
 	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/settings"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
 	"github.com/ssr-mfe/composer/fragments"
 )
@@ -78,8 +79,8 @@ func TestComposeFileAgreesWithTheCode(t *testing.T) {
 
 	comp := c.Services["composer"]
 	known := map[string]bool{}
-	for _, s := range settings {
-		known[s.env] = true
+	for _, s := range settings.All {
+		known[s.Env] = true
 	}
 	for k := range comp.Environment {
 		if !known[k] && !strings.HasPrefix(k, "AWS_") {
@@ -87,17 +88,17 @@ func TestComposeFileAgreesWithTheCode(t *testing.T) {
 		}
 	}
 	env := func(k string) string { return comp.Environment[k] }
-	cfg, err := parseConfig(nil, env, io.Discard)
+	cfg, err := settings.Parse(nil, env, io.Discard, nil)
 	if err != nil {
 		t.Fatalf("the compose environment does not configure the composer: %v", err)
 	}
-	if !slices.Contains(comp.Ports, "8080:8080") || cfg.addr != ":8080" {
-		t.Errorf("ports %v and COMPOSER_ADDR %q disagree", comp.Ports, cfg.addr)
+	if !slices.Contains(comp.Ports, "8080:8080") || cfg.Addr != ":8080" {
+		t.Errorf("ports %v and COMPOSER_ADDR %q disagree", comp.Ports, cfg.Addr)
 	}
-	if got := c.Services["seed-templates"].Command; len(got) < 1 || got[len(got)-1] != cfg.templates {
-		t.Errorf("seed-templates publishes to %v, the composer reads %s", got, cfg.templates)
+	if got := c.Services["seed-templates"].Command; len(got) < 1 || got[len(got)-1] != cfg.Templates {
+		t.Errorf("seed-templates publishes to %v, the composer reads %s", got, cfg.Templates)
 	}
-	prefix, err := ssmregistry.ParseURI(cfg.registry)
+	prefix, err := ssmregistry.ParseURI(cfg.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestComposeFileAgreesWithTheCode(t *testing.T) {
 	}
 	wantProxy := map[string]string{"/static/": fmt.Sprintf("fragments:%d", basePort-1), "/api/reviews/": fmt.Sprintf("fragments:%d", basePort+2)}
 	got := map[string]string{}
-	for prefix, u := range cfg.proxies {
+	for prefix, u := range cfg.Proxies {
 		got[prefix] = u.Host
 	}
 	if !maps.Equal(got, wantProxy) {

@@ -11,12 +11,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 var inlineScript = regexp.MustCompile(`(?s)<script([^>]*)>(.*?)</script>`)
 
 // A page a CDN may keep is the same for every visitor: under the demo's
-// strict CSP (demoCSP) it carries no nonce (a nonce in a cached page would be shared
+// strict CSP (settings.DemoCSP) it carries no nonce (a nonce in a cached page would be shared
 // by all its visitors), and every inline script of the composer is allowed
 // by its hash in the policy.
 func TestSharedPageCarriesNoNonceAndItsScriptsAreHashed(t *testing.T) {
@@ -31,7 +33,7 @@ func TestSharedPageCarriesNoNonceAndItsScriptsAreHashed(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><body><micro-frontend id="a" errorbehaviour="error"/><micro-frontend id="b" async>...</micro-frontend><micro-frontend id="c" async/></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"a": %q, "b": %q, "c": %q}`, frag.URL, frag.URL+"/b", frag.URL+"/c"))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP})
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": settings.DemoCSP})
 	var pages []string
 	var policies []string
 	for range 10 {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/dev"
 )
 
 // devWorld is a template folder with a layout, a registry file and a
@@ -97,7 +99,7 @@ func listenEvents(t *testing.T, base, page, version string) *sse {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+devEvents+"?page="+page+"&v="+version, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_dev/events"+"?page="+page+"&v="+version, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +169,7 @@ func TestDevPublishesSavesAndReloadsPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self' 'sha256-") || !strings.HasSuffix(csp, " "+devScriptHash) {
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self' 'sha256-") || !strings.HasSuffix(csp, " "+dev.ScriptHash) {
 		t.Errorf("policy %q does not allow the reload script", csp)
 	}
 	events := listenEvents(t, w.inst.base, "/", v)
@@ -279,51 +281,6 @@ func TestDevStartsOnABrokenFolder(t *testing.T) {
 	served(t, w.inst.base+"/", "<h1>now</h1>")
 }
 
-func TestDevPolicy(t *testing.T) {
-	h := devScriptHash
-	for _, tt := range []struct{ in, want string }{
-		{"script-src 'self' 'sha256-x'; connect-src 'self'", "script-src 'self' 'sha256-x' " + h + "; connect-src 'self'"},
-		{"default-src 'self'", "default-src 'self'; script-src 'self' " + h},
-		{"default-src 'none'; script-src 'sha256-x'", "default-src 'none'; script-src 'sha256-x' " + h + "; connect-src 'self'"},
-		{"script-src 'self' 'unsafe-inline'", "script-src 'self' 'unsafe-inline'"},
-		{"frame-ancestors 'none'", "frame-ancestors 'none'"},
-	} {
-		if got := devPolicy(tt.in); got != tt.want {
-			t.Errorf("devPolicy(%q)\n got %q\nwant %q", tt.in, got, tt.want)
-		}
-	}
-}
-
-// The script goes before the first </head>, even when the tag is split
-// between two writes, and at the end of a page without one.
-func TestDevInjector(t *testing.T) {
-	for _, tt := range []struct {
-		writes []string
-		want   string
-	}{
-		{[]string{"<head><title>t</title></HEAD><body>"}, "<head><title>t</title>[S]</HEAD><body>"},
-		{[]string{"<head></he", "ad>b"}, "<head>[S]</head>b"},
-		{[]string{"<head><", "/", "head>b"}, "<head>[S]</head>b"},
-		{[]string{"<p>no head</p>"}, "<p>no head</p>[S]"},
-		{[]string{"a</head>b</head>"}, "a[S]</head>b</head>"},
-	} {
-		rec := httptest.NewRecorder()
-		rec.Header().Set("Content-Type", "text/html; charset=utf-8")
-		rec.Header().Set("Content-Length", "99")
-		in := &devInjector{ResponseWriter: rec, tag: "[S]"}
-		for _, w := range tt.writes {
-			_, _ = in.Write([]byte(w))
-		}
-		in.finish()
-		if got := rec.Body.String(); got != tt.want {
-			t.Errorf("%q: got %q, want %q", tt.writes, got, tt.want)
-		}
-		if rec.Header().Get("Content-Length") != "" {
-			t.Errorf("%q: Content-Length kept", tt.writes)
-		}
-	}
-}
-
 // The publication delay: from a save to the first response that serves
 // it, over a number of saves (half in place, half by rename). Measured and
 // logged for the README, never asserted: it depends on the machine.
@@ -344,7 +301,7 @@ func TestDevPublicationDelay(t *testing.T) {
 	}
 	slices.Sort(delays)
 	t.Logf("publication delay over %d saves: min %s, median %s, max %s (the watcher waits %s for the rest of a save)",
-		len(delays), delays[0].Round(time.Millisecond/10), delays[len(delays)/2].Round(time.Millisecond/10), delays[len(delays)-1].Round(time.Millisecond/10), devDebounce)
+		len(delays), delays[0].Round(time.Millisecond/10), delays[len(delays)/2].Round(time.Millisecond/10), delays[len(delays)-1].Round(time.Millisecond/10), "20ms")
 }
 
 // An open events stream does not hold up the shutdown.
@@ -384,7 +341,74 @@ func TestDevOverride(t *testing.T) {
 	served(t, w.inst.base+"/", "<h1>o3</h1>")
 	writeFile(t, w.reg, `{"x": {"endpoint": "http://x.internal/", "timeout": "3s"}, "z": "`+z.URL+`/"}`)
 	served(t, w.inst.base+"/", "frag-local</p><p>z-remote</p>") // the override stays
-	if _, _, err := devOverrides([]string{"-override", "x"}); err == nil {
-		t.Error("-override x accepted")
+}
+
+// composer dev checks what validate checks: a saved template whose
+// fragment id is not in the registry is served (the dev mode serves
+// through problems), and the problem is shown in the open pages' bar, on
+// /readyz and on the admin listener's /status, until the registry has it.
+func TestDevShowsFragmentsNotInTheRegistry(t *testing.T) {
+	w := startDevWorld(t, nil, layoutPage("one"))
+	v, _ := pageVersion(t, w.inst.base+"/")
+	events := listenEvents(t, w.inst.base, "/", v)
+	events.expect("ok")
+
+	page := strings.Replace(layoutPage("two"), `<micro-frontend id="x"/>`, `<micro-frontend id="x"/>`+"\n"+`<micro-frontend id="zzz"/>`, 1)
+	writeFile(t, filepath.Join(w.dir, "page.html"), page)
+	served(t, w.inst.base+"/", "<h1>two</h1>") // published all the same
+	want := filepath.Join(w.dir, "page.html") + `:5: fragment "zzz" is not in the registry ` + w.reg
+	var problems string
+	for problems == "" {
+		switch name, data := events.next(); name {
+		case "problems":
+			problems = data
+		case "reload":
+		default:
+			t.Fatalf("event %q (%q), want problems", name, data)
+		}
+	}
+	if !strings.Contains(problems, want) {
+		t.Errorf("problems event %q lacks %q", problems, want)
+	}
+	if strings.Contains(problems, "refused") {
+		t.Errorf("problems event %q says the save was refused; it is served", problems)
+	}
+	if status, body := fetchPage(t, w.inst.base+"/readyz"); status != 200 || !strings.Contains(body, "templates: ") || !strings.Contains(body, "composer validate") {
+		t.Errorf("/readyz: %d %q, want 200 with a line about the templates' problems", status, body)
+	}
+	if _, body := fetchPage(t, w.inst.admin+"/status"); !strings.Contains(body, `fragment \"zzz\" is not in the registry`) {
+		t.Errorf("admin /status lacks the problem:\n%s", body)
+	}
+
+	frag := fragmentServer(t, `<p>zzz-here</p>`)
+	writeFile(t, w.reg, `{"x": "`+frag.URL+`/", "zzz": "`+frag.URL+`/"}`)
+	served(t, w.inst.base+"/", "zzz-here")
+	for {
+		name, data := events.next()
+		if name == "ok" {
+			break
+		}
+		if name != "reload" {
+			t.Fatalf("event %q (%q), want ok", name, data)
+		}
+	}
+	if _, body := fetchPage(t, w.inst.base+"/readyz"); strings.Contains(body, "templates: ") {
+		t.Errorf("/readyz still has a notice once the registry has the id: %q", body)
+	}
+}
+
+// A folder whose template uses an unregistered id at start-up is served
+// under composer dev, the problem on /readyz from the first load on.
+func TestDevStartsWithAFragmentNotInTheRegistry(t *testing.T) {
+	w := startDevWorld(t, nil, strings.Replace(layoutPage("one"), `id="x"`, `id="nope"`, 1))
+	if status, body := fetchPage(t, w.inst.base+"/"); status != 200 || !strings.Contains(body, "<h1>one</h1>") {
+		t.Errorf("/: %d, want the page served:\n%s", status, body)
+	}
+	if _, body := fetchPage(t, w.inst.base+"/readyz"); !strings.Contains(body, "templates: ") {
+		t.Errorf("/readyz %q lacks the templates' problem", body)
+	}
+	v, _ := pageVersion(t, w.inst.base+"/")
+	if data := listenEvents(t, w.inst.base, "/", v).expect("problems"); !strings.Contains(data, `fragment "nope" is not in the registry`) {
+		t.Errorf("problems event %q", data)
 	}
 }

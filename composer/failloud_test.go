@@ -363,3 +363,52 @@ func TestValidateHedgeDelayAgainstTheTemplateTimeout(t *testing.T) {
 		t.Errorf("lines:\n%s\nwant one: %s", strings.Join(lines, "\n"), want)
 	}
 }
+
+// A typo in a template and an unknown fragment id in the same file are
+// reported in one run: the registry cross-check reads the slots written in
+// the files, whether or not they compile (it used to wait for the typo to
+// be fixed before it said anything about the id).
+func TestValidateReportsAnUnknownIDBesideATypo(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), "<p>\n<micro-frontend id=\"header\" timout=\"1s\"/>\n<micro-frontend id=\"zzz\"/>\n")
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, `{"header": "http://header.internal/"}`)
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err == nil {
+		t.Fatal("validate passed")
+	}
+	want := []string{
+		filepath.Join(dir, "a.html") + `:2:`,
+		filepath.Join(dir, "a.html") + `:3: fragment "zzz" is not in the registry`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, want[i]) {
+			t.Errorf("line %d: %s\nwant prefix %s", i+1, l, want[i])
+		}
+	}
+	if !strings.Contains(lines[0], "timout") {
+		t.Errorf("the typo's line does not name it: %s", lines[0])
+	}
+}
+
+// An entry that trusts its fragment's scripts lets an injected script run
+// too: validate names each one (a note, not a problem).
+func TestValidateListsEntriesThatTrustTheirScripts(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="legacy"/><micro-frontend id="react"/>`)
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, "{\n  \"react\": \"https://react.internal/\",\n  \"legacy\": {\"endpoint\": \"https://legacy.internal/\", \"trustScripts\": true}\n}\n")
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err != nil {
+		t.Fatalf("validate failed: %v\n%s", err, strings.Join(lines, "\n"))
+	}
+	want := reg + `:3: note: entry "legacy" trusts its scripts (trustScripts)`
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasPrefix(lines[1], "ok:") {
+		t.Errorf("lines:\n%s\nwant: %s..., then ok", strings.Join(lines, "\n"), want)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // Browser tests of what the HTML guard (package htmlguard) keeps a
@@ -45,7 +47,7 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"header": %q, "closed": %q, "podlet": %q, "apodlet": %q}`, frag.URL+"/header", frag.URL+"/closed", frag.URL+"/podlet", frag.URL+"/apodlet"))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": settings.DemoCSP, "COMPOSER_CACHE_BYTES": "0"})
 	b := newBrowser(t, 800, 600)
 	b.open(inst.base + "/")
 	b.do(b.until(`document.readyState === "complete"`))
@@ -121,7 +123,7 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "other": %q}`, frag.URL+"/hostile", frag.URL+"/other"))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": demoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": settings.DemoCSP, "COMPOSER_CACHE_BYTES": "0"})
 	b := newBrowser(t, 800, 600)
 	b.open(inst.base + "/")
 	b.do(b.until(`document.readyState === "complete"`))

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // rawGet sends target as the request line's path, byte for byte (no client
@@ -162,36 +164,36 @@ func TestAdminAddrAndItsAlias(t *testing.T) {
 		want string
 		note string
 	}{
-		{want: ":9090"},
+		{want: "127.0.0.1:9090"},
 		{env: map[string]string{"COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
 		{args: []string{"-debug-addr", "127.0.0.1:6060"}, want: "127.0.0.1:6060", note: "former name"},
 		{env: map[string]string{"COMPOSER_ADMIN_ADDR": "127.0.0.1:9191", "COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, want: "127.0.0.1:9191", note: "both set"},
 		{env: map[string]string{"COMPOSER_DEBUG_ADDR": "127.0.0.1:6060"}, args: []string{"-admin-addr", "127.0.0.1:9191"}, want: "127.0.0.1:9191", note: "both set"},
 		{env: map[string]string{"COMPOSER_ADMIN_ADDR": "127.0.0.1:9191"}, want: "127.0.0.1:9191"},
 	} {
-		c, err := parseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+		c, err := settings.Parse(tt.args, func(k string) string { return tt.env[k] }, io.Discard, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.adminAddr != tt.want || !strings.Contains(c.adminNote, tt.note) || tt.note == "" && c.adminNote != "" {
-			t.Errorf("env %v args %v: %q (%q), want %q (%q)", tt.env, tt.args, c.adminAddr, c.adminNote, tt.want, tt.note)
+		if c.AdminAddr != tt.want || !strings.Contains(c.AdminNote, tt.note) || tt.note == "" && c.AdminNote != "" {
+			t.Errorf("env %v args %v: %q (%q), want %q (%q)", tt.env, tt.args, c.AdminAddr, c.AdminNote, tt.want, tt.note)
 		}
 	}
 }
 
 func TestWriteTimeoutSetting(t *testing.T) {
 	for env, want := range map[string]time.Duration{"": 30 * time.Second, "200ms": 200 * time.Millisecond} {
-		c, err := parseConfig(nil, func(k string) string {
+		c, err := settings.Parse(nil, func(k string) string {
 			if k == "COMPOSER_WRITE_TIMEOUT" {
 				return env
 			}
 			return ""
-		}, io.Discard)
-		if err != nil || c.writeTimeout != want {
-			t.Errorf("COMPOSER_WRITE_TIMEOUT=%q: %v %v, want %v", env, c.writeTimeout, err, want)
+		}, io.Discard, nil)
+		if err != nil || c.WriteTimeout != want {
+			t.Errorf("COMPOSER_WRITE_TIMEOUT=%q: %v %v, want %v", env, c.WriteTimeout, err, want)
 		}
 	}
-	if _, err := parseConfig([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), `-write-timeout "0s"`) {
+	if _, err := settings.Parse([]string{"-write-timeout", "0s"}, func(string) string { return "" }, io.Discard, nil); err == nil || !strings.Contains(err.Error(), `-write-timeout "0s"`) {
 		t.Errorf("a zero write timeout: %v, want an error", err)
 	}
 }

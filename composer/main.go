@@ -4,7 +4,9 @@
 //	composer SUBCOMMAND ...       dev, validate, publish, register, healthcheck
 //	composer -h                   every subcommand and setting
 //
-// Everything is wired in run; see config.go for the settings.
+// Everything is wired in run; the settings are read in composer/settings,
+// the sources in composer/sources, the dev server in composer/dev, and
+// each subcommand lives in composer/command/NAME.
 package main
 
 import (

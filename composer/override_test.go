@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/admin"
 	"github.com/ssr-mfe/composer/composer/override"
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 const testOverrideKey = "0123456789abcdef0123456789abcdef-test-key"
@@ -118,14 +120,14 @@ func TestOverrideKeyIgnoresSurroundingWhitespace(t *testing.T) {
 	if err := os.WriteFile(f, []byte(" \t"+testOverrideKey+"  \r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := parseConfig(nil, func(k string) string {
+	cfg, err := settings.Parse(nil, func(k string) string {
 		return map[string]string{"COMPOSER_OVERRIDE_KEY": "  " + testOverrideKey + " \n", "COMPOSER_OVERRIDE_HOSTS": "*.p.internal"}[k]
-	}, io.Discard)
+	}, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(cfg.overrideKey) != testOverrideKey {
-		t.Errorf("the composer's key is %d bytes, want %d (whitespace trimmed)", len(cfg.overrideKey), len(testOverrideKey))
+	if string(cfg.OverrideKey) != testOverrideKey {
+		t.Errorf("the composer's key is %d bytes, want %d (whitespace trimmed)", len(cfg.OverrideKey), len(testOverrideKey))
 	}
 	for name, env := range map[string]map[string]string{
 		"file": nil,
@@ -139,7 +141,7 @@ func TestOverrideKeyIgnoresSurroundingWhitespace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := override.Verify(cfg.overrideKey, strings.TrimSpace(out), time.Now()); err != nil {
+		if _, err := override.Verify(cfg.OverrideKey, strings.TrimSpace(out), time.Now()); err != nil {
 			t.Errorf("%s: the composer refuses the token: %v", name, err)
 		}
 	}
@@ -248,7 +250,7 @@ func TestOverrideSettings(t *testing.T) {
 		{map[string]string{"COMPOSER_ALLOWED_HOSTS": "*"}, nil, `COMPOSER_ALLOWED_HOSTS: "*": want`},
 		{map[string]string{"COMPOSER_ALLOWED_HOSTS": "*."}, nil, `COMPOSER_ALLOWED_HOSTS: "*.": want`},
 	} {
-		cfg, err := parseConfig(c.args, func(k string) string { return c.env[k] }, io.Discard)
+		cfg, err := settings.Parse(c.args, func(k string) string { return c.env[k] }, io.Discard, nil)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%v %v: %v", c.env, c.args, err)
@@ -256,8 +258,8 @@ func TestOverrideSettings(t *testing.T) {
 			t.Errorf("%v %v: %v, want %q", c.env, c.args, err, c.want)
 		case err != nil && strings.Contains(err.Error(), "tooshort-secret"):
 			t.Errorf("the key was echoed: %v", err)
-		case c.want == "" && (string(cfg.overrideKey) != testOverrideKey || len(cfg.overrideHosts) == 0):
-			t.Errorf("%v %v: key %d bytes, hosts %q", c.env, c.args, len(cfg.overrideKey), cfg.overrideHosts)
+		case c.want == "" && (string(cfg.OverrideKey) != testOverrideKey || len(cfg.OverrideHosts) == 0):
+			t.Errorf("%v %v: key %d bytes, hosts %q", c.env, c.args, len(cfg.OverrideKey), cfg.OverrideHosts)
 		}
 	}
 }
@@ -295,12 +297,12 @@ func TestOverridesPageOnTheRunningComposer(t *testing.T) {
 // The admin listener and the public one are recorded as the composer's
 // own, for the override transport to refuse.
 func TestListenersAreRecordedForOverrides(t *testing.T) {
-	cfg, err := parseConfig([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard)
+	cfg, err := settings.Parse([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	closeAdmin, err := serveAdmin(cfg.adminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.listeners)
+	closeAdmin, _, err := admin.Serve(cfg.AdminAddr, slog.New(slog.NewJSONHandler(&logs, nil)), nil, nil, cfg.Listeners)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +315,7 @@ func TestListenersAreRecordedForOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.listeners.Contains(ap.Addr(), ap.Port()) {
+	if !cfg.Listeners.Contains(ap.Addr(), ap.Port()) {
 		t.Errorf("the admin listener %s is not recorded", ap)
 	}
 }
@@ -374,15 +376,46 @@ func TestOverridesOnThePage(t *testing.T) {
 func TestComposeStackSignsOverrides(t *testing.T) {
 	comp := readCompose(t).Services["composer"]
 	env := comp.Environment
-	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil || len(cfg.overrideKey) == 0 {
+	cfg, err := settings.Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)
+	if err != nil || len(cfg.OverrideKey) == 0 {
 		t.Fatalf("overrides not on in the compose stack: %v", err)
 	}
 	out, say, err := runOverride(env, "reviews=http://fragments:9004/", "-debug")
 	if err != nil || strings.Contains(say, "warning") {
 		t.Fatalf("%v: %s", err, say)
 	}
-	if _, err := override.Verify(cfg.overrideKey, strings.TrimSpace(out), time.Now()); err != nil {
+	if _, err := override.Verify(cfg.OverrideKey, strings.TrimSpace(out), time.Now()); err != nil {
 		t.Error(err)
+	}
+}
+
+// A -ttl that is no duration is one line naming the forms accepted, not
+// the flag package's error and the whole usage; days are accepted as d.
+func TestOverrideTTLErrorsAreOneLine(t *testing.T) {
+	key := map[string]string{"COMPOSER_OVERRIDE_KEY": testOverrideKey}
+	for ttl, want := range map[string]string{
+		"30d":  "-ttl 30d: want a positive duration of at most 168h0m0s (7 days)",
+		"soon": `-ttl "soon": want a duration such as 8h, 90m or 2d`,
+		"1.5x": `-ttl "1.5x": want a duration such as 8h, 90m or 2d`,
+	} {
+		_, say, err := runOverride(key, "-ttl", ttl, "reviews=https://p.internal/")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-ttl %s: %v, want an error containing %q", ttl, err, want)
+		}
+		if strings.Contains(say, "usage:") || strings.Contains(say, "invalid value") {
+			t.Errorf("-ttl %s: stderr has the flag package's error or the usage:\n%s", ttl, say)
+		}
+	}
+	before := time.Now()
+	out, _, err := runOverride(key, "-ttl", "2d", "reviews=https://p.internal/")
+	if err != nil {
+		t.Fatalf("-ttl 2d: %v", err)
+	}
+	tok, err := override.Verify([]byte(testOverrideKey), strings.TrimSpace(out), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := tok.Expires.Sub(before); d < 47*time.Hour || d > 49*time.Hour {
+		t.Errorf("-ttl 2d: the token expires in %s, want 48h", d)
 	}
 }

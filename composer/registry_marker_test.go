@@ -14,24 +14,6 @@ import (
 	"github.com/ssr-mfe/composer/composer/awstest"
 )
 
-// Each wait of the refresh loop is COMPOSER_REFRESH shortened by up to
-// 20 %, from the injected random number: computed, not timed.
-func TestRefreshWaitIsJittered(t *testing.T) {
-	t.Parallel()
-	for r, want := range map[float64]time.Duration{0: 30 * time.Second, 0.25: 28500 * time.Millisecond, 0.5: 27 * time.Second, 0.9999: 24*time.Second + 600*time.Microsecond} {
-		s := &sources{rand: func() float64 { return r }}
-		if got := s.wait(30 * time.Second); got != want {
-			t.Errorf("r=%v: wait %v, want %v", r, got, want)
-		}
-	}
-	s := newSources(nil, nil, nil, nil, nil, "", nil, nil)
-	for range 200 {
-		if w := s.wait(30 * time.Second); w <= 24*time.Second || w > 30*time.Second {
-			t.Fatalf("wait %v outside (24s, 30s]", w)
-		}
-	}
-}
-
 // fleetWorld is the AWS world with a 1,000-entry registry and its change
 // marker, written by `composer register`.
 func fleetWorld(t *testing.T) *awsWorld {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ssr-mfe/composer/composer/awstest"
+	"github.com/ssr-mfe/composer/composer/command/healthcheck"
 )
 
 // A template slot whose id is not in the local registry file stops
@@ -180,7 +178,7 @@ func TestContainerHealthChecksProbeLiveness(t *testing.T) {
 	if m[2] != "" && !strings.HasSuffix(m[2], "/healthz") {
 		t.Errorf("the Dockerfile's HEALTHCHECK probes %s, not /healthz", m[2])
 	}
-	if u, _ := livenessURL(""); u != "http://127.0.0.1:8080/healthz" {
+	if u, _ := healthcheck.LivenessURL(""); u != "http://127.0.0.1:8080/healthz" {
 		t.Errorf("healthcheck without COMPOSER_ADDR probes %s", u)
 	}
 	stack, err := os.ReadFile("../infra/stack.go")
@@ -192,7 +190,7 @@ func TestContainerHealthChecksProbeLiveness(t *testing.T) {
 	if addr == nil || cmd == nil {
 		t.Fatal("infra/stack.go: no COMPOSER_ADDR or no container health check running /composer healthcheck")
 	}
-	want, _ := livenessURL(addr[1])
+	want, _ := healthcheck.LivenessURL(addr[1])
 	if cmd[2] != "" && cmd[2] != want {
 		t.Errorf("the stack's container health check probes %s; the task listens on %s, whose liveness is %s", cmd[2], addr[1], want)
 	}
@@ -238,30 +236,6 @@ func TestSSMPrefixesAreRefusedUnlessPlain(t *testing.T) {
 	}
 	if n := w.ssm.Calls("PutParameter"); n != 0 {
 		t.Errorf("%d PutParameter calls, want none", n)
-	}
-}
-
-// composer_source_errors_total has both its series from the start, at 0,
-// so that an alert on its increase sees the first failure.
-func TestSourceErrorsExportedAtZero(t *testing.T) {
-	metrics := prometheus.NewRegistry()
-	newSources(slog.New(slog.DiscardHandler), nil, nil, nil, nil, "", nil, metrics)
-	mfs, err := metrics.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() == "composer_source_errors_total" {
-			for _, m := range mf.GetMetric() {
-				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-			}
-		}
-	}
-	for _, source := range []string{"templates", "registry"} {
-		if v, ok := got[source]; !ok || v != 0 {
-			t.Errorf("composer_source_errors_total{source=%q}: %v, present %v; want 0, present", source, v, ok)
-		}
 	}
 }
 

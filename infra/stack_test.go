@@ -380,7 +380,7 @@ func policyStatements(t *testing.T, tpl assertions.Template, role string) map[st
 // COMPOSER_CDN_KEY_HEADERS, so that a page that used a fragment answer
 // varying on any other header is private (docs/caching.md).
 func TestPagesCacheKeyIsWhatTheComposerConsidersKeyed(t *testing.T) {
-	config, err := os.ReadFile("../composer/config.go")
+	config, err := os.ReadFile("../composer/settings/settings.go")
 	if err != nil || !strings.Contains(string(config), `"COMPOSER_CDN_KEY_HEADERS"`) {
 		t.Fatalf("the composer has no COMPOSER_CDN_KEY_HEADERS setting (%v)", err)
 	}

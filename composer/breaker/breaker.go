@@ -21,7 +21,11 @@
 // (window below), because gobreaker counts a result in the bucket its
 // request started in and drops it once that bucket has rolled out, so a
 // fragment whose timeout is near or above the window would never open.
-// Ours counts each result when it ends, in the bucket of its end. What counts as a failure: an error before the
+// Ours counts each result when it ends, in the bucket of its end. Beside
+// that rate rule, a streak of failures (gobreaker's ConsecutiveFailures)
+// trips it too, and each failed probe doubles the open time up to a cap: a
+// gate of ours (guard.until) holds requests back beyond gobreaker's own
+// timeout, which stays the shortest open time. What counts as a failure: an error before the
 // answer (a connection error, the deadline), a 5xx, a body that fails or
 // is cut before its end. A 4xx or 3xx is an answer, a success. A request
 // whose page went away (the browser left, or the page ended for another
@@ -47,13 +51,18 @@ import (
 
 // The defaults of a breaker whose entry overrides nothing: it opens when at
 // least DefaultFailureRate of at least DefaultMinRequests finished requests
-// in the last DefaultWindow failed, and stays open for DefaultOpenFor; then
-// one probe at a time goes to the fragment, and its success closes it.
+// in the last DefaultWindow failed, or after DefaultConsecutiveFailures
+// failures in a row, and stays open for DefaultOpenFor; then one probe at a
+// time goes to the fragment, and its success closes it. Each probe that
+// fails doubles the open time, up to DefaultMaxOpenFor (or openFor, when
+// that is longer).
 const (
-	DefaultFailureRate = 0.5
-	DefaultMinRequests = 20
-	DefaultWindow      = 10 * time.Second
-	DefaultOpenFor     = time.Second
+	DefaultFailureRate         = 0.5
+	DefaultMinRequests         = 20
+	DefaultConsecutiveFailures = 5
+	DefaultWindow              = 10 * time.Second
+	DefaultOpenFor             = time.Second
+	DefaultMaxOpenFor          = 30 * time.Second
 )
 
 // buckets is how many slices the rolling window is kept in: it forgets its
@@ -121,6 +130,16 @@ type guard struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	openFor  time.Duration
 
+	// until is when the current open spell ends (Unix nanoseconds; 0 when
+	// not open): gobreaker's own timeout is the shortest, openFor, and
+	// this gate holds the requests back for the rest of a longer spell.
+	// Written under the breaker's lock, read without it.
+	until atomic.Int64
+	// spell is the length of the current or last open spell: openFor
+	// after a close, doubled by each failed probe, up to the rule's
+	// MaxOpenFor. Touched only in gobreaker's callbacks.
+	spell time.Duration
+
 	// state, win and counts are touched only by gobreaker's callbacks,
 	// all of which run under the breaker's own lock. state is the
 	// breaker's state as last told by OnStateChange; win holds the closed
@@ -131,8 +150,9 @@ type guard struct {
 	counts counts
 }
 
-// counts are the finished requests of a window.
-type counts struct{ ok, failed int }
+// counts are the finished requests of a window; streak, the failures in
+// a row when the breaker opened (for its log line).
+type counts struct{ ok, failed, streak int }
 
 // window is a rolling window of buckets: each result is counted in the
 // bucket of the moment it is recorded (the request's end), and a bucket is
@@ -203,7 +223,20 @@ func (t *Transport) State(fragment, version string) gobreaker.State {
 	if g == nil || g.cb == nil {
 		return gobreaker.StateClosed
 	}
+	if g.holding(time.Now()) > 0 {
+		return gobreaker.StateOpen
+	}
 	return g.cb.State()
+}
+
+// holding is how much is left of an open spell longer than gobreaker's
+// own timeout: while it lasts, no request may go, not even a probe.
+func (g *guard) holding(now time.Time) time.Duration {
+	until := g.until.Load()
+	if until == 0 {
+		return 0
+	}
+	return max(0, time.Unix(0, until).Sub(now))
 }
 
 // guardFor returns the guard of req's fragment version, made anew when the
@@ -260,6 +293,7 @@ func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guar
 	gauge.Set(float64(gobreaker.StateClosed))
 	rule := withDefaults(entry.Breaker)
 	g.openFor = rule.OpenFor
+	g.spell = rule.OpenFor
 	g.win = newWindow(rule.Window, time.Now())
 	g.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        k.fragment + "@" + k.version,
@@ -280,22 +314,41 @@ func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guar
 			return ok
 		},
 		// ReadyToTrip runs on each closed-state failure, just recorded.
-		ReadyToTrip: func(gobreaker.Counts) bool {
+		// gobreaker's own counts are of the closed state (no Interval):
+		// their ConsecutiveFailures is the streak since the last success.
+		ReadyToTrip: func(gc gobreaker.Counts) bool {
 			g.win.advance(time.Now())
 			c := g.win.total
 			finished := c.ok + c.failed
-			if finished < rule.MinRequests || float64(c.failed) < rule.FailureRate*float64(finished) {
+			streak := int(gc.ConsecutiveFailures) >= rule.ConsecutiveFailures
+			if !streak && (finished < rule.MinRequests || float64(c.failed) < rule.FailureRate*float64(finished)) {
 				return false
 			}
 			g.counts = c
+			g.counts.streak = int(gc.ConsecutiveFailures)
 			return true
 		},
 		IsExcluded: func(err error) bool { return errors.Is(err, errExcluded) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			now := time.Now()
 			g.state = to
-			g.win = newWindow(rule.Window, time.Now()) // each state starts afresh
+			g.win = newWindow(rule.Window, now) // each state starts afresh
+			switch to {
+			case gobreaker.StateOpen:
+				// Open again without a success in between (a failed
+				// probe): for twice as long, up to the cap.
+				if from == gobreaker.StateHalfOpen {
+					g.spell = min(2*g.spell, rule.MaxOpenFor)
+				}
+				g.until.Store(now.Add(g.spell).UnixNano())
+			case gobreaker.StateClosed:
+				g.spell = rule.OpenFor
+				g.until.Store(0)
+			default:
+				g.until.Store(0)
+			}
 			gauge.Set(float64(to))
-			t.logChange(k, from, to, g.counts, rule)
+			t.logChange(k, from, to, g.counts, rule, g.spell)
 		},
 	})
 	return g
@@ -305,7 +358,7 @@ func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guar
 // is a warning; closing is news; the open and half-open cycle of a
 // fragment that stays down (once per openFor) is debug, as the gauge shows
 // it.
-func (t *Transport) logChange(k key, from, to gobreaker.State, c counts, rule registry.Breaker) {
+func (t *Transport) logChange(k key, from, to gobreaker.State, c counts, rule registry.Breaker, spell time.Duration) {
 	if t.log == nil {
 		return
 	}
@@ -316,11 +369,13 @@ func (t *Transport) logChange(k key, from, to gobreaker.State, c counts, rule re
 	case from == gobreaker.StateClosed && to == gobreaker.StateOpen:
 		level, msg = slog.LevelWarn, "circuit breaker opened: the fragment is not asked; pages show its fallback"
 		attrs = append(attrs, slog.Int("failures", c.failed), slog.Int("requests", c.failed+c.ok),
-			slog.Int64("window_ms", rule.Window.Milliseconds()), slog.Int64("open_for_ms", rule.OpenFor.Milliseconds()))
+			slog.Int("consecutive_failures", c.streak),
+			slog.Int64("window_ms", rule.Window.Milliseconds()), slog.Int64("open_for_ms", spell.Milliseconds()))
 	case to == gobreaker.StateClosed:
 		level, msg = slog.LevelInfo, "circuit breaker closed: the probe succeeded"
 	case from == gobreaker.StateHalfOpen && to == gobreaker.StateOpen:
 		msg = "circuit breaker open again: the probe failed"
+		attrs = append(attrs, slog.Int64("open_for_ms", spell.Milliseconds()))
 	}
 	t.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
@@ -339,6 +394,13 @@ func withDefaults(r registry.Breaker) registry.Breaker {
 	if r.OpenFor <= 0 {
 		r.OpenFor = DefaultOpenFor
 	}
+	if r.ConsecutiveFailures <= 0 {
+		r.ConsecutiveFailures = DefaultConsecutiveFailures
+	}
+	if r.MaxOpenFor <= 0 {
+		r.MaxOpenFor = DefaultMaxOpenFor
+	}
+	r.MaxOpenFor = max(r.MaxOpenFor, r.OpenFor)
 	return r
 }
 
@@ -349,9 +411,12 @@ var (
 )
 
 // verdict judges a request that ended with err (not io.EOF) while ctx was
-// its context: excluded if the page went away, else a failure.
+// its context: excluded if the page went away, else a failure. A context
+// cancelled with the cause context.DeadlineExceeded is the fragment's
+// deadline (package stream's, which counts only the composer's waiting on
+// the fragment), not a page gone.
 func verdict(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return errExcluded
 	}
 	return errFailed
@@ -376,6 +441,10 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	}
 	b := &body{ctx: ctx, g: g}
 	if g.cb != nil {
+		if left := g.holding(time.Now()); left > 0 {
+			b.release()
+			return nil, &RejectedError{Fragment: req.Fragment, Version: req.Version, Err: ErrOpen, RetryAfter: retryAfter(left)}
+		}
 		done, err := g.cb.Allow()
 		if err != nil {
 			b.release()
@@ -407,7 +476,7 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 // ErrFull, and counts nothing.
 func (t *Transport) Admit(req *fetch.Request) (release func(), err error) {
 	g := t.guardFor(req)
-	if g.cb != nil && g.cb.State() != gobreaker.StateClosed {
+	if g.cb != nil && (g.holding(time.Now()) > 0 || g.cb.State() != gobreaker.StateClosed) {
 		return nil, ErrOpen
 	}
 	if g.max <= 0 {

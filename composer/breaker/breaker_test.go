@@ -154,7 +154,7 @@ func TestOpenBreakerDoesNotAskTheFragment(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, status(500))
 	e := newEnv(t, map[string]registry.Entry{"reviews": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: time.Minute}}})
-	e.getN(breaker.DefaultMinRequests, "reviews", "", s.URL, safety)
+	e.getN(breaker.DefaultConsecutiveFailures, "reviews", "", s.URL, safety)
 	e.wantState("reviews", "", gobreaker.StateOpen)
 	for range 50 {
 		_, err := e.get(context.Background(), "reviews", "", s.URL, safety)
@@ -163,8 +163,8 @@ func TestOpenBreakerDoesNotAskTheFragment(t *testing.T) {
 			t.Fatalf("error %v, want a RejectedError for ErrOpen with RetryAfter of at least 1s", err)
 		}
 	}
-	if got := s.hits.Load(); got != breaker.DefaultMinRequests {
-		t.Errorf("the fragment got %d requests, want %d: none while open", got, breaker.DefaultMinRequests)
+	if got := s.hits.Load(); got != breaker.DefaultConsecutiveFailures {
+		t.Errorf("the fragment got %d requests, want %d: none while open", got, breaker.DefaultConsecutiveFailures)
 	}
 }
 
@@ -172,7 +172,9 @@ func TestVolumeAndRateRule(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, ok)
 	failing := newServer(t, status(503))
-	e := newEnv(t, map[string]registry.Entry{"a": {Endpoint: failing.URL}, "b": {Endpoint: s.URL}})
+	// The consecutive-failures trip aside (TestConsecutiveFailuresTrip).
+	rule := registry.Breaker{ConsecutiveFailures: 1_000_000}
+	e := newEnv(t, map[string]registry.Entry{"a": {Endpoint: failing.URL, Breaker: rule}, "b": {Endpoint: s.URL, Breaker: rule}})
 	// Volume: 19 failures of 19 requests is not enough.
 	e.getN(breaker.DefaultMinRequests-1, "a", "", failing.URL, safety)
 	e.wantState("a", "", gobreaker.StateClosed)
@@ -310,7 +312,7 @@ func TestVersionsHaveTheirOwnBreaker(t *testing.T) {
 	canary := newServer(t, status(502))
 	e := newEnv(t, map[string]registry.Entry{"cart": {Endpoint: stable.URL,
 		Versions: []registry.Version{{Name: "v2", Endpoint: canary.URL, Weight: 10}}}})
-	e.getN(breaker.DefaultMinRequests, "cart", "v2", canary.URL, safety)
+	e.getN(breaker.DefaultConsecutiveFailures, "cart", "v2", canary.URL, safety)
 	e.getN(breaker.DefaultMinRequests, "cart", "default", stable.URL, safety)
 	e.wantState("cart", "v2", gobreaker.StateOpen)
 	e.wantState("cart", "default", gobreaker.StateClosed)
@@ -319,8 +321,8 @@ func TestVersionsHaveTheirOwnBreaker(t *testing.T) {
 	if got := stable.hits.Load(); got != 50 {
 		t.Errorf("the default version got %d of 50 requests", got)
 	}
-	if got := canary.hits.Load(); got != breaker.DefaultMinRequests {
-		t.Errorf("the open canary got %d requests, want %d", got, breaker.DefaultMinRequests)
+	if got := canary.hits.Load(); got != breaker.DefaultConsecutiveFailures {
+		t.Errorf("the open canary got %d requests, want %d", got, breaker.DefaultConsecutiveFailures)
 	}
 	if got := testutil.ToFloat64(stateGauge(t, e, "cart", "v2")); got != 2 {
 		t.Errorf("composer_fragment_breaker_state{cart,v2} = %v, want 2 (open)", got)
@@ -398,7 +400,7 @@ func TestStateChangesAreLoggedOnce(t *testing.T) {
 			t.Errorf("%q logged %d times, want once:\n%s", msg, n, logs)
 		}
 	}
-	if !strings.Contains(logs, "failures=20 requests=20") {
+	if !strings.Contains(logs, "failures=5 requests=5 consecutive_failures=5") {
 		t.Errorf("the opening line does not give the counts:\n%s", logs)
 	}
 }
@@ -409,7 +411,7 @@ func TestRuleChangeStartsAFreshBreaker(t *testing.T) {
 	e := newEnv(t, map[string]registry.Entry{"f": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: time.Minute}}})
 	e.getN(breaker.DefaultMinRequests, "f", "", s.URL, safety)
 	e.wantState("f", "", gobreaker.StateOpen)
-	e.reg.Update([]registry.Raw{{ID: "f", Data: []byte(`{"endpoint": "` + s.URL + `", "breaker": {"minRequests": 100}}`)}})
+	e.reg.Update([]registry.Raw{{ID: "f", Data: []byte(`{"endpoint": "` + s.URL + `", "breaker": {"minRequests": 100, "consecutiveFailures": 100}}`)}})
 	before := s.hits.Load()
 	e.getN(50, "f", "", s.URL, safety)
 	if got := s.hits.Load() - before; got != 50 {
@@ -594,5 +596,69 @@ func TestBreakerOffExportsNoState(t *testing.T) {
 	e.getN(1, "other", "", s.URL, safety)
 	if got := breakerSeries(t, e); len(got) != 0 {
 		t.Errorf("after the breaker was turned off: series %q, want none", got)
+	}
+}
+
+// Five failures in a row open the breaker whatever the volume and the
+// rate; a success in between starts the count again.
+func TestConsecutiveFailuresTrip(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	e := newEnv(t, map[string]registry.Entry{"f": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: time.Minute}},
+		"g": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: time.Minute, ConsecutiveFailures: 2}}})
+	e.getN(breaker.DefaultConsecutiveFailures-1, "f", "", s.URL, safety)
+	s.set(ok)
+	e.getN(1, "f", "", s.URL, safety)
+	s.set(status(500))
+	e.getN(breaker.DefaultConsecutiveFailures-1, "f", "", s.URL, safety)
+	e.wantState("f", "", gobreaker.StateClosed)
+	e.getN(1, "f", "", s.URL, safety)
+	e.wantState("f", "", gobreaker.StateOpen)
+
+	e.getN(1, "g", "", s.URL, safety)
+	e.wantState("g", "", gobreaker.StateClosed)
+	e.getN(1, "g", "", s.URL, safety)
+	e.wantState("g", "", gobreaker.StateOpen)
+}
+
+// Each failed probe doubles the open time, up to maxOpenFor; a probe that
+// succeeds closes the breaker and the next opening is for openFor again.
+func TestOpenTimeGrowsUntilASuccess(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, status(500))
+	const openFor = 100 * time.Millisecond
+	e := newEnv(t, map[string]registry.Entry{"f": {Endpoint: s.URL, Breaker: registry.Breaker{OpenFor: openFor, MaxOpenFor: 4 * openFor}}})
+	probe := func() {
+		t.Helper()
+		e.waitState("f", "", gobreaker.StateHalfOpen)
+		n := s.hits.Load()
+		e.getN(1, "f", "", s.URL, safety)
+		if s.hits.Load() != n+1 {
+			t.Fatal("the probe did not reach the fragment")
+		}
+	}
+	e.getN(breaker.DefaultConsecutiveFailures, "f", "", s.URL, safety)
+	var spells []string
+	spell := func() {
+		logs := e.log.String()
+		i := strings.LastIndex(logs, "open_for_ms=")
+		spells = append(spells, strings.Fields(logs[i:])[0])
+	}
+	spell()
+	for range 3 {
+		probe()
+		spell()
+	}
+	if got, want := strings.Join(spells, " "), "open_for_ms=100 open_for_ms=200 open_for_ms=400 open_for_ms=400"; got != want {
+		t.Errorf("open spells %s, want %s", got, want)
+	}
+	s.set(ok)
+	probe()
+	e.wantState("f", "", gobreaker.StateClosed)
+	s.set(status(500))
+	e.getN(breaker.DefaultConsecutiveFailures, "f", "", s.URL, safety)
+	spell()
+	if got := spells[len(spells)-1]; got != "open_for_ms=100" {
+		t.Errorf("after a success, the breaker opened with %s, want open_for_ms=100", got)
 	}
 }

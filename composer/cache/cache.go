@@ -120,8 +120,9 @@ func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cac
 func (c *Cache) Wait() { c.wg.Wait() }
 
 // primaryKey is everything the transport sends that can change the
-// answer, but the headers (those are Vary's and the credential rules'):
-// the fragment and the query, and for a function endpoint (Lambda, Step
+// answer, but the visitor's headers (those are Vary's and the credential
+// rules'): the fragment, the query and the composer's own headers
+// (fetch.ComposerHeaders), and for a function endpoint (Lambda, Step
 // Functions), whose event carries them, the page's path and route
 // parameters too (RFC 9111 §2). An HTTP fragment receives neither, so its
 // key leaves them out and one entry serves every page.
@@ -132,6 +133,14 @@ func primaryKey(req *fetch.Request) string {
 	b.WriteString(req.Endpoint)
 	b.WriteByte(0)
 	b.WriteString(req.RawQuery)
+	// The composer's own headers (the slot, Podium's context) change the
+	// answer and are never a visitor's: each is part of the key, as the
+	// query is.
+	for _, name := range fetch.ComposerHeaders {
+		if v, ok := req.Header[name]; ok {
+			fmt.Fprintf(&b, "\x00%s=%d:%s", name, len(strings.Join(v, ",")), strings.Join(v, ","))
+		}
+	}
 	if fetch.Kind(req.Endpoint, req.Loader) != "url" {
 		// Lengths first: a path or parameter (decoded, it may hold any
 		// byte) cannot pass for another.

@@ -380,3 +380,48 @@ func TestCacheNoLongerCacheableIsNotCoalesced(t *testing.T) {
 		t.Errorf("%d of 4 requests reached the origin before the first answered; they were queued behind a leader", got)
 	}
 }
+
+// Two slots asking the same fragment with the same query are two renders
+// (React's ids are drawn from the slot's identity): the slot is part of
+// the key, else the second slot gets the first one's ids.
+func TestCacheKeysOnTheSlot(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "slot="+r.Header.Get(fetch.SlotHeader))
+	})
+	for _, slot := range []string{"s0", "s1", "s0", "s1"} {
+		if _, body, _ := get(t, c, o.url, http.Header{fetch.SlotHeader: {slot}}); body != "slot="+slot {
+			t.Errorf("slot %s: got %q", slot, body)
+		}
+	}
+	if n := o.calls.Load(); n != 2 {
+		t.Errorf("upstream calls = %d, want one per slot", n)
+	}
+}
+
+// An entry that sends Podium's mount pathname receives the page's path:
+// the path is in its key, as a function endpoint's is.
+func TestCacheKeysOnPodiumContext(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	o := newOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, r.Header.Get(fetch.PodiumMountPathname)+" "+r.Header.Get(fetch.PodiumLocale))
+	})
+	for _, h := range []http.Header{
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"de"}},
+		{fetch.PodiumMountPathname: {"/b"}, fetch.PodiumLocale: {"de"}},
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"fr"}},
+		{fetch.PodiumMountPathname: {"/a"}, fetch.PodiumLocale: {"de"}},
+	} {
+		want := h.Get(fetch.PodiumMountPathname) + " " + h.Get(fetch.PodiumLocale)
+		if _, body, _ := get(t, c, o.url, h); body != want {
+			t.Errorf("got %q, want %q", body, want)
+		}
+	}
+	if n := o.calls.Load(); n != 3 {
+		t.Errorf("upstream calls = %d, want one per path and locale", n)
+	}
+}

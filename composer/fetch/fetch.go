@@ -127,6 +127,30 @@ func (m *Mux) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	return t.Fetch(ctx, req)
 }
 
+// SlotHeader names the slot a fragment request fills: a value of the
+// composer's, unique within the page and the same on every load of the
+// same template ("s" and the slot's index in the template). A fragment
+// that renders ids (React's identifierPrefix, Vue's useId prefix) draws
+// them from it, so that two slots of one fragment on a page do not
+// collide. Package cache keys on it (two slots are two renders).
+const SlotHeader = "Mfe-Slot"
+
+// Podium's context headers, sent to an entry that asks for them
+// (registry.Podium): the composer's values, never a visitor's header.
+const (
+	PodiumLocale         = "Podium-Locale"
+	PodiumDeviceType     = "Podium-Device-Type"
+	PodiumMountOrigin    = "Podium-Mount-Origin"
+	PodiumMountPathname  = "Podium-Mount-Pathname"
+	PodiumPublicPathname = "Podium-Public-Pathname"
+	PodiumRequestedBy    = "Podium-Requested-By"
+)
+
+// ComposerHeaders are the request headers whose values the composer sets
+// itself (the slot, Podium's context): they hold nothing of the visitor's
+// beyond what the CDN keys on, and package cache keys on every one.
+var ComposerHeaders = []string{SlotHeader, PodiumLocale, PodiumDeviceType, PodiumMountOrigin, PodiumMountPathname, PodiumPublicPathname, PodiumRequestedBy}
+
 // DefaultHeaders are the page request headers every fragment receives.
 var DefaultHeaders = []string{"Accept-Language", "User-Agent", "X-Request-Id", "Traceparent"}
 
@@ -138,6 +162,7 @@ func Personal(h http.Header) bool {
 	for name := range h {
 		switch name {
 		case "Accept-Language", "User-Agent", "X-Request-Id", "Traceparent", "Tracestate":
+		case SlotHeader, PodiumLocale, PodiumDeviceType, PodiumMountOrigin, PodiumMountPathname, PodiumPublicPathname, PodiumRequestedBy:
 		default:
 			return true
 		}

@@ -47,6 +47,9 @@ type Guard struct {
 	// commandfor, aria-labelledby, ...). The guard only reads it; nil
 	// costs nothing.
 	Reserved map[string]bool
+	// Scripts, if set, writes the piece's scripts inert, and activates
+	// those it vouches for (see Scripts); nil passes them as they are.
+	Scripts *Scripts
 
 	st    state
 	ts    tagState // in a tag
@@ -74,6 +77,8 @@ type Guard struct {
 
 	emit func([]byte) // during Write and Close
 	run  []byte       // passed input not yet given to emit (see scanData)
+
+	scr scriptState // the HTML script being passed, with Scripts
 }
 
 // out passes p on, after what is pending in g.run.
@@ -225,7 +230,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{Reserved: g.Reserved, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0]}
+	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
@@ -555,6 +560,15 @@ func (g *Guard) scanData(b []byte) []byte {
 			if t, changed := g.attrs(tag, name); changed {
 				rewritten = t
 			}
+			if g.Scripts != nil && name == "script" {
+				t := tag
+				if rewritten != nil {
+					t = rewritten
+				}
+				if t, changed := g.scriptStart(t); changed {
+					rewritten = t
+				}
+			}
 		}
 		switch {
 		case !pass:
@@ -584,6 +598,10 @@ func (g *Guard) tagDone() {
 			g.out(tag)
 		}
 		g.rawEnd = false
+		if g.scr.end {
+			g.scr.end = false
+			g.scriptEnd(len("</script"))
+		}
 		return
 	}
 	if g.over {
@@ -598,6 +616,9 @@ func (g *Guard) tagDone() {
 	}
 	if g.startTagToken(name, p, tag, g.selfClosing) {
 		t, _ := g.attrs(tag, name)
+		if g.Scripts != nil && name == "script" {
+			t, _ = g.scriptStart(t)
+		}
 		g.out(t)
 	}
 }
@@ -1085,11 +1106,19 @@ func (g *Guard) scanRaw(b []byte) []byte {
 			case c == '>':
 				g.out(b[:i+1])
 				g.st = sData
+				if g.scr.on {
+					g.scriptText(b[:i+1])
+					g.scriptEnd(len("</script>"))
+				}
 				return b[i+1:]
 			case isSpace(c) || c == '/':
 				// The end tag, with attributes: the rest is read as a tag.
 				g.out(b[:i])
 				g.st, g.ts, g.endTag, g.rawEnd, g.over, g.held = sTag, tsBeforeAttrName, true, true, false, g.held[:0]
+				if g.scr.on {
+					g.scriptText(b[:i])
+					g.scr.end = true
+				}
 				return b[i:]
 			default:
 				g.sub = g.rawBack()
@@ -1157,6 +1186,7 @@ func (g *Guard) scanRaw(b []byte) []byte {
 					g.out(b[:i+1])
 					g.out(scriptEnd)
 					g.st = sData
+					g.scr.on = false // cut short: it stays inert
 					return b[i+1:]
 				case g.sub == rDblStart && isScript:
 					g.sub = rDbl
@@ -1217,6 +1247,9 @@ func (g *Guard) scanRaw(b []byte) []byte {
 		}
 	}
 	g.out(b)
+	if g.scr.on {
+		g.scriptText(b)
+	}
 	return nil
 }
 

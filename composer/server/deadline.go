@@ -2,27 +2,84 @@ package server
 
 import (
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// writeDeadlines gives every write of a response its own deadline, d from
-// the moment it starts: a client that stops reading is dropped once one
-// write has waited d, while a long stream that the client keeps reading is
-// never cut (unlike http.Server's WriteTimeout, one deadline for the whole
+// StalledWriteTimeout is the longest a write may wait while the server is
+// at its page cap (Options.MaxPages), instead of WriteTimeout: a visitor
+// who has stopped reading must not keep other visitors' pages out for
+// long. docs/resilience.md, "Load shedding".
+const StalledWriteTimeout = 2 * time.Second
+
+// squeezeEvery bounds how often a shed page makes the server look for
+// stalled writes: under a flood of shed pages, once per this.
+const squeezeEvery = 100 * time.Millisecond
+
+// deadlines gives every write of a response its own deadline, d from the
+// moment it starts: a client that stops reading is dropped once one write
+// has waited d, while a long stream that the client keeps reading is never
+// cut (unlike http.Server's WriteTimeout, one deadline for the whole
 // response). A page whose write fails stops, and its fragment requests are
 // cancelled.
-func writeDeadlines(d time.Duration) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if d <= 0 {
-			return next
+//
+// While the server is at its page cap (atCap), a write may wait only
+// StalledWriteTimeout (or d, when shorter): a write that starts then gets
+// that deadline, and squeeze, called when a page is shed, brings the
+// deadline of every write in progress down to StalledWriteTimeout from
+// its start. So connections that do not read cannot hold the cap for d
+// (30 s by default), and their pages end without their fragments being
+// read to the end.
+type deadlines struct {
+	d     time.Duration // 0: no deadline below the cap
+	atCap func() bool   // nil: no cap
+
+	mu      sync.Mutex
+	writers map[*deadlineWriter]struct{}
+	last    atomic.Int64 // when squeeze last ran, Unix nanoseconds
+}
+
+// middleware applies the deadlines to every response.
+func (dl *deadlines) middleware(next http.Handler) http.Handler {
+	if dl.d <= 0 && dl.atCap == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl}
+		if dl.atCap != nil {
+			dl.mu.Lock()
+			dl.writers[dw] = struct{}{}
+			dl.mu.Unlock()
+			defer func() {
+				dl.mu.Lock()
+				delete(dl.writers, dw)
+				dl.mu.Unlock()
+			}()
 		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), d: d}
-			// What is written without a Write of ours (the end of the
-			// response after the handler) is bounded too.
-			dw.extend()
-			next.ServeHTTP(dw, r)
-		})
+		// What is written without a Write of ours (the end of the
+		// response after the handler) is bounded too.
+		dw.extend()
+		next.ServeHTTP(dw, r)
+	})
+}
+
+// squeeze brings the deadline of every write in progress down to
+// StalledWriteTimeout from its start (a write that has waited that long
+// fails at once). It runs at most once per squeezeEvery.
+func (dl *deadlines) squeeze() {
+	if dl.atCap == nil {
+		return
+	}
+	now := time.Now()
+	last := dl.last.Load()
+	if now.UnixNano()-last < int64(squeezeEvery) || !dl.last.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	dl.mu.Lock()
+	defer dl.mu.Unlock()
+	for w := range dl.writers {
+		w.squeeze()
 	}
 }
 
@@ -31,26 +88,70 @@ func writeDeadlines(d time.Duration) func(http.Handler) http.Handler {
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc *http.ResponseController
-	d  time.Duration
+	dl *deadlines
+
+	// mu orders the deadline set by a write's own goroutine and squeeze's:
+	// since is when the write in progress started, zero when none is.
+	mu    sync.Mutex
+	since time.Time
+}
+
+// timeout is the deadline a write starting now gets.
+func (w *deadlineWriter) timeout() time.Duration {
+	d := w.dl.d
+	if w.dl.atCap != nil && w.dl.atCap() && (d <= 0 || d > StalledWriteTimeout) {
+		d = StalledWriteTimeout
+	}
+	return d
 }
 
 func (w *deadlineWriter) extend() {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.d))
+	if d := w.timeout(); d > 0 {
+		_ = w.rc.SetWriteDeadline(time.Now().Add(d))
+	} else {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// begin starts a write: its deadline, and since for squeeze.
+func (w *deadlineWriter) begin() {
+	w.mu.Lock()
+	w.since = time.Now()
+	w.extend()
+	w.mu.Unlock()
+}
+
+func (w *deadlineWriter) end() {
+	w.mu.Lock()
+	w.since = time.Time{}
+	w.mu.Unlock()
+}
+
+func (w *deadlineWriter) squeeze() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.since.IsZero() {
+		return
+	}
+	_ = w.rc.SetWriteDeadline(w.since.Add(StalledWriteTimeout))
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
-	w.extend()
+	w.begin()
+	defer w.end()
 	return w.ResponseWriter.Write(p)
 }
 
 func (w *deadlineWriter) Flush() {
-	w.extend()
+	w.begin()
+	defer w.end()
 	_ = w.rc.Flush()
 }
 
 // FlushError lets http.ResponseController report a failed flush.
 func (w *deadlineWriter) FlushError() error {
-	w.extend()
+	w.begin()
+	defer w.end()
 	return w.rc.Flush()
 }
 

@@ -137,6 +137,9 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 		// fragment is asked.
 		if n := s.inFlight.Add(1); s.maxPages > 0 && n > s.maxPages {
 			s.inFlight.Add(-1)
+			// Pages whose visitors stopped reading must not keep this
+			// one out for the whole write timeout (deadline.go).
+			s.writes.squeeze()
 			s.shed(w, set)
 			return
 		}

@@ -54,6 +54,8 @@ type Options struct {
 	// WriteTimeout, if set, is the deadline of every write of a response,
 	// each its own: a client that takes longer to accept one is dropped
 	// (and its page's fragment requests cancelled). Zero: no deadline.
+	// While MaxPages pages are in flight, a write may wait only
+	// StalledWriteTimeout (deadline.go).
 	WriteTimeout time.Duration
 	// RetryAfter is what a 503 page before the first load asks a client
 	// to wait (Retry-After, in whole seconds); zero means 5 s.
@@ -89,6 +91,7 @@ type Server struct {
 	maxPages int64
 	override []byte       // nil: overrides off
 	inFlight atomic.Int64 // pages being served
+	writes   *deadlines   // the write deadlines, shortened at the cap
 
 	set    atomic.Pointer[template.Set]
 	router atomic.Pointer[http.Handler]
@@ -107,7 +110,11 @@ func New(o Options) *Server {
 	}
 	s.csp = strings.ReplaceAll(s.csp, "{hashes}", stream.ScriptHashes)
 	s.publishRouter(nil)
-	s.root = chain(http.HandlerFunc(s.dispatch), writeDeadlines(o.WriteTimeout), requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
+	s.writes = &deadlines{d: o.WriteTimeout, writers: map[*deadlineWriter]struct{}{}}
+	if s.maxPages > 0 {
+		s.writes.atCap = func() bool { return s.inFlight.Load() >= s.maxPages }
+	}
+	s.root = chain(http.HandlerFunc(s.dispatch), s.writes.middleware, requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
 	return s
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/stream"
@@ -692,9 +693,9 @@ func TestAssetsGoToHeadAndLinkHeader(t *testing.T) {
 	e.register("x", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}, JS: []string{"/static/x/x.js"}}})
 	e.register("y", registry.Entry{Endpoint: fragmentServer(t, ok), Assets: registry.Assets{CSS: []string{"/static/x/x.css"}}})
 	resp, got := get(t, e.page(`<head><title>t</title></head><micro-frontend id=x/><micro-frontend id=y/>`, nil), nil)
-	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script src="/static/x/x.js" defer></script>` + "\n" + `</head>` +
+	want := `<head><title>t</title><link rel="stylesheet" href="/static/x/x.css">` + "\n" + `<script type="mfe/inert" src="/static/x/x.js" defer></script>` + inert.Tag + "\n" + `</head>` +
 		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous">[X]` +
-		`<link rel="stylesheet" href="/static/x/extra.css"><link rel="preload" href="/static/x/font.woff2" as="font" crossorigin="anonymous">[X]`
+		`[X]` // each URL once per page
 	if got != want {
 		t.Errorf("page:\n got %q\nwant %q", got, want)
 	}
@@ -1200,6 +1201,79 @@ func TestCanaryCookieSecureBehindTheFront(t *testing.T) {
 		cookies := w.Result().Cookies()
 		if len(cookies) != 1 || cookies[0].Secure != h.secure {
 			t.Errorf("%s: %s: cookies %v, want one with Secure %v", h.name, h.value, cookies, h.secure)
+		}
+	}
+}
+
+// Two slots of one fragment with the same query are two renders on one
+// page: each request names its slot (fetch.SlotHeader), distinct within
+// the page and the same on every load of the template, so that React's
+// identifierPrefix (docs/fragment-frameworks.md) keeps their ids apart.
+func TestEachSlotIsNamedUniquelyAndStably(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	got := make(chan string, 8)
+	e.register("react", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get(fetch.SlotHeader)
+		io.WriteString(w, "<p>"+r.Header.Get(fetch.SlotHeader)+"</p>")
+	})})
+	url := e.page(`<main><micro-frontend id=react/><micro-frontend id=react/><micro-frontend id=react async/></main>`, nil)
+	var loads [][]string
+	for range 2 {
+		get(t, url+"/", http.Header{fetch.SlotHeader: {"from-visitor"}})
+		var ids []string
+		for range 3 {
+			ids = append(ids, <-got)
+		}
+		slices.Sort(ids)
+		loads = append(loads, ids)
+	}
+	ids := loads[0]
+	if ids[0] == "" || ids[0] == ids[1] || ids[1] == ids[2] || slices.Contains(ids, "from-visitor") {
+		t.Fatalf("slot identities %q: want three distinct values of the composer's", ids)
+	}
+	if !slices.Equal(loads[0], loads[1]) {
+		t.Errorf("slot identities changed between loads: %q then %q", loads[0], loads[1])
+	}
+}
+
+// An entry that asks for Podium's context gets it from what the CDN sees:
+// the mount origin from the setting (never the request's Host), the
+// locale and device type from headers the CDN keys on or from the entry,
+// the mount pathname only when the entry asks for it.
+func TestPodiumContextHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 8)
+	record := func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }
+	tests := []struct {
+		name   string
+		cdnKey []string
+		podium *registry.Podium
+		want   map[string]string
+	}{
+		{"defaults, nothing keyed", nil, &registry.Podium{}, map[string]string{
+			"Podium-Locale": "en-US", "Podium-Device-Type": "desktop", "Podium-Mount-Origin": "https://shop.example",
+			"Podium-Mount-Pathname": "", "Podium-Public-Pathname": "/", "Podium-Requested-By": "test.html"}},
+		{"keyed headers", []string{"Accept-Language", "CloudFront-Is-Mobile-Viewer"}, &registry.Podium{MountPathname: true}, map[string]string{
+			"Podium-Locale": "de-DE", "Podium-Device-Type": "mobile", "Podium-Mount-Pathname": "/p/42"}},
+		{"the entry's own values", []string{"Accept-Language"}, &registry.Podium{Locale: "fr-FR", DeviceType: "tablet", PublicPathname: "/podium-resource/p"}, map[string]string{
+			"Podium-Locale": "fr-FR", "Podium-Device-Type": "tablet", "Podium-Public-Pathname": "/podium-resource/p"}},
+		{"off", []string{"Accept-Language"}, nil, map[string]string{
+			"Podium-Locale": "", "Podium-Device-Type": "", "Podium-Mount-Origin": "", "Podium-Requested-By": ""}},
+	}
+	for _, tt := range tests {
+		e := newEnv(t)
+		e.composer.CDNKey = tt.cdnKey
+		e.composer.PublicOrigin = "https://shop.example"
+		e.register("p", registry.Entry{Endpoint: fragmentServer(t, record), Podium: tt.podium})
+		get(t, e.page(`<micro-frontend id=p/>`, nil)+"/p/42", http.Header{
+			"Accept-Language": {"de-DE,de;q=0.9"}, "Cloudfront-Is-Mobile-Viewer": {"true"}, "Podium-Locale": {"xx"},
+		})
+		h := <-got
+		for k, v := range tt.want {
+			if h.Get(k) != v {
+				t.Errorf("%s: %s = %q, want %q", tt.name, k, h.Get(k), v)
+			}
 		}
 	}
 }

@@ -349,9 +349,9 @@ func build(name string, nodes []node) *Template {
 		case 0:
 			return
 		case 1:
-			t.Parts = append(t.Parts, Part{Kind: Raw, Raw: pending[0]})
+			t.Parts = append(t.Parts, Part{Kind: Raw, Raw: inertScripts(pending[0])})
 		default:
-			t.Parts = append(t.Parts, Part{Kind: Raw, Raw: bytes.Join(pending, nil)})
+			t.Parts = append(t.Parts, Part{Kind: Raw, Raw: inertScripts(bytes.Join(pending, nil))})
 		}
 		pending = pending[:0]
 	}
@@ -366,6 +366,7 @@ func build(name string, nodes []node) *Template {
 			if f.File == name {
 				f.File = ""
 			}
+			f.Fallback = inertScripts(f.Fallback)
 			if f.Async {
 				t.Async++
 			}

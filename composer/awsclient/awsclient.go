@@ -1,4 +1,6 @@
-package main
+// Package awsclient builds every AWS client of the process (S3, Parameter
+// Store, Lambda, Step Functions) from one config of the standard chain.
+package awsclient
 
 import (
 	"context"
@@ -19,15 +21,15 @@ import (
 	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
-// awsClients are every AWS client of the process, built from one config.
-type awsClients struct {
-	s3     *s3.Client
-	ssm    *ssm.Client
-	lambda *lambda.Client
-	sfn    *sfn.Client
+// Clients are every AWS client of the process, built from one config.
+type Clients struct {
+	S3     *s3.Client
+	SSM    *ssm.Client
+	Lambda *lambda.Client
+	SFN    *sfn.Client
 }
 
-// loadAWS builds one AWS config from the standard chain (environment,
+// Load builds one AWS config from the standard chain (environment,
 // shared profile, container and instance roles) and the clients from it.
 // The standard variables are read through getenv, so that tests and the
 // process see the same thing: AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID,
@@ -40,7 +42,7 @@ type awsClients struct {
 // Retries use the SDK's standard retryer: exponential backoff with jitter
 // on throttling and 5xx, and a client-side retry quota, so an outage does
 // not turn into a retry storm.
-func loadAWS(ctx context.Context, getenv func(string) string, log *slog.Logger) (*awsClients, error) {
+func Load(ctx context.Context, getenv func(string) string, log *slog.Logger) (*Clients, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithLogger(sdkLogger(log)),
 		awsconfig.WithRetryer(func() aws.Retryer {
@@ -74,24 +76,24 @@ func loadAWS(ctx context.Context, getenv func(string) string, log *slog.Logger) 
 		}
 		return nil
 	}
-	c := &awsClients{}
-	c.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
+	c := &Clients{}
+	c.S3 = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if ep := endpoint("S3"); ep != nil {
 			o.BaseEndpoint = ep
 			o.UsePathStyle = true // LocalStack and fakes have no bucket subdomains
 		}
 	})
-	c.ssm = ssm.NewFromConfig(cfg, func(o *ssm.Options) {
+	c.SSM = ssm.NewFromConfig(cfg, func(o *ssm.Options) {
 		if ep := endpoint("SSM"); ep != nil {
 			o.BaseEndpoint = ep
 		}
 	})
-	c.lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+	c.Lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) {
 		if ep := endpoint("LAMBDA"); ep != nil {
 			o.BaseEndpoint = ep
 		}
 	})
-	c.sfn = sfn.NewFromConfig(cfg, func(o *sfn.Options) {
+	c.SFN = sfn.NewFromConfig(cfg, func(o *sfn.Options) {
 		if ep := endpoint("SFN"); ep != nil {
 			o.BaseEndpoint = ep
 			// StartSyncExecution goes to "sync-<host>" on AWS; an overridden

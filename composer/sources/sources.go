@@ -1,4 +1,13 @@
-package main
+// Package sources loads the template set and the registry and keeps them
+// current: where they come from (Open: the embedded demo, a local folder
+// or file, S3, Parameter Store), the checks validate and start-up share
+// (check.go), the first load, the refresh loop that publishes a good change
+// whole and refuses a bad one, and the snapshot a cold start falls back on.
+//
+//	Open --> Inputs --> New --> Sources.FirstLoad --> Sources.Loop (every COMPOSER_REFRESH)
+//	                                 |                    |
+//	                                 +--> server.SetTemplates, registry.Update (swapped whole)
+package sources
 
 import (
 	"context"
@@ -23,15 +32,15 @@ import (
 	"github.com/ssr-mfe/composer/fragments"
 )
 
-// templateSource is where the template set comes from: a folder, the
+// TemplateSource is where the template set comes from: a folder, the
 // embedded demo, or S3.
-type templateSource interface {
+type TemplateSource interface {
 	Name() string
 	Files(ctx context.Context) (map[string][]byte, error)
 }
 
-// registrySource is where the registry comes from: a file, the demo, or SSM.
-type registrySource interface {
+// RegistrySource is where the registry comes from: a file, the demo, or SSM.
+type RegistrySource interface {
 	Name() string
 	Raws(ctx context.Context) ([]registry.Raw, error)
 }
@@ -48,7 +57,7 @@ func (d dirSource) Name() string { return d.name }
 
 func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 	if d.dir != "" {
-		return readFolder(d.dir) // its errors name the folder
+		return ReadFolder(d.dir) // its errors name the folder
 	}
 	files, err := template.ReadFiles(d.fsys)
 	var pe *fs.PathError
@@ -59,10 +68,10 @@ func (d dirSource) Files(context.Context) (map[string][]byte, error) {
 	return files, err
 }
 
-// readFolder reads a folder of templates on disk: through an os.Root,
+// ReadFolder reads a folder of templates on disk: through an os.Root,
 // opened anew each time (the folder may have been replaced), so that no
 // symbolic link leads outside it; only regular files are read.
-func readFolder(dir string) (map[string][]byte, error) {
+func ReadFolder(dir string) (map[string][]byte, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read templates: %w", err)
@@ -102,21 +111,21 @@ func (f fixedRegistry) Raws(context.Context) ([]registry.Raw, error) {
 	return registry.ParseFile(f.name, f.data)
 }
 
-// sources keeps the server's templates and registry current: it re-reads
+// Sources keeps the server's templates and registry current: it re-reads
 // both every refresh, publishes what changed, keeps the last good copy of
 // what broke or could not be read (static stability), writes every good
 // load to the snapshot folder, and starts from that snapshot when a source
 // is down (or holds nothing that loads) at start-up. A change it refuses is
 // counted and remembered in refused, for /readyz and the admin listener.
-type sources struct {
+type Sources struct {
 	log       *slog.Logger
 	srv       *server.Server
 	reg       *registry.Registry
-	templates templateSource
-	registry  registrySource
+	templates TemplateSource
+	registry  RegistrySource
 	snapshots string // folder, or "" for none
 	timeout   time.Duration
-	refused   *refusals
+	refused   *Refusals
 
 	refreshing                 sync.Mutex
 	mu                         sync.Mutex
@@ -129,12 +138,17 @@ type sources struct {
 
 	errors *prometheus.CounterVec
 	rand   func() float64 // the refresh jitter's source, in [0, 1)
+
+	crossCheck bool // after every refresh, check templates against registry as validate does
 }
 
-func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t templateSource, r registrySource, snapshots string, refused *refusals, metrics prometheus.Registerer) *sources {
-	s := &sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second, rand: jitter.Random, refused: refused}
+// New makes the sources of srv's templates and reg's entries; nothing is
+// read before FirstLoad. refused (nil: a private one) keeps what was
+// refused, for /readyz; metrics (nil: none) gets the sources' metrics.
+func New(log *slog.Logger, srv *server.Server, reg *registry.Registry, t TemplateSource, r RegistrySource, snapshots string, refused *Refusals, metrics prometheus.Registerer) *Sources {
+	s := &Sources{log: log, srv: srv, reg: reg, templates: t, registry: r, snapshots: snapshots, timeout: 30 * time.Second, rand: jitter.Random, refused: refused}
 	if s.refused == nil {
-		s.refused = newRefusals(nil)
+		s.refused = NewRefusals(nil)
 	}
 	s.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_source_errors_total",
@@ -164,11 +178,11 @@ func newSources(log *slog.Logger, srv *server.Server, reg *registry.Registry, t 
 	return s
 }
 
-// loop refreshes until ctx is done. Each wait is every shortened by up to
+// Loop refreshes until ctx is done. Each wait is every shortened by up to
 // 20 % at random (jitter.Shorten), so that a fleet started together does
 // not list S3 and read Parameter Store in step, and every stays the upper
 // bound of how long a change takes to be read.
-func (s *sources) loop(ctx context.Context, every time.Duration) {
+func (s *Sources) Loop(ctx context.Context, every time.Duration) {
 	t := time.NewTimer(s.wait(every))
 	defer t.Stop()
 	for {
@@ -177,21 +191,23 @@ func (s *sources) loop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			t.Reset(s.wait(every)) // from the start of this refresh, as a ticker would
-			s.refresh(ctx)
+			s.Refresh(ctx)
 		}
 	}
 }
 
-func (s *sources) wait(every time.Duration) time.Duration {
+func (s *Sources) wait(every time.Duration) time.Duration {
 	return jitter.Shorten(every, s.rand())
 }
 
-// firstLoad reads templates and registry once, before the listeners open:
+// FirstLoad reads templates and registry once, before the listeners open:
 // from their sources, else from the snapshot. What it cannot load leaves
 // the server not ready, every page a 503, until a refresh loads it.
-func (s *sources) firstLoad(ctx context.Context) { s.refresh(ctx) }
+func (s *Sources) FirstLoad(ctx context.Context) { s.Refresh(ctx) }
 
-func (s *sources) refresh(ctx context.Context) {
+// Refresh reads templates and registry now, and publishes what changed
+// (composer dev calls it on a save).
+func (s *Sources) Refresh(ctx context.Context) {
 	// One at a time: the dev mode's watcher refreshes beside the loop, and
 	// a read that finished first must not publish after a later one.
 	s.refreshing.Lock()
@@ -200,9 +216,40 @@ func (s *sources) refresh(ctx context.Context) {
 	defer cancel()
 	s.refreshTemplates(ctx)
 	s.refreshRegistry(ctx)
+	if s.crossCheck {
+		s.checkFragments()
+	}
 }
 
-func (s *sources) refreshTemplates(ctx context.Context) {
+// CheckFragments turns on, after every refresh, the checks composer
+// validate -registry makes across what is served: every fragment id of the
+// templates is registered, a loader attribute agrees with its entry, a
+// slot's timeout is above its entry's hedge delay. Their problems do not
+// stop a publication (composer dev serves through them); they are kept
+// until fixed, for /readyz, the admin listener's /status and Checks.
+// Call it before FirstLoad.
+func (s *Sources) CheckFragments() { s.crossCheck = true }
+
+// checkFragments checks the set served now against the registry in use.
+func (s *Sources) checkFragments() {
+	set := s.srv.Templates()
+	if set == nil || !s.reg.Loaded() {
+		s.refused.check(nil)
+		return
+	}
+	s.refused.check(CheckFragments(s.templates.Name(), SetSlots(set), s.reg.Raws(), s.registry.Name()))
+}
+
+// Checks are the problems of the served set that CheckFragments found, or
+// none: what composer dev shows beside the refused changes.
+func (s *Sources) Checks() []string {
+	if c := s.refused.snapshotChecks(); c != nil {
+		return c.Problems
+	}
+	return nil
+}
+
+func (s *Sources) refreshTemplates(ctx context.Context) {
 	name := s.templates.Name()
 	files, err := s.templates.Files(ctx)
 	s.mu.Lock()
@@ -274,7 +321,7 @@ func (s *sources) refreshTemplates(ctx context.Context) {
 // published yet and the source gave nothing that loads (cause), and says
 // so with msg. Without a usable snapshot the server stays not ready, and
 // every page answers 503.
-func (s *sources) templatesFromSnapshot(msg string, cause error) ([sha256.Size]byte, bool) {
+func (s *Sources) templatesFromSnapshot(msg string, cause error) ([sha256.Size]byte, bool) {
 	name := s.templates.Name()
 	files, at, snapErr := s.readTemplateSnapshot()
 	if snapErr != nil {
@@ -293,7 +340,7 @@ func (s *sources) templatesFromSnapshot(msg string, cause error) ([sha256.Size]b
 	return filesSum(files), true
 }
 
-func (s *sources) refreshRegistry(ctx context.Context) {
+func (s *Sources) refreshRegistry(ctx context.Context) {
 	name := s.registry.Name()
 	raws, err := s.registry.Raws(ctx)
 	s.mu.Lock()
@@ -350,7 +397,7 @@ func (s *sources) refreshRegistry(ctx context.Context) {
 // parse is refused: counted and logged once (while it stays the same),
 // with what stays in use for its id. "registry published" says both
 // counts: entries in use, and refused.
-func (s *sources) publishRegistry(name string, raws []registry.Raw) {
+func (s *Sources) publishRegistry(name string, raws []registry.Raw) {
 	data := make(map[string][]byte, len(raws))
 	for _, r := range raws {
 		data[r.ID] = r.Data
@@ -384,7 +431,7 @@ func (s *sources) publishRegistry(name string, raws []registry.Raw) {
 // registryFromSnapshot publishes the snapshot's entries when nothing is
 // published yet and the source gave nothing (cause). Without a usable
 // snapshot the server stays not ready, and every page answers 503.
-func (s *sources) registryFromSnapshot(cause error) {
+func (s *Sources) registryFromSnapshot(cause error) {
 	name := s.registry.Name()
 	snap, snapErr := s.readRegistrySnapshot()
 	if snapErr != nil {
@@ -398,45 +445,49 @@ func (s *sources) registryFromSnapshot(cause error) {
 		slog.Time("snapshot_written", snap.Written), slog.Int("entries", len(snap.Entries)), slog.String("error", cause.Error()))
 }
 
-// sourceStatus is one source as the admin listener's /status shows it.
-type sourceStatus struct {
+// Status is one source as the admin listener's /status shows it.
+type Status struct {
 	Source      string    `json:"source"`
 	Loaded      bool      `json:"loaded"`
 	LastRead    time.Time `json:"last_read,omitzero"`
 	Unavailable bool      `json:"unavailable"`
-	Refused     *refusal  `json:"refused,omitempty"`
+	Refused     *Refusal  `json:"refused,omitempty"`
+	Checks      *Refusal  `json:"checks,omitempty"` // served, with these problems (CheckFragments)
 }
 
-// status is every source's state, with the details of refused changes:
+// Status is every source's state, with the details of refused changes:
 // for the admin listener, never the public one.
-func (s *sources) status() map[string]sourceStatus {
+func (s *Sources) Status() map[string]Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	refused := s.refused.snapshot()
-	return map[string]sourceStatus{
-		"templates": {Source: s.templates.Name(), Loaded: s.srv.Templates() != nil, LastRead: s.templatesOK, Unavailable: s.templatesDown, Refused: refused["templates"]},
+	return map[string]Status{
+		"templates": {Source: s.templates.Name(), Loaded: s.srv.Templates() != nil, LastRead: s.templatesOK, Unavailable: s.templatesDown, Refused: refused["templates"], Checks: s.refused.snapshotChecks()},
 		"registry":  {Source: s.registry.Name(), Loaded: s.reg.Loaded(), LastRead: s.registryOK, Unavailable: s.regDown, Refused: refused["registry"]},
 	}
 }
 
-// refusals remembers which sources refused a change, since when, and the
+// Refusals remembers which sources refused a change, since when, and the
 // problems, until a good copy is published; it counts every refused change
 // in composer_source_refused_total.
-type refusals struct {
-	mu    sync.Mutex
-	by    map[string]*refusal
-	count *prometheus.CounterVec
+type Refusals struct {
+	mu     sync.Mutex
+	by     map[string]*Refusal
+	checks *Refusal // the served set's problems (CheckFragments): not refused, not counted
+	count  *prometheus.CounterVec
 }
 
-// refusal is a source's refused change: since the first refusal of a run
+// Refusal is a source's refused change: since the first refusal of a run
 // of them, and the problems of the latest.
-type refusal struct {
+type Refusal struct {
 	Since    time.Time `json:"since"`
 	Problems []string  `json:"problems"`
 }
 
-func newRefusals(metrics prometheus.Registerer) *refusals {
-	r := &refusals{by: map[string]*refusal{}, count: prometheus.NewCounterVec(prometheus.CounterOpts{
+// NewRefusals makes an empty Refusals, its counter registered in metrics
+// (nil: none).
+func NewRefusals(metrics prometheus.Registerer) *Refusals {
+	r := &Refusals{by: map[string]*Refusal{}, count: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "composer_source_refused_total",
 		Help: "Changes refused: a template set that does not compile, a registry entry (or file) that does not parse. The last good copy keeps serving.",
 	}, []string{"source"})}
@@ -451,27 +502,52 @@ func newRefusals(metrics prometheus.Registerer) *refusals {
 
 // refuse records that source refused changes (how many are new) with
 // problems.
-func (r *refusals) refuse(source string, changes int, problems []string) {
+func (r *Refusals) refuse(source string, changes int, problems []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.count.WithLabelValues(source).Add(float64(changes))
 	if r.by[source] == nil {
-		r.by[source] = &refusal{Since: time.Now().UTC().Truncate(time.Second)}
+		r.by[source] = &Refusal{Since: time.Now().UTC().Truncate(time.Second)}
 	}
 	r.by[source].Problems = problems
 }
 
 // clear records that source published a good copy.
-func (r *refusals) clear(source string) {
+func (r *Refusals) clear(source string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.by, source)
 }
 
-func (r *refusals) snapshot() map[string]*refusal {
+// check records the problems CheckFragments found in the set served now
+// (none: clears them).
+func (r *Refusals) check(problems []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]*refusal, len(r.by))
+	if len(problems) == 0 {
+		r.checks = nil
+		return
+	}
+	if r.checks == nil {
+		r.checks = &Refusal{Since: time.Now().UTC().Truncate(time.Second)}
+	}
+	r.checks.Problems = problems
+}
+
+func (r *Refusals) snapshotChecks() *Refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checks == nil {
+		return nil
+	}
+	c := *r.checks
+	return &c
+}
+
+func (r *Refusals) snapshot() map[string]*Refusal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]*Refusal, len(r.by))
 	for k, v := range r.by {
 		c := *v
 		out[k] = &c
@@ -479,9 +555,9 @@ func (r *refusals) snapshot() map[string]*refusal {
 	return out
 }
 
-// notices are /readyz's lines: which source refused a change and since
+// Notices are /readyz's lines: which source refused a change and since
 // when, and no more (it is public: no file names, no endpoints).
-func (r *refusals) notices() []string {
+func (r *Refusals) Notices() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var lines []string
@@ -489,6 +565,9 @@ func (r *refusals) notices() []string {
 		if f := r.by[source]; f != nil {
 			lines = append(lines, fmt.Sprintf("%s: changes refused since %s; details on the admin listener", source, f.Since.Format(time.RFC3339)))
 		}
+	}
+	if c := r.checks; c != nil {
+		lines = append(lines, fmt.Sprintf("templates: served with problems composer validate reports since %s; details on the admin listener", c.Since.Format(time.RFC3339)))
 	}
 	return lines
 }
@@ -508,7 +587,7 @@ type registrySnapshot struct {
 
 // writeSnapshot writes v as name in the snapshot folder, atomically: a
 // reader (the next start) sees the old file or the new, never half.
-func (s *sources) writeSnapshot(name string, v any) error {
+func (s *Sources) writeSnapshot(name string, v any) error {
 	if s.snapshots == "" {
 		return nil
 	}
@@ -538,7 +617,7 @@ func (s *sources) writeSnapshot(name string, v any) error {
 	return os.Rename(tmp.Name(), filepath.Join(s.snapshots, name))
 }
 
-func (s *sources) readSnapshot(name string, v any) error {
+func (s *Sources) readSnapshot(name string, v any) error {
 	if s.snapshots == "" {
 		return errors.New("COMPOSER_SNAPSHOT_DIR is not set")
 	}
@@ -552,7 +631,7 @@ func (s *sources) readSnapshot(name string, v any) error {
 	return nil
 }
 
-func (s *sources) readTemplateSnapshot() (map[string][]byte, time.Time, error) {
+func (s *Sources) readTemplateSnapshot() (map[string][]byte, time.Time, error) {
 	var snap templateSnapshot
 	if err := s.readSnapshot("templates.json", &snap); err != nil {
 		return nil, time.Time{}, err
@@ -560,7 +639,7 @@ func (s *sources) readTemplateSnapshot() (map[string][]byte, time.Time, error) {
 	return snap.Files, snap.Written, nil
 }
 
-func (s *sources) readRegistrySnapshot() (*registrySnapshot, error) {
+func (s *Sources) readRegistrySnapshot() (*registrySnapshot, error) {
 	var snap registrySnapshot
 	if err := s.readSnapshot("registry.json", &snap); err != nil {
 		return nil, err
@@ -590,4 +669,17 @@ func rawsSum(raws []registry.Raw) [sha256.Size]byte {
 		files[r.ID+"\x00"+r.From] = r.Data
 	}
 	return filesSum(files)
+}
+
+// Problems are the problems of the changes refused now, the templates'
+// first: what composer dev shows in the page's bar.
+func (s *Sources) Problems() []string {
+	refused := s.refused.snapshot()
+	var problems []string
+	for _, source := range []string{"templates", "registry"} {
+		if r := refused[source]; r != nil {
+			problems = append(problems, r.Problems...)
+		}
+	}
+	return problems
 }

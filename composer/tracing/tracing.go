@@ -1,4 +1,6 @@
-package main
+// Package tracing builds the tracer provider of the process from the
+// standard OTEL_ variables: OTLP over HTTP, or no spans at all.
+package tracing
 
 import (
 	"context"
@@ -11,11 +13,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// newTracing returns the tracer provider of the process: OTLP over HTTP
+// New returns the tracer provider of the process: OTLP over HTTP
 // when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, nil
 // otherwise (no spans are made at all), and a func that flushes and stops
 // it.
-func newTracing(ctx context.Context, getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
+func New(ctx context.Context, getenv func(string) string) (trace.TracerProvider, func(context.Context) error, error) {
 	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	if endpoint == "" {
 		if base := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); base != "" {

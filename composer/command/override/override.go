@@ -1,4 +1,7 @@
-package main
+// Package override is composer override: a token, signed with the
+// composer's override key, that points fragments at a team's preview for
+// the requests that carry it.
+package override
 
 import (
 	"context"
@@ -10,36 +13,39 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
 
+	"github.com/ssr-mfe/composer/composer/command"
 	"github.com/ssr-mfe/composer/composer/fetch"
-	"github.com/ssr-mfe/composer/composer/override"
+	token "github.com/ssr-mfe/composer/composer/override"
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // maxOverrideTTL is the longest life of an override token: long enough
 // for a week of work on a preview, short enough that a token that leaked
 // stops working by itself.
-const maxOverrideTTL = override.MaxTTL
+const maxOverrideTTL = token.MaxTTL
 
 // minOverrideTTL is the shortest life of an override token.
 const minOverrideTTL = time.Minute
 
-// overrideCommand runs `composer override ID=URL... [-debug] [-ttl 8h]
+// Run runs `composer override ID=URL... [-debug] [-ttl 8h|2d]
 // [-key-file FILE]`: it signs a token with the composer's override key and
 // prints it alone on stdout; what it grants, until when and how to use it
 // go to stderr. The key comes from COMPOSER_OVERRIDE_KEY or a file, never
 // from the command line, which other users of the machine can read.
-func overrideCommand(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func Run(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("composer override", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	debug := fs.Bool("debug", false, "allow the debug view (?_debug=1) for the requests that carry the token")
-	ttl := fs.Duration("ttl", 8*time.Hour, "how long the token works, at most "+maxOverrideTTL.String()+" (7 days)")
+	ttlText := fs.String("ttl", "8h", "how long the token works: a duration such as 8h or 90m, or whole days such as 2d; at most 7d")
 	keyFile := fs.String("key-file", "", "read the key from this file (a regular file of at most 4 KiB; surrounding whitespace is ignored) instead of COMPOSER_OVERRIDE_KEY")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer override ID=URL... [-debug] [-ttl 8h] [-key-file FILE]\n       composer override -debug [-ttl 8h] [-key-file FILE]\n\n"+
+		fmt.Fprintf(stderr, "usage: composer override ID=URL... [-debug] [-ttl 8h|2d] [-key-file FILE]\n       composer override -debug [-ttl 8h|2d] [-key-file FILE]\n\n"+
 			"Signs a token that, on the requests that carry it (the Mfe-Override header, or the\n"+
 			"mfe-override cookie that /_composer/overrides sets), serves fragment ID from URL\n"+
 			"instead of its registry entry's endpoint. The token alone goes to stdout.\n"+
@@ -53,18 +59,21 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 			return errors.New("override: the key is never taken from the command line (other users of the machine can read it): set COMPOSER_OVERRIDE_KEY or give -key-file FILE")
 		}
 	}
-	pos, err := parseInterspersed(fs, args)
+	pos, err := command.Args(fs, args)
 	if err != nil {
 		return err
 	}
 	if pos == nil {
 		return nil // -h
 	}
-	if *ttl <= 0 || *ttl > maxOverrideTTL {
-		return fmt.Errorf("override: -ttl %s: want a positive duration of at most %s (7 days)", *ttl, maxOverrideTTL)
-	}
-	if *ttl < minOverrideTTL {
-		return fmt.Errorf("override: -ttl %s: want at least %s (a shorter token may expire before it is used, or be taken for expired by a composer whose clock is a little ahead)", *ttl, minOverrideTTL)
+	ttl, ok := parseTTL(*ttlText)
+	switch {
+	case !ok:
+		return fmt.Errorf("override: -ttl %q: want a duration such as 8h, 90m or 2d (whole days), at most 7d", *ttlText)
+	case ttl <= 0 || ttl > maxOverrideTTL:
+		return fmt.Errorf("override: -ttl %s: want a positive duration of at most %s (7 days)", *ttlText, maxOverrideTTL)
+	case ttl < minOverrideTTL:
+		return fmt.Errorf("override: -ttl %s: want at least %s (a shorter token may expire before it is used, or be taken for expired by a composer whose clock is a little ahead)", *ttlText, minOverrideTTL)
 	}
 	frags := map[string]string{}
 	var ids []string
@@ -76,7 +85,7 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 		case frags[id] != "":
 			return fmt.Errorf("override: fragment %q given twice", id)
 		}
-		if err := override.CheckURL(u); err != nil {
+		if err := token.CheckURL(u); err != nil {
 			return fmt.Errorf("override: %s: %w", id, err)
 		}
 		frags[id] = u
@@ -89,8 +98,8 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("override: %w", err)
 	}
-	t := override.Token{Fragments: frags, Debug: *debug, Expires: time.Now().Add(*ttl)}
-	tok, err := override.Sign(key, t)
+	t := token.Token{Fragments: frags, Debug: *debug, Expires: time.Now().Add(ttl)}
+	tok, err := token.Sign(key, t)
 	if err != nil {
 		return fmt.Errorf("override: %w", err)
 	}
@@ -124,8 +133,22 @@ func overrideCommand(_ context.Context, args []string, getenv func(string) strin
 	}
 	fmt.Fprintf(stderr, "override token: %s; valid until %s (%s).\n"+
 		"Use it: send it as the header %s: TOKEN, or paste it at /_composer/overrides on the site to keep it in a cookie of your browser.\n",
-		strings.Join(grants, ", "), t.Expires.UTC().Truncate(time.Second).Format(time.RFC3339), *ttl, override.Header)
+		strings.Join(grants, ", "), t.Expires.UTC().Truncate(time.Second).Format(time.RFC3339), ttl, token.Header)
 	return nil
+}
+
+// parseTTL reads -ttl: a Go duration (8h, 90m, 1h30m) or whole days (2d),
+// the unit people think of a week of work in.
+func parseTTL(s string) (time.Duration, bool) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 10000 {
+			return 0, false
+		}
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil
 }
 
 // overrideCommandKey is the key of composer override: -key-file's, else
@@ -136,7 +159,7 @@ func overrideCommandKey(keyFile string, getenv func(string) string) ([]byte, err
 		if err != nil {
 			return nil, fmt.Errorf("-key-file %s: %w", keyFile, err)
 		}
-		key, err := overrideKey(string(b))
+		key, err := settings.OverrideKey(string(b))
 		if err != nil {
 			return nil, fmt.Errorf("-key-file %s: %w", keyFile, err)
 		}
@@ -146,7 +169,7 @@ func overrideCommandKey(keyFile string, getenv func(string) string) ([]byte, err
 	if v == "" {
 		return nil, errors.New("no key: set COMPOSER_OVERRIDE_KEY to the composer's, or give -key-file FILE")
 	}
-	key, err := overrideKey(v)
+	key, err := settings.OverrideKey(v)
 	if err != nil {
 		return nil, fmt.Errorf("COMPOSER_OVERRIDE_KEY: %w", err)
 	}

@@ -1,4 +1,6 @@
-package main
+// Package proxy serves the paths of COMPOSER_PROXY from other services, as
+// CDN behaviours would route them, with every path cleaned first.
+package proxy
 
 import (
 	"log/slog"
@@ -12,12 +14,12 @@ import (
 	"github.com/ssr-mfe/composer/composer/server"
 )
 
-// newProxy serves prefix (ending in "/") from target, as a CDN behaviour
+// New serves prefix (ending in "/") from target, as a CDN behaviour
 // would (rewriteTo says what target is told). The path is decoded and cleaned before it goes on: one that
 // leaves prefix, however it is spelt ("..", "%2e%2e", "..%2f", "..;",
 // backslashes, overlong UTF-8, the same encoded up to four times), gets 400
 // and never reaches target. Its errors go to log, with the request id.
-func newProxy(prefix string, target *url.URL, log *slog.Logger) http.Handler {
+func New(prefix string, target *url.URL, log *slog.Logger) http.Handler {
 	rp := &httputil.ReverseProxy{Rewrite: rewriteTo(target)}
 	rp.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {

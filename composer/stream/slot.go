@@ -1,0 +1,300 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ssr-mfe/composer/composer/breaker"
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/inert"
+	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// errNotRegistered is a slot whose id has no registry entry.
+var errNotRegistered = errors.New("fragment id is not registered")
+
+// errTooLarge is a fragment body longer than MaxFragmentBytes.
+var errTooLarge = errors.New("fragment body exceeds the size limit")
+
+// slot is the state of one fragment while its page streams.
+type slot struct {
+	frag    *template.Fragment
+	entry   registry.Entry
+	version string        // the canary version chosen, "" for an entry without versions
+	ready   chan struct{} // closed once status/header/err are set
+
+	// Set before ready is closed.
+	status int
+	header http.Header
+	age    time.Duration // the answer's age, when a cache handed it out
+	err    error
+
+	req     *fetch.Request
+	chunks  chan []byte // non-async body, closed when the body ends
+	body    []byte      // async body, whole
+	bodyErr error       // set before chunks is closed (or before async completion)
+
+	// peeked is an optional fragment's answer handed out by the cache
+	// before the page's header (set before its fetch starts).
+	peeked *fetch.Response
+
+	// Only the fetching goroutine reads and writes these.
+	readyClosed, chunksClosed bool
+
+	started time.Time // when its fetch started; set before ready is closed
+
+	dbg *slotDebug // the debug view's figures; nil unless it is on
+}
+
+// scripts is what the guard does with the fragment's scripts: all
+// inert, and those its answer's own Content-Security-Policy vouches for
+// (or all, for an entry that trusts its scripts) made live by the
+// activator (package inert). Only the answer's header is read: nothing
+// is stored or fetched for it.
+func (s *slot) scripts() *htmlguard.Scripts {
+	return &htmlguard.Scripts{Policy: inert.ParsePolicy(s.header.Values("Content-Security-Policy")), Trust: s.entry.TrustScripts}
+}
+
+// markReady closes ready once.
+func (s *slot) markReady() {
+	if !s.readyClosed {
+		s.readyClosed = true
+		close(s.ready)
+	}
+}
+
+// endChunks closes chunks once, if the slot streams.
+func (s *slot) endChunks() {
+	if s.chunks != nil && !s.chunksClosed {
+		s.chunksClosed = true
+		close(s.chunks)
+	}
+}
+
+// errPanic is a fragment whose fetch panicked: a bug in a transport, kept
+// to that fragment instead of taking every page in flight down with it.
+var errPanic = errors.New("fragment fetch panicked")
+
+// recoverFetch turns a panic in a fetch into that fragment's failure. It
+// must be deferred by the fetching goroutine.
+func (c *Composer) recoverFetch(s *slot) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if c.Log != nil {
+		c.Log.Error("fragment fetch panicked", "fragment", s.frag.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+	if !s.readyClosed {
+		s.err = errPanic
+		s.markReady()
+	} else {
+		s.bodyErr = errPanic
+	}
+	s.endChunks()
+}
+
+func (c *Composer) chunkSize() int {
+	if c.ChunkSize > 0 {
+		return c.ChunkSize
+	}
+	return DefaultChunkSize
+}
+
+func (c *Composer) getChunk() *[]byte {
+	if p, ok := c.pool.Get().(*[]byte); ok {
+		return p
+	}
+	b := make([]byte, c.chunkSize())
+	return &b
+}
+
+// putChunk returns a chunk handed out by getChunk (re-sliced to any length).
+func (c *Composer) putChunk(b []byte) {
+	if cap(b) != c.chunkSize() {
+		return
+	}
+	b = b[:cap(b)]
+	c.pool.Put(&b)
+}
+
+func (c *Composer) queueChunks() int {
+	if c.QueueChunks > 0 {
+		return c.QueueChunks
+	}
+	return DefaultQueueChunks
+}
+
+// timeout picks the fragment's deadline: template, then registry, then
+// server default.
+func (c *Composer) timeout(s *slot) time.Duration {
+	switch {
+	case s.frag.Timeout > 0:
+		return s.frag.Timeout
+	case s.entry.Timeout > 0:
+		return s.entry.Timeout
+	case c.Timeout > 0:
+		return c.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (c *Composer) maxBytes() int64 {
+	if c.MaxFragmentBytes > 0 {
+		return c.MaxFragmentBytes
+	}
+	return DefaultMaxFragmentBytes
+}
+
+// fetch runs one fragment request and feeds its body to the slot.
+func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
+	if c.Observer != nil {
+		start := time.Now()
+		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
+	}
+	s.started = time.Now()
+	// The deadline counts only the composer's waiting on the fragment
+	// (clock.go): pump pauses it while the slot's queue is full.
+	ctx, clk := startClock(ctx, c.timeout(s))
+	defer clk.stop()
+	if c.Tracer != nil {
+		var span trace.Span
+		ctx, span = c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
+				attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
+		defer func() {
+			outcome := s.outcome()
+			span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
+			if outcome != "ok" {
+				span.SetStatus(codes.Error, outcome)
+			}
+			span.End()
+		}()
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	defer c.recoverFetch(s)
+	resp, err := s.peeked, error(nil)
+	if resp == nil {
+		resp, err = c.Fetch.Fetch(ctx, req)
+	}
+	s.answered(resp)
+	if err != nil {
+		s.err = deadlineErr(ctx, err)
+		s.markReady()
+		s.endChunks()
+		return
+	}
+	defer resp.Body.Close()
+	s.status, s.header, s.age = resp.Status, resp.Header, resp.Age
+	s.markReady()
+	if s.status < 200 || s.status > 299 {
+		s.endChunks()
+		return
+	}
+	limit := c.maxBytes()
+	if s.chunks == nil {
+		var buf bytes.Buffer
+		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
+		if err == nil && int64(buf.Len()) > limit {
+			s.body, s.bodyErr = nil, errTooLarge
+		}
+		s.bodyEnded()
+		return
+	}
+	s.bodyErr = deadlineErr(ctx, c.pump(ctx, clk, s, resp.Body, limit))
+	s.bodyEnded()
+	s.endChunks()
+}
+
+// pump copies body to the slot's chunks until its end, the size limit or
+// the page's end, and returns why it stopped early (nil at the end). While
+// the queue is full, the fragment is not waited on: clk is paused.
+func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader, limit int64) error {
+	var total int64
+	for {
+		bp := c.getChunk()
+		n, err := body.Read(*bp)
+		if n > 0 {
+			total += int64(n)
+			if total > limit {
+				c.putChunk(*bp)
+				return errTooLarge
+			}
+			select {
+			case s.chunks <- (*bp)[:n]:
+			default:
+				clk.pause()
+				select {
+				case s.chunks <- (*bp)[:n]:
+				case <-ctx.Done():
+					c.putChunk(*bp)
+					return context.Cause(ctx)
+				}
+				clk.resume()
+			}
+		} else {
+			c.putChunk(*bp)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// headFailure says why a slot gave no body: an error before the response,
+// or a status other than 2xx. Only valid once ready is closed.
+func (s *slot) headFailure() error {
+	switch {
+	case s.err != nil:
+		return s.err
+	case s.status < 200 || s.status > 299:
+		return fmt.Errorf("status %d", s.status)
+	}
+	return nil
+}
+
+// outcome classifies how the request went, once the producer is done.
+func (s *slot) outcome() string {
+	err := s.err
+	if err == nil && (s.status < 200 || s.status > 299) {
+		return "status"
+	}
+	if err == nil {
+		err = s.bodyErr
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return "cut"
+		}
+	}
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errNotRegistered):
+		return "unregistered"
+	case errors.Is(err, breaker.ErrOpen):
+		return "breaker_open"
+	case errors.Is(err, breaker.ErrFull):
+		return "bulkhead_full"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}

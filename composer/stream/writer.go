@@ -1,0 +1,340 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/breaker"
+	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// pageWriter writes one page.
+type pageWriter struct {
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	c         *Composer
+	page      *Page
+	slots     []slot
+	requestID string
+	dirty     bool // written since the last flush
+	flushed   bool // the first flush (the page head) is done
+	timer     *time.Timer
+	broken    bool // the browser has gone
+	canary    *canaryState
+	asyncKey  string   // the random part of the async placeholders' ids
+	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
+	mode      pageMode
+
+	overlayWritten bool // the debug view's script is in the page
+
+	assets map[string]bool // the asset URLs written, by kind (asset)
+}
+
+// start writes the response header once the required fragments have given
+// their status. It reports whether the page body should follow.
+func (pw *pageWriter) start(ctx context.Context) bool {
+	began := time.Now()
+	for i := range pw.slots {
+		s := &pw.slots[i]
+		if !s.frag.Required {
+			continue
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return false
+		}
+		if s.err == nil && s.status >= 200 && s.status <= 299 {
+			continue
+		}
+		pw.logFailure(s, s.headFailure())
+		if s.err == nil && isRedirect(s) {
+			if loc, ok := redirectLocation(s.header.Get("Location"), s.entry.Endpoint, pw.pageURL); ok {
+				pw.redirect(s, loc)
+				return false
+			}
+			pw.logFailure(s, errBadLocation)
+		}
+		var rejected *breaker.RejectedError
+		if errors.As(s.err, &rejected) {
+			// Not asked (its breaker is open, or its bulkhead full): the
+			// browser may try again once the breaker lets a probe through.
+			pw.w.Header().Set("Retry-After", strconv.Itoa(int(rejected.RetryAfter/time.Second)))
+		}
+		pw.errorPage(pageStatus(s))
+		return false
+	}
+	h := pw.w.Header()
+	// What is known before the first byte: how long the required fragments
+	// held the status line.
+	h.Set("Server-Timing", fmt.Sprintf("required;dur=%.1f;desc=\"waiting for required fragments\"", float64(time.Since(began).Microseconds())/1000))
+	pw.canary.writeHeaders(h)
+	// Cookies reach the page only from a required fragment whose entry
+	// allows it: a team cannot set cookies from an optional widget.
+	for i := range pw.slots {
+		if s := &pw.slots[i]; s.frag.Required && s.entry.SetCookie {
+			for _, c := range s.header.Values("Set-Cookie") {
+				h.Add("Set-Cookie", c)
+			}
+		}
+	}
+	if pw.mode.personal() {
+		h.Set("Cache-Control", personalCacheControl)
+	}
+	if h.Get("Cache-Control") == "" {
+		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
+		h.Set("Cache-Control", cc)
+		if len(vary) > 0 {
+			h.Add("Vary", strings.Join(vary, ", "))
+		}
+		if strings.HasPrefix(cc, "public") {
+			// A shared cache keeps the header with the page (RFC 9111
+			// §3.1) and would send this request's id, which the visitor
+			// may have chosen, to everyone. The id is still logged and
+			// sent to the fragments.
+			h.Del("X-Request-Id")
+		}
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// The page streams: nginx and ingress-nginx, which buffer proxied
+	// answers by default, pass this one on as it comes (docs/proxies.md).
+	h.Set("X-Accel-Buffering", "no")
+	if link := pw.preloadHeader(); link != "" {
+		h.Set("Link", link)
+	}
+	pw.w.WriteHeader(http.StatusOK)
+	return true
+}
+
+// errorPage writes a whole error response. Its body names no endpoint.
+func (pw *pageWriter) errorPage(status int) {
+	var body []byte
+	if pw.page.ErrorPage != nil {
+		body = pw.page.ErrorPage(status)
+	}
+	if body == nil {
+		text := http.StatusText(status)
+		body = fmt.Appendf(nil, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n<body><h1>%s</h1><p>This page could not be shown. Please try again in a moment.</p><p><small>Request id: %s</small></p></body></html>\n",
+			status, text, text, html.EscapeString(pw.requestID))
+	}
+	h := pw.w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	pw.w.WriteHeader(status)
+	_, _ = pw.w.Write(body)
+}
+
+func (pw *pageWriter) write(b []byte) {
+	if pw.broken || len(b) == 0 {
+		return
+	}
+	if _, err := pw.w.Write(b); err != nil {
+		pw.broken = true
+		return
+	}
+	pw.dirty = true
+}
+
+func (pw *pageWriter) flush() {
+	if pw.broken || !pw.dirty {
+		return
+	}
+	pw.flushed = true
+	if err := pw.rc.Flush(); err != nil {
+		pw.broken = true
+	}
+	pw.dirty = false
+}
+
+// idle is called when the writer is about to block. It flushes at once the
+// first time, and otherwise returns a channel that fires when the caller,
+// still blocked, should flush (nil: nothing to flush).
+func (pw *pageWriter) idle() <-chan time.Time {
+	if pw.broken || !pw.dirty {
+		return nil
+	}
+	if !pw.flushed || pw.c.FlushDelay <= 0 {
+		pw.flushed = true
+		pw.flush()
+		return nil
+	}
+	if pw.timer == nil {
+		pw.timer = time.NewTimer(pw.c.FlushDelay)
+	} else {
+		pw.timer.Reset(pw.c.FlushDelay)
+	}
+	return pw.timer.C
+}
+
+// waitFor receives from ch, flushing what was written while it waits. ok
+// is false when ch is closed; alive is false when the page's context ended.
+func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, alive bool) {
+	select {
+	case v, ok = <-ch:
+		return v, ok, true
+	default:
+	}
+	tick := pw.idle()
+	for {
+		select {
+		case v, ok = <-ch:
+			if pw.timer != nil {
+				pw.timer.Stop()
+			}
+			return v, ok, true
+		case <-tick:
+			pw.flush()
+			tick = nil
+		case <-ctx.Done():
+			return v, false, false
+		}
+	}
+}
+
+func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
+	tpl := pw.page.Template
+	for _, part := range tpl.Parts {
+		if pw.broken {
+			return
+		}
+		switch part.Kind {
+		case template.Raw:
+			pw.write(part.Raw)
+		case template.HeadOutlet:
+			pw.writeAssets()
+			pw.writeOverlay()
+		case template.Slot:
+			s := &pw.slots[part.Slot]
+			if s.frag.Async {
+				pw.writePlaceholder(part.Slot, s)
+				continue
+			}
+			pw.debugBegin(s)
+			pw.writeSlot(ctx, s)
+			if !pw.broken {
+				pw.debugEnd(s)
+			}
+		case template.AsyncOutlet:
+			for range tpl.Async {
+				if pw.broken {
+					return
+				}
+				i, _, alive := waitFor(pw, ctx, async)
+				if !alive {
+					return
+				}
+				pw.writeAsync(i, &pw.slots[i])
+			}
+		}
+	}
+	pw.writeOverlay() // a template without </head>: at its end
+	// No flush here: the server writes what is left together with the end
+	// of the response, one write instead of two.
+}
+
+// writeSlot copies one fragment to the browser as its chunks arrive.
+func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
+	if _, _, alive := waitFor(pw, ctx, s.ready); !alive {
+		pw.broken = true
+		return
+	}
+	if err := s.headFailure(); err != nil {
+		pw.logFailure(s, err)
+		pw.write(s.frag.Fallback)
+		return
+	}
+	pw.writeLinks(s.header)
+	// The guard keeps this fragment's markup from breaking the page, and
+	// its elements from taking or naming the page's ids.
+	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	written := 0
+	for {
+		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
+		if !alive {
+			pw.broken = true
+			return
+		}
+		if !ok {
+			break
+		}
+		g.Write(chunk, pw.write)
+		written += len(chunk)
+		pw.c.putChunk(chunk)
+		if pw.broken {
+			// The browser is gone or stopped reading (a write deadline):
+			// reading on would only hold the fragment longer.
+			return
+		}
+	}
+	g.Close(pw.write)
+	if s.bodyErr == nil {
+		pw.writeLinkScripts(s.header)
+		return
+	}
+	pw.logFailure(s, s.bodyErr)
+	switch {
+	case written == 0:
+		pw.write(s.frag.Fallback)
+	case s.frag.Required:
+		// The status said 200 and the page is cut: abort, so that neither
+		// the browser nor a CDN takes it for whole.
+		pw.flush()
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// logFailure logs why a fragment gave no (or only part of its) body: its
+// deadline (timeout_ms), how long it had run (elapsed_ms), whether its body
+// was cut after a 2xx status, and a timeout as "timed out after N ms".
+// Levels: a browser gone or an open breaker, debug; a required fragment's
+// 404 or 410 (the page is a 404, as for an unknown product), info; any
+// other failure, warn (the page's own line says its status).
+func (pw *pageWriter) logFailure(s *slot, err error) {
+	if pw.c.Log == nil {
+		return
+	}
+	level := slog.LevelWarn
+	var rejected *breaker.RejectedError
+	switch {
+	case errors.Is(err, context.Canceled):
+		level = slog.LevelDebug // the browser went away
+	case errors.As(err, &rejected):
+		// Every page would log it while a breaker is open: the breaker
+		// logs its changes of state instead.
+		level = slog.LevelDebug
+	case s.frag.Required && s.err == nil && (s.status == http.StatusNotFound || s.status == http.StatusGone):
+		level = slog.LevelInfo
+	}
+	timeout := pw.c.timeout(s)
+	msg := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("timed out after %d ms", timeout.Milliseconds())
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", pw.requestID),
+		slog.String("fragment", s.frag.ID),
+	}
+	if s.version != "" {
+		attrs = append(attrs, slog.String("version", s.version))
+	}
+	attrs = append(attrs, slog.Bool("required", s.frag.Required), slog.String("error", msg), slog.Int64("timeout_ms", timeout.Milliseconds()))
+	if !s.started.IsZero() {
+		attrs = append(attrs, slog.Float64("elapsed_ms", float64(time.Since(s.started).Microseconds())/1000))
+	}
+	if err == s.bodyErr {
+		attrs = append(attrs, slog.Bool("cut", true))
+	}
+	pw.c.Log.LogAttrs(context.Background(), level, "fragment failed", attrs...)
+}
