@@ -220,6 +220,18 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 	}
 	pc.br = readers.Get().(*bufio.Reader)
 	pc.br.Reset(&pc.lr)
+	// One allocation for the answer and its body.
+	a := &wireAnswer{}
+	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
+		pc.lr.n = noLimit
+		a.resp = Response{Status: status, Header: header}
+		a.body = wireBody{w: w, pc: pc, inner: a.quick.body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !closing}
+		a.resp.Body = &a.body
+		if a.quick.body == &a.quick.cl && a.quick.cl.n == 0 {
+			a.body.end()
+		}
+		return &a.resp, nil
+	}
 	var resp *http.Response
 	for {
 		var err error
@@ -241,11 +253,8 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 	}
 	pc.lr.n = noLimit
-	// One allocation for the answer and its body.
-	a := &wireAnswer{
-		resp: Response{Status: resp.StatusCode, Header: resp.Header},
-		body: wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close},
-	}
+	a.resp = Response{Status: resp.StatusCode, Header: resp.Header}
+	a.body = wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close}
 	a.resp.Body = &a.body
 	if resp.Body == http.NoBody {
 		a.body.end()
@@ -254,8 +263,9 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 }
 
 type wireAnswer struct {
-	resp Response
-	body wireBody
+	resp  Response
+	body  wireBody
+	quick quickBody
 }
 
 // aLongTimeAgo is a deadline that has passed: a blocked read or write on
@@ -266,7 +276,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // back to the pool once read to its end.
 type wireBody struct {
 	w           *wire
-	inner       io.ReadCloser
+	inner       io.Reader
 	stop        func() bool // the context's AfterFunc
 	ctx         context.Context
 	hasDeadline bool
