@@ -164,3 +164,28 @@ func TestHTTPCancelEndsABodyRead(t *testing.T) {
 		t.Errorf("%d connections, want 2: the cancelled body's is not reused", n)
 	}
 }
+
+// A context ended with a cause (the stream's clock ends a fragment's
+// context with context.DeadlineExceeded, paused while the composer is
+// busy elsewhere) gives an error that names the cause: a timeout, not a
+// page gone.
+func TestHTTPErrorsNameTheContextsCause(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer s.Close()
+	defer close(release)
+	h := NewHTTP()
+	defer h.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(50*time.Millisecond, func() { cancel(context.DeadlineExceeded) })
+	_, err := h.Fetch(ctx, &Request{Endpoint: s.URL, Header: http.Header{}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the cause, context.DeadlineExceeded", err)
+	}
+}

@@ -35,7 +35,9 @@ import (
 //
 // A context's deadline is the connection's deadline, and its cancellation
 // (context.AfterFunc, which runs nothing until it fires) sets a deadline in
-// the past, ending a blocked read or write at once.
+// the past, ending a blocked read or write at once. The errors name the
+// context's cause (context.Cause): a caller that ends a context with
+// context.DeadlineExceeded as its cause reads a timeout, not a cancel.
 type wire struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
@@ -139,8 +141,8 @@ var getRequest = &http.Request{Method: http.MethodGet}
 // answer, whose body reads the connection as the caller reads it.
 // personal: a connection of its own, closed after this answer.
 func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool) (*Response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	hp := heads.Get().(*[]byte)
 	defer heads.Put(hp)
@@ -175,8 +177,8 @@ func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.
 func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 	c, err := w.dial(ctx, "tcp", addr)
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("%w: %w", ctx.Err(), err)
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
 		}
 		return nil, err
 	}
@@ -202,8 +204,8 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The context's deadline, or its cancellation.
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("%w: %w", ctx.Err(), err)
+			if cause := context.Cause(ctx); cause != nil {
+				return nil, fmt.Errorf("%w: %w", cause, err)
 			}
 			return nil, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
@@ -312,7 +314,7 @@ func (b *wireBody) Read(p []byte) (int, error) {
 	b.pc = nil
 	b.stop()
 	if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-		if cerr := b.ctx.Err(); cerr != nil {
+		if cerr := context.Cause(b.ctx); cerr != nil {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		} else {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
