@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -156,7 +155,11 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		return plainHTML(resp.Status, resp.Header, resp.Body)
+		if err := encoded(resp.Header); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		return resp, nil
 	}
 	u := req.Endpoint
 	if req.RawQuery != "" {
@@ -226,7 +229,11 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			return nil, errUnsolicited
 		}
 	}
-	return plainHTML(resp.StatusCode, resp.Header, resp.Body)
+	if err := encoded(resp.Header); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
 }
 
 // plainTarget is a plain-http endpoint parsed once, with its host name
@@ -258,14 +265,13 @@ func (h *HTTP) target(endpoint string) *plainTarget {
 	return t
 }
 
-// plainHTML is the answer, unless it is encoded: no Accept-Encoding is
-// sent, so an encoded body was not asked for, and the page cannot use it.
-func plainHTML(status int, header http.Header, body io.ReadCloser) (*Response, error) {
+// encoded refuses an encoded answer: no Accept-Encoding is sent, so an
+// encoded body was not asked for, and the page cannot use it.
+func encoded(header http.Header) error {
 	if ce := header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		body.Close()
-		return nil, fmt.Errorf("fragment answered with Content-Encoding %q", ce)
+		return fmt.Errorf("fragment answered with Content-Encoding %q", ce)
 	}
-	return &Response{Status: status, Header: header, Body: body}, nil
+	return nil
 }
 
 // isASCII reports whether s is ASCII: a host that is not is left to the

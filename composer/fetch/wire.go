@@ -68,6 +68,8 @@ type wireConn struct {
 	addr  string
 	since time.Time // idle since
 
+	abort func() // cancel, for context.AfterFunc
+
 	// The look at an idle connection (usable), kept from one to the next.
 	raw     syscall.RawConn
 	peekFD  func(fd uintptr) bool
@@ -184,8 +186,12 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 	}
 	pc := &wireConn{c: c, addr: addr}
 	pc.lr.c = c
+	pc.abort = pc.cancel // once: a method value costs an allocation
 	return pc, nil
 }
+
+// cancel ends a blocked read or write on the connection at once.
+func (pc *wireConn) cancel() { pc.c.SetDeadline(aLongTimeAgo) }
 
 // exchange writes head on pc and reads the answer's header block.
 func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal bool) (*Response, error) {
@@ -195,7 +201,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		pc.c.SetDeadline(deadline)
 	}
 	// Set after the deadline, so that a cancellation is never undone.
-	stop := context.AfterFunc(ctx, func() { pc.c.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, pc.abort)
 	fail := func(err error) (*Response, error) {
 		stop()
 		pc.c.Close()

@@ -148,6 +148,9 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	// the browser's first byte waits for no dial and no request's write.
 	early := !slices.ContainsFunc(tpl.Slots, func(f template.Fragment) bool { return f.Required })
 	var launch []func()
+	if early {
+		launch = make([]func(), 0, len(slots))
+	}
 	for i := range slots {
 		s := &slots[i]
 		s.frag = &tpl.Slots[i]
