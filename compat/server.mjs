@@ -190,7 +190,18 @@ app.get("/compat/tailor/t.css", (req, res) => {
 app.get("/compat/inject", (req, res) => {
   const n = nonce(res);
   res.set("Cache-Control", "no-store");
-  res.type("text/html").send(`<div class="inject">${req.query.x || ""}</div><script nonce="${n}">globalThis.compatInjectOwn = (globalThis.compatInjectOwn || 0) + 1;</script>`);
+  // Its own scripts, of every kind, record the order they run in: as
+  // inline, a and d at once (a sees document.currentScript), then, once
+  // the document is parsed, the deferred b and the module c.
+  res.type("text/html").send(`<div class="inject">${req.query.x || ""}</div>` +
+    `<script nonce="${n}">globalThis.compatInjectOwn = (globalThis.compatInjectOwn || 0) + 1; (globalThis.compatOrder ||= []).push("a:" + (document.currentScript && document.currentScript.tagName));</script>` +
+    `<script nonce="${n}" src="/compat/order.js?b" defer></script>` +
+    `<script nonce="${n}" type="module">(globalThis.compatOrder ||= []).push("c-module");</script>` +
+    `<script nonce="${n}">(globalThis.compatOrder ||= []).push("d");</script>` +
+    `<script type="application/json" id="inject-data">{"kept": true}</script>`);
+});
+app.get("/compat/order.js", (req, res) => {
+  res.type("text/javascript").send(`(globalThis.compatOrder ||= []).push("b-defer");\n`);
 });
 // What an injected <script src> would load.
 app.get("/compat/evil.js", (req, res) => {

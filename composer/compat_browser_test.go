@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,7 +100,7 @@ var compatPages = map[string]string{
 }
 
 // startCompat composes the compat fragments with the demo's policy (or
-// csp, when not empty), the fragment server's paths proxied under
+// csp, when not empty; "none" for no policy at all), the fragment server's paths proxied under
 // /compat/ so that its scripts and styles are the page's own origin's.
 func startCompat(t *testing.T, csp string) *instance {
 	t.Helper()
@@ -118,8 +120,11 @@ func startCompat(t *testing.T, csp string) *instance {
 		"react": %q, "vue": %q, "tailor": %q, "inject": %q,
 		"podium": {"endpoint": %q, "podium": true}
 	}`, frag+"/compat/react", frag+"/compat/vue", frag+"/compat/tailor", frag+"/compat/inject", frag+"/compat/podium/"))
-	if csp == "" {
+	switch csp {
+	case "":
 		csp = settings.DemoCSP
+	case "none":
+		csp = "" // custom templates and no policy: the page has none
 	}
 	return start(t, map[string]string{
 		"COMPOSER_TEMPLATES":     dir,
@@ -272,6 +277,17 @@ func TestCompatBrowserInjectedScriptsNeverRun(t *testing.T) {
 				if !b.wait(`window.compatInjectOwn === 1 && !document.querySelector("mfe-placeholder")`, 5*time.Second) {
 					t.Errorf("%s: the fragment's own vouched script did not run once (%v)", path, eval[any](b, `window.compatInjectOwn`))
 				}
+				// Its own scripts ran as they would inline: in order, the
+				// deferred one and the module once the document was parsed,
+				// the classic one seeing document.currentScript; its data
+				// block is still data.
+				b.wait(`(window.compatOrder || []).length === 4`, 5*time.Second)
+				if got := eval[string](b, `(window.compatOrder || []).join(",")`); got != "a:SCRIPT,d,b-defer,c-module" {
+					t.Errorf("%s: the fragment's scripts ran as %q, want a:SCRIPT,d,b-defer,c-module", path, got)
+				}
+				if !eval[bool](b, `JSON.parse(document.getElementById("inject-data").textContent).kept === true`) {
+					t.Errorf("%s: the fragment's JSON data block is not readable", path)
+				}
 				// Give an injected src script the time to load and run.
 				b.wait(`false`, 500*time.Millisecond)
 				if got := eval[[]string](b, `window.compatPwned || []`); len(got) > 0 {
@@ -324,4 +340,71 @@ func (b *browser) trackEncodings() func(url string) string {
 		defer mu.Unlock()
 		return seen[url]
 	}
+}
+
+// TestCompatBrowserRevealTiming measures, with Chromium's network
+// emulation at a 50 ms round trip, when React's Suspense content becomes
+// visible with the strict policy and without any, in a sync and an async
+// slot, and how many requests a page makes. It logs; timings are never
+// assertions here. Run it with COMPAT_MEASURE=1 (or the number of runs of
+// each page, 7 by default).
+func TestCompatBrowserRevealTiming(t *testing.T) {
+	if os.Getenv("COMPAT_MEASURE") == "" {
+		t.Skip("a measurement: set COMPAT_MEASURE=1")
+	}
+	runs := 7
+	if n, err := strconv.Atoi(os.Getenv("COMPAT_MEASURE")); err == nil && n > 1 {
+		runs = n
+	}
+	for _, policy := range []string{"none", ""} {
+		inst := startCompat(t, policy)
+		name := map[string]string{"none": "no policy", "": "strict policy"}[policy]
+		for _, path := range []string{"/react-sync", "/react-async", "/all"} {
+			var reveal, requests []float64
+			for range runs {
+				b := newBrowser(t, 1280, 900)
+				b.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					if _, err := cdp.Call(ctx, tg, page.Enable, page.EnableParams{}); err != nil {
+						return err
+					}
+					if _, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+						MatchedNetworkConditions: []*network.Conditions{{Latency: 50, DownloadThroughput: -1, UploadThroughput: -1}},
+					}); err != nil {
+						return err
+					}
+					_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+						new MutationObserver((_, o) => {
+							if (document.querySelector(".react-fragment .react-revealed")) { window.compatRevealAt = performance.now(); o.disconnect(); }
+						}).observe(document, {subtree: true, childList: true});
+					`})
+					return err
+				}))
+				b.open(inst.base + path)
+				if !b.wait(`window.compatRevealAt > 0 && (window.compatReactHydrated || []).length > 0 && document.readyState === "complete"`, 10*time.Second) {
+					t.Errorf("%s %s: not revealed and hydrated", name, path)
+					continue
+				}
+				reveal = append(reveal, eval[float64](b, `window.compatRevealAt`))
+				requests = append(requests, eval[float64](b, `performance.getEntriesByType("resource").length + 1`))
+			}
+			t.Logf("%-13s %-12s Suspense content visible at median %.0f ms (runs: %v); requests per page: %v", name, path, median(reveal), rounded(reveal), requests)
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func rounded(v []float64) []int {
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x + 0.5)
+	}
+	return out
 }

@@ -411,4 +411,8 @@ func TestDevStartsWithAFragmentNotInTheRegistry(t *testing.T) {
 	if data := listenEvents(t, w.inst.base, "/", v).expect("problems"); !strings.Contains(data, `fragment "nope" is not in the registry`) {
 		t.Errorf("problems event %q", data)
 	}
+	// The terminal says so at start-up too, as it does after a save.
+	if out := w.inst.out.String(); !strings.Contains(out, "composer dev: served, but composer validate reports:") || !strings.Contains(out, `fragment "nope" is not in the registry`) {
+		t.Errorf("standard output does not name the problem at start-up:\n%s", out)
+	}
 }

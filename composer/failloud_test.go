@@ -77,6 +77,7 @@ func TestValidateEveryProblemOnceInItsFile(t *testing.T) {
 	want = []string{
 		filepath.Join(dir, "routes.json") + `:3:1: the file ends inside the route table`,
 		reg + `:3:8: invalid character '}'`,
+		reg + `: note: the templates' fragment ids were not checked against it`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
@@ -410,5 +411,24 @@ func TestValidateListsEntriesThatTrustTheirScripts(t *testing.T) {
 	want := reg + `:3: note: entry "legacy" trusts its scripts (trustScripts)`
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], want) || !strings.HasPrefix(lines[1], "ok:") {
 		t.Errorf("lines:\n%s\nwant: %s..., then ok", strings.Join(lines, "\n"), want)
+	}
+}
+
+// A registry file that does not parse cannot be checked against: validate
+// says that the fragment ids went unchecked, rather than saying nothing of
+// them until the file is fixed.
+func TestValidateSaysTheIDsWentUncheckedWhenTheRegistryDoesNotParse(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "a.html"}`)
+	writeFile(t, filepath.Join(dir, "a.html"), `<micro-frontend id="nosuch"/>`)
+	reg := filepath.Join(t.TempDir(), "r.json")
+	writeFile(t, reg, "{\n  \"a\": \"http://a.internal/\",\n}\n")
+	lines, err := runValidate(t, dir, "-registry", reg)
+	if err == nil {
+		t.Fatal("validate passed")
+	}
+	want := reg + ": note: the templates' fragment ids were not checked against it"
+	if len(lines) != 2 || !strings.Contains(lines[0], "trailing comma") || !strings.HasPrefix(lines[1], want) {
+		t.Errorf("lines:\n%s\nwant the syntax error, then: %s", strings.Join(lines, "\n"), want)
 	}
 }

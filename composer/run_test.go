@@ -28,6 +28,7 @@ type instance struct {
 	base   string
 	admin  string // the admin listener: /metrics, /debug/pprof/
 	logs   *logbuf.Buffer
+	out    *logbuf.Buffer // what it printed to standard output
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -38,14 +39,14 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logbuf.Buffer{}
-	inst := &instance{logs: logs, cancel: cancel, done: make(chan error, 1)}
+	inst := &instance{logs: logs, out: &logbuf.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	argv := []string{"composer"}
 	if len(args) > 0 && args[0] == "dev" { // a subcommand that serves
 		argv, args = append(argv, "dev"), args[1:]
 	}
 	argv = append(append(argv, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-format", "json"), args...)
 	go func() {
-		inst.done <- run(ctx, argv, func(k string) string { return env[k] }, io.Discard, logs)
+		inst.done <- run(ctx, argv, func(k string) string { return env[k] }, inst.out, logs)
 	}()
 	t.Cleanup(func() { inst.stop(t) })
 	deadline := time.Now().Add(safety)

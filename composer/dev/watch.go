@@ -85,6 +85,9 @@ func Start(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv *ser
 	}
 	d.addWatches()
 	d.state = d.current()
+	if d.state.checks != "" { // as after a save: the terminal hears of it too
+		fmt.Fprintf(d.out, "composer dev: served, but composer validate reports:\n%s\n", d.state.checks)
+	}
 	go d.watch(ctx)
 	return d, nil
 }

@@ -235,6 +235,24 @@ func FuzzGuard(f *testing.F) {
 		if err := reservedLeft(reserving, soupIDs); err != nil {
 			t.Fatalf("fragment %q (guarded reserving ids %q): %v", frag, reserving, err)
 		}
+		// With scripts made inert and none vouched for, no script of it
+		// is left to run, in either kind of slot; trusted, the page holds.
+		inertOut := guardedWith(&Scripts{}, frag, 0)
+		if chunked := guardedWith(&Scripts{}, frag, chunk); chunked != inertOut {
+			t.Fatalf("with scripts, chunking changes the output:\nwhole   %q\nchunked %q", inertOut, chunked)
+		}
+		for _, k := range pageKinds {
+			doc, err := html.Parse(strings.NewReader(k.page(inertOut)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live, act := liveScripts(doc); len(live) > 0 || act > 0 {
+				t.Fatalf("fragment %q (guarded %q), %s slot: scripts left to run %q, %d activators", frag, inertOut, k.name, live, act)
+			}
+		}
+		if trusted := guardedWith(&Scripts{Trust: true}, frag, chunk); checkHoldsScripts(trusted) != nil {
+			t.Fatalf("fragment %q (trusted %q) breaks the page: %v", frag, trusted, checkHoldsScripts(trusted))
+		}
 	})
 }
 

@@ -22,7 +22,9 @@
 //   - an inline module (type=module without async), a classic src script
 //     with defer, and a module src script without async wait for
 //     DOMContentLoaded, then run in document order (async=false keeps
-//     the order of the scripts inserted then): the order defer gives;
+//     the order of the scripts inserted then): the order defer gives,
+//     but after DOMContentLoaded has fired (an inserted script cannot
+//     hold it back, and a parser-inserted one would need a nonce);
 //   - a classic src script without async or defer is inserted at once
 //     with async=false: it runs in order with the other such scripts, but
 //     no longer holds the parser (an inline script after it may run

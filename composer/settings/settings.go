@@ -114,7 +114,7 @@ var All = []Setting{
 	{"COMPOSER_ALLOWED_HOSTS", "allowed-hosts", "", "comma-separated hosts that HTTP fragment endpoints may point to (\"name\" or \"*.domain\"); empty allows any", false},
 	{"COMPOSER_OVERRIDE_KEY", "", "", "the key that signs per-request fragment overrides (composer override), at least 32 bytes; from the environment only, never a flag (a command line is visible to every user of the machine); empty turns overrides off", false},
 	{"COMPOSER_OVERRIDE_HOSTS", "override-hosts", "", "comma-separated hosts that overrides may point to (\"name\" or \"*.domain\"); required with COMPOSER_OVERRIDE_KEY", false},
-	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' {hashes} (default: none; the demo sets a strict one)", false},
+	{"COMPOSER_CSP", "csp", "", "Content-Security-Policy of pages; {hashes} becomes the hashes of the composer's inline scripts, e.g. script-src 'self' 'strict-dynamic' {hashes} (default: none; the demo sets a strict one)", false},
 	{"COMPOSER_PROXY", "proxy", "", "comma-separated PATH_PREFIX=URL pairs served by reverse proxy beside the pages, as CDN behaviours would route them (e.g. /static/=http://assets:9000)", false},
 	{"COMPOSER_ADMIN_ADDR", "admin-addr", DefaultAdminAddr, "the admin listener: /metrics, /status and /debug/pprof/, never on the public one (keep it private: a port the load balancer does not reach); unset and taken, a free loopback port is used instead", false},
 	{"COMPOSER_DEBUG_ADDR", "debug-addr", "", "the former name of COMPOSER_ADMIN_ADDR, still read; when both are set COMPOSER_ADMIN_ADDR wins", false},

@@ -60,19 +60,20 @@ func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr
 		return fmt.Errorf("validate: %w", err)
 	}
 	var regProblems []string
+	var raws []registry.Raw
 	if *regFile != "" {
-		var raws []registry.Raw
 		raws, regProblems = sources.RegistryProblems(*regFile)
 		tplProblems = append(tplProblems, sources.CheckFragments(dir, slots, raws, *regFile)...)
 	}
 	for _, p := range append(tplProblems, regProblems...) {
 		fmt.Fprintln(stdout, p)
 	}
-	if *regFile != "" {
-		raws, _ := registry.ReadFile(*regFile)
-		for _, n := range trustNotes(raws) {
-			fmt.Fprintln(stdout, n)
-		}
+	if *regFile != "" && raws == nil && len(slots) > 0 {
+		// Said, so that the next run's unknown ids are no surprise.
+		fmt.Fprintf(stdout, "%s: note: the templates' fragment ids were not checked against it: it does not read as a registry\n", *regFile)
+	}
+	for _, n := range trustNotes(raws) {
+		fmt.Fprintln(stdout, n)
 	}
 	byPlace := map[string][]string{dir: tplProblems}
 	byPlace[*regFile] = append(byPlace[*regFile], regProblems...) // the same path for both counts both
