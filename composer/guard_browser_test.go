@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -94,6 +95,7 @@ func TestBrowserFragmentsCannotAttachShadowRootsToThePage(t *testing.T) {
 // item 5). A reference from one fragment to another fragment's id still
 // works.
 func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
+	var pageURL atomic.Value // the page's address, known once the composer runs
 	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		switch r.URL.Path {
@@ -103,7 +105,26 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 				`<button id="h-cmd" commandfor="page-dialog" command="show-modal">dialog</button>`+
 				`<label id="h-label" for="terms">tick</label>`+
 				`<button id="h-other" popovertarget="other-popover">the other fragment's popover</button>`+
-				`<svg width="1" height="1"><set href="#logo-link" attributeName="href" to="https://evil.example/"/></svg>`)
+				`<svg width="1" height="1"><set href="#logo-link" attributeName="href" to="https://evil.example/"/></svg>`+
+				// The browser reads an animation's href as a URL: spaces
+				// around it, a tab, the page's path or address before the
+				// '#', a percent-encoded fragment all name the page's
+				// element. Each hides one of the page's texts; the
+				// fragment's own <set> hides its own rect.
+				`<svg width="1" height="1"><rect id="h-own" width="1" height="1"/>`+
+				`<set href="#h-own" attributeName="visibility" to="hidden"/>`+
+				`<set href=" #logo-link" attributeName="href" to="https://evil.example/spaced"/>`+
+				`<set href=" #t1" attributeName="visibility" to="hidden"/>`+
+				`<set href="#t2 " attributeName="visibility" to="hidden"/>`+
+				`<set href="&#9;#t3" attributeName="visibility" to="hidden"/>`+
+				`<set href="/#t4" attributeName="visibility" to="hidden"/>`+
+				`<set href="`+pageURL.Load().(string)+`#t5" attributeName="visibility" to="hidden"/>`+
+				`<set href="#t%36" attributeName="visibility" to="hidden"/></svg>`+
+				// A map of the page's map's name, earlier in the page,
+				// would take the page's image's clicks.
+				`<map name="pm"><area shape="default" href="https://evil.example/map"></map>`+
+				// An SVG link to an animation element begins it.
+				`<svg width="20" height="20"><a id="h-svga" href="#page-anim"><rect width="20" height="20"/></a></svg>`)
 		case "/other":
 			fmt.Fprint(w, `<div id="other-popover" popover>the other fragment's popover</div>`)
 		}
@@ -120,15 +141,36 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 <div id="page-popover" popover>the page's popover</div>
 <dialog id="page-dialog">the page's dialog</dialog>
 <svg width="100" height="20"><a id="logo-link" href="/home"><text x="0" y="15">home</text></a></svg>
+<svg width="300" height="20"><text id="t1" x="0" y="15">1</text><text id="t2" x="20" y="15">2</text><text id="t3" x="40" y="15">3</text><text id="t4" x="60" y="15">4</text><text id="t5" x="80" y="15">5</text><text id="t6" x="100" y="15">6</text></svg>
+<svg width="20" height="20"><rect id="anim-target" width="10" height="10"><set id="page-anim" attributeName="visibility" to="hidden" begin="indefinite"/></rect></svg>
+<img id="pimg" usemap="#pm" width="40" height="40" alt="map" src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"><map name="pm"><area shape="default" href="/page-map" alt="page"></map>
 </main></body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"hostile": %q, "other": %q}`, frag.URL+"/hostile", frag.URL+"/other"))
 	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CSP": settings.DemoCSP, "COMPOSER_CACHE_BYTES": "0"})
+	pageURL.Store(inst.base + "/")
 	b := newBrowser(t, 800, 600)
 	b.open(inst.base + "/")
 	b.do(b.until(`document.readyState === "complete"`))
 	if !eval[bool](b, `!!document.querySelector("#hslot #h-other") && !!document.querySelector("#oslot #other-popover")`) {
 		t.Fatal("the fragments are not in the page")
+	}
+	// The fragment's own animation has run: the others had their turn.
+	b.do(b.until(`getComputedStyle(document.getElementById("h-own")).visibility === "hidden"`))
+	for i := 1; i <= 6; i++ {
+		if eval[string](b, fmt.Sprintf(`getComputedStyle(document.getElementById("t%d")).visibility`, i)) != "visible" {
+			t.Errorf("the fragment's <set> hid the page's #t%d", i)
+		}
+	}
+	b.do(chromedp.Click(chromedp.CSS("#h-svga")))
+	b.do(b.until(`(window.polls = (window.polls || 0) + 1) > 10`)) // a few frames
+	if eval[string](b, `getComputedStyle(document.getElementById("anim-target")).visibility`) != "visible" {
+		t.Error("the fragment's SVG link began the page's animation")
+	}
+	// What the page's image map sends a click on its image to.
+	if area := eval[string](b, `(() => { const i = document.getElementById("pimg"); i.scrollIntoView(); const r = i.getBoundingClientRect();
+		const e = document.elementFromPoint(r.left + 5, r.top + 5); return e && e.tagName === "AREA" ? e.href : String(e && e.tagName) })()`); area != inst.base+"/page-map" {
+		t.Errorf("a click on the page's image map goes to %s", area)
 	}
 	// The buttons and the label are clicked as a visitor would, one at a
 	// time, each popover closed before the next click.

@@ -210,12 +210,12 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 		log.Info(cfg.AdminNote, slog.String("addr", cfg.AdminAddr))
 	}
 	if cfg.AdminAddr != "" {
-		closeAdmin, _, err := admin.Serve(cfg.AdminAddr, log, metrics, statusOf(src), cfg.Listeners)
+		closeAdmin, _, err := admin.Serve(cfg.AdminAddr, log, metrics, func() any { return src.Status() }, cfg.Listeners)
 		if err != nil && cfg.AdminDefault && errors.Is(err, syscall.EADDRINUSE) {
 			// Unset, and taken (9090 is Prometheus' own default port):
 			// any free port on loopback will do, said with its URL.
 			var addr net.Addr
-			closeAdmin, addr, err = admin.Serve("127.0.0.1:0", log, metrics, statusOf(src), cfg.Listeners)
+			closeAdmin, addr, err = admin.Serve("127.0.0.1:0", log, metrics, func() any { return src.Status() }, cfg.Listeners)
 			if err == nil {
 				log.Warn("admin listener: "+cfg.AdminAddr+" is taken (9090 is also Prometheus' default port); on a free port instead: set COMPOSER_ADMIN_ADDR to choose one",
 					slog.String("url", "http://"+addr.String()+"/metrics"))
@@ -244,7 +244,7 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
-	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, pageAttrs(l.Addr(), srv.Templates())...)...)
+	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, server.StartupAttrs(l.Addr(), srv.Templates())...)...)
 	if d, ok := srv.(*dev.Server); ok {
 		d.Listening(l.Addr())
 	}
@@ -274,34 +274,4 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// statusOf is the admin listener's /status: every source's state.
-func statusOf(src *sources.Sources) func() any {
-	return func() any { return src.Status() }
-}
-
-// pageAttrs say, on the start-up line, where a browser finds a page of
-// set on the listener at a: the url of its first route that has no
-// parameter or wildcard; else its first route as a pattern (first_route),
-// not as a URL that would answer 404; with no set loaded yet, that pages
-// wait for a good load.
-func pageAttrs(a net.Addr, set *template.Set) []any {
-	if set == nil {
-		return []any{slog.String("waiting", "for a good load of templates and registry: pages answer 503 until then")}
-	}
-	ta, ok := a.(*net.TCPAddr)
-	if !ok || len(set.Routes) == 0 {
-		return nil
-	}
-	host := "localhost"
-	if !ta.IP.IsUnspecified() && !ta.IP.IsLoopback() {
-		host = ta.IP.String()
-	}
-	for _, r := range set.Routes {
-		if !strings.ContainsAny(r.Pattern, "{*") {
-			return []any{slog.String("url", fmt.Sprintf("http://%s%s", net.JoinHostPort(host, fmt.Sprint(ta.Port)), r.Pattern))}
-		}
-	}
-	return []any{slog.String("first_route", set.Routes[0].Pattern)}
 }

@@ -310,7 +310,10 @@ func TestVersionsHaveTheirOwnBreaker(t *testing.T) {
 	t.Parallel()
 	stable := newServer(t, ok)
 	canary := newServer(t, status(502))
+	// Open for longer than a starved machine takes to send the 60 requests
+	// below (the default 1 s let a probe through under -race and load).
 	e := newEnv(t, map[string]registry.Entry{"cart": {Endpoint: stable.URL,
+		Breaker:  registry.Breaker{OpenFor: time.Minute, MaxOpenFor: time.Minute},
 		Versions: []registry.Version{{Name: "v2", Endpoint: canary.URL, Weight: 10}}}})
 	e.getN(breaker.DefaultConsecutiveFailures, "cart", "v2", canary.URL, safety)
 	e.getN(breaker.DefaultMinRequests, "cart", "default", stable.URL, safety)

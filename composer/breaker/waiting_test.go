@@ -65,7 +65,10 @@ func TestVisitorsThatDoNotReadDoNotOpenTheBreaker(t *testing.T) {
 	const size = 1 << 20
 	big := bytes.Repeat([]byte("<p>healthy fragment</p>\n"), size/24)
 	frag := newServer(t, func(w http.ResponseWriter, _ *http.Request) { w.Write(big) })
-	e := newEnv(t, map[string]registry.Entry{"big": {Endpoint: frag.URL, Timeout: 100 * time.Millisecond}})
+	// A deadline a starved machine meets when the composer reads (-race,
+	// two cores, other tests), far below the time the visitor holds the
+	// page.
+	e := newEnv(t, map[string]registry.Entry{"big": {Endpoint: frag.URL, Timeout: 400 * time.Millisecond}})
 	obs := &outcomes{}
 	url := composerOn(t, e, `<html><body><micro-frontend id="big">fallback</micro-frontend></body></html>`, obs)
 	addr := strings.TrimPrefix(url, "http://")
@@ -83,7 +86,7 @@ func TestVisitorsThatDoNotReadDoNotOpenTheBreaker(t *testing.T) {
 		fmt.Fprintf(conn, "GET /?i=%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
 		// Never read: wait well past the fragment's deadline while the
 		// page's writes are blocked, then go away.
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(1200 * time.Millisecond)
 		conn.Close()
 		obs.waitN(t, i+1)
 	}
@@ -107,14 +110,14 @@ func TestVisitorsThatDoNotReadDoNotOpenTheBreaker(t *testing.T) {
 func TestAnEarlierSlowSlotDoesNotTimeOutALaterOne(t *testing.T) {
 	t.Parallel()
 	slow := newServer(t, func(w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(900 * time.Millisecond)
 		io.WriteString(w, "<p>slow</p>")
 	})
 	body := strings.Repeat("<p>instant fragment</p>\n", (64<<10)/24) + "<p>the end</p>"
 	instant := newServer(t, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })
 	e := newEnv(t, map[string]registry.Entry{
-		"slow":    {Endpoint: slow.URL, Timeout: time.Second},
-		"instant": {Endpoint: instant.URL, Timeout: 100 * time.Millisecond},
+		"slow":    {Endpoint: slow.URL, Timeout: 3 * time.Second},
+		"instant": {Endpoint: instant.URL, Timeout: 300 * time.Millisecond}, // met on a starved machine, far below the slow one's 900 ms
 	})
 	obs := &outcomes{}
 	url := composerOn(t, e, `<html><body><micro-frontend id="slow">s</micro-frontend><micro-frontend id="instant">i</micro-frontend></body></html>`, obs)

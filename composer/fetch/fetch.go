@@ -206,7 +206,7 @@ func Headers(page http.Header, requestID string, forward []string) http.Header {
 	copyHeader("Traceparent")
 	h["X-Request-Id"] = []string{requestID}
 	for _, name := range forward {
-		if !registry.NeverForwarded(name) && http.CanonicalHeaderKey(name) != override.Header { // refused by the registry too; kept for entries built otherwise
+		if !registry.NeverForwarded(name) { // refused by the registry too; kept for entries built otherwise
 			copyHeader(name)
 		}
 	}

@@ -696,9 +696,16 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		case !ids || k == aOther:
 		case k == aID:
 			drop = g.Reserved[string(attrValue(val))]
-		case k == aHashRef, k == aHref && svgAnimation(elem):
+		case k == aHashRef:
 			v := attrValue(val)
-			drop = len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
+			h := bytes.IndexByte(v, '#')
+			drop = h >= 0 && g.Reserved[string(v[h+1:])]
+		case k == aHref && elem == "a":
+			drop = g.svgLinkToPage(attrValue(val))
+		case k == aHref:
+			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
+		case k == aName:
+			drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
 		default: // aRef
 			drop, keep = g.refs(attrValue(val))
 		}
@@ -736,9 +743,59 @@ const (
 	aShadow        // shadowroot*: shadowrootmode, shadowrootdelegatesfocus, ...
 	aID            // id
 	aRef           // refers to elements by id: one, or a list of them
-	aHashRef       // refers to an element by "#" and its id or name: usemap
+	aHashRef       // refers to a map by "#" and its name or id: usemap
 	aHref          // href, xlink:href: on an SVG animation element, its target
+	aName          // name: on a map, what usemap finds it by
 )
+
+// ownTarget reports whether v, the href of an SVG animation element, may
+// stay: only when it is "#" and an id that is not reserved, as written.
+// The browser reads it as a URL: it trims the spaces and control
+// characters around it, removes tabs and newlines inside it, resolves it
+// against the page's address (so "page#id", "/page#id" and the page's
+// full address name the page's element) and percent-decodes its fragment.
+// The guard cannot know the page's address, so a value with anything
+// before its '#', or a space, control character or '%' after it, goes.
+func (g *Guard) ownTarget(v []byte) bool {
+	for len(v) > 0 && v[0] <= ' ' {
+		v = v[1:]
+	}
+	for len(v) > 0 && v[len(v)-1] <= ' ' {
+		v = v[:len(v)-1]
+	}
+	if len(v) == 0 || v[0] != '#' {
+		return false
+	}
+	for _, c := range v[1:] {
+		if c <= ' ' || c == '%' {
+			return false
+		}
+	}
+	return !g.Reserved[string(v[1:])]
+}
+
+// svgLinkToPage reports whether v, the href of an <a> just opened (or,
+// self-closing, just written), would name one of the page's elements in a
+// way that acts when the link is followed: an SVG link whose href is "#"
+// and an id (white space around it trimmed, nothing decoded) begins the
+// animation element of that id instead of scrolling to it. An HTML link
+// only scrolls: it is not judged.
+func (g *Guard) svgLinkToPage(v []byte) bool {
+	if t := g.top(); t == nil || t.ns != nsSVG {
+		return false
+	}
+	v = bytes.TrimFunc(v, isSpaceRune)
+	return len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
+}
+
+// mapName is the name a <map name=v> is found by: v without one leading
+// '#', as Chromium reads it (case kept, spaces too).
+func mapName(v []byte) []byte {
+	if len(v) > 0 && v[0] == '#' {
+		return v[1:]
+	}
+	return v
+}
 
 // svgAnimation reports whether the element named name (lower case) is one
 // of SVG's animation elements, which act on the element their href names:
@@ -755,7 +812,7 @@ func svgAnimation(name string) bool {
 // attrKind tells what the attribute name (as written) is to attrs.
 func attrKind(name []byte) uint8 {
 	switch name[0] | 0x20 { // the first letters of the names below
-	case 'a', 'c', 'f', 'h', 'i', 'l', 'p', 'u', 'x':
+	case 'a', 'c', 'f', 'h', 'i', 'l', 'n', 'p', 'u', 'x':
 	case 's':
 		if hasPrefixFold(name, "shadowroot") {
 			return aShadow
@@ -793,6 +850,8 @@ func attrKind(name []byte) uint8 {
 		return aHashRef
 	case "href", "xlink:href":
 		return aHref
+	case "name":
+		return aName
 	}
 	return aOther
 }

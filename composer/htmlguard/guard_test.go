@@ -464,12 +464,60 @@ func TestGuardReservedIDs(t *testing.T) {
 		{`<svg><set href="#menu" attributeName=href to=x /><animate xlink:href="#menu"></animate><animateMotion href=#menu /></svg>`,
 			`<svg><set attributeName=href to=x /><animate></animate><animateMotion /></svg>`},
 		{`<svg><set href="#own" attributeName=href to=x /></svg>`, `<svg><set href="#own" attributeName=href to=x /></svg>`},
-		{`<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`, `<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`},
+		{`<a href="#menu">top</a><svg><use href="#menu"/><a href="#menu"></a></svg>`, `<a href="#menu">top</a><svg><use href="#menu"/><a></a></svg>`},
 		{`<input list="menu/">`, `<input list="menu/">`},
 		{`<input list=menu/>`, `<input list=menu/>`},
 		// Every reference attribute is read as a list of tokens, even one
 		// that takes a single id: " terms" names no element, and still goes.
 		{`<label for=" terms">x</label>`, `<label>x</label>`},
+	} {
+		for _, n := range []int{0, 1, 3, 7} {
+			if got := guardedReserving(page, tt.in, n); got != tt.want {
+				t.Errorf("%q in chunks of %d:\n got %q\nwant %q", tt.in, n, got, tt.want)
+			}
+		}
+	}
+}
+
+// An SVG animation element's href is a URL: Chromium trims the spaces and
+// control characters around it, removes tabs and newlines inside it,
+// resolves it against the page's address and percent-decodes its fragment,
+// so that " #menu", "#me%6Eu", "page#menu" and "/page#menu" all name the
+// page's #menu. Such an href is kept only when it is "#" and an id that is
+// not the page's, with no white space, control character or '%' in it.
+// usemap is read from its first '#' whatever comes before it; a map is
+// found by its name (a leading '#' cut off) as well as by its id, so a
+// fragment's <map name> may not take the page's. Found by the outside
+// attack on issue 25, item 5 (D1 and D2).
+func TestGuardReferencesReadAsTheBrowserReadsThem(t *testing.T) {
+	t.Parallel()
+	page := map[string]bool{"menu": true, "pm": true, "#hm": true}
+	for _, tt := range []struct{ in, want string }{
+		{`<svg><set href=" #menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#menu " attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="&#9;#menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{"<svg><set href=\"\x01#menu\" attributeName=href to=x /></svg>", `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#me&#10;nu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="#me%6Eu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href="http://127.0.0.1:8088/m#menu" attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><set href=m#menu attributeName=href to=x /></svg>`, `<svg><set attributeName=href to=x /></svg>`},
+		{`<svg><animate xlink:href="/m#menu"></animate><discard href=" #menu"/></svg>`, `<svg><animate></animate><discard /></svg>`},
+		{`<svg><set href="#own%41" to=x /><set href="#o wn" to=x /><set href="other.svg#own" to=x /></svg>`, `<svg><set to=x /><set to=x /><set to=x /></svg>`},
+		// The plain form of the fragment's own ids stays.
+		{`<svg><set href="#own" to=x /><set href=" #own " to=x /><animate href=#a:b.c></animate></svg>`, `<svg><set href="#own" to=x /><set href=" #own " to=x /><animate href=#a:b.c></animate></svg>`},
+		// usemap: from the first '#', as written.
+		{`<img usemap="x#pm" src=x><img usemap=" #pm" src=x><img usemap="http://x/#pm" src=x>`, `<img src=x><img src=x><img src=x>`},
+		{`<img usemap="##hm" src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`, `<img src=x><img usemap="#pm " src=x><img usemap="#own" src=x>`},
+		// An href elsewhere is a link, not an id reference...
+		{`<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`, `<a href="menu">x</a><a href=" #menu">y</a><svg><a href=pm></a></svg>`},
+		// ... but an SVG link to "#id" (spaces around it trimmed) begins
+		// the animation element of that id when it is clicked.
+		{`<svg><a href="#menu"><rect/></a><a xlink:href=" #menu&#10;"/><a href="#own"></a><a href="/x#menu"></a></svg>`, `<svg><a><rect/></a><a /><a href="#own"></a><a href="/x#menu"></a></svg>`},
+		{`<svg><foreignObject><a href="#menu">html</a></foreignObject></svg><math><a href="#menu"/></math>`, `<svg><foreignObject><a href="#menu">html</a></foreignObject></svg><math><a href="#menu"/></math>`},
+		// A map may not take the page's map name.
+		{`<map name="pm"><area shape=default href=https://evil.example/></map>`, `<map><area shape=default href=https://evil.example/></map>`},
+		{`<map NAME="#pm"></map><map id=pm></map><map name=##hm></map>`, `<map></map><map></map><map></map>`},
+		{`<map name="PM"></map><map name=" pm"></map><input name=pm><iframe name=pm></iframe>`, `<map name="PM"></map><map name=" pm"></map><input name=pm><iframe name=pm></iframe>`},
 	} {
 		for _, n := range []int{0, 1, 3, 7} {
 			if got := guardedReserving(page, tt.in, n); got != tt.want {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -151,10 +152,27 @@ func reservedLeft(out string, ids map[string]bool) error {
 			if a.Namespace != "" {
 				key = a.Namespace + ":" + key
 			}
+			_, afterHash, hash := strings.Cut(a.Val, "#")
 			switch k := attrKind([]byte(key)); {
 			case k == aID && ids[a.Val],
-				(k == aHashRef || k == aHref && svgAnimation(strings.ToLower(n.Data))) && strings.HasPrefix(a.Val, "#") && ids[a.Val[1:]]:
+				k == aHashRef && hash && ids[afterHash],
+				k == aName && n.Data == "map" && ids[strings.TrimPrefix(a.Val, "#")]:
 				return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+			case k == aHref && n.Data == "a" && n.Namespace == "svg":
+				if v := strings.Trim(a.Val, " \t\n\r\f"); strings.HasPrefix(v, "#") && ids[v[1:]] {
+					return fmt.Errorf("<svg:a %s=%q> is left", a.Key, a.Val)
+				}
+			case k == aHref && svgAnimation(strings.ToLower(n.Data)) && hash:
+				// As a URL of the page (whatever comes before the '#'):
+				// tabs and newlines removed, the fragment percent-decoded.
+				f := strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(afterHash)
+				f = strings.TrimRightFunc(f, func(r rune) bool { return r <= ' ' })
+				if d, err := url.PathUnescape(f); err == nil {
+					f = d
+				}
+				if ids[f] {
+					return fmt.Errorf("<%s %s=%q> is left", n.Data, a.Key, a.Val)
+				}
 			case k == aRef:
 				for _, f := range append(strings.Fields(a.Val), a.Val) {
 					if ids[f] {
@@ -469,6 +487,9 @@ func namedInputs() []corpusInput {
 		`<div></div><template shadowrootmode=closed shadowrootdelegatesfocus shadowrootclonable shadowrootserializable>x`,
 		`<my-podlet><template shadowrootmode="open"><p>x</p></template></my-podlet><template shadowroot=open>`,
 		`<table><tr><td>x</table><TEMPLATE SHADOWROOTMODE=open>`,
+		// References in the forms the browser reads as the page's
+		// element (issue 25, item 5, the outside attack's D1 and D2).
+		`<svg><set href=" #x" attributeName=href to=y /><set href="/p#x"/><discard xlink:href="#%78"/><a href="#x"><rect/></a></svg><img usemap="p#x"><map name="#x"><area shape=default href=/></map>`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}

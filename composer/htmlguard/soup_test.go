@@ -27,6 +27,8 @@ var soupTokens = fieldsUnquoted(`<div> </div> <p> </p> <b> </b> <i> </i> <a> </a
 </rt> </rp> </rtc> </mtext> </desc> </foreignobject> </math> </svg> </button> </label> <label> </a> </b>
 <textarea>x</textarea > <title>x</title/> <style>x</style x> <a\x00b> \r\n \x00 <![CDATA[x]]> <!-- -- --> <!--a--!>
 <div/id=x> <p/ID='x'> <label/for=x> <output/for="y&#32;x"> <button/popovertarget=&#120;> <button/commandfor=x/> <td/headers="x"> <img/usemap=#x> <set/href=#x/> <animate/xlink:href=#x> <div/aria-describedby="x"> <input/list=x> <a/id=y>
+<set/href="&#32;#x"/> <animate/href="#x&#9;"> <set/href=/p#x/> <discard/xlink:href=#%78/> <set/href=#y/> <img/usemap=p#x> <img/usemap=" #x">
+<map/name=x> <map/NAME=#x> <map/id=x> <map/name=y> <a/href=x> <a/href=#x> <a/href="&#32;#x">
 <template/shadowrootmode=open> <TEMPLATE/ShadowRootMode=closed/shadowrootdelegatesfocus> <template/shadowroot=open>
 <svg><title> <math><mi> <math><annotation-xml><svg> <svg><foreignObject><div> <table><tr><td> <select><option>`)
 

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/override"
 )
 
 // Entry is one fragment's registration.
@@ -495,8 +497,9 @@ func validHeaderName(h string) bool {
 // NeverForwarded says whether name (any case) is a header an entry's
 // forwardHeaders cannot pass: the request id is the composer's, the rest
 // belong to one connection or would make the fragment's answer something
-// other than plain HTML bytes. The registry refuses entries asking for
-// them; fetch never copies them.
+// other than plain HTML bytes, and the override token (override.Header) is
+// a developer's, for the composer alone. The registry refuses entries
+// asking for them; fetch never copies them.
 func NeverForwarded(name string) bool { return neverForwarded[http.CanonicalHeaderKey(name)] }
 
 var neverForwarded = map[string]bool{
@@ -507,4 +510,6 @@ var neverForwarded = map[string]bool{
 	// never a visitor's value.
 	"Mfe-Slot": true, "Podium-Locale": true, "Podium-Device-Type": true, "Podium-Mount-Origin": true,
 	"Podium-Mount-Pathname": true, "Podium-Public-Pathname": true, "Podium-Requested-By": true,
+	// The override token (package override) never leaves the composer.
+	override.Header: true,
 }

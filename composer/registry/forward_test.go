@@ -8,7 +8,7 @@ import (
 // A header the composer never forwards cannot be asked for: the entry is
 // refused, naming the header, rather than accepted and silently ignored.
 func TestForwardHeadersRefusesHeadersNeverForwarded(t *testing.T) {
-	for _, h := range []string{"Host", "host", "Connection", "Accept-Encoding", "X-Request-Id", "Content-Length", "Transfer-Encoding", "Proxy-Authorization"} {
+	for _, h := range []string{"Host", "host", "Connection", "Accept-Encoding", "X-Request-Id", "Content-Length", "Transfer-Encoding", "Proxy-Authorization", "Mfe-Override", "mfe-override"} {
 		_, err := ParseEntry([]byte(`{"endpoint": "http://a.internal/", "forwardHeaders": ["Cookie", "` + h + `"]}`))
 		if err == nil || !strings.Contains(err.Error(), h) || !strings.Contains(err.Error(), "never forwarded") {
 			t.Errorf("forwardHeaders %s: %v", h, err)

@@ -300,6 +300,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 			errs = append(errs, fmt.Errorf("%s: %w", c.Named("COMPOSER_REGISTRY"), err))
 		}
 	}
+	if d := scriptsBlocked(c.CSP); d != "" {
+		errs = append(errs, errors.New(c.Named("COMPOSER_CSP")+": its "+d+" directive lets no script of the page run: every script is written inert and re-created by the composer's activator, which the policy allows by its hash; add {hashes} to "+d+" (e.g. script-src 'self' 'strict-dynamic' {hashes})"))
+	}
 	if strings.Contains(c.CSP, "{nonce}") {
 		errs = append(errs, errors.New(c.Named("COMPOSER_CSP")+": {nonce} is no longer supported (a nonce in a page a CDN keeps is shared by all its visitors); the composer's scripts are allowed by hash: write {hashes} where 'nonce-{nonce}' was"))
 	}
@@ -449,3 +452,27 @@ const DefaultAdminAddr = "127.0.0.1:9090"
 // every script that runs is re-created by the activator, package inert;
 // 'self' only for browsers without 'strict-dynamic', which ignore it).
 const DemoCSP = "default-src 'self'; script-src 'self' 'strict-dynamic' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
+
+// scriptsBlocked names the directive of policy that governs script
+// elements (script-src-elem, else script-src, else default-src) when it
+// allows no inline script, so that the activator could not run: neither
+// {hashes} nor 'unsafe-inline'. "" when scripts may run.
+func scriptsBlocked(policy string) string {
+	dirs := map[string]string{}
+	for _, d := range strings.Split(policy, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		name = strings.ToLower(name)
+		if _, dup := dirs[name]; name != "" && !dup { // the first of a name counts
+			dirs[name] = value
+		}
+	}
+	for _, name := range []string{"script-src-elem", "script-src", "default-src"} {
+		if v, ok := dirs[name]; ok {
+			if strings.Contains(v, "{hashes}") || strings.Contains(strings.ToLower(v), "'unsafe-inline'") {
+				return ""
+			}
+			return name
+		}
+	}
+	return ""
+}

@@ -125,3 +125,28 @@ func TestPublicOrigin(t *testing.T) {
 		}
 	}
 }
+
+// Every script on a page is written inert and re-created by the composer's
+// activator, which the policy must allow: a policy that restricts scripts
+// without {hashes} would run none of them, so it is refused at start-up.
+func TestCSPThatWouldRunNoScriptIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		csp string
+		ok  bool
+	}{
+		{"script-src 'self' 'strict-dynamic' {hashes}", true},
+		{"default-src 'self' {hashes}", true},
+		{"img-src 'self'; frame-ancestors 'none'", true}, // scripts unrestricted
+		{"script-src 'self' 'unsafe-inline'", true},      // inline allowed: the activator runs
+		{"script-src 'self'", false},
+		{"default-src 'self'; style-src 'self'", false},
+		{"script-src-elem 'self'; script-src {hashes}", false},
+		{"SCRIPT-SRC 'self'", false},
+	} {
+		env := map[string]string{"COMPOSER_CSP": tc.csp}
+		_, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)
+		if tc.ok != (err == nil) || err != nil && !strings.Contains(err.Error(), "{hashes}") {
+			t.Errorf("%q: err = %v, want ok %v (refusals name {hashes})", tc.csp, err, tc.ok)
+		}
+	}
+}

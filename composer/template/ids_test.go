@@ -12,7 +12,8 @@ import (
 // pointing at one (issue 25, item 5). Ids as the browser reads them:
 // character references decoded, case kept; not in scripts, comments or
 // fallbacks (a fallback stands in for its fragment, and may carry the
-// fragment's own ids).
+// fragment's own ids). A <map>'s name is looked up as an id is (by an
+// image's usemap; a leading '#' cut off), so it is listed too.
 func TestTemplateIDs(t *testing.T) {
 	t.Parallel()
 	set, err := buildSet(t, map[string]string{
@@ -30,6 +31,8 @@ func TestTemplateIDs(t *testing.T) {
 <textarea><div id="in-textarea"></div></textarea>
 <template><p id="in-template"></p></template>
 <p id="">empty</p><p id=" spaced ">s</p>
+<img usemap="#pm" src="/x.png" alt="x"><map name="pm"><area shape=default href="/a" alt="a"></map><map name="#hm"></map><map name=""></map>
+<input name="q"><iframe name="frame"></iframe>
 </mfe-region></mfe-layout>`,
 		"plain.html": `<p>no ids<micro-frontend id="x"/></p>`,
 	})
@@ -39,6 +42,7 @@ func TestTemplateIDs(t *testing.T) {
 	want := map[string]bool{
 		"top": true, "menu": true, "Confirm": true, "icon-star": true,
 		"checkout": true, "terms": true, "a&b": true, "in-template": true, " spaced ": true,
+		"pm": true, "hm": true,
 	}
 	if diff := cmp.Diff(want, set.Templates["page.html"].IDs); diff != "" {
 		t.Errorf("page.html ids (-want +got):\n%s", diff)

@@ -395,7 +395,9 @@ func build(name string, nodes []node) *Template {
 
 // ownIDs lists the ids that the raw parts give elements, read as a
 // browser's tokenizer reads them (character references decoded), or nil.
-// Read together: the parts between two slots are cut at tags.
+// Read together: the parts between two slots are cut at tags. A <map>'s
+// name is listed too: an image's usemap finds a map by its name (without
+// a leading '#', as Chromium reads it) as well as by its id.
 func ownIDs(parts []Part) map[string]bool {
 	var raw [][]byte
 	for _, p := range parts {
@@ -410,11 +412,15 @@ func ownIDs(parts []Part) map[string]bool {
 		case html.ErrorToken:
 			return ids
 		case html.StartTagToken, html.SelfClosingTagToken:
-			_, more := z.TagName()
+			name, more := z.TagName()
+			isMap := string(name) == "map"
 			for more {
 				var k, v []byte
 				k, v, more = z.TagAttr()
-				if string(k) == "id" && len(v) > 0 {
+				if isMap && string(k) == "name" && len(v) > 0 && v[0] == '#' {
+					v = v[1:]
+				}
+				if (string(k) == "id" || isMap && string(k) == "name") && len(v) > 0 {
 					if ids == nil {
 						ids = map[string]bool{}
 					}

@@ -95,7 +95,8 @@ type Template struct {
 	Async int
 	// IDs are the ids the template's own markup gives its elements (its
 	// layout's included; its fragments' fallbacks, scripts and comments
-	// not), as a browser reads them; nil when there are none. The stream
+	// not), as a browser reads them, and its maps' names (an image's
+	// usemap finds a map by either); nil when there are none. The stream
 	// writer reserves them for the page: a fragment's element may not take
 	// one, nor refer to one (docs/html-guard.md).
 	IDs map[string]bool
