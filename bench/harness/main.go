@@ -3,7 +3,7 @@
 // loopback, and prints one table. Run it through bench/run.sh, which
 // installs the peers and builds the composer.
 //
-// Scenarios (each page has five fragments):
+// Scenarios (each page has five fragments, but s5's 50):
 //
 //	s1  zero-latency fragments of 2 KB          throughput (wrk), compression cost
 //	s2  fragments taking 10..50 ms, 2 KB         time to first and last byte (p50, p99)
@@ -13,6 +13,9 @@
 //	    composer's circuit breaker is open, page TTLB against s4ok (the same
 //	    page, that fragment healthy), and the requests the blackhole receives
 //	    (composer only: -only breaker)
+//	s5  50 zero-latency fragments of 2 KB          throughput: how cost grows with fragments a page
+//	s6  s1's page with a visitor's Cookie           throughput when each fragment request forwards
+//	    the cookie (the composer gives each such request a connection of its own)
 //	hedge  one fragment of 20 ms, 500 ms on every 20th request, without and
 //	    with "hedge": "30ms" (composer only: -only hedge; see hedge.go)
 package main
@@ -45,15 +48,30 @@ import (
 
 type scenario struct {
 	name  string
-	lat   [5]time.Duration
+	lat   []time.Duration // one a fragment
 	size  int
 	about string
+	// cookie: the composer's entries forward the visitor's Cookie, so
+	// each fragment request has a connection of its own.
+	cookie bool
 }
 
 var scenarios = []scenario{
-	{"s1", [5]time.Duration{}, 2 << 10, "zero-latency fragments, 2 KB each"},
-	{"s2", [5]time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond, 40 * time.Millisecond, 50 * time.Millisecond}, 2 << 10, "fragments taking 10, 20, 30, 40, 50 ms"},
-	{"s3", [5]time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}, 64 << 10, "fragments of 64 KB taking 300 ms"},
+	{"s1", make([]time.Duration, 5), 2 << 10, "zero-latency fragments, 2 KB each", false},
+	{"s2", []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 30 * time.Millisecond, 40 * time.Millisecond, 50 * time.Millisecond}, 2 << 10, "fragments taking 10, 20, 30, 40, 50 ms", false},
+	{"s3", []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}, 64 << 10, "fragments of 64 KB taking 300 ms", false},
+	{"s5", make([]time.Duration, 50), 2 << 10, "50 zero-latency fragments, 2 KB each", false},
+	{"s6", make([]time.Duration, 5), 2 << 10, "zero-latency fragments, 2 KB each, the visitor's Cookie forwarded to each (the composer: a connection per fragment request)", true},
+}
+
+// scenario names the scenario called name.
+func scenarioNamed(name string) scenario {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("no scenario " + name)
 }
 
 const head = `<!doctype html>
@@ -76,7 +94,7 @@ func main() {
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh process of every server, in alternating order (the median is reported)")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composers, comma-separated NAME=value")
 	baseEnv := flag.String("composer-base-env", "", "extra environment for the -composer-base one only (after -composer-env), comma-separated NAME=value: the same build measured with and without a setting")
-	only := flag.String("only", "throughput,latency,memory,compression", "which measurements to run, comma-separated (also: breaker, hedge, not run by default)")
+	only := flag.String("only", "throughput,many,cookie,latency,memory,compression", "which measurements to run, comma-separated (many: s5's 50 fragments a page; cookie: s6; also: breaker, hedge, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	hedgePages := flag.Int("hedge-pages", 2000, "pages of each kind in the hedge run")
 	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof); with -composer-base, the same of the base composer (out/base-*), so that both carry the same cost")
@@ -88,10 +106,10 @@ func main() {
 	run := map[string]bool{}
 	for _, m := range strings.Split(*only, ",") {
 		switch m {
-		case "throughput", "latency", "memory", "compression", "breaker", "hedge":
+		case "throughput", "many", "cookie", "latency", "memory", "compression", "breaker", "hedge":
 			run[m] = true
 		default:
-			log.Fatalf("-only: unknown measurement %q (throughput, latency, memory, compression, breaker, hedge)", m)
+			log.Fatalf("-only: unknown measurement %q (throughput, many, cookie, latency, memory, compression, breaker, hedge)", m)
 		}
 	}
 	if *duration > time.Minute {
@@ -212,19 +230,31 @@ func main() {
 	}
 	fmt.Fprintf(&report, "| | %s |\n|---%s|\n", strings.Join(names, " | "), strings.Repeat("|---", len(servers)))
 
-	// Throughput.
-	if run["throughput"] {
+	// Throughput: s1, then (many) s5's 50 fragments a page and (cookie)
+	// s6's forwarded cookie.
+	for _, t := range []struct {
+		measurement, scenario, profile string
+		header                         []string
+	}{
+		{"throughput", "s1", "cpu.prof", nil},
+		{"many", "s5", "cpu-s5.prof", nil},
+		{"cookie", "s6", "cpu-s6.prof", []string{"Cookie: session=visitor-1; theme=dark"}},
+	} {
+		if !run[t.measurement] {
+			continue
+		}
+		sc := scenarioNamed(t.scenario)
 		rps := map[*server][]float64{}
 		for i := range *rounds {
 			for _, s := range order(i) {
 				if *profile && i == 0 && s.composer {
-					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, profilePrefix(s, composer)+"cpu.prof"))
+					go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, profilePrefix(s, composer)+t.profile))
 				}
 				settle()
-				rps[s] = append(rps[s], wrk(s.url()+"/s1", *conc, *duration, ""))
+				rps[s] = append(rps[s], wrk(s.url()+"/"+sc.name, *conc, *duration, t.header...))
 			}
 		}
-		row(fmt.Sprintf("pages/s, %s, %d connections, %s, median of %d rounds (x nginx; higher is better)", scenarios[0].about, *conc, *duration, *rounds),
+		row(fmt.Sprintf("pages/s, %s: %s, %d connections, %s, median of %d rounds (x nginx; higher is better)", sc.name, sc.about, *conc, *duration, *rounds),
 			medians(rps), func(x float64) string { return fmt.Sprintf("%.0f", x) })
 		rangeRow("pages/s: range over the rounds", rps, "%.0f")
 	}
@@ -335,7 +365,11 @@ func main() {
 					pid := s.cmd.Process.Pid
 					cpu0 := cpuTime(pid)
 					r0, w0 := syscalls(pid)
-					r := wrk(s.url()+"/s1", *conc, *duration, enc)
+					var hdr []string
+					if enc != "" {
+						hdr = []string{"Accept-Encoding: " + enc}
+					}
+					r := wrk(s.url()+"/s1", *conc, *duration, hdr...)
 					c := cpuTime(pid) - cpu0
 					r1, w1 := syscalls(pid)
 					pages := r * duration.Seconds()
@@ -495,7 +529,7 @@ func writeBreakerPages(work, fragAddr, holeAddr string) {
 		for i := range 5 {
 			id := fmt.Sprintf("%s-f%d", name, i)
 			fmt.Fprintf(&c, "<section><micro-frontend id=%q/></section>\n", id)
-			endpoint := fragURL(fragAddr, scenario{size: 2 << 10}, i)
+			endpoint := fragURL(fragAddr, scenario{size: 2 << 10, lat: make([]time.Duration, 5)}, i)
 			if i == 0 && name == "s4" {
 				endpoint = "http://" + holeAddr + "/f"
 			}
@@ -665,10 +699,14 @@ func writeConfigs(work, fragAddr string, nginxPort int) {
 		for _, b := range []*strings.Builder{&c, &n, &t} {
 			b.WriteString(head)
 		}
-		for i := range 5 {
+		for i := range s.lat {
 			id := fmt.Sprintf("%s-f%d", s.name, i)
 			fmt.Fprintf(&c, "<section><micro-frontend id=%q/></section>\n", id)
-			reg = append(reg, fmt.Sprintf("%q: %q", id, fragURL(fragAddr, s, i)))
+			if s.cookie {
+				reg = append(reg, fmt.Sprintf("%q: {\"endpoint\": %q, \"forwardHeaders\": [\"Cookie\"]}", id, fragURL(fragAddr, s, i)))
+			} else {
+				reg = append(reg, fmt.Sprintf("%q: %q", id, fragURL(fragAddr, s, i)))
+			}
 			u := fragURL(fragAddr, s, i)
 			fmt.Fprintf(&n, "<section><!--# include virtual=\"/frag/%s\" --></section>\n", u[strings.Index(u, "/f?")+1:])
 			fmt.Fprintf(&t, "<section><fragment src=%q></fragment></section>\n", u)
@@ -761,11 +799,12 @@ var (
 	socketErrRe = regexp.MustCompile(`Socket errors:[^\n]*`)
 )
 
-// wrk runs wrk against url and returns requests per second.
-func wrk(url string, conc int, d time.Duration, encoding string) float64 {
+// wrk runs wrk against url with the request headers given ("Name:
+// value") and returns requests per second.
+func wrk(url string, conc int, d time.Duration, headers ...string) float64 {
 	args := []string{"-t2", "-c" + strconv.Itoa(conc), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--timeout", "10s"}
-	if encoding != "" {
-		args = append(args, "-H", "Accept-Encoding: "+encoding)
+	for _, h := range headers {
+		args = append(args, "-H", h)
 	}
 	outp, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
 	check(err)

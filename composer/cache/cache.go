@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -128,6 +129,18 @@ func (c *Cache) Wait() { c.wg.Wait() }
 // key leaves them out and one entry serves every page.
 func primaryKey(req *fetch.Request) string {
 	var b strings.Builder
+	// One allocation for an HTTP fragment's key: every fragment of every
+	// page asks for one.
+	size := len(req.Loader) + len(req.Endpoint) + len(req.RawQuery) + 2
+	for _, name := range fetch.ComposerHeaders {
+		if v, ok := req.Header[name]; ok {
+			size += len(name) + 24
+			for _, x := range v {
+				size += len(x) + 1
+			}
+		}
+	}
+	b.Grow(size)
 	b.WriteString(req.Loader)
 	b.WriteByte(0)
 	b.WriteString(req.Endpoint)
@@ -135,10 +148,25 @@ func primaryKey(req *fetch.Request) string {
 	b.WriteString(req.RawQuery)
 	// The composer's own headers (the slot, Podium's context) change the
 	// answer and are never a visitor's: each is part of the key, as the
-	// query is.
+	// query is: "\x00name=length:values joined by commas".
+	var num [20]byte
 	for _, name := range fetch.ComposerHeaders {
 		if v, ok := req.Header[name]; ok {
-			fmt.Fprintf(&b, "\x00%s=%d:%s", name, len(strings.Join(v, ",")), strings.Join(v, ","))
+			n := max(len(v)-1, 0)
+			for _, x := range v {
+				n += len(x)
+			}
+			b.WriteByte(0)
+			b.WriteString(name)
+			b.WriteByte('=')
+			b.Write(strconv.AppendInt(num[:0], int64(n), 10))
+			b.WriteByte(':')
+			for i, x := range v {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(x)
+			}
 		}
 	}
 	if fetch.Kind(req.Endpoint, req.Loader) != "url" {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,10 +179,26 @@ const MaxHeaderValue = 4096
 func Headers(page http.Header, requestID string, forward []string) http.Header {
 	h := make(http.Header, len(DefaultHeaders)+len(forward))
 	copyHeader := func(name string) {
-		for _, v := range page[name] {
-			if len(v) <= MaxHeaderValue && !strings.ContainsFunc(v, isCTL) {
-				h[name] = append(h[name], v)
+		values := page[name]
+		for i, v := range values {
+			if len(v) > MaxHeaderValue || strings.ContainsFunc(v, isCTL) {
+				// Some values dropped: a slice of its own for the rest.
+				kept := slices.Clip(values[:i:i])
+				for _, v := range values[i+1:] {
+					if len(v) <= MaxHeaderValue && !strings.ContainsFunc(v, isCTL) {
+						kept = append(kept, v)
+					}
+				}
+				if len(kept) > 0 {
+					h[name] = kept
+				}
+				return
 			}
+		}
+		if len(values) > 0 {
+			// Every value kept: the page's slice, clipped, so that an
+			// append to either never writes into the other.
+			h[name] = slices.Clip(values)
 		}
 	}
 	copyHeader("Accept-Language")

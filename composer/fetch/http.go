@@ -11,13 +11,18 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// HTTP fetches fragments with GET over one shared, pooled net/http
-// Transport, for http and https endpoints alike.
+// HTTP fetches fragments with GET: plain-http endpoints (the internal
+// network's) over this package's own connection pool (wire), https ones
+// over a pooled net/http Transport (TLS, HTTP/2, HTTPS_PROXY).
 type HTTP struct {
+	plain     *wire
+	targets   sync.Map // endpoint -> *plainTarget
+	ntargets  atomic.Int64
 	transport *http.Transport
 	// own serves requests that carry a visitor's own headers: a new
 	// connection each, never reused (see Personal).
@@ -67,14 +72,17 @@ func MatchHost(patterns []string, host string) bool {
 // hosts: keep-alive with a deep idle pool per host, so a page's fragments
 // reuse warm connections instead of dialling.
 //
-// It is net/http's Transport, which passes the conformance suite
-// (conformance_test.go) where the hand-written HTTP/1.1 client it replaced
-// did not: a connection the server closed while idle is noticed and never
-// handed out (a request on one that turns out dead before any answer byte
-// is sent again on a new connection, once; one on a fresh connection never
-// is), bytes arriving on an idle connection make it closed instead of
-// being taken for the next request's answer (with answerConn for those
-// that came with the previous answer), and header blocks are limited.
+// Both of its clients pass the conformance suite (conformance_test.go): a
+// connection the server closed while idle is noticed and never handed out
+// (a request on one that turns out dead before any answer byte is sent
+// again on a new connection, once; one on a fresh connection never is),
+// bytes arriving on an idle connection make it closed instead of being
+// taken for the next request's answer, and header blocks are limited.
+// Plain http goes over wire, where a request in flight costs only its
+// caller's goroutine and an idle connection none; https over net/http's
+// Transport (with answerConn for the answers that came before their
+// request), which keeps two goroutines per connection but brings TLS,
+// HTTP/2 and the proxy.
 func NewHTTP() *HTTP {
 	dialer := &net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}
 	return newHTTP(httpsProxyFromEnvironment, dialer.DialContext)
@@ -115,7 +123,7 @@ func newHTTP(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.
 	}
 	own := t.Clone()
 	own.DisableKeepAlives = true
-	return &HTTP{transport: t, own: own}
+	return &HTTP{plain: &wire{dial: dial}, transport: t, own: own}
 }
 
 // httpsProxyFromEnvironment applies HTTPS_PROXY (and NO_PROXY) to https
@@ -130,6 +138,7 @@ func httpsProxyFromEnvironment(r *http.Request) (*url.URL, error) {
 
 // Close drops idle connections.
 func (h *HTTP) Close() {
+	h.plain.closeIdle()
 	h.transport.CloseIdleConnections()
 	h.own.CloseIdleConnections()
 }
@@ -138,6 +147,20 @@ func (h *HTTP) Close() {
 // are not followed: a fragment's redirect is the fragment's answer (a
 // required fragment's redirects the page; any other is a failure).
 func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
+	if t := h.target(req.Endpoint); t != nil {
+		if !h.hostAllowed(t.hostname) {
+			return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, t.hostname)
+		}
+		resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
+		if err != nil {
+			return nil, err
+		}
+		if err := encoded(resp.Header); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		return resp, nil
+	}
 	u := req.Endpoint
 	if req.RawQuery != "" {
 		sep := "?"
@@ -146,17 +169,24 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		}
 		u += sep + req.RawQuery
 	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if pu.Scheme != "http" && pu.Scheme != "https" {
+		return nil, fmt.Errorf("build request: unsupported scheme %q", pu.Scheme)
+	}
+	if pu.Host == "" {
+		return nil, fmt.Errorf("build request: no host in %q", u)
+	}
+	if !h.hostAllowed(pu.Hostname()) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, pu.Hostname())
+	}
 	a := &answerCheck{}
 	a.trace.GotConn = a.gotConn
 	hr, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, &a.trace), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
-	}
-	if hr.URL.Scheme != "http" && hr.URL.Scheme != "https" {
-		return nil, fmt.Errorf("build request: unsupported scheme %q", hr.URL.Scheme)
-	}
-	if !h.hostAllowed(hr.URL.Hostname()) {
-		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, hr.URL.Hostname())
 	}
 	hr.Header = req.Header
 	if _, ok := hr.Header["User-Agent"]; !ok {
@@ -199,12 +229,60 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 			return nil, errUnsolicited
 		}
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		// Not asked for (no Accept-Encoding is sent): bytes the page cannot use.
+	if err := encoded(resp.Header); err != nil {
 		resp.Body.Close()
-		return nil, fmt.Errorf("fragment answered with Content-Encoding %q", ce)
+		return nil, err
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: resp.Body}, nil
+}
+
+// plainTarget is a plain-http endpoint parsed once, with its host name
+// for the allow-list.
+type plainTarget struct {
+	target
+	hostname string
+}
+
+// maxTargets bounds the endpoints parsed once and kept: registries hold
+// tens or hundreds; past the bound, an endpoint is parsed for each request.
+const maxTargets = 4096
+
+// target is endpoint's plain-http target, or nil for an endpoint the
+// Transport takes (https, a host name that is not ASCII) or that does not
+// parse (Fetch says why).
+func (h *HTTP) target(endpoint string) *plainTarget {
+	if v, ok := h.targets.Load(endpoint); ok {
+		return v.(*plainTarget)
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" || u.Host == "" || !isASCII(u.Host) || u.Fragment != "" || strings.Contains(endpoint, "#") || u.User != nil {
+		return nil
+	}
+	t := &plainTarget{target: *newTarget(u), hostname: u.Hostname()}
+	if h.ntargets.Add(1) <= maxTargets {
+		h.targets.Store(endpoint, t)
+	}
+	return t
+}
+
+// encoded refuses an encoded answer: no Accept-Encoding is sent, so an
+// encoded body was not asked for, and the page cannot use it.
+func encoded(header http.Header) error {
+	if ce := header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return fmt.Errorf("fragment answered with Content-Encoding %q", ce)
+	}
+	return nil
+}
+
+// isASCII reports whether s is ASCII: a host that is not is left to the
+// Transport, which converts it.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // maxUnsolicitedRetries bounds the requests sent again after an unsolicited

@@ -14,24 +14,26 @@ import (
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
-// failingWriter fails every write after the page's first flush, as a
+// failingWriter fails every write after the page's second flush, as a
 // connection past its write deadline does; nothing cancels the request's
-// context.
+// context. (The first flush is the page's head, which leaves before the
+// fragment requests start: failing after it, the page would stop before
+// any request is in flight.)
 type failingWriter struct {
 	h       http.Header
-	flushed atomic.Bool
+	flushes atomic.Int64
 }
 
 func (f *failingWriter) Header() http.Header { return f.h }
 func (f *failingWriter) WriteHeader(int)     {}
 func (f *failingWriter) Write(p []byte) (int, error) {
-	if f.flushed.Load() {
+	if f.flushes.Load() >= 2 {
 		return 0, errors.New("write deadline exceeded")
 	}
 	return len(p), nil
 }
 func (f *failingWriter) FlushError() error {
-	f.flushed.Store(true)
+	f.flushes.Add(1)
 	return nil
 }
 

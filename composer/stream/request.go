@@ -64,12 +64,27 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 // fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
 func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {
 	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
-	h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+	if i < len(slotNames) {
+		h[fetch.SlotHeader] = slotNames[i]
+	} else {
+		h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+	}
 	if pod := entry.Podium; pod != nil {
 		c.podiumHeaders(h, r, p, pod)
 	}
 	return h
 }
+
+// slotNames are the first slots' Mfe-Slot values, made once: every
+// fragment request of every page names its slot. Each is clipped, so an
+// append makes a slice of its own.
+var slotNames = func() [][]string {
+	names := make([][]string, 256)
+	for i := range names {
+		names[i] = []string{"s" + strconv.Itoa(i)}[:1:1]
+	}
+	return names
+}()
 
 // podiumHeaders sets Podium's context for an entry that asks for it, from
 // what the CDN sees only: the entry's values, the request headers the CDN

@@ -21,6 +21,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -149,6 +150,15 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	}
 	var canary canaryState
 	mode := newPageMode(r)
+	// Without a required fragment, the status and headers are known before
+	// any fragment answers: the page's head (the bytes before its first
+	// slot) goes out first, and the fragment requests after it, so that
+	// the browser's first byte waits for no dial and no request's write.
+	early := !slices.ContainsFunc(tpl.Slots, func(f template.Fragment) bool { return f.Required })
+	var launch []func()
+	if early {
+		launch = make([]func(), 0, len(slots))
+	}
 	for i := range slots {
 		s := &slots[i]
 		req := c.prepare(r, p, i, s, &mode, &canary, rawQuery)
@@ -165,19 +175,42 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
 			s.peeked = p.Peek(req)
 		}
-		fetches.Add(1)
-		fetchWorkers.Go(func() {
+		run := func() {
 			defer fetches.Done()
 			c.fetch(ctx, s, req)
 			if s.frag.Async {
 				async <- i
 			}
-		})
+		}
+		fetches.Add(1)
+		if early {
+			launch = append(launch, run)
+		} else {
+			fetchWorkers.Go(run)
+		}
 	}
 
 	mode.writeHeaders(w.Header())
 	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
-	if !pw.start(ctx) {
+	if early {
+		started := false
+		defer func() {
+			if !started {
+				// Never asked: the deferred Wait must not wait for them.
+				for range launch {
+					fetches.Done()
+				}
+			}
+		}()
+		if !pw.start(ctx) {
+			return
+		}
+		pw.writeHead()
+		started = true
+		for _, run := range launch {
+			fetchWorkers.Go(run)
+		}
+	} else if !pw.start(ctx) {
 		return
 	}
 	pw.writeParts(ctx, async)

@@ -36,6 +36,7 @@ type pageWriter struct {
 
 	overlayWritten bool   // the debug view's script is in the page
 	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
+	next           int    // the template part writeParts goes on from
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
 }
@@ -204,9 +205,28 @@ func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, 
 	}
 }
 
+// writeHead writes the template's parts before its first slot and
+// flushes them: the page's first bytes.
+func (pw *pageWriter) writeHead() {
+	parts := pw.page.Template.Parts
+	for ; pw.next < len(parts) && !pw.broken; pw.next++ {
+		switch part := parts[pw.next]; part.Kind {
+		case template.Raw:
+			pw.write(part.Raw)
+		case template.HeadOutlet:
+			pw.writeAssets()
+			pw.writeOverlay()
+		default:
+			pw.flushed = true
+			pw.flush()
+			return
+		}
+	}
+}
+
 func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 	tpl := pw.page.Template
-	for _, part := range tpl.Parts {
+	for _, part := range tpl.Parts[pw.next:] {
 		if pw.broken {
 			return
 		}

@@ -1,0 +1,191 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// clientGoroutines counts the goroutines of this process that are not a
+// test server's: those of the client, the test and the runtime.
+func clientGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if !strings.Contains(g, "net/http.(*conn).serve") && !strings.Contains(g, "net/http.(*Server).Serve") && !strings.Contains(g, "net/http.(*connReader).backgroundRead") {
+			count++
+		}
+	}
+	return count
+}
+
+// A fragment request in flight costs the goroutine that fetches it and no
+// other, and an idle keep-alive connection costs none: a thousand pages of
+// five fragments are five thousand requests at once, and their
+// connections wait in the pool between pages. (net/http's Transport keeps
+// a reading and a writing goroutine per connection, idle or not.)
+//
+// Not parallel: it counts the process's goroutines.
+func TestHTTPIdleConnectionsCostNoGoroutines(t *testing.T) {
+	const n = 20
+	release := make(chan struct{})
+	var inFlight, conns atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			inFlight.Add(1)
+			<-release
+		}
+		io.WriteString(w, "answer to "+r.URL.Path)
+	}))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	settle := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%s: not within 10 s", what)
+			}
+		}
+	}
+	before := clientGoroutines()
+	fetchAll := func(path string) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				status, body, err := confGet(h, s.URL+path)
+				if err != nil || status != 200 || body != "answer to "+path {
+					t.Errorf("%s: %d %q %v", path, status, body, err)
+				}
+			})
+		}
+		if path == "/wait" {
+			settle("every request reaches the server", func() bool { return inFlight.Load() == n })
+			// n fetching goroutines and nothing else of the client's.
+			if got := clientGoroutines() - before; got > n+2 {
+				t.Errorf("%d requests in flight: %d goroutines, want %d (one each)", n, got, n)
+			}
+			close(release)
+		}
+		wg.Wait()
+	}
+	fetchAll("/wait")
+	// The fetching goroutines end (or 2 s pass: a bound, not a claim).
+	for end := time.Now().Add(2 * time.Second); clientGoroutines()-before > 2 && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := clientGoroutines() - before; got > 2 {
+		t.Errorf("%d idle connections: %d goroutines, want none", n, got)
+	}
+	// The connections were idle, not closed: the next requests use them.
+	opened := conns.Load()
+	fetchAll("/again")
+	if conns.Load() != opened {
+		t.Errorf("%d connections dialled for requests that had %d idle ones", conns.Load()-opened, opened)
+	}
+}
+
+// With no goroutine watching a connection, the context still ends a read
+// blocked in the middle of a body: the page that went away stops its
+// fragment's body, whose connection is closed, not pooled.
+func TestHTTPCancelEndsABodyRead(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stall" {
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "<p>half")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		io.WriteString(w, "answer to "+r.URL.Path)
+	}))
+	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/stall", Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "<p>half" {
+		t.Fatalf("first read: %q %v", buf[:n], err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(buf)
+		read <- err
+	}()
+	cancel()
+	select {
+	case err := <-read:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("read after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second): // a bound, not a claim
+		t.Fatal("a read blocked in a body did not end when its context was cancelled")
+	}
+	resp.Body.Close()
+	if status, body, err := confGet(h, s.URL+"/next"); err != nil || status != 200 || body != "answer to /next" {
+		t.Fatalf("/next: %d %q %v", status, body, err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the cancelled body's is not reused", n)
+	}
+}
+
+// A context ended with a cause (the stream's clock ends a fragment's
+// context with context.DeadlineExceeded, paused while the composer is
+// busy elsewhere) gives an error that names the cause: a timeout, not a
+// page gone.
+func TestHTTPErrorsNameTheContextsCause(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer s.Close()
+	defer close(release)
+	h := NewHTTP()
+	defer h.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(50*time.Millisecond, func() { cancel(context.DeadlineExceeded) })
+	_, err := h.Fetch(ctx, &Request{Endpoint: s.URL, Header: http.Header{}})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the cause, context.DeadlineExceeded", err)
+	}
+}

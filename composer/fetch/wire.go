@@ -1,0 +1,553 @@
+package fetch
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// wire is the client of plain-http fragments: net/http's own parser
+// (http.ReadResponse: status line, headers, chunked and close-delimited
+// bodies, trailers) on connections this client dials and pools itself, so
+// that a request in flight costs only the goroutine that fetches it and an
+// idle connection costs no goroutine at all. net/http's Transport keeps a
+// reading and a writing goroutine for every connection, idle or not, and
+// hands each request and answer between them.
+//
+// Without a reading goroutine nobody watches an idle connection, so one is
+// looked at when it is taken from the pool (peek): a connection the server
+// closed meanwhile, or one with bytes waiting that nobody asked for, is
+// closed instead of used. A connection goes back to the pool only when its
+// answer's body was read to its end, cleanly, with no byte after it; a
+// request on a reused connection that fails before any byte of an answer
+// came is sent again, once, on a new connection (the server closed it just
+// as it was taken); one on a new connection never is.
+//
+// A context's deadline is the connection's deadline, and its cancellation
+// (context.AfterFunc, which runs nothing until it fires) sets a deadline in
+// the past, ending a blocked read or write at once. The errors name the
+// context's cause (context.Cause): a caller that ends a context with
+// context.DeadlineExceeded as its cause reads a timeout, not a cancel.
+type wire struct {
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	mu    sync.Mutex
+	idle  map[string][]*wireConn // by address, most recently used last
+	nidle int
+	sweep *time.Timer // closes connections idle too long; nil while none is idle
+}
+
+const (
+	wireMaxIdle        = 2048
+	wireMaxIdlePerHost = 512
+	wireIdleTimeout    = 90 * time.Second
+	// wireMaxHeaderBytes bounds what is read before an answer's body:
+	// fragments are HTML with small headers, and a huge header block is a
+	// broken or hostile fragment.
+	wireMaxHeaderBytes = 64 << 10
+	// wireReadBuffer takes a small fragment's whole answer in one read;
+	// a body read into a bigger buffer skips it.
+	wireReadBuffer = 4 << 10
+)
+
+// wireConn is one connection and what reads it.
+type wireConn struct {
+	c     net.Conn
+	lr    limitReader
+	br    *bufio.Reader // nil while idle: the buffer goes back to readers
+	addr  string
+	since time.Time // idle since
+
+	abort func() // cancel, for context.AfterFunc
+
+	// The look at an idle connection (usable), kept from one to the next.
+	raw     syscall.RawConn
+	peekFD  func(fd uintptr) bool
+	peekBuf [1]byte
+	quiet   bool
+}
+
+// limitReader reads the connection, at most n bytes (the header block's
+// limit) until n is set to noLimit, and counts what it read.
+type limitReader struct {
+	c    net.Conn
+	n    int64
+	read int64
+}
+
+const noLimit = 1<<63 - 1
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.c.Read(p)
+	l.n -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
+var errHeaderTooLarge = fmt.Errorf("fragment's response headers exceed %d bytes", wireMaxHeaderBytes)
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, wireReadBuffer) }}
+
+var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
+// errRetry marks a failure on a reused connection before any byte of the
+// answer: the request is sent again on a new one.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+// target is a plain-http endpoint, parsed once: where to dial, and the
+// parts of the request head that do not change from page to page.
+type target struct {
+	addr     string // host:port
+	host     string // the Host header
+	path     string // the request target without its query
+	query    string // the endpoint's own query
+	hasQuery bool   // the endpoint has a "?", even with nothing after it
+}
+
+// newTarget is u's target; u has no fragment.
+func newTarget(u *url.URL) *target {
+	t := &target{addr: u.Host, host: u.Host, query: u.RawQuery, hasQuery: u.ForceQuery || u.RawQuery != ""}
+	if u.Port() == "" {
+		t.addr = net.JoinHostPort(u.Hostname(), "80")
+	}
+	p := *u
+	p.RawQuery, p.ForceQuery = "", false
+	t.path = p.RequestURI()
+	return t
+}
+
+// getRequest is what http.ReadResponse is told of every request: its
+// method (no body to a HEAD), nothing else. Shared, never written.
+var getRequest = &http.Request{Method: http.MethodGet}
+
+// roundTrip sends GET t with the page's query and hdr and returns the
+// answer, whose body reads the connection as the caller reads it.
+// personal: a connection of its own, closed after this answer.
+func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool) (*Response, error) {
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	hp := heads.Get().(*[]byte)
+	defer heads.Put(hp)
+	head, err := appendHead((*hp)[:0], t, query, hdr, personal)
+	*hp = head
+	if err != nil {
+		return nil, err
+	}
+	for fresh := personal; ; fresh = true {
+		var pc *wireConn
+		if !fresh {
+			pc = w.get(t.addr)
+		}
+		if pc == nil {
+			fresh = true
+			if pc, err = w.connect(ctx, t.addr); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := w.exchange(ctx, pc, head, personal)
+		retry, again := err.(errRetry)
+		if again {
+			err = retry.err
+		}
+		if err == nil || fresh || !again || ctx.Err() != nil {
+			return resp, err
+		}
+	}
+}
+
+// connect dials addr.
+func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
+	c, err := w.dial(ctx, "tcp", addr)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		return nil, err
+	}
+	pc := &wireConn{c: c, addr: addr}
+	pc.lr.c = c
+	pc.abort = pc.cancel // once: a method value costs an allocation
+	return pc, nil
+}
+
+// cancel ends a blocked read or write on the connection at once.
+func (pc *wireConn) cancel() { pc.c.SetDeadline(aLongTimeAgo) }
+
+// exchange writes head on pc and reads the answer's header block.
+func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal bool) (*Response, error) {
+	pc.lr.n, pc.lr.read = wireMaxHeaderBytes, 0
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		pc.c.SetDeadline(deadline)
+	}
+	// Set after the deadline, so that a cancellation is never undone.
+	stop := context.AfterFunc(ctx, pc.abort)
+	fail := func(err error) (*Response, error) {
+		stop()
+		pc.c.Close()
+		if pc.br != nil {
+			pc.br = nil // may hold a part of the answer: not handed out again
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The context's deadline, or its cancellation.
+			if cause := context.Cause(ctx); cause != nil {
+				return nil, fmt.Errorf("%w: %w", cause, err)
+			}
+			return nil, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		if pc.lr.read == 0 {
+			// Not one byte of an answer: the server closed the connection
+			// as it was taken (or refused it); on a reused connection, the
+			// request is sent again.
+			return nil, errRetry{err}
+		}
+		return nil, err
+	}
+	if _, err := pc.c.Write(head); err != nil {
+		return fail(err)
+	}
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.lr)
+	// One allocation for the answer and its body.
+	a := &wireAnswer{}
+	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
+		pc.lr.n = noLimit
+		a.resp = Response{Status: status, Header: header}
+		a.body = wireBody{w: w, pc: pc, inner: a.quick.body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !closing}
+		a.resp.Body = &a.body
+		if a.quick.body == &a.quick.cl && a.quick.cl.n == 0 {
+			a.body.end()
+		}
+		return &a.resp, nil
+	}
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = http.ReadResponse(pc.br, getRequest)
+		if err != nil {
+			if errors.Is(err, errHeaderTooLarge) {
+				err = errHeaderTooLarge
+			}
+			return fail(err)
+		}
+		// 1xx answers (100 Continue, 103 Early Hints) come before the
+		// final one and have no body; a 101 to a GET that asked for no
+		// upgrade is a broken server.
+		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+			break
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			return fail(errors.New("fragment answered 101 Switching Protocols to a request that asked for no upgrade"))
+		}
+	}
+	pc.lr.n = noLimit
+	a.resp = Response{Status: resp.StatusCode, Header: resp.Header}
+	a.body = wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close}
+	a.resp.Body = &a.body
+	if resp.Body == http.NoBody {
+		a.body.end()
+	}
+	return &a.resp, nil
+}
+
+type wireAnswer struct {
+	resp  Response
+	body  wireBody
+	quick quickBody
+}
+
+// aLongTimeAgo is a deadline that has passed: a blocked read or write on
+// the connection returns at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// wireBody is an answer's body: it reads the connection, and gives it
+// back to the pool once read to its end.
+type wireBody struct {
+	w           *wire
+	inner       io.Reader
+	stop        func() bool // the context's AfterFunc
+	ctx         context.Context
+	hasDeadline bool
+	keep        bool // may go back to the pool
+
+	mu  sync.Mutex
+	pc  *wireConn // nil once given back or closed
+	err error     // what Read returns once pc is nil
+}
+
+func (b *wireBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	pc := b.pc
+	err := b.err
+	b.mu.Unlock()
+	if pc == nil {
+		return 0, err
+	}
+	n, err := b.inner.Read(p)
+	if err == nil {
+		return n, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pc == nil {
+		return n, b.err // closed meanwhile
+	}
+	if err == io.EOF {
+		b.endLocked()
+		return n, io.EOF
+	}
+	b.pc.c.Close()
+	b.pc = nil
+	b.stop()
+	if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		if cerr := context.Cause(b.ctx); cerr != nil {
+			err = fmt.Errorf("%w: %w", cerr, err)
+		} else {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+	}
+	b.err = err
+	return n, err
+}
+
+// end is the body read to its end.
+func (b *wireBody) end() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.endLocked()
+}
+
+func (b *wireBody) endLocked() {
+	pc := b.pc
+	b.pc, b.err = nil, io.EOF
+	// Back to the pool only if the context's AfterFunc will never run and
+	// no byte came after the answer (a second answer nobody asked for).
+	if !b.stop() || !b.keep || pc.br.Buffered() > 0 {
+		pc.c.Close()
+		return
+	}
+	if b.hasDeadline {
+		pc.c.SetDeadline(time.Time{})
+	}
+	pc.br.Reset(nil)
+	readers.Put(pc.br)
+	pc.br = nil
+	b.w.put(pc)
+}
+
+// Close closes the connection unless the body was read to its end: what
+// is left of it is not worth waiting for.
+func (b *wireBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pc != nil {
+		b.pc.c.Close() // ends a Read in another goroutine
+		b.pc = nil
+		b.stop()
+		b.err = errBodyClosed
+	}
+	return nil
+}
+
+var errBodyClosed = errors.New("read on a closed fragment body")
+
+// get takes the most recently used idle connection to addr that is still
+// open and has nothing waiting on it, or nil.
+func (w *wire) get(addr string) *wireConn {
+	now := time.Now()
+	for {
+		w.mu.Lock()
+		list := w.idle[addr]
+		if len(list) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		w.idle[addr] = list[:len(list)-1]
+		w.nidle--
+		w.mu.Unlock()
+		if now.Sub(pc.since) < wireIdleTimeout && pc.usable() {
+			return pc
+		}
+		pc.c.Close()
+	}
+}
+
+// put gives pc back to the pool, or closes it when the pool is full.
+func (w *wire) put(pc *wireConn) {
+	pc.since = time.Now()
+	w.mu.Lock()
+	if w.nidle >= wireMaxIdle || len(w.idle[pc.addr]) >= wireMaxIdlePerHost {
+		w.mu.Unlock()
+		pc.c.Close()
+		return
+	}
+	if w.idle == nil {
+		w.idle = map[string][]*wireConn{}
+	}
+	w.idle[pc.addr] = append(w.idle[pc.addr], pc)
+	w.nidle++
+	if w.sweep == nil {
+		w.sweep = time.AfterFunc(wireIdleTimeout, w.closeStale)
+	}
+	w.mu.Unlock()
+}
+
+// closeStale closes the connections idle longer than wireIdleTimeout; it
+// runs while any connection is idle, every wireIdleTimeout.
+func (w *wire) closeStale() {
+	cutoff := time.Now().Add(-wireIdleTimeout)
+	var stale []*wireConn
+	w.mu.Lock()
+	for addr, list := range w.idle {
+		// Oldest first: the least recently used are at the bottom.
+		i := 0
+		for i < len(list) && list[i].since.Before(cutoff) {
+			stale = append(stale, list[i])
+			i++
+		}
+		if i == len(list) {
+			delete(w.idle, addr)
+		} else if i > 0 {
+			w.idle[addr] = append(list[:0], list[i:]...)
+			clear(list[len(list)-i:])
+		}
+		w.nidle -= i
+	}
+	if w.nidle > 0 {
+		w.sweep.Reset(wireIdleTimeout)
+	} else {
+		w.sweep = nil
+	}
+	w.mu.Unlock()
+	for _, pc := range stale {
+		pc.c.Close()
+	}
+}
+
+// closeIdle closes every idle connection.
+func (w *wire) closeIdle() {
+	w.mu.Lock()
+	idle := w.idle
+	w.idle, w.nidle = nil, 0
+	if w.sweep != nil {
+		w.sweep.Stop()
+		w.sweep = nil
+	}
+	w.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.c.Close()
+		}
+	}
+}
+
+// appendHead appends the request head of GET t?query to b: the request
+// line, Host, hdr (one line per value) and, for a connection of its own,
+// Connection: close. A header name or value that could end the line or
+// the head early is refused, as net/http's Transport refuses it.
+func appendHead(b []byte, t *target, query string, hdr http.Header, personal bool) ([]byte, error) {
+	b = append(b, "GET "...)
+	b = append(b, t.path...)
+	switch {
+	case t.query != "" && query != "":
+		b = append(b, '?')
+		b = append(b, t.query...)
+		b = append(b, '&')
+		b = append(b, query...)
+	case t.hasQuery && query != "":
+		b = append(b, "?&"...) // as the endpoint's "?" followed by "&" and the query
+		b = append(b, query...)
+	case t.hasQuery:
+		b = append(b, '?')
+		b = append(b, t.query...)
+	case query != "":
+		b = append(b, '?')
+		b = append(b, query...)
+	}
+	if strings.ContainsFunc(query, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '#' }) {
+		return b, fmt.Errorf("build request: invalid query %q", query)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, t.host...)
+	b = append(b, "\r\n"...)
+	for name, values := range hdr {
+		if !validHeaderName(name) {
+			return b, fmt.Errorf("invalid header field name %q", name)
+		}
+		for _, v := range values {
+			v = trimOWS(v)
+			if !validHeaderValue(v) {
+				return b, fmt.Errorf("invalid header field value for %q", name)
+			}
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if personal {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	return append(b, "\r\n"...), nil
+}
+
+// validHeaderName reports whether name is an HTTP token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
+			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v holds no control character but
+// horizontal tab.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
