@@ -115,27 +115,41 @@ type policy struct {
 	algs   uint8           // which algorithms hashes uses (1: sha256, 2: sha384, 4: sha512)
 }
 
+// scriptDirectives are the directives that govern script elements, the
+// first present winning.
+var scriptDirectives = [...]string{"script-src-elem", "script-src", "default-src"}
+
+// ScriptDirective returns the directive of one policy (a header value
+// between commas) that governs script elements, script-src-elem, else
+// script-src, else default-src, with its value; ok is false when the
+// policy does not restrict scripts. Of two directives of a name, the
+// first counts, as in a browser.
+func ScriptDirective(policy string) (name, value string, ok bool) {
+	var values [len(scriptDirectives)]string
+	var seen [len(scriptDirectives)]bool
+	for d := range strings.SplitSeq(policy, ";") {
+		n, v, _ := strings.Cut(strings.TrimSpace(d), " ")
+		for i, want := range scriptDirectives {
+			if !seen[i] && strings.EqualFold(n, want) {
+				seen[i], values[i] = true, v
+			}
+		}
+	}
+	for i, n := range scriptDirectives {
+		if seen[i] {
+			return n, values[i], true
+		}
+	}
+	return "", "", false
+}
+
 // ParsePolicy reads the values of a fragment's Content-Security-Policy
 // headers (each may hold several policies, separated by commas).
 func ParsePolicy(values []string) Policy {
 	var p Policy
 	for _, v := range values {
 		for one := range strings.SplitSeq(v, ",") {
-			dirs := map[string]string{}
-			for d := range strings.SplitSeq(one, ";") {
-				name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
-				name = strings.ToLower(name)
-				if _, dup := dirs[name]; name != "" && !dup { // the first of a name counts
-					dirs[name] = value
-				}
-			}
-			value, ok := dirs["script-src-elem"]
-			if !ok {
-				value, ok = dirs["script-src"]
-			}
-			if !ok {
-				value, ok = dirs["default-src"]
-			}
+			_, value, ok := ScriptDirective(one)
 			if !ok {
 				continue // it does not restrict scripts
 			}

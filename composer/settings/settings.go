@@ -21,6 +21,7 @@ import (
 	"unicode"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/inert"
 	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
@@ -492,25 +493,12 @@ const DefaultAdminAddr = "127.0.0.1:9090"
 const DemoCSP = "default-src 'self'; script-src 'self' 'strict-dynamic' {hashes}; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'"
 
 // scriptsBlocked names the directive of policy that governs script
-// elements (script-src-elem, else script-src, else default-src) when it
-// allows no inline script, so that the activator could not run: neither
-// {hashes} nor 'unsafe-inline'. "" when scripts may run.
+// elements when it allows no inline script, so that the activator could
+// not run: neither {hashes} nor 'unsafe-inline'. "" when scripts may run.
 func scriptsBlocked(policy string) string {
-	dirs := map[string]string{}
-	for _, d := range strings.Split(policy, ";") {
-		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
-		name = strings.ToLower(name)
-		if _, dup := dirs[name]; name != "" && !dup { // the first of a name counts
-			dirs[name] = value
-		}
+	name, value, ok := inert.ScriptDirective(policy)
+	if !ok || strings.Contains(value, "{hashes}") || strings.Contains(strings.ToLower(value), "'unsafe-inline'") {
+		return ""
 	}
-	for _, name := range []string{"script-src-elem", "script-src", "default-src"} {
-		if v, ok := dirs[name]; ok {
-			if strings.Contains(v, "{hashes}") || strings.Contains(strings.ToLower(v), "'unsafe-inline'") {
-				return ""
-			}
-			return name
-		}
-	}
-	return ""
+	return name
 }
