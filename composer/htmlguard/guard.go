@@ -648,44 +648,12 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 	changed := false
 	last := 0 // t[last:] is not yet copied to out
 	prev := i // where the previous attribute (or the name) ends
-	for i < len(t) {
-		for i < len(t) && (isSpace(t[i]) || t[i] == '/') {
-			i++
-		}
-		if i >= len(t) || t[i] == '>' {
+	for {
+		start, end, name, val, ok := nextAttr(t, i)
+		if !ok {
 			break
 		}
-		start := i
-		i++ // a first "=" is part of the name
-		for i < len(t) && !nameEnd[t[i]] {
-			i++
-		}
-		name := t[start:i]
-		var val []byte // as written, quotes included
-		j := i
-		for j < len(t) && isSpace(t[j]) {
-			j++
-		}
-		if j < len(t) && t[j] == '=' {
-			j++
-			for j < len(t) && isSpace(t[j]) {
-				j++
-			}
-			v := j
-			if j < len(t) && (t[j] == '"' || t[j] == '\'') {
-				if k := bytes.IndexByte(t[j+1:], t[j]); k >= 0 {
-					j += k + 2
-				} else {
-					j = len(t)
-				}
-			} else {
-				for j < len(t) && !valueEnd[t[j]] {
-					j++
-				}
-			}
-			val = t[v:j]
-			i = j
-		}
+		i = end
 		var drop bool
 		var keep []byte // the tokens left of a reference, when some went
 		switch k := attrKind(name); {
@@ -730,6 +698,51 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		return t, false
 	}
 	return append(out, t[last:]...), true
+}
+
+// nextAttr reads the attribute of t, a complete start tag, that begins at
+// i or after it (past spaces and slashes), as the tokenizer reads it: its
+// name as written (a first "=" is part of it), its value as written with
+// its quotes (nil when it has none), and where it starts and ends in t.
+// ok is false when no attribute is left.
+func nextAttr(t []byte, i int) (start, end int, name, val []byte, ok bool) {
+	for i < len(t) && (isSpace(t[i]) || t[i] == '/') {
+		i++
+	}
+	if i >= len(t) || t[i] == '>' {
+		return i, i, nil, nil, false
+	}
+	start = i
+	i++ // a first "=" is part of the name
+	for i < len(t) && !nameEnd[t[i]] {
+		i++
+	}
+	name = t[start:i]
+	j := i
+	for j < len(t) && isSpace(t[j]) {
+		j++
+	}
+	if j < len(t) && t[j] == '=' {
+		j++
+		for j < len(t) && isSpace(t[j]) {
+			j++
+		}
+		v := j
+		if j < len(t) && (t[j] == '"' || t[j] == '\'') {
+			if k := bytes.IndexByte(t[j+1:], t[j]); k >= 0 {
+				j += k + 2
+			} else {
+				j = len(t)
+			}
+		} else {
+			for j < len(t) && !valueEnd[t[j]] {
+				j++
+			}
+		}
+		val = t[v:j]
+		i = j
+	}
+	return start, i, name, val, true
 }
 
 // Where an attribute's name ends, and an unquoted value.

@@ -52,44 +52,13 @@ func (g *Guard) scriptStart(t []byte) (out []byte, changed bool) {
 	for i < len(t) && !isSpace(t[i]) && t[i] != '/' && t[i] != '>' {
 		i++
 	}
-	for i < len(t) {
-		for i < len(t) && (isSpace(t[i]) || t[i] == '/') {
-			i++
-		}
-		if i >= len(t) || t[i] == '>' {
+	for {
+		start, end, rawName, val, ok := nextAttr(t, i)
+		if !ok {
 			break
 		}
-		start := i
-		i++ // a first "=" is part of the name
-		for i < len(t) && !nameEnd[t[i]] {
-			i++
-		}
-		name := string(bytes.ToLower(t[start:i]))
-		var val []byte
-		j := i
-		for j < len(t) && isSpace(t[j]) {
-			j++
-		}
-		if j < len(t) && t[j] == '=' {
-			j++
-			for j < len(t) && isSpace(t[j]) {
-				j++
-			}
-			v := j
-			if j < len(t) && (t[j] == '"' || t[j] == '\'') {
-				if k := bytes.IndexByte(t[j+1:], t[j]); k >= 0 {
-					j += k + 2
-				} else {
-					j = len(t)
-				}
-			} else {
-				for j < len(t) && !valueEnd[t[j]] {
-					j++
-				}
-			}
-			val = t[v:j]
-			i = j
-		}
+		i = end
+		name := string(bytes.ToLower(rawName))
 		if len(val) > 0 && (val[0] == '"' || val[0] == '\'') {
 			val = val[1:]
 			if n := len(val); n > 0 && (val[n-1] == '"' || val[n-1] == '\'') {
