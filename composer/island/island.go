@@ -180,6 +180,22 @@ func (r *Ring) Verify(rawQuery string, now time.Time, unsigned ...string) (Claim
 			return Claims{}, ErrMalformed
 		}
 	}
+	// One URL per island: the query must be spelt as URL spells it (the
+	// unsigned names aside), so that no other spelling of the same claims
+	// passes a CDN's cache or fills it with copies.
+	canon := url.Values{}
+	for _, name := range append([]string{pSig}, signed...) {
+		canon[name] = v[name]
+	}
+	var rest []string
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		if name, _, _ := strings.Cut(pair, "="); !contains(unsigned, name) {
+			rest = append(rest, pair)
+		}
+	}
+	if strings.Join(rest, "&") != canon.Encode() {
+		return Claims{}, ErrMalformed
+	}
 	key, ok := r.keys[v.Get(pKey)]
 	if !ok {
 		return Claims{}, ErrUnknownKey

@@ -2,7 +2,9 @@ package island
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,44 @@ func TestKeys(t *testing.T) {
 		if _, err := Keys(bad); err == nil {
 			t.Errorf("Keys(%q): no error", bad)
 		}
+	}
+}
+
+// An island has one URL: another spelling of the same claims (parameters
+// reordered, a name or value percent-encoded, the MAC in base64's other
+// alphabet) is refused, so that nobody can bypass a CDN's cache of a
+// public island or fill it with copies (found by the outside attack).
+func TestVerifyAcceptsOnlyTheURLItMade(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	r := ring(t, "a", map[string][]byte{"a": keyA})
+	good := query(r.URL(claims(now)))
+	pairs := strings.Split(good, "&")
+	reversed := slices.Clone(pairs)
+	slices.Reverse(reversed)
+	var sig string
+	for _, p := range pairs {
+		if v, ok := strings.CutPrefix(p, "sig="); ok {
+			sig = v
+		}
+	}
+	for name, q := range map[string]string{
+		"reordered":        strings.Join(reversed, "&"),
+		"name encoded":     strings.Replace(good, "f=", "%66=", 1),
+		"value encoded":    strings.Replace(good, "k=a", "k=%61", 1),
+		"sig char encoded": strings.Replace(good, "sig="+sig, "sig="+strings.Replace(sig, sig[:1], fmt.Sprintf("%%%02X", sig[0]), 1), 1),
+	} {
+		if q == good {
+			t.Fatalf("%s: the same query", name)
+		}
+		if _, err := r.Verify(q, now); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrForged) {
+			t.Errorf("%s: Verify(%q) = %v, want it refused", name, q, err)
+		}
+	}
+	if _, err := r.Verify(good+"&_debug=1", now, "_debug"); err != nil {
+		t.Errorf("the URL it made, with the debug view: %v", err)
+	}
+	if _, err := r.Verify("_debug=1&"+good, now, "_debug"); err != nil {
+		t.Errorf("the debug view first: %v", err)
 	}
 }
