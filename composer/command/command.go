@@ -12,6 +12,19 @@ import (
 	"log/slog"
 )
 
+// Flags is the flag set of the subcommand name ("composer validate"):
+// errors and -h go to stderr, and its usage is usage followed by the
+// flags' defaults.
+func Flags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // Args parses flags that may come before or after the
 // positional arguments, and returns the positional ones; nil after -h.
 func Args(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -5,7 +5,6 @@ package healthcheck
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,11 +19,7 @@ import (
 // /readyz, is for the load balancer: a task that loaded nothing yet must
 // not be restarted for it.)
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer healthcheck", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer healthcheck [URL]\n\nAsks a running composer whether it is alive and exits 0 if it answers 200.\nURL defaults to /healthz at COMPOSER_ADDR (:8080), on 127.0.0.1 when its host is empty or 0.0.0.0.\n")
-	}
+	fs := command.Flags("composer healthcheck", "usage: composer healthcheck [URL]\n\nAsks a running composer whether it is alive and exits 0 if it answers 200.\nURL defaults to /healthz at COMPOSER_ADDR (:8080), on 127.0.0.1 when its host is empty or 0.0.0.0.\n", stderr)
 	pos, err := command.Args(fs, args)
 	if err != nil {
 		return err

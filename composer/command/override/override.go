@@ -6,7 +6,6 @@ package override
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -39,20 +38,15 @@ const minOverrideTTL = time.Minute
 // go to stderr. The key comes from COMPOSER_OVERRIDE_KEY or a file, never
 // from the command line, which other users of the machine can read.
 func Run(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer override", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := command.Flags("composer override", "usage: composer override ID=URL... [-debug] [-ttl 8h|2d] [-key-file FILE]\n       composer override -debug [-ttl 8h|2d] [-key-file FILE]\n\n"+
+		"Signs a token that, on the requests that carry it (the Mfe-Override header, or the\n"+
+		"mfe-override cookie that /_composer/overrides sets), serves fragment ID from URL\n"+
+		"instead of its registry entry's endpoint. The token alone goes to stdout.\n"+
+		"The key is the composer's COMPOSER_OVERRIDE_KEY, read from that variable or from\n"+
+		"-key-file, never from the command line. URLs must be on COMPOSER_OVERRIDE_HOSTS.\n\n", stderr)
 	debug := fs.Bool("debug", false, "allow the debug view (?_debug=1) for the requests that carry the token")
 	ttlText := fs.String("ttl", "8h", "how long the token works: a duration such as 8h or 90m, or whole days such as 2d; at most 7d")
 	keyFile := fs.String("key-file", "", "read the key from this file (a regular file of at most 4 KiB; surrounding whitespace is ignored) instead of COMPOSER_OVERRIDE_KEY")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer override ID=URL... [-debug] [-ttl 8h|2d] [-key-file FILE]\n       composer override -debug [-ttl 8h|2d] [-key-file FILE]\n\n"+
-			"Signs a token that, on the requests that carry it (the Mfe-Override header, or the\n"+
-			"mfe-override cookie that /_composer/overrides sets), serves fragment ID from URL\n"+
-			"instead of its registry entry's endpoint. The token alone goes to stdout.\n"+
-			"The key is the composer's COMPOSER_OVERRIDE_KEY, read from that variable or from\n"+
-			"-key-file, never from the command line. URLs must be on COMPOSER_OVERRIDE_HOSTS.\n\n")
-		fs.PrintDefaults()
-	}
 	for _, a := range args {
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if strings.HasPrefix(a, "-") && (name == "key" || name == "override-key") {

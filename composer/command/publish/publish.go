@@ -5,7 +5,6 @@ package publish
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,13 +21,8 @@ import (
 // Run validates a folder of templates and, only if it is valid,
 // uploads it to S3 with routes.json last.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := command.Flags("composer publish", "usage: composer publish [-create-bucket] DIR s3://bucket/prefix/\n\nValidates the templates and routes.json in DIR and, only if all is well,\nuploads them (routes.json last). Uses the standard AWS environment.\n\n", stderr)
 	createBucket := fs.Bool("create-bucket", false, "create the bucket first if it does not exist (local stacks)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer publish [-create-bucket] DIR s3://bucket/prefix/\n\nValidates the templates and routes.json in DIR and, only if all is well,\nuploads them (routes.json last). Uses the standard AWS environment.\n\n")
-		fs.PrintDefaults()
-	}
 	pos, err := command.Args(fs, args)
 	if err != nil {
 		return err

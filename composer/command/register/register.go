@@ -5,7 +5,6 @@ package register
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -19,14 +18,9 @@ import (
 
 // Run validates a registry entry and writes it to SSM.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer register", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := command.Flags("composer register", "usage: composer register [-prefix /ssr-mfe/] ID ENDPOINT_OR_JSON\n       composer register [-prefix /ssr-mfe/] -file registry.json\n\nValidates the entries and writes each to SSM as <prefix><ID> (overwriting).\nUses the standard AWS environment.\n\n", stderr)
 	prefix := fs.String("prefix", ssmregistry.DefaultPrefix, "SSM parameter prefix of the registry")
 	file := fs.String("file", "", "register every entry of a registry JSON file instead of one ID and entry")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer register [-prefix /ssr-mfe/] ID ENDPOINT_OR_JSON\n       composer register [-prefix /ssr-mfe/] -file registry.json\n\nValidates the entries and writes each to SSM as <prefix><ID> (overwriting).\nUses the standard AWS environment.\n\n")
-		fs.PrintDefaults()
-	}
 	pos, err := command.Args(fs, args)
 	if err != nil {
 		return err

@@ -22,13 +22,8 @@ import (
 // pipelines before they publish; the server runs the same checks on a
 // local folder and registry file at start-up.
 func Run(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("composer validate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := command.Flags("composer validate", "usage: composer validate [-registry FILE] DIR\n\nChecks the templates and routes.json in DIR; prints file:line: message for each problem.\n\n", stderr)
 	regFile := fs.String("registry", "", "registry JSON file: check its entries, and that every fragment id is registered")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: composer validate [-registry FILE] DIR\n\nChecks the templates and routes.json in DIR; prints file:line: message for each problem.\n\n")
-		fs.PrintDefaults()
-	}
 	// Accept the flag after the folder too: "validate templates -registry r.json".
 	var dir string
 	for len(args) > 0 {
