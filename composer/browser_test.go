@@ -182,10 +182,18 @@ func (b *browser) visible(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.WaitVisible(chromedp.CSS(sel))
 }
 
+// until polls js until it is true. A poll that started in the document
+// before a navigation committed loses its execution context ("Cannot find
+// context with specified id"): it starts again in the new document.
 func (b *browser) until(js string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](js)(ctx, t)
-		return chromedp.Void{}, err
+		for {
+			_, err := chromedp.Poll[bool](js)(ctx, t)
+			if err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") || ctx.Err() != nil {
+				return chromedp.Void{}, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 
