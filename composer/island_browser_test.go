@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -162,83 +159,11 @@ func startIslandShop(t *testing.T) *islandShop {
 // CDN's cache policy with a minimum TTL of 0 does.
 func startCDN(t *testing.T, upstream string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("nginx is not installed; CI installs it (.ci/run)")
-		}
-		t.Skip("nginx is not installed (apt-get install nginx-light)")
-	}
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s/client_body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	proxy_cache_path %[1]s/cache keys_zone=cdn:1m;
-	server {
-		listen %[2]s;
-		location / {
-			proxy_pass %[3]s;
-			proxy_cache cdn;
+	return startNginxWith(t, upstream, "proxy_cache_path "+t.TempDir()+"/cache keys_zone=cdn:1m;", `proxy_cache cdn;
 			proxy_cache_key $request_uri;
 			# The page streams (X-Accel-Buffering: no); a CDN keeps it anyway.
 			proxy_ignore_headers X-Accel-Buffering;
-			add_header X-Cache $upstream_cache_status always;
-		}
-	}
-}
-`, dir, addr, upstream)
-	confFile := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", confFile, "-e", filepath.Join(dir, "error.log"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(safety)
-	for {
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %s\n%s", out.String(), log)
-		default:
-		}
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("nginx did not answer")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+			add_header X-Cache $upstream_cache_status always;`)
 }
 
 // login gives the browser the basket cookie of who.

@@ -23,6 +23,13 @@ import (
 // run it. It returns nginx's base URL.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
+	return startNginxWith(t, upstream, "", "")
+}
+
+// startNginxWith is startNginx with more directives in its http block and
+// in its location.
+func startNginxWith(t *testing.T, upstream, httpExtra, locationExtra string) string {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -33,7 +40,7 @@ func startNginx(t *testing.T, upstream string) string {
 	// A free loopback port, given to nginx, which binds it again: another
 	// process may take it in between, and then nginx tries another.
 	for attempt := 1; ; attempt++ {
-		base, taken := runNginx(t, bin, upstream)
+		base, taken := runNginx(t, bin, upstream, httpExtra, locationExtra)
 		if !taken {
 			return base
 		}
@@ -45,7 +52,7 @@ func startNginx(t *testing.T, upstream string) string {
 
 // runNginx starts nginx on a free loopback port and returns its base URL
 // once it answers, or taken when the port was taken before nginx bound it.
-func runNginx(t *testing.T, bin, upstream string) (base string, taken bool) {
+func runNginx(t *testing.T, bin, upstream, httpExtra, locationExtra string) (base string, taken bool) {
 	t.Helper()
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,14 +74,16 @@ http {
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
+	%[4]s
 	server {
 		listen %[2]s;
 		location / {
 			proxy_pass %[3]s;
+			%[5]s
 		}
 	}
 }
-`, dir, addr, upstream)
+`, dir, addr, upstream, httpExtra, locationExtra)
 	confFile := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
