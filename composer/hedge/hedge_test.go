@@ -300,7 +300,10 @@ func TestBreakerSeesOnlyTheWinner(t *testing.T) {
 		t.Errorf("breaker %v after 4 hedges that won: cancelled losers counted", s)
 	}
 	sameOutcomes(t, tr.outcomes(""), map[string]float64{Won: 4})
-	// Every slot is free again: two requests at once both get one.
+	// Every slot is free again: two requests at once both get one. A
+	// loser's slot comes back when its fetch returns, which can be a
+	// moment after its server saw the cancel: wait for that, not longer.
+	waitFree(t, b, request(f), 2)
 	answerAll.Store(true)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
@@ -318,6 +321,34 @@ func TestBreakerSeesOnlyTheWinner(t *testing.T) {
 		if errors.Is(err, breaker.ErrFull) {
 			t.Errorf("a slot was not freed: %v", err)
 		}
+	}
+}
+
+// waitFree waits until n slots of req's bulkhead can be taken at once,
+// and gives them back.
+func waitFree(t *testing.T, b *breaker.Transport, req *fetch.Request, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var releases []func()
+		var err error
+		for range n {
+			var r func()
+			if r, err = b.Admit(req); err != nil {
+				break
+			}
+			releases = append(releases, r)
+		}
+		for _, r := range releases {
+			r()
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slots never free: %v", n, err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
