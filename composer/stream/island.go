@@ -146,14 +146,17 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 	}
 	var a IslandAnswer
 	pw.writeLinks(s.header)
+	pw.handOver()
 	a.Head = buf.String()
 	buf.Reset()
 	pw.debugBegin(s)
 	pw.writeGuarded(s)
 	pw.debugEnd(s)
+	pw.handOver()
 	a.HTML = buf.String()
 	buf.Reset()
 	pw.writeLinkScripts(s.header)
+	pw.handOver()
 	a.Tail = buf.String()
 	// As on a page (pageWriter.start): an override or the debug view
 	// first, then a canary version chosen (its Cache-Control is private

@@ -740,7 +740,7 @@ func (d *discard) Flush()                      {}
 
 // benchPage is the benchmarks' page: five in-memory fragments of about
 // 2 KB, each in a section.
-func benchPage(b *testing.B) (memTransport, map[string]registry.Entry, *template.Template) {
+func benchPage(b testing.TB) (memTransport, map[string]registry.Entry, *template.Template) {
 	b.Helper()
 	frag := strings.Repeat("<p>fragment content</p>\n", 80) // about 2 KB
 	mem := memTransport{}
@@ -759,6 +759,41 @@ func benchPage(b *testing.B) (memTransport, map[string]registry.Entry, *template
 		b.Fatal(err)
 	}
 	return mem, reg, tpl
+}
+
+// countingWriter counts what a page hands the ResponseWriter.
+type countingWriter struct {
+	discard
+	writes, flushes, bytes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	c.bytes += len(p)
+	return len(p), nil
+}
+
+func (c *countingWriter) Flush() { c.flushes++ }
+
+// The page reaches the ResponseWriter in few large writes, at most one
+// before each flush and one after the last (for a page smaller than the
+// writer's buffer), not one for each piece the guard and the template
+// give: each write costs its deadline, the compressor's call and
+// net/http's chunking. Every byte still arrives.
+func TestPageIsHandedOverInFewWrites(t *testing.T) {
+	t.Parallel()
+	mem, reg, tpl := benchPage(t)
+	c := &stream.Composer{Fetch: mem, Registry: registry.New(reg)}
+	whole := httptest.NewRecorder()
+	c.Serve(whole, httptest.NewRequest("GET", "/", nil), &stream.Page{Template: tpl, RequestID: "t"})
+	w := &countingWriter{discard: discard{h: http.Header{}}}
+	c.Serve(w, httptest.NewRequest("GET", "/", nil), &stream.Page{Template: tpl, RequestID: "t"})
+	if w.writes > w.flushes+1 {
+		t.Errorf("%d writes for %d flushes: the page went out in pieces", w.writes, w.flushes)
+	}
+	if w.bytes != whole.Body.Len() || w.bytes < 5*1900 {
+		t.Errorf("%d bytes written, want the whole page's %d", w.bytes, whole.Body.Len())
+	}
 }
 
 func BenchmarkCompose(b *testing.B) {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/breaker"
@@ -25,8 +26,9 @@ type pageWriter struct {
 	page      *Page
 	slots     []slot
 	requestID string
-	dirty     bool // written since the last flush
-	flushed   bool // the first flush (the page head) is done
+	dirty     bool    // written since the last flush
+	buf       *[]byte // written, not yet handed to w (handOver); nil when empty
+	flushed   bool    // the first flush (the page head) is done
 	timer     *time.Timer
 	broken    bool // the browser has gone
 	canary    *canaryState
@@ -138,19 +140,58 @@ func (pw *pageWriter) errorPage(status int) {
 	_, _ = pw.w.Write(body)
 }
 
+// write gathers b into the page's buffer; the buffer goes to the
+// ResponseWriter at the next flush, at the page's end, or once it holds
+// pageBufferSize bytes: a few large writes a page instead of one for every
+// piece the template and the guard give, each of which would pay its
+// write deadline, the compressor's call and net/http's chunking.
 func (pw *pageWriter) write(b []byte) {
 	if pw.broken || len(b) == 0 {
 		return
 	}
-	if _, err := pw.w.Write(b); err != nil {
-		pw.broken = true
+	if pw.buf == nil {
+		pw.buf = pageBuffers.Get().(*[]byte)
+	}
+	*pw.buf = append(*pw.buf, b...)
+	pw.dirty = true
+	if len(*pw.buf) >= pageBufferSize {
+		pw.handOver()
+	}
+}
+
+// handOver writes what the buffer holds to the ResponseWriter and gives
+// the buffer back to the pool: a page waiting for a fragment holds none.
+func (pw *pageWriter) handOver() {
+	if pw.buf == nil {
 		return
 	}
-	pw.dirty = true
+	if !pw.broken && len(*pw.buf) > 0 {
+		if _, err := pw.w.Write(*pw.buf); err != nil {
+			pw.broken = true
+		}
+	}
+	if cap(*pw.buf) <= 4*pageBufferSize {
+		*pw.buf = (*pw.buf)[:0]
+		pageBuffers.Put(pw.buf)
+	}
+	pw.buf = nil
 }
+
+// pageBufferSize is the most a page gathers before handing it over, and
+// its buffers' first size.
+const pageBufferSize = 16 << 10
+
+var pageBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, pageBufferSize)
+	return &b
+}}
 
 func (pw *pageWriter) flush() {
 	if pw.broken || !pw.dirty {
+		return
+	}
+	pw.handOver()
+	if pw.broken {
 		return
 	}
 	pw.flushed = true
@@ -181,7 +222,8 @@ func (pw *pageWriter) idle() <-chan time.Time {
 }
 
 // waitFor receives from ch, flushing what was written while it waits. ok
-// is false when ch is closed; alive is false when the page's context ended.
+// is false when ch is closed; alive is false when the page's context ended
+// or a flush found the browser gone.
 func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, alive bool) {
 	select {
 	case v, ok = <-ch:
@@ -189,6 +231,9 @@ func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, 
 	default:
 	}
 	tick := pw.idle()
+	if pw.broken {
+		return v, false, false
+	}
 	for {
 		select {
 		case v, ok = <-ch:
@@ -199,6 +244,9 @@ func waitFor[T any](pw *pageWriter, ctx context.Context, ch <-chan T) (v T, ok, 
 		case <-tick:
 			pw.flush()
 			tick = nil
+			if pw.broken {
+				return v, false, false
+			}
 		case <-ctx.Done():
 			return v, false, false
 		}
@@ -267,6 +315,7 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 	pw.writeOverlay() // a template without </head>: at its end
 	// No flush here: the server writes what is left together with the end
 	// of the response, one write instead of two.
+	pw.handOver()
 }
 
 // writeSlot copies one fragment to the browser as its chunks arrive.
