@@ -70,11 +70,16 @@ type wireConn struct {
 
 	abort func() // cancel, for context.AfterFunc
 
-	// The look at an idle connection (usable), kept from one to the next.
-	raw     syscall.RawConn
-	peekFD  func(fd uintptr) bool
-	peekBuf [1]byte
-	quiet   bool
+	// The look at an idle connection (usable) and the request's write
+	// (send), kept from one to the next.
+	raw      syscall.RawConn
+	peekFD   func(fd uintptr) bool
+	peekBuf  [1]byte
+	quiet    bool
+	sendFD   func(fd uintptr) bool
+	sendHead []byte // what is left to write
+	sendErr  error
+	sent     bool
 }
 
 // limitReader reads the connection, at most n bytes (the header block's
@@ -223,7 +228,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 		return nil, err
 	}
-	if _, err := pc.c.Write(head); err != nil {
+	if err := pc.send(head); err != nil {
 		return fail(err)
 	}
 	pc.br = readers.Get().(*bufio.Reader)
