@@ -49,12 +49,40 @@ func syscallServer() {
 	os.Exit(0)
 }
 
+// startSyscallServer runs syscallServer in a child process, until the
+// test ends, and returns its URL.
+func startSyscallServer(tb testing.TB) string {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), syscallServerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		tb.Fatalf("the server did not start: %v", err)
+	}
+	return "http://" + strings.TrimSpace(addr)
+}
+
 // ioCounts is this process's read and write system calls so far (read,
 // readv, write, writev...: recv and send with flags are not counted).
-func ioCounts(t *testing.T) (reads, writes int) {
+func ioCounts(tb testing.TB) (reads, writes int) {
 	b, err := os.ReadFile("/proc/self/io")
 	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
+		tb.Skipf("no /proc/self/io: %v", err)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		name, value, _ := strings.Cut(line, ": ")
@@ -77,31 +105,10 @@ func ioCounts(t *testing.T) (reads, writes int) {
 // readiness left from an earlier answer, a scheduler's delay), not one a
 // request.
 func TestWireSyscallsPerRequest(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), syscallServerEnv+"=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the server did not start: %v", err)
-	}
+	url := startSyscallServer(t)
 	h := NewHTTP()
 	defer h.Close()
-	req := &Request{Endpoint: "http://" + strings.TrimSpace(addr) + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}}}
+	req := &Request{Endpoint: url + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}}}
 	fetch := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -137,4 +144,29 @@ func TestWireSyscallsPerRequest(t *testing.T) {
 	if bestWrites > requests+requests/4 {
 		t.Errorf("%d requests on a kept connection made %d write system calls, want at most %d (one a request)", requests, bestWrites, requests+requests/4)
 	}
+}
+
+// BenchmarkWireKeptConnection is BenchmarkHTTPFetch with its server in
+// another process: the client's cost alone, and its read and write system
+// calls a request.
+func BenchmarkWireKeptConnection(b *testing.B) {
+	url := startSyscallServer(b)
+	h := NewHTTP()
+	defer h.Close()
+	req := &Request{Endpoint: url + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}, "X-Request-Id": {"r"}}}
+	b.ReportAllocs()
+	r0, w0 := ioCounts(b)
+	for b.Loop() {
+		resp, err := h.Fetch(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	r1, w1 := ioCounts(b)
+	b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")
+	b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/op")
 }
