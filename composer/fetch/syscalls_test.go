@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -147,8 +148,9 @@ func TestWireSyscallsPerRequest(t *testing.T) {
 }
 
 // BenchmarkWireKeptConnection is BenchmarkHTTPFetch with its server in
-// another process: the client's cost alone, and its read and write system
-// calls a request.
+// another process: the client's cost alone: its read and write system
+// calls, its CPU time (user and system, all its threads) and its context
+// switches a request.
 func BenchmarkWireKeptConnection(b *testing.B) {
 	url := startSyscallServer(b)
 	h := NewHTTP()
@@ -156,6 +158,7 @@ func BenchmarkWireKeptConnection(b *testing.B) {
 	req := &Request{Endpoint: url + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}, "X-Request-Id": {"r"}}}
 	b.ReportAllocs()
 	r0, w0 := ioCounts(b)
+	u0 := usage(b)
 	for b.Loop() {
 		resp, err := h.Fetch(context.Background(), req)
 		if err != nil {
@@ -166,7 +169,20 @@ func BenchmarkWireKeptConnection(b *testing.B) {
 		}
 		resp.Body.Close()
 	}
+	u1 := usage(b)
 	r1, w1 := ioCounts(b)
 	b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")
 	b.ReportMetric(float64(w1-w0)/float64(b.N), "writes/op")
+	cpu := u1.Utime.Nano() + u1.Stime.Nano() - u0.Utime.Nano() - u0.Stime.Nano()
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(u1.Nvcsw+u1.Nivcsw-u0.Nvcsw-u0.Nivcsw)/float64(b.N), "ctxsw/op")
+}
+
+// usage is this process's resource usage so far.
+func usage(tb testing.TB) syscall.Rusage {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		tb.Fatal(err)
+	}
+	return u
 }
