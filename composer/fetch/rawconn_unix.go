@@ -59,7 +59,9 @@ func (pc *wireConn) peek(fd uintptr) bool {
 // a read. A write the socket does not take whole is finished by the
 // connection's own Write, and the answer read as usual.
 func (pc *wireConn) send(head []byte) error {
-	if !pc.rawConn() {
+	if _, tcp := pc.c.(*net.TCPConn); !tcp || !pc.rawConn() {
+		// A dialler's own connection type: its Write is its own, and
+		// the socket underneath is not written past it.
 		_, err := pc.c.Write(head)
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -119,5 +120,50 @@ func TestWireRequestLargerThanTheSocketTakes(t *testing.T) {
 		if n := s.conns.Load(); n != 1 {
 			t.Errorf("after request %d: %d connections, want 1", i+1, n)
 		}
+	}
+}
+
+// writeCounter is a dialler's wrapping of a connection: its Write is its
+// own (it counts), and the socket underneath shows through (the embedded
+// *net.TCPConn's SyscallConn).
+type writeCounter struct {
+	*net.TCPConn
+	writes *atomic.Int64
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.TCPConn.Write(p)
+}
+
+// A dialler that wraps its connections keeps its Write: the request is
+// written through the connection the dialler gave, never past it onto the
+// socket underneath.
+func TestWireWritesThroughTheDiallersConnection(t *testing.T) {
+	t.Parallel()
+	s := newRawServer(t, func(c net.Conn, r *http.Request, no int64) bool {
+		return writeAnswer(c, r.URL.Path) == nil
+	})
+	var writes atomic.Int64
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return writeCounter{c.(*net.TCPConn), &writes}, nil
+	})
+	defer h.Close()
+	for i := range 3 {
+		path := fmt.Sprintf("/w/%d", i)
+		if status, body, err := confGet(h, s.url+path); err != nil || status != 200 || body != answer(path) {
+			t.Fatalf("%s: %d %q %v", path, status, body, err)
+		}
+	}
+	if n := writes.Load(); n != 3 {
+		t.Errorf("the dialler's connection wrote %d requests of 3", n)
+	}
+	if n := s.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1 (the wrapped connection is kept and looked at)", n)
 	}
 }

@@ -44,10 +44,10 @@ import (
 // read(2)s an answer where nginx, which waits for readiness first, makes
 // one. A readiness the poller reports late, from before the write, ends
 // the wait early: the read then finds nothing and waits as before (one
-// call more, still correct). Without a socket (a dialler that wraps the
-// connection), on a system that is not unix, or when the socket does not
-// take the whole request at once, the request is written and read the
-// usual way.
+// call more, still correct). On a connection that is not the dialler's
+// plain *net.TCPConn (a dialler that wraps it keeps its own Write), on a
+// system that is not unix, or when the socket does not take the whole
+// request at once, the request is written and read the usual way.
 //
 // A context's deadline is the connection's deadline, and its cancellation
 // (context.AfterFunc, which runs nothing until it fires) sets a deadline in
