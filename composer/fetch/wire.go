@@ -33,6 +33,22 @@ import (
 // came is sent again, once, on a new connection (the server closed it just
 // as it was taken); one on a new connection never is.
 //
+// A request on a kept connection costs three system calls: the look
+// (recvfrom with MSG_PEEK), the request's write, and, when the answer
+// comes in one piece, one read. The write is made inside the wait for the
+// answer (send, through the socket's syscall.RawConn), which clears the
+// socket's readiness before the request leaves and then waits for the
+// poller to see the answer arrive: the answer's first read finds it. A
+// read straight after the write would, nearly always, find nothing yet,
+// fail with EAGAIN and wait anyway: four system calls a request, and two
+// read(2)s an answer where nginx, which waits for readiness first, makes
+// one. A readiness the poller reports late, from before the write, ends
+// the wait early: the read then finds nothing and waits as before (one
+// call more, still correct). On a connection that is not the dialler's
+// plain *net.TCPConn (a dialler that wraps it keeps its own Write), on a
+// system that is not unix, or when the socket does not take the whole
+// request at once, the request is written and read the usual way.
+//
 // A context's deadline is the connection's deadline, and its cancellation
 // (context.AfterFunc, which runs nothing until it fires) sets a deadline in
 // the past, ending a blocked read or write at once. The errors name the
@@ -70,11 +86,16 @@ type wireConn struct {
 
 	abort func() // cancel, for context.AfterFunc
 
-	// The look at an idle connection (usable), kept from one to the next.
-	raw     syscall.RawConn
-	peekFD  func(fd uintptr) bool
-	peekBuf [1]byte
-	quiet   bool
+	// The look at an idle connection (usable) and the request's write
+	// (send), kept from one to the next.
+	raw      syscall.RawConn
+	peekFD   func(fd uintptr) bool
+	peekBuf  [1]byte
+	quiet    bool
+	sendFD   func(fd uintptr) bool
+	sendHead []byte // what is left to write
+	sendErr  error
+	sent     bool
 }
 
 // limitReader reads the connection, at most n bytes (the header block's
@@ -223,7 +244,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 		return nil, err
 	}
-	if _, err := pc.c.Write(head); err != nil {
+	if err := pc.send(head); err != nil {
 		return fail(err)
 	}
 	pc.br = readers.Get().(*bufio.Reader)
