@@ -57,6 +57,7 @@ func init() {
 		"p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var")
 	set(pImpliedEnd, "dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc")
 	initKnown()
+	initFast()
 }
 
 // Namespaces of open elements.
@@ -81,6 +82,7 @@ type elem struct {
 	flags uint8
 	tmode mode  // for a template: the insertion mode of its contents
 	props props // for HTML elements
+	memo  uint8 // what the stack up to it is, for the fast path (fast.go)
 }
 
 // scope reports whether e ends the default scope (for an element of the

@@ -79,6 +79,10 @@ type Guard struct {
 	run  []byte       // passed input not yet given to emit (see scanData)
 
 	scr scriptState // the HTML script being passed, with Scripts
+
+	// reference turns the fast path off (tests: every tag takes the full
+	// path, which the fast path must match byte for byte).
+	reference bool
 }
 
 // out passes p on, after what is pending in g.run.
@@ -230,7 +234,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
+	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, reference: g.reference, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
@@ -509,7 +513,7 @@ func (g *Guard) scanData(b []byte) []byte {
 	g.out(nil)       // what an earlier step left in g.run
 	run, pos := 0, 0 // b[run:pos] is passed but not yet given to emit
 	for {
-		if g.topIs("colgroup") { // text may close it: the slow path
+		if t := g.top(); t != nil && t.memo&mPlain == 0 && t.is("colgroup") { // text may close it: the slow path
 			t := b[pos:]
 			if k := bytes.IndexByte(t, '<'); k >= 0 {
 				t = t[:k]
@@ -529,6 +533,12 @@ func (g *Guard) scanData(b []byte) []byte {
 			return nil
 		}
 		i += pos
+		if !g.reference {
+			if n := g.fastTag(b, i); n > 0 {
+				pos = i + n
+				continue
+			}
+		}
 		j := i + 1
 		end := j < len(b) && b[j] == '/'
 		if end {

@@ -1,0 +1,334 @@
+package htmlguard
+
+import "bytes"
+
+// The fast path. Most of what a fragment sends is text and plain tags
+// that pass as they are: <div class="row">, <p>, <b>, <img src=...>,
+// </p>. For such a tag the full path (tagEnd, tagName, startTagToken,
+// attrs) asks questions whose answer is known beforehand: the element is
+// an HTML one of a known name, nothing open is a table, a template, a
+// select or foreign content, no p, a or li is open that the tag would
+// close, no attribute could be dropped. fastTag answers them from a
+// table of names and from what each open element records of the stack
+// below it when it is pushed, and passes the tag on as written. Any other
+// tag, or one it is unsure of, is left to the full path untouched, so
+// that the output is the same byte for byte (a test compares both paths
+// on the oracle's inputs, Guard.reference).
+
+// What an open element records of the stack up to it (elem.memo), so that
+// the fast path need not walk the stack. Elements are only pushed and
+// popped, and what the memo reads of them never changes once pushed, so
+// it stays true.
+const (
+	mPlain  uint8 = 1 << iota // every open element is an HTML one that no mode, select or template rule reads (plainSelf)
+	mPOpen                    // a p is in button scope (inScope("p", true) finds one)
+	mAOpen                    // an a is open after the last marker (a new a would close it)
+	mLiOpen                   // an li is open before any special element but address, div and p (a new li would close it)
+)
+
+// What an element is, for the memos (elemBits).
+const (
+	bPlainSelf uint8 = 1 << iota // an HTML element but table, template, table parts, select, option, optgroup
+	bP                           // an HTML p
+	bPBarrier                    // ends button scope: scope() or an HTML button
+	bA                           // an HTML a
+	bMarker                      // an HTML element that inserts a marker (pMarker)
+	bLi                          // an HTML li
+	bLiBarrier                   // special, but address, div and p
+)
+
+func elemBits(e *elem) uint8 {
+	var b uint8
+	if e.ns == nsHTML {
+		switch e.name {
+		case "table", "template", "caption", "colgroup", "col", "tbody", "thead", "tfoot", "tr", "td", "th",
+			"select", "option", "optgroup":
+		default:
+			b |= bPlainSelf
+		}
+		if e.props&pMarker != 0 {
+			b |= bMarker
+		}
+	}
+	if e.is("p") {
+		b |= bP
+	}
+	if e.scope() || e.is("button") {
+		b |= bPBarrier
+	}
+	if e.is("a") {
+		b |= bA
+	}
+	if e.is("li") {
+		b |= bLi
+	}
+	if special(e) && !e.is("address") && !e.is("div") && !e.is("p") {
+		b |= bLiBarrier
+	}
+	return b
+}
+
+// memoOf is the memo of an element of bits pushed on a stack whose top
+// has memo below (mPlain for an empty stack), after the walks of inScope
+// and startTagToken it stands for.
+func memoOf(below, bits uint8) uint8 {
+	var m uint8
+	if below&mPlain != 0 && bits&bPlainSelf != 0 {
+		m |= mPlain
+	}
+	switch {
+	case bits&bP != 0:
+		m |= mPOpen
+	case bits&bPBarrier != 0:
+	default:
+		m |= below & mPOpen
+	}
+	switch {
+	case bits&bA != 0:
+		m |= mAOpen
+	case bits&bMarker != 0:
+	default:
+		m |= below & mAOpen
+	}
+	switch {
+	case bits&bLi != 0:
+		m |= mLiOpen
+	case bits&bLiBarrier != 0:
+	default:
+		m |= below & mLiOpen
+	}
+	return m
+}
+
+// memoTop is the memo of the current node, mPlain when nothing is open.
+func (g *Guard) memoTop() uint8 {
+	if len(g.stack) == 0 {
+		return mPlain
+	}
+	return g.stack[len(g.stack)-1].memo
+}
+
+// pushBits pushes e, whose elemBits are bits.
+func (g *Guard) pushBits(e elem, bits uint8) {
+	e.memo = memoOf(g.memoTop(), bits)
+	g.stack = append(g.stack, e)
+}
+
+// A name the fast path knows, keyed by its lower-case bytes (up to 8)
+// packed in a uint64.
+type fastName struct {
+	key   uint64
+	name  string
+	props props
+	bits  uint8 // elemBits of the HTML element
+	slow  bool  // its start tag always takes the full path
+}
+
+const fastBits = 10 // the table has 1<<fastBits slots
+
+var fastNames [1 << fastBits]fastName
+
+func fastSlot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> (64 - fastBits) }
+
+// initFast fills fastNames from known.
+func initFast() {
+	for _, names := range known {
+		for _, k := range names {
+			if len(k.name) > 8 {
+				continue
+			}
+			var key uint64
+			for i := range len(k.name) {
+				key |= uint64(k.name[i]) << (8 * i)
+			}
+			e := elem{name: k.name, props: k.props}
+			f := fastName{key: key, name: k.name, props: k.props, bits: elemBits(&e)}
+			// What startTagToken treats apart, but for p's, a's and li's
+			// walks (the memos) and the heading before a heading.
+			f.slow = k.props&(pDrop|pRCDATA|pRawText|pScript|pTablePart) != 0
+			switch k.name {
+			case "meta", "template", "svg", "math", "nobr", "button", "option", "optgroup", "rb", "rtc", "rp", "rt",
+				"dd", "dt", "form":
+				f.slow = true
+			}
+			s := fastSlot(key)
+			for fastNames[s].key != 0 {
+				s = (s + 1) & (1<<fastBits - 1)
+			}
+			fastNames[s] = f
+		}
+	}
+}
+
+func lookupFast(key uint64) *fastName {
+	for s := fastSlot(key); ; s = (s + 1) & (1<<fastBits - 1) {
+		f := &fastNames[s]
+		if f.key == key {
+			return f
+		}
+		if f.key == 0 {
+			return nil
+		}
+	}
+}
+
+// fastTag passes the tag at b[i] ('<') if it is complete in b and the fast
+// path may take it: it returns the tag's length, the tag passing as
+// written (the caller keeps it in its run). 0 leaves the tag, and the
+// guard, untouched for the full path.
+func (g *Guard) fastTag(b []byte, i int) int {
+	j := i + 1
+	if j < len(b) && b[j] == '/' {
+		return g.fastEndTag(b, i)
+	}
+	// The name, as tagEnd's tsName and tagName read it.
+	var key uint64
+	k := j
+	for ; k < len(b); k++ {
+		c := b[k]
+		switch {
+		case c-'a' < 26 || c-'0' < 10:
+		case c-'A' < 26:
+			c += 'a' - 'A'
+		default:
+			goto nameEnd
+		}
+		if k-j == 8 {
+			return 0
+		}
+		key |= uint64(c) << (8 * (k - j))
+	}
+nameEnd:
+	if k == j || k >= len(b) || !isAlpha(b[j]) {
+		return 0
+	}
+	if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+		return 0
+	}
+	f := lookupFast(key)
+	if f == nil || f.slow {
+		return 0
+	}
+	// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
+	// not plainly one of name, name=value, name="value", name='value'
+	// (with spaces between, and "/>" at the end) goes to the full path.
+	formAttr := false // an attribute whose name starts with 'f'
+	for {
+		if k >= len(b) {
+			return 0
+		}
+		c := b[k]
+		switch c {
+		case '>':
+			k++
+			goto tagEnd
+		case ' ', '\t', '\n', '\r', '\f':
+			k++
+			continue
+		case '/':
+			if k+1 < len(b) && b[k+1] == '>' {
+				k += 2
+				goto tagEnd
+			}
+			return 0
+		case '=', '"', '\'', '<':
+			return 0
+		}
+		formAttr = formAttr || c|0x20 == 'f'
+		k++
+		for k < len(b) && !nameEnd[b[k]] {
+			k++
+		}
+		if k >= len(b) {
+			return 0
+		}
+		if b[k] != '=' {
+			continue // a space, '/' or '>': read at the top
+		}
+		k++
+		if k >= len(b) {
+			return 0
+		}
+		switch q := b[k]; q {
+		case '"', '\'':
+			n := bytes.IndexByte(b[k+1:], q)
+			if n < 0 {
+				return 0
+			}
+			k += n + 2
+			if k >= len(b) {
+				return 0
+			}
+			if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+				return 0
+			}
+		case ' ', '\t', '\n', '\r', '\f':
+			return 0
+		default: // unquoted, to a space or the '>'
+			for k < len(b) && !valueEnd[b[k]] {
+				k++
+			}
+		}
+	}
+tagEnd:
+	// What startTagToken would do, from the memos.
+	m := g.memoTop()
+	if m&mPlain == 0 || len(g.stack)+3 > MaxDepth {
+		return 0
+	}
+	p := f.props
+	if p&pClosesP != 0 {
+		if m&mPOpen != 0 {
+			return 0
+		}
+		if p&pHeading != 0 && len(g.stack) > 0 && g.stack[len(g.stack)-1].props&pHeading != 0 {
+			return 0
+		}
+		if f.bits&bLi != 0 && m&mLiOpen != 0 {
+			return 0
+		}
+	}
+	if f.bits&bA != 0 && m&mAOpen != 0 {
+		return 0
+	}
+	// What attrs would do: with no reserved ids, only a form attribute is
+	// dropped (no template takes this path).
+	if len(g.Reserved) > 0 {
+		if _, changed := g.attrs(b[i:k], f.name); changed {
+			return 0
+		}
+	} else if formAttr {
+		return 0
+	}
+	if p&pVoid == 0 {
+		g.pushBits(elem{name: f.name, props: p}, f.bits)
+	}
+	return k - i
+}
+
+// fastEndTag passes the end tag at b[i] ("</") if it is "</name>" and name
+// is the current node's: endTagToken would pop it and pass the tag.
+func (g *Guard) fastEndTag(b []byte, i int) int {
+	if len(g.stack) == 0 {
+		return 0
+	}
+	name := g.stack[len(g.stack)-1].name
+	k := i + 2
+	if k+len(name) >= len(b) {
+		return 0
+	}
+	for x := range len(name) {
+		c := b[k+x]
+		if c-'A' < 26 {
+			c += 'a' - 'A'
+		}
+		if c != name[x] || c >= 0x80 {
+			return 0
+		}
+	}
+	if b[k+len(name)] != '>' {
+		return 0
+	}
+	g.stack = g.stack[:len(g.stack)-1]
+	return len(name) + 3
+}

@@ -1,0 +1,189 @@
+package htmlguard
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ssr-mfe/composer/composer/inert"
+	"github.com/ssr-mfe/composer/fragments"
+)
+
+// guardedBy runs src through g in chunks of n (0: whole).
+func guardedBy(g Guard, src string, n int) string {
+	var out bytes.Buffer
+	emit := func(b []byte) { out.Write(b) }
+	b := []byte(src)
+	if n <= 0 {
+		n = len(b) + 1
+	}
+	for len(b) > 0 {
+		k := min(n, len(b))
+		g.Write(b[:k], emit)
+		b = b[k:]
+	}
+	g.Close(emit)
+	return out.String()
+}
+
+// fastConfigs are the guards the fast path is compared in: plain, with
+// reserved ids, with scripts made inert (none vouched for, or all).
+var fastConfigs = []struct {
+	name string
+	g    Guard
+}{
+	{"plain", Guard{}},
+	{"reserved", Guard{Reserved: soupIDs}},
+	{"scripts", Guard{Scripts: &Scripts{Policy: inert.ParsePolicy([]string{"script-src 'nonce-abc'"})}}},
+	{"trusted", Guard{Scripts: &Scripts{Trust: true}, Reserved: map[string]bool{"main": true}}},
+}
+
+// sameAsReference reports how src guarded with the fast path differs from
+// src guarded with the full path alone (reference), whole and in chunks
+// of n, in every configuration; "" if it does not.
+func sameAsReference(src string, n int) string {
+	for _, c := range fastConfigs {
+		ref := c.g
+		ref.reference = true
+		want := guardedBy(ref, src, 0)
+		for _, k := range []int{0, n} {
+			if got := guardedBy(c.g, src, k); got != want {
+				return c.name + ", chunks of " + strconv.Itoa(k) + ":\n got  " + clip(got, 400) + "\n want " + clip(want, 400)
+			}
+		}
+	}
+	return ""
+}
+
+// demoFragments are the demo bookshop's fragments as they answer.
+func demoFragments(t testing.TB) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, f := range fragments.All(0) {
+		rec := httptest.NewRecorder()
+		f.HTTP().ServeHTTP(rec, httptest.NewRequest("GET", "/?id=1", nil))
+		if rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Fatalf("demo fragment %s: %d, %d bytes", f.Name, rec.Code, rec.Body.Len())
+		}
+		out[f.Name] = rec.Body.String()
+	}
+	return out
+}
+
+// TestFastPathSameAsFullPath: the fast path changes nothing in what comes
+// out. Every input of the oracle (the named ones, the html5lib corpus at
+// every cut point, the random soup, the demo's fragments), guarded with
+// it and with the full path alone, gives the same bytes.
+func TestFastPathSameAsFullPath(t *testing.T) {
+	t.Parallel()
+	var srcs []string
+	for _, in := range append(namedInputs(), html5libInputs(t)...) {
+		for _, c := range cutPoints(in.src) {
+			srcs = append(srcs, in.src[:c])
+		}
+	}
+	for _, s := range demoFragments(t) {
+		for _, c := range cutPoints(s) {
+			srcs = append(srcs, s[:c])
+		}
+	}
+	srcs = append(srcs, string(benchFragment))
+	r := rand.New(rand.NewPCG(26, 2))
+	for range 3000 {
+		var b strings.Builder
+		for range 1 + r.IntN(40) {
+			b.WriteString(soupTokens[r.IntN(len(soupTokens))])
+			if r.IntN(4) == 0 {
+				b.WriteString("x")
+			}
+		}
+		srcs = append(srcs, b.String())
+	}
+	failures := 0
+	for i, s := range srcs {
+		if d := sameAsReference(s, 1+i%7); d != "" {
+			failures++
+			if failures <= 5 {
+				t.Errorf("input %q: %s", clip(s, 300), d)
+			}
+		}
+	}
+	t.Logf("%d inputs", len(srcs))
+}
+
+// TestFastPathTakesPlainTags: the fast path does take the tags it is for
+// (else the test above would compare the full path with itself), and
+// leaves those it is not for.
+func TestFastPathTakesPlainTags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		open, tag string // what is open (through the full path), the tag
+		taken     bool
+	}{
+		{``, `<div class="row">`, true},
+		{``, `<DIV Class=row id='x' hidden>`, true},
+		{``, `<img src="/x.png" alt="x">`, true},
+		{``, `<br/>`, true},
+		{`<div>`, `</div>`, true},
+		{`<div>`, `</DIV>`, true},
+		{`<p>`, `<b>`, true},
+		{`<ul>`, `<li>`, true},
+		{`<div><span>`, `<a href="/x">`, true},
+		{``, `<section>`, true},
+		{``, `<input name=q>`, true},
+		{``, `<input form=f>`, false},         // a form attribute: attrs drops it
+		{``, `<x-widget>`, false},             // not a known name
+		{``, `<blockquote>`, false},           // longer than 8
+		{``, `<div a = b>`, false},            // spaces around '='
+		{``, `<div a=b`, false},               // not complete
+		{`<p>`, `<div>`, false},               // closes the p
+		{`<ul><li>`, `<li>`, false},           // closes the li
+		{`<a>`, `<a>`, false},                 // closes the a
+		{`<h1>`, `<h2>`, false},               // closes the h1
+		{`<table>`, `<div>`, false},           // in a table
+		{`<svg>`, `<g>`, false},               // foreign content
+		{`<select>`, `<span>`, false},         // in a select
+		{`<template>`, `<span>`, false},       // its first tag sets its mode
+		{``, `<script>`, false},               // raw text
+		{``, `<td>`, false},                   // a table part
+		{``, `<meta itemprop=x>`, false},      // meta
+		{`<div><span>`, `</div>`, false},      // not the current node
+		{`<div>`, `</div >`, false},           // not plainly "</name>"
+		{``, `</div>`, false},                 // nothing open
+		{`<div id=x>`, `<span id=x>`, true},   // no reserved ids: kept
+		{`<div>`, `<span title=">">`, true},   // '>' in a quoted value
+		{`<div>`, `<span title="a'b">`, true}, // the other quote inside
+	} {
+		var g Guard
+		g.Write([]byte(tt.open), func([]byte) {})
+		before := len(g.stack)
+		n := g.fastTag([]byte(tt.tag), 0)
+		if taken := n > 0; taken != tt.taken {
+			t.Errorf("%q after %q: taken %v, want %v", tt.tag, tt.open, taken, tt.taken)
+			continue
+		}
+		if n > 0 && n != len(tt.tag) {
+			t.Errorf("%q after %q: length %d, want %d", tt.tag, tt.open, n, len(tt.tag))
+		}
+		if n == 0 && len(g.stack) != before {
+			t.Errorf("%q after %q: left to the full path, but the stack changed", tt.tag, tt.open)
+		}
+	}
+}
+
+// FuzzGuardFastPath: whatever the input and however it is split, the fast
+// path gives the bytes the full path alone gives.
+func FuzzGuardFastPath(f *testing.F) {
+	f.Add(string(benchFragment), 3)
+	for i, in := range namedInputs() {
+		f.Add(in.src, i%17)
+	}
+	f.Fuzz(func(t *testing.T, src string, n int) {
+		if d := sameAsReference(src, n%64+1); d != "" {
+			t.Fatalf("input %q: %s", src, d)
+		}
+	})
+}
