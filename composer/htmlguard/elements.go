@@ -81,8 +81,8 @@ type elem struct {
 	ns    uint8
 	flags uint8
 	tmode mode  // for a template: the insertion mode of its contents
-	props props // for HTML elements
 	memo  uint8 // what the stack up to it is, for the fast path (fast.go)
+	props props // for HTML elements
 }
 
 // scope reports whether e ends the default scope (for an element of the

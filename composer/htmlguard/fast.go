@@ -130,8 +130,9 @@ var fastNames [1 << fastBits]fastName
 
 func fastSlot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> (64 - fastBits) }
 
-// initFast fills fastNames from known.
+// initFast fills fastNames from known, and attrLens.
 func initFast() {
+	initAttrLens()
 	for _, names := range known {
 		for _, k := range names {
 			if len(k.name) > 8 {
@@ -157,6 +158,34 @@ func initFast() {
 			}
 			fastNames[s] = f
 		}
+	}
+}
+
+// attrKindNames are the attribute names attrKind tells apart (lower
+// case), and the prefix of those it tells apart by their start; attrLens
+// marks, by first byte (either case), the lengths (below 32) of those
+// names: an attribute name not marked is aOther without asking attrKind.
+// A test checks that every name of attrKind is here.
+var attrKindNames = []string{"id", "form", "formaction", "formmethod", "formenctype", "formtarget", "formnovalidate",
+	"for", "list", "popovertarget", "commandfor", "interestfor", "interesttarget", "anchor", "headers", "itemref",
+	"aria-activedescendant", "aria-actions", "aria-controls", "aria-describedby", "aria-details",
+	"aria-errormessage", "aria-flowto", "aria-labelledby", "aria-labeledby", "aria-owns",
+	"usemap", "href", "xlink:href", "name"}
+
+const attrKindPrefix = "shadowroot"
+
+var attrLens [256]uint32
+
+func initAttrLens() {
+	mark := func(c byte, n int) {
+		attrLens[c] |= 1 << n
+		attrLens[c-'a'+'A'] |= 1 << n
+	}
+	for _, n := range attrKindNames {
+		mark(n[0], len(n))
+	}
+	for n := len(attrKindPrefix); n < 32; n++ {
+		mark(attrKindPrefix[0], n)
 	}
 }
 
@@ -212,7 +241,7 @@ nameEnd:
 	// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
 	// not plainly one of name, name=value, name="value", name='value'
 	// (with spaces between, and "/>" at the end) goes to the full path.
-	formAttr := false // an attribute whose name starts with 'f'
+	judge := false // an attribute attrs may drop or change
 	for {
 		if k >= len(b) {
 			return 0
@@ -234,10 +263,22 @@ nameEnd:
 		case '=', '"', '\'', '<':
 			return 0
 		}
-		formAttr = formAttr || c|0x20 == 'f'
+		a := k
 		k++
 		for k < len(b) && !nameEnd[b[k]] {
 			k++
+		}
+		if n := k - a; n >= 32 || attrLens[c]&(1<<n) != 0 {
+			// A name attrs may tell apart: with reserved ids, any it
+			// does not leave alone; without, a form attribute (always
+			// dropped).
+			switch attrKind(b[a:k]) {
+			case aOther:
+			case aForm:
+				judge = true
+			default:
+				judge = judge || len(g.Reserved) > 0
+			}
 		}
 		if k >= len(b) {
 			return 0
@@ -291,14 +332,14 @@ tagEnd:
 	if f.bits&bA != 0 && m&mAOpen != 0 {
 		return 0
 	}
-	// What attrs would do: with no reserved ids, only a form attribute is
-	// dropped (no template takes this path).
-	if len(g.Reserved) > 0 {
+	// What attrs would do: it leaves a tag alone whose attributes are all
+	// of the kind aOther (no template takes this path, so aShadow is
+	// left alone too), and one of only aOther and kinds that look at
+	// reserved ids when there are none.
+	if judge {
 		if _, changed := g.attrs(b[i:k], f.name); changed {
 			return 0
 		}
-	} else if formAttr {
-		return 0
 	}
 	if p&pVoid == 0 {
 		g.pushBits(elem{name: f.name, props: p}, f.bits)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,4 +189,49 @@ func FuzzGuardFastPath(f *testing.F) {
 			t.Fatalf("input %q: %s", src, d)
 		}
 	})
+}
+
+// TestAttrLensKnowsEveryKind: every attribute name attrKind tells apart
+// is in attrKindNames (read from attrKind's source), so that the fast
+// path never takes such an attribute for an ordinary one.
+func TestAttrLensKnowsEveryKind(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("guard.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(src)
+	start := strings.Index(body, "\nfunc attrKind(")
+	if start < 0 {
+		t.Fatal("no attrKind in guard.go")
+	}
+	body = body[start:]
+	body = body[:strings.Index(body, "\n}\n")]
+	names := 0
+	for _, line := range strings.Split(body, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "case \"") && !strings.HasPrefix(line, "\"") {
+			continue
+		}
+		for _, q := range regexp.MustCompile(`"[^"]*"`).FindAllString(line, -1) {
+			n := strings.Trim(q, `"`)
+			names++
+			if !slices.Contains(attrKindNames, n) {
+				t.Errorf("attrKind tells %q apart, attrKindNames does not list it", n)
+			}
+		}
+	}
+	if names < 20 {
+		t.Fatalf("read %d names from attrKind: the test no longer reads it", names)
+	}
+	for _, n := range append(slices.Clone(attrKindNames), attrKindPrefix+"mode") {
+		for _, v := range []string{n, strings.ToUpper(n)} {
+			if attrKind([]byte(v)) == aOther {
+				t.Errorf("attrKind(%q) is aOther", v)
+			}
+			if attrLens[v[0]]&(1<<len(v)) == 0 {
+				t.Errorf("attrLens does not mark %q", v)
+			}
+		}
+	}
 }
