@@ -111,6 +111,9 @@ func (g *Guard) memoTop() uint8 {
 // pushBits pushes e, whose elemBits are bits.
 func (g *Guard) pushBits(e elem, bits uint8) {
 	e.memo = memoOf(g.memoTop(), bits)
+	if cap(g.stack) == 0 {
+		g.stack = make([]elem, 0, 16) // one allocation where growing by doubling makes four or five
+	}
 	g.stack = append(g.stack, e)
 }
 
@@ -238,10 +241,13 @@ nameEnd:
 	if f == nil || f.slow {
 		return 0
 	}
+	m := g.memoTop()
+	if m&mPlain == 0 || len(g.stack)+3 > MaxDepth {
+		return 0
+	}
 	// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
 	// not plainly one of name, name=value, name="value", name='value'
 	// (with spaces between, and "/>" at the end) goes to the full path.
-	judge := false // an attribute attrs may drop or change
 	for {
 		if k >= len(b) {
 			return 0
@@ -268,55 +274,52 @@ nameEnd:
 		for k < len(b) && !nameEnd[b[k]] {
 			k++
 		}
-		if n := k - a; n >= 32 || attrLens[c]&(1<<n) != 0 {
-			// A name attrs may tell apart: with reserved ids, any it
-			// does not leave alone; without, a form attribute (always
-			// dropped).
-			switch attrKind(b[a:k]) {
-			case aOther:
-			case aForm:
-				judge = true
-			default:
-				judge = judge || len(g.Reserved) > 0
-			}
-		}
 		if k >= len(b) {
 			return 0
 		}
-		if b[k] != '=' {
-			continue // a space, '/' or '>': read at the top
-		}
-		k++
-		if k >= len(b) {
-			return 0
-		}
-		switch q := b[k]; q {
-		case '"', '\'':
-			n := bytes.IndexByte(b[k+1:], q)
-			if n < 0 {
-				return 0
-			}
-			k += n + 2
+		name := b[a:k]
+		var val []byte // as nextAttr reads it: with its quotes, nil if none
+		if b[k] == '=' {
+			k++
+			v := k
 			if k >= len(b) {
 				return 0
 			}
-			if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+			switch q := b[k]; q {
+			case '"', '\'':
+				n := bytes.IndexByte(b[k+1:], q)
+				if n < 0 {
+					return 0
+				}
+				k += n + 2
+				if k >= len(b) {
+					return 0
+				}
+				if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+					return 0
+				}
+			case ' ', '\t', '\n', '\r', '\f':
 				return 0
+			default: // unquoted, to a space or the '>'
+				for k < len(b) && !valueEnd[b[k]] {
+					k++
+				}
 			}
-		case ' ', '\t', '\n', '\r', '\f':
-			return 0
-		default: // unquoted, to a space or the '>'
-			for k < len(b) && !valueEnd[b[k]] {
-				k++
+			val = b[v:k]
+		}
+		// What attrs would decide on it. Only a name attrKind tells
+		// apart can be dropped or changed (no template takes this path,
+		// so shadowroot* stays); the current node is the element's
+		// parent here, where attrs sees the element itself, but both are
+		// HTML elements (or none), which is all svgLinkToPage asks.
+		if n := len(name); n >= 32 || attrLens[c]&(1<<n) != 0 {
+			if drop, keep := g.judge(attrKind(name), f.name, false, val); drop || keep != nil {
+				return 0
 			}
 		}
 	}
 tagEnd:
 	// What startTagToken would do, from the memos.
-	m := g.memoTop()
-	if m&mPlain == 0 || len(g.stack)+3 > MaxDepth {
-		return 0
-	}
 	p := f.props
 	if p&pClosesP != 0 {
 		if m&mPOpen != 0 {
@@ -331,15 +334,6 @@ tagEnd:
 	}
 	if f.bits&bA != 0 && m&mAOpen != 0 {
 		return 0
-	}
-	// What attrs would do: it leaves a tag alone whose attributes are all
-	// of the kind aOther (no template takes this path, so aShadow is
-	// left alone too), and one of only aOther and kinds that look at
-	// reserved ids when there are none.
-	if judge {
-		if _, changed := g.attrs(b[i:k], f.name); changed {
-			return 0
-		}
 	}
 	if p&pVoid == 0 {
 		g.pushBits(elem{name: f.name, props: p}, f.bits)

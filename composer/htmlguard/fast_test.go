@@ -40,6 +40,7 @@ var fastConfigs = []struct {
 }{
 	{"plain", Guard{}},
 	{"reserved", Guard{Reserved: soupIDs}},
+	{"demo ids", Guard{Reserved: map[string]bool{"reviews": true, "review-name": true, "product-title": true, "x": true, "main": true}}},
 	{"scripts", Guard{Scripts: &Scripts{Policy: inert.ParsePolicy([]string{"script-src 'nonce-abc'"})}}},
 	{"trusted", Guard{Scripts: &Scripts{Trust: true}, Reserved: map[string]bool{"main": true}}},
 }
@@ -94,6 +95,12 @@ func TestFastPathSameAsFullPath(t *testing.T) {
 		}
 	}
 	srcs = append(srcs, string(benchFragment))
+	// Attributes the fast path must judge as attrs does, in plain places.
+	srcs = append(srcs, `<div id=x><span id="main">a</span><p aria-describedby="x y">b</p><label for='review-name x main'>c</label>`+
+		`<output for="x">d</output><img usemap="#x"><img usemap=#y><map name=x></map><map name="#main"></map><a href="#x">e</a>`+
+		`<div aria-labelledby=" x "><input list=x form=f><input formaction=/x><span popovertarget="a x b" commandfor=x>`+
+		`<section itemref="x&#32;y" headers="x"><set href=#x><div ID=X id=x>f</div><ul><li id=reviews>g</li></ul>`+
+		`<div aria-owns="a	b"><x-y id=x></x-y><b name=x><i anchor=x interestfor="main">h</i></b></section></span></div>`)
 	r := rand.New(rand.NewPCG(26, 2))
 	for range 3000 {
 		var b strings.Builder

@@ -664,29 +664,7 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 			break
 		}
 		i = end
-		var drop bool
-		var keep []byte // the tokens left of a reference, when some went
-		switch k := attrKind(name); {
-		case k == aForm:
-			drop = true
-		case k == aShadow:
-			drop = shadow
-		case !ids || k == aOther:
-		case k == aID:
-			drop = g.Reserved[string(attrValue(val))]
-		case k == aHashRef:
-			v := attrValue(val)
-			h := bytes.IndexByte(v, '#')
-			drop = h >= 0 && g.Reserved[string(v[h+1:])]
-		case k == aHref && elem == "a":
-			drop = g.svgLinkToPage(attrValue(val))
-		case k == aHref:
-			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
-		case k == aName:
-			drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
-		default: // aRef
-			drop, keep = g.refs(attrValue(val))
-		}
+		drop, keep := g.judge(attrKind(name), elem, shadow, val)
 		switch {
 		case drop:
 			out = append(out, t[last:prev]...)
@@ -708,6 +686,35 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		return t, false
 	}
 	return append(out, t[last:]...), true
+}
+
+// judge decides on one attribute of the start tag of elem, of kind k
+// and value val as written (see attrs): drop it, or keep only keep of its
+// value (the tokens left of a reference, when some went); shadow is
+// whether shadowroot* attributes go.
+func (g *Guard) judge(k uint8, elem string, shadow bool, val []byte) (drop bool, keep []byte) {
+	switch ids := len(g.Reserved) > 0; {
+	case k == aForm:
+		drop = true
+	case k == aShadow:
+		drop = shadow
+	case !ids || k == aOther:
+	case k == aID:
+		drop = g.Reserved[string(attrValue(val))]
+	case k == aHashRef:
+		v := attrValue(val)
+		h := bytes.IndexByte(v, '#')
+		drop = h >= 0 && g.Reserved[string(v[h+1:])]
+	case k == aHref && elem == "a":
+		drop = g.svgLinkToPage(attrValue(val))
+	case k == aHref:
+		drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
+	case k == aName:
+		drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
+	default: // aRef
+		drop, keep = g.refs(attrValue(val))
+	}
+	return drop, keep
 }
 
 // nextAttr reads the attribute of t, a complete start tag, that begins at
