@@ -1,7 +1,5 @@
 package htmlguard
 
-import "bytes"
-
 // The fast path. Most of what a fragment sends is text and plain tags
 // that pass as they are: <div class="row">, <p>, <b>, <img src=...>,
 // </p>. For such a tag the full path (tagEnd, tagName, startTagToken,
@@ -112,7 +110,7 @@ func (g *Guard) memoTop() uint8 {
 func (g *Guard) pushBits(e elem, bits uint8) {
 	e.memo = memoOf(g.memoTop(), bits)
 	if cap(g.stack) == 0 {
-		g.stack = make([]elem, 0, 16) // one allocation where growing by doubling makes four or five
+		g.stack = make([]elem, 0, 8) // one allocation where growing by doubling makes four
 	}
 	g.stack = append(g.stack, e)
 }
@@ -287,11 +285,12 @@ nameEnd:
 			}
 			switch q := b[k]; q {
 			case '"', '\'':
-				n := bytes.IndexByte(b[k+1:], q)
-				if n < 0 {
-					return 0
+				// Values are short: a loop costs less than IndexByte's call.
+				k++
+				for k < len(b) && b[k] != q {
+					k++
 				}
-				k += n + 2
+				k++
 				if k >= len(b) {
 					return 0
 				}
@@ -336,7 +335,12 @@ tagEnd:
 		return 0
 	}
 	if p&pVoid == 0 {
-		g.pushBits(elem{name: f.name, props: p}, f.bits)
+		if n := len(g.stack); n < cap(g.stack) {
+			g.stack = g.stack[:n+1]
+			g.stack[n] = elem{name: f.name, props: p, memo: memoOf(m, f.bits)}
+		} else {
+			g.pushBits(elem{name: f.name, props: p}, f.bits)
+		}
 	}
 	return k - i
 }
