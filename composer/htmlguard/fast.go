@@ -240,9 +240,25 @@ nameEnd:
 		return 0
 	}
 	m := g.memoTop()
-	if m&mPlain == 0 || len(g.stack)+3 > MaxDepth {
+	foreign := false // in svg, as startTagToken's foreign branch
+	if m&mPlain == 0 {
+		// Inside svg (not at an integration point), a tag that does not
+		// break out of it is pushed as an svg element (of no raw text;
+		// "/>" closes it). font (its attributes decide) and every other
+		// case go to the full path, and, to be safe rather than quick, a
+		// and desc (which need not: svgLinkToPage would read an svg
+		// element either way, and foreignElem makes desc what it is).
+		t := &g.stack[len(g.stack)-1]
+		if t.ns != nsSVG || t.flags&(eHTMLIntegration|eTextIntegration) != 0 ||
+			f.props&pBreakout != 0 || f.bits&bA != 0 || f.name == "font" || f.name == "desc" {
+			return 0
+		}
+		foreign = true
+	}
+	if len(g.stack)+3 > MaxDepth {
 		return 0
 	}
+	selfClosing := false
 	// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
 	// not plainly one of name, name=value, name="value", name='value'
 	// (with spaces between, and "/>" at the end) goes to the full path.
@@ -261,6 +277,7 @@ nameEnd:
 		case '/':
 			if k+1 < len(b) && b[k+1] == '>' {
 				k += 2
+				selfClosing = true
 				goto tagEnd
 			}
 			return 0
@@ -318,6 +335,12 @@ nameEnd:
 		}
 	}
 tagEnd:
+	if foreign {
+		if !selfClosing {
+			g.push(foreignElem(f.name, nsSVG, false))
+		}
+		return k - i
+	}
 	// What startTagToken would do, from the memos.
 	p := f.props
 	if p&pClosesP != 0 {

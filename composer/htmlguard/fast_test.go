@@ -100,7 +100,9 @@ func TestFastPathSameAsFullPath(t *testing.T) {
 		`<output for="x">d</output><img usemap="#x"><img usemap=#y><map name=x></map><map name="#main"></map><a href="#x">e</a>`+
 		`<div aria-labelledby=" x "><input list=x form=f><input formaction=/x><span popovertarget="a x b" commandfor=x>`+
 		`<section itemref="x&#32;y" headers="x"><set href=#x><div ID=X id=x>f</div><ul><li id=reviews>g</li></ul>`+
-		`<div aria-owns="a	b"><x-y id=x></x-y><b name=x><i anchor=x interestfor="main">h</i></b></section></span></div>`)
+		`<div aria-owns="a	b"><x-y id=x></x-y><b name=x><i anchor=x interestfor="main">h</i></b></section></span></div>`,
+		`<svg viewBox="0 0 1 1"><g id=x><a href="#x"><rect/></a><a href=" #main"></a><set href="#x"/><animate href="#y">`+
+			`<path d="M0 0" id="y"/><font color=red>i</font><desc><p>j</p></desc><circle r=1 /></animate></g></svg>`)
 	r := rand.New(rand.NewPCG(26, 2))
 	for range 3000 {
 		var b strings.Builder
@@ -144,28 +146,33 @@ func TestFastPathTakesPlainTags(t *testing.T) {
 		{`<div><span>`, `<a href="/x">`, true},
 		{``, `<section>`, true},
 		{``, `<input name=q>`, true},
-		{``, `<input form=f>`, false},         // a form attribute: attrs drops it
-		{``, `<x-widget>`, false},             // not a known name
-		{``, `<blockquote>`, false},           // longer than 8
-		{``, `<div a = b>`, false},            // spaces around '='
-		{``, `<div a=b`, false},               // not complete
-		{`<p>`, `<div>`, false},               // closes the p
-		{`<ul><li>`, `<li>`, false},           // closes the li
-		{`<a>`, `<a>`, false},                 // closes the a
-		{`<h1>`, `<h2>`, false},               // closes the h1
-		{`<table>`, `<div>`, false},           // in a table
-		{`<svg>`, `<g>`, false},               // foreign content
-		{`<select>`, `<span>`, false},         // in a select
-		{`<template>`, `<span>`, false},       // its first tag sets its mode
-		{``, `<script>`, false},               // raw text
-		{``, `<td>`, false},                   // a table part
-		{``, `<meta itemprop=x>`, false},      // meta
-		{`<div><span>`, `</div>`, false},      // not the current node
-		{`<div>`, `</div >`, false},           // not plainly "</name>"
-		{``, `</div>`, false},                 // nothing open
-		{`<div id=x>`, `<span id=x>`, true},   // no reserved ids: kept
-		{`<div>`, `<span title=">">`, true},   // '>' in a quoted value
-		{`<div>`, `<span title="a'b">`, true}, // the other quote inside
+		{``, `<input form=f>`, false},          // a form attribute: attrs drops it
+		{``, `<x-widget>`, false},              // not a known name
+		{``, `<blockquote>`, false},            // longer than 8
+		{``, `<div a = b>`, false},             // spaces around '='
+		{``, `<div a=b`, false},                // not complete
+		{`<p>`, `<div>`, false},                // closes the p
+		{`<ul><li>`, `<li>`, false},            // closes the li
+		{`<a>`, `<a>`, false},                  // closes the a
+		{`<h1>`, `<h2>`, false},                // closes the h1
+		{`<table>`, `<div>`, false},            // in a table
+		{`<svg>`, `<g>`, true},                 // svg content
+		{`<svg>`, `<rect x="1"/>`, true},       // svg content, self-closing
+		{`<svg>`, `<div>`, false},              // breaks out of svg
+		{`<svg>`, `<a href="#x">`, false},      // svgLinkToPage
+		{`<svg><foreignObject>`, `<g>`, false}, // an integration point
+		{`<math>`, `<mi>`, false},              // math
+		{`<select>`, `<span>`, false},          // in a select
+		{`<template>`, `<span>`, false},        // its first tag sets its mode
+		{``, `<script>`, false},                // raw text
+		{``, `<td>`, false},                    // a table part
+		{``, `<meta itemprop=x>`, false},       // meta
+		{`<div><span>`, `</div>`, false},       // not the current node
+		{`<div>`, `</div >`, false},            // not plainly "</name>"
+		{``, `</div>`, false},                  // nothing open
+		{`<div id=x>`, `<span id=x>`, true},    // no reserved ids: kept
+		{`<div>`, `<span title=">">`, true},    // '>' in a quoted value
+		{`<div>`, `<span title="a'b">`, true},  // the other quote inside
 	} {
 		var g Guard
 		g.Write([]byte(tt.open), func([]byte) {})
