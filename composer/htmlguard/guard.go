@@ -706,7 +706,7 @@ func (g *Guard) judge(k uint8, elem string, shadow bool, val []byte) (drop bool,
 		h := bytes.IndexByte(v, '#')
 		drop = h >= 0 && g.Reserved[string(v[h+1:])]
 	case k == aHref && elem == "a":
-		drop = g.svgLinkToPage(attrValue(val))
+		drop = g.svgLinkToPage(val)
 	case k == aHref:
 		drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
 	case k == aName:
@@ -804,17 +804,17 @@ func (g *Guard) ownTarget(v []byte) bool {
 	return !g.Reserved[string(v[1:])]
 }
 
-// svgLinkToPage reports whether v, the href of an <a> just opened (or,
+// svgLinkToPage reports whether raw, the href of an <a> just opened (or,
 // self-closing, just written), would name one of the page's elements in a
 // way that acts when the link is followed: an SVG link whose href is "#"
 // and an id (white space around it trimmed, nothing decoded) begins the
 // animation element of that id instead of scrolling to it. An HTML link
 // only scrolls: it is not judged.
-func (g *Guard) svgLinkToPage(v []byte) bool {
+func (g *Guard) svgLinkToPage(raw []byte) bool {
 	if t := g.top(); t == nil || t.ns != nsSVG {
 		return false
 	}
-	v = bytes.TrimFunc(v, isSpaceRune)
+	v := bytes.TrimFunc(attrValue(raw), isSpaceRune)
 	return len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
 }
 
@@ -896,7 +896,7 @@ func (g *Guard) refs(v []byte) (drop bool, keep []byte) {
 	if g.Reserved[string(v)] {
 		return true, nil
 	}
-	if !bytes.ContainsAny(v, " \t\n\r\f") { // one token: v itself
+	if !hasSpace(v) { // one token: v itself
 		return false, nil
 	}
 	found, left := false, 0
@@ -925,6 +925,27 @@ func (g *Guard) refs(v []byte) (drop bool, keep []byte) {
 	return false, keep
 }
 
+// hasSpace reports whether v holds white space (what bytes.ContainsAny(v,
+// " \t\n\r\f") reports, without building its set each time).
+func hasSpace(v []byte) bool {
+	for _, c := range v {
+		if spaces[c] {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRefOrCR reports whether raw holds '&', '\r' or NUL.
+func hasRefOrCR(raw []byte) bool {
+	for _, c := range raw {
+		if c == '&' || c == '\r' || c == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func isSpaceRune(r rune) bool { return r < 0x80 && spaces[r] }
 
 // attrValue is the value of an attribute written as raw (with its quotes,
@@ -932,7 +953,7 @@ func isSpaceRune(r rune) bool { return r < 0x80 && spaces[r] }
 // references decoded, newlines normalised, NUL replaced. raw comes from a
 // complete tag: a quoted value has its closing quote.
 func attrValue(raw []byte) []byte {
-	if bytes.ContainsAny(raw, "&\r\x00") { // rare: let Go's tokenizer read it
+	if hasRefOrCR(raw) { // rare: let Go's tokenizer read it
 		z := html.NewTokenizer(bytes.NewReader(append(append([]byte("<a v="), raw...), '>')))
 		z.Next()
 		z.TagName()
