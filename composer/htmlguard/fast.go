@@ -18,25 +18,32 @@ package htmlguard
 // popped, and what the memo reads of them never changes once pushed, so
 // it stays true.
 const (
-	mPlain  uint8 = 1 << iota // every open element is an HTML one that no mode, select or template rule reads (plainSelf)
-	mPOpen                    // a p is in button scope (inScope("p", true) finds one)
-	mAOpen                    // an a is open after the last marker (a new a would close it)
-	mLiOpen                   // an li is open before any special element but address, div and p (a new li would close it)
+	mPlain      uint8 = 1 << iota // every open element is an HTML one that no mode, select or template rule reads (plainSelf)
+	mPOpen                        // a p is in button scope (inScope("p", true) finds one)
+	mAOpen                        // an a is open after the last marker (a new a would close it)
+	mLiOpen                       // an li is open before any special element but address, div and p (a new li would close it)
+	mDdOpen                       // a dd or dt is, the same way (a new dd or dt would close it)
+	mButtonOpen                   // a button is in scope (inScope("button", false) finds one)
+	mFormPtr                      // the form element pointer is set (formPointer)
 )
 
 // What an element is, for the memos (elemBits).
 const (
-	bPlainSelf uint8 = 1 << iota // an HTML element but table, template, table parts, select, option, optgroup
-	bP                           // an HTML p
-	bPBarrier                    // ends button scope: scope() or an HTML button
-	bA                           // an HTML a
-	bMarker                      // an HTML element that inserts a marker (pMarker)
-	bLi                          // an HTML li
-	bLiBarrier                   // special, but address, div and p
+	bPlainSelf uint16 = 1 << iota // an HTML element but table, template, table parts, select, option, optgroup
+	bP                            // an HTML p
+	bPBarrier                     // ends button scope: scope() or an HTML button
+	bA                            // an HTML a
+	bMarker                       // an HTML element that inserts a marker (pMarker)
+	bLi                           // an HTML li
+	bDdDt                         // an HTML dd or dt
+	bLiBarrier                    // special, but address, div and p
+	bButton                       // an HTML button
+	bScope                        // ends the default scope (scope())
+	bFormPtr                      // the form the form element pointer points at
 )
 
-func elemBits(e *elem) uint8 {
-	var b uint8
+func elemBits(e *elem) uint16 {
+	var b uint16
 	if e.ns == nsHTML {
 		switch e.name {
 		case "table", "template", "caption", "colgroup", "col", "tbody", "thead", "tfoot", "tr", "td", "th",
@@ -51,8 +58,11 @@ func elemBits(e *elem) uint8 {
 	if e.is("p") {
 		b |= bP
 	}
-	if e.scope() || e.is("button") {
-		b |= bPBarrier
+	if e.scope() {
+		b |= bScope | bPBarrier
+	}
+	if e.is("button") {
+		b |= bButton | bPBarrier
 	}
 	if e.is("a") {
 		b |= bA
@@ -60,8 +70,14 @@ func elemBits(e *elem) uint8 {
 	if e.is("li") {
 		b |= bLi
 	}
+	if e.is("dd") || e.is("dt") {
+		b |= bDdDt
+	}
 	if special(e) && !e.is("address") && !e.is("div") && !e.is("p") {
 		b |= bLiBarrier
+	}
+	if e.flags&eFormPointer != 0 {
+		b |= bFormPtr
 	}
 	return b
 }
@@ -69,7 +85,7 @@ func elemBits(e *elem) uint8 {
 // memoOf is the memo of an element of bits pushed on a stack whose top
 // has memo below (mPlain for an empty stack), after the walks of inScope
 // and startTagToken it stands for.
-func memoOf(below, bits uint8) uint8 {
+func memoOf(below uint8, bits uint16) uint8 {
 	var m uint8
 	if below&mPlain != 0 && bits&bPlainSelf != 0 {
 		m |= mPlain
@@ -95,7 +111,24 @@ func memoOf(below, bits uint8) uint8 {
 	default:
 		m |= below & mLiOpen
 	}
-	return m
+	switch {
+	case bits&bDdDt != 0:
+		m |= mDdOpen
+	case bits&bLiBarrier != 0:
+	default:
+		m |= below & mDdOpen
+	}
+	switch {
+	case bits&bButton != 0:
+		m |= mButtonOpen
+	case bits&bScope != 0:
+	default:
+		m |= below & mButtonOpen
+	}
+	if bits&bFormPtr != 0 {
+		m |= mFormPtr
+	}
+	return m | below&mFormPtr
 }
 
 // memoTop is the memo of the current node, mPlain when nothing is open.
@@ -107,7 +140,7 @@ func (g *Guard) memoTop() uint8 {
 }
 
 // pushBits pushes e, whose elemBits are bits.
-func (g *Guard) pushBits(e elem, bits uint8) {
+func (g *Guard) pushBits(e elem, bits uint16) {
 	e.memo = memoOf(g.memoTop(), bits)
 	if cap(g.stack) == 0 {
 		g.stack = make([]elem, 0, 8) // one allocation where growing by doubling makes four
@@ -115,45 +148,69 @@ func (g *Guard) pushBits(e elem, bits uint8) {
 	g.stack = append(g.stack, e)
 }
 
-// A name the fast path knows, keyed by its lower-case bytes (up to 8)
-// packed in a uint64.
+// A name the fast path knows, keyed by its lower-case bytes (up to 16)
+// packed in two uint64s.
 type fastName struct {
-	key   uint64
-	name  string
-	props props
-	bits  uint8 // elemBits of the HTML element
-	slow  bool  // its start tag always takes the full path
+	key, key2 uint64
+	name      string
+	props     props
+	bits      uint16 // elemBits of the HTML element
+	kind      uint8  // what startTagToken treats apart
 }
+
+// Kinds of fastName.
+const (
+	fPlain  uint8 = iota
+	fSlow         // its start tag always takes the full path
+	fSVG          // svg: an svg element
+	fMath         // math: a math element
+	fButton       // button: closes a button in scope
+	fDdDt         // dd, dt: closes a dd or dt
+	fForm         // form: sets the form element pointer, dropped while it is set
+)
 
 const fastBits = 10 // the table has 1<<fastBits slots
 
 var fastNames [1 << fastBits]fastName
 
-func fastSlot(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> (64 - fastBits) }
+func fastSlot(key, key2 uint64) uint64 {
+	return ((key ^ key2*0xC2B2AE3D27D4EB4F) * 0x9E3779B97F4A7C15) >> (64 - fastBits)
+}
 
 // initFast fills fastNames from known, and attrLens.
 func initFast() {
 	initAttrLens()
 	for _, names := range known {
 		for _, k := range names {
-			if len(k.name) > 8 {
+			if len(k.name) > 16 {
 				continue
 			}
-			var key uint64
+			var key [2]uint64
 			for i := range len(k.name) {
-				key |= uint64(k.name[i]) << (8 * i)
+				key[i/8] |= uint64(k.name[i]) << (8 * (i % 8))
 			}
 			e := elem{name: k.name, props: k.props}
-			f := fastName{key: key, name: k.name, props: k.props, bits: elemBits(&e)}
-			// What startTagToken treats apart, but for p's, a's and li's
-			// walks (the memos) and the heading before a heading.
-			f.slow = k.props&(pDrop|pRCDATA|pRawText|pScript|pTablePart) != 0
-			switch k.name {
-			case "meta", "template", "svg", "math", "nobr", "button", "option", "optgroup", "rb", "rtc", "rp", "rt",
-				"dd", "dt", "form":
-				f.slow = true
+			f := fastName{key: key[0], key2: key[1], name: k.name, props: k.props, bits: elemBits(&e)}
+			// What startTagToken treats apart, but for the walks the
+			// memos stand for and the heading before a heading.
+			if k.props&(pDrop|pRCDATA|pRawText|pScript|pTablePart) != 0 {
+				f.kind = fSlow
 			}
-			s := fastSlot(key)
+			switch k.name {
+			case "meta", "template", "nobr", "option", "optgroup", "rb", "rtc", "rp", "rt":
+				f.kind = fSlow
+			case "svg":
+				f.kind = fSVG
+			case "math":
+				f.kind = fMath
+			case "button":
+				f.kind = fButton
+			case "dd", "dt":
+				f.kind = fDdDt
+			case "form":
+				f.kind = fForm
+			}
+			s := fastSlot(key[0], key[1])
 			for fastNames[s].key != 0 {
 				s = (s + 1) & (1<<fastBits - 1)
 			}
@@ -190,10 +247,10 @@ func initAttrLens() {
 	}
 }
 
-func lookupFast(key uint64) *fastName {
-	for s := fastSlot(key); ; s = (s + 1) & (1<<fastBits - 1) {
+func lookupFast(key, key2 uint64) *fastName {
+	for s := fastSlot(key, key2); ; s = (s + 1) & (1<<fastBits - 1) {
 		f := &fastNames[s]
-		if f.key == key {
+		if f.key == key && f.key2 == key2 {
 			return f
 		}
 		if f.key == 0 {
@@ -212,7 +269,7 @@ func (g *Guard) fastTag(b []byte, i int) int {
 		return g.fastEndTag(b, i)
 	}
 	// The name, as tagEnd's tsName and tagName read it.
-	var key uint64
+	var key [2]uint64
 	k := j
 	for ; k < len(b); k++ {
 		c := b[k]
@@ -223,10 +280,11 @@ func (g *Guard) fastTag(b []byte, i int) int {
 		default:
 			goto nameEnd
 		}
-		if k-j == 8 {
+		n := k - j
+		if n == 16 {
 			return 0
 		}
-		key |= uint64(c) << (8 * (k - j))
+		key[n/8] |= uint64(c) << (8 * (n % 8))
 	}
 nameEnd:
 	if k == j || k >= len(b) || !isAlpha(b[j]) {
@@ -235,8 +293,8 @@ nameEnd:
 	if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
 		return 0
 	}
-	f := lookupFast(key)
-	if f == nil || f.slow {
+	f := lookupFast(key[0], key[1])
+	if f == nil || f.kind == fSlow {
 		return 0
 	}
 	m := g.memoTop()
@@ -344,20 +402,35 @@ tagEnd:
 	// What startTagToken would do, from the memos.
 	p := f.props
 	if p&pClosesP != 0 {
+		if f.kind == fForm && m&mFormPtr != 0 { // no template is open
+			return 0
+		}
 		if m&mPOpen != 0 {
 			return 0
 		}
 		if p&pHeading != 0 && len(g.stack) > 0 && g.stack[len(g.stack)-1].props&pHeading != 0 {
 			return 0
 		}
-		if f.bits&bLi != 0 && m&mLiOpen != 0 {
+		if f.bits&bLi != 0 && m&mLiOpen != 0 || f.kind == fDdDt && m&mDdOpen != 0 {
 			return 0
 		}
 	}
-	if f.bits&bA != 0 && m&mAOpen != 0 {
+	if f.bits&bA != 0 && m&mAOpen != 0 || f.kind == fButton && m&mButtonOpen != 0 {
 		return 0
 	}
-	if p&pVoid == 0 {
+	switch {
+	case p&pVoid != 0:
+	case f.kind == fSVG:
+		if !selfClosing {
+			g.push(foreignElem(f.name, nsSVG, false))
+		}
+	case f.kind == fMath:
+		if !selfClosing {
+			g.push(foreignElem(f.name, nsMath, false))
+		}
+	case f.kind == fForm:
+		g.pushBits(elem{name: f.name, props: p, flags: eFormPointer}, f.bits|bFormPtr)
+	default:
 		if n := len(g.stack); n < cap(g.stack) {
 			g.stack = g.stack[:n+1]
 			g.stack[n] = elem{name: f.name, props: p, memo: memoOf(m, f.bits)}

@@ -148,7 +148,17 @@ func TestFastPathTakesPlainTags(t *testing.T) {
 		{``, `<input name=q>`, true},
 		{``, `<input form=f>`, false},          // a form attribute: attrs drops it
 		{``, `<x-widget>`, false},              // not a known name
-		{``, `<blockquote>`, false},            // longer than 8
+		{``, `<blockquote>`, true},             // up to 16 bytes
+		{``, `<averyveryverylongname>`, false}, // longer than 16
+		{``, `<svg viewBox="0 0 1 1">`, true},
+		{``, `<math>`, true},
+		{``, `<button type=button>`, true},
+		{`<button>`, `<button>`, false}, // closes the button
+		{`<dl>`, `<dt>`, true},
+		{`<dl><dt>`, `<dd>`, false}, // closes the dt
+		{``, `<form>`, true},
+		{`<form>`, `<form>`, false}, // the form element pointer is set
+		{`<form></form>`, `<form>`, true},
 		{``, `<div a = b>`, false},             // spaces around '='
 		{``, `<div a=b`, false},                // not complete
 		{`<p>`, `<div>`, false},                // closes the p
