@@ -156,6 +156,9 @@ type fastName struct {
 	props     props
 	bits      uint16 // elemBits of the HTML element
 	kind      uint8  // what startTagToken treats apart
+	// memoOf(below, bits) is below&keep | set: each bit of the memo is
+	// set, cleared or the one below.
+	keep, set uint8
 }
 
 // Kinds of fastName.
@@ -191,6 +194,7 @@ func initFast() {
 			}
 			e := elem{name: k.name, props: k.props}
 			f := fastName{key: key[0], key2: key[1], name: k.name, props: k.props, bits: elemBits(&e)}
+			f.keep, f.set = memoOf(0xFF, f.bits), memoOf(0, f.bits)
 			// What startTagToken treats apart, but for the walks the
 			// memos stand for and the heading before a heading.
 			if k.props&(pDrop|pRCDATA|pRawText|pScript|pTablePart) != 0 {
@@ -247,6 +251,17 @@ func initAttrLens() {
 	}
 }
 
+// nameByte is a byte of a name the fast path knows, in lower case, or 0.
+var nameByte = func() (t [256]byte) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = byte(c), byte(c)
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c)
+	}
+	return t
+}()
+
 func lookupFast(key, key2 uint64) *fastName {
 	for s := fastSlot(key, key2); ; s = (s + 1) & (1<<fastBits - 1) {
 		f := &fastNames[s]
@@ -269,31 +284,29 @@ func (g *Guard) fastTag(b []byte, i int) int {
 		return g.fastEndTag(b, i)
 	}
 	// The name, as tagEnd's tsName and tagName read it.
-	var key [2]uint64
+	var key, key2 uint64
 	k := j
 	for ; k < len(b); k++ {
-		c := b[k]
-		switch {
-		case c-'a' < 26 || c-'0' < 10:
-		case c-'A' < 26:
-			c += 'a' - 'A'
-		default:
-			goto nameEnd
+		c := nameByte[b[k]]
+		if c == 0 {
+			break
 		}
-		n := k - j
-		if n == 16 {
+		switch n := k - j; {
+		case n < 8:
+			key |= uint64(c) << (8 * n)
+		case n < 16:
+			key2 |= uint64(c) << (8 * (n - 8))
+		default:
 			return 0
 		}
-		key[n/8] |= uint64(c) << (8 * (n % 8))
 	}
-nameEnd:
 	if k == j || k >= len(b) || !isAlpha(b[j]) {
 		return 0
 	}
 	if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
 		return 0
 	}
-	f := lookupFast(key[0], key[1])
+	f := lookupFast(key, key2)
 	if f == nil || f.kind == fSlow {
 		return 0
 	}
@@ -351,10 +364,10 @@ nameEnd:
 			return 0
 		}
 		name := b[a:k]
-		var val []byte // as nextAttr reads it: with its quotes, nil if none
+		v := -1 // where its value starts, as nextAttr reads it: with its quotes; -1 if none
 		if b[k] == '=' {
 			k++
-			v := k
+			v = k
 			if k >= len(b) {
 				return 0
 			}
@@ -379,7 +392,6 @@ nameEnd:
 					k++
 				}
 			}
-			val = b[v:k]
 		}
 		// What attrs would decide on it. Only a name attrKind tells
 		// apart can be dropped or changed (no template takes this path,
@@ -387,6 +399,10 @@ nameEnd:
 		// parent here, where attrs sees the element itself, but both are
 		// HTML elements (or none), which is all svgLinkToPage asks.
 		if n := len(name); n >= 32 || attrLens[c]&(1<<n) != 0 {
+			var val []byte
+			if v >= 0 {
+				val = b[v:k]
+			}
 			if drop, keep := g.judge(attrKind(name), f.name, false, val); drop || keep != nil {
 				return 0
 			}
@@ -433,7 +449,7 @@ tagEnd:
 	default:
 		if n := len(g.stack); n < cap(g.stack) {
 			g.stack = g.stack[:n+1]
-			g.stack[n] = elem{name: f.name, props: p, memo: memoOf(m, f.bits)}
+			g.stack[n] = elem{name: f.name, props: p, memo: m&f.keep | f.set}
 		} else {
 			g.pushBits(elem{name: f.name, props: p}, f.bits)
 		}

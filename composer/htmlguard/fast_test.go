@@ -259,3 +259,24 @@ func TestAttrLensKnowsEveryKind(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoMasks: the masks the fast path pushes with give memoOf's memo,
+// whatever is below.
+func TestMemoMasks(t *testing.T) {
+	t.Parallel()
+	n := 0
+	for _, f := range fastNames {
+		if f.key == 0 {
+			continue
+		}
+		n++
+		for below := range 256 {
+			if got, want := uint8(below)&f.keep|f.set, memoOf(uint8(below), f.bits); got != want {
+				t.Fatalf("%s below %08b: %08b, memoOf %08b", f.name, below, got, want)
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("%d names in the table", n)
+	}
+}

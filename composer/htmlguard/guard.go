@@ -527,12 +527,15 @@ func (g *Guard) scanData(b []byte) []byte {
 				}
 			}
 		}
-		i := bytes.IndexByte(b[pos:], '<')
-		if i < 0 {
-			g.run = b[run:]
-			return nil
+		i := pos
+		if i >= len(b) || b[i] != '<' { // tags often follow each other
+			i = bytes.IndexByte(b[pos:], '<')
+			if i < 0 {
+				g.run = b[run:]
+				return nil
+			}
+			i += pos
 		}
-		i += pos
 		if !g.reference {
 			if n := g.fastTag(b, i); n > 0 {
 				pos = i + n
