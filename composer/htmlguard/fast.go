@@ -4,14 +4,15 @@ package htmlguard
 // that pass as they are: <div class="row">, <p>, <b>, <img src=...>,
 // </p>. For such a tag the full path (tagEnd, tagName, startTagToken,
 // attrs) asks questions whose answer is known beforehand: the element is
-// an HTML one of a known name, nothing open is a table, a template, a
-// select or foreign content, no p, a or li is open that the tag would
-// close, no attribute could be dropped. fastTag answers them from a
+// one of a known name, nothing open is a table, a template, a select or
+// MathML (or, inside svg, the tag stays there), nothing open would be
+// closed by it, no attribute is dropped. fastTag answers them from a
 // table of names and from what each open element records of the stack
 // below it when it is pushed, and passes the tag on as written. Any other
 // tag, or one it is unsure of, is left to the full path untouched, so
 // that the output is the same byte for byte (a test compares both paths
-// on the oracle's inputs, Guard.reference).
+// on the oracle's inputs, Guard.reference). docs/html-guard.md, "The
+// fast path", says what goes where.
 
 // What an open element records of the stack up to it (elem.memo), so that
 // the fast path need not walk the stack. Elements are only pushed and
