@@ -173,12 +173,15 @@ const (
 	fForm         // form: sets the form element pointer, dropped while it is set
 )
 
-const fastBits = 10 // the table has 1<<fastBits slots
+const fastBits = 9 // the table has 1<<fastBits slots (about a third used)
 
 var fastNames [1 << fastBits]fastName
 
 func fastSlot(key, key2 uint64) uint64 {
-	return ((key ^ key2*0xC2B2AE3D27D4EB4F) * 0x9E3779B97F4A7C15) >> (64 - fastBits)
+	if key2 != 0 { // a name longer than 8 bytes
+		key ^= key2 * 0xC2B2AE3D27D4EB4F
+	}
+	return (key * 0x9E3779B97F4A7C15) >> (64 - fastBits)
 }
 
 // initFast fills fastNames from known, and attrLens.
