@@ -1,5 +1,7 @@
 package htmlguard
 
+import "bytes"
+
 // The fast path. Most of what a fragment sends is text and plain tags
 // that pass as they are: <div class="row">, <p>, <b>, <img src=...>,
 // </p>. For such a tag the full path (tagEnd, tagName, startTagToken,
@@ -275,6 +277,31 @@ func lookupFast(key, key2 uint64) *fastName {
 		if f.key == 0 {
 			return nil
 		}
+	}
+}
+
+// fastRun passes the tags the fast path takes, and the text between
+// them, from b[i] ('<') on: it returns the index of the first tag it
+// leaves to the full path (i if the first), or len(b) if it took every
+// tag to the end. What it took stays in the caller's run. The text needs
+// no look at a colgroup (scanData's): a tag the fast path takes leaves
+// none as the current node, since nothing is ever pushed on a colgroup
+// (every start tag but col closes it first).
+func (g *Guard) fastRun(b []byte, i int) int {
+	for {
+		n := g.fastTag(b, i)
+		if n == 0 {
+			return i
+		}
+		i += n
+		if i < len(b) && b[i] == '<' { // tags often follow each other
+			continue
+		}
+		k := bytes.IndexByte(b[i:], '<')
+		if k < 0 {
+			return len(b)
+		}
+		i += k
 	}
 }
 

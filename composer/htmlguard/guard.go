@@ -512,11 +512,8 @@ func tagEnd(b []byte, ts tagState) (int, tagState, bool) {
 func (g *Guard) scanData(b []byte) []byte {
 	g.out(nil)       // what an earlier step left in g.run
 	run, pos := 0, 0 // b[run:pos] is passed but not yet given to emit
-	// fast: the last tag took the fast path, which leaves no colgroup
-	// as the current node (nothing is ever pushed on a colgroup).
-	fast := false
 	for {
-		if t := g.top(); !fast && t != nil && t.memo&mPlain == 0 && t.is("colgroup") { // text may close it: the slow path
+		if t := g.top(); t != nil && t.memo&mPlain == 0 && t.is("colgroup") { // text may close it: the slow path
 			t := b[pos:]
 			if k := bytes.IndexByte(t, '<'); k >= 0 {
 				t = t[:k]
@@ -530,7 +527,6 @@ func (g *Guard) scanData(b []byte) []byte {
 				}
 			}
 		}
-		fast = false
 		i := pos
 		if i >= len(b) || b[i] != '<' { // tags often follow each other
 			i = bytes.IndexByte(b[pos:], '<')
@@ -541,9 +537,12 @@ func (g *Guard) scanData(b []byte) []byte {
 			i += pos
 		}
 		if !g.reference {
-			if n := g.fastTag(b, i); n > 0 {
-				pos, fast = i+n, true
-				continue
+			if end := g.fastRun(b, i); end != i {
+				if end == len(b) {
+					g.run = b[run:]
+					return nil
+				}
+				i = end // the fast path took the tags before this one
 			}
 		}
 		j := i + 1
