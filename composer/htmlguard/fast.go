@@ -394,7 +394,7 @@ func (g *Guard) fastTag(b []byte, i int) int {
 		if k >= len(b) {
 			return 0
 		}
-		name := b[a:k]
+		ne := k // where its name ends
 		v := -1 // where its value starts, as nextAttr reads it: with its quotes; -1 if none
 		if b[k] == '=' {
 			k++
@@ -429,12 +429,12 @@ func (g *Guard) fastTag(b []byte, i int) int {
 		// so shadowroot* stays); the current node is the element's
 		// parent here, where attrs sees the element itself, but both are
 		// HTML elements (or none), which is all svgLinkToPage asks.
-		if n := len(name); n >= 32 || attrLens[c]&(1<<n) != 0 {
+		if n := ne - a; n >= 32 || attrLens[c]&(1<<n) != 0 {
 			var val []byte
 			if v >= 0 {
 				val = b[v:k]
 			}
-			if drop, keep := g.judge(attrKind(name), f.name, false, val); drop || keep != nil {
+			if drop, keep := g.judge(attrKind(b[a:ne]), f.name, false, val); drop || keep != nil {
 				return 0
 			}
 		}
