@@ -8,7 +8,7 @@ import "bytes"
 // attrs) asks questions whose answer is known beforehand: the element is
 // one of a known name, nothing open is a table, a template, a select or
 // MathML (or, inside svg, the tag stays there), nothing open would be
-// closed by it, no attribute is dropped. fastTag answers them from a
+// closed by it, no attribute is dropped. fastRun answers them from a
 // table of names and from what each open element records of the stack
 // below it when it is pushed, and passes the tag on as written. Any other
 // tag, or one it is unsure of, is left to the full path untouched, so
@@ -283,209 +283,213 @@ func lookupFast(key, key2 uint64) *fastName {
 // fastRun passes the tags the fast path takes, and the text between
 // them, from b[i] ('<') on: it returns the index of the first tag it
 // leaves to the full path (i if the first), or len(b) if it took every
-// tag to the end. What it took stays in the caller's run. The text needs
-// no look at a colgroup (scanData's): a tag the fast path takes leaves
-// none as the current node, since nothing is ever pushed on a colgroup
-// (every start tag but col closes it first).
+// tag to the end; a tag it leaves, it leaves with the guard untouched.
+// What it took stays in the caller's run. The text needs no look at a
+// colgroup (scanData's): a tag the fast path takes leaves none as the
+// current node, since nothing is ever pushed on a colgroup (every start
+// tag but col closes it first).
+//
+// A start tag is taken if it is complete in b, of a known name, with
+// plainly written attributes none of which attrs would drop or change,
+// and the memos say startTagToken would only push it (or, void, pass
+// it); an end tag if it is "</name>" of the current node.
 func (g *Guard) fastRun(b []byte, i int) int {
 	for {
-		n := g.fastTag(b, i)
-		if n == 0 {
-			return i
+		var k int // the end of the tag taken
+		{
+			j := i + 1
+			if j < len(b) && b[j] == '/' {
+				n := g.fastEndTag(b, i)
+				if n == 0 {
+					return i
+				}
+				k = i + n
+				goto taken
+			}
+			// The name, as tagEnd's tsName and tagName read it.
+			var key, key2 uint64
+			k = j
+			for ; k < len(b); k++ {
+				c := nameByte[b[k]]
+				if c == 0 {
+					break
+				}
+				switch n := k - j; {
+				case n < 8:
+					key |= uint64(c) << (8 * n)
+				case n < 16:
+					key2 |= uint64(c) << (8 * (n - 8))
+				default:
+					return i
+				}
+			}
+			if k == j || k >= len(b) || !isAlpha(b[j]) {
+				return i
+			}
+			if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+				return i
+			}
+			f := lookupFast(key, key2)
+			if f == nil || f.kind == fSlow {
+				return i
+			}
+			m := g.memoTop()
+			foreign := false // in svg, as startTagToken's foreign branch
+			if m&mPlain == 0 {
+				// Inside svg (not at an integration point), a tag that does not
+				// break out of it is pushed as an svg element (of no raw text;
+				// "/>" closes it). font (its attributes decide) and every other
+				// case go to the full path, and, to be safe rather than quick, a
+				// and desc (which need not: svgLinkToPage would read an svg
+				// element either way, and foreignElem makes desc what it is).
+				t := &g.stack[len(g.stack)-1]
+				if t.ns != nsSVG || t.flags&(eHTMLIntegration|eTextIntegration) != 0 ||
+					f.props&pBreakout != 0 || f.bits&bA != 0 || f.name == "font" || f.name == "desc" {
+					return i
+				}
+				foreign = true
+			}
+			if len(g.stack)+3 > MaxDepth {
+				return i
+			}
+			selfClosing := false
+			// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
+			// not plainly one of name, name=value, name="value", name='value'
+			// (with spaces between, and "/>" at the end) goes to the full path.
+			for {
+				if k >= len(b) {
+					return i
+				}
+				c := b[k]
+				switch c {
+				case '>':
+					k++
+					goto tagEnd
+				case ' ', '\t', '\n', '\r', '\f':
+					k++
+					continue
+				case '/':
+					if k+1 < len(b) && b[k+1] == '>' {
+						k += 2
+						selfClosing = true
+						goto tagEnd
+					}
+					return i
+				case '=', '"', '\'', '<':
+					return i
+				}
+				a := k
+				k++
+				for k < len(b) && !nameEnd[b[k]] {
+					k++
+				}
+				if k >= len(b) {
+					return i
+				}
+				ne := k // where its name ends
+				v := -1 // where its value starts, as nextAttr reads it: with its quotes; -1 if none
+				if b[k] == '=' {
+					k++
+					v = k
+					if k >= len(b) {
+						return i
+					}
+					switch q := b[k]; q {
+					case '"', '\'':
+						// Values are short: a loop costs less than IndexByte's call.
+						k++
+						for k < len(b) && b[k] != q {
+							k++
+						}
+						k++
+						if k >= len(b) {
+							return i
+						}
+						if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
+							return i
+						}
+					case ' ', '\t', '\n', '\r', '\f':
+						return i
+					default: // unquoted, to a space or the '>'
+						for k < len(b) && !valueEnd[b[k]] {
+							k++
+						}
+					}
+				}
+				// What attrs would decide on it. Only a name attrKind tells
+				// apart can be dropped or changed (no template takes this path,
+				// so shadowroot* stays); the current node is the element's
+				// parent here, where attrs sees the element itself, but both are
+				// HTML elements (or none), which is all svgLinkToPage asks.
+				if n := ne - a; n >= 32 || attrLens[c]&(1<<n) != 0 {
+					var val []byte
+					if v >= 0 {
+						val = b[v:k]
+					}
+					if drop, keep := g.judge(attrKind(b[a:ne]), f.name, false, val); drop || keep != nil {
+						return i
+					}
+				}
+			}
+		tagEnd:
+			if foreign {
+				if !selfClosing {
+					g.push(foreignElem(f.name, nsSVG, false))
+				}
+				goto taken
+			}
+			// What startTagToken would do, from the memos.
+			p := f.props
+			if p&pClosesP != 0 {
+				if f.kind == fForm && m&mFormPtr != 0 { // no template is open
+					return i
+				}
+				if m&mPOpen != 0 {
+					return i
+				}
+				if p&pHeading != 0 && len(g.stack) > 0 && g.stack[len(g.stack)-1].props&pHeading != 0 {
+					return i
+				}
+				if f.bits&bLi != 0 && m&mLiOpen != 0 || f.kind == fDdDt && m&mDdOpen != 0 {
+					return i
+				}
+			}
+			if f.bits&bA != 0 && m&mAOpen != 0 || f.kind == fButton && m&mButtonOpen != 0 {
+				return i
+			}
+			switch {
+			case p&pVoid != 0:
+			case f.kind == fSVG:
+				if !selfClosing {
+					g.push(foreignElem(f.name, nsSVG, false))
+				}
+			case f.kind == fMath:
+				if !selfClosing {
+					g.push(foreignElem(f.name, nsMath, false))
+				}
+			case f.kind == fForm:
+				g.pushBits(elem{name: f.name, props: p, flags: eFormPointer}, f.bits|bFormPtr)
+			default:
+				if n := len(g.stack); n < cap(g.stack) {
+					g.stack = g.stack[:n+1]
+					g.stack[n] = elem{name: f.name, props: p, memo: m&f.keep | f.set}
+				} else {
+					g.pushBits(elem{name: f.name, props: p}, f.bits)
+				}
+			}
+			goto taken
 		}
-		i += n
+	taken:
+		i = k
 		if i < len(b) && b[i] == '<' { // tags often follow each other
 			continue
 		}
-		k := bytes.IndexByte(b[i:], '<')
-		if k < 0 {
+		n := bytes.IndexByte(b[i:], '<')
+		if n < 0 {
 			return len(b)
 		}
-		i += k
+		i += n
 	}
-}
-
-// fastTag passes the tag at b[i] ('<') if it is complete in b and the fast
-// path may take it: it returns the tag's length, the tag passing as
-// written (the caller keeps it in its run). 0 leaves the tag, and the
-// guard, untouched for the full path.
-func (g *Guard) fastTag(b []byte, i int) int {
-	j := i + 1
-	if j < len(b) && b[j] == '/' {
-		return g.fastEndTag(b, i)
-	}
-	// The name, as tagEnd's tsName and tagName read it.
-	var key, key2 uint64
-	k := j
-	for ; k < len(b); k++ {
-		c := nameByte[b[k]]
-		if c == 0 {
-			break
-		}
-		switch n := k - j; {
-		case n < 8:
-			key |= uint64(c) << (8 * n)
-		case n < 16:
-			key2 |= uint64(c) << (8 * (n - 8))
-		default:
-			return 0
-		}
-	}
-	if k == j || k >= len(b) || !isAlpha(b[j]) {
-		return 0
-	}
-	if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
-		return 0
-	}
-	f := lookupFast(key, key2)
-	if f == nil || f.kind == fSlow {
-		return 0
-	}
-	m := g.memoTop()
-	foreign := false // in svg, as startTagToken's foreign branch
-	if m&mPlain == 0 {
-		// Inside svg (not at an integration point), a tag that does not
-		// break out of it is pushed as an svg element (of no raw text;
-		// "/>" closes it). font (its attributes decide) and every other
-		// case go to the full path, and, to be safe rather than quick, a
-		// and desc (which need not: svgLinkToPage would read an svg
-		// element either way, and foreignElem makes desc what it is).
-		t := &g.stack[len(g.stack)-1]
-		if t.ns != nsSVG || t.flags&(eHTMLIntegration|eTextIntegration) != 0 ||
-			f.props&pBreakout != 0 || f.bits&bA != 0 || f.name == "font" || f.name == "desc" {
-			return 0
-		}
-		foreign = true
-	}
-	if len(g.stack)+3 > MaxDepth {
-		return 0
-	}
-	selfClosing := false
-	// The attributes, as tagEnd reads them, to the tag's '>'. Whatever is
-	// not plainly one of name, name=value, name="value", name='value'
-	// (with spaces between, and "/>" at the end) goes to the full path.
-	for {
-		if k >= len(b) {
-			return 0
-		}
-		c := b[k]
-		switch c {
-		case '>':
-			k++
-			goto tagEnd
-		case ' ', '\t', '\n', '\r', '\f':
-			k++
-			continue
-		case '/':
-			if k+1 < len(b) && b[k+1] == '>' {
-				k += 2
-				selfClosing = true
-				goto tagEnd
-			}
-			return 0
-		case '=', '"', '\'', '<':
-			return 0
-		}
-		a := k
-		k++
-		for k < len(b) && !nameEnd[b[k]] {
-			k++
-		}
-		if k >= len(b) {
-			return 0
-		}
-		ne := k // where its name ends
-		v := -1 // where its value starts, as nextAttr reads it: with its quotes; -1 if none
-		if b[k] == '=' {
-			k++
-			v = k
-			if k >= len(b) {
-				return 0
-			}
-			switch q := b[k]; q {
-			case '"', '\'':
-				// Values are short: a loop costs less than IndexByte's call.
-				k++
-				for k < len(b) && b[k] != q {
-					k++
-				}
-				k++
-				if k >= len(b) {
-					return 0
-				}
-				if c := b[k]; !isSpace(c) && c != '/' && c != '>' {
-					return 0
-				}
-			case ' ', '\t', '\n', '\r', '\f':
-				return 0
-			default: // unquoted, to a space or the '>'
-				for k < len(b) && !valueEnd[b[k]] {
-					k++
-				}
-			}
-		}
-		// What attrs would decide on it. Only a name attrKind tells
-		// apart can be dropped or changed (no template takes this path,
-		// so shadowroot* stays); the current node is the element's
-		// parent here, where attrs sees the element itself, but both are
-		// HTML elements (or none), which is all svgLinkToPage asks.
-		if n := ne - a; n >= 32 || attrLens[c]&(1<<n) != 0 {
-			var val []byte
-			if v >= 0 {
-				val = b[v:k]
-			}
-			if drop, keep := g.judge(attrKind(b[a:ne]), f.name, false, val); drop || keep != nil {
-				return 0
-			}
-		}
-	}
-tagEnd:
-	if foreign {
-		if !selfClosing {
-			g.push(foreignElem(f.name, nsSVG, false))
-		}
-		return k - i
-	}
-	// What startTagToken would do, from the memos.
-	p := f.props
-	if p&pClosesP != 0 {
-		if f.kind == fForm && m&mFormPtr != 0 { // no template is open
-			return 0
-		}
-		if m&mPOpen != 0 {
-			return 0
-		}
-		if p&pHeading != 0 && len(g.stack) > 0 && g.stack[len(g.stack)-1].props&pHeading != 0 {
-			return 0
-		}
-		if f.bits&bLi != 0 && m&mLiOpen != 0 || f.kind == fDdDt && m&mDdOpen != 0 {
-			return 0
-		}
-	}
-	if f.bits&bA != 0 && m&mAOpen != 0 || f.kind == fButton && m&mButtonOpen != 0 {
-		return 0
-	}
-	switch {
-	case p&pVoid != 0:
-	case f.kind == fSVG:
-		if !selfClosing {
-			g.push(foreignElem(f.name, nsSVG, false))
-		}
-	case f.kind == fMath:
-		if !selfClosing {
-			g.push(foreignElem(f.name, nsMath, false))
-		}
-	case f.kind == fForm:
-		g.pushBits(elem{name: f.name, props: p, flags: eFormPointer}, f.bits|bFormPtr)
-	default:
-		if n := len(g.stack); n < cap(g.stack) {
-			g.stack = g.stack[:n+1]
-			g.stack[n] = elem{name: f.name, props: p, memo: m&f.keep | f.set}
-		} else {
-			g.pushBits(elem{name: f.name, props: p}, f.bits)
-		}
-	}
-	return k - i
 }
 
 // fastEndTag passes the end tag at b[i] ("</") if it is "</name>" and name

@@ -187,7 +187,7 @@ func TestFastPathTakesPlainTags(t *testing.T) {
 		var g Guard
 		g.Write([]byte(tt.open), func([]byte) {})
 		before := len(g.stack)
-		n := g.fastTag([]byte(tt.tag), 0)
+		n := g.fastRun([]byte(tt.tag), 0)
 		if taken := n > 0; taken != tt.taken {
 			t.Errorf("%q after %q: taken %v, want %v", tt.tag, tt.open, taken, tt.taken)
 			continue
