@@ -57,6 +57,7 @@ func init() {
 		"p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var")
 	set(pImpliedEnd, "dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc")
 	initKnown()
+	initFast()
 }
 
 // Namespaces of open elements.
@@ -80,6 +81,7 @@ type elem struct {
 	ns    uint8
 	flags uint8
 	tmode mode  // for a template: the insertion mode of its contents
+	memo  uint8 // what the stack up to it is, for the fast path (fast.go)
 	props props // for HTML elements
 }
 

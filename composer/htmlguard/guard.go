@@ -79,6 +79,10 @@ type Guard struct {
 	run  []byte       // passed input not yet given to emit (see scanData)
 
 	scr scriptState // the HTML script being passed, with Scripts
+
+	// reference turns the fast path off (tests: every tag takes the full
+	// path, which the fast path must match byte for byte).
+	reference bool
 }
 
 // out passes p on, after what is pending in g.run.
@@ -230,7 +234,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
+	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, reference: g.reference, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder
@@ -509,7 +513,7 @@ func (g *Guard) scanData(b []byte) []byte {
 	g.out(nil)       // what an earlier step left in g.run
 	run, pos := 0, 0 // b[run:pos] is passed but not yet given to emit
 	for {
-		if g.topIs("colgroup") { // text may close it: the slow path
+		if t := g.top(); t != nil && t.memo&mPlain == 0 && t.is("colgroup") { // text may close it: the slow path
 			t := b[pos:]
 			if k := bytes.IndexByte(t, '<'); k >= 0 {
 				t = t[:k]
@@ -523,12 +527,24 @@ func (g *Guard) scanData(b []byte) []byte {
 				}
 			}
 		}
-		i := bytes.IndexByte(b[pos:], '<')
-		if i < 0 {
-			g.run = b[run:]
-			return nil
+		i := pos
+		if i >= len(b) || b[i] != '<' { // tags often follow each other
+			i = bytes.IndexByte(b[pos:], '<')
+			if i < 0 {
+				g.run = b[run:]
+				return nil
+			}
+			i += pos
 		}
-		i += pos
+		if !g.reference {
+			if end := g.fastRun(b, i); end != i {
+				if end == len(b) {
+					g.run = b[run:]
+					return nil
+				}
+				i = end // the fast path took the tags before this one
+			}
+		}
 		j := i + 1
 		end := j < len(b) && b[j] == '/'
 		if end {
@@ -654,29 +670,7 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 			break
 		}
 		i = end
-		var drop bool
-		var keep []byte // the tokens left of a reference, when some went
-		switch k := attrKind(name); {
-		case k == aForm:
-			drop = true
-		case k == aShadow:
-			drop = shadow
-		case !ids || k == aOther:
-		case k == aID:
-			drop = g.Reserved[string(attrValue(val))]
-		case k == aHashRef:
-			v := attrValue(val)
-			h := bytes.IndexByte(v, '#')
-			drop = h >= 0 && g.Reserved[string(v[h+1:])]
-		case k == aHref && elem == "a":
-			drop = g.svgLinkToPage(attrValue(val))
-		case k == aHref:
-			drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
-		case k == aName:
-			drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
-		default: // aRef
-			drop, keep = g.refs(attrValue(val))
-		}
+		drop, keep := g.judge(attrKind(name), elem, shadow, val)
 		switch {
 		case drop:
 			out = append(out, t[last:prev]...)
@@ -698,6 +692,35 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		return t, false
 	}
 	return append(out, t[last:]...), true
+}
+
+// judge decides on one attribute of the start tag of elem, of kind k
+// and value val as written (see attrs): drop it, or keep only keep of its
+// value (the tokens left of a reference, when some went); shadow is
+// whether shadowroot* attributes go.
+func (g *Guard) judge(k uint8, elem string, shadow bool, val []byte) (drop bool, keep []byte) {
+	switch ids := len(g.Reserved) > 0; {
+	case k == aForm:
+		drop = true
+	case k == aShadow:
+		drop = shadow
+	case !ids || k == aOther:
+	case k == aID:
+		drop = g.Reserved[string(attrValue(val))]
+	case k == aHashRef:
+		v := attrValue(val)
+		h := bytes.IndexByte(v, '#')
+		drop = h >= 0 && g.Reserved[string(v[h+1:])]
+	case k == aHref && elem == "a":
+		drop = g.svgLinkToPage(val)
+	case k == aHref:
+		drop = svgAnimation(elem) && !g.ownTarget(attrValue(val))
+	case k == aName:
+		drop = elem == "map" && g.Reserved[string(mapName(attrValue(val)))]
+	default: // aRef
+		drop, keep = g.refs(attrValue(val))
+	}
+	return drop, keep
 }
 
 // nextAttr reads the attribute of t, a complete start tag, that begins at
@@ -787,17 +810,17 @@ func (g *Guard) ownTarget(v []byte) bool {
 	return !g.Reserved[string(v[1:])]
 }
 
-// svgLinkToPage reports whether v, the href of an <a> just opened (or,
+// svgLinkToPage reports whether raw, the href of an <a> just opened (or,
 // self-closing, just written), would name one of the page's elements in a
 // way that acts when the link is followed: an SVG link whose href is "#"
 // and an id (white space around it trimmed, nothing decoded) begins the
 // animation element of that id instead of scrolling to it. An HTML link
 // only scrolls: it is not judged.
-func (g *Guard) svgLinkToPage(v []byte) bool {
+func (g *Guard) svgLinkToPage(raw []byte) bool {
 	if t := g.top(); t == nil || t.ns != nsSVG {
 		return false
 	}
-	v = bytes.TrimFunc(v, isSpaceRune)
+	v := bytes.TrimFunc(attrValue(raw), isSpaceRune)
 	return len(v) > 0 && v[0] == '#' && g.Reserved[string(v[1:])]
 }
 
@@ -879,7 +902,7 @@ func (g *Guard) refs(v []byte) (drop bool, keep []byte) {
 	if g.Reserved[string(v)] {
 		return true, nil
 	}
-	if !bytes.ContainsAny(v, " \t\n\r\f") { // one token: v itself
+	if !hasSpace(v) { // one token: v itself
 		return false, nil
 	}
 	found, left := false, 0
@@ -908,6 +931,27 @@ func (g *Guard) refs(v []byte) (drop bool, keep []byte) {
 	return false, keep
 }
 
+// hasSpace reports whether v holds white space (what bytes.ContainsAny(v,
+// " \t\n\r\f") reports, without building its set each time).
+func hasSpace(v []byte) bool {
+	for _, c := range v {
+		if spaces[c] {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRefOrCR reports whether raw holds '&', '\r' or NUL.
+func hasRefOrCR(raw []byte) bool {
+	for _, c := range raw {
+		if c == '&' || c == '\r' || c == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func isSpaceRune(r rune) bool { return r < 0x80 && spaces[r] }
 
 // attrValue is the value of an attribute written as raw (with its quotes,
@@ -915,7 +959,7 @@ func isSpaceRune(r rune) bool { return r < 0x80 && spaces[r] }
 // references decoded, newlines normalised, NUL replaced. raw comes from a
 // complete tag: a quoted value has its closing quote.
 func attrValue(raw []byte) []byte {
-	if bytes.ContainsAny(raw, "&\r\x00") { // rare: let Go's tokenizer read it
+	if hasRefOrCR(raw) { // rare: let Go's tokenizer read it
 		z := html.NewTokenizer(bytes.NewReader(append(append([]byte("<a v="), raw...), '>')))
 		z.Next()
 		z.TagName()

@@ -44,7 +44,7 @@ func (g *Guard) topIs(name string) bool {
 }
 
 func (g *Guard) push(e elem) {
-	g.stack = append(g.stack, e)
+	g.pushBits(e, elemBits(&e))
 }
 
 // Insertion modes, as far as the guard tells them apart.
