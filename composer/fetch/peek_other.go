@@ -6,3 +6,7 @@ package fetch
 // a way to look at a socket without reading it, none does: every request
 // dials.
 func (pc *wireConn) usable() bool { return false }
+
+// awaitAnswer waits for the answer's first byte: here, in the read that
+// follows.
+func (pc *wireConn) awaitAnswer() error { return nil }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -75,6 +76,9 @@ type wireConn struct {
 	peekFD  func(fd uintptr) bool
 	peekBuf [1]byte
 	quiet   bool
+	// The wait for an answer (awaitAnswer), with no buffer held.
+	awaitFD func(fd uintptr) bool
+	woken   bool
 }
 
 // limitReader reads the connection, at most n bytes (the header block's
@@ -102,7 +106,11 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 var errHeaderTooLarge = fmt.Errorf("fragment's response headers exceed %d bytes", wireMaxHeaderBytes)
 
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, wireReadBuffer) }}
+var readers = sync.Pool{New: func() any { readersMade.Add(1); return bufio.NewReaderSize(nil, wireReadBuffer) }}
+
+// readersMade counts the read buffers made (for a test: how many a number
+// of requests waiting for their answers holds).
+var readersMade atomic.Int64
 
 var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
 
@@ -224,6 +232,10 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		return nil, err
 	}
 	if _, err := pc.c.Write(head); err != nil {
+		return fail(err)
+	}
+	// The read buffer is taken once the answer is there to be read.
+	if err := pc.awaitAnswer(); err != nil {
 		return fail(err)
 	}
 	pc.br = readers.Get().(*bufio.Reader)
