@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -58,6 +59,12 @@ type slot struct {
 
 	// Only the fetching goroutine reads and writes these.
 	readyClosed, chunksClosed bool
+
+	// writing is set once the page writer reads the slot's chunks; until
+	// then a full queue is all the fragment holds (awaitTurn), and turn,
+	// made by the pump when it waits, is how the writer wakes it.
+	writing atomic.Bool
+	turn    atomic.Pointer[chan struct{}]
 
 	started time.Time // when its fetch started; set before ready is closed
 
@@ -123,6 +130,7 @@ func (c *Composer) getChunk() *[]byte {
 	if p, ok := c.pool.Get().(*[]byte); ok {
 		return p
 	}
+	c.chunksMade.Add(1)
 	b := make([]byte, c.chunkSize())
 	return &b
 }
@@ -231,6 +239,11 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader, limit int64) error {
 	var total int64
 	for {
+		if len(s.chunks) == cap(s.chunks) && !s.writing.Load() {
+			if err := s.awaitTurn(ctx, clk); err != nil {
+				return err
+			}
+		}
 		bp := c.getChunk()
 		n, err := body.Read(*bp)
 		if n > 0 {
@@ -259,6 +272,43 @@ func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader
 		}
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// awaitTurn waits, its queue full, until the page writer reaches the slot:
+// a fragment not being written holds its queue's chunks and no more, the
+// rest of its body waiting in its socket (the kernel's memory, not the
+// process's). The wait is the composer's: clk is paused.
+func (s *slot) awaitTurn(ctx context.Context, clk *clock) error {
+	turn := s.turn.Load()
+	if turn == nil {
+		ch := make(chan struct{}, 1)
+		turn = &ch
+		s.turn.Store(turn)
+	}
+	// The writer sets writing, then looks for turn; the pump stores turn,
+	// then looks at writing: one of the two sees the other's.
+	if s.writing.Load() {
+		return nil
+	}
+	clk.pause()
+	defer clk.resume()
+	select {
+	case <-*turn:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// startWriting is the page writer reaching the slot: its pump reads on.
+func (s *slot) startWriting() {
+	s.writing.Store(true)
+	if turn := s.turn.Load(); turn != nil {
+		select {
+		case *turn <- struct{}{}:
+		default:
 		}
 	}
 }

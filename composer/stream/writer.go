@@ -285,6 +285,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	// its elements from taking or naming the page's ids.
 	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 	written := 0
+	s.startWriting()
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
 		if !alive {
