@@ -45,9 +45,9 @@ type slot struct {
 	err    error
 
 	req     *fetch.Request
-	chunks  chan []byte // non-async body, closed when the body ends
-	body    []byte      // async body, whole
-	bodyErr error       // set before chunks is closed (or before async completion)
+	chunks  chan *[]byte // non-async body, closed when the body ends: pooled chunks (getChunk), each sliced to its bytes
+	body    []byte       // async body, whole
+	bodyErr error        // set before chunks is closed (or before async completion)
 
 	// known is an island's: its answer is in before anything is written
 	// (cacheControl reads it as a required slot's).
@@ -135,13 +135,14 @@ func (c *Composer) getChunk() *[]byte {
 	return &b
 }
 
-// putChunk returns a chunk handed out by getChunk (re-sliced to any length).
-func (c *Composer) putChunk(b []byte) {
-	if cap(b) != c.chunkSize() {
+// putChunk returns a chunk handed out by getChunk (re-sliced to any
+// length): the same pointer, so that giving it back allocates nothing.
+func (c *Composer) putChunk(bp *[]byte) {
+	if cap(*bp) != c.chunkSize() {
 		return
 	}
-	b = b[:cap(b)]
-	c.pool.Put(&b)
+	*bp = (*bp)[:cap(*bp)]
+	c.pool.Put(bp)
 }
 
 func (c *Composer) queueChunks() int {
@@ -249,23 +250,24 @@ func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader
 		if n > 0 {
 			total += int64(n)
 			if total > limit {
-				c.putChunk(*bp)
+				c.putChunk(bp)
 				return errTooLarge
 			}
+			*bp = (*bp)[:n]
 			select {
-			case s.chunks <- (*bp)[:n]:
+			case s.chunks <- bp:
 			default:
 				clk.pause()
 				select {
-				case s.chunks <- (*bp)[:n]:
+				case s.chunks <- bp:
 				case <-ctx.Done():
-					c.putChunk(*bp)
+					c.putChunk(bp)
 					return context.Cause(ctx)
 				}
 				clk.resume()
 			}
 		} else {
-			c.putChunk(*bp)
+			c.putChunk(bp)
 		}
 		if err == io.EOF {
 			return nil

@@ -39,6 +39,8 @@ type pageWriter struct {
 	next           int    // the template part writeParts goes on from
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
+
+	emitFn func([]byte) // write as a function value, made once a page (emit)
 }
 
 // start writes the response header once the required fragments have given
@@ -147,6 +149,15 @@ func (pw *pageWriter) write(b []byte) {
 		return
 	}
 	pw.dirty = true
+}
+
+// emit is write as a function value for the guard, made once a page: a
+// method value passed on is an allocation each time.
+func (pw *pageWriter) emit() func([]byte) {
+	if pw.emitFn == nil {
+		pw.emitFn = pw.write
+	}
+	return pw.emitFn
 }
 
 func (pw *pageWriter) flush() {
@@ -295,8 +306,8 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		if !ok {
 			break
 		}
-		g.Write(chunk, pw.write)
-		written += len(chunk)
+		g.Write(*chunk, pw.emit())
+		written += len(*chunk)
 		pw.c.putChunk(chunk)
 		if pw.broken {
 			// The browser is gone or stopped reading (a write deadline):
@@ -304,7 +315,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 			return
 		}
 	}
-	g.Close(pw.write)
+	g.Close(pw.emit())
 	if s.bodyErr == nil {
 		pw.writeLinkScripts(s.header)
 		return
