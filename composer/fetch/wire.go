@@ -185,7 +185,13 @@ func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.
 
 // connect dials addr.
 func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
-	c, err := w.dial(ctx, "tcp", addr)
+	ch := make(chan dialed, 1)
+	go func() {
+		c, err := w.dial(ctx, "tcp", addr)
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	c, err := d.c, d.err
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w: %w", cause, err)
@@ -196,6 +202,11 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 	pc.lr.c = c
 	pc.abort = pc.cancel // once: a method value costs an allocation
 	return pc, nil
+}
+
+type dialed struct {
+	c   net.Conn
+	err error
 }
 
 // cancel ends a blocked read or write on the connection at once.

@@ -173,11 +173,14 @@ func (c *Composer) maxBytes() int64 {
 	return DefaultMaxFragmentBytes
 }
 
-// fetch runs one fragment request and feeds its body to the slot.
+// fetch runs one fragment request and feeds its body to the slot. Its
+// frame stays on the fetching goroutine's stack while the answer is
+// awaited (a thousand pages of five fragments are five thousand such
+// goroutines): what only tracing or an async body needs is in functions
+// of their own.
 func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	if c.Observer != nil {
-		start := time.Now()
-		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
+		defer c.observe(s, time.Now())
 	}
 	s.started = time.Now()
 	// The deadline counts only the composer's waiting on the fragment
@@ -186,18 +189,8 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	defer clk.stop()
 	if c.Tracer != nil {
 		var span trace.Span
-		ctx, span = c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
-				attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
-		defer func() {
-			outcome := s.outcome()
-			span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
-			if outcome != "ok" {
-				span.SetStatus(codes.Error, outcome)
-			}
-			span.End()
-		}()
-		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+		ctx, span = c.startSpan(ctx, s, req)
+		defer endSpan(span, s)
 	}
 	defer c.recoverFetch(s)
 	resp, err := s.peeked, error(nil)
@@ -220,18 +213,49 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	}
 	limit := c.maxBytes()
 	if s.chunks == nil {
-		var buf bytes.Buffer
-		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
-		if err == nil && int64(buf.Len()) > limit {
-			s.body, s.bodyErr = nil, errTooLarge
-		}
+		readWhole(ctx, s, resp.Body, limit)
 		s.bodyEnded()
 		return
 	}
 	s.bodyErr = deadlineErr(ctx, c.pump(ctx, clk, s, resp.Body, limit))
 	s.bodyEnded()
 	s.endChunks()
+}
+
+// observe tells the observer how the fragment's request went.
+func (c *Composer) observe(s *slot, start time.Time) {
+	c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start))
+}
+
+// startSpan starts the fragment's span and sends its traceparent.
+//
+//go:noinline
+func (c *Composer) startSpan(ctx context.Context, s *slot, req *fetch.Request) (context.Context, trace.Span) {
+	ctx, span := c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
+			attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	return ctx, span
+}
+
+// endSpan ends the fragment's span with its outcome.
+func endSpan(span trace.Span, s *slot) {
+	outcome := s.outcome()
+	span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
+	if outcome != "ok" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
+
+// readWhole reads an async slot's body whole, up to limit.
+func readWhole(ctx context.Context, s *slot, body io.Reader, limit int64) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
+	if err == nil && int64(buf.Len()) > limit {
+		s.body, s.bodyErr = nil, errTooLarge
+	}
 }
 
 // pump copies body to the slot's chunks until its end, the size limit or
