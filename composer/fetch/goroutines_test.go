@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,4 +189,71 @@ func TestHTTPErrorsNameTheContextsCause(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the cause, context.DeadlineExceeded", err)
 	}
+}
+
+// A request waiting for its answer's first byte holds no read buffer: a
+// thousand pages of five slow fragments are five thousand requests
+// waiting, and a buffer of wireReadBuffer bytes each would be 20 MB that
+// hold nothing (and twice that in the heap the collector lets grow). The
+// buffer is taken when the answer's first bytes are there to be read.
+//
+// Not parallel: it counts the read buffers the process makes.
+func TestHTTPWaitingRequestsHoldNoReadBuffer(t *testing.T) {
+	const n = 20
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		<-release
+		io.WriteString(w, "answer to "+r.URL.Path)
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	runtime.GC()
+	runtime.GC() // the pool of read buffers is empty: a buffer taken is a buffer made
+	made := readersMade.Load()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			path := "/" + strconv.Itoa(i)
+			status, body, err := confGet(h, s.URL+path)
+			if err != nil || status != 200 || body != "answer to "+path {
+				t.Errorf("%s: %d %q %v", path, status, body, err)
+			}
+		})
+	}
+	// Every request has reached the server, and every fetching goroutine
+	// waits on its connection for the answer.
+	for end := time.Now().Add(10 * time.Second); inFlight.Load() < n || waitingInExchange() < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d requests at the server, %d waiting for their answer: not %d within 10 s", inFlight.Load(), waitingInExchange(), n)
+		}
+	}
+	if got := readersMade.Load() - made; got != 0 {
+		t.Errorf("%d requests waiting for their first byte: %d read buffers of %d bytes made, want none", n, got, wireReadBuffer)
+	}
+	close(release)
+	wg.Wait()
+}
+
+// waitingInExchange counts the goroutines blocked on a socket inside
+// wire.exchange: requests written, their answers awaited.
+func waitingInExchange() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "(*wire).exchange") {
+			count++
+		}
+	}
+	return count
 }

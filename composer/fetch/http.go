@@ -146,21 +146,35 @@ func (h *HTTP) Close() {
 // Fetch implements Transport: GET endpoint?query with req.Header. Redirects
 // are not followed: a fragment's redirect is the fragment's answer (a
 // required fragment's redirects the page; any other is a failure).
+//
+// A plain-http fragment goes on from a small frame: it stays on the
+// fetching goroutine's stack while the answer is awaited, a thousand pages
+// of five fragments at once; the Transport's path has a function of its
+// own.
 func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
-	if t := h.target(req.Endpoint); t != nil {
-		if !h.hostAllowed(t.hostname) {
-			return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, t.hostname)
-		}
-		resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
-		if err != nil {
-			return nil, err
-		}
-		if err := encoded(resp.Header); err != nil {
-			resp.Body.Close()
-			return nil, err
-		}
-		return resp, nil
+	t := h.target(req.Endpoint)
+	if t == nil {
+		return h.fetchTransport(ctx, req)
 	}
+	if !h.hostAllowed(t.hostname) {
+		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, t.hostname)
+	}
+	resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
+	if err != nil {
+		return nil, err
+	}
+	if err := encoded(resp.Header); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// fetchTransport is Fetch over net/http's Transport: https, and the
+// endpoints wire does not take.
+//
+//go:noinline
+func (h *HTTP) fetchTransport(ctx context.Context, req *Request) (*Response, error) {
 	u := req.Endpoint
 	if req.RawQuery != "" {
 		sep := "?"

@@ -220,16 +220,31 @@ func (s *state) sample(d time.Duration) {
 	s.mu.Unlock()
 }
 
-// Fetch implements fetch.Transport.
+// Fetch implements fetch.Transport. A request that is not hedged goes on
+// from a small frame: it stays on the fetching goroutine's stack while the
+// answer is awaited, a thousand pages of five fragments at once.
 func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response, error) {
 	if req.Fragment == "" || req.Override || t.reg == nil {
 		return t.next.Fetch(ctx, req)
 	}
-	entry, ok := t.reg.Lookup(req.Fragment)
-	if !ok || !entry.Hedge.On() {
-		return t.next.Fetch(ctx, req)
+	if rule, ok := t.rule(req.Fragment); ok {
+		return t.hedged(ctx, req, rule)
 	}
-	s := t.stateFor(req, entry.Hedge)
+	return t.next.Fetch(ctx, req)
+}
+
+// rule is the fragment's hedging rule, if it is hedged: the registry's
+// entry is copied here, not into Fetch's frame.
+//
+//go:noinline
+func (t *Transport) rule(fragment string) (registry.Hedge, bool) {
+	entry, ok := t.reg.Lookup(fragment)
+	return entry.Hedge, ok && entry.Hedge.On()
+}
+
+// hedged is Fetch of a hedged fragment.
+func (t *Transport) hedged(ctx context.Context, req *fetch.Request, rule registry.Hedge) (*fetch.Response, error) {
+	s := t.stateFor(req, rule)
 	s.request()
 	delay, ok := s.delay()
 	if !ok {

@@ -11,3 +11,7 @@ const OverlayScript = overlayScript
 
 // CommentValue is commentValue, for the tests.
 var CommentValue = commentValue
+
+// ChunksMade is how many chunks c's pool has made: with nothing given back
+// yet, how many its fragments hold.
+func (c *Composer) ChunksMade() int64 { return c.chunksMade.Load() }

@@ -207,8 +207,8 @@ func (pw *pageWriter) writeFallback(s *slot) {
 // HTML guard, its scripts as its answer vouches for them.
 func (pw *pageWriter) writeGuarded(s *slot) {
 	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
-	g.Write(s.body, pw.write)
-	g.Close(pw.write)
+	g.Write(s.body, pw.emit())
+	g.Close(pw.emit())
 }
 
 // writeIsland writes slot s as the browser's to fill: its fallback in an

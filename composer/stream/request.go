@@ -43,7 +43,7 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 		s.dbg = &slotDebug{}
 	}
 	if !s.frag.Async && !s.frag.Client {
-		s.chunks = make(chan []byte, c.queueChunks())
+		s.chunks = make(chan *[]byte, c.queueChunks())
 	}
 	return &fetch.Request{
 		Endpoint:   endpoint,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -44,9 +45,9 @@ type slot struct {
 	err    error
 
 	req     *fetch.Request
-	chunks  chan []byte // non-async body, closed when the body ends
-	body    []byte      // async body, whole
-	bodyErr error       // set before chunks is closed (or before async completion)
+	chunks  chan *[]byte // non-async body, closed when the body ends: pooled chunks (getChunk), each sliced to its bytes
+	body    []byte       // async body, whole
+	bodyErr error        // set before chunks is closed (or before async completion)
 
 	// known is an island's: its answer is in before anything is written
 	// (cacheControl reads it as a required slot's).
@@ -58,6 +59,12 @@ type slot struct {
 
 	// Only the fetching goroutine reads and writes these.
 	readyClosed, chunksClosed bool
+
+	// writing is set once the page writer reads the slot's chunks; until
+	// then a full queue is all the fragment holds (awaitTurn), and turn,
+	// made by the pump when it waits, is how the writer wakes it.
+	writing atomic.Bool
+	turn    atomic.Pointer[chan struct{}]
 
 	started time.Time // when its fetch started; set before ready is closed
 
@@ -123,17 +130,19 @@ func (c *Composer) getChunk() *[]byte {
 	if p, ok := c.pool.Get().(*[]byte); ok {
 		return p
 	}
+	c.chunksMade.Add(1)
 	b := make([]byte, c.chunkSize())
 	return &b
 }
 
-// putChunk returns a chunk handed out by getChunk (re-sliced to any length).
-func (c *Composer) putChunk(b []byte) {
-	if cap(b) != c.chunkSize() {
+// putChunk returns a chunk handed out by getChunk (re-sliced to any
+// length): the same pointer, so that giving it back allocates nothing.
+func (c *Composer) putChunk(bp *[]byte) {
+	if cap(*bp) != c.chunkSize() {
 		return
 	}
-	b = b[:cap(b)]
-	c.pool.Put(&b)
+	*bp = (*bp)[:cap(*bp)]
+	c.pool.Put(bp)
 }
 
 func (c *Composer) queueChunks() int {
@@ -164,11 +173,14 @@ func (c *Composer) maxBytes() int64 {
 	return DefaultMaxFragmentBytes
 }
 
-// fetch runs one fragment request and feeds its body to the slot.
+// fetch runs one fragment request and feeds its body to the slot. Its
+// frame stays on the fetching goroutine's stack while the answer is
+// awaited (a thousand pages of five fragments are five thousand such
+// goroutines): what only tracing or an async body needs is in functions
+// of their own.
 func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	if c.Observer != nil {
-		start := time.Now()
-		defer func() { c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start)) }()
+		defer c.observe(s, time.Now())
 	}
 	s.started = time.Now()
 	// The deadline counts only the composer's waiting on the fragment
@@ -177,18 +189,8 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	defer clk.stop()
 	if c.Tracer != nil {
 		var span trace.Span
-		ctx, span = c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
-				attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
-		defer func() {
-			outcome := s.outcome()
-			span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
-			if outcome != "ok" {
-				span.SetStatus(codes.Error, outcome)
-			}
-			span.End()
-		}()
-		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+		ctx, span = c.startSpan(ctx, s, req)
+		defer endSpan(span, s)
 	}
 	defer c.recoverFetch(s)
 	resp, err := s.peeked, error(nil)
@@ -211,12 +213,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	}
 	limit := c.maxBytes()
 	if s.chunks == nil {
-		var buf bytes.Buffer
-		_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
-		s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
-		if err == nil && int64(buf.Len()) > limit {
-			s.body, s.bodyErr = nil, errTooLarge
-		}
+		readWhole(ctx, s, resp.Body, limit)
 		s.bodyEnded()
 		return
 	}
@@ -225,40 +222,119 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	s.endChunks()
 }
 
+// observe tells the observer how the fragment's request went.
+func (c *Composer) observe(s *slot, start time.Time) {
+	c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(start))
+}
+
+// startSpan starts the fragment's span and sends its traceparent.
+//
+//go:noinline
+func (c *Composer) startSpan(ctx context.Context, s *slot, req *fetch.Request) (context.Context, trace.Span) {
+	ctx, span := c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
+			attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	return ctx, span
+}
+
+// endSpan ends the fragment's span with its outcome.
+func endSpan(span trace.Span, s *slot) {
+	outcome := s.outcome()
+	span.SetAttributes(attribute.String("fragment.outcome", outcome), attribute.Int("http.response.status_code", s.status))
+	if outcome != "ok" {
+		span.SetStatus(codes.Error, outcome)
+	}
+	span.End()
+}
+
+// readWhole reads an async slot's body whole, up to limit.
+func readWhole(ctx context.Context, s *slot, body io.Reader, limit int64) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(body, limit+1))
+	s.body, s.bodyErr = buf.Bytes(), deadlineErr(ctx, err)
+	if err == nil && int64(buf.Len()) > limit {
+		s.body, s.bodyErr = nil, errTooLarge
+	}
+}
+
 // pump copies body to the slot's chunks until its end, the size limit or
 // the page's end, and returns why it stopped early (nil at the end). While
 // the queue is full, the fragment is not waited on: clk is paused.
 func (c *Composer) pump(ctx context.Context, clk *clock, s *slot, body io.Reader, limit int64) error {
 	var total int64
 	for {
+		if len(s.chunks) == cap(s.chunks) && !s.writing.Load() {
+			if err := s.awaitTurn(ctx, clk); err != nil {
+				return err
+			}
+		}
 		bp := c.getChunk()
 		n, err := body.Read(*bp)
 		if n > 0 {
 			total += int64(n)
 			if total > limit {
-				c.putChunk(*bp)
+				c.putChunk(bp)
 				return errTooLarge
 			}
+			*bp = (*bp)[:n]
 			select {
-			case s.chunks <- (*bp)[:n]:
+			case s.chunks <- bp:
 			default:
 				clk.pause()
 				select {
-				case s.chunks <- (*bp)[:n]:
+				case s.chunks <- bp:
 				case <-ctx.Done():
-					c.putChunk(*bp)
+					c.putChunk(bp)
 					return context.Cause(ctx)
 				}
 				clk.resume()
 			}
 		} else {
-			c.putChunk(*bp)
+			c.putChunk(bp)
 		}
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
+		}
+	}
+}
+
+// awaitTurn waits, its queue full, until the page writer reaches the slot:
+// a fragment not being written holds its queue's chunks and no more, the
+// rest of its body waiting in its socket (the kernel's memory, not the
+// process's). The wait is the composer's: clk is paused.
+func (s *slot) awaitTurn(ctx context.Context, clk *clock) error {
+	turn := s.turn.Load()
+	if turn == nil {
+		ch := make(chan struct{}, 1)
+		turn = &ch
+		s.turn.Store(turn)
+	}
+	// The writer sets writing, then looks for turn; the pump stores turn,
+	// then looks at writing: one of the two sees the other's.
+	if s.writing.Load() {
+		return nil
+	}
+	clk.pause()
+	defer clk.resume()
+	select {
+	case <-*turn:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// startWriting is the page writer reaching the slot: its pump reads on.
+func (s *slot) startWriting() {
+	s.writing.Store(true)
+	if turn := s.turn.Load(); turn != nil {
+		select {
+		case *turn <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -85,7 +86,8 @@ type Composer struct {
 	// ChunkSize is the size of one read from a fragment body.
 	ChunkSize int
 	// QueueChunks bounds how many chunks a fragment that is not yet being
-	// written may read ahead.
+	// written reads ahead: with its queue full it reads no further, the
+	// rest of its body waiting in its socket.
 	QueueChunks int
 	// MaxFragmentBytes cuts a fragment body that grows beyond it.
 	MaxFragmentBytes int64
@@ -110,7 +112,8 @@ type Composer struct {
 	// DefaultIslandSkew.
 	IslandMinLife, IslandSkew time.Duration
 
-	pool sync.Pool // *[]byte of ChunkSize
+	pool       sync.Pool // *[]byte of ChunkSize
+	chunksMade atomic.Int64
 }
 
 // Page is one page request.

@@ -41,6 +41,8 @@ type pageWriter struct {
 	next           int    // the template part writeParts goes on from
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
+
+	emitFn func([]byte) // write as a function value, made once a page (emit)
 }
 
 // start writes the response header once the required fragments have given
@@ -185,6 +187,15 @@ var pageBuffers = sync.Pool{New: func() any {
 	b := make([]byte, 0, pageBufferSize)
 	return &b
 }}
+
+// emit is write as a function value for the guard, made once a page: a
+// method value passed on is an allocation each time.
+func (pw *pageWriter) emit() func([]byte) {
+	if pw.emitFn == nil {
+		pw.emitFn = pw.write
+	}
+	return pw.emitFn
+}
 
 func (pw *pageWriter) flush() {
 	if pw.broken || !pw.dirty {
@@ -334,6 +345,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 	// its elements from taking or naming the page's ids.
 	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
 	written := 0
+	s.startWriting()
 	for {
 		chunk, ok, alive := waitFor(pw, ctx, s.chunks)
 		if !alive {
@@ -343,8 +355,8 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		if !ok {
 			break
 		}
-		g.Write(chunk, pw.write)
-		written += len(chunk)
+		g.Write(*chunk, pw.emit())
+		written += len(*chunk)
 		pw.c.putChunk(chunk)
 		if pw.broken {
 			// The browser is gone or stopped reading (a write deadline):
@@ -352,7 +364,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 			return
 		}
 	}
-	g.Close(pw.write)
+	g.Close(pw.emit())
 	if s.bodyErr == nil {
 		pw.writeLinkScripts(s.header)
 		return

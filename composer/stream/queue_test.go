@@ -1,0 +1,101 @@
+package stream_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/registry"
+	"github.com/ssr-mfe/composer/composer/stream"
+	"github.com/ssr-mfe/composer/composer/template"
+)
+
+// A fragment that is not being written holds one chunk of its body, the
+// queue's, and no more: the rest waits in its socket (the kernel's memory,
+// not the process's) until the page writer reaches the slot. With a
+// thousand pages of five big fragments, four of each page wait behind the
+// first: a chunk read ahead into the pump's hand was 8 KiB each, 32 MB.
+// The wait is the composer's, not the fragment's: it does not count
+// against the fragment's deadline (breaker/waiting_test.go).
+func TestAFragmentNotBeingWrittenHoldsOnlyItsQueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.composer.ChunkSize = 16
+	e.composer.QueueChunks = 1
+	release := make(gate)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if release.wait(r) {
+			write(w, "[A]")
+		}
+	})})
+	big := strings.Repeat("0123456789abcdef", 10) // ten chunks
+	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, big)
+	})})
+	_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>`, nil))
+	// b's whole body has come; its pump has filled the queue and waits.
+	for end := time.Now().Add(safety); !pumpWaits(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("b's pump never waited for the page writer")
+		}
+	}
+	if got := e.composer.ChunksMade(); got != 1 {
+		t.Errorf("a fragment waiting behind another, its queue of 1 full: %d chunks held, want 1", got)
+	}
+	close(release)
+	if got := body.rest(); got != "H[A]-"+big {
+		t.Errorf("page = %q", got)
+	}
+}
+
+// pumpWaits reports whether a fragment's pump is parked on the page
+// writer (its queue full), not reading.
+func pumpWaits() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "(*Composer).pump") && (strings.Contains(g, "[select") || strings.Contains(g, "[chan send")) {
+			return true
+		}
+	}
+	return false
+}
+
+// Copying a fragment's body allocates nothing per chunk: a chunk goes
+// back to the pool as it came out (no new pointer to it), and the guard
+// writes through one function value per page, not one per chunk. A
+// 64 KB fragment is eight chunks, a thousand pages of five such are forty
+// thousand: garbage that only raises the heap the collector lets grow.
+//
+// Not parallel: it counts the process's allocations.
+func TestCopyingAFragmentAllocatesNothingPerChunk(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops chunks on purpose")
+	}
+	const size = 64
+	allocs := func(chunks int) float64 {
+		mem := memTransport{"mem://f": strings.Repeat("x", chunks*size)}
+		tpl, err := template.Compile("t.html", []byte(`<p><micro-frontend id=f/></p>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &stream.Composer{Fetch: mem, Registry: registry.New(map[string]registry.Entry{"f": {Endpoint: "mem://f"}}), ChunkSize: size}
+		page := &stream.Page{Template: tpl, RequestID: "allocs"}
+		r := httptest.NewRequest("GET", "/", nil)
+		return testing.AllocsPerRun(50, func() { c.Serve(&discard{h: http.Header{}}, r, page) })
+	}
+	few, many := allocs(2), allocs(42)
+	if per := (many - few) / 40; per > 0.1 {
+		t.Errorf("a page of 2 chunks: %.1f allocations, of 42 chunks: %.1f: %.2f a chunk, want none", few, many, per)
+	}
+}
