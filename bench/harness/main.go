@@ -297,7 +297,7 @@ func main() {
 				s.stop()
 				s.startAndWait()
 				pid := s.cmd.Process.Pid
-				idle := treeKB(pid, rssKB)
+				idle := treeSum(pid, rssKB)
 				if *profile && i == 0 && s.composer {
 					go func() {
 						// While the fragments are awaited, and twice while
@@ -317,10 +317,10 @@ func main() {
 						}
 					}()
 				}
-				stopSampling := samplePeak(pid, func(pid int) int { return treeKB(pid, pssKB) })
+				stopSampling := samplePeak(pid, func(pid int) int { return treeSum(pid, pssKB) })
 				_, t := probe(s.url()+"/s3", *streams*2, *streams)
 				psss[s] = append(psss[s], mb(stopSampling()))
-				peaks[s] = append(peaks[s], mb(treeKB(pid, peakKB)))
+				peaks[s] = append(peaks[s], mb(treeSum(pid, peakKB)))
 				idles[s] = append(idles[s], mb(idle))
 				ttlbs[s] = append(ttlbs[s], pct(t, 50))
 			}
@@ -351,13 +351,26 @@ func main() {
 		encs := []string{"", "gzip", "br"}
 		for i := range *rounds {
 			for _, s := range order(i) {
-				if !s.composer {
-					continue
-				}
 				// The encodings in a rotating order, so that none is always
-				// measured first or last.
+				// measured first or last; the peers, which do not compress,
+				// without one only: what a page costs nginx and Tailor,
+				// their workers' CPU summed.
 				for j := range encs {
 					enc := encs[(i+j)%len(encs)]
+					if !s.composer {
+						if enc != "" {
+							continue
+						}
+						settle()
+						pid := s.cmd.Process.Pid
+						cpu0 := treeSum(pid, cpuMicros)
+						r := wrk(s.url()+"/s1", *conc, *duration)
+						c := treeSum(pid, cpuMicros) - cpu0
+						k := key{s, enc}
+						cpu[k] = append(cpu[k], float64(c)/(r*duration.Seconds()))
+						rate[k] = append(rate[k], r)
+						continue
+					}
 					if *profile && i == 0 && s.composer && enc != "" {
 						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", s.debugPort, max(1, int(duration.Seconds())-1)), filepath.Join(work, profilePrefix(s, composer)+"cpu-"+enc+".prof"))
 					}
@@ -384,7 +397,10 @@ func main() {
 		var cells []string
 		for _, s := range servers {
 			if !s.composer {
-				cells = append(cells, "")
+				// nginx reads and writes its sockets with recv and send,
+				// which /proc's counts leave out: CPU only.
+				k := key{s, ""}
+				cells = append(cells, fmt.Sprintf("none %.0f µs (%.0f pages/s)", median(cpu[k]), median(rate[k])))
 				continue
 			}
 			var parts []string
@@ -951,16 +967,16 @@ func profilePrefix(s, composer *server) string {
 }
 func peakKB(pid int) int { return procStatus(pid, "VmHWM") }
 
-// treeKB sums f over pid and its descendants (nginx's workers, Tailor's
+// treeSum sums f over pid and its descendants (nginx's workers, Tailor's
 // cluster workers).
-func treeKB(pid int, f func(int) int) int {
+func treeSum(pid int, f func(int) int) int {
 	sum := f(pid)
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, t := range tasks {
 		b, _ := os.ReadFile(t)
 		for _, c := range strings.Fields(string(b)) {
 			if n, err := strconv.Atoi(c); err == nil {
-				sum += treeKB(n, f)
+				sum += treeSum(n, f)
 			}
 		}
 	}
@@ -976,6 +992,9 @@ func cpuTime(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
+
+// cpuMicros is cpuTime in microseconds, for treeSum.
+func cpuMicros(pid int) int { return int(cpuTime(pid).Microseconds()) }
 
 // syscalls is how many read and write system calls pid has made.
 func syscalls(pid int) (reads, writes int) {
