@@ -185,11 +185,16 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 	const pages = 200
 	release := make(chan struct{})
 	var inFlight atomic.Int64
+	var warming atomic.Bool
 	// Fragments wait for the release however slow the machine: their deadline
 	// is far away, and no breaker opens on the few dials that a starved
 	// machine times out in the burst of 600 (five in a row would open it,
 	// and later pages would end at once with fallbacks).
 	inst := pageWithEntries(t, map[string]string{"COMPOSER_SHUTDOWN_TIMEOUT": "15s", "COMPOSER_FRAGMENT_TIMEOUT": "60s"}, `{"endpoint": %q, "breaker": "off"}`, func(w http.ResponseWriter, r *http.Request) {
+		if warming.Load() {
+			io.WriteString(w, "<i>warm</i>")
+			return
+		}
 		inFlight.Add(1)
 		select {
 		case <-release:
@@ -200,6 +205,25 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 	})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: pages, MaxConnsPerHost: pages}}
 	defer client.CloseIdleConnections()
+	// The pages in flight go over kept connections: the fragment client's
+	// pool is filled first by as many pages at once that answer at once. A
+	// dial that a starved machine (the race detector, two cores, other
+	// tests) times out in a burst of 600 fails its fragment, which then
+	// never arrives (the page, still waiting for its others, stays in
+	// flight), and the test would wait for it in vain: it failed so under
+	// two busy loops, two runs in six.
+	warming.Store(true)
+	var warm sync.WaitGroup
+	for i := range pages {
+		warm.Go(func() {
+			if resp, err := client.Get(fmt.Sprintf("%s/p/warm%d", inst.base, i)); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	warm.Wait()
+	warming.Store(false)
 	results := make(chan string, pages)
 	for i := range pages {
 		go func() {
@@ -225,7 +249,7 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("200 pages in flight: %d of %d fragment requests arrived within %v", inFlight.Load(), pages*3, safety)
+			t.Fatalf("200 pages in flight: %d of %d fragment requests arrived within %v; the composer's warnings:\n%s", inFlight.Load(), pages*3, safety, warnings(inst.logs.String()))
 		}
 	}
 	stopped := time.Now()
@@ -254,4 +278,15 @@ func TestShutdownWith200PagesInFlight(t *testing.T) {
 		t.Fatal("run did not return within the grace period")
 	}
 	t.Logf("shutdown: %d of %d pages in flight completed whole; run returned %v after SIGTERM", whole, pages, time.Since(stopped).Round(time.Millisecond))
+}
+
+// warnings are the JSON log's warn and error lines, the first twenty.
+func warnings(log string) string {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines[:min(len(lines), 20)], "\n")
 }
