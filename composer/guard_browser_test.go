@@ -213,3 +213,57 @@ func TestBrowserFragmentsCannotActOnPageElementsByID(t *testing.T) {
 		t.Errorf("problems under the strict CSP:\n%v", p)
 	}
 }
+
+// A fragment cannot write a tag the guard did not read: an attribute the
+// guard drops (form, here) directly followed by the next one with no space
+// (a="x"b is a and b) left that next one glued to the tag's name, so
+// <s form="x"cript> came out <script>, passed neither inert nor checked,
+// and ran, on a page without a CSP as on one with (the outside attack on
+// issue 25's guard). Now it stays an <s> with an attribute cript, its text
+// is text, and the page after the slot is as the template wrote it.
+func TestBrowserFragmentsCannotGlueATagName(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/closed": // the attack's form: the script closed by what follows
+			fmt.Fprint(w, `<s form="x"cript>window.__glued=1;//</s><script></script><p id="fragp">frag</p>`)
+		case "/plain":
+			fmt.Fprint(w, `<s form="x"cript>window.__glued=1</script><p id="fragp">frag</p>`)
+		case "/id": // an id of the page, which the guard also drops
+			fmt.Fprint(w, `<s id="after"cript>window.__glued=1;//</s><script></script><p id="fragp">frag</p>`)
+		}
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/closed": "closed.html", "/plain": "plain.html", "/id": "id.html"}`)
+	for _, name := range []string{"closed", "plain", "id"} {
+		writeFile(t, filepath.Join(dir, name+".html"), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"></head><body>
+<main id="main"><div id="slot"><micro-frontend id="`+name+`" timeout="10s"/></div><p id="after">after</p></main>
+<footer id="foot">footer</footer></body></html>`)
+	}
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"closed": %q, "plain": %q, "id": %q}`, frag.URL+"/closed", frag.URL+"/plain", frag.URL+"/id"))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CACHE_BYTES": "0"})
+	b := newBrowser(t, 800, 600)
+	for _, path := range []string{"/closed", "/plain", "/id"} {
+		b.open(inst.base + path)
+		b.do(b.until(`document.readyState === "complete"`))
+		got := eval[string](b, `(() => {
+			const r = [];
+			if (window.__glued) r.push("the fragment's glued script ran");
+			if (document.querySelector("#slot script:not([type])")) r.push("the slot holds a live script");
+			const s = document.querySelector("#slot > s");
+			if (!s || !s.hasAttribute("cript")) r.push("the fragment's <s cript> is not in its slot");
+			if (!document.querySelector("#slot p#fragp")) r.push("the fragment's paragraph is not in its slot");
+			const a = document.getElementById("after");
+			if (!a || a.parentElement.id !== "main" || a.previousElementSibling.id !== "slot" || a.textContent !== "after") r.push("the page's #after is not where the template put it");
+			const f = document.getElementById("foot");
+			if (!f || f.parentElement !== document.body || f.textContent !== "footer") r.push("the page's footer is not where the template put it");
+			if (document.title !== "t") r.push("the title is " + document.title);
+			return r.join("; ");
+		})()`)
+		if got != "" {
+			t.Errorf("%s: %s", path, got)
+		}
+	}
+}

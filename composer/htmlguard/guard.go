@@ -674,9 +674,13 @@ func (g *Guard) attrs(t []byte, elem string) ([]byte, bool) {
 		switch {
 		case drop:
 			out = append(out, t[last:prev]...)
-			if i < len(t) && t[i] == '/' {
-				// Kept apart from the attribute before, whose unquoted
-				// value it would end: <a b=c d=e/> is not <a b=c/>.
+			if i < len(t) && !isSpace(t[i]) && t[i] != '>' && !isSpace(out[len(out)-1]) {
+				// It goes with the separator before it, so one is written
+				// before what follows it with none: a name after a quoted
+				// value starts a new attribute (<s form="x"cript> is s with
+				// cript, not <script>), and a '/' kept apart from the
+				// attribute before, whose unquoted value it would end
+				// (<a b=c d=e/> is not <a b=c/>).
 				out = append(out, ' ')
 			}
 			last, changed = i, true

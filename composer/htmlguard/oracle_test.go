@@ -490,6 +490,17 @@ func namedInputs() []corpusInput {
 		// References in the forms the browser reads as the page's
 		// element (issue 25, item 5, the outside attack's D1 and D2).
 		`<svg><set href=" #x" attributeName=href to=y /><set href="/p#x"/><discard xlink:href="#%78"/><a href="#x"><rect/></a></svg><img usemap="p#x"><map name="#x"><area shape=default href=/></map>`,
+		// A quoted value followed by the next attribute with no space
+		// (a="v"b is a and b): a dropped attribute there glued the next to
+		// the tag's name (the outside attack on issue 25's guard).
+		`<s form="x"cript>x</script><p>`,
+		`<p form="x"laintext>x`,
+		`<b form=""ody onload=x>`,
+		`<t form=""emplate shadowrootmode=open>x`,
+		`<x a="1"form='y'b c='d'e>x`,
+		`<s/form="x"/cript>x`,
+		`<textare form=f a="1"form="y"a><b>`,
+		`<tabl formaction=""e><tr><td>x`,
 	} {
 		in = append(in, corpusInput{s, "named"})
 	}

@@ -50,7 +50,11 @@ func TestGuardRandomSoup(t *testing.T) {
 	for range n {
 		var b strings.Builder
 		for range 1 + r.IntN(40) {
-			b.WriteString(soupTokens[r.IntN(len(soupTokens))])
+			if r.IntN(4) == 0 {
+				b.WriteString(soupTag(r))
+			} else {
+				b.WriteString(soupTokens[r.IntN(len(soupTokens))])
+			}
 			if r.IntN(4) == 0 {
 				b.WriteString("x")
 			}
@@ -81,6 +85,38 @@ func TestGuardRandomSoup(t *testing.T) {
 	if failures > 0 {
 		t.Errorf("%d failures", failures)
 	}
+}
+
+// Start tags of attributes written every way the tokenizer reads them
+// apart, the guard's own targets among them: soupTag writes a tag name
+// (whole, or the head of one whose tail may follow as the next
+// attribute's name), then attributes quoted, unquoted or bare, with a
+// space, a slash or nothing between them (nothing after a quoted value
+// starts a new attribute: a="v"b is a and b).
+var (
+	soupNames = fieldsUnquoted(`s p b m t x ba tabl textare templat div input template map img a svg set`)
+	soupAttrs = fieldsUnquoted(`form="x" form='' formaction=y form id="x" id='slot' for="x" aria-describedby="x y" usemap="#x"
+name="x" href="#x" shadowrootmode="open" shadowrootmode=open a="v" a='v' a=v a class="c" onload=x =x`)
+	soupTails = fieldsUnquoted(`cript laintext ody ase eta emplate e a tyle itle extarea mg`)
+	soupSeps  = []string{"", "", " ", "/", " /", "\t"}
+)
+
+func soupTag(r *rand.Rand) string {
+	var b strings.Builder
+	b.WriteString("<" + soupNames[r.IntN(len(soupNames))])
+	for range r.IntN(4) {
+		b.WriteString(soupSeps[r.IntN(len(soupSeps))])
+		if r.IntN(3) == 0 {
+			b.WriteString(soupTails[r.IntN(len(soupTails))])
+		} else {
+			b.WriteString(soupAttrs[r.IntN(len(soupAttrs))])
+		}
+	}
+	if r.IntN(4) == 0 {
+		b.WriteString("/")
+	}
+	b.WriteString(">")
+	return b.String()
 }
 
 // fieldsUnquoted splits s at white space and reads \x00, \r and \n.
