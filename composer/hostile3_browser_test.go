@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/settings"
 )
 
 // chromiumPaddings are the characters Chromium 156 trims from a script's
@@ -43,20 +45,32 @@ func TestBrowserPaddedScriptTypesNeverRun(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "p.html"), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><link rel="icon" href="data:,"></head><body>
 <div id="sync"><micro-frontend id="evil" timeout="10s"/></div>
 <div id="async"><micro-frontend id="evil" timeout="10s" async/></div>
+<div id="client"><micro-frontend id="evil" timeout="10s" client><p>…</p></micro-frontend></div>
 </body></html>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
 	writeFile(t, regFile, fmt.Sprintf(`{"evil": %q}`, frag.URL+"/"))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CACHE_BYTES": "0"})
-	b := newBrowser(t, 800, 600)
-	b.open(inst.base + "/")
-	b.do(b.until(`document.readyState === "complete" && !!document.querySelector("#async #frag-end")`))
-	// Give the src scripts the time to load and run.
-	b.wait(`false`, 500*time.Millisecond)
-	if got := eval[[]string](b, `window.pwned || []`); len(got) > 0 {
-		t.Errorf("%d injected scripts with a padded type ran: %q", len(got), got)
-	}
-	if !eval[bool](b, `JSON.parse(document.getElementById("data").textContent).kept === true`) {
-		t.Error("the fragment's JSON data block is not readable")
+	// Without a policy every slot kind is exposed; under the demo's strict
+	// policy the async mover and the island script insert the script.
+	for _, csp := range []string{"", settings.DemoCSP} {
+		t.Run(map[bool]string{true: "no CSP", false: "demo CSP"}[csp == ""], func(t *testing.T) {
+			env := map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_CACHE_BYTES": "0",
+				"COMPOSER_ISLAND_KEYS": "k1=" + strings.Repeat("i", 40), "COMPOSER_ISLAND_KEY_ID": "k1"}
+			if csp != "" {
+				env["COMPOSER_CSP"] = csp
+			}
+			inst := start(t, env)
+			b := newBrowser(t, 800, 600)
+			b.open(inst.base + "/")
+			b.do(b.until(`document.readyState === "complete" && document.querySelectorAll("#frag-end").length === 3`))
+			// Give the src scripts the time to load and run.
+			b.wait(`false`, 500*time.Millisecond)
+			if got := eval[[]string](b, `window.pwned || []`); len(got) > 0 {
+				t.Errorf("%d injected scripts with a padded type ran: %q", len(got), got)
+			}
+			if !eval[bool](b, `JSON.parse(document.getElementById("data").textContent).kept === true`) {
+				t.Error("the fragment's JSON data block is not readable")
+			}
+		})
 	}
 }
 
