@@ -32,11 +32,16 @@ func init() {
 	set(pVoid, "area", "base", "basefont", "bgsound", "br", "col", "embed", "hr", "img", "image", "input",
 		"keygen", "link", "meta", "param", "source", "track", "wbr")
 	set(pDrop, "html", "head", "body", "frameset", "frame", "base", "plaintext", "isindex")
+	// search's tags are dropped, its content kept: the standard (and Go's
+	// parser) has it special, Chromium's tree builder does not (a <dt>
+	// closes through it there), so the two would disagree on what is
+	// open after it. Without the element, both read the same.
+	set(pDrop, "search")
 	set(pRCDATA, "title", "textarea")
 	set(pRawText, "style", "xmp", "iframe", "noembed", "noframes", "noscript")
 	set(pScript, "script")
 	set(pClosesP, "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div", "dl",
-		"fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main", "menu", "nav", "ol", "p", "search",
+		"fieldset", "figcaption", "figure", "footer", "header", "hgroup", "main", "menu", "nav", "ol", "p",
 		"section", "summary", "ul", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "listing", "form", "li", "dd", "dt",
 		"table", "hr", "xmp", "plaintext")
 	set(pHeading, "h1", "h2", "h3", "h4", "h5", "h6")
@@ -47,7 +52,7 @@ func init() {
 		"fieldset", "figcaption", "figure", "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6",
 		"head", "header", "hgroup", "hr", "html", "iframe", "img", "input", "keygen", "li", "link", "listing", "main",
 		"marquee", "menu", "meta", "nav", "noembed", "noframes", "noscript", "object", "ol", "p", "param", "plaintext",
-		"pre", "script", "search", "section", "select", "source", "style", "summary", "table", "tbody", "td",
+		"pre", "script", "section", "select", "source", "style", "summary", "table", "tbody", "td",
 		"template", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "ul", "wbr", "xmp")
 	// Go's parser also ends the default scope at select.
 	set(pScope, "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "select")

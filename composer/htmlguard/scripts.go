@@ -14,7 +14,8 @@ import (
 // script that the piece's own policy vouches for (a nonce, or a hash of
 // its text; a src script by its nonce only), or every HTML script when
 // Trust is set, is followed by the activator, which makes it live at that
-// point. Data blocks (application/json, ...) pass as they are. A script
+// point. Data blocks (application/json, ...) pass as they are; a type an
+// engine may run once trimmed is not one (inert.Kind). A script
 // the guard had to cut (the piece ended in it, or Go's tokenizer and the
 // standard disagree where it ends) stays inert.
 type Scripts struct {

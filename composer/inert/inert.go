@@ -46,6 +46,8 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Type is the type of an inert script: no browser runs it.
@@ -70,32 +72,78 @@ const Tag = "<script>" + Activator + "</script>"
 
 // Kind is what a browser does with a <script> whose first type and
 // language attributes are these (present or not): runs reports whether
-// it runs at all, and kind is the type an inert copy keeps in TypeAttr:
-// "" for a classic script, "module", "importmap" or "speculationrules".
-// Any other type is a data block (application/json, ld+json, a
-// template's text/x-template, a type with parameters): it never runs and
-// is left as it is.
+// it may run at all, and kind is the type an inert copy keeps in
+// TypeAttr: "" for a classic script, "module", "importmap" or
+// "speculationrules". Any other type is a data block (application/json,
+// ld+json, a template's text/x-template): it never runs and is left as it
+// is.
+//
+// The answer errs toward "runs", for every engine: browsers do not all
+// trim the same characters from a type (Chromium trims a vertical tab and
+// the Unicode spaces, which the standard does not), so Kind trims from
+// both ends every character that is not printable ASCII and drops the
+// invisible ones (controls, format characters, spaces) inside; it reads
+// the type's essence (what is before a ";", as an engine that reads
+// parameters would), ASCII and Unicode case alike; the JavaScript types
+// include every version and x- variant of javascript, ecmascript,
+// jscript and livescript (Chromium's legacy languages go to
+// javascript1.7); a type or language of padding only is JavaScript.
 func Kind(typ string, hasType bool, lang string, hasLang bool) (kind string, runs bool) {
 	var t string
 	switch {
-	case hasType && typ != "":
-		t = typ
-	case !hasType && hasLang && lang != "":
-		t = "text/" + lang
-	default:
-		return "", true
+	case hasType:
+		t = essence(typ)
+	case hasLang:
+		t = essence(lang)
+		if t != "" {
+			t = "text/" + t
+		}
 	}
-	t = strings.ToLower(strings.Trim(t, " \t\n\f\r"))
-	switch t {
-	case "application/ecmascript", "application/javascript", "application/x-ecmascript", "application/x-javascript",
-		"text/ecmascript", "text/javascript", "text/javascript1.0", "text/javascript1.1", "text/javascript1.2",
-		"text/javascript1.3", "text/javascript1.4", "text/javascript1.5", "text/jscript", "text/livescript",
-		"text/x-ecmascript", "text/x-javascript":
+	switch {
+	case t == "" || jsType(t):
 		return "", true
-	case "module", "importmap", "speculationrules":
+	case t == "module", t == "importmap", t == "speculationrules":
+		return t, true
+	case t == "webbundle": // an older Chromium's: it fetched resources for the page
 		return t, true
 	}
 	return "", false
+}
+
+// essence is a type or language as Kind compares it: see Kind.
+func essence(v string) string {
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimFunc(v, func(r rune) bool { return r <= ' ' || r >= 0x7f })
+	v = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, v)
+	return strings.ToLower(v)
+}
+
+// jsType reports whether t (an essence) is a JavaScript MIME type, or
+// one an engine may take for one: [text/|application/][x-]NAME[VERSION]
+// with NAME javascript, ecmascript, jscript or livescript and VERSION
+// digits and dots.
+func jsType(t string) bool {
+	if s, ok := strings.CutPrefix(t, "text/"); ok {
+		t = s
+	} else if s, ok := strings.CutPrefix(t, "application/"); ok {
+		t = s
+	} else {
+		return false
+	}
+	t = strings.TrimPrefix(t, "x-")
+	for _, name := range [...]string{"javascript", "ecmascript", "jscript", "livescript"} {
+		if v, ok := strings.CutPrefix(t, name); ok {
+			return strings.Trim(v, "0123456789.") == ""
+		}
+	}
+	return false
 }
 
 // Policy is what a fragment's own Content-Security-Policy headers vouch

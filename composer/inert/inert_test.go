@@ -54,7 +54,11 @@ func TestKind(t *testing.T) {
 		{"speculationrules", true, "", false, "speculationrules", true},
 		{"application/json", true, "", false, "", false},
 		{"application/ld+json", true, "", false, "", false},
-		{"text/javascript; charset=utf-8", true, "", false, "", false},
+		{"text/javascript; charset=utf-8", true, "", false, "", true}, // an engine that reads parameters runs it
+		{"application/json; charset=utf-8", true, "", false, "", false},
+		{"text/javascript\v", true, "", false, "", true}, // Chromium trims a vertical tab
+		{"\u3000module", true, "", false, "module", true},
+		{"", false, "javascript1.7", true, "", true}, // one of Chromium's legacy languages
 		{"", false, "javascript", true, "", true},
 		{"", false, "vbscript", true, "", false},
 		{"mfe/inert", true, "", false, "", false},
