@@ -20,8 +20,10 @@ import (
 // first: a chunk read ahead into the pump's hand was 8 KiB each, 32 MB.
 // The wait is the composer's, not the fragment's: it does not count
 // against the fragment's deadline (breaker/waiting_test.go).
+//
+// Not parallel: pumpWaits looks at every goroutine of the process, and
+// another test's pump waiting would pass for b's.
 func TestAFragmentNotBeingWrittenHoldsOnlyItsQueue(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.composer.ChunkSize = 16
 	e.composer.QueueChunks = 1
@@ -37,7 +39,7 @@ func TestAFragmentNotBeingWrittenHoldsOnlyItsQueue(t *testing.T) {
 	})})
 	_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>`, nil))
 	// b's whole body has come; its pump has filled the queue and waits.
-	for end := time.Now().Add(safety); !pumpWaits(); time.Sleep(5 * time.Millisecond) {
+	for end := time.Now().Add(safety); e.composer.ChunksMade() == 0 || !pumpWaits(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatal("b's pump never waited for the page writer")
 		}
