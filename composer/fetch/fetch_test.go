@@ -129,16 +129,7 @@ func BenchmarkHTTPFetch(b *testing.B) {
 	defer h.Close()
 	req := &Request{Endpoint: s.URL + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}, "X-Request-Id": {"r"}}}
 	b.ReportAllocs()
-	for b.Loop() {
-		resp, err := h.Fetch(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	fetchLoop(b, h, req)
 }
 
 func TestPersonal(t *testing.T) {
@@ -190,5 +181,20 @@ func TestHeadersNeverForwardOverrideTokens(t *testing.T) {
 	got := Headers(page, "rid", []string{"Cookie", "Mfe-Override"})
 	if got.Get("Mfe-Override") != "" || len(got["Cookie"]) != 1 || got.Get("Cookie") != "a=1; b=2" {
 		t.Errorf("forwarded %v", got)
+	}
+}
+
+// fetchLoop fetches req and reads its answer whole, b.N times.
+func fetchLoop(b *testing.B, h *HTTP, req *Request) {
+	b.Helper()
+	for b.Loop() {
+		resp, err := h.Fetch(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
 	}
 }

@@ -14,22 +14,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/internal/goroutines"
 )
 
 // clientGoroutines counts the goroutines of this process that are not a
 // test server's: those of the client, the test and the runtime.
 func clientGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	count := 0
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
+	for _, g := range goroutines.Stacks() {
 		if !strings.Contains(g, "net/http.(*conn).serve") && !strings.Contains(g, "net/http.(*Server).Serve") && !strings.Contains(g, "net/http.(*connReader).backgroundRead") {
 			count++
 		}
@@ -240,17 +233,8 @@ func TestHTTPWaitingRequestsHoldNoReadBuffer(t *testing.T) {
 // waitingInExchange counts the goroutines blocked on a socket inside
 // wire.exchange: requests written, their answers awaited.
 func waitingInExchange() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	count := 0
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
+	for _, g := range goroutines.Stacks() {
 		if strings.Contains(g, "[IO wait") && strings.Contains(g, "(*wire).exchange") {
 			count++
 		}

@@ -159,16 +159,7 @@ func BenchmarkWireKeptConnection(b *testing.B) {
 	b.ReportAllocs()
 	r0, w0 := ioCounts(b)
 	u0 := usage(b)
-	for b.Loop() {
-		resp, err := h.Fetch(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	fetchLoop(b, h, req)
 	u1 := usage(b)
 	r1, w1 := ioCounts(b)
 	b.ReportMetric(float64(r1-r0)/float64(b.N), "reads/op")

@@ -17,20 +17,7 @@ func guarded(src string, n int) string { return guardedReserving(nil, src, n) }
 // guardedReserving runs src through a guard that reserves the ids of the
 // page, in chunks of size n (0: whole).
 func guardedReserving(ids map[string]bool, src string, n int) string {
-	g := Guard{Reserved: ids}
-	var out bytes.Buffer
-	emit := func(b []byte) { out.Write(b) }
-	b := []byte(src)
-	if n <= 0 {
-		n = len(b) + 1
-	}
-	for len(b) > 0 {
-		k := min(n, len(b))
-		g.Write(b[:k], emit)
-		b = b[k:]
-	}
-	g.Close(emit)
-	return out.String()
+	return guardedBy(Guard{Reserved: ids}, src, n)
 }
 
 func TestGuard(t *testing.T) {

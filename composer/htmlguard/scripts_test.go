@@ -97,20 +97,7 @@ func TestScriptsTrustedOrNoPolicy(t *testing.T) {
 
 // guardedWith runs src through a guard with scripts, in chunks of n.
 func guardedWith(s *Scripts, src string, n int) string {
-	g := Guard{Scripts: s}
-	var out strings.Builder
-	emit := func(b []byte) { out.Write(b) }
-	b := []byte(src)
-	if n <= 0 {
-		n = len(b) + 1
-	}
-	for len(b) > 0 {
-		k := min(n, len(b))
-		g.Write(b[:k], emit)
-		b = b[k:]
-	}
-	g.Close(emit)
-	return out.String()
+	return guardedBy(Guard{Scripts: s}, src, n)
 }
 
 // liveScripts lists the scripts of the parsed page that a browser would

@@ -3,11 +3,11 @@ package stream_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/internal/goroutines"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -56,16 +56,7 @@ func TestAFragmentNotBeingWrittenHoldsOnlyItsQueue(t *testing.T) {
 // pumpWaits reports whether a fragment's pump is parked on the page
 // writer (its queue full), not reading.
 func pumpWaits() bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
+	for _, g := range goroutines.Stacks() {
 		if strings.Contains(g, "(*Composer).pump") && (strings.Contains(g, "[select") || strings.Contains(g, "[chan send")) {
 			return true
 		}
