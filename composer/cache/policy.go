@@ -35,12 +35,12 @@ type CacheControl struct {
 	sMaxAgeValid bool
 }
 
-// splitDirectives splits one Cache-Control line at the commas outside
-// quoted strings (§5.2: an argument may be a quoted-string, which may hold
-// commas and escaped quotes).
-func splitDirectives(v string) []string {
-	var out []string
-	quoted, escaped, from := false, false, 0
+// cutDirective cuts one Cache-Control line at its first comma outside a
+// quoted string (§5.2: an argument may be a quoted-string, which may hold
+// commas and escaped quotes): the first directive, and the rest of the
+// line after the comma.
+func cutDirective(v string) (directive, rest string) {
+	quoted, escaped := false, false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
 		case escaped:
@@ -50,11 +50,27 @@ func splitDirectives(v string) []string {
 		case c == '"':
 			quoted = !quoted
 		case c == ',' && !quoted:
-			out = append(out, v[from:i])
-			from = i + 1
+			return v[:i], v[i+1:]
 		}
 	}
-	return append(out, v[from:])
+	return v, ""
+}
+
+// directiveNames are the directives ParseCacheControl reads.
+var directiveNames = [...]string{"max-age", "s-maxage", "stale-while-revalidate", "stale-if-error", "no-store",
+	"no-cache", "private", "public", "must-revalidate", "proxy-revalidate"}
+
+// directiveName is name as it appears in directiveNames (names are
+// case-insensitive), or "" for one ParseCacheControl does not read. Every
+// fragment answer is parsed: no allocation, as strings.ToLower would make
+// for a name in capitals.
+func directiveName(name string) string {
+	for _, d := range directiveNames {
+		if len(d) == len(name) && strings.EqualFold(d, name) {
+			return d
+		}
+	}
+	return ""
 }
 
 // wellFormed reports whether v, one Cache-Control line, parses as a
@@ -175,9 +191,11 @@ func ParseCacheControl(h http.Header) CacheControl {
 		if !wellFormed(v) {
 			cc.Malformed = true
 		}
-		for _, d := range splitDirectives(v) {
+		for rest := v; rest != ""; {
+			var d string
+			d, rest = cutDirective(rest)
 			name, arg, hasArg := strings.Cut(strings.TrimSpace(d), "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
+			switch directiveName(strings.TrimSpace(name)) {
 			case "max-age":
 				set(&cc.MaxAge, arg)
 			case "s-maxage":

@@ -569,3 +569,20 @@ func TestCacheAgeHeader_RFC9111_4_2_3(t *testing.T) {
 		})
 	}
 }
+
+// Every fragment answer's Cache-Control is parsed, on every page: a usual
+// header costs no allocation (directive names in any case, quoted
+// arguments, several lines).
+func TestParseCacheControlAllocatesNothing(t *testing.T) {
+	for _, lines := range [][]string{
+		{"no-store"},
+		{"public, max-age=60, stale-while-revalidate=30, stale-if-error=600"},
+		{`Private, Max-Age="10", no-cache="Set-Cookie, X-Foo"`},
+		{"s-maxage=5", "must-revalidate"},
+	} {
+		h := http.Header{"Cache-Control": lines}
+		if n := testing.AllocsPerRun(100, func() { ParseCacheControl(h) }); n != 0 {
+			t.Errorf("ParseCacheControl(%q): %.1f allocations, want 0", lines, n)
+		}
+	}
+}
