@@ -241,7 +241,9 @@ func TestPageWritesPerPage(t *testing.T) {
 	}))
 	t.Cleanup(frag.Close)
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/static": "static.html", "/slot": "slot.html", "/error": "failed.html", "/redirect": "redirect.html"}`)
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/static": "static.html", "/slot": "slot.html", "/five": "five.html", "/error": "failed.html", "/redirect": "redirect.html"}`)
+	five := `<!doctype html><title>five</title><micro-frontend id="frag"/><p>1</p><micro-frontend id="frag"/><p>2</p><micro-frontend id="frag"/><p>3</p><micro-frontend id="frag"/><p>4</p><micro-frontend id="frag"/>`
+	writeFile(t, filepath.Join(dir, "five.html"), five)
 	writeFile(t, filepath.Join(dir, "static.html"), static)
 	writeFile(t, filepath.Join(dir, "slot.html"), head+`<micro-frontend id="frag"/>`+tail)
 	writeFile(t, filepath.Join(dir, "failed.html"), `<p>error</p><micro-frontend id="fail" errorbehaviour="error"/>`)
@@ -266,6 +268,9 @@ func TestPageWritesPerPage(t *testing.T) {
 		{path: "/static", encoding: "br", status: 200, body: static, writes: 1},
 		{path: "/slot", status: 200, body: head + fragment + tail, writes: 3},
 		{path: "/slot", encoding: "br", status: 200, body: head + fragment + tail, writes: 3},
+		// Five fragments answering at once: with the flush delay, no
+		// flush at their boundaries (five requests, the head, the end).
+		{path: "/five", status: 200, writes: 7},
 		// 502, or 503 once the fragment's breaker is open (then not asked).
 		{path: "/error", status: http.StatusBadGateway, writes: 2},
 		{path: "/redirect", status: http.StatusFound, writes: 2},
