@@ -24,6 +24,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/dev"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/hedge"
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/settings"
@@ -234,6 +235,9 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 	cfg.Listeners.Add(l.Addr()) // overrides never reach it
 	hs := &http.Server{
 		Handler: srv,
+		// A page's flush, and its end, reach the socket in one write
+		// each (package gather).
+		ConnContext: gather.ConnContext,
 		// Slow-loris protection. No WriteTimeout, which would bound the
 		// whole response and cut long streams: the server gives every
 		// write its own deadline (COMPOSER_WRITE_TIMEOUT) instead.
@@ -244,7 +248,7 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(l) }()
+	go func() { serveErr <- hs.Serve(gather.Listener{Listener: l}) }()
 	log.Info("listening", append([]any{slog.String("addr", l.Addr().String())}, server.StartupAttrs(l.Addr(), srv.Templates())...)...)
 	if d, ok := srv.(*dev.Server); ok {
 		d.Listening(l.Addr())

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 )
 
 // StalledWriteTimeout is the longest a write may wait while the server is
@@ -46,7 +48,7 @@ func (dl *deadlines) middleware(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl}
+		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl, conn: gather.FromContext(r.Context())}
 		if dl.atCap != nil {
 			dl.mu.Lock()
 			dl.writers[dw] = struct{}{}
@@ -89,11 +91,16 @@ type deadlineWriter struct {
 	http.ResponseWriter
 	rc *http.ResponseController
 	dl *deadlines
+	// conn, when the response is a page's (package gather), holds what
+	// net/http writes until the page's flush: the flush sends it here,
+	// within the write's deadline and squeeze's reach.
+	conn *gather.Conn
 
 	// mu orders the deadline set by a write's own goroutine and squeeze's:
 	// since is when the write in progress started, zero when none is.
-	mu    sync.Mutex
-	since time.Time
+	mu      sync.Mutex
+	since   time.Time
+	limited bool // a deadline of ours is set
 }
 
 // timeout is the deadline a write starting now gets.
@@ -105,11 +112,16 @@ func (w *deadlineWriter) timeout() time.Duration {
 	return d
 }
 
+// extend sets the deadline of a write starting now. With none to set, it
+// lifts only one it set before: lifting a deadline ends a page's gathering
+// (package gather).
 func (w *deadlineWriter) extend() {
 	if d := w.timeout(); d > 0 {
 		_ = w.rc.SetWriteDeadline(time.Now().Add(d))
-	} else {
+		w.limited = true
+	} else if w.limited {
 		_ = w.rc.SetWriteDeadline(time.Time{})
+		w.limited = false
 	}
 }
 
@@ -134,6 +146,7 @@ func (w *deadlineWriter) squeeze() {
 		return
 	}
 	_ = w.rc.SetWriteDeadline(w.since.Add(StalledWriteTimeout))
+	w.limited = true
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
@@ -143,16 +156,20 @@ func (w *deadlineWriter) Write(p []byte) (int, error) {
 }
 
 func (w *deadlineWriter) Flush() {
-	w.begin()
-	defer w.end()
-	_ = w.rc.Flush()
+	_ = w.FlushError()
 }
 
 // FlushError lets http.ResponseController report a failed flush.
 func (w *deadlineWriter) FlushError() error {
 	w.begin()
 	defer w.end()
-	return w.rc.Flush()
+	if err := w.rc.Flush(); err != nil {
+		return err
+	}
+	if w.conn != nil {
+		return w.conn.Release()
+	}
+	return nil
 }
 
 func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

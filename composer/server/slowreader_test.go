@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
@@ -48,10 +49,14 @@ func TestStalledReaderIsDroppedAndItsFragmentsCancelled(t *testing.T) {
 	s := server.New(server.Options{Log: log, Composer: c, Registry: reg, WriteTimeout: 200 * time.Millisecond})
 	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<p>head</p><micro-frontend id=big/><p>tail</p>`}))
 	returned := make(chan struct{}, 1)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() { returned <- struct{}{} }()
 		s.ServeHTTP(w, r)
 	}))
+	// As the composer serves: pages gathered (package gather).
+	ts.Listener = gather.Listener{Listener: ts.Listener}
+	ts.Config.ConnContext = gather.ConnContext
+	ts.Start()
 	defer ts.Close()
 
 	conn, err := net.DialTimeout("tcp", ts.Listener.Addr().String(), safety)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
@@ -66,7 +67,10 @@ func TestStalledReadersDoNotHoldTheCap(t *testing.T) {
 	s := server.New(server.Options{Log: log, Composer: c, Registry: reg, MaxPages: stalled, WriteTimeout: 30 * time.Second})
 	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": `<p>head</p><micro-frontend id=big/><p>tail</p>`}))
 	ts := httptest.NewUnstartedServer(s)
-	ts.Listener = smallSendBuffers{ts.Listener}
+	// As the composer serves: pages gathered (package gather), their
+	// writes held until a flush.
+	ts.Listener = gather.Listener{Listener: smallSendBuffers{ts.Listener}}
+	ts.Config.ConnContext = gather.ConnContext
 	ts.Start()
 	t.Cleanup(ts.Close)
 

@@ -105,7 +105,7 @@ var All = []Setting{
 	{"COMPOSER_REFRESH", "refresh", "30s", "how often templates and registry are re-read", false},
 	{"COMPOSER_REGISTRY_FULL_REFRESH", "registry-full-refresh", "10m", "with an ssm: registry, the longest time between two reads of the whole registry even though its change marker did not change (a safety net for writes that did not bump it)", false},
 	{"COMPOSER_FRAGMENT_TIMEOUT", "fragment-timeout", "2s", "a fragment's deadline when neither its element nor its registry entry sets one: its time to headers plus the time the composer waits on its body, never the time its body waits for the page writer", false},
-	{"COMPOSER_FLUSH_DELAY", "flush-delay", "0s", "after the page head (always flushed at once), how long written bytes may wait for more before a flush; 0 flushes at every fragment boundary", false},
+	{"COMPOSER_FLUSH_DELAY", "flush-delay", "1ms", "after the page head (always flushed at once), how long written bytes may wait for more before a flush: one write per burst of fragments instead of one per fragment boundary; 0 flushes at every boundary", false},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)", false},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
 	{"COMPOSER_MAX_PAGES", "max-pages", "2000", "pages in flight at once in this process; a page beyond it gets 503 with Retry-After at once, before any fragment is asked (never /healthz, /readyz or the admin listener); 0 turns it off", false},

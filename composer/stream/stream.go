@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/template"
@@ -135,6 +136,27 @@ type Page struct {
 // with http.ErrAbortHandler so that the server aborts the response and no
 // CDN caches a truncated page.
 func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
+	conn := gather.FromContext(r.Context())
+	if conn == nil {
+		c.serve(w, r, p, nil)
+		return
+	}
+	// Each flush reaches the socket in one write, and so does the page's
+	// end: net/http's next step on the connection sends it (package
+	// gather). A panic sends what is held before net/http cuts the
+	// connection.
+	conn.Gather()
+	ended := false
+	defer func() {
+		if !ended {
+			_ = conn.Stop()
+		}
+	}()
+	c.serve(w, r, p, conn)
+	ended = true
+}
+
+func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) {
 	ctx, cancel := context.WithCancel(r.Context())
 	var fetches sync.WaitGroup
 	// On every way out, panics included: stop the fragment requests, then
@@ -194,7 +216,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
+	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
 	if early {
 		started := false
 		defer func() {

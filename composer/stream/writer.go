@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
@@ -22,6 +23,7 @@ import (
 type pageWriter struct {
 	w         http.ResponseWriter
 	rc        *http.ResponseController
+	conn      *gather.Conn // nil: the connection cannot gather
 	c         *Composer
 	page      *Page
 	slots     []slot
@@ -207,6 +209,9 @@ func (pw *pageWriter) flush() {
 	}
 	pw.flushed = true
 	if err := pw.rc.Flush(); err != nil {
+		pw.broken = true
+	}
+	if pw.conn != nil && pw.conn.Release() != nil {
 		pw.broken = true
 	}
 	pw.dirty = false
