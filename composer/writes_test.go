@@ -252,7 +252,11 @@ func TestPageWritesPerPage(t *testing.T) {
 	writeFile(t, regFile, fmt.Sprintf(`{"frag": %q, "fail": %q, "moved": %q}`, frag.URL+"/frag", frag.URL+"/fail", frag.URL+"/moved"))
 	// One P: fewer of the runtime's wake-ups of its poller, each a write
 	// to an eventfd, which the count would take for the page's.
-	c := startChild(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_REFRESH": "1h", "GOMAXPROCS": "1"})
+	c := startChild(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_REFRESH": "1h", "GOMAXPROCS": "1",
+		// The five fragments answer at once; a flush delay far longer than
+		// that keeps a busy machine (or the race detector) from making a
+		// fragment late enough for a flush at its boundary.
+		"COMPOSER_FLUSH_DELAY": "1s"})
 
 	const pages = 20
 	for _, tt := range []struct {
@@ -268,7 +272,7 @@ func TestPageWritesPerPage(t *testing.T) {
 		{path: "/static", encoding: "br", status: 200, body: static, writes: 1},
 		{path: "/slot", status: 200, body: head + fragment + tail, writes: 3},
 		{path: "/slot", encoding: "br", status: 200, body: head + fragment + tail, writes: 3},
-		// Five fragments answering at once: with the flush delay, no
+		// Five fragments answering at once: with a flush delay, no
 		// flush at their boundaries (five requests, the head, the end).
 		{path: "/five", status: 200, writes: 7},
 		// 502, or 503 once the fragment's breaker is open (then not asked).
