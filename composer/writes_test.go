@@ -341,7 +341,8 @@ func TestGatheredPagesAreReleased(t *testing.T) {
 	t.Cleanup(frag.Close)
 	dir := t.TempDir()
 	head := "<!doctype html><title>cut</title><p>" + words(6<<10, 6) + "</p>"
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/abort": "abort.html", "/hang": "hang.html"}`)
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/abort": "abort.html", "/hang": "hang.html", "/plain": "plain.html"}`)
+	writeFile(t, filepath.Join(dir, "plain.html"), head)
 	writeFile(t, filepath.Join(dir, "abort.html"), head+`<micro-frontend id="cut" errorbehaviour="error"/><p>tail</p>`)
 	writeFile(t, filepath.Join(dir, "hang.html"), head+`<micro-frontend id="hang" timeout="1h"/><p>tail</p>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
@@ -359,7 +360,23 @@ func TestGatheredPagesAreReleased(t *testing.T) {
 		}
 	}
 
+	// A request whose body the page never reads (here one the client
+	// holds back until told to continue): net/http's step after the
+	// response is to read that body, so an end held for that step would
+	// wait for the client, or for the read timeout.
 	pc := dialPage(t, c.addr)
+	if _, err := io.WriteString(pc.conn, "GET /plain HTTP/1.1\r\nHost: composer\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(pc.r, nil); err != nil {
+		t.Errorf("a page whose request body is not sent: %v", err)
+	} else if body, err := io.ReadAll(resp.Body); err != nil || string(body) != head {
+		t.Errorf("a page whose request body is not sent: %v after %d of %d bytes (its end held until the body comes)", err, len(body), len(head))
+	}
+	pc.conn.Close()
+
+	pc = dialPage(t, c.addr)
 	if _, err := io.WriteString(pc.conn, "GET /hang HTTP/1.1\r\nHost: composer\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}

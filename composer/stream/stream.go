@@ -137,7 +137,10 @@ type Page struct {
 // CDN caches a truncated page.
 func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	conn := gather.FromContext(r.Context())
-	if conn == nil {
+	if conn == nil || r.Body != nil && r.Body != http.NoBody {
+		// A request body the page does not read is what net/http reads
+		// after the response, before any step that would send a held end:
+		// such a page is not gathered.
 		c.serve(w, r, p, nil)
 		return
 	}

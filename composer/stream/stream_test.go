@@ -1312,3 +1312,46 @@ func TestPodiumContextHeaders(t *testing.T) {
 		}
 	}
 }
+
+// The flush delay counts from the first byte not yet flushed: a fragment
+// whose chunks keep coming, each sooner than the delay, still reaches the
+// browser within about the delay, not only at its end.
+func TestFlushDelayIsACapNotAReset(t *testing.T) {
+	const chunks = 20
+	lastSent := make(chan struct{})
+	e := newEnv(t)
+	e.composer.FlushDelay = 300 * time.Millisecond
+	e.register("trickle", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		for i := range chunks {
+			if i == chunks-1 {
+				close(lastSent)
+			}
+			fmt.Fprintf(w, "<p>chunk %d</p>", i)
+			w.(http.Flusher).Flush()
+			if i < chunks-1 {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	})})
+	url := e.page(`<html><body><p>head</p><micro-frontend id="trickle"/><p>after</p><micro-frontend id="trickle"/></body></html>`, nil)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	var got strings.Builder
+	for !strings.Contains(got.String(), "chunk 0") {
+		b, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("%v after %q", err, got.String())
+		}
+		got.WriteByte(b)
+	}
+	select {
+	case <-lastSent:
+		t.Errorf("the fragment's first chunk reached the browser only after its last was sent: each new chunk put the flush off again")
+	default:
+	}
+	_, _ = io.Copy(io.Discard, r)
+}

@@ -28,15 +28,19 @@ type pageWriter struct {
 	page      *Page
 	slots     []slot
 	requestID string
-	dirty     bool    // written since the last flush
-	buf       *[]byte // written, not yet handed to w (handOver); nil when empty
-	flushed   bool    // the first flush (the page head) is done
-	timer     *time.Timer
-	broken    bool // the browser has gone
-	canary    *canaryState
-	asyncKey  string   // the random part of the async placeholders' ids
-	pageURL   *url.URL // the page's request URL: relative redirects resolve against it
-	mode      pageMode
+	dirty     bool // written since the last flush
+	// dirtySince is when the first byte not yet flushed was written: the
+	// flush delay counts from it, so bytes that keep coming never put the
+	// flush off longer than the delay.
+	dirtySince time.Time
+	buf        *[]byte // written, not yet handed to w (handOver); nil when empty
+	flushed    bool    // the first flush (the page head) is done
+	timer      *time.Timer
+	broken     bool // the browser has gone
+	canary     *canaryState
+	asyncKey   string   // the random part of the async placeholders' ids
+	pageURL    *url.URL // the page's request URL: relative redirects resolve against it
+	mode       pageMode
 
 	overlayWritten bool   // the debug view's script is in the page
 	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
@@ -157,6 +161,9 @@ func (pw *pageWriter) write(b []byte) {
 		pw.buf = pageBuffers.Get().(*[]byte)
 	}
 	*pw.buf = append(*pw.buf, b...)
+	if !pw.dirty {
+		pw.dirtySince = time.Now()
+	}
 	pw.dirty = true
 	if len(*pw.buf) >= pageBufferSize {
 		pw.handOver()
@@ -219,7 +226,8 @@ func (pw *pageWriter) flush() {
 
 // idle is called when the writer is about to block. It flushes at once the
 // first time, and otherwise returns a channel that fires when the caller,
-// still blocked, should flush (nil: nothing to flush).
+// still blocked, should flush (nil: nothing to flush): FlushDelay after
+// the first byte not yet flushed was written, however many came since.
 func (pw *pageWriter) idle() <-chan time.Time {
 	if pw.broken || !pw.dirty {
 		return nil
@@ -229,10 +237,15 @@ func (pw *pageWriter) idle() <-chan time.Time {
 		pw.flush()
 		return nil
 	}
+	wait := pw.c.FlushDelay - time.Since(pw.dirtySince)
+	if wait <= 0 {
+		pw.flush()
+		return nil
+	}
 	if pw.timer == nil {
-		pw.timer = time.NewTimer(pw.c.FlushDelay)
+		pw.timer = time.NewTimer(wait)
 	} else {
-		pw.timer.Reset(pw.c.FlushDelay)
+		pw.timer.Reset(wait)
 	}
 	return pw.timer.C
 }
