@@ -22,11 +22,14 @@ import (
 	"time"
 )
 
-// maxHeld is the most a connection holds: more goes out at once.
-const maxHeld = 64 << 10
+// maxHeld is the most a connection holds, the size of its buffer (a
+// page's writer hands over 16 KiB at most at a time): a write that does
+// not fit goes out at once, with what is held, in one writev, and nothing
+// is copied or grown for it.
+const maxHeld = 16 << 10
 
 var buffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, 32<<10)
+	b := make([]byte, 0, maxHeld)
 	return &b
 }}
 
@@ -63,9 +66,9 @@ func FromContext(ctx context.Context) *Conn {
 // Conn is a connection that can hold what is written to it, to send it in
 // one write.
 //
-// What it holds always goes out: at Release; once it holds maxHeld bytes;
-// and at the first thing net/http does with the connection after a
-// response, which is always one of SetWriteDeadline(time.Time{}) (after
+// What it holds always goes out: at Release; with a write that would take
+// it past maxHeld; and at the first thing net/http does with the
+// connection after a response, which is always one of SetWriteDeadline(time.Time{}) (after
 // every response), SetReadDeadline (a read in the background being
 // stopped), SetDeadline (a hijack), CloseWrite or ReadFrom; these also end
 // the gathering. Each goes out before the deadline changes, under the
@@ -116,11 +119,18 @@ func (c *Conn) release(stop bool) error {
 	return c.send(b)
 }
 
-// send writes b, a held buffer, and gives it back. A failed write leaves
-// the response cut: the connection is closed (as net/http does when its
-// own write fails), and every later write fails.
-func (c *Conn) send(b *[]byte) error {
-	_, err := c.Conn.Write(*b)
+// send writes b, a held buffer, and then more, if any, in one system call
+// (a writev), and gives b back. A failed write leaves the response cut:
+// the connection is closed (as net/http does when its own write fails),
+// and every later write fails.
+func (c *Conn) send(b *[]byte, more ...[]byte) error {
+	var err error
+	if len(more) == 0 {
+		_, err = c.Conn.Write(*b)
+	} else {
+		bufs := append(net.Buffers{*b}, more...)
+		_, err = bufs.WriteTo(c.Conn)
+	}
 	*b = (*b)[:0]
 	buffers.Put(b)
 	if err != nil {
@@ -150,15 +160,15 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.buf == nil {
 		c.buf = buffers.Get().(*[]byte)
 	}
-	*c.buf = append(*c.buf, p...)
-	if len(*c.buf) < maxHeld {
+	if len(*c.buf)+len(p) <= maxHeld {
+		*c.buf = append(*c.buf, p...)
 		c.mu.Unlock()
 		return len(p), nil
 	}
 	b := c.buf
 	c.buf = nil
 	c.mu.Unlock()
-	if err := c.send(b); err != nil {
+	if err := c.send(b, p); err != nil {
 		return 0, err
 	}
 	return len(p), nil
