@@ -1355,3 +1355,57 @@ func TestFlushDelayIsACapNotAReset(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, r)
 }
+
+// A page with a buffer's worth of bytes pending does not hold them for the
+// flush delay when it has to wait: with a delay of an hour, the large
+// fragment's bytes reach the browser while the next fragment still waits
+// for the test to let it answer.
+func TestFlushDelayDoesNotHoldALargePending(t *testing.T) {
+	large := "<p>" + strings.Repeat("large ", 8<<10) + "</p>"
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	e := newEnv(t)
+	e.composer.FlushDelay = time.Hour
+	e.register("large", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, large)
+	})})
+	e.register("late", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "<p>late</p>")
+	})})
+	url := e.page(`<html><body><p>head</p><micro-frontend id="large"/><micro-frontend id="late"/></body></html>`, nil)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	seen := make(chan error, 1)
+	go func() {
+		r := bufio.NewReader(resp.Body)
+		var got strings.Builder
+		for !strings.Contains(got.String(), large) {
+			b, err := r.ReadByte()
+			if err != nil {
+				seen <- fmt.Errorf("%v after %d bytes", err, got.Len())
+				return
+			}
+			got.WriteByte(b)
+		}
+		seen <- nil
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case err := <-seen:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(safety):
+		t.Errorf("the large fragment's %d bytes were held for the flush delay while the page waited", len(large))
+	}
+	free()
+}

@@ -33,6 +33,7 @@ type pageWriter struct {
 	// flush delay counts from it, so bytes that keep coming never put the
 	// flush off longer than the delay.
 	dirtySince time.Time
+	pending    int     // bytes written since the last flush
 	buf        *[]byte // written, not yet handed to w (handOver); nil when empty
 	flushed    bool    // the first flush (the page head) is done
 	timer      *time.Timer
@@ -165,6 +166,7 @@ func (pw *pageWriter) write(b []byte) {
 		pw.dirtySince = time.Now()
 	}
 	pw.dirty = true
+	pw.pending += len(b)
 	if len(*pw.buf) >= pageBufferSize {
 		pw.handOver()
 	}
@@ -222,12 +224,14 @@ func (pw *pageWriter) flush() {
 		pw.broken = true
 	}
 	pw.dirty = false
+	pw.pending = 0
 }
 
 // idle is called when the writer is about to block. It flushes at once the
 // first time, and otherwise returns a channel that fires when the caller,
 // still blocked, should flush (nil: nothing to flush): FlushDelay after
-// the first byte not yet flushed was written, however many came since.
+// the first byte not yet flushed was written, however many came since,
+// or at once with pageBufferSize bytes pending.
 func (pw *pageWriter) idle() <-chan time.Time {
 	if pw.broken || !pw.dirty {
 		return nil
@@ -237,8 +241,11 @@ func (pw *pageWriter) idle() <-chan time.Time {
 		pw.flush()
 		return nil
 	}
+	// A buffer's worth pending is flushed at once: waiting would save no
+	// write worth having, and would hold the page's buffers meanwhile (a
+	// thousand pages streaming large fragments held 10 MB more).
 	wait := pw.c.FlushDelay - time.Since(pw.dirtySince)
-	if wait <= 0 {
+	if wait <= 0 || pw.pending >= pageBufferSize {
 		pw.flush()
 		return nil
 	}
