@@ -8,8 +8,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/internal/procio"
 
 	"github.com/andybalholm/brotli"
 
@@ -123,18 +127,14 @@ func startChild(t *testing.T, env map[string]string) *child {
 // writes is the child's write system calls so far (write, writev...).
 func (c *child) writes(t *testing.T) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.pid) + "/io")
+	_, writes, err := procio.Syscalls(strconv.Itoa(c.pid))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skip(err)
+	}
 	if err != nil {
-		t.Skipf("no /proc/PID/io: %v", err)
+		t.Fatal(err)
 	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-	}
-	t.Fatal("no syscw in /proc/PID/io")
-	return 0
+	return writes
 }
 
 // words is n bytes of varied text: it compresses, not to nothing.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/internal/procio"
 )
 
 // syscallServerEnv makes this test binary, run again as a child, the
@@ -81,19 +83,9 @@ func startSyscallServer(tb testing.TB) string {
 // ioCounts is this process's read and write system calls so far (read,
 // readv, write, writev...: recv and send with flags are not counted).
 func ioCounts(tb testing.TB) (reads, writes int) {
-	b, err := os.ReadFile("/proc/self/io")
+	reads, writes, err := procio.Syscalls("self")
 	if err != nil {
-		tb.Skipf("no /proc/self/io: %v", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		name, value, _ := strings.Cut(line, ": ")
-		n, _ := strconv.Atoi(value)
-		switch name {
-		case "syscr":
-			reads = n
-		case "syscw":
-			writes = n
-		}
+		tb.Skip(err)
 	}
 	return reads, writes
 }
