@@ -6,6 +6,8 @@
 # With COMPOSER_BASE_REF=<commit> it also builds the composer at that commit
 # and measures both in the same run, each in a column of its own:
 #   COMPOSER_BASE_REF=12b341b bash bench/run.sh
+# It also measures bench/bare, the least a Go composer on net/http costs
+# (BARE_MODE=goroutines: one goroutine a fragment request waiting).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -19,6 +21,7 @@ fi
 ulimit -n 65536 2>/dev/null || true
 mkdir -p bench/out
 go build -o bench/out/bin/composer ./composer
+go build -o bench/out/bin/bare ./bench/bare
 base=()
 if [ -n "${COMPOSER_BASE_REF:-}" ]; then
   src=$(mktemp -d)
@@ -27,4 +30,4 @@ if [ -n "${COMPOSER_BASE_REF:-}" ]; then
   rm -rf "$src"
   base=(-composer-base bench/out/bin/composer-base -composer-base-label "composer $(git rev-parse --short "$COMPOSER_BASE_REF")")
 fi
-exec go run ./bench/harness -composer bench/out/bin/composer -tailor bench/tailor/server.js -out bench/out "${base[@]}" "$@"
+exec go run ./bench/harness -composer bench/out/bin/composer -tailor bench/tailor/server.js -out bench/out -bare bench/out/bin/bare -bare-mode "${BARE_MODE:-inline}" "${base[@]}" "$@"

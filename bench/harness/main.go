@@ -92,6 +92,8 @@ func main() {
 	rounds := flag.Int("rounds", 4, "rounds of the throughput, latency and compression measurements; each round measures every server in turn, in alternating order (the median of the rounds is reported; an even number is fairest)")
 	streams := flag.Int("streams", 1000, "concurrent page streams for the memory run")
 	memoryRuns := flag.Int("memory-runs", 5, "memory runs, each with a fresh process of every server, in alternating order (the median is reported)")
+	bareBin := flag.String("bare", "", "the measuring stick's binary (bench/bare): the least a Go composer on net/http's server costs, measured in a column of its own (with -bare-mode goroutines: one goroutine a fragment request waiting for its answer)")
+	bareMode := flag.String("bare-mode", "inline", "bench/bare's BARE_MODE: inline or goroutines")
 	composerEnv := flag.String("composer-env", "", "extra environment for the composers, comma-separated NAME=value")
 	baseEnv := flag.String("composer-base-env", "", "extra environment for the -composer-base one only (after -composer-env), comma-separated NAME=value: the same build measured with and without a setting")
 	only := flag.String("only", "throughput,many,cookie,latency,memory,compression", "which measurements to run, comma-separated (many: s5's 50 fragments a page; cookie: s6; also: breaker, hedge, not run by default)")
@@ -126,7 +128,7 @@ func main() {
 	hole := startBlackhole()
 	work, err := filepath.Abs(*out)
 	check(err)
-	ports := freePorts(6)
+	ports := freePorts(7)
 	writeConfigs(work, fragAddr, ports[1])
 	writeBreakerPages(work, fragAddr, hole.addr)
 
@@ -169,6 +171,22 @@ func main() {
 			"PORT="+strconv.Itoa(ports[2]), "TEMPLATES="+filepath.Join(work, "tailor"), "WORKERS="+strconv.Itoa(runtime.NumCPU()))
 	}}
 	servers = append(servers, nginx, tailor)
+	peers := []*server{nginx, tailor}
+	if *bareBin != "" {
+		if *bareMode != "inline" && *bareMode != "goroutines" {
+			log.Fatal("-bare-mode: inline or goroutines")
+		}
+		// The same configuration as the composers': it reads their
+		// templates and registry.
+		bare := &server{name: "bare Go (" + *bareMode + ")", port: ports[6], start: func() *exec.Cmd {
+			return startProc(work, "bare", *bareBin, nil, "BARE_MODE="+*bareMode,
+				"COMPOSER_ADDR=127.0.0.1:"+strconv.Itoa(ports[6]),
+				"COMPOSER_TEMPLATES="+filepath.Join(work, "composer"),
+				"COMPOSER_REGISTRY="+filepath.Join(work, "composer", "registry.json"))
+		}}
+		servers = append(servers, bare)
+		peers = append(peers, bare)
+	}
 	defer func() {
 		for _, s := range servers {
 			s.stop()
@@ -184,12 +202,12 @@ func main() {
 	// (settle), so that none pays for the tail of the one before.
 	order := func(i int) []*server {
 		o := append([]*server(nil), composers...)
-		peers := []*server{nginx, tailor}
+		p := slices.Clone(peers)
 		if i%2 == 1 {
 			slices.Reverse(o)
-			slices.Reverse(peers)
+			slices.Reverse(p)
 		}
-		return append(o, peers...)
+		return append(o, p...)
 	}
 	settle := func() { time.Sleep(time.Second) }
 	// row prints one line of the table: each server's value, and its
