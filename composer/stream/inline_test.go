@@ -1,0 +1,90 @@
+package stream_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/registry"
+)
+
+// fetchGoroutines counts the goroutines inside a fragment fetch: the
+// stream's fetching goroutines and any in the fetch package (a wait for
+// an answer, a pump).
+func fetchGoroutines() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("composer/stream.(*Composer).fetch(")) || bytes.Contains(g, []byte("composer/stream.(*Composer).pump(")) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestAPageWaitsForItsFragmentsOnNoGoroutine: a page of twenty sync slots,
+// one of them required, waits for their answers with its requests sent and
+// no goroutine for any of them (old code: one each, twenty), then writes
+// every fragment in order.
+func TestAPageWaitsForItsFragmentsOnNoGoroutine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 20
+	release := make(gate)
+	var arrived atomic.Int32
+	url := fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		if release.wait(r) {
+			write(w, "["+r.URL.Query().Get("n")+"]")
+		}
+	})
+	var src, want strings.Builder
+	src.WriteString("<head>HEAD</head>")
+	want.WriteString("<head>HEAD</head>")
+	for i := range n {
+		id := fmt.Sprintf("f%d", i)
+		e.register(id, registry.Entry{Endpoint: fmt.Sprintf("%s/?n=%d", url, i)})
+		if i == n-1 {
+			fmt.Fprintf(&src, "<micro-frontend id=%s errorbehaviour=error/>", id)
+		} else {
+			fmt.Fprintf(&src, "<micro-frontend id=%s/>", id)
+		}
+		fmt.Fprintf(&want, "[%d]", i)
+	}
+	src.WriteString("END")
+	want.WriteString("END")
+	page := e.page(src.String(), nil)
+	done := make(chan string, 1)
+	go func() {
+		resp, body := open(t, page)
+		if resp.StatusCode != 200 {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+		done <- body.rest()
+	}()
+	deadline := time.Now().Add(safety)
+	for arrived.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests arrived", arrived.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := fetchGoroutines(); got != 0 {
+		t.Errorf("%d goroutines fetch while the page waits for %d fragments, want 0", got, n)
+	}
+	close(release)
+	select {
+	case got := <-done:
+		if got != want.String() {
+			t.Errorf("page = %q, want %q", got, want.String())
+		}
+	case <-time.After(safety):
+		t.Fatal("page not written")
+	}
+}
