@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 		syscallServer()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if presendEveryFetch {
+		fmt.Printf("requests sent ahead: %d\n", sentAheadInFetch.Load())
+	}
+	os.Exit(code)
 }
 
 // syscallServer answers every request with 2 KB of HTML and a
