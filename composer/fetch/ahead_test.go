@@ -337,6 +337,9 @@ func TestWaitHook(t *testing.T) {
 				return false
 			}
 			return writeAnswer(c, r.URL.Path) == nil
+		case "/silent":
+			time.Sleep(time.Second) // no answer
+			return false
 		case "/body":
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:17])
 			select {
@@ -425,6 +428,28 @@ func TestWaitHook(t *testing.T) {
 				gate(path + req.RawQuery) <- struct{}{} // the server's handler ends
 			}
 		})
+	}
+	// The context's deadline and cancellation end a hooked read's wait.
+	for _, end := range []error{context.DeadlineExceeded, context.Canceled} {
+		warm()
+		var calls atomic.Int64
+		req := &Request{Endpoint: s.url + "/silent", Header: http.Header{}}
+		if !h.Presend(ctx, req) {
+			t.Fatal("not sent ahead")
+		}
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		if end == context.Canceled {
+			short, cancel = context.WithCancel(ctx)
+			time.AfterFunc(100*time.Millisecond, cancel)
+		}
+		_, err := h.Fetch(WithWaitHook(short, func() error { calls.Add(1); return nil }), req)
+		cancel()
+		if !errors.Is(err, end) {
+			t.Errorf("a hooked wait for an answer that does not come: %v, want %v", err, end)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Errorf("a hooked wait for an answer that does not come: %d calls, want 1", n)
+		}
 	}
 	// The answer is there before the Fetch: no call.
 	warm()

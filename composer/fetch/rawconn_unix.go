@@ -174,10 +174,12 @@ func (pc *wireConn) writeNow(fd uintptr) bool {
 // readHooked reads p from the connection as its Read does, calling the
 // wait hook when no byte is there and the read is about to wait (once a
 // wait): through the socket's RawConn, whose wait honours the
-// connection's deadlines and its close. On a connection without a socket
-// to reach, the hook is called before every read.
+// connection's deadlines and its close. On a connection that is not the
+// dialler's plain *net.TCPConn, read through its own Read, the hook is
+// called before every read.
 func (pc *wireConn) readHooked(p []byte) (int, error) {
-	if !pc.rawConn() {
+	if _, tcp := pc.c.(*net.TCPConn); !tcp || !pc.rawConn() {
+		// A dialler's own connection type: its Read is its own.
 		if err := pc.lr.hook(); err != nil {
 			pc.lr.hookErr = err
 			return 0, err

@@ -50,6 +50,13 @@ import (
 // system that is not unix, or when the socket does not take the whole
 // request at once, the request is written and read the usual way.
 //
+// A request sent ahead (Presend, ahead.go) is written at once, without
+// the wait: its Fetch comes later, when the answer is often there already
+// (one read), and otherwise reads as usual (a read that finds nothing,
+// the wait, the read). Its Fetch reads the answer as exchange does after
+// its write; a wait hook (WithWaitHook) makes the answer's reads go
+// through the socket's RawConn, to call the hook before a wait.
+//
 // A context's deadline is the connection's deadline, and its cancellation
 // (context.AfterFunc, which runs nothing until it fires) sets a deadline in
 // the past, ending a blocked read or write at once. The errors name the
