@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,6 +87,9 @@ func TestPresendOnKeptConnectionsCostsNoGoroutine(t *testing.T) {
 			break
 		}
 	}
+	runtime.GC()
+	runtime.GC() // the pool of read buffers is empty: a buffer taken is a buffer made
+	made := readersMade.Load()
 	ctx := bounded(t)
 	reqs := make([]*Request, n)
 	for i := range reqs {
@@ -100,6 +105,9 @@ func TestPresendOnKeptConnectionsCostsNoGoroutine(t *testing.T) {
 	}
 	if got := clientGoroutines() - before; got > 0 {
 		t.Errorf("%d requests sent ahead, awaiting their answers: %d goroutines more, want none", n, got)
+	}
+	if got := readersMade.Load() - made; got != 0 {
+		t.Errorf("%d requests sent ahead, awaiting their answers: %d read buffers made, want none", n, got)
 	}
 	close(release)
 	for i, req := range reqs {
@@ -579,5 +587,70 @@ func TestMuxPresendRoutes(t *testing.T) {
 	h.AllowHosts([]string{"example.com"})
 	if h.Presend(ctx, &Request{Endpoint: s.URL + "/m", Header: http.Header{}}) {
 		t.Error("a host not allowed was sent ahead")
+	}
+}
+
+// failingWrites is a dialler's connection whose writes fail while fail is
+// set.
+type failingWrites struct {
+	*net.TCPConn
+	fail *atomic.Bool
+}
+
+func (c failingWrites) Write(p []byte) (int, error) {
+	if c.fail.Load() {
+		return 0, errors.New("write refused")
+	}
+	return c.TCPConn.Write(p)
+}
+
+// A write that fails at Presend is the Fetch's to report: on a kept
+// connection the request is sent again on a new one; on a new connection
+// it fails.
+func TestPresendWriteFailure(t *testing.T) {
+	t.Parallel()
+	s := newRawServer(t, func(c net.Conn, r *http.Request, no int64) bool {
+		return writeAnswer(c, r.URL.Path) == nil
+	})
+	var fail atomic.Bool
+	var dials atomic.Int64
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		dials.Add(1)
+		return failingWrites{c.(*net.TCPConn), &fail}, nil
+	})
+	defer h.Close()
+	ctx := bounded(t)
+	if status, _, err := confGet(h, s.url+"/warm"); err != nil || status != 200 {
+		t.Fatalf("/warm: %d %v", status, err)
+	}
+	// Kept connection: the write fails, the Fetch sends it again.
+	fail.Store(true)
+	req := &Request{Endpoint: s.url + "/kept", Header: http.Header{}}
+	if !h.Presend(ctx, req) {
+		t.Fatal("not sent ahead")
+	}
+	fail.Store(false)
+	if status, body, err := fetchAll(ctx, h, req); err != nil || status != 200 || body != answer("/kept") {
+		t.Errorf("kept connection, failed write: %d %q %v, want the answer from a new connection", status, body, err)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2", n)
+	}
+	// New connection: the Fetch fails, nothing is sent again.
+	fail.Store(true)
+	req = &Request{Endpoint: s.url + "/fresh", Header: http.Header{"Cookie": {"personal"}}}
+	if !h.Presend(ctx, req) {
+		t.Fatal("not sent ahead")
+	}
+	if _, _, err := fetchAll(ctx, h, req); err == nil || !strings.Contains(err.Error(), "write refused") {
+		t.Errorf("new connection, failed write: %v, want the write's error", err)
+	}
+	if n := dials.Load(); n != 3 {
+		t.Errorf("%d dials, want 3: a new connection's failure is not retried", n)
 	}
 }
