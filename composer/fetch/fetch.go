@@ -273,7 +273,3 @@ func withoutOverrideCookie(values []string) []string {
 }
 
 func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
-
-// sentAhead is a request sent by Presend. (Placeholder: the wire's
-// implementation replaces it.)
-type sentAhead struct{}

@@ -12,3 +12,21 @@ func (pc *wireConn) send(head []byte) error {
 	_, err := pc.c.Write(head)
 	return err
 }
+
+// answered: no socket to look at.
+func (pc *wireConn) answered() bool { return false }
+
+// writeAhead writes head.
+func (pc *wireConn) writeAhead(head []byte) ([]byte, error) {
+	_, err := pc.c.Write(head)
+	return nil, err
+}
+
+// readHooked calls the wait hook before every read.
+func (pc *wireConn) readHooked(p []byte) (int, error) {
+	if err := pc.lr.hook(); err != nil {
+		pc.lr.hookErr = err
+		return 0, err
+	}
+	return pc.c.Read(p)
+}
