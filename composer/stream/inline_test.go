@@ -75,8 +75,11 @@ func TestAPageWaitsForItsFragmentsOnNoGoroutine(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if got := fetchGoroutines(); got != 0 {
-		t.Errorf("%d goroutines fetch while the page waits for %d fragments, want 0", got, n)
+	for got := fetchGoroutines(); got != 0; got = fetchGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines fetch while the page waits for %d fragments, want 0", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
 	select {
