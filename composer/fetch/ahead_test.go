@@ -654,3 +654,65 @@ func TestPresendWriteFailure(t *testing.T) {
 		t.Errorf("%d dials, want 3: a new connection's failure is not retried", n)
 	}
 }
+
+// A page's Fetch of a request sent ahead holds no read buffer while it
+// waits for the answer: a thousand pages each waiting for a fragment held
+// a thousand 4 KiB buffers. The buffer is taken once the answer can be
+// read, and the wait costs no system call more.
+//
+// Not parallel: it counts the read buffers the process makes.
+func TestAFetchWaitingForItsAnswerHoldsNoReadBuffer(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops buffers on purpose")
+	}
+	const n = 20
+	release := make(chan struct{})
+	var inFlight atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		<-release
+		io.WriteString(w, "answer to "+r.URL.Path)
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	ctx := bounded(t)
+	runtime.GC()
+	runtime.GC() // the pool of read buffers is empty: a buffer taken is a buffer made
+	made := readersMade.Load()
+	var hooks atomic.Int64
+	hooked := WithWaitHook(ctx, func() error { hooks.Add(1); return nil })
+	var wg sync.WaitGroup
+	results := make([]string, n)
+	for i := range n {
+		req := &Request{Endpoint: fmt.Sprintf("%s/wait/%d", s.URL, i), Header: http.Header{"X-Request-Id": {"wait"}}}
+		if !h.Presend(ctx, req) {
+			t.Fatalf("request %d not sent ahead", i)
+		}
+		wg.Go(func() {
+			_, body, err := fetchAll(hooked, h, req)
+			if err != nil {
+				body = err.Error()
+			}
+			results[i] = body
+		})
+		// One at a time: the buffer a Fetch takes for its first read, and
+		// gives back when nothing is there yet, is the next one's (each P
+		// of the pool keeps one of its own).
+		for end := time.Now().Add(10 * time.Second); inFlight.Load() <= int64(i) || hooks.Load() <= int64(i); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%d requests reached the server, %d Fetches waiting, want %d each", inFlight.Load(), hooks.Load(), i+1)
+			}
+		}
+	}
+	if got, most := readersMade.Load()-made, int64(runtime.GOMAXPROCS(0)); got > most {
+		t.Errorf("%d Fetches waiting for their answers: %d read buffers made, want at most %d (one a P)", n, got, most)
+	}
+	close(release)
+	wg.Wait()
+	for i, got := range results {
+		if want := fmt.Sprintf("answer to /wait/%d", i); got != want {
+			t.Errorf("request %d: %q, want %q", i, got, want)
+		}
+	}
+}

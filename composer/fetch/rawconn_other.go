@@ -30,3 +30,9 @@ func (pc *wireConn) readHooked(p []byte) (int, error) {
 	}
 	return pc.c.Read(p)
 }
+
+// waitsBare: no socket to wait on without reading.
+func (pc *wireConn) waitsBare() bool { return false }
+
+// awaitAnswer is never called without waitsBare.
+func (pc *wireConn) awaitAnswer() error { return nil }

@@ -196,6 +196,8 @@ func (pc *wireConn) readHooked(p []byte) (int, error) {
 	switch {
 	case pc.lr.hookErr != nil:
 		return 0, pc.lr.hookErr
+	case rerr == errWouldBlock:
+		return 0, rerr
 	case rerr != nil:
 		return 0, &net.OpError{Op: "read", Net: "tcp", Source: pc.c.LocalAddr(), Addr: pc.c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
 	case err != nil:
@@ -214,6 +216,10 @@ func (pc *wireConn) readRaw(fd uintptr) bool {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			if pc.lr.noWait {
+				pc.readErr = errWouldBlock
+				return true
+			}
 			if !pc.hooked {
 				pc.hooked = true
 				if err := pc.lr.hook(); err != nil {
@@ -229,4 +235,40 @@ func (pc *wireConn) readRaw(fd uintptr) bool {
 		}
 		return true
 	}
+}
+
+// waitsBare reports whether pc's reads go through its socket (readHooked's
+// own reads), so that a wait for the answer can be made without a read.
+func (pc *wireConn) waitsBare() bool {
+	_, tcp := pc.c.(*net.TCPConn)
+	return tcp && pc.rawConn()
+}
+
+// awaitAnswer waits, the hook called first, until pc's answer can be read,
+// without reading it. A readiness left from before ends it early: the
+// read that follows then waits as usual.
+func (pc *wireConn) awaitAnswer() error {
+	if pc.awaitFD == nil {
+		pc.awaitFD = pc.await
+	}
+	pc.awaited = false
+	err := pc.raw.Read(pc.awaitFD)
+	if pc.lr.hookErr != nil {
+		return pc.lr.hookErr
+	}
+	return err
+}
+
+// await is awaitAnswer's work on the socket: called first, it calls the
+// hook and waits; called again, the answer can be read.
+func (pc *wireConn) await(uintptr) bool {
+	if pc.awaited {
+		return true
+	}
+	pc.awaited = true
+	if err := pc.lr.hook(); err != nil {
+		pc.lr.hookErr = err
+		return true
+	}
+	return false
 }

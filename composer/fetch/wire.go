@@ -106,6 +106,10 @@ type wireConn struct {
 	sendErr  error
 	sent     bool
 
+	// A wait for the answer that holds no read buffer (awaitAnswer).
+	awaitFD func(fd uintptr) bool
+	awaited bool
+
 	// A read that calls the wait hook (readHooked).
 	readFD  func(fd uintptr) bool
 	readBuf []byte
@@ -134,6 +138,7 @@ type limitReader struct {
 	read    int64
 	hook    func() error
 	hookErr error
+	noWait  bool // a hooked read that finds nothing returns errWouldBlock
 }
 
 const noLimit = 1<<63 - 1
@@ -328,9 +333,11 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 	}
 	// On a TCP socket send returns once the answer can be read: the read
 	// buffer is taken now, so a request waiting for its answer holds none
-	// (one sent ahead, none until its Fetch).
-	pc.br = readers.Get().(*bufio.Reader)
-	pc.br.Reset(&pc.lr)
+	// (one sent ahead, none until its Fetch, nor while its Fetch waits:
+	// takeReader).
+	if err := pc.takeReader(ahead); err != nil {
+		return fail(err)
+	}
 	// One allocation for the answer and its body.
 	a := &wireAnswer{}
 	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
@@ -378,6 +385,38 @@ type wireAnswer struct {
 	body  wireBody
 	quick quickBody
 }
+
+// takeReader gives pc its read buffer for the answer. A request sent
+// ahead and read with a wait hook (a page's) may find no answer yet: its
+// first read, made without waiting, then gives the buffer back, the wait
+// (the hook first) holds none, and the buffer is taken again once the
+// answer can be read. No system call more than a read that waits.
+func (pc *wireConn) takeReader(ahead bool) error {
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.lr)
+	if !ahead || pc.lr.hook == nil || !pc.waitsBare() {
+		return nil
+	}
+	pc.lr.noWait = true
+	_, err := pc.br.Peek(1)
+	pc.lr.noWait = false
+	if err != errWouldBlock {
+		return nil // read (or an error, which the head's read meets again)
+	}
+	pc.br.Reset(nil)
+	readers.Put(pc.br)
+	pc.br = nil
+	if err := pc.awaitAnswer(); err != nil {
+		return err
+	}
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.lr)
+	return nil
+}
+
+// errWouldBlock is a read made without waiting (limitReader.noWait) that
+// found nothing.
+var errWouldBlock = errors.New("fetch: no answer yet")
 
 // aLongTimeAgo is a deadline that has passed: a blocked read or write on
 // the connection returns at once.
