@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,36 +15,12 @@ import (
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/internal/logbuf"
+	"github.com/ssr-mfe/composer/composer/internal/presendtest"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
-// presender is the bottom of a chain under test: a real transport whose
-// Presend records the requests it is given and answers what the test
-// says. It sends nothing itself: the Fetch that follows goes to the
-// fragment server as usual.
-type presender struct {
-	fetch.Transport
-	answer atomic.Bool
-	mu     sync.Mutex
-	got    []*fetch.Request
-}
-
-func (p *presender) Presend(_ context.Context, req *fetch.Request) bool {
-	p.mu.Lock()
-	p.got = append(p.got, req)
-	p.mu.Unlock()
-	return p.answer.Load()
-}
-
-func (p *presender) calls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.got)
-}
-
-// plain hides every method of its transport but Fetch: a transport that
-// cannot send ahead.
-type plain struct{ fetch.Transport }
+// presender is the bottom of a chain under test.
+type presender = presendtest.Recorder
 
 // newPresendEnv is newEnv with a presender, which says yes, below the
 // breaker.
@@ -54,8 +28,8 @@ func newPresendEnv(t *testing.T, entries map[string]registry.Entry) (*env, *pres
 	t.Helper()
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
-	p := &presender{Transport: &fetch.Mux{HTTP: h, Override: h}}
-	p.answer.Store(true)
+	p := presendtest.New(&fetch.Mux{HTTP: h, Override: h}, false)
+	p.Answer.Store(true)
 	e := &env{t: t, reg: registry.New(entries), log: &logbuf.Buffer{}, m: prometheus.NewRegistry()}
 	e.tr = breaker.New(p, breaker.Options{
 		Registry: e.reg,
@@ -74,11 +48,11 @@ func fragmentReq(id, endpoint string) *fetch.Request {
 // req's fragment, its log and its gauge are as they were.
 func (e *env) presend(p *presender, req *fetch.Request, want, called bool) {
 	e.t.Helper()
-	guard, logs, calls := breaker.Inspect(e.tr, req.Fragment, req.Version), e.log.String(), p.calls()
+	guard, logs, calls := breaker.Inspect(e.tr, req.Fragment, req.Version), e.log.String(), p.Calls()
 	if got := e.tr.Presend(context.Background(), req); got != want {
 		e.t.Errorf("Presend = %v, want %v", got, want)
 	}
-	if got := p.calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
+	if got := p.Calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
 		e.t.Errorf("the bottom transport was asked %d times, want %v", got, called)
 	}
 	if after := breaker.Inspect(e.tr, req.Fragment, req.Version); after != guard {
@@ -99,7 +73,7 @@ func TestPresendPassesAClosedBreakerThrough(t *testing.T) {
 	e.presend(p, fragmentReq("nav", s.URL), true, true) // no guard yet
 	e.getN(1, "nav", "", s.URL, safety)
 	e.presend(p, fragmentReq("nav", s.URL), true, true)
-	p.answer.Store(false)
+	p.Answer.Store(false)
 	e.presend(p, fragmentReq("nav", s.URL), false, true)
 	// Had Presend taken the one slot, this Fetch would be ErrFull.
 	if _, err := e.get(context.Background(), "nav", "", s.URL, safety); err != nil {
@@ -191,7 +165,7 @@ func TestPresendNeedsAPresenderBelow(t *testing.T) {
 	s := newServer(t, ok)
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
-	tr := breaker.New(plain{&fetch.Mux{HTTP: h}}, breaker.Options{
+	tr := breaker.New(presendtest.Plain{Transport: &fetch.Mux{HTTP: h}}, breaker.Options{
 		Registry: registry.New(map[string]registry.Entry{"nav": {Endpoint: s.URL}})})
 	if tr.Presend(context.Background(), fragmentReq("nav", s.URL)) {
 		t.Errorf("Presend = true above a transport that is not a Presender")

@@ -7,53 +7,29 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/presendtest"
 )
 
-// presender is the bottom of a chain under test: a real transport whose
-// Presend records the requests it is given and answers what the test
-// says. It sends nothing itself: the Fetch that follows goes to the
-// fragment server as usual.
+// presender is the bottom of a chain under test (presendtest.Recorder),
+// with the results the cache's observer was told (newPresendCache wires
+// it): a part of the cache's state here.
 type presender struct {
-	fetch.Transport
-	answer atomic.Bool
-	mu     sync.Mutex
-	got    []*fetch.Request
-
-	// observed counts the results the cache's observer was told
-	// (newPresendCache wires it): a part of the cache's state here.
+	*presendtest.Recorder
 	observed atomic.Int64
 }
-
-func (p *presender) Presend(_ context.Context, req *fetch.Request) bool {
-	p.mu.Lock()
-	p.got = append(p.got, req)
-	p.mu.Unlock()
-	return p.answer.Load()
-}
-
-func (p *presender) calls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.got)
-}
-
-// plain hides every method of its transport but Fetch: a transport that
-// cannot send ahead.
-type plain struct{ fetch.Transport }
 
 // newPresendCache is newTestCache with a presender at the bottom, which
 // says yes.
 func newPresendCache(t *testing.T) (*Cache, *clock, *presender) {
 	t.Helper()
 	c, clk, results := newTestCache(t, 1<<20)
-	p := &presender{Transport: c.next}
-	p.answer.Store(true)
+	p := &presender{Recorder: presendtest.New(c.next, false)}
+	p.Answer.Store(true)
 	c.next = p
 	c.observe = func(r string) {
 		v, _ := results.LoadOrStore(r, new(atomic.Int64))
@@ -93,11 +69,11 @@ func state(c *Cache, p *presender) string {
 // (called) or not.
 func presend(t *testing.T, c *Cache, p *presender, req *fetch.Request, want, called bool) {
 	t.Helper()
-	before, calls := state(c, p), p.calls()
+	before, calls := state(c, p), p.Calls()
 	if got := c.Presend(context.Background(), req); got != want {
 		t.Errorf("Presend = %v, want %v", got, want)
 	}
-	if got := p.calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
+	if got := p.Calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
 		t.Errorf("the bottom transport was asked %d times, want %v", got, called)
 	}
 	if after := state(c, p); after != before {
@@ -134,7 +110,7 @@ func TestPresendPassesAMissThrough(t *testing.T) {
 	c, _, p := newPresendCache(t)
 	o := newOrigin(t, serve("max-age=60", "x"))
 	presend(t, c, p, req(o.url, nil), true, true)
-	p.answer.Store(false)
+	p.Answer.Store(false)
 	presend(t, c, p, req(o.url, nil), false, true)
 	if got := o.calls.Load(); got != 0 {
 		t.Errorf("the fragment got %d requests from Presend, want 0", got)
@@ -257,7 +233,7 @@ func TestPresendSendsNoOverride(t *testing.T) {
 func TestPresendNeedsAPresenderBelow(t *testing.T) {
 	t.Parallel()
 	c, _, _ := newTestCache(t, 1<<20)
-	c.next = plain{c.next}
+	c.next = presendtest.Plain{Transport: c.next}
 	o := newOrigin(t, serve("max-age=60", "x"))
 	if c.Presend(context.Background(), req(o.url, nil)) {
 		t.Errorf("Presend = true above a transport that is not a Presender")

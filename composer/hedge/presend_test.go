@@ -6,44 +6,18 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/presendtest"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
-// presender is the bottom of a chain under test: a real transport whose
-// Presend records the requests it is given and answers what the test
-// says. It sends nothing itself: the Fetch that follows goes to the
-// fragment server as usual.
-type presender struct {
-	fetch.Transport
-	answer atomic.Bool
-	mu     sync.Mutex
-	got    []*fetch.Request
-}
-
-func (p *presender) Presend(_ context.Context, req *fetch.Request) bool {
-	p.mu.Lock()
-	p.got = append(p.got, req)
-	p.mu.Unlock()
-	return p.answer.Load()
-}
-
-func (p *presender) calls() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.got)
-}
-
-// plain hides every method of its transport but Fetch: a transport that
-// cannot send ahead.
-type plain struct{ fetch.Transport }
+// presender is the bottom of a chain under test.
+type presender = presendtest.Recorder
 
 // newPresendHedge is a hedge Transport for the entries, above a
 // presender, which says yes, above the HTTP transport.
@@ -51,8 +25,8 @@ func newPresendHedge(t *testing.T, entries map[string]registry.Entry) (*Transpor
 	t.Helper()
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
-	p := &presender{Transport: &fetch.Mux{HTTP: h, Override: h}}
-	p.answer.Store(true)
+	p := presendtest.New(&fetch.Mux{HTTP: h, Override: h}, false)
+	p.Answer.Store(true)
 	return New(p, Options{Registry: registry.New(entries), Metrics: prometheus.NewRegistry()}), p
 }
 
@@ -76,11 +50,11 @@ func hedgeState(tr *Transport) string {
 // held.
 func presendTo(t *testing.T, tr *Transport, p *presender, req *fetch.Request, want, called bool) {
 	t.Helper()
-	before, calls := hedgeState(tr), p.calls()
+	before, calls := hedgeState(tr), p.Calls()
 	if got := tr.Presend(context.Background(), req); got != want {
 		t.Errorf("Presend = %v, want %v", got, want)
 	}
-	if got := p.calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
+	if got := p.Calls() - calls; got != map[bool]int{false: 0, true: 1}[called] {
 		t.Errorf("the bottom transport was asked %d times, want %v", got, called)
 	}
 	if after := hedgeState(tr); after != before {
@@ -129,10 +103,10 @@ func TestPresendPassesUnhedgedRequestsThrough(t *testing.T) {
 	for _, req := range []*fetch.Request{unhedged, noID, override} {
 		presendTo(t, tr, p, req, true, true)
 	}
-	p.answer.Store(false)
+	p.Answer.Store(false)
 	presendTo(t, tr, p, unhedged, false, true)
 
-	p.answer.Store(true)
+	p.Answer.Store(true)
 	tr.reg = nil
 	presendTo(t, tr, p, request(f), true, true)
 }
@@ -143,7 +117,7 @@ func TestPresendNeedsAPresenderBelow(t *testing.T) {
 	f := newFragment(t, func(f *fragment, n int, w http.ResponseWriter, r *http.Request) { f.answer(n, w) })
 	h := fetch.NewHTTP()
 	t.Cleanup(h.Close)
-	tr := New(plain{&fetch.Mux{HTTP: h}}, Options{Registry: registry.New(map[string]registry.Entry{"plain": entry(t, f, ``)})})
+	tr := New(presendtest.Plain{Transport: &fetch.Mux{HTTP: h}}, Options{Registry: registry.New(map[string]registry.Entry{"plain": entry(t, f, ``)})})
 	req := request(f)
 	req.Fragment = "plain"
 	if tr.Presend(context.Background(), req) {
