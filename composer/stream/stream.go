@@ -225,6 +225,9 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 			if s.span != nil {
 				fctx = s.sendCtx
 			}
+			if !s.frag.Async {
+				s.chunks = make(chan *[]byte, c.queueChunks()) // the pump's queue
+			}
 			fetches.Add(1)
 			fetchWorkers.Go(func() {
 				defer fetches.Done()
