@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -714,5 +715,47 @@ func TestAFetchWaitingForItsAnswerHoldsNoReadBuffer(t *testing.T) {
 		if want := fmt.Sprintf("answer to /wait/%d", i); got != want {
 			t.Errorf("request %d: %q, want %q", i, got, want)
 		}
+	}
+}
+
+// A Fetch whose answer comes between its first read (nothing yet) and its
+// wait still gets it at once: the wait must not miss an answer that came
+// before it began. Thousands of requests sent ahead, each answered a few
+// microseconds after it arrives, each read by a Fetch with a wait hook:
+// every answer within its deadline (one missed waits it out).
+func TestAFetchNeverMissesAnAnswerThatCameBeforeItsWait(t *testing.T) {
+	const n, conc = 20000, 8
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range rand.IntN(200) {
+			_ = i // a few microseconds, different every time
+		}
+		io.WriteString(w, "answer")
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	var wg sync.WaitGroup
+	var missed atomic.Int64
+	for range conc {
+		wg.Go(func() {
+			for range n / conc {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second) // a bound, not a claim
+				req := &Request{Endpoint: s.URL + "/a", Header: http.Header{"X-Request-Id": {"race"}}}
+				if !h.Presend(ctx, req) {
+					cancel()
+					t.Error("not sent ahead")
+					return
+				}
+				_, body, err := fetchAll(WithWaitHook(ctx, func() error { return nil }), h, req)
+				cancel()
+				if err != nil || body != "answer" {
+					missed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if m := missed.Load(); m > 0 {
+		t.Errorf("%d of %d answers missed (the Fetch waited out its deadline)", m, n)
 	}
 }

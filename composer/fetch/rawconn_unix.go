@@ -245,8 +245,12 @@ func (pc *wireConn) waitsBare() bool {
 }
 
 // awaitAnswer waits, the hook called first, until pc's answer can be read,
-// without reading it. A readiness left from before ends it early: the
-// read that follows then waits as usual.
+// without reading it. The wait clears the socket's readiness when it
+// begins: an answer that came before that (after the read that found
+// nothing) would never be signalled again, so the first look, made once
+// the wait has begun, is a peek at the socket; a readiness left from
+// before ends the wait early, and the read that follows then waits as
+// usual.
 func (pc *wireConn) awaitAnswer() error {
 	if pc.awaitFD == nil {
 		pc.awaitFD = pc.await
@@ -259,13 +263,18 @@ func (pc *wireConn) awaitAnswer() error {
 	return err
 }
 
-// await is awaitAnswer's work on the socket: called first, it calls the
-// hook and waits; called again, the answer can be read.
-func (pc *wireConn) await(uintptr) bool {
+// await is awaitAnswer's work on the socket: called first, it looks
+// (MSG_PEEK), and with nothing there calls the hook and waits; called
+// again, the answer can be read.
+func (pc *wireConn) await(fd uintptr) bool {
 	if pc.awaited {
 		return true
 	}
 	pc.awaited = true
+	_, _, errno := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK)
+	if errno != syscall.EAGAIN && errno != syscall.EWOULDBLOCK {
+		return true // bytes, the server's close or an error: the read tells
+	}
 	if err := pc.lr.hook(); err != nil {
 		pc.lr.hookErr = err
 		return true
