@@ -231,9 +231,21 @@ func (w *wire) fetchAhead(ctx context.Context, s *sentAhead, personal bool) (res
 	if s.ready != nil {
 		select {
 		case <-s.ready:
-		case <-ctx.Done():
-			s.abandon()
-			return nil, false, context.Cause(ctx)
+		default:
+			// The dial is a wait too: the hook first (a page flushes
+			// what it wrote, its status line included).
+			if hook := waitHook(ctx); hook != nil {
+				if err := hook(); err != nil {
+					s.abandon()
+					return nil, false, err
+				}
+			}
+			select {
+			case <-s.ready:
+			case <-ctx.Done():
+				s.abandon()
+				return nil, false, context.Cause(ctx)
+			}
 		}
 	}
 	// The dial's goroutine is over: s is this Fetch's alone.

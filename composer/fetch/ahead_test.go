@@ -759,3 +759,91 @@ func TestAFetchNeverMissesAnAnswerThatCameBeforeItsWait(t *testing.T) {
 		t.Errorf("%d of %d answers missed (the Fetch waited out its deadline)", m, n)
 	}
 }
+
+// A Fetch of a request sent ahead whose connection is still being dialled
+// calls the wait hook before it waits for the dial: a page flushes what it
+// wrote before it waits for a fragment whose host is slow to accept (an
+// outside attack found a page held, bytes before the slot and the status
+// line too, for the whole dial timeout).
+func TestWaitHookBeforeAPendingDial(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "answer") }))
+	defer s.Close()
+	release := make(chan struct{})
+	var d net.Dialer
+	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return d.DialContext(ctx, network, addr)
+	})
+	defer h.Close()
+	ctx := bounded(t)
+	req := &Request{Endpoint: s.URL + "/slow-dial", Header: http.Header{"X-Request-Id": {"dial"}}}
+	if !h.Presend(ctx, req) {
+		t.Fatal("not sent ahead")
+	}
+	hooked := make(chan struct{})
+	done := make(chan string, 1)
+	go func() {
+		_, body, err := fetchAll(WithWaitHook(ctx, func() error {
+			select {
+			case <-hooked:
+			default:
+				close(hooked)
+			}
+			return nil
+		}), h, req)
+		if err != nil {
+			body = err.Error()
+		}
+		done <- body
+	}()
+	select {
+	case <-hooked:
+	case <-time.After(5 * time.Second): // a bound, not a claim
+		t.Error("the Fetch waits for its dial without calling the wait hook")
+	}
+	close(release)
+	if got := <-done; got != "answer" {
+		t.Errorf("Fetch: %q", got)
+	}
+}
+
+// A fragment whose deadline passes while its head is still coming (a few
+// bytes at a time) fails with its deadline, not as a malformed answer: an
+// outside attack saw a slow fragment logged as "malformed HTTP response"
+// and a required one answered 502 instead of 504.
+func TestAHeadCutByTheDeadlineIsATimeout(t *testing.T) {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for _, b := range []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	for _, ahead := range []bool{false, true} {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		stop := time.AfterFunc(150*time.Millisecond, func() { cancel(context.DeadlineExceeded) })
+		req := &Request{Endpoint: s.URL + "/slow-head", Header: http.Header{"X-Request-Id": {"slow"}}}
+		if ahead && !h.Presend(ctx, req) {
+			t.Fatal("not sent ahead")
+		}
+		_, _, err := fetchAll(ctx, h, req)
+		stop.Stop()
+		cancel(nil)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("sent ahead %v: %v, want the deadline", ahead, err)
+		}
+	}
+}

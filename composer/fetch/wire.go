@@ -307,8 +307,10 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 		if pc.lr.hookErr != nil {
 			return nil, pc.lr.hookErr // the caller's, never sent again
 		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-			// The context's deadline, or its cancellation.
+		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+			// The context's deadline, or its cancellation; also when the
+			// cut read left a part of a head that the parser named
+			// malformed.
 			if cause := context.Cause(ctx); cause != nil {
 				return nil, fmt.Errorf("%w: %w", cause, err)
 			}

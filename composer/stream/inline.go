@@ -63,18 +63,22 @@ func (pw *pageWriter) beforeWait() error {
 
 // fetchInline fetches s's answer on the page's goroutine: the head, then
 // ready is closed. Its deadline counts from the request's send, as a
-// goroutine's would; an answer already there when the page reaches it is
-// read even when the deadline passed while the page wrote earlier slots:
-// it came in time, the page was busy (what the breaker judges is the
-// fragment, never the composer's own waiting).
+// goroutine's would; an answer already there when the page reaches it
+// (after a tenth of the deadline or more) has the whole deadline for its
+// body, even when the deadline passed while the page wrote earlier slots:
+// it came, the page was busy (what the breaker judges is the fragment,
+// never the composer's own waiting).
 func (pw *pageWriter) fetchInline(s *slot) {
 	if s.readyClosed {
 		return
 	}
 	c := pw.c
 	timeout := c.timeout(s)
-	left := timeout - time.Since(s.started)
-	if left <= 0 && fetch.Answered(s.req) {
+	elapsed := time.Since(s.started)
+	left := timeout - elapsed
+	if elapsed > timeout/10 && fetch.Answered(s.req) {
+		// Its answer came while the page wrote earlier slots: that time
+		// is the page's, and the body has the fragment's whole budget.
 		left = timeout
 	}
 	s.ctx, s.clk = startClock(s.sendCtx, left)

@@ -91,3 +91,34 @@ func TestAPageWaitsForItsFragmentsOnNoGoroutine(t *testing.T) {
 		t.Fatal("page not written")
 	}
 }
+
+// A fragment whose answer came while the page was writing a slower slot
+// before it has its whole deadline for its body: that wait was the page's
+// (an outside attack found such a body cut at its deadline counted from
+// the request, having been read for a tenth of it).
+func TestAnAnswerWaitingBehindASlowSlotHasItsWholeDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("slow", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond)
+		write(w, "[slow]")
+	}), Timeout: 5 * time.Second})
+	e.register("trickle", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		// 1.2 s in all: half of it gone when the page reaches the slot,
+		// the other half (0.6 s of reads that wait) within the deadline.
+		for i := range 12 {
+			write(w, fmt.Sprintf("<p>%d</p>", i))
+			time.Sleep(100 * time.Millisecond)
+		}
+	}), Timeout: time.Second})
+	_, body := open(t, e.page(`<micro-frontend id=slow/><micro-frontend id=trickle/>END`, nil))
+	var want strings.Builder
+	want.WriteString("[slow]")
+	for i := range 12 {
+		fmt.Fprintf(&want, "<p>%d</p>", i)
+	}
+	want.WriteString("END")
+	if got := body.rest(); got != want.String() {
+		t.Errorf("page = %q, want %q", got, want.String())
+	}
+}
