@@ -173,6 +173,7 @@ func (w *wire) presend(ctx context.Context, t *target, query string, hdr http.He
 	if !personal {
 		if pc := w.get(t.addr); pc != nil {
 			s.pc, s.reused, s.done = pc, true, true
+			pc.enableStamps()
 			rest, err := pc.writeAhead(head)
 			if err != nil {
 				s.err = err
@@ -218,6 +219,7 @@ func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, hp *[]b
 		s.mu.Unlock()
 		return
 	}
+	pc.enableStamps()
 	_, err = c.Write(*hp)
 	s.mu.Lock()
 	s.err, s.done = err, true

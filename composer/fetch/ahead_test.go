@@ -847,3 +847,44 @@ func TestAHeadCutByTheDeadlineIsATimeout(t *testing.T) {
 		}
 	}
 }
+
+// A page that reads an answer later than it came learns when it came
+// (Response.Arrived, the kernel's receive time): the fragment's own time,
+// apart from the page's waiting (an outside attack found a fast fragment
+// behind a slow one reported at the slow one's latency in the metrics
+// and the debug view).
+func TestAnAnswerReadLateSaysWhenItCame(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("receive times are taken on Linux")
+	}
+	answered := make(chan struct{}, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "answer")
+		w.(http.Flusher).Flush()
+		answered <- struct{}{}
+	}))
+	defer s.Close()
+	h := NewHTTP()
+	defer h.Close()
+	ctx := bounded(t)
+	// Twice, the second looked at: Linux turns its receive stamps on a
+	// moment after the first socket asks for them.
+	for i := range 2 {
+		req := &Request{Endpoint: s.URL + "/late", Header: http.Header{"X-Request-Id": {"late"}}}
+		if !h.Presend(ctx, req) {
+			t.Fatal("not sent ahead")
+		}
+		<-answered
+		time.Sleep(50 * time.Millisecond) // the page is busy elsewhere
+		read := time.Now()
+		resp, err := h.Fetch(WithWaitHook(ctx, func() error { return nil }), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i == 1 && (resp.Arrived.IsZero() || !resp.Arrived.Before(read)) {
+			t.Errorf("an answer that came before its Fetch began (%v): Arrived %v", read.Format(time.StampMicro), resp.Arrived.Format(time.StampMicro))
+		}
+	}
+}

@@ -69,6 +69,11 @@ type Response struct {
 	// "" when no cache was asked (none configured, or an override). The
 	// debug view shows it.
 	Cache string
+	// Arrived is when the answer's first bytes came, as the kernel took
+	// it, for a request sent ahead (Presend) and read later by a page on
+	// Linux: the fragment's own time, apart from the page's waiting. Zero
+	// when not known: the answer was read as it came.
+	Arrived time.Time
 }
 
 // Transport fetches fragments of one kind.

@@ -36,3 +36,6 @@ func (pc *wireConn) waitsBare() bool { return false }
 
 // awaitAnswer is never called without waitsBare.
 func (pc *wireConn) awaitAnswer() error { return nil }
+
+// enableStamps: no socket to ask.
+func (pc *wireConn) enableStamps() {}

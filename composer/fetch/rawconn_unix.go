@@ -211,7 +211,16 @@ func (pc *wireConn) readHooked(p []byte) (int, error) {
 // readRaw is readHooked's work on the socket.
 func (pc *wireConn) readRaw(fd uintptr) bool {
 	for {
-		n, err := syscall.Read(int(fd), pc.readBuf)
+		var n int
+		var err error
+		if pc.stamp {
+			n, err = pc.readStamped(fd, pc.readBuf)
+			if n > 0 {
+				pc.stamp = false // the answer's first bytes: their time is taken
+			}
+		} else {
+			n, err = syscall.Read(int(fd), pc.readBuf)
+		}
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -106,6 +106,14 @@ type wireConn struct {
 	sendErr  error
 	sent     bool
 
+	// The time the answer's first bytes came, taken by the kernel
+	// (enableStamps, readStamped) for a request sent ahead and read by a
+	// page: stamp asks it of the next read.
+	stampsOn bool
+	stamp    bool
+	arrived  time.Time
+	oob      [32]byte
+
 	// A wait for the answer that holds no read buffer (awaitAnswer).
 	awaitFD func(fd uintptr) bool
 	awaited bool
@@ -337,6 +345,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 	// buffer is taken now, so a request waiting for its answer holds none
 	// (one sent ahead, none until its Fetch, nor while its Fetch waits:
 	// takeReader).
+	pc.stamp, pc.arrived = ahead && pc.lr.hook != nil && pc.stampsOn, time.Time{}
 	if err := pc.takeReader(ahead); err != nil {
 		return fail(err)
 	}
@@ -344,7 +353,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 	a := &wireAnswer{}
 	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
 		pc.lr.n = noLimit
-		a.resp = Response{Status: status, Header: header}
+		a.resp = Response{Status: status, Header: header, Arrived: pc.arrived}
 		a.body = wireBody{w: w, pc: pc, inner: a.quick.body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !closing}
 		a.resp.Body = &a.body
 		if a.quick.body == &a.quick.cl && a.quick.cl.n == 0 {
@@ -373,7 +382,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 		}
 	}
 	pc.lr.n = noLimit
-	a.resp = Response{Status: resp.StatusCode, Header: resp.Header}
+	a.resp = Response{Status: resp.StatusCode, Header: resp.Header, Arrived: pc.arrived}
 	a.body = wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close}
 	a.resp.Body = &a.body
 	if resp.Body == http.NoBody {

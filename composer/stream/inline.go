@@ -87,7 +87,12 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	}
 	resp, err := c.fetchHead(fetch.WithWaitHook(s.ctx, pw.waitHook), s)
 	s.clk.pause() // until the writer reads the body
-	s.answered(resp)
+	s.headTime = time.Since(s.started)
+	if resp != nil && !resp.Arrived.IsZero() {
+		// It came before the page read it.
+		s.headTime = min(s.headTime, max(0, resp.Arrived.Sub(s.started)))
+	}
+	s.answeredAfter(resp, s.headTime)
 	switch {
 	case pw.broken:
 		err = errBrowserGone
@@ -155,7 +160,9 @@ func (pw *pageWriter) writeInline(s *slot) {
 	for !pw.broken {
 		bp := c.getChunk()
 		s.clk.resume()
+		began := time.Now()
 		n, err := c.readInline(s, *bp)
+		s.bodyTime += time.Since(began)
 		s.clk.pause()
 		if n > 0 && written+int64(n) > limit {
 			n, err = 0, errTooLarge
@@ -183,7 +190,7 @@ func (pw *pageWriter) writeInline(s *slot) {
 		c.finishInline(s)
 		return
 	}
-	s.bodyEnded()
+	s.bodyEndedAfter(s.headTime + s.bodyTime)
 	c.finishInline(s)
 	pw.endSlot(s, &g, written)
 }
@@ -213,6 +220,10 @@ func (c *Composer) finishInline(s *slot) {
 		endSpan(s.span, s)
 	}
 	if c.Observer != nil {
-		c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), time.Since(s.started))
+		took := time.Since(s.started) // never reached, or failed before its head
+		if s.headTime > 0 {
+			took = s.headTime + s.bodyTime
+		}
+		c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), took)
 	}
 }

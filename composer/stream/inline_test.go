@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +121,53 @@ func TestAnAnswerWaitingBehindASlowSlotHasItsWholeDeadline(t *testing.T) {
 	want.WriteString("END")
 	if got := body.rest(); got != want.String() {
 		t.Errorf("page = %q, want %q", got, want.String())
+	}
+}
+
+// durations records what the Composer tells its Observer.
+type durations struct {
+	mu sync.Mutex
+	d  map[string]time.Duration
+}
+
+func (o *durations) Fragment(id, _, _ string, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.d[id] = d
+}
+
+// A fast fragment behind a slow one is reported at its own time, not at
+// the time the page took to reach it (an outside attack found it in the
+// metrics at the slow one's latency: the wrong team blamed).
+func TestAFragmentIsTimedByItsOwnAnswerNotThePagesWaiting(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("receive times are taken on Linux")
+	}
+	t.Parallel()
+	const slow = 400 * time.Millisecond
+	e := newEnv(t)
+	obs := &durations{d: map[string]time.Duration{}}
+	e.composer.Observer = obs
+	e.register("slow", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(slow)
+		write(w, "[slow]")
+	})})
+	e.register("fast", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[fast]")
+	})})
+	page := e.page(`<micro-frontend id=slow/><micro-frontend id=fast/>`, nil)
+	// Twice: Linux turns its receive stamps on a moment after the first
+	// socket asks for them, and stamps a packet that came before that
+	// when it is read.
+	for range 2 {
+		_, body := open(t, page)
+		if got := body.rest(); got != "[slow][fast]" {
+			t.Fatalf("page = %q", got)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if d := obs.d["fast"]; d == 0 || d >= slow/2 {
+		t.Errorf("the fast fragment behind a %v one: reported at %v, want its own time", slow, d)
 	}
 }

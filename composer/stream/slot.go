@@ -79,6 +79,10 @@ type slot struct {
 	ctx      context.Context // clk's context
 	resp     *fetch.Response // the answer whose body the writer reads
 	finished bool            // finishInline ran
+	// The fragment's own time: to its answer's first bytes (when they
+	// came, not when the page read them), and the reads of its body that
+	// waited. The metrics and the debug view report it.
+	headTime, bodyTime time.Duration
 
 	dbg *slotDebug // the debug view's figures; nil unless it is on
 }
