@@ -135,6 +135,11 @@ type guard struct {
 	// this gate holds the requests back for the rest of a longer spell.
 	// Written under the breaker's lock, read without it.
 	until atomic.Int64
+	// tripped is whether the breaker is open or half-open, as last told
+	// by OnStateChange: what Presend reads, which may not ask gobreaker
+	// (its State moves an open breaker whose time is up to half-open).
+	// Written under the breaker's lock, read without it.
+	tripped atomic.Bool
 	// spell is the length of the current or last open spell: openFor
 	// after a close, doubled by each failed probe, up to the rule's
 	// MaxOpenFor. Touched only in gobreaker's callbacks.
@@ -242,15 +247,8 @@ func (g *guard) holding(now time.Time) time.Duration {
 // guardFor returns the guard of req's fragment version, made anew when the
 // entry's rule, cap or the version's endpoint changed.
 func (t *Transport) guardFor(req *fetch.Request) *guard {
-	var entry registry.Entry
-	if t.reg != nil {
-		entry, _ = t.reg.Lookup(req.Fragment)
-	}
-	k := key{req.Fragment, req.Version}
-	t.mu.RLock()
-	g := t.guards[k]
-	t.mu.RUnlock()
-	if g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+	k, entry, g := t.current(req)
+	if g != nil {
 		return g
 	}
 	t.mu.Lock()
@@ -262,6 +260,24 @@ func (t *Transport) guardFor(req *fetch.Request) *guard {
 	g = t.newGuard(k, req.Endpoint, entry)
 	t.guards[k] = g
 	return g
+}
+
+// current returns the guard of req's fragment version if it is up to
+// date with the entry, else nil (guardFor would make one anew); it changes
+// nothing.
+func (t *Transport) current(req *fetch.Request) (key, registry.Entry, *guard) {
+	var entry registry.Entry
+	if t.reg != nil {
+		entry, _ = t.reg.Lookup(req.Fragment)
+	}
+	k := key{req.Fragment, req.Version}
+	t.mu.RLock()
+	g := t.guards[k]
+	t.mu.RUnlock()
+	if g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+		return k, entry, g
+	}
+	return k, entry, nil
 }
 
 // prune forgets the guards of fragments and versions no longer in the
@@ -332,6 +348,7 @@ func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guar
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			now := time.Now()
 			g.state = to
+			g.tripped.Store(to != gobreaker.StateClosed)
 			g.win = newWindow(rule.Window, now) // each state starts afresh
 			switch to {
 			case gobreaker.StateOpen:
@@ -466,6 +483,34 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	b.ReadCloser = resp.Body
 	resp.Body = b
 	return resp, nil
+}
+
+// Presend implements fetch.Presender: it sends req ahead through the next
+// transport unless its Fetch would reject it, which it tells from what it
+// reads: a full bulkhead, or a breaker not closed (open, or half-open: a
+// probe is Fetch's to admit). A request without a Fragment, or an
+// override, passes through as in Fetch. It takes no slot and asks
+// gobreaker nothing: the slot, the admission and the verdict are the
+// Fetch's that follows, which may still reject a request sent ahead (the
+// page then releases it).
+func (t *Transport) Presend(ctx context.Context, req *fetch.Request) bool {
+	if req.Fragment != "" && !req.Override {
+		// No guard yet, or one out of date: Fetch makes a fresh one, which
+		// admits.
+		if _, _, g := t.current(req); g != nil && !g.admits(time.Now()) {
+			return false
+		}
+	}
+	return fetch.Presend(t.next, ctx, req)
+}
+
+// admits reports whether a request would most likely pass the bulkhead and
+// the breaker now. It reads and changes nothing.
+func (g *guard) admits(now time.Time) bool {
+	if g.max > 0 && g.inFlight.Load() >= int64(g.max) {
+		return false
+	}
+	return g.cb == nil || g.holding(now) == 0 && !g.tripped.Load()
 }
 
 // Admit lets a second request to req's fragment version go beside the

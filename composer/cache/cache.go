@@ -210,22 +210,28 @@ func (c *Cache) result(r string) {
 	}
 }
 
-// lookup returns the entry for req that req may use, if any. c.mu is held.
+// lookup returns the entry for req that req may use, if any, and marks
+// it recently used. c.mu is held.
 func (c *Cache) lookup(primary string, req *fetch.Request) *cacheEntry {
+	el := c.find(primary, req)
+	if el == nil {
+		return nil
+	}
+	c.lru.MoveToFront(el)
+	return el.Value.(*cacheEntry)
+}
+
+// find is lookup without the mark: it changes nothing. c.mu is held.
+func (c *Cache) find(primary string, req *fetch.Request) *list.Element {
 	q := c.queries[primary]
 	if q == nil {
 		return nil
 	}
 	el, ok := c.entries[fullKey(primary, q.vary, req.Header)]
-	if !ok {
+	if !ok || !el.Value.(*cacheEntry).d.usableFor(req) {
 		return nil
 	}
-	e := el.Value.(*cacheEntry)
-	if !e.d.usableFor(req) {
-		return nil
-	}
-	c.lru.MoveToFront(el)
-	return e
+	return el
 }
 
 // age is the entry's current age (§4.2.3): the Age it arrived with plus
@@ -338,6 +344,44 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 		}
 		coalesced = true // look again: the entry is there now
 	}
+}
+
+// Presend implements fetch.Presender: it sends req ahead through the next
+// transport when its Fetch would most likely go upstream with it: a miss,
+// an entry past its stale-while-revalidate, a request that would lead
+// the identical ones. It sends nothing when Fetch would answer from the
+// cache (an entry fresh, or stale within stale-while-revalidate) or wait
+// for a leader in flight, nor for an override request. It only looks:
+// the entries, their order of use, the flights and the observer are the
+// Fetch's that follows, which decides again and may find the request it
+// no longer needs already sent (the page then releases it).
+func (c *Cache) Presend(ctx context.Context, req *fetch.Request) bool {
+	if req.Override {
+		return false
+	}
+	primary := primaryKey(req)
+	c.mu.Lock()
+	answered := c.answered(primary, req)
+	c.mu.Unlock()
+	if answered {
+		return false
+	}
+	return fetch.Presend(c.next, ctx, req)
+}
+
+// answered reports whether Fetch would give req an answer without a
+// request of its own upstream: from an entry, or from the leader it would
+// wait for. It follows Fetch's conditions, and changes nothing. c.mu is
+// held.
+func (c *Cache) answered(primary string, req *fetch.Request) bool {
+	if el := c.find(primary, req); el != nil {
+		e := el.Value.(*cacheEntry)
+		if e.age(c.now()) < e.d.Lifetime+e.d.SWR {
+			return true
+		}
+	}
+	q := c.queries[primary]
+	return q != nil && q.coalesce && !personal(req) && q.flight != nil
 }
 
 // lead makes the upstream call for a miss, streams the body to the caller

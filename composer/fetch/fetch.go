@@ -50,6 +50,10 @@ type Request struct {
 	// goes to the Mux's Override transport only, and is never cached nor
 	// counted by breakers or hedges.
 	Override bool
+
+	// sent is the request sent ahead (Presend), until a Fetch takes it or
+	// Release closes it.
+	sent *sentAhead
 }
 
 // Response is a fragment's answer. The caller closes Body.
@@ -65,11 +69,41 @@ type Response struct {
 	// "" when no cache was asked (none configured, or an override). The
 	// debug view shows it.
 	Cache string
+	// Arrived is when the answer's first bytes came, as the kernel took
+	// it, for a request sent ahead (Presend) and read later by a page on
+	// Linux: the fragment's own time, apart from the page's waiting. Zero
+	// when not known: the answer was read as it came.
+	Arrived time.Time
 }
 
 // Transport fetches fragments of one kind.
 type Transport interface {
 	Fetch(ctx context.Context, req *Request) (*Response, error)
+}
+
+// Presender is a Transport that can send a request ahead of its Fetch: the
+// request leaves at once, on the caller's goroutine (or on a goroutine
+// that ends with the dial, for a new connection), and the Fetch that
+// follows, later and on the caller's goroutine, reads its answer. A page
+// sends every fragment request this way, then reads the answers in the
+// page's order: a request in flight costs no goroutine.
+//
+// Presend reports whether it sent req. A layer that would not send req
+// upstream at Fetch time (a cache hit, an open breaker, a hedged entry,
+// a transport that cannot split its work) reports false and sends
+// nothing: the caller then runs Fetch as usual.
+type Presender interface {
+	Presend(ctx context.Context, req *Request) bool
+}
+
+// Presend sends req ahead through t, if t is a Presender; it reports
+// whether req was sent. A request sent ahead must be given to t.Fetch, or
+// to Release.
+func Presend(t Transport, ctx context.Context, req *Request) bool {
+	if p, ok := t.(Presender); ok {
+		return p.Presend(ctx, req)
+	}
+	return false
 }
 
 // ErrNoTransport is returned for an endpoint whose kind has no transport

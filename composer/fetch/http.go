@@ -159,7 +159,14 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if !h.hostAllowed(t.hostname) {
 		return nil, fmt.Errorf("%w: %s", ErrHostNotAllowed, t.hostname)
 	}
-	resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
+	ahead := req.sent
+	if ahead == nil && presendEveryFetch && h.presendForTest(ctx, req) {
+		ahead = req.sent
+	}
+	if ahead != nil && !ahead.claim() {
+		ahead = nil // claimed by another Fetch (of a copy): sent again
+	}
+	resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header), ahead)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +175,18 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// presendForTest is presendEveryFetch's Presend, with a look.
+//
+//go:noinline
+func (h *HTTP) presendForTest(ctx context.Context, req *Request) bool {
+	if !h.Presend(ctx, req) {
+		return false
+	}
+	sentAheadInFetch.Add(1)
+	Answered(req)
+	return true
 }
 
 // fetchTransport is Fetch over net/http's Transport: https, and the

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +32,11 @@ func TestMain(m *testing.M) {
 		syscallServer()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if presendEveryFetch {
+		fmt.Printf("requests sent ahead: %d\n", sentAheadInFetch.Load())
+	}
+	os.Exit(code)
 }
 
 // syscallServer answers every request with 2 KB of HTML and a
@@ -168,4 +174,57 @@ func usage(tb testing.TB) syscall.Rusage {
 		tb.Fatal(err)
 	}
 	return u
+}
+
+// A request sent ahead on a kept connection, its answer there when its
+// Fetch (with a wait hook) reads it: one write (Presend's) and one read,
+// through the socket's RawConn, no wait and no hook.
+func TestWireSyscallsSentAhead(t *testing.T) {
+	url := startSyscallServer(t)
+	h := NewHTTP()
+	defer h.Close()
+	var hooked atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hctx := WithWaitHook(ctx, func() error { hooked.Add(1); return nil })
+	fetch := func() {
+		req := &Request{Endpoint: url + "/f", RawQuery: "id=1", Header: http.Header{"Accept-Language": {"en"}}}
+		if !h.Presend(ctx, req) {
+			t.Fatal("not sent ahead")
+		}
+		for end := time.Now().Add(10 * time.Second); !Answered(req); {
+			if time.Now().After(end) {
+				t.Fatal("no answer within 10 s")
+			}
+			runtime.Gosched()
+		}
+		resp, err := h.Fetch(hctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, resp.Body); err != nil || n != 2100 {
+			t.Fatalf("body: %d bytes, %v", n, err)
+		}
+		resp.Body.Close()
+	}
+	fetch() // dials
+	const requests = 40
+	bestReads, bestWrites := 1<<30, 1<<30
+	for try := 0; try < 8 && (bestReads > requests || bestWrites > requests); try++ {
+		r0, w0 := ioCounts(t)
+		r1, w1 := ioCounts(t)
+		for range requests {
+			fetch()
+		}
+		r2, w2 := ioCounts(t)
+		bestReads = min(bestReads, (r2-r1)-(r1-r0))
+		bestWrites = min(bestWrites, (w2-w1)-(w1-w0))
+	}
+	t.Logf("%d requests sent ahead on a kept connection, read once answered: %d reads, %d writes, %d hook calls", requests, bestReads, bestWrites, hooked.Load())
+	if bestReads > requests+requests/4 {
+		t.Errorf("%d requests sent ahead made %d read system calls, want at most %d (one an answer)", requests, bestReads, requests+requests/4)
+	}
+	if bestWrites > requests+requests/4 {
+		t.Errorf("%d requests sent ahead made %d write system calls, want at most %d (one a request)", requests, bestWrites, requests+requests/4)
+	}
 }

@@ -50,6 +50,13 @@ import (
 // system that is not unix, or when the socket does not take the whole
 // request at once, the request is written and read the usual way.
 //
+// A request sent ahead (Presend, ahead.go) is written at once, without
+// the wait: its Fetch comes later, when the answer is often there already
+// (one read), and otherwise reads as usual (a read that finds nothing,
+// the wait, the read). Its Fetch reads the answer as exchange does after
+// its write; a wait hook (WithWaitHook) makes the answer's reads go
+// through the socket's RawConn, to call the hook before a wait.
+//
 // A context's deadline is the connection's deadline, and its cancellation
 // (context.AfterFunc, which runs nothing until it fires) sets a deadline in
 // the past, ending a blocked read or write at once. The errors name the
@@ -88,23 +95,58 @@ type wireConn struct {
 	abort func() // cancel, for context.AfterFunc
 
 	// The look at an idle connection (usable) and the request's write
-	// (send), kept from one to the next.
+	// (send, or writeAhead's), kept from one to the next.
 	raw      syscall.RawConn
 	peekFD   func(fd uintptr) bool
 	peekBuf  [1]byte
 	quiet    bool
 	sendFD   func(fd uintptr) bool
+	writeFD  func(fd uintptr) bool
 	sendHead []byte // what is left to write
 	sendErr  error
 	sent     bool
+
+	// The time the answer's first bytes came, taken by the kernel
+	// (enableStamps, readStamped) for a request sent ahead and read by a
+	// page: stamp asks it of the next read.
+	stampsOn bool
+	stamp    bool
+	arrived  time.Time
+	oob      [32]byte
+
+	// A wait for the answer that holds no read buffer (awaitAnswer).
+	awaitFD func(fd uintptr) bool
+	awaited bool
+
+	// A read that calls the wait hook (readHooked).
+	readFD  func(fd uintptr) bool
+	readBuf []byte
+	readN   int
+	readErr error
+	hooked  bool
+}
+
+// newWireConn is a connection just dialled.
+func newWireConn(c net.Conn, addr string) *wireConn {
+	pc := &wireConn{c: c, addr: addr}
+	pc.lr.c, pc.lr.pc = c, pc
+	pc.abort = pc.cancel // once: a method value costs an allocation
+	return pc
 }
 
 // limitReader reads the connection, at most n bytes (the header block's
-// limit) until n is set to noLimit, and counts what it read.
+// limit) until n is set to noLimit, and counts what it read. With a wait
+// hook (WithWaitHook), it reads through the socket (readHooked) so as to
+// call the hook before a wait; the hook's error stays, for every read of
+// that answer.
 type limitReader struct {
-	c    net.Conn
-	n    int64
-	read int64
+	c       net.Conn
+	pc      *wireConn
+	n       int64
+	read    int64
+	hook    func() error
+	hookErr error
+	noWait  bool // a hooked read that finds nothing returns errWouldBlock
 }
 
 const noLimit = 1<<63 - 1
@@ -113,10 +155,19 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
 		return 0, errHeaderTooLarge
 	}
+	if l.hookErr != nil {
+		return 0, l.hookErr
+	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.c.Read(p)
+	var n int
+	var err error
+	if l.hook != nil {
+		n, err = l.pc.readHooked(p)
+	} else {
+		n, err = l.c.Read(p)
+	}
 	l.n -= int64(n)
 	l.read += int64(n)
 	return n, err
@@ -167,10 +218,21 @@ var getRequest = &http.Request{Method: http.MethodGet}
 
 // roundTrip sends GET t with the page's query and hdr and returns the
 // answer, whose body reads the connection as the caller reads it.
-// personal: a connection of its own, closed after this answer.
-func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool) (*Response, error) {
+// personal: a connection of its own, closed after this answer. ahead:
+// the request sent by Presend, claimed by this Fetch; only its answer is
+// read, unless it is to be sent again on a new connection.
+func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool, ahead *sentAhead) (*Response, error) {
 	if ctx.Err() != nil {
+		if ahead != nil {
+			ahead.abandon()
+		}
 		return nil, context.Cause(ctx)
+	}
+	if ahead != nil {
+		resp, again, err := w.fetchAhead(ctx, ahead, personal)
+		if !again {
+			return resp, err
+		}
 	}
 	hp := heads.Get().(*[]byte)
 	defer heads.Put(hp)
@@ -179,7 +241,7 @@ func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.
 	if err != nil {
 		return nil, err
 	}
-	for fresh := personal; ; fresh = true {
+	for fresh := personal || ahead != nil; ; fresh = true {
 		var pc *wireConn
 		if !fresh {
 			pc = w.get(t.addr)
@@ -190,7 +252,7 @@ func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.
 				return nil, err
 			}
 		}
-		resp, err := w.exchange(ctx, pc, head, personal)
+		resp, err := w.exchange(ctx, pc, head, false, personal)
 		retry, again := err.(errRetry)
 		if again {
 			err = retry.err
@@ -221,10 +283,7 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 		}
 		return nil, err
 	}
-	pc := &wireConn{c: c, addr: addr}
-	pc.lr.c = c
-	pc.abort = pc.cancel // once: a method value costs an allocation
-	return pc, nil
+	return newWireConn(c, addr), nil
 }
 
 type dialed struct {
@@ -235,9 +294,12 @@ type dialed struct {
 // cancel ends a blocked read or write on the connection at once.
 func (pc *wireConn) cancel() { pc.c.SetDeadline(aLongTimeAgo) }
 
-// exchange writes head on pc and reads the answer's header block.
-func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal bool) (*Response, error) {
+// exchange writes head on pc and reads the answer's header block. ahead:
+// the request was sent by Presend, and head is what the socket did not
+// take then (nearly always nothing).
+func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, personal bool) (*Response, error) {
 	pc.lr.n, pc.lr.read = wireMaxHeaderBytes, 0
+	pc.lr.hook, pc.lr.hookErr = waitHook(ctx), nil
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
 		pc.c.SetDeadline(deadline)
@@ -250,8 +312,13 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		if pc.br != nil {
 			pc.br = nil // may hold a part of the answer: not handed out again
 		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-			// The context's deadline, or its cancellation.
+		if pc.lr.hookErr != nil {
+			return nil, pc.lr.hookErr // the caller's, never sent again
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+			// The context's deadline, or its cancellation; also when the
+			// cut read left a part of a head that the parser named
+			// malformed.
 			if cause := context.Cause(ctx); cause != nil {
 				return nil, fmt.Errorf("%w: %w", cause, err)
 			}
@@ -265,18 +332,28 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 		return nil, err
 	}
-	if err := pc.send(head); err != nil {
+	if ahead {
+		if len(head) > 0 {
+			if _, err := pc.c.Write(head); err != nil {
+				return fail(err)
+			}
+		}
+	} else if err := pc.send(head); err != nil {
 		return fail(err)
 	}
 	// On a TCP socket send returns once the answer can be read: the read
-	// buffer is taken now, so a request waiting for its answer holds none.
-	pc.br = readers.Get().(*bufio.Reader)
-	pc.br.Reset(&pc.lr)
+	// buffer is taken now, so a request waiting for its answer holds none
+	// (one sent ahead, none until its Fetch, nor while its Fetch waits:
+	// takeReader).
+	pc.stamp, pc.arrived = ahead && pc.lr.hook != nil && pc.stampsOn, time.Time{}
+	if err := pc.takeReader(ahead); err != nil {
+		return fail(err)
+	}
 	// One allocation for the answer and its body.
 	a := &wireAnswer{}
 	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
 		pc.lr.n = noLimit
-		a.resp = Response{Status: status, Header: header}
+		a.resp = Response{Status: status, Header: header, Arrived: pc.arrived}
 		a.body = wireBody{w: w, pc: pc, inner: a.quick.body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !closing}
 		a.resp.Body = &a.body
 		if a.quick.body == &a.quick.cl && a.quick.cl.n == 0 {
@@ -305,7 +382,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, personal
 		}
 	}
 	pc.lr.n = noLimit
-	a.resp = Response{Status: resp.StatusCode, Header: resp.Header}
+	a.resp = Response{Status: resp.StatusCode, Header: resp.Header, Arrived: pc.arrived}
 	a.body = wireBody{w: w, pc: pc, inner: resp.Body, stop: stop, ctx: ctx, hasDeadline: hasDeadline, keep: !personal && !resp.Close}
 	a.resp.Body = &a.body
 	if resp.Body == http.NoBody {
@@ -319,6 +396,38 @@ type wireAnswer struct {
 	body  wireBody
 	quick quickBody
 }
+
+// takeReader gives pc its read buffer for the answer. A request sent
+// ahead and read with a wait hook (a page's) may find no answer yet: its
+// first read, made without waiting, then gives the buffer back, the wait
+// (the hook first) holds none, and the buffer is taken again once the
+// answer can be read. No system call more than a read that waits.
+func (pc *wireConn) takeReader(ahead bool) error {
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.lr)
+	if !ahead || pc.lr.hook == nil || !pc.waitsBare() {
+		return nil
+	}
+	pc.lr.noWait = true
+	_, err := pc.br.Peek(1)
+	pc.lr.noWait = false
+	if err != errWouldBlock {
+		return nil // read (or an error, which the head's read meets again)
+	}
+	pc.br.Reset(nil)
+	readers.Put(pc.br)
+	pc.br = nil
+	if err := pc.awaitAnswer(); err != nil {
+		return err
+	}
+	pc.br = readers.Get().(*bufio.Reader)
+	pc.br.Reset(&pc.lr)
+	return nil
+}
+
+// errWouldBlock is a read made without waiting (limitReader.noWait) that
+// found nothing.
+var errWouldBlock = errors.New("fetch: no answer yet")
 
 // aLongTimeAgo is a deadline that has passed: a blocked read or write on
 // the connection returns at once.
@@ -361,9 +470,12 @@ func (b *wireBody) Read(p []byte) (int, error) {
 		return n, io.EOF
 	}
 	b.pc.c.Close()
+	hookErr := b.pc.lr.hookErr
 	b.pc = nil
 	b.stop()
-	if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+	if hookErr != nil {
+		err = hookErr // the caller's, as it gave it
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
 		if cerr := context.Cause(b.ctx); cerr != nil {
 			err = fmt.Errorf("%w: %w", cerr, err)
 		} else {
@@ -396,6 +508,7 @@ func (b *wireBody) endLocked() {
 	pc.br.Reset(nil)
 	readers.Put(pc.br)
 	pc.br = nil
+	pc.lr.hook = nil
 	b.w.put(pc)
 }
 

@@ -233,6 +233,23 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	return t.next.Fetch(ctx, req)
 }
 
+// Presend implements fetch.Presender: it sends req ahead through the next
+// transport when its Fetch would pass it straight through, and sends
+// nothing for a hedged fragment. A hedged request goes on a goroutine of
+// its own, with a context of its own, beside perhaps a second one: not
+// the request sent ahead. That holds for "auto" too while its delay is
+// not yet known, though Fetch then sends req itself: its samples are
+// times to headers measured from the Fetch, and a request sent earlier
+// would make them short. It changes nothing: no state, no budget.
+func (t *Transport) Presend(ctx context.Context, req *fetch.Request) bool {
+	if req.Fragment != "" && !req.Override && t.reg != nil {
+		if _, ok := t.rule(req.Fragment); ok {
+			return false
+		}
+	}
+	return fetch.Presend(t.next, ctx, req)
+}
+
 // rule is the fragment's hedging rule, if it is hedged: the registry's
 // entry is copied here, not into Fetch's frame.
 //

@@ -32,7 +32,13 @@ type clock struct {
 func startClock(parent context.Context, d time.Duration) (context.Context, *clock) {
 	ctx, cancel := context.WithCancelCause(parent)
 	k := &clock{left: d, since: time.Now(), running: true, cancel: cancel}
-	k.timer = time.AfterFunc(d, k.expire)
+	k.timer = time.AfterFunc(max(d, 0), k.expire)
+	if d <= 0 {
+		// Run out already: the context ends before anyone looks at it.
+		k.timer.Stop()
+		k.running, k.left = false, 0
+		k.expire()
+	}
 	return ctx, k
 }
 

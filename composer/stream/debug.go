@@ -127,11 +127,19 @@ type slotDebug struct {
 // answered records the time to the answer's header (or to the failure
 // before it) and what the cache served it from. s.dbg may be nil.
 func (s *slot) answered(resp *fetch.Response) {
+	if s.dbg != nil {
+		s.answeredAfter(resp, time.Since(s.started))
+	}
+}
+
+// answeredAfter is answered for an answer that came took after the
+// fragment's start (a slot read inline may read it later than it came).
+func (s *slot) answeredAfter(resp *fetch.Response, took time.Duration) {
 	if s.dbg == nil {
 		return
 	}
-	s.dbg.headers = time.Since(s.started)
-	s.dbg.lastByte = s.dbg.headers
+	s.dbg.headers = took
+	s.dbg.lastByte = took
 	if resp != nil {
 		s.dbg.cache = resp.Cache
 	}
@@ -142,8 +150,14 @@ func (s *slot) answered(resp *fetch.Response) {
 // QueueChunks chunks, so this may include the time the page took to
 // reach it).
 func (s *slot) bodyEnded() {
+	s.bodyEndedAfter(time.Since(s.started))
+}
+
+// bodyEndedAfter is bodyEnded for a body whose fragment's own time was
+// took (a slot read inline: to its answer, and its reads that waited).
+func (s *slot) bodyEndedAfter(took time.Duration) {
 	if s.dbg != nil {
-		s.dbg.lastByte = time.Since(s.started)
+		s.dbg.lastByte = took
 	}
 }
 

@@ -124,7 +124,7 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 		return
 	}
 	s.req, s.known = req, true
-	s.chunks = nil // read whole, as an async slot's
+	// No chunks: read whole, as an async slot's.
 	c.fetch(ctx, s, req)
 	var buf bytes.Buffer
 	pw := &pageWriter{w: &bufferWriter{h: http.Header{}, b: &buf}, c: c, page: page, slots: slots, requestID: is.RequestID, canary: &canary, mode: mode}

@@ -7,49 +7,69 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/internal/goroutines"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/stream"
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
-// A fragment that is not being written holds one chunk of its body, the
-// queue's, and no more: the rest waits in its socket (the kernel's memory,
-// not the process's) until the page writer reaches the slot. With a
-// thousand pages of five big fragments, four of each page wait behind the
-// first: a chunk read ahead into the pump's hand was 8 KiB each, 32 MB.
-// The wait is the composer's, not the fragment's: it does not count
-// against the fragment's deadline (breaker/waiting_test.go).
+// A fragment that is not being written holds none of its body in the
+// process: its answer waits in its socket (the kernel's memory, not the
+// process's) until the page reaches the slot. Sent ahead, it has no
+// goroutine and takes no chunk; fetched on a goroutine of its own (a
+// transport that cannot send ahead), it holds one chunk, its queue's, and
+// no more. With a thousand pages of five big fragments, four of each page
+// wait behind the first: a chunk read ahead into the pump's hand was
+// 8 KiB each, 32 MB. The wait is the composer's, not the fragment's: it
+// does not count against the fragment's deadline (breaker/waiting_test.go).
 //
 // Not parallel: pumpWaits looks at every goroutine of the process, and
 // another test's pump waiting would pass for b's.
 func TestAFragmentNotBeingWrittenHoldsOnlyItsQueue(t *testing.T) {
-	e := newEnv(t)
-	e.composer.ChunkSize = 16
-	e.composer.QueueChunks = 1
-	release := make(gate)
-	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if release.wait(r) {
-			write(w, "[A]")
+	for _, ahead := range []bool{true, false} {
+		e := newEnv(t)
+		e.composer.ChunkSize = 16
+		e.composer.QueueChunks = 1
+		if !ahead {
+			e.composer.Fetch = struct{ fetch.Transport }{e.composer.Fetch} // no Presend
 		}
-	})})
-	big := strings.Repeat("0123456789abcdef", 10) // ten chunks
-	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
-		write(w, big)
-	})})
-	_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>`, nil))
-	// b's whole body has come; its pump has filled the queue and waits.
-	for end := time.Now().Add(safety); e.composer.ChunksMade() == 0 || !pumpWaits(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatal("b's pump never waited for the page writer")
+		release := make(gate)
+		e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+			if release.wait(r) {
+				write(w, "[A]")
+			}
+		})})
+		big := strings.Repeat("0123456789abcdef", 10) // ten chunks
+		bSent := make(chan struct{})
+		e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+			write(w, big)
+			close(bSent)
+		})})
+		_, body := open(t, e.page(`H<micro-frontend id=a/>-<micro-frontend id=b/>`, nil))
+		select {
+		case <-bSent:
+		case <-time.After(safety):
+			t.Fatal("b never answered")
 		}
-	}
-	if got := e.composer.ChunksMade(); got != 1 {
-		t.Errorf("a fragment waiting behind another, its queue of 1 full: %d chunks held, want 1", got)
-	}
-	close(release)
-	if got := body.rest(); got != "H[A]-"+big {
-		t.Errorf("page = %q", got)
+		want := int64(0)
+		if !ahead {
+			// b's whole body has come; its pump has filled the queue and
+			// waits.
+			want = 1
+			for end := time.Now().Add(safety); e.composer.ChunksMade() == 0 || !pumpWaits(); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatal("b's pump never waited for the page writer")
+				}
+			}
+		}
+		if got := e.composer.ChunksMade(); got != want {
+			t.Errorf("sent ahead %v: a fragment waiting behind another: %d chunks held, want %d", ahead, got, want)
+		}
+		close(release)
+		if got := body.rest(); got != "H[A]-"+big {
+			t.Errorf("sent ahead %v: page = %q", ahead, got)
+		}
 	}
 }
 

@@ -42,9 +42,6 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 	if mode.debug {
 		s.dbg = &slotDebug{}
 	}
-	if !s.frag.Async && !s.frag.Client {
-		s.chunks = make(chan *[]byte, c.queueChunks())
-	}
 	return &fetch.Request{
 		Endpoint:   endpoint,
 		Loader:     loader,

@@ -68,6 +68,22 @@ type slot struct {
 
 	started time.Time // when its fetch started; set before ready is closed
 
+	// inline: the request was sent ahead (fetch.Presend) and the page's
+	// own goroutine reads its answer (fetchInline, writeInline): no
+	// goroutine and no queue for it. The fields below are the page
+	// goroutine's.
+	inline   bool
+	sendCtx  context.Context // the request's context: the page's, with its span
+	span     trace.Span      // started before the request was sent (its traceparent), or nil
+	clk      *clock          // the fragment's deadline, from fetchInline on
+	ctx      context.Context // clk's context
+	resp     *fetch.Response // the answer whose body the writer reads
+	finished bool            // finishInline ran
+	// The fragment's own time: to its answer's first bytes (when they
+	// came, not when the page read them), and the reads of its body that
+	// waited. The metrics and the debug view report it.
+	headTime, bodyTime time.Duration
+
 	dbg *slotDebug // the debug view's figures; nil unless it is on
 }
 
@@ -187,7 +203,10 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	// (clock.go): pump pauses it while the slot's queue is full.
 	ctx, clk := startClock(ctx, c.timeout(s))
 	defer clk.stop()
-	if c.Tracer != nil {
+	switch {
+	case s.span != nil: // started by sendAhead (ctx is its context)
+		defer endSpan(s.span, s)
+	case c.Tracer != nil:
 		var span trace.Span
 		ctx, span = c.startSpan(ctx, s, req)
 		defer endSpan(span, s)

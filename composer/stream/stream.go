@@ -187,6 +187,17 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	if early {
 		launch = make([]func(), 0, len(slots))
 	}
+	// On every way out, the slots sent ahead are closed and observed: the
+	// page's fragment requests end first, so that a body closed unread
+	// counts against no fragment.
+	defer func() {
+		cancel()
+		for i := range slots {
+			if s := &slots[i]; s.inline {
+				c.finishInline(s)
+			}
+		}
+	}()
 	for i := range slots {
 		s := &slots[i]
 		req := c.prepare(r, p, i, s, &mode, &canary, rawQuery)
@@ -203,40 +214,45 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
 			s.peeked = p.Peek(req)
 		}
-		run := func() {
-			defer fetches.Done()
-			c.fetch(ctx, s, req)
-			if s.frag.Async {
-				async <- i
+		begin := func() {
+			// A sync slot's request is sent ahead, its answer read by the
+			// page's goroutine (inline.go); any other is fetched on a
+			// goroutine of its own.
+			if !s.frag.Async && s.peeked == nil && c.sendAhead(ctx, s) {
+				return
 			}
+			fctx := ctx
+			if s.span != nil {
+				fctx = s.sendCtx
+			}
+			if !s.frag.Async {
+				s.chunks = make(chan *[]byte, c.queueChunks()) // the pump's queue
+			}
+			fetches.Add(1)
+			fetchWorkers.Go(func() {
+				defer fetches.Done()
+				c.fetch(fctx, s, req)
+				if s.frag.Async {
+					async <- i
+				}
+			})
 		}
-		fetches.Add(1)
 		if early {
-			launch = append(launch, run)
+			launch = append(launch, begin)
 		} else {
-			fetchWorkers.Go(run)
+			begin()
 		}
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery}
+	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery, cancel: cancel}
 	if early {
-		started := false
-		defer func() {
-			if !started {
-				// Never asked: the deferred Wait must not wait for them.
-				for range launch {
-					fetches.Done()
-				}
-			}
-		}()
 		if !pw.start(ctx) {
 			return
 		}
 		pw.writeHead()
-		started = true
-		for _, run := range launch {
-			fetchWorkers.Go(run)
+		for _, begin := range launch {
+			begin()
 		}
 	} else if !pw.start(ctx) {
 		return

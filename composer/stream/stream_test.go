@@ -1319,12 +1319,13 @@ func TestPodiumContextHeaders(t *testing.T) {
 func TestFlushDelayIsACapNotAReset(t *testing.T) {
 	const chunks = 20
 	lastSent := make(chan struct{})
+	var once sync.Once // the page asks for the fragment twice
 	e := newEnv(t)
 	e.composer.FlushDelay = 300 * time.Millisecond
 	e.register("trickle", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		for i := range chunks {
 			if i == chunks-1 {
-				close(lastSent)
+				once.Do(func() { close(lastSent) })
 			}
 			fmt.Fprintf(w, "<p>chunk %d</p>", i)
 			w.(http.Flusher).Flush()

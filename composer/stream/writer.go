@@ -50,6 +50,9 @@ type pageWriter struct {
 	assets map[string]bool // the asset URLs written, by kind (asset)
 
 	emitFn func([]byte) // write as a function value, made once a page (emit)
+
+	cancel   context.CancelFunc // ends the page's fragment requests
+	waitHook func() error       // beforeWait as a function value, made once a page
 }
 
 // start writes the response header once the required fragments have given
@@ -60,6 +63,9 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		s := &pw.slots[i]
 		if !s.frag.Required {
 			continue
+		}
+		if s.inline {
+			pw.fetchInline(s)
 		}
 		select {
 		case <-s.ready:
@@ -356,6 +362,10 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 
 // writeSlot copies one fragment to the browser as its chunks arrive.
 func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
+	if s.inline {
+		pw.writeInline(s)
+		return
+	}
 	if _, _, alive := waitFor(pw, ctx, s.ready); !alive {
 		pw.broken = true
 		return
@@ -389,6 +399,13 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 			return
 		}
 	}
+	pw.endSlot(s, &g, int64(written))
+}
+
+// endSlot closes a slot's guard and writes what follows its body: the
+// fragment's link scripts, or, for a body that failed, its fallback (none
+// of it written) or the page's abort (a required fragment cut).
+func (pw *pageWriter) endSlot(s *slot, g *htmlguard.Guard, written int64) {
 	g.Close(pw.emit())
 	if s.bodyErr == nil {
 		pw.writeLinkScripts(s.header)

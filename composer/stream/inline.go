@@ -1,0 +1,229 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/htmlguard"
+)
+
+// A page's sync slots are fetched inline where the transports allow it:
+//
+//	serve:      sendAhead each slot: its request leaves at once (fetch.Presend)
+//	start:      fetchInline each required slot, in order: its head
+//	writeParts: writeInline each slot in the page's order: fetchInline,
+//	            then its body, read by the page's goroutine into the guard
+//	any end:    finishInline every slot sent: observed, closed, released
+//
+// No goroutine waits for the answer and no queue holds its body: the
+// answer waits in its socket (the kernel's memory) until the page reaches
+// it. The wire calls the page's beforeWait when a read would block, and
+// the page flushes what it wrote: bytes never wait behind a fragment that
+// has not answered. A slot whose request cannot be sent ahead (a cache
+// hit, an open breaker, a hedged entry, a transport that cannot split its
+// work) is fetched on a goroutine of its own, as an async slot is.
+
+// sendAhead sends s's request ahead of its fetch, and reports whether it
+// did. The fragment's time counts from now.
+func (c *Composer) sendAhead(ctx context.Context, s *slot) bool {
+	s.started = time.Now()
+	s.sendCtx = ctx
+	if c.Tracer != nil {
+		// The span's traceparent goes with the request, which leaves now.
+		s.sendCtx, s.span = c.startSpan(ctx, s, s.req)
+	}
+	if !fetch.Presend(c.Fetch, s.sendCtx, s.req) {
+		return false
+	}
+	s.inline = true
+	return true
+}
+
+// errBrowserGone fails a fragment read that would wait for a page whose
+// browser has gone (a flush before the wait found it so).
+var errBrowserGone = fmt.Errorf("the browser has gone: %w", context.Canceled)
+
+// beforeWait is the page's hook for the wire (fetch.WithWaitHook): a read
+// of one of its fragments is about to wait for bytes, so what the page
+// wrote goes to the browser now. A browser found gone ends the page's
+// fragment requests (their breakers count nothing) and the read.
+func (pw *pageWriter) beforeWait() error {
+	pw.flush()
+	if pw.broken {
+		pw.cancel()
+		return errBrowserGone
+	}
+	return nil
+}
+
+// fetchInline fetches s's answer on the page's goroutine: the head, then
+// ready is closed. Its deadline counts from the request's send, as a
+// goroutine's would; an answer already there when the page reaches it
+// (after a tenth of the deadline or more) has the whole deadline for its
+// body, even when the deadline passed while the page wrote earlier slots:
+// it came, the page was busy (what the breaker judges is the fragment,
+// never the composer's own waiting).
+func (pw *pageWriter) fetchInline(s *slot) {
+	if s.readyClosed {
+		return
+	}
+	c := pw.c
+	timeout := c.timeout(s)
+	elapsed := time.Since(s.started)
+	left := timeout - elapsed
+	if elapsed > timeout/10 && fetch.Answered(s.req) {
+		// Its answer came while the page wrote earlier slots: that time
+		// is the page's, and the body has the fragment's whole budget.
+		left = timeout
+	}
+	s.ctx, s.clk = startClock(s.sendCtx, left)
+	if pw.waitHook == nil {
+		pw.waitHook = pw.beforeWait
+	}
+	resp, err := c.fetchHead(fetch.WithWaitHook(s.ctx, pw.waitHook), s)
+	s.clk.pause() // until the writer reads the body
+	s.headTime = time.Since(s.started)
+	if resp != nil && !resp.Arrived.IsZero() {
+		// It came before the page read it.
+		s.headTime = min(s.headTime, max(0, resp.Arrived.Sub(s.started)))
+	}
+	s.answeredAfter(resp, s.headTime)
+	switch {
+	case pw.broken:
+		err = errBrowserGone
+		fallthrough
+	case err != nil:
+		if resp != nil {
+			resp.Body.Close()
+		}
+		s.err = deadlineErr(s.ctx, err)
+		s.markReady()
+		c.finishInline(s)
+		return
+	}
+	s.resp = resp
+	s.status, s.header, s.age = resp.Status, resp.Header, resp.Age
+	s.markReady()
+	if s.status < 200 || s.status > 299 {
+		c.finishInline(s)
+	}
+}
+
+// fetchHead is the transports' Fetch, a panic in them kept to the
+// fragment (errPanic), as a fetching goroutine keeps it.
+func (c *Composer) fetchHead(ctx context.Context, s *slot) (resp *fetch.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.logPanic(s, v)
+			resp, err = nil, errPanic
+		}
+	}()
+	return c.Fetch.Fetch(ctx, s.req)
+}
+
+// readInline reads s's body, a panic in the transports kept to the
+// fragment.
+func (c *Composer) readInline(s *slot, p []byte) (n int, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.logPanic(s, v)
+			n, err = 0, errPanic
+		}
+	}()
+	return s.resp.Body.Read(p)
+}
+
+func (c *Composer) logPanic(s *slot, v any) {
+	if c.Log != nil {
+		c.Log.Error("fragment fetch panicked", "fragment", s.frag.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+}
+
+// writeInline writes a slot fetched inline: its head, then its body as
+// the page reads it. The fragment's clock runs only while a read waits.
+func (pw *pageWriter) writeInline(s *slot) {
+	pw.fetchInline(s)
+	if err := s.headFailure(); err != nil {
+		pw.logFailure(s, err)
+		pw.writeFallback(s)
+		return
+	}
+	pw.writeLinks(s.header)
+	c := pw.c
+	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	written, limit := int64(0), c.maxBytes()
+	for !pw.broken {
+		bp := c.getChunk()
+		s.clk.resume()
+		began := time.Now()
+		n, err := c.readInline(s, *bp)
+		s.bodyTime += time.Since(began)
+		s.clk.pause()
+		if n > 0 && written+int64(n) > limit {
+			n, err = 0, errTooLarge
+		}
+		if n > 0 {
+			g.Write((*bp)[:n], pw.emit())
+			written += int64(n)
+		}
+		c.putChunk(bp)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.bodyErr = deadlineErr(s.ctx, err)
+			break
+		}
+	}
+	if pw.broken {
+		// The browser is gone or stopped reading: the fragment is not
+		// judged for it.
+		pw.cancel()
+		if s.bodyErr == nil || !errors.Is(s.bodyErr, context.Canceled) {
+			s.bodyErr = errBrowserGone
+		}
+		c.finishInline(s)
+		return
+	}
+	s.bodyEndedAfter(s.headTime + s.bodyTime)
+	c.finishInline(s)
+	pw.endSlot(s, &g, written)
+}
+
+// finishInline ends a slot fetched inline, once: its body closed (a cut
+// one counts against the fragment, unless the page went away), its clock
+// stopped, a request never read released, its span ended and its outcome
+// observed. The page calls it for every slot sent ahead, on every way out.
+func (c *Composer) finishInline(s *slot) {
+	if s.finished {
+		return
+	}
+	s.finished = true
+	if s.resp != nil {
+		s.resp.Body.Close()
+	}
+	fetch.Release(s.req)
+	if s.clk != nil {
+		s.clk.stop()
+	}
+	if !s.readyClosed {
+		// Never reached: the page ended first.
+		s.err = context.Canceled
+		s.markReady()
+	}
+	if s.span != nil {
+		endSpan(s.span, s)
+	}
+	if c.Observer != nil {
+		took := time.Since(s.started) // never reached, or failed before its head
+		if s.headTime > 0 {
+			took = s.headTime + s.bodyTime
+		}
+		c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), took)
+	}
+}

@@ -1,0 +1,173 @@
+package stream_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ssr-mfe/composer/composer/registry"
+)
+
+// fetchGoroutines counts the goroutines inside a fragment fetch: the
+// stream's fetching goroutines and any in the fetch package (a wait for
+// an answer, a pump).
+func fetchGoroutines() int {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range bytes.Split(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("composer/stream.(*Composer).fetch(")) || bytes.Contains(g, []byte("composer/stream.(*Composer).pump(")) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestAPageWaitsForItsFragmentsOnNoGoroutine: a page of twenty sync slots,
+// one of them required, waits for their answers with its requests sent and
+// no goroutine for any of them (old code: one each, twenty), then writes
+// every fragment in order.
+func TestAPageWaitsForItsFragmentsOnNoGoroutine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 20
+	release := make(gate)
+	var arrived atomic.Int32
+	url := fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Add(1)
+		if release.wait(r) {
+			write(w, "["+r.URL.Query().Get("n")+"]")
+		}
+	})
+	var src, want strings.Builder
+	src.WriteString("<head>HEAD</head>")
+	want.WriteString("<head>HEAD</head>")
+	for i := range n {
+		id := fmt.Sprintf("f%d", i)
+		e.register(id, registry.Entry{Endpoint: fmt.Sprintf("%s/?n=%d", url, i)})
+		if i == n-1 {
+			fmt.Fprintf(&src, "<micro-frontend id=%s errorbehaviour=error/>", id)
+		} else {
+			fmt.Fprintf(&src, "<micro-frontend id=%s/>", id)
+		}
+		fmt.Fprintf(&want, "[%d]", i)
+	}
+	src.WriteString("END")
+	want.WriteString("END")
+	page := e.page(src.String(), nil)
+	done := make(chan string, 1)
+	go func() {
+		resp, body := open(t, page)
+		if resp.StatusCode != 200 {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+		done <- body.rest()
+	}()
+	deadline := time.Now().Add(safety)
+	for arrived.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests arrived", arrived.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for got := fetchGoroutines(); got != 0; got = fetchGoroutines() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines fetch while the page waits for %d fragments, want 0", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	select {
+	case got := <-done:
+		if got != want.String() {
+			t.Errorf("page = %q, want %q", got, want.String())
+		}
+	case <-time.After(safety):
+		t.Fatal("page not written")
+	}
+}
+
+// A fragment whose answer came while the page was writing a slower slot
+// before it has its whole deadline for its body: that wait was the page's
+// (an outside attack found such a body cut at its deadline counted from
+// the request, having been read for a tenth of it).
+func TestAnAnswerWaitingBehindASlowSlotHasItsWholeDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.register("slow", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(600 * time.Millisecond)
+		write(w, "[slow]")
+	}), Timeout: 5 * time.Second})
+	e.register("trickle", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		// 1.2 s in all: half of it gone when the page reaches the slot,
+		// the other half (0.6 s of reads that wait) within the deadline.
+		for i := range 12 {
+			write(w, fmt.Sprintf("<p>%d</p>", i))
+			time.Sleep(100 * time.Millisecond)
+		}
+	}), Timeout: time.Second})
+	_, body := open(t, e.page(`<micro-frontend id=slow/><micro-frontend id=trickle/>END`, nil))
+	var want strings.Builder
+	want.WriteString("[slow]")
+	for i := range 12 {
+		fmt.Fprintf(&want, "<p>%d</p>", i)
+	}
+	want.WriteString("END")
+	if got := body.rest(); got != want.String() {
+		t.Errorf("page = %q, want %q", got, want.String())
+	}
+}
+
+// durations records what the Composer tells its Observer.
+type durations struct {
+	mu sync.Mutex
+	d  map[string]time.Duration
+}
+
+func (o *durations) Fragment(id, _, _ string, d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.d[id] = d
+}
+
+// A fast fragment behind a slow one is reported at its own time, not at
+// the time the page took to reach it (an outside attack found it in the
+// metrics at the slow one's latency: the wrong team blamed).
+func TestAFragmentIsTimedByItsOwnAnswerNotThePagesWaiting(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("receive times are taken on Linux")
+	}
+	t.Parallel()
+	const slow = 400 * time.Millisecond
+	e := newEnv(t)
+	obs := &durations{d: map[string]time.Duration{}}
+	e.composer.Observer = obs
+	e.register("slow", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(slow)
+		write(w, "[slow]")
+	})})
+	e.register("fast", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[fast]")
+	})})
+	page := e.page(`<micro-frontend id=slow/><micro-frontend id=fast/>`, nil)
+	// Twice: Linux turns its receive stamps on a moment after the first
+	// socket asks for them, and stamps a packet that came before that
+	// when it is read.
+	for range 2 {
+		_, body := open(t, page)
+		if got := body.rest(); got != "[slow][fast]" {
+			t.Fatalf("page = %q", got)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if d := obs.d["fast"]; d == 0 || d >= slow/2 {
+		t.Errorf("the fast fragment behind a %v one: reported at %v, want its own time", slow, d)
+	}
+}
