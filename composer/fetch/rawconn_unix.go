@@ -40,10 +40,11 @@ func (pc *wireConn) usable() bool {
 
 // peek is the look, on the connection's socket.
 func (pc *wireConn) peek(fd uintptr) bool {
-	_, _, errno := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK)
+	n, _, errno := syscall.Recvfrom(int(fd), pc.peekBuf[:], syscall.MSG_PEEK)
 	// No byte and nothing to wait for: open and quiet. Zero bytes without
 	// an error: the server closed it. A byte: not ours.
 	pc.quiet = errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
+	pc.strayByte = errno == nil && n > 0
 	return true // never wait
 }
 

@@ -69,12 +69,21 @@ type wire struct {
 	idle  map[string][]*wireConn // by address, most recently used last
 	nidle int
 	sweep *time.Timer // closes connections idle too long; nil while none is idle
+	// stray holds the addresses that sent bytes nobody asked for, and
+	// until when their connections are not kept (wireStrayFor).
+	stray map[string]time.Time
 }
 
 const (
 	wireMaxIdle        = 2048
 	wireMaxIdlePerHost = 512
 	wireIdleTimeout    = 90 * time.Second
+	// wireStrayFor is how long an address that sent bytes nobody asked
+	// for (an answer after the answer, on a kept connection) gets a
+	// connection of its own for every request: a stray answer that came
+	// after a connection was taken again would be read as that request's
+	// answer, and the real one as the next's.
+	wireStrayFor = time.Minute
 	// wireMaxHeaderBytes bounds what is read before an answer's body:
 	// fragments are HTML with small headers, and a huge header block is a
 	// broken or hostile fragment.
@@ -96,15 +105,17 @@ type wireConn struct {
 
 	// The look at an idle connection (usable) and the request's write
 	// (send, or writeAhead's), kept from one to the next.
-	raw      syscall.RawConn
-	peekFD   func(fd uintptr) bool
-	peekBuf  [1]byte
-	quiet    bool
-	sendFD   func(fd uintptr) bool
-	writeFD  func(fd uintptr) bool
-	sendHead []byte // what is left to write
-	sendErr  error
-	sent     bool
+	raw     syscall.RawConn
+	peekFD  func(fd uintptr) bool
+	peekBuf [1]byte
+	quiet   bool
+	// strayByte: the last look found a byte on the idle connection.
+	strayByte bool
+	sendFD    func(fd uintptr) bool
+	writeFD   func(fd uintptr) bool
+	sendHead  []byte // what is left to write
+	sendErr   error
+	sent      bool
 
 	// The time the answer's first bytes came, taken by the kernel
 	// (enableStamps, readStamped) for a request sent ahead and read by a
@@ -499,6 +510,9 @@ func (b *wireBody) endLocked() {
 	// Back to the pool only if the context's AfterFunc will never run and
 	// no byte came after the answer (a second answer nobody asked for).
 	if !b.stop() || !b.keep || pc.br.Buffered() > 0 {
+		if pc.br.Buffered() > 0 {
+			b.w.strayFrom(pc.addr) // an answer after the answer
+		}
 		pc.c.Close()
 		return
 	}
@@ -547,15 +561,47 @@ func (w *wire) get(addr string) *wireConn {
 		if now.Sub(pc.since) < wireIdleTimeout && pc.usable() {
 			return pc
 		}
+		if pc.strayByte {
+			w.strayFrom(addr)
+		}
 		pc.c.Close()
 	}
+}
+
+// strayFrom marks addr: it sent bytes nobody asked for, and its
+// connections are not kept for wireStrayFor.
+func (w *wire) strayFrom(addr string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stray == nil {
+		w.stray = map[string]time.Time{}
+	}
+	w.stray[addr] = time.Now().Add(wireStrayFor)
+	for _, pc := range w.idle[addr] {
+		pc.c.Close()
+	}
+	w.nidle -= len(w.idle[addr])
+	delete(w.idle, addr)
+}
+
+// keeps reports whether addr's connections may be kept; w.mu is held.
+func (w *wire) keeps(addr string) bool {
+	until, ok := w.stray[addr]
+	if !ok {
+		return true
+	}
+	if time.Now().Before(until) {
+		return false
+	}
+	delete(w.stray, addr)
+	return true
 }
 
 // put gives pc back to the pool, or closes it when the pool is full.
 func (w *wire) put(pc *wireConn) {
 	pc.since = time.Now()
 	w.mu.Lock()
-	if w.nidle >= wireMaxIdle || len(w.idle[pc.addr]) >= wireMaxIdlePerHost {
+	if w.nidle >= wireMaxIdle || len(w.idle[pc.addr]) >= wireMaxIdlePerHost || !w.keeps(pc.addr) {
 		w.mu.Unlock()
 		pc.c.Close()
 		return
