@@ -42,9 +42,9 @@ func bounded(t *testing.T) context.Context {
 func TestPresendOnKeptConnectionsCostsNoGoroutine(t *testing.T) {
 	const n = 20
 	release := make(chan struct{})
-	var warm, inFlight, conns atomic.Int64
+	var warm, inFlight atomic.Int64
 	warmed := make(chan struct{})
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/warm":
 			// n connections at once: every warming request waits for the
@@ -59,13 +59,6 @@ func TestPresendOnKeptConnectionsCostsNoGoroutine(t *testing.T) {
 		}
 		io.WriteString(w, "answer to "+r.URL.Path)
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	var wg sync.WaitGroup
@@ -136,25 +129,13 @@ func TestPresendOnKeptConnectionsCostsNoGoroutine(t *testing.T) {
 // closeCounter is a test server that counts its connections opened and
 // closed, and holds the requests to /hold until the connection closes.
 func closeCounter(t *testing.T) (*httptest.Server, *atomic.Int64, *atomic.Int64) {
-	var opened, closed atomic.Int64
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
 			<-r.Context().Done() // the client closed the connection
 			return
 		}
 		io.WriteString(w, "answer to "+r.URL.Path)
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		switch st {
-		case http.StateNew:
-			opened.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			closed.Add(1)
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s, &opened, &closed
 }
 
 // Release closes the connection of a request sent ahead that no Fetch
@@ -898,10 +879,9 @@ func TestAnAnswerReadLateSaysWhenItCame(t *testing.T) {
 // connection; without the quarantine, the next connection would be kept
 // and reused.
 func TestAnEndpointThatSendsStrayAnswersIsNotKept(t *testing.T) {
-	var conns atomic.Int64
 	var once sync.Once
 	strayed := make(chan struct{})
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		first := false
 		once.Do(func() { first = true })
 		if !first {
@@ -921,13 +901,6 @@ func TestAnEndpointThatSendsStrayAnswersIsNotKept(t *testing.T) {
 		<-r.Context().Done()
 		c.Close()
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	for i := range 4 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -40,21 +39,14 @@ func clientGoroutines() int {
 func TestHTTPIdleConnectionsCostNoGoroutines(t *testing.T) {
 	const n = 20
 	release := make(chan struct{})
-	var inFlight, conns atomic.Int64
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var inFlight atomic.Int64
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
 			inFlight.Add(1)
 			<-release
 		}
 		io.WriteString(w, "answer to "+r.URL.Path)
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	settle := func(what string, cond func() bool) {
@@ -107,8 +99,7 @@ func TestHTTPIdleConnectionsCostNoGoroutines(t *testing.T) {
 // fragment's body, whose connection is closed, not pooled.
 func TestHTTPCancelEndsABodyRead(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int64
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/stall" {
 			w.Header().Set("Content-Length", "100")
 			io.WriteString(w, "<p>half")
@@ -118,13 +109,6 @@ func TestHTTPCancelEndsABodyRead(t *testing.T) {
 		}
 		io.WriteString(w, "answer to "+r.URL.Path)
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
-	"sync/atomic"
 	"testing"
 )
 
@@ -28,18 +27,10 @@ func fetchBody(t *testing.T, h *HTTP, url string) (int, string) {
 
 func TestHTTPReusesConnectionsAndRetriesStaleOnes(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int64
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush() // chunked
 		io.WriteString(w, "hello "+r.URL.Query().Get("n"))
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	for i := range 5 {
@@ -59,19 +50,11 @@ func TestHTTPReusesConnectionsAndRetriesStaleOnes(t *testing.T) {
 
 func TestHTTPSkipsEarlyHintsAndClosesUnfinishedBodies(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int64
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, conns := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</a.css>; rel=preload; as=style")
 		w.WriteHeader(http.StatusEarlyHints)
 		io.WriteString(w, strings.Repeat("x", 64<<10))
 	}))
-	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	defer s.Close()
 	h := NewHTTP()
 	defer h.Close()
 	resp, err := h.Fetch(context.Background(), &Request{Endpoint: s.URL, Header: http.Header{}})
