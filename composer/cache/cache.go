@@ -126,8 +126,17 @@ func (c *Cache) Wait() { c.wg.Wait() }
 // (fetch.ComposerHeaders), and for a function endpoint (Lambda, Step
 // Functions), whose event carries them, the page's path and route
 // parameters too (RFC 9111 §2). An HTTP fragment receives neither, so its
-// key leaves them out and one entry serves every page.
+// key leaves them out and one entry serves every page. It is made once a
+// request (Peek, Presend and Fetch each need it) and kept in
+// req.CacheKey.
 func primaryKey(req *fetch.Request) string {
+	if req.CacheKey == "" {
+		req.CacheKey = makePrimaryKey(req)
+	}
+	return req.CacheKey
+}
+
+func makePrimaryKey(req *fetch.Request) string {
 	var b strings.Builder
 	// One allocation for an HTTP fragment's key: every fragment of every
 	// page asks for one.

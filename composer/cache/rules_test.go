@@ -586,3 +586,16 @@ func TestParseCacheControlAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A request's key is made once: a page's cache asks for it up to three
+// times a fragment (Peek, Presend, Fetch), on every page.
+func TestARequestsKeyIsMadeOnce(t *testing.T) {
+	req := &fetch.Request{Endpoint: "http://reviews.internal/r", RawQuery: "sku=1", Header: http.Header{fetch.SlotHeader: {"s1"}}}
+	first := primaryKey(req)
+	if allocs := testing.AllocsPerRun(10, func() { _ = primaryKey(req) }); allocs != 0 {
+		t.Errorf("the key again: %.0f allocations, want none", allocs)
+	}
+	if again := primaryKey(req); again != first {
+		t.Errorf("key %q, then %q", first, again)
+	}
+}

@@ -51,6 +51,11 @@ type Request struct {
 	// counted by breakers or hedges.
 	Override bool
 
+	// CacheKey is the fragment cache's key for the request (package
+	// cache), made once by the cache, which asks for it up to three
+	// times a page (Peek, Presend, Fetch); nothing else reads it.
+	CacheKey string
+
 	// sent is the request sent ahead (Presend), until a Fetch takes it or
 	// Release closes it.
 	sent *sentAhead
