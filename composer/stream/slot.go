@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -123,9 +122,7 @@ func (c *Composer) recoverFetch(s *slot) {
 	if v == nil {
 		return
 	}
-	if c.Log != nil {
-		c.Log.Error("fragment fetch panicked", "fragment", s.frag.ID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	}
+	c.logPanic(s, v)
 	if !s.readyClosed {
 		s.err = errPanic
 		s.markReady()
