@@ -99,7 +99,7 @@ func main() {
 	only := flag.String("only", "throughput,many,cookie,latency,memory,compression", "which measurements to run, comma-separated (many: s5's 50 fragments a page; cookie: s6; also: breaker, hedge, not run by default)")
 	breakerPages := flag.Int("breaker-pages", 2000, "pages of each kind in the breaker run")
 	hedgePages := flag.Int("hedge-pages", 2000, "pages of each kind in the hedge run")
-	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof); with -composer-base, the same of the base composer (out/base-*), so that both carry the same cost")
+	profile := flag.Bool("profile", false, "also write CPU profiles of the composer during its first throughput run (out/cpu.prof) and first compressed runs (out/cpu-gzip.prof, out/cpu-br.prof) and heap and goroutine profiles at three moments of its first memory run (out/heap-<ms>.prof and .txt, out/goroutine-<ms>.prof) and what that run allocated (out/allocs-memory.prof) and a CPU profile of it (out/cpu-memory.prof) and the runtime's memory figures every 100 ms (out/memstats-memory.txt); with -composer-base, the same of the base composer (out/base-*), so that both carry the same cost")
 	flag.Parse()
 	log.SetFlags(0)
 	// wrk runs whole seconds: the pages per second and the CPU per page
@@ -324,6 +324,10 @@ func main() {
 						// text form) and the goroutines.
 						start := time.Now()
 						lat := scenarios[2].lat[0]
+						go saveProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=2", s.debugPort),
+							filepath.Join(work, profilePrefix(s, composer)+"cpu-memory.prof"))
+						go traceMemStats(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.debugPort), 3*time.Second,
+							filepath.Join(work, profilePrefix(s, composer)+"memstats-memory.txt"))
 						for _, at := range []time.Duration{lat * 3 / 2, lat * 3, lat * 5} {
 							time.Sleep(time.Until(start.Add(at)))
 							debug := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", s.debugPort)
@@ -337,6 +341,12 @@ func main() {
 				}
 				stopSampling := samplePeak(pid, func(pid int) int { return treeSum(pid, pssKB) })
 				_, t := probe(s.url()+"/s3", *streams*2, *streams)
+				if *profile && i == 0 && s.composer {
+					// What the whole run allocated, by site (a GC first,
+					// so that the profile covers every page).
+					debug := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", s.debugPort)
+					saveProfile(debug+"heap?gc=1", filepath.Join(work, profilePrefix(s, composer)+"allocs-memory.prof"))
+				}
 				psss[s] = append(psss[s], mb(stopSampling()))
 				peaks[s] = append(peaks[s], mb(treeSum(pid, peakKB)))
 				idles[s] = append(idles[s], mb(idle))
@@ -643,6 +653,43 @@ func loadAvg() string {
 }
 
 func mb(kb int) float64 { return float64(kb) / 1024 }
+
+// traceMemStats writes, every 100 ms for d, the runtime's memory figures
+// read from a composer's /metrics: MB allocated so far, heap in use,
+// stacks in use, and the process's RSS.
+func traceMemStats(url string, d time.Duration, path string) {
+	names := []string{"go_memstats_alloc_bytes_total", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "process_resident_memory_bytes"}
+	var out strings.Builder
+	fmt.Fprintf(&out, "ms\tallocated MB\theap in use MB\tstacks MB\tRSS MB\n")
+	start := time.Now()
+	for time.Since(start) < d {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			fmt.Fprintf(&out, "%d", time.Since(start).Milliseconds())
+			for _, n := range names {
+				fmt.Fprintf(&out, "\t%.1f", metricValue(string(b), n)/(1<<20))
+			}
+			out.WriteString("\n")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+		log.Printf("memstats: %v", err)
+	}
+}
+
+// metricValue reads one sample without labels from a Prometheus text page.
+func metricValue(page, name string) float64 {
+	for l := range strings.SplitSeq(page, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
 
 func saveProfile(url, path string) {
 	resp, err := http.Get(url)

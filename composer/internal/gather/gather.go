@@ -85,6 +85,11 @@ type Conn struct {
 	on  bool    // writes are held
 	buf *[]byte // held; nil when empty
 	err error   // a release failed: every later write fails
+
+	// iov is send's writev list, kept here so that a send allocates
+	// nothing (a net.Buffers of its own would escape).
+	iov  [2][]byte
+	bufs net.Buffers
 }
 
 // Gather holds the writes that follow until a release.
@@ -120,7 +125,8 @@ func (c *Conn) release(stop bool) error {
 }
 
 // send writes b, a held buffer, and then more, if any, in one system call
-// (a writev), and gives b back. A failed write leaves the response cut:
+// (a writev), and gives b back. Only the serving goroutine sends with more
+// (Write), so iov needs no lock. A failed write leaves the response cut:
 // the connection is closed (as net/http does when its own write fails),
 // and every later write fails.
 func (c *Conn) send(b *[]byte, more ...[]byte) error {
@@ -128,8 +134,9 @@ func (c *Conn) send(b *[]byte, more ...[]byte) error {
 	if len(more) == 0 {
 		_, err = c.Conn.Write(*b)
 	} else {
-		bufs := append(net.Buffers{*b}, more...)
-		_, err = bufs.WriteTo(c.Conn)
+		c.bufs = append(append(c.iov[:0], *b), more...)
+		_, err = c.bufs.WriteTo(c.Conn)
+		c.iov, c.bufs = [2][]byte{}, nil // nothing of the caller's kept
 	}
 	*b = (*b)[:0]
 	buffers.Put(b)

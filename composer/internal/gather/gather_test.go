@@ -173,3 +173,39 @@ func TestKeptConnectionGetsEveryEnd(t *testing.T) {
 		}
 	}
 }
+
+// A write too large to hold goes out with what is held in one writev that
+// allocates nothing: a page of large fragments makes one a flush.
+func TestAWriteTooLargeToHoldAllocatesNothing(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	raw, err := net.DialTimeout("tcp", l.Addr().String(), safety)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gather.Conn{Conn: raw}
+	defer c.Close()
+	c.Gather()
+	small, large := []byte("held"), bytes.Repeat([]byte("x"), 20<<10)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := c.Write(small); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(large); err != nil { // past maxHeld: out with what is held
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations a held write and a large one, want 0", allocs)
+	}
+}
