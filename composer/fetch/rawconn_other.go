@@ -39,3 +39,6 @@ func (pc *wireConn) awaitAnswer() error { return nil }
 
 // enableStamps: no socket to ask.
 func (pc *wireConn) enableStamps() {}
+
+// recvMsg is Linux's stamped read's (stamp_linux.go).
+type recvMsg struct{}

@@ -29,20 +29,48 @@ func (pc *wireConn) enableStamps() {
 // readStamped is a read of the socket that also takes the time its first
 // byte came (pc.arrived), when the kernel stamped it.
 func (pc *wireConn) readStamped(fd uintptr, p []byte) (int, error) {
-	n, oobn, _, _, err := syscall.Recvmsg(int(fd), p, pc.oob[:], 0)
-	if err != nil || n <= 0 || oobn <= 0 {
-		return n, err
+	n, oobn, err := pc.recvmsg(fd, p)
+	if err != nil {
+		return 0, err
 	}
-	msgs, perr := syscall.ParseSocketControlMessage(pc.oob[:oobn])
-	if perr != nil {
+	if n <= 0 || oobn <= 0 {
 		return n, nil
 	}
-	for _, m := range msgs {
-		if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-			sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
-			nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
-			pc.arrived = time.Unix(sec, nsec)
-		}
+	if at, ok := receiveTime(pc.oob[:oobn]); ok {
+		pc.arrived = at
 	}
 	return n, nil
 }
+
+// receiveTime is the SCM_TIMESTAMPNS stamp among the control messages in
+// b, read in place: syscall.ParseSocketControlMessage would allocate two
+// slices a read.
+func receiveTime(b []byte) (time.Time, bool) {
+	hdr := syscall.CmsgLen(0) // a header, aligned: where the data starts
+	for len(b) >= syscall.SizeofCmsghdr {
+		var l int
+		if syscall.SizeofCmsghdr == 16 { // Len is a uint64
+			l = int(binary.NativeEndian.Uint64(b[0:8]))
+		} else {
+			l = int(binary.NativeEndian.Uint32(b[0:4]))
+		}
+		level := int32(binary.NativeEndian.Uint32(b[syscall.SizeofCmsghdr-8:]))
+		typ := int32(binary.NativeEndian.Uint32(b[syscall.SizeofCmsghdr-4:]))
+		if l < hdr || l > len(b) {
+			return time.Time{}, false // malformed
+		}
+		if level == syscall.SOL_SOCKET && typ == syscall.SCM_TIMESTAMPNS && l-hdr >= 16 {
+			data := b[hdr:l]
+			sec := int64(binary.NativeEndian.Uint64(data[0:8]))
+			nsec := int64(binary.NativeEndian.Uint64(data[8:16]))
+			return time.Unix(sec, nsec), true
+		}
+		next := syscall.CmsgSpace(l - hdr)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return time.Time{}, false
+}
+

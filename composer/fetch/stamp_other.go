@@ -11,3 +11,6 @@ func (pc *wireConn) enableStamps() {}
 func (pc *wireConn) readStamped(fd uintptr, p []byte) (int, error) {
 	return syscall.Read(int(fd), p)
 }
+
+// recvMsg is Linux's stamped read's (stamp_linux.go).
+type recvMsg struct{}

@@ -124,6 +124,7 @@ type wireConn struct {
 	stamp    bool
 	arrived  time.Time
 	oob      [32]byte
+	msg      recvMsg // readStamped's message header (Linux)
 
 	// A wait for the answer that holds no read buffer (awaitAnswer).
 	awaitFD func(fd uintptr) bool
