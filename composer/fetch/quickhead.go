@@ -13,9 +13,9 @@ import (
 
 // quickHead reads an answer's head of the plain kind from the bytes
 // already buffered, in a few allocations (the head as one string, the
-// header map, one array of values): HTTP/1.1, a final status with a body,
-// well-formed header lines, and one Content-Length or Transfer-Encoding:
-// chunked. Anything else (a 1xx, 204 or 304, HTTP/1.0, a body ended by
+// header map; the values go in q, up to eight): HTTP/1.1, a final status
+// with a body, well-formed header lines, and one Content-Length or
+// Transfer-Encoding: chunked. Anything else (a 1xx, 204 or 304, HTTP/1.0, a body ended by
 // the close, a Pragma or Trailer header, which net/http rewrites, a line
 // it would refuse, a head longer than the buffer) is left unread, ok
 // false, for http.ReadResponse: its answers are the reference
@@ -56,7 +56,13 @@ func (q *quickBody) quickHead(br *bufio.Reader) (status int, header http.Header,
 	}
 	block := string(rest) // the one copy: names and values are parts of it
 	header = make(http.Header, lines)
-	values := make([]string, lines)
+	// The values' array: the answer's own for a usual head.
+	var values []string
+	if lines <= len(q.values) {
+		values = q.values[:lines:lines]
+	} else {
+		values = make([]string, lines)
+	}
 	length, lengths, chunked, encodings := int64(-1), 0, false, 0
 	for i := 0; block != ""; i++ {
 		var l string
@@ -143,6 +149,9 @@ type quickBody struct {
 	body    io.Reader
 	cl      lengthBody
 	chunked chunkedBody
+	// values holds a usual head's header values (the map's slices are
+	// parts of it), so that they cost no allocation of their own.
+	values [8]string
 }
 
 // lengthBody is a body of n bytes: io.EOF with its last bytes, and an

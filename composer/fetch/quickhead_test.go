@@ -185,3 +185,24 @@ func TestQuickHeadTakesPlainAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A plain head costs the head's one copy and its header map: the values'
+// array is part of the answer's own allocation.
+func TestQuickHeadAllocatesOnlyTheHeadAndItsMap(t *testing.T) {
+	const answer = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nCache-Control: no-store\r\nDate: Sun, 06 Dec 2026 22:00:00 GMT\r\nContent-Length: 5\r\n\r\nhello"
+	src := strings.NewReader(answer)
+	br := bufio.NewReaderSize(src, 4096)
+	var q quickBody
+	allocs := testing.AllocsPerRun(100, func() {
+		src.Reset(answer)
+		br.Reset(src)
+		q = quickBody{}
+		if _, _, _, ok := q.quickHead(br); !ok {
+			t.Fatal("not taken")
+		}
+	})
+	// The head's string, the map and its table.
+	if allocs > 3 {
+		t.Errorf("%v allocations a plain head, want 3", allocs)
+	}
+}
