@@ -15,11 +15,11 @@ import (
 // already buffered, in a few allocations (the head as one string, the
 // header map; the values go in q, up to eight): HTTP/1.1, a final status
 // with a body, well-formed header lines, and one Content-Length or
-// Transfer-Encoding: chunked. Anything else (a 1xx, 204 or 304, HTTP/1.0, a body ended by
-// the close, a Pragma or Trailer header, which net/http rewrites, a line
-// it would refuse, a head longer than the buffer) is left unread, ok
-// false, for http.ReadResponse: its answers are the reference
-// (quickhead_test.go compares the two).
+// Transfer-Encoding: chunked. Anything else (a 1xx, 204 or 304,
+// HTTP/1.0, a body ended by the close, a Pragma or Trailer header, which
+// net/http rewrites, a line it would refuse, a head longer than the
+// buffer) is left unread, ok false, for http.ReadResponse: its answers
+// are the reference (quickhead_test.go compares the two).
 //
 // body is set on q (cl or chunked) for a head it read.
 func (q *quickBody) quickHead(br *bufio.Reader) (status int, header http.Header, closing, ok bool) {

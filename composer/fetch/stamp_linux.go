@@ -73,4 +73,3 @@ func receiveTime(b []byte) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
-
