@@ -12,10 +12,10 @@ import (
 )
 
 // prepare sets up slot i of page p for request r: its fragment, entry,
-// version and readiness channel, and returns its fragment request (nil
-// when the id is not registered: s.err says so). The page and an island
-// request (ServeIsland) share it, so that an island's fragment gets what
-// the slot would have had server-side.
+// version and readiness channel, and returns its fragment request, which
+// is part of the slot (nil when the id is not registered: s.err says
+// so). The page and an island request (ServeIsland) share it, so that an
+// island's fragment gets what the slot would have had server-side.
 func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string) *fetch.Request {
 	s.frag = &p.Template.Slots[i]
 	s.index = i
@@ -42,7 +42,7 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 	if mode.debug {
 		s.dbg = &slotDebug{}
 	}
-	return &fetch.Request{
+	s.request = fetch.Request{
 		Endpoint:   endpoint,
 		Loader:     loader,
 		Path:       r.URL.Path,
@@ -55,6 +55,7 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 		Version:  s.version,
 		Override: overridden,
 	}
+	return &s.request
 }
 
 // fragmentHeaders are the headers slot i's request carries: what

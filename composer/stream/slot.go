@@ -44,6 +44,7 @@ type slot struct {
 	err    error
 
 	req     *fetch.Request
+	request fetch.Request // what req points to, for a slot of a page (prepare)
 	chunks  chan *[]byte // non-async body, closed when the body ends: pooled chunks (getChunk), each sliced to its bytes
 	body    []byte       // async body, whole
 	bodyErr error        // set before chunks is closed (or before async completion)
