@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,6 +215,21 @@ func (pc *pageConn) get(path, encoding string) (status int, location, body strin
 	return resp.StatusCode, resp.Header.Get("Location"), string(b), err
 }
 
+// fiveAnswers orders the answers of one five-fragment page.
+type fiveAnswers struct {
+	asked int           // requests come, under the test's lock
+	all   chan struct{} // closed when the five have come
+	sent  [5]chan struct{}
+}
+
+func newFiveAnswers() *fiveAnswers {
+	p := &fiveAnswers{all: make(chan struct{})}
+	for i := range p.sent {
+		p.sent[i] = make(chan struct{})
+	}
+	return p
+}
+
 // A page goes to the browser's socket in one write a flush and one for
 // its end (the rest of the page with the chunked terminator), however
 // large: net/http would cut each at its 4 KiB buffer, and write the
@@ -229,11 +245,46 @@ func TestPageWritesPerPage(t *testing.T) {
 	// Under the 16 KiB a connection holds, over net/http's 4 KiB buffer.
 	static := "<!doctype html><title>static</title><p>" + words(12<<10, 3) + "</p>"
 	fragment := "<p>" + words(2000, 4) + "</p>"
+	// The five-fragment page's answers all come before the page reads its
+	// first: the fragments answer once all five asked, the last slot first
+	// (on loopback a write is in the composer's socket when it returns).
+	// Otherwise a page that reached a slot before its answer came would
+	// flush before waiting, as it should, and the count would vary with
+	// the machine's load.
+	var fiveMu sync.Mutex
+	fivePages := map[string]*fiveAnswers{}
 	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/frag":
 			w.Header().Set("Content-Length", strconv.Itoa(len(fragment)))
 			io.WriteString(w, fragment)
+		case "/five":
+			slot, _ := strconv.Atoi(strings.TrimPrefix(r.Header.Get("Mfe-Slot"), "s"))
+			id := r.Header.Get("X-Request-Id")
+			fiveMu.Lock()
+			p := fivePages[id]
+			if p == nil {
+				p = newFiveAnswers()
+				fivePages[id] = p
+			}
+			if p.asked++; p.asked == 5 {
+				close(p.all)
+			}
+			fiveMu.Unlock()
+			select {
+			case <-p.all:
+			case <-time.After(safety):
+			}
+			if slot < 4 {
+				select {
+				case <-p.sent[slot+1]:
+				case <-time.After(safety):
+				}
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(fragment)))
+			io.WriteString(w, fragment)
+			w.(http.Flusher).Flush()
+			close(p.sent[slot])
 		case "/fail":
 			w.WriteHeader(http.StatusInternalServerError)
 		case "/moved":
@@ -243,14 +294,14 @@ func TestPageWritesPerPage(t *testing.T) {
 	t.Cleanup(frag.Close)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "routes.json"), `{"/static": "static.html", "/slot": "slot.html", "/five": "five.html", "/error": "failed.html", "/redirect": "redirect.html"}`)
-	five := `<!doctype html><title>five</title><micro-frontend id="frag"/><p>1</p><micro-frontend id="frag"/><p>2</p><micro-frontend id="frag"/><p>3</p><micro-frontend id="frag"/><p>4</p><micro-frontend id="frag"/>`
+	five := `<!doctype html><title>five</title><micro-frontend id="five"/><p>1</p><micro-frontend id="five"/><p>2</p><micro-frontend id="five"/><p>3</p><micro-frontend id="five"/><p>4</p><micro-frontend id="five"/>`
 	writeFile(t, filepath.Join(dir, "five.html"), five)
 	writeFile(t, filepath.Join(dir, "static.html"), static)
 	writeFile(t, filepath.Join(dir, "slot.html"), head+`<micro-frontend id="frag"/>`+tail)
 	writeFile(t, filepath.Join(dir, "failed.html"), `<p>error</p><micro-frontend id="fail" errorbehaviour="error"/>`)
 	writeFile(t, filepath.Join(dir, "redirect.html"), `<p>redirect</p><micro-frontend id="moved" errorbehaviour="error"/>`)
 	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"frag": %q, "fail": %q, "moved": %q}`, frag.URL+"/frag", frag.URL+"/fail", frag.URL+"/moved"))
+	writeFile(t, regFile, fmt.Sprintf(`{"frag": %q, "five": %q, "fail": %q, "moved": %q}`, frag.URL+"/frag", frag.URL+"/five", frag.URL+"/fail", frag.URL+"/moved"))
 	// One P: fewer of the runtime's wake-ups of its poller, each a write
 	// to an eventfd, which the count would take for the page's.
 	c := startChild(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_REFRESH": "1h", "GOMAXPROCS": "1",
@@ -273,8 +324,8 @@ func TestPageWritesPerPage(t *testing.T) {
 		{path: "/static", encoding: "br", status: 200, body: static, writes: 1},
 		{path: "/slot", status: 200, body: head + fragment + tail, writes: 3},
 		{path: "/slot", encoding: "br", status: 200, body: head + fragment + tail, writes: 3},
-		// Five fragments answering at once: with a flush delay, no
-		// flush at their boundaries (five requests, the head, the end).
+		// Five fragments all answered before the page reads the first:
+		// no flush at their boundaries (five requests, the head, the end).
 		{path: "/five", status: 200, writes: 7},
 		// 502, or 503 once the fragment's breaker is open (then not asked).
 		{path: "/error", status: http.StatusBadGateway, writes: 2},
