@@ -192,7 +192,7 @@ func newComposer(ctx context.Context, cfg *settings.Config, getenv func(string) 
 	srv := server.New(server.Options{
 		Log: log, Composer: composer, Registry: reg, Mounts: mounts, CSP: csp, Metrics: pageMetrics, Tracer: tracer,
 		WriteTimeout: cfg.WriteTimeout, RetryAfter: cfg.Refresh, Notices: notices, MaxPages: cfg.MaxPages,
-		OverrideKey: cfg.OverrideKey,
+		OverrideKey: cfg.OverrideKey, CompressorBytes: compressorBytes(cfg.CompressorBytes),
 	})
 	return srv, closeAll, nil
 }
@@ -279,4 +279,13 @@ func listen(ctx context.Context, cfg *settings.Config, log *slog.Logger, srv pag
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// compressorBytes is the setting as server.Options takes it: there zero is
+// the default, and a negative budget none.
+func compressorBytes(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

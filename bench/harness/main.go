@@ -367,6 +367,40 @@ func main() {
 			cells = append(cells, spread[s])
 		}
 		fmt.Fprintf(&report, "| peak RSS: range over the runs; idle RSS; page TTLB p50 | %s |\n", strings.Join(cells, " | "))
+
+		// The same pages asked by a browser, which takes compressed
+		// pages: the composers compress them (nginx and Tailor, as
+		// configured here, do not), and a page's compressor holds its
+		// memory for as long as the page streams.
+		const browser = "Accept-Encoding: gzip, deflate, br, zstd"
+		zpeaks, zpsss := map[*server][]float64{}, map[*server][]float64{}
+		for i := range *memoryRuns {
+			for _, s := range order(i) {
+				if !s.composer {
+					continue
+				}
+				s.stop()
+				s.startAndWait()
+				pid := s.cmd.Process.Pid
+				stopSampling := samplePeak(pid, func(pid int) int { return treeSum(pid, pssKB) })
+				probe(s.url()+"/s3", *streams*2, *streams, browser)
+				zpsss[s] = append(zpsss[s], mb(stopSampling()))
+				zpeaks[s] = append(zpeaks[s], mb(treeSum(pid, peakKB)))
+			}
+		}
+		zcells := func(m map[*server][]float64) string {
+			var cells []string
+			for _, s := range servers {
+				if !s.composer {
+					cells = append(cells, "not compressed")
+					continue
+				}
+				cells = append(cells, format(medians(m)[s]))
+			}
+			return strings.Join(cells, " | ")
+		}
+		fmt.Fprintf(&report, "| peak RSS, the same streams asked with a browser's %q (median of %d runs) | %s |\n", browser, *memoryRuns, zcells(zpeaks))
+		fmt.Fprintf(&report, "| peak PSS, the same | %s |\n", zcells(zpsss))
 	}
 
 	// Compression: CPU per page and the page's size for each encoding.
@@ -907,7 +941,7 @@ func wrk(url string, conc int, d time.Duration, headers ...string) float64 {
 
 // probe fetches url n times with conc at once and returns the times to the
 // first and to the last byte of each response.
-func probe(url string, n, conc int) (ttfb, ttlb []time.Duration) {
+func probe(url string, n, conc int, header ...string) (ttfb, ttlb []time.Duration) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
@@ -927,6 +961,10 @@ func probe(url string, n, conc int) (ttfb, ttlb []time.Duration) {
 				start := time.Now()
 				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }})
 				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				for _, h := range header {
+					name, value, _ := strings.Cut(h, ": ")
+					req.Header.Set(name, value)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					log.Fatalf("probe %s: %v", url, err)

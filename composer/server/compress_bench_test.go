@@ -44,13 +44,18 @@ func BenchmarkCompressPage(b *testing.B) {
 		}
 		w.Write(foot)
 	})
-	h := compress(page)
-	for _, enc := range []string{"none", "gzip", "br"} {
+	for _, enc := range []string{"none", "gzip", "br", "gzip_light"} {
 		b.Run(enc, func(b *testing.B) {
+			budget := &compressorBudget{limit: DefaultCompressorBytes}
 			r, _ := http.NewRequest("GET", "/", nil)
-			if enc != "none" {
+			switch enc {
+			case "gzip_light": // past the compressor budget
+				budget.limit = 0
+				r.Header.Set("Accept-Encoding", "gzip")
+			case "gzip", "br":
 				r.Header.Set("Accept-Encoding", enc)
 			}
+			h := compress(budget, nil)(page)
 			b.ReportAllocs()
 			var d *flushDiscard
 			for b.Loop() {

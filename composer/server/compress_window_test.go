@@ -32,7 +32,7 @@ func brotliWindowBits(b []byte) int {
 // front to back and their repeats are near: 256 KiB is plenty.
 func TestBrotliWindowIsSmall(t *testing.T) {
 	page := strings.Repeat("<p>Lorem ipsum dolor sit amet, <b>consectetur</b> adipiscing elit.</p>\n", 200)
-	h := compress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := compress(&compressorBudget{limit: DefaultCompressorBytes}, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, page)
 	}))

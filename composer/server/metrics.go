@@ -20,6 +20,10 @@ type Metrics struct {
 	// Load shedding: pages being served, and pages refused beyond the cap.
 	pagesInFlight prometheus.Gauge
 	shed          prometheus.Counter
+	// Compressed responses by how: br, gzip, gzip_light (past the
+	// compressor budget), none (past it, for a client that takes only
+	// brotli).
+	compression *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg.
@@ -49,9 +53,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "composer_pages_shed_total", Help: "Pages answered 503 at once because COMPOSER_MAX_PAGES pages were in flight.",
 		}),
+		compression: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "composer_responses_compressed_total",
+			Help: "Responses a client asked to compress, by how: br, gzip, gzip_light (past COMPOSER_COMPRESSOR_BYTES), none (past it, for a client that takes only brotli).",
+		}, []string{"mode"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache, m.pagesInFlight, m.shed)
+	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache, m.pagesInFlight, m.shed, m.compression)
 	return m
+}
+
+// compressed counts one response a client asked to compress.
+func (m *Metrics) compressed(mode string) {
+	m.compression.WithLabelValues(mode).Inc()
 }
 
 // CacheResult counts one fragment cache lookup.

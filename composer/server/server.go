@@ -75,6 +75,11 @@ type Options struct {
 	// expired, carries the token in its context (override.FromContext).
 	// Any other token is ignored without a word to the visitor.
 	OverrideKey []byte
+	// CompressorBytes is the memory the pages' compressors may hold at
+	// once (compress.go): a page past it is compressed with light gzip, or
+	// not at all for a client that takes only brotli. Zero:
+	// DefaultCompressorBytes; negative: none (every page light).
+	CompressorBytes int64
 }
 
 // Server serves pages. Build it with New; it is safe for concurrent use.
@@ -117,7 +122,15 @@ func New(o Options) *Server {
 	if s.maxPages > 0 {
 		s.writes.atCap = func() bool { return s.inFlight.Load() >= s.maxPages }
 	}
-	s.root = chain(http.HandlerFunc(s.dispatch), s.writes.middleware, requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress)
+	budget := &compressorBudget{limit: o.CompressorBytes}
+	if o.CompressorBytes == 0 {
+		budget.limit = DefaultCompressorBytes
+	}
+	var counted func(string)
+	if s.metrics != nil {
+		counted = s.metrics.compressed
+	}
+	s.root = chain(http.HandlerFunc(s.dispatch), s.writes.middleware, requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress(budget, counted))
 	return s
 }
 

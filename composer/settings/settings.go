@@ -51,6 +51,7 @@ type Config struct {
 	Islands             *island.Ring // signs and checks island requests (nil: client slots show their fallback); never logged
 	MaxFragmentBytes    int64
 	CacheBytes          int64
+	CompressorBytes     int64
 	MaxPages            int
 	CDNKeyHeaders       []string
 	PublicOrigin        string // the site's origin as visitors reach it: Podium's mount origin
@@ -108,6 +109,7 @@ var All = []Setting{
 	{"COMPOSER_FLUSH_DELAY", "flush-delay", "1ms", "after the page head (always flushed at once), how long written bytes may wait for more before a flush: one write per burst of fragments instead of one per fragment boundary; 0 flushes at every boundary", false},
 	{"COMPOSER_MAX_FRAGMENT_BYTES", "max-fragment-bytes", "4194304", "a fragment body longer than this is cut (and its fallback shown if nothing was sent yet)", false},
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
+	{"COMPOSER_COMPRESSOR_BYTES", "compressor-bytes", "33554432", "memory the pages' compressors may hold at once (about 1.4 MB a brotli page, 1.1 MB a gzip page, for as long as it streams); a page past it gets light gzip, which holds nothing between its flushes, or no compression for a client that takes only brotli; 0: every page light", false},
 	{"COMPOSER_MAX_PAGES", "max-pages", "2000", "pages in flight at once in this process; a page beyond it gets 503 with Retry-After at once, before any fragment is asked (never /healthz, /readyz or the admin listener); 0 turns it off", false},
 	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private", false},
 	{"COMPOSER_PUBLIC_ORIGIN", "public-origin", "", "the site's origin as visitors reach it (https://shop.example), sent as podium-mount-origin to entries with \"podium\"; never taken from the request's Host, which behind a CDN is the load balancer's", false},
@@ -283,6 +285,11 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0 turns the cache off)", c.NamedValue("COMPOSER_CACHE_BYTES", *vals["COMPOSER_CACHE_BYTES"])))
 	} else {
 		c.CacheBytes = n
+	}
+	if n, err := strconv.ParseInt(*vals["COMPOSER_COMPRESSOR_BYTES"], 10, 64); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0: every page light gzip)", c.NamedValue("COMPOSER_COMPRESSOR_BYTES", *vals["COMPOSER_COMPRESSOR_BYTES"])))
+	} else {
+		c.CompressorBytes = n
 	}
 	if n, err := strconv.Atoi(*vals["COMPOSER_MAX_PAGES"]); err != nil || n < 0 {
 		errs = append(errs, fmt.Errorf("%s: want a number of pages (0 turns shedding off)", c.NamedValue("COMPOSER_MAX_PAGES", *vals["COMPOSER_MAX_PAGES"])))

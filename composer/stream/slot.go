@@ -45,9 +45,9 @@ type slot struct {
 
 	req     *fetch.Request
 	request fetch.Request // what req points to, for a slot of a page (prepare)
-	chunks  chan *[]byte // non-async body, closed when the body ends: pooled chunks (getChunk), each sliced to its bytes
-	body    []byte       // async body, whole
-	bodyErr error        // set before chunks is closed (or before async completion)
+	chunks  chan *[]byte  // non-async body, closed when the body ends: pooled chunks (getChunk), each sliced to its bytes
+	body    []byte        // async body, whole
+	bodyErr error         // set before chunks is closed (or before async completion)
 
 	// known is an island's: its answer is in before anything is written
 	// (cacheControl reads it as a required slot's).
