@@ -847,7 +847,7 @@ events { worker_connections 8192; }
 http {
   access_log off;
   keepalive_requests 100000;
-  upstream fragments { server %s; keepalive 256; }
+  upstream fragments { server %s; keepalive 4096; }
   server {
     listen 127.0.0.1:%d reuseport;
     root html;

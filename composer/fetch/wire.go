@@ -72,12 +72,26 @@ type wire struct {
 	// stray holds the addresses that sent bytes nobody asked for, and
 	// until when their connections are not kept (wireStrayFor).
 	stray map[string]time.Time
+
+	looks atomic.Int64 // idle connections looked at before their use (get)
 }
 
+// The pool keeps what a burst used: a thousand pages of five fragments
+// hold five thousand connections to one address at once, and a small cap
+// closed all but 512 of them, to dial them again on the next burst (a
+// goroutine, a handshake and garbage each). An idle connection costs the
+// process about a kilobyte; it goes after wireIdleTimeout, or when its
+// server closes it (get).
 const (
-	wireMaxIdle        = 2048
-	wireMaxIdlePerHost = 512
+	wireMaxIdle        = 16384
+	wireMaxIdlePerHost = 8192
 	wireIdleTimeout    = 90 * time.Second
+	// wireIdleClosedAfter: a pooled connection found closed by its server
+	// after this long idle was most likely closed for its idleness, and
+	// so, most likely, were the ones idle longer still: they go with it,
+	// without a look each. One closed sooner (a server that ends a
+	// connection after so many requests) goes alone.
+	wireIdleClosedAfter = time.Second
 	// wireStrayFor is how long an address that sent bytes nobody asked
 	// for (an answer after the answer, on a kept connection) gets a
 	// connection of its own for every request: a stray answer that came
@@ -559,14 +573,47 @@ func (w *wire) get(addr string) *wireConn {
 		w.idle[addr] = list[:len(list)-1]
 		w.nidle--
 		w.mu.Unlock()
+		w.looks.Add(1)
 		if now.Sub(pc.since) < wireIdleTimeout && pc.usable() {
 			return pc
 		}
-		if pc.strayByte {
-			w.strayFrom(addr)
-		}
 		pc.c.Close()
+		if pc.strayByte {
+			w.strayFrom(addr) // closes the others
+		} else if now.Sub(pc.since) >= wireIdleClosedAfter {
+			w.dropIdleSince(addr, pc.since)
+		}
 	}
+}
+
+// dropIdleSince closes addr's idle connections idle since before t (at
+// the bottom of its list), on a goroutine of its own: they may be
+// thousands, and a fragment request is waiting.
+func (w *wire) dropIdleSince(addr string, t time.Time) {
+	w.mu.Lock()
+	list := w.idle[addr]
+	i := 0
+	for i < len(list) && !list[i].since.After(t) {
+		i++
+	}
+	if i == 0 {
+		w.mu.Unlock()
+		return
+	}
+	old := append([]*wireConn(nil), list[:i]...)
+	if i == len(list) {
+		delete(w.idle, addr)
+	} else {
+		w.idle[addr] = append(list[:0], list[i:]...)
+		clear(list[len(list)-i:])
+	}
+	w.nidle -= i
+	w.mu.Unlock()
+	go func() {
+		for _, pc := range old {
+			pc.c.Close()
+		}
+	}()
 }
 
 // strayFrom marks addr: it sent bytes nobody asked for, and its
