@@ -68,7 +68,7 @@ type Registry struct {
 // snapshot is one published state: the entries and the raw form of each,
 // so that what is served can be written out and read back exactly.
 type snapshot struct {
-	entries map[string]Entry
+	entries map[string]*Entry // shared by every Ref: never changed
 	raws    map[string]Raw
 	at      time.Time
 }
@@ -78,16 +78,30 @@ type snapshot struct {
 func New(entries map[string]Entry) *Registry {
 	r := &Registry{}
 	if entries != nil {
-		r.current.Store(&snapshot{entries: entries, raws: map[string]Raw{}, at: time.Now()})
+		refs := make(map[string]*Entry, len(entries))
+		for id, e := range entries {
+			refs[id] = &e
+		}
+		r.current.Store(&snapshot{entries: refs, raws: map[string]Raw{}, at: time.Now()})
 	}
 	return r
 }
 
 // Lookup returns the entry for id.
 func (r *Registry) Lookup(id string) (Entry, bool) {
+	if e, ok := r.Ref(id); ok {
+		return *e, true
+	}
+	return Entry{}, false
+}
+
+// Ref returns the entry for id as the registry holds it, shared by every
+// caller: it must never be changed. A page's slots keep it this way
+// instead of a copy each.
+func (r *Registry) Ref(id string) (*Entry, bool) {
 	s := r.current.Load()
 	if s == nil {
-		return Entry{}, false
+		return nil, false
 	}
 	e, ok := s.entries[id]
 	return e, ok
@@ -143,7 +157,7 @@ func (r *Registry) Update(raws []Raw) []*EntryError {
 	if old == nil {
 		old = &snapshot{}
 	}
-	next := &snapshot{entries: make(map[string]Entry, len(raws)), raws: make(map[string]Raw, len(raws)), at: time.Now()}
+	next := &snapshot{entries: make(map[string]*Entry, len(raws)), raws: make(map[string]Raw, len(raws)), at: time.Now()}
 	var errs []*EntryError
 	for _, raw := range raws {
 		e, err := ParseEntry(raw.Data)
@@ -159,7 +173,7 @@ func (r *Registry) Update(raws []Raw) []*EntryError {
 			}
 			continue
 		}
-		next.entries[raw.ID] = e
+		next.entries[raw.ID] = &e
 		next.raws[raw.ID] = raw
 	}
 	r.current.Store(next)

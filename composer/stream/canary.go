@@ -35,7 +35,7 @@ func CanaryCookie(id string) string {
 
 // choose returns the version and endpoint of entry for this visitor,
 // sticky through a cookie the composer sets.
-func (c *canaryState) choose(r *http.Request, id string, e registry.Entry) (version, endpoint string) {
+func (c *canaryState) choose(r *http.Request, id string, e *registry.Entry) (version, endpoint string) {
 	c.used = true
 	if v, ok := c.chosen[id]; ok {
 		name, ep, _ := e.Choose(v, 0)

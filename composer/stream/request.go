@@ -20,8 +20,9 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 	s.frag = &p.Template.Slots[i]
 	s.index = i
 	s.ready = make(chan struct{})
-	entry, ok := c.Registry.Lookup(s.frag.ID)
+	entry, ok := c.Registry.Ref(s.frag.ID)
 	if !ok {
+		s.entry = &noEntry
 		s.err = errNotRegistered
 		if c.Observer != nil {
 			c.Observer.Fragment(s.frag.ID, "", "unregistered", 0)
@@ -58,9 +59,12 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 	return &s.request
 }
 
+// noEntry is an unregistered slot's entry: nothing set.
+var noEntry registry.Entry
+
 // fragmentHeaders are the headers slot i's request carries: what
 // fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
-func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry registry.Entry) http.Header {
+func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry *registry.Entry) http.Header {
 	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
 	if i < len(slotNames) {
 		h[fetch.SlotHeader] = slotNames[i]

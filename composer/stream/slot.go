@@ -33,7 +33,7 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 type slot struct {
 	frag    *template.Fragment
 	index   int // in the template's Slots
-	entry   registry.Entry
+	entry   *registry.Entry // the registry's own, never changed; noEntry when unregistered
 	version string        // the canary version chosen, "" for an entry without versions
 	ready   chan struct{} // closed once status/header/err are set
 

@@ -37,7 +37,8 @@ import (
 
 // Resolver finds a fragment's registration.
 type Resolver interface {
-	Lookup(id string) (registry.Entry, bool)
+	// Ref returns id's entry, shared: the composer never changes it.
+	Ref(id string) (*registry.Entry, bool)
 }
 
 // Defaults for Composer's zero fields.
