@@ -32,10 +32,10 @@ var errTooLarge = errors.New("fragment body exceeds the size limit")
 // slot is the state of one fragment while its page streams.
 type slot struct {
 	frag    *template.Fragment
-	index   int // in the template's Slots
+	index   int             // in the template's Slots
 	entry   *registry.Entry // the registry's own, never changed; noEntry when unregistered
-	version string        // the canary version chosen, "" for an entry without versions
-	ready   chan struct{} // closed once status/header/err are set
+	version string          // the canary version chosen, "" for an entry without versions
+	ready   chan struct{}   // closed once status/header/err are set
 
 	// Set before ready is closed.
 	status int
