@@ -51,7 +51,7 @@ const DefaultCompressorBytes = 32 << 20
 // pages at once would hold a gigabyte. The compressors held stay within a
 // budget: a page that finds none left is compressed with light gzip,
 // which keeps nothing between the page's flushes (each burst of the page
-// compressed on its own, about a third larger than gzip 5, a tenth of its
+// compressed on its own, about a third larger than gzip 5, a quarter of its
 // CPU), or, for a client that takes only brotli, not compressed.
 type compressorBudget struct {
 	limit int64
