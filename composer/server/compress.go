@@ -51,8 +51,9 @@ const DefaultCompressorBytes = 32 << 20
 // pages at once would hold a gigabyte. The compressors held stay within a
 // budget: a page that finds none left is compressed with light gzip,
 // which keeps nothing between the page's flushes (each burst of the page
-// compressed on its own, about a third larger than gzip 5, a quarter of its
-// CPU), or, for a client that takes only brotli, not compressed.
+// compressed on its own: 15 % to 60 % larger than gzip 5 on HTML, a
+// quarter to a half of its CPU), or, for a client that takes only brotli,
+// not compressed.
 type compressorBudget struct {
 	limit int64
 	held  atomic.Int64
@@ -72,6 +73,9 @@ func (b *compressorBudget) take(n int64) bool {
 }
 
 func (b *compressorBudget) give(n int64) { b.held.Add(-n) }
+
+// room reports whether n bytes are left, reserving nothing.
+func (b *compressorBudget) room(n int64) bool { return b.held.Load()+n <= b.limit }
 
 var (
 	gzipPool = sync.Pool{New: func() any {
@@ -190,30 +194,44 @@ func (s *sink) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
-// negotiate picks "br", "gzip" or "" from an Accept-Encoding header,
-// honouring q=0, and says whether gzip is accepted too.
+// negotiate picks "br", "gzip" or "" from an Accept-Encoding header, and
+// says whether gzip is accepted too. A coding named with q=0 is refused,
+// whatever "*" accepts (RFC 9110, section 12.5.3); the weight's name is
+// case-insensitive.
 func negotiate(accept string) (string, bool) {
-	br, gz := false, false
+	const (
+		yes = 1
+		no  = 2
+	)
+	var br, gz, star int
 	for _, part := range strings.Split(accept, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if v, err := strconv.ParseFloat(q, 64); err == nil && v <= 0 {
-				continue
+		verdict := yes
+		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
+				verdict = no
 			}
 		}
 		switch strings.ToLower(strings.TrimSpace(name)) {
 		case "br":
-			br = true
+			br = max(br, verdict)
 		case "gzip", "x-gzip":
-			gz = true
+			gz = max(gz, verdict)
 		case "*":
-			br, gz = true, true
+			star = max(star, verdict)
 		}
 	}
+	// A coding not named takes "*"'s verdict; a refusal by name stands.
+	if br == 0 && star == yes {
+		br = yes
+	}
+	if gz == 0 && star == yes {
+		gz = yes
+	}
 	switch {
-	case br:
-		return "br", gz
-	case gz:
+	case br == yes:
+		return "br", gz == yes
+	case gz == yes:
 		return "gzip", true
 	}
 	return "", false
@@ -283,7 +301,14 @@ func (w *compressWriter) decide(status int) {
 	mode := w.encoding
 	switch {
 	case w.head:
-		// Headers only: the encoding GET would most likely get.
+		// Headers only: the encoding GET would get now.
+		switch {
+		case w.encoding == "br" && w.budget.room(brotliHeldBytes):
+		case w.gzip:
+			mode = "gzip"
+		default:
+			return
+		}
 	case w.encoding == "br" && w.budget.take(brotliHeldBytes):
 		w.pool, w.held = &brotliPool, brotliHeldBytes
 	case w.gzip && w.budget.take(gzipHeldBytes):
@@ -298,6 +323,11 @@ func (w *compressWriter) decide(status int) {
 		return
 	}
 	h.Del("Content-Length")
+	// A strong validator names the uncompressed bytes: this answer is
+	// another representation (RFC 9110, section 8.8.3).
+	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+		h.Set("ETag", "W/"+et)
+	}
 	if mode == "br" {
 		h.Set("Content-Encoding", "br")
 	} else {
