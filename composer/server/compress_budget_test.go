@@ -5,15 +5,11 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/andybalholm/brotli"
-
-	"github.com/ssr-mfe/composer/composer/registry"
 )
 
 // A page's compressor holds about a megabyte for as long as the page
@@ -25,20 +21,8 @@ import (
 // uncompressed. Every page still streams, and decodes to itself.
 func TestCompressorsHeldByPagesStayWithinTheirBudget(t *testing.T) {
 	t.Parallel()
-	release := make(chan struct{})
-	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-			io.WriteString(w, "<p>late fragment</p>")
-		case <-r.Context().Done():
-		}
-	}))
-	defer frag.Close()
-	reg := registry.New(map[string]registry.Entry{"slow": {Endpoint: frag.URL, Timeout: time.Minute}})
-	s, ts, _ := newServer(t, reg, nil)
-	head := "<!doctype html><html><head><title>t</title></head><body><h1>" + strings.Repeat("head ", 400) + "</h1>"
+	ts, head, release := heldPage(t)
 	want := head + "<p>late fragment</p></body></html>"
-	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": head + `<micro-frontend id=slow/></body></html>`}))
 
 	tr := &http.Transport{DisableCompression: true, MaxConnsPerHost: 100}
 	defer tr.CloseIdleConnections()

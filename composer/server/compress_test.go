@@ -15,24 +15,32 @@ import (
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
+// heldPage serves "/": head, then a fragment held until release is
+// closed, then the page's end.
+func heldPage(t *testing.T) (ts *httptest.Server, head string, release chan struct{}) {
+	t.Helper()
+	release = make(chan struct{})
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+			io.WriteString(w, "<p>late fragment</p>")
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(frag.Close)
+	reg := registry.New(map[string]registry.Entry{"slow": {Endpoint: frag.URL, Timeout: time.Minute}})
+	s, ts, _ := newServer(t, reg, nil)
+	head = "<!doctype html><html><head><title>t</title></head><body><h1>" + strings.Repeat("head ", 400) + "</h1>"
+	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": head + `<micro-frontend id=slow/></body></html>`}))
+	return ts, head, release
+}
+
 func TestCompressionStreamsProgressively(t *testing.T) {
 	t.Parallel()
 	for _, enc := range []string{"br", "gzip"} {
 		t.Run(enc, func(t *testing.T) {
 			t.Parallel()
-			release := make(chan struct{})
-			frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				select {
-				case <-release:
-					io.WriteString(w, "<p>late fragment</p>")
-				case <-r.Context().Done():
-				}
-			}))
-			defer frag.Close()
-			reg := registry.New(map[string]registry.Entry{"slow": {Endpoint: frag.URL, Timeout: time.Minute}})
-			s, ts, _ := newServer(t, reg, nil)
-			head := "<!doctype html><html><head><title>t</title></head><body><h1>" + strings.Repeat("head ", 400) + "</h1>"
-			s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": head + `<micro-frontend id=slow/></body></html>`}))
+			ts, head, release := heldPage(t)
 
 			req, _ := http.NewRequest("GET", ts.URL+"/", nil)
 			req.Header.Set("Accept-Encoding", enc+", deflate")
