@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/bits"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -96,11 +98,11 @@ func TestThePoolKeepsTheConnectionsABurstUsed(t *testing.T) {
 }
 
 // Connections the server closed for being idle (Node closes them after
-// 5 s, nginx after 75) cost the next request one look, not one each: the
-// ones idle longer than a dead one are dropped with it. A thousand pooled
-// connections a server closed at once would otherwise be looked at and
-// closed one by one on one fragment request's path.
-func TestConnectionsTheServerClosedForIdlenessCostOneLook(t *testing.T) {
+// 5 s, nginx after 75) cost the next request a few looks, not one each:
+// the oldest, then a binary search for where the live ones begin. A
+// thousand pooled connections a server closed at once would otherwise be
+// looked at and closed one by one on one fragment request's path.
+func TestConnectionsTheServerClosedForIdlenessCostAFewLooks(t *testing.T) {
 	const n = 64
 	handler, _ := barrier(n)
 	s, _, closed := countingServer(t, handler)
@@ -134,13 +136,70 @@ func TestConnectionsTheServerClosedForIdlenessCostOneLook(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if got := w.looks.Load() - looks; got != 1 {
-		t.Errorf("%d looks at %d dead idle connections, want 1", got, n)
+	// The one on top, the oldest, and a binary search over the rest.
+	if got, most := w.looks.Load()-looks, int64(2+bits.Len(n)); got > most {
+		t.Errorf("%d looks at %d dead idle connections, want at most %d", got, n, most)
 	}
 	w.mu.Lock()
 	left := len(w.idle[s.Listener.Addr().String()])
 	w.mu.Unlock()
 	if left > 1 {
 		t.Errorf("%d connections left in the pool, want the one just used", left)
+	}
+}
+
+// One connection its server closed among live ones (a server that ends a
+// connection now and then: a worker restarting, a maximum age) takes
+// only itself out of the pool, however long it was idle: the live ones
+// behind it stay, and the next burst dials none of them again.
+func TestOneDeadConnectionTakesNoLiveOnesWithIt(t *testing.T) {
+	const n = 64
+	handler, _ := barrier(n)
+	s, opened, _ := countingServer(t, handler)
+	h := NewHTTP()
+	defer h.Close()
+	burst(t, h, s.URL, n)
+	w := h.plain
+	addr := s.Listener.Addr().String()
+	// A connection whose server end is closed, on top of the pool (the
+	// most recently used), the live ones idle a while longer.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.Close()
+	time.Sleep(10 * time.Millisecond) // the close reaches this side
+	dead := newWireConn(c, addr)
+	w.mu.Lock()
+	for _, pc := range w.idle[addr] {
+		pc.since = pc.since.Add(-20 * time.Second)
+	}
+	dead.since = time.Now().Add(-10 * time.Second)
+	w.idle[addr] = append(w.idle[addr], dead)
+	w.nidle++
+	w.mu.Unlock()
+	before := opened.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
+	defer cancel()
+	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/?at=once", Header: http.Header{"X-Request-Id": {"after"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	w.mu.Lock()
+	left := len(w.idle[addr])
+	w.mu.Unlock()
+	if dialled := opened.Load() - before; dialled != 0 || left != n {
+		t.Errorf("after one dead connection among %d live ones: %d dialled, %d left in the pool; want 0 and %d", n, dialled, left, n)
 	}
 }

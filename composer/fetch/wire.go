@@ -87,10 +87,10 @@ const (
 	wireMaxIdlePerHost = 8192
 	wireIdleTimeout    = 90 * time.Second
 	// wireIdleClosedAfter: a pooled connection found closed by its server
-	// after this long idle was most likely closed for its idleness, and
-	// so, most likely, were the ones idle longer still: they go with it,
-	// without a look each. One closed sooner (a server that ends a
-	// connection after so many requests) goes alone.
+	// after this long idle may have been closed for its idleness, and so
+	// the ones idle longer still: dropIdleSince finds them in a few looks.
+	// One closed sooner (a server that ends a connection after so many
+	// requests) goes alone.
 	wireIdleClosedAfter = time.Second
 	// wireStrayFor is how long an address that sent bytes nobody asked
 	// for (an answer after the answer, on a kept connection) gets a
@@ -586,28 +586,60 @@ func (w *wire) get(addr string) *wireConn {
 	}
 }
 
-// dropIdleSince closes addr's idle connections idle since before t (at
-// the bottom of its list), on a goroutine of its own: they may be
+// dropIdleSince closes addr's idle connections that its server closed
+// for their idleness, found with a few looks, not one each: a server that
+// closes idle connections closes every one idle longer than its limit,
+// and the pool's list is in the order of their idleness (the longest
+// first), so the dead ones are its first part. The oldest is looked at
+// first: alive, the dead one found was closed for another reason (a
+// worker restarting, a maximum age) and nothing else goes; dead, a binary
+// search finds where the live ones begin, at log2 of the list's length in
+// looks. What is closed is closed on a goroutine of its own: they may be
 // thousands, and a fragment request is waiting.
 func (w *wire) dropIdleSince(addr string, t time.Time) {
 	w.mu.Lock()
 	list := w.idle[addr]
-	i := 0
-	for i < len(list) && !list[i].since.After(t) {
-		i++
+	// Only the ones idle since before t (all of them, unless a connection
+	// came back meanwhile).
+	n := 0
+	for n < len(list) && !list[n].since.After(t) {
+		n++
 	}
-	if i == 0 {
+	stray := false
+	alive := func(i int) bool {
+		w.looks.Add(1)
+		ok := list[i].usable()
+		stray = stray || list[i].strayByte
+		return ok
+	}
+	if n == 0 || alive(0) {
 		w.mu.Unlock()
 		return
 	}
-	old := append([]*wireConn(nil), list[:i]...)
-	if i == len(list) {
+	// list[lo] is dead, list[hi] alive or past the end.
+	lo, hi := 0, n
+	for hi-lo > 1 && !stray {
+		if mid := (lo + hi) / 2; alive(mid) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	if stray {
+		// Bytes nobody asked for on an idle connection: the address's
+		// connections all go (strayFrom), not only the dead ones.
+		w.mu.Unlock()
+		w.strayFrom(addr)
+		return
+	}
+	old := append([]*wireConn(nil), list[:hi]...)
+	if hi == len(list) {
 		delete(w.idle, addr)
 	} else {
-		w.idle[addr] = append(list[:0], list[i:]...)
-		clear(list[len(list)-i:])
+		w.idle[addr] = append(list[:0], list[hi:]...)
+		clear(list[len(list)-hi:])
 	}
-	w.nidle -= i
+	w.nidle -= hi
 	w.mu.Unlock()
 	go func() {
 		for _, pc := range old {
