@@ -203,3 +203,29 @@ func TestOneDeadConnectionTakesNoLiveOnesWithIt(t *testing.T) {
 		t.Errorf("after one dead connection among %d live ones: %d dialled, %d left in the pool; want 0 and %d", n, dialled, left, n)
 	}
 }
+
+// An address caught sending bytes nobody asked for again, after its
+// block ran out, is blocked twice as long each time (up to an hour): a
+// broken or hostile fragment server that goes on sending stray answers
+// mixed a few pages again every minute, at every block's end.
+func TestAnAddressCaughtAgainIsBlockedLonger(t *testing.T) {
+	w := &wire{}
+	const addr = "127.0.0.1:1"
+	want := wireStrayFor
+	for range 8 {
+		w.strayFrom(addr)
+		w.strayFrom(addr) // caught again while blocked: the same strike
+		w.mu.Lock()
+		got := time.Until(w.stray[addr])
+		w.stray[addr] = time.Now().Add(-time.Second) // the block runs out
+		keeps := w.keeps(addr)
+		w.mu.Unlock()
+		if got < want-10*time.Second || got > want {
+			t.Fatalf("blocked for %v, want %v", got.Round(time.Second), want)
+		}
+		if !keeps {
+			t.Fatal("still blocked after its block ran out")
+		}
+		want = min(2*want, time.Hour)
+	}
+}

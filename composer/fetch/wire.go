@@ -70,8 +70,10 @@ type wire struct {
 	nidle int
 	sweep *time.Timer // closes connections idle too long; nil while none is idle
 	// stray holds the addresses that sent bytes nobody asked for, and
-	// until when their connections are not kept (wireStrayFor).
-	stray map[string]time.Time
+	// until when their connections are not kept (wireStrayFor); strikes,
+	// how many times each was caught, and when last.
+	stray   map[string]time.Time
+	strikes map[string]strike
 
 	looks atomic.Int64 // idle connections looked at before their use (get)
 }
@@ -98,6 +100,12 @@ const (
 	// after a connection was taken again would be read as that request's
 	// answer, and the real one as the next's.
 	wireStrayFor = time.Minute
+	// An address caught again is blocked twice as long as the last time,
+	// up to wireStrayMax, until it has gone wireStrayForget without being
+	// caught: a server that goes on sending stray answers would otherwise
+	// mix a few pages at every block's end.
+	wireStrayMax    = time.Hour
+	wireStrayForget = 24 * time.Hour
 	// wireMaxHeaderBytes bounds what is read before an answer's body:
 	// fragments are HTML with small headers, and a huge header block is a
 	// broken or hostile fragment.
@@ -648,15 +656,44 @@ func (w *wire) dropIdleSince(addr string, t time.Time) {
 	}()
 }
 
+// strike is how many times an address was caught sending bytes nobody
+// asked for, and when last.
+type strike struct {
+	n  int
+	at time.Time
+}
+
 // strayFrom marks addr: it sent bytes nobody asked for, and its
-// connections are not kept for wireStrayFor.
+// connections are not kept for wireStrayFor, twice that if it was caught
+// before, and so on.
 func (w *wire) strayFrom(addr string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.stray == nil {
-		w.stray = map[string]time.Time{}
+		w.stray, w.strikes = map[string]time.Time{}, map[string]strike{}
 	}
-	w.stray[addr] = time.Now().Add(wireStrayFor)
+	now := time.Now()
+	if until, ok := w.stray[addr]; ok && now.Before(until) {
+		// Caught again while blocked (its connections in flight): the
+		// same strike.
+		w.closeIdleTo(addr)
+		return
+	}
+	k := w.strikes[addr]
+	if now.Sub(k.at) > wireStrayForget {
+		k.n = 0
+	}
+	block := wireStrayFor
+	for i := 0; i < k.n && block < wireStrayMax; i++ {
+		block *= 2
+	}
+	w.strikes[addr] = strike{n: k.n + 1, at: now}
+	w.stray[addr] = now.Add(min(block, wireStrayMax))
+	w.closeIdleTo(addr)
+}
+
+// closeIdleTo closes addr's idle connections; w.mu is held.
+func (w *wire) closeIdleTo(addr string) {
 	for _, pc := range w.idle[addr] {
 		pc.c.Close()
 	}
