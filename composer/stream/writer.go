@@ -447,7 +447,10 @@ func (pw *pageWriter) logFailure(s *slot, err error) {
 	}
 	timeout := pw.c.timeout(s)
 	msg := err.Error()
-	if errors.Is(err, context.DeadlineExceeded) {
+	// The fragment's deadline, when it can have run out: a fragment's
+	// clock runs at most the time since its start. Before that, a timeout
+	// is another's (a dial's own 2 s), and its error says which.
+	if errors.Is(err, context.DeadlineExceeded) && (s.started.IsZero() || time.Since(s.started) >= timeout) {
 		msg = fmt.Sprintf("timed out after %d ms", timeout.Milliseconds())
 	}
 	attrs := []slog.Attr{
