@@ -229,3 +229,36 @@ func TestAnAddressCaughtAgainIsBlockedLonger(t *testing.T) {
 		want = min(2*want, time.Hour)
 	}
 }
+
+// An idle connection goes when it has been idle wireIdleTimeout, give or
+// take a sweep's lateness: the next sweep is when the oldest one left
+// turns stale, not a whole period later (an outside attack saw
+// connections held 180 s, a file descriptor on both sides).
+func TestTheNextSweepIsWhenTheOldestTurnsStale(t *testing.T) {
+	s, _ := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	h := NewHTTP()
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
+	defer cancel()
+	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/", Header: http.Header{"X-Request-Id": {"sweep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	w := h.plain
+	w.mu.Lock()
+	for _, list := range w.idle {
+		for _, pc := range list {
+			pc.since = time.Now().Add(-wireIdleTimeout + 2*time.Second) // stale in 2 s
+		}
+	}
+	w.mu.Unlock()
+	w.closeStale()
+	w.mu.Lock()
+	next := w.sweepAt
+	w.mu.Unlock()
+	if in := time.Until(next); in > 3*time.Second {
+		t.Errorf("next sweep in %v, want about 2 s", in.Round(time.Second))
+	}
+}

@@ -69,6 +69,8 @@ type wire struct {
 	idle  map[string][]*wireConn // by address, most recently used last
 	nidle int
 	sweep *time.Timer // closes connections idle too long; nil while none is idle
+	// sweepAt is when sweep fires next.
+	sweepAt time.Time
 	// stray holds the addresses that sent bytes nobody asked for, and
 	// until when their connections are not kept (wireStrayFor); strikes,
 	// how many times each was caught, and when last.
@@ -88,6 +90,9 @@ const (
 	wireMaxIdle        = 16384
 	wireMaxIdlePerHost = 8192
 	wireIdleTimeout    = 90 * time.Second
+	// wireSweepMin is the least time between two sweeps of the idle
+	// connections: one goes at most this late.
+	wireSweepMin = time.Second
 	// wireIdleClosedAfter: a pooled connection found closed by its server
 	// after this long idle may have been closed for its idleness, and so
 	// the ones idle longer still: dropIdleSince finds them in a few looks.
@@ -729,16 +734,20 @@ func (w *wire) put(pc *wireConn) {
 	w.idle[pc.addr] = append(w.idle[pc.addr], pc)
 	w.nidle++
 	if w.sweep == nil {
+		w.sweepAt = pc.since.Add(wireIdleTimeout)
 		w.sweep = time.AfterFunc(wireIdleTimeout, w.closeStale)
 	}
 	w.mu.Unlock()
 }
 
 // closeStale closes the connections idle longer than wireIdleTimeout; it
-// runs while any connection is idle, every wireIdleTimeout.
+// runs while any connection is idle, next when the oldest left turns
+// stale (at least wireSweepMin later).
 func (w *wire) closeStale() {
-	cutoff := time.Now().Add(-wireIdleTimeout)
+	now := time.Now()
+	cutoff := now.Add(-wireIdleTimeout)
 	var stale []*wireConn
+	var oldest time.Time
 	w.mu.Lock()
 	for addr, list := range w.idle {
 		// Oldest first: the least recently used are at the bottom.
@@ -754,10 +763,23 @@ func (w *wire) closeStale() {
 			clear(list[len(list)-i:])
 		}
 		w.nidle -= i
+		if i < len(list) && (oldest.IsZero() || list[i].since.Before(oldest)) {
+			oldest = list[i].since
+		}
 	}
-	if w.nidle > 0 {
+	switch {
+	case w.sweep == nil:
+		// Closed meanwhile (closeIdle).
+	case w.nidle > 0 && !oldest.IsZero():
+		w.sweepAt = oldest.Add(wireIdleTimeout)
+		if soonest := now.Add(wireSweepMin); w.sweepAt.Before(soonest) {
+			w.sweepAt = soonest
+		}
+		w.sweep.Reset(w.sweepAt.Sub(now))
+	case w.nidle > 0:
+		w.sweepAt = now.Add(wireIdleTimeout)
 		w.sweep.Reset(wireIdleTimeout)
-	} else {
+	default:
 		w.sweep = nil
 	}
 	w.mu.Unlock()
