@@ -43,6 +43,19 @@ func burst(t *testing.T, h *HTTP, url string, n int) {
 	}
 }
 
+// fetchOnce fetches url with h and reads its answer whole.
+func fetchOnce(t *testing.T, h *HTTP, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
+	defer cancel()
+	resp, err := h.Fetch(ctx, &Request{Endpoint: url, Header: http.Header{"X-Request-Id": {"once"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
 // poolSafety bounds the waits of these tests; never a timing claim.
 const poolSafety = 20 * time.Second
 
@@ -128,14 +141,7 @@ func TestConnectionsTheServerClosedForIdlenessCostAFewLooks(t *testing.T) {
 	w.mu.Unlock()
 	time.Sleep(10 * time.Millisecond) // the closes reach this side
 	looks := w.looks.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
-	defer cancel()
-	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/?at=once", Header: http.Header{"X-Request-Id": {"after"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	fetchOnce(t, h, s.URL + "/?at=once")
 	// The one on top, the oldest, and a binary search over the rest.
 	if got, most := w.looks.Load()-looks, int64(2+bits.Len(n)); got > most {
 		t.Errorf("%d looks at %d dead idle connections, want at most %d", got, n, most)
@@ -188,14 +194,7 @@ func TestOneDeadConnectionTakesNoLiveOnesWithIt(t *testing.T) {
 	w.nidle++
 	w.mu.Unlock()
 	before := opened.Load()
-	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
-	defer cancel()
-	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/?at=once", Header: http.Header{"X-Request-Id": {"after"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	fetchOnce(t, h, s.URL + "/?at=once")
 	w.mu.Lock()
 	left := len(w.idle[addr])
 	w.mu.Unlock()
@@ -238,14 +237,7 @@ func TestTheNextSweepIsWhenTheOldestTurnsStale(t *testing.T) {
 	s, _ := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	h := NewHTTP()
 	defer h.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
-	defer cancel()
-	resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL + "/", Header: http.Header{"X-Request-Id": {"sweep"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	fetchOnce(t, h, s.URL + "/")
 	w := h.plain
 	w.mu.Lock()
 	for _, list := range w.idle {
