@@ -141,7 +141,7 @@ func TestConnectionsTheServerClosedForIdlenessCostAFewLooks(t *testing.T) {
 	w.mu.Unlock()
 	time.Sleep(10 * time.Millisecond) // the closes reach this side
 	looks := w.looks.Load()
-	fetchOnce(t, h, s.URL + "/?at=once")
+	fetchOnce(t, h, s.URL+"/?at=once")
 	// The one on top, the oldest, and a binary search over the rest.
 	if got, most := w.looks.Load()-looks, int64(2+bits.Len(n)); got > most {
 		t.Errorf("%d looks at %d dead idle connections, want at most %d", got, n, most)
@@ -194,7 +194,7 @@ func TestOneDeadConnectionTakesNoLiveOnesWithIt(t *testing.T) {
 	w.nidle++
 	w.mu.Unlock()
 	before := opened.Load()
-	fetchOnce(t, h, s.URL + "/?at=once")
+	fetchOnce(t, h, s.URL+"/?at=once")
 	w.mu.Lock()
 	left := len(w.idle[addr])
 	w.mu.Unlock()
@@ -237,7 +237,7 @@ func TestTheNextSweepIsWhenTheOldestTurnsStale(t *testing.T) {
 	s, _ := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	h := NewHTTP()
 	defer h.Close()
-	fetchOnce(t, h, s.URL + "/")
+	fetchOnce(t, h, s.URL+"/")
 	w := h.plain
 	w.mu.Lock()
 	for _, list := range w.idle {
