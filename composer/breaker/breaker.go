@@ -93,7 +93,8 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 
 // Resolver finds a fragment's registration (its breaker rule and bulkhead).
 type Resolver interface {
-	Lookup(id string) (registry.Entry, bool)
+	// Ref returns id's entry, shared: the breaker never changes it.
+	Ref(id string) (*registry.Entry, bool)
 }
 
 // Options are what a Transport is built from.
@@ -265,10 +266,12 @@ func (t *Transport) guardFor(req *fetch.Request) *guard {
 // current returns the guard of req's fragment version if it is up to
 // date with the entry, else nil (guardFor would make one anew); it changes
 // nothing.
-func (t *Transport) current(req *fetch.Request) (key, registry.Entry, *guard) {
-	var entry registry.Entry
+func (t *Transport) current(req *fetch.Request) (key, *registry.Entry, *guard) {
+	entry := &noEntry
 	if t.reg != nil {
-		entry, _ = t.reg.Lookup(req.Fragment)
+		if e, ok := t.reg.Ref(req.Fragment); ok {
+			entry = e
+		}
 	}
 	k := key{req.Fragment, req.Version}
 	t.mu.RLock()
@@ -288,7 +291,7 @@ func (t *Transport) prune() {
 		return
 	}
 	for k := range t.guards {
-		if entry, ok := t.reg.Lookup(k.fragment); ok && entry.Serves(k.version) {
+		if entry, ok := t.reg.Ref(k.fragment); ok && entry.Serves(k.version) {
 			continue
 		}
 		delete(t.guards, k)
@@ -296,7 +299,10 @@ func (t *Transport) prune() {
 	}
 }
 
-func (t *Transport) newGuard(k key, endpoint string, entry registry.Entry) *guard {
+// noEntry is an unregistered fragment's entry: nothing set.
+var noEntry registry.Entry
+
+func (t *Transport) newGuard(k key, endpoint string, entry *registry.Entry) *guard {
 	g := &guard{endpoint: endpoint, rule: entry.Breaker, max: entry.MaxConcurrency}
 	// A fresh series: the replaced guard's breaker, whose requests may
 	// still end, keeps the old one, now out of the registry. A fragment

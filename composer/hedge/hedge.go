@@ -69,7 +69,8 @@ const maxCredit = 10
 
 // Resolver finds a fragment's registration (its hedge rule).
 type Resolver interface {
-	Lookup(id string) (registry.Entry, bool)
+	// Ref returns id's entry, shared: hedging never changes it.
+	Ref(id string) (*registry.Entry, bool)
 }
 
 // Options are what a Transport is built from.
@@ -151,7 +152,7 @@ func (t *Transport) stateFor(req *fetch.Request, rule registry.Hedge) *state {
 // longer in the registry, or no longer hedged. t.mu is held.
 func (t *Transport) prune() {
 	for k := range t.states {
-		if entry, ok := t.reg.Lookup(k.fragment); ok && entry.Hedge.On() && entry.Serves(k.version) {
+		if entry, ok := t.reg.Ref(k.fragment); ok && entry.Hedge.On() && entry.Serves(k.version) {
 			continue
 		}
 		delete(t.states, k)
@@ -250,13 +251,13 @@ func (t *Transport) Presend(ctx context.Context, req *fetch.Request) bool {
 	return fetch.Presend(t.next, ctx, req)
 }
 
-// rule is the fragment's hedging rule, if it is hedged: the registry's
-// entry is copied here, not into Fetch's frame.
-//
-//go:noinline
+// rule is the fragment's hedging rule, if it is hedged.
 func (t *Transport) rule(fragment string) (registry.Hedge, bool) {
-	entry, ok := t.reg.Lookup(fragment)
-	return entry.Hedge, ok && entry.Hedge.On()
+	entry, ok := t.reg.Ref(fragment)
+	if !ok {
+		return registry.Hedge{}, false
+	}
+	return entry.Hedge, entry.Hedge.On()
 }
 
 // hedged is Fetch of a hedged fragment.
