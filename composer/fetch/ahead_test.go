@@ -471,15 +471,7 @@ func TestWaitHookOnAWrappedConnection(t *testing.T) {
 		}
 		return writeAnswer(c, r.URL.Path) == nil
 	})
-	dialer := &net.Dialer{Timeout: 2 * time.Second}
-	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return struct{ net.Conn }{c}, nil // no SyscallConn
-	})
-	defer h.Close()
+	h := wrappingHTTP(t, func(c net.Conn) net.Conn { return struct{ net.Conn }{c} }) // no SyscallConn
 	var calls atomic.Int64
 	ctx := WithWaitHook(bounded(t), func() error {
 		if calls.Add(1) == 1 {
@@ -596,16 +588,10 @@ func TestPresendWriteFailure(t *testing.T) {
 	})
 	var fail atomic.Bool
 	var dials atomic.Int64
-	dialer := &net.Dialer{Timeout: 2 * time.Second}
-	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
+	h := wrappingHTTP(t, func(c net.Conn) net.Conn {
 		dials.Add(1)
-		return failingWrites{c.(*net.TCPConn), &fail}, nil
+		return failingWrites{c.(*net.TCPConn), &fail}
 	})
-	defer h.Close()
 	ctx := bounded(t)
 	if status, _, err := confGet(h, s.url+"/warm"); err != nil || status != 200 {
 		t.Fatalf("/warm: %d %v", status, err)
@@ -648,20 +634,11 @@ func TestAFetchWaitingForItsAnswerHoldsNoReadBuffer(t *testing.T) {
 		t.Skip("the race detector's sync.Pool drops buffers on purpose")
 	}
 	const n = 20
-	release := make(chan struct{})
-	var inFlight atomic.Int64
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inFlight.Add(1)
-		<-release
-		io.WriteString(w, "answer to "+r.URL.Path)
-	}))
-	defer s.Close()
+	s, inFlight, release := heldAnswers(t)
 	h := NewHTTP()
 	defer h.Close()
 	ctx := bounded(t)
-	runtime.GC()
-	runtime.GC() // the pool of read buffers is empty: a buffer taken is a buffer made
-	made := readersMade.Load()
+	made := readersMadeFromEmpty()
 	var hooks atomic.Int64
 	hooked := WithWaitHook(ctx, func() error { hooks.Add(1); return nil })
 	var wg sync.WaitGroup

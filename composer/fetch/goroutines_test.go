@@ -177,19 +177,10 @@ func TestHTTPErrorsNameTheContextsCause(t *testing.T) {
 // Not parallel: it counts the read buffers the process makes.
 func TestHTTPWaitingRequestsHoldNoReadBuffer(t *testing.T) {
 	const n = 20
-	release := make(chan struct{})
-	var inFlight atomic.Int64
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		inFlight.Add(1)
-		<-release
-		io.WriteString(w, "answer to "+r.URL.Path)
-	}))
-	defer s.Close()
+	s, inFlight, release := heldAnswers(t)
 	h := NewHTTP()
 	defer h.Close()
-	runtime.GC()
-	runtime.GC() // the pool of read buffers is empty: a buffer taken is a buffer made
-	made := readersMade.Load()
+	made := readersMadeFromEmpty()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -212,6 +203,27 @@ func TestHTTPWaitingRequestsHoldNoReadBuffer(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+}
+
+// heldAnswers starts a server that answers "answer to PATH" once release
+// is closed, counting the requests that came.
+func heldAnswers(t *testing.T) (s *httptest.Server, inFlight *atomic.Int64, release chan struct{}) {
+	release, inFlight = make(chan struct{}), new(atomic.Int64)
+	s = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight.Add(1)
+		<-release
+		io.WriteString(w, "answer to "+r.URL.Path)
+	}))
+	t.Cleanup(s.Close)
+	return s, inFlight, release
+}
+
+// readersMadeFromEmpty empties the pool of read buffers, so that a buffer
+// taken from now on is a buffer made, and returns the count made so far.
+func readersMadeFromEmpty() int64 {
+	runtime.GC()
+	runtime.GC()
+	return readersMade.Load()
 }
 
 // waitingInExchange counts the goroutines blocked on a socket inside

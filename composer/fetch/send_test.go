@@ -136,6 +136,21 @@ func (c writeCounter) Write(p []byte) (int, error) {
 	return c.TCPConn.Write(p)
 }
 
+// wrappingHTTP is NewHTTP with a dialler that wraps each connection it
+// makes; it closes with the test.
+func wrappingHTTP(t *testing.T, wrap func(net.Conn) net.Conn) *HTTP {
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c), nil
+	})
+	t.Cleanup(h.Close)
+	return h
+}
+
 // A dialler that wraps its connections keeps its Write: the request is
 // written through the connection the dialler gave, never past it onto the
 // socket underneath.
@@ -145,15 +160,7 @@ func TestWireWritesThroughTheDiallersConnection(t *testing.T) {
 		return writeAnswer(c, r.URL.Path) == nil
 	})
 	var writes atomic.Int64
-	dialer := &net.Dialer{Timeout: 2 * time.Second}
-	h := newHTTP(nil, func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return writeCounter{c.(*net.TCPConn), &writes}, nil
-	})
-	defer h.Close()
+	h := wrappingHTTP(t, func(c net.Conn) net.Conn { return writeCounter{c.(*net.TCPConn), &writes} })
 	for i := range 3 {
 		path := fmt.Sprintf("/w/%d", i)
 		if status, body, err := confGet(h, s.url+path); err != nil || status != 200 || body != answer(path) {
