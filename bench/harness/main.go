@@ -690,11 +690,14 @@ func mb(kb int) float64 { return float64(kb) / 1024 }
 
 // traceMemStats writes, every 100 ms for d, the runtime's memory figures
 // read from a composer's /metrics: MB allocated so far, heap in use,
-// stacks in use, and the process's RSS.
+// stacks in use, the heap's free spans not yet returned to the system,
+// the runtime's own metadata (the collector's, spans', other), all it has
+// from the system, and the process's RSS.
 func traceMemStats(url string, d time.Duration, path string) {
-	names := []string{"go_memstats_alloc_bytes_total", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "process_resident_memory_bytes"}
+	names := []string{"go_memstats_alloc_bytes_total", "go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_heap_idle_bytes-go_memstats_heap_released_bytes",
+		"go_memstats_gc_sys_bytes+go_memstats_mspan_sys_bytes+go_memstats_other_sys_bytes", "go_memstats_sys_bytes-go_memstats_heap_released_bytes", "process_resident_memory_bytes"}
 	var out strings.Builder
-	fmt.Fprintf(&out, "ms\tallocated MB\theap in use MB\tstacks MB\tRSS MB\n")
+	fmt.Fprintf(&out, "ms\tallocated MB\theap in use MB\tstacks MB\tfree, kept MB\tmetadata MB\tfrom the system MB\tRSS MB\n")
 	start := time.Now()
 	for time.Since(start) < d {
 		resp, err := http.Get(url)
@@ -703,7 +706,7 @@ func traceMemStats(url string, d time.Duration, path string) {
 			resp.Body.Close()
 			fmt.Fprintf(&out, "%d", time.Since(start).Milliseconds())
 			for _, n := range names {
-				fmt.Fprintf(&out, "\t%.1f", metricValue(string(b), n)/(1<<20))
+				fmt.Fprintf(&out, "\t%.1f", metricSum(string(b), n)/(1<<20))
 			}
 			out.WriteString("\n")
 		}
@@ -712,6 +715,26 @@ func traceMemStats(url string, d time.Duration, path string) {
 	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
 		log.Printf("memstats: %v", err)
 	}
+}
+
+// metricSum reads samples without labels from a Prometheus text page,
+// added and subtracted as the expression says ("a+b-c").
+func metricSum(page, expr string) float64 {
+	sum, sign := 0.0, 1.0
+	for expr != "" {
+		i := strings.IndexAny(expr, "+-")
+		if i < 0 {
+			i = len(expr)
+		}
+		sum += sign * metricValue(page, expr[:i])
+		if i < len(expr) && expr[i] == '-' {
+			sign = -1
+		} else {
+			sign = 1
+		}
+		expr = expr[min(i+1, len(expr)):]
+	}
+	return sum
 }
 
 // metricValue reads one sample without labels from a Prometheus text page.
