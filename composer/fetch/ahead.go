@@ -102,9 +102,65 @@ func WithWaitHook(ctx context.Context, hook func() error) context.Context {
 	return context.WithValue(ctx, waitHookKey{}, hook)
 }
 
+// An Ender stands in for context.AfterFunc on the context of a request,
+// for a caller that knows first when that context ends (WithWaits).
+type Ender interface {
+	// AfterEnd arranges for f to run once the context has ended, at once
+	// if it has, on any goroutine; f does not block. stop reports whether
+	// it kept f from running: false once f has started, or after an
+	// earlier stop. This is context.AfterFunc's contract, except that f
+	// need not run on a goroutine of its own.
+	AfterEnd(f func()) (stop func() bool)
+}
+
+// Waits is what the reader of a request's answer tells the wire
+// (WithWaits). It is not changed once given.
+type Waits struct {
+	Hook func() error // as WithWaitHook's hook
+	End  Ender        // for the context WithWaits returns, and no other
+
+	ctx context.Context // what WithWaits returned
+}
+
+// WithWaits is WithWaitHook with w.Hook, and w.End standing in for
+// context.AfterFunc on the context it returns: the wire then registers
+// nothing on that context. A page reads its fragments on its own
+// goroutine and knows when each one's deadline ends; a registration on
+// the context would be a child context, a map of children and a channel
+// for each answer, held while the page waits for it. A Fetch whose
+// context was derived from the returned one (a layer's own cancellation)
+// uses context.AfterFunc on it, as without w.End.
+func WithWaits(ctx context.Context, w *Waits) context.Context {
+	w.ctx = context.WithValue(ctx, waitHookKey{}, w)
+	return w.ctx
+}
+
 func waitHook(ctx context.Context) func() error {
-	hook, _ := ctx.Value(waitHookKey{}).(func() error)
+	hook, _ := waits(ctx)
 	return hook
+}
+
+// waits returns ctx's hook (WithWaitHook or WithWaits) and its Ender, if
+// it has one for ctx itself.
+func waits(ctx context.Context) (func() error, Ender) {
+	switch v := ctx.Value(waitHookKey{}).(type) {
+	case func() error:
+		return v, nil
+	case *Waits:
+		if v.ctx != ctx {
+			return v.Hook, nil
+		}
+		return v.Hook, v.End
+	}
+	return nil, nil
+}
+
+// afterEnd is context.AfterFunc(ctx, f), or end's stand-in for it.
+func afterEnd(ctx context.Context, end Ender, f func()) func() bool {
+	if end != nil {
+		return end.AfterEnd(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // A request sent ahead's states: free (sent, not claimed), claimed (by

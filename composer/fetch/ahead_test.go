@@ -896,3 +896,157 @@ func TestAnEndpointThatSendsStrayAnswersIsNotKept(t *testing.T) {
 		t.Errorf("after a stray answer: %d connections for 4 requests, want 4 (none kept)", got)
 	}
 }
+
+// doneCounting is a context that counts the calls of its Done: a
+// registration on it (context.AfterFunc, a child context) makes one.
+type doneCounting struct {
+	context.Context
+	calls *atomic.Int64
+}
+
+func (c doneCounting) Done() <-chan struct{} {
+	c.calls.Add(1)
+	return c.Context.Done()
+}
+
+// testEnder is an Ender that keeps what it is given, for the test to run.
+type testEnder struct {
+	mu    sync.Mutex
+	given int
+	f     func()
+}
+
+func (e *testEnder) AfterEnd(f func()) func() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.given++
+	e.f = f
+	return func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		stopped := e.f != nil
+		e.f = nil
+		return stopped
+	}
+}
+
+func (e *testEnder) end() {
+	e.mu.Lock()
+	f := e.f
+	e.f = nil
+	e.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// A reader that knows when its request's context ends (a page, for the
+// fragments it reads on its own goroutine) is asked to cut the read then,
+// and the wire registers nothing on the context: old code registered with
+// context.AfterFunc on every answer, a child context, a map of children
+// and a channel, held while the page waits. Its cut ends a read that
+// waits; the connection of an answer read to its end is kept. A context
+// derived from the one given (a layer's own) is not the Ender's: the wire
+// registers on it.
+func TestAnEnderStandsInForTheContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s := newRawServer(t, func(c net.Conn, r *http.Request, no int64) bool {
+		if r.URL.Path == "/held" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf ")
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+			return false
+		}
+		return writeAnswer(c, r.URL.Path) == nil
+	})
+	t.Cleanup(func() { close(release) })
+	h := newClient(t)
+	var calls atomic.Int64
+	base := doneCounting{bounded(t), &calls}
+	get := func(ctx context.Context, path string) (string, error) {
+		resp, err := h.Fetch(ctx, &Request{Endpoint: s.url + path, Header: http.Header{}})
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+
+	// A connection first: a dial registers on its context (as it must, to
+	// be cut short).
+	if body, err := get(bounded(t), "/warm"); err != nil || body != answer("/warm") {
+		t.Fatalf("warm: %q, %v", body, err)
+	}
+	for i := range 2 {
+		e := &testEnder{}
+		ctx := WithWaits(base, &Waits{End: e})
+		if body, err := get(ctx, "/a"); err != nil || body != answer("/a") {
+			t.Fatalf("fetch %d: %q, %v", i, body, err)
+		}
+		if e.given != 1 {
+			t.Errorf("fetch %d: the Ender was given %d cuts, want 1", i, e.given)
+		}
+		if e.f != nil {
+			t.Errorf("fetch %d: the cut was not taken back once the body was read", i)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the context's Done was called %d times: something was registered on it", n)
+	}
+	if n := s.conns.Load(); n != 1 {
+		t.Errorf("%d connections for three answers read to their ends, want 1", n)
+	}
+
+	// The Ender's cut ends a read that waits.
+	e := &testEnder{}
+	ctx := WithWaits(base, &Waits{End: e})
+	resp, err := h.Fetch(ctx, &Request{Endpoint: s.url + "/held", Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		read <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // the read waits (if it has not yet, the cut still ends it)
+	e.end()
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Error("a cut read ended without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Ender's cut did not end the read")
+	}
+	resp.Body.Close()
+
+	// A context derived from the Ender's is not the Ender's.
+	e = &testEnder{}
+	derived, cancel := context.WithCancel(WithWaits(bounded(t), &Waits{End: e}))
+	resp, err = h.Fetch(derived, &Request{Endpoint: s.url + "/held", Header: http.Header{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		read <- err
+	}()
+	if e.given != 0 {
+		t.Errorf("the Ender of another context was given %d cuts", e.given)
+	}
+	cancel()
+	select {
+	case err := <-read:
+		if err == nil {
+			t.Error("a cancelled read ended without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the derived context's cancellation did not end the read")
+	}
+	resp.Body.Close()
+}

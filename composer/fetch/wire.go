@@ -128,7 +128,7 @@ type wireConn struct {
 	addr  string
 	since time.Time // idle since
 
-	abort func() // cancel, for context.AfterFunc
+	abort func() // cancel, for context.AfterFunc (or a Waits' Ender)
 
 	// The look at an idle connection (usable) and the request's write
 	// (send, or writeAhead's), kept from one to the next.
@@ -338,13 +338,14 @@ func (pc *wireConn) cancel() { pc.c.SetDeadline(aLongTimeAgo) }
 // take then (nearly always nothing).
 func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, personal bool) (*Response, error) {
 	pc.lr.n, pc.lr.read = wireMaxHeaderBytes, 0
-	pc.lr.hook, pc.lr.hookErr = waitHook(ctx), nil
+	hook, end := waits(ctx)
+	pc.lr.hook, pc.lr.hookErr = hook, nil
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
 		pc.c.SetDeadline(deadline)
 	}
 	// Set after the deadline, so that a cancellation is never undone.
-	stop := context.AfterFunc(ctx, pc.abort)
+	stop := afterEnd(ctx, end, pc.abort)
 	fail := func(err error) (*Response, error) {
 		stop()
 		pc.c.Close()
@@ -477,7 +478,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type wireBody struct {
 	w           *wire
 	inner       io.Reader
-	stop        func() bool // the context's AfterFunc
+	stop        func() bool // the context's AfterFunc (afterEnd)
 	ctx         context.Context
 	hasDeadline bool
 	keep        bool // may go back to the pool

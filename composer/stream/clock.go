@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -16,12 +17,22 @@ import (
 // waiting (docs/resilience.md, "What counts").
 //
 // Only the fetching goroutine calls pause and resume.
+//
+// A clock is also the Ender of its context (fetch.Waits): the wire gives
+// it the cut of its read instead of registering on the context, and the
+// clock runs that cut when it ends, whichever way it ends.
 type clock struct {
 	left    time.Duration // what is left, as of since
 	since   time.Time     // when it last started running
 	running bool
 	timer   *time.Timer
 	cancel  context.CancelCauseFunc
+	ctx     context.Context
+
+	mu     sync.Mutex
+	ended  bool        // end ran
+	onEnd  func()      // AfterEnd's f, until it runs or is stopped
+	stopFn func() bool // stopEnd as a function value, made once
 }
 
 // startClock returns a context that ends with the cause
@@ -31,7 +42,7 @@ type clock struct {
 // net/http does in the errors it returns.
 func startClock(parent context.Context, d time.Duration) (context.Context, *clock) {
 	ctx, cancel := context.WithCancelCause(parent)
-	k := &clock{left: d, since: time.Now(), running: true, cancel: cancel}
+	k := &clock{left: d, since: time.Now(), running: true, cancel: cancel, ctx: ctx}
 	k.timer = time.AfterFunc(max(d, 0), k.expire)
 	if d <= 0 {
 		// Run out already: the context ends before anyone looks at it.
@@ -42,7 +53,55 @@ func startClock(parent context.Context, d time.Duration) (context.Context, *cloc
 	return ctx, k
 }
 
-func (k *clock) expire() { k.cancel(context.DeadlineExceeded) }
+func (k *clock) expire() { k.end(context.DeadlineExceeded) }
+
+// end ends the clock's context with cause, then runs what AfterEnd was
+// given, if it is still there: the context has ended before the read it
+// cuts fails, so that the read's error says why.
+func (k *clock) end(cause error) {
+	k.cancel(cause)
+	k.mu.Lock()
+	f := k.onEnd
+	k.onEnd, k.ended = nil, true
+	k.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// AfterEnd implements fetch.Ender for the clock's context: f runs when
+// the clock ends (its deadline, its stop) or its parent does. The
+// parent's end reaches the clock through its page (pageWriter.endInline);
+// one that has reached the context first is seen here.
+func (k *clock) AfterEnd(f func()) func() bool {
+	k.mu.Lock()
+	if k.ended || k.ctx.Err() != nil {
+		k.mu.Unlock()
+		f()
+		return endedAlready
+	}
+	if k.onEnd != nil {
+		// A second read at once (not a page's): the context's own way.
+		k.mu.Unlock()
+		return context.AfterFunc(k.ctx, f)
+	}
+	k.onEnd = f
+	if k.stopFn == nil {
+		k.stopFn = k.stopEnd
+	}
+	k.mu.Unlock()
+	return k.stopFn
+}
+
+func (k *clock) stopEnd() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	stopped := k.onEnd != nil
+	k.onEnd = nil
+	return stopped
+}
+
+func endedAlready() bool { return false }
 
 // pause stops the clock. A clock that ran out meanwhile stays run out.
 func (k *clock) pause() {
@@ -70,7 +129,7 @@ func (k *clock) resume() {
 // stop ends the clock and its context.
 func (k *clock) stop() {
 	k.timer.Stop()
-	k.cancel(nil)
+	k.end(context.Canceled)
 }
 
 // deadlineErr reports an error that ctx's clock ending caused as

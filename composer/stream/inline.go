@@ -85,7 +85,14 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
 	}
-	resp, err := c.fetchHead(fetch.WithWaitHook(s.ctx, pw.waitHook), s)
+	// The clock is told when the read must end, not the context: the
+	// page's end reaches it through one registration a page.
+	pw.inlineClock.Store(s.clk)
+	if pw.stopEnds == nil {
+		pw.stopEnds = context.AfterFunc(pw.ctx, pw.endInline)
+	}
+	s.waits = fetch.Waits{Hook: pw.waitHook, End: s.clk}
+	resp, err := c.fetchHead(fetch.WithWaits(s.ctx, &s.waits), s)
 	s.clk.pause() // until the writer reads the body
 	s.headTime = time.Since(s.started)
 	if resp != nil && !resp.Arrived.IsZero() {
@@ -111,6 +118,15 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	s.markReady()
 	if s.status < 200 || s.status > 299 {
 		c.finishInline(s)
+	}
+}
+
+// endInline is the page's end reaching the fragment it reads: that
+// fragment's clock ends with the page's cause, and its read with it. The
+// clocks before it have stopped; ending one again does nothing.
+func (pw *pageWriter) endInline() {
+	if k := pw.inlineClock.Load(); k != nil {
+		k.end(context.Cause(pw.ctx))
 	}
 }
 

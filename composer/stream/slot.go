@@ -77,6 +77,7 @@ type slot struct {
 	span     trace.Span      // started before the request was sent (its traceparent), or nil
 	clk      *clock          // the fragment's deadline, from fetchInline on
 	ctx      context.Context // clk's context
+	waits    fetch.Waits     // what the wire is told: the page's wait hook, clk as the Ender
 	resp     *fetch.Response // the answer whose body the writer reads
 	finished bool            // finishInline ran
 	// The fragment's own time: to its answer's first bytes (when they

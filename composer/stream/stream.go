@@ -191,7 +191,11 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	// On every way out, the slots sent ahead are closed and observed: the
 	// page's fragment requests end first, so that a body closed unread
 	// counts against no fragment.
+	var pw *pageWriter
 	defer func() {
+		if pw != nil && pw.stopEnds != nil {
+			pw.stopEnds() // a page that ends as planned needs no goroutine for it
+		}
 		cancel()
 		for i := range slots {
 			if s := &slots[i]; s.inline {
@@ -246,7 +250,7 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	}
 
 	mode.writeHeaders(w.Header())
-	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery, cancel: cancel}
+	pw = &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery, cancel: cancel, ctx: ctx}
 	if early {
 		if !pw.start(ctx) {
 			return

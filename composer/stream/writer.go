@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/breaker"
@@ -53,6 +54,13 @@ type pageWriter struct {
 
 	cancel   context.CancelFunc // ends the page's fragment requests
 	waitHook func() error       // beforeWait as a function value, made once a page
+
+	// The fragment read on the page's goroutine (fetchInline): its clock,
+	// which the page's end must reach (endInline, registered once a page
+	// on ctx, the page's context).
+	ctx         context.Context
+	inlineClock atomic.Pointer[clock]
+	stopEnds    func() bool // the registration, from the first inline fragment on
 }
 
 // start writes the response header once the required fragments have given
