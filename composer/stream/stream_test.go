@@ -682,6 +682,71 @@ func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
 	}
 }
 
+// statusRecorder keeps the status a page writes (0: none), and discards
+// its body.
+type statusRecorder struct {
+	discard
+	mu     sync.Mutex
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *statusRecorder) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
+// A visitor who leaves while the page waits for a required fragment's
+// answer gets no error page: the visitor's leaving is neither the
+// fragment's failure nor the composer's. Old code saw the fragment's read
+// end (cut because the page had gone) and, about half the time, wrote a
+// 502 to the closed connection, logged and counted as a server error
+// (found from outside).
+func TestAVisitorGoneBeforeARequiredAnswerGetsNoErrorPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	arrived := make(chan struct{}, 1)
+	e.register("rq", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})})
+	tpl, err := template.Compile("t.html", []byte(`<p>top</p><micro-frontend id=rq errorbehaviour=error/>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.composer.Registry = registry.New(e.reg)
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		w := &statusRecorder{discard: discard{h: http.Header{}}}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.composer.Serve(w, httptest.NewRequestWithContext(ctx, "GET", "/", nil), &stream.Page{Template: tpl, RequestID: "gone"})
+		}()
+		select {
+		case <-arrived:
+		case <-time.After(safety):
+			t.Fatal("the required fragment was never asked")
+		}
+		cancel() // the visitor goes away
+		select {
+		case <-done:
+		case <-time.After(safety):
+			t.Fatal("the page never ended")
+		}
+		if w.status != 0 {
+			t.Fatalf("page %d: status %d written for a visitor gone", i, w.status)
+		}
+	}
+}
+
 func TestAssetsGoToHeadAndLinkHeader(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -80,6 +80,11 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		case <-ctx.Done():
 			return false
 		}
+		if ctx.Err() != nil {
+			// The visitor has gone (its fragment's read was cut for it, or
+			// the answer came as it left): no page, and no error page.
+			return false
+		}
 		if s.err == nil && s.status >= 200 && s.status <= 299 {
 			continue
 		}
