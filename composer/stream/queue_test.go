@@ -1,6 +1,8 @@
 package stream_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -110,5 +112,48 @@ func TestCopyingAFragmentAllocatesNothingPerChunk(t *testing.T) {
 	few, many := allocs(2), allocs(42)
 	if per := (many - few) / 40; per > 0.1 {
 		t.Errorf("a page of 2 chunks: %.1f allocations, of 42 chunks: %.1f: %.2f a chunk, want none", few, many, per)
+	}
+}
+
+// aheadMem is memTransport that sends ahead: the page reads every sync
+// slot's answer on its own goroutine, as it does a plain-http fragment's.
+type aheadMem struct{ memTransport }
+
+func (aheadMem) Presend(context.Context, *fetch.Request) bool { return true }
+
+// Beginning a slot's fetch allocates nothing of its own: no function
+// value a slot to start it later, no channel or wait group moved to the
+// heap for it. Old code made a closure for every slot of every page (and
+// moved the page's async channel to the heap for them).
+//
+// Not parallel: it counts the process's allocations.
+func TestBeginningASlotAllocatesNothingOfItsOwn(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's sync.Pool drops what the page reuses on purpose")
+	}
+	perPage := func(n int) float64 {
+		mem := memTransport{}
+		reg := map[string]registry.Entry{}
+		var src strings.Builder
+		for i := range n {
+			id := fmt.Sprintf("f%d", i)
+			mem["mem://"+id] = "<p>x</p>"
+			reg[id] = registry.Entry{Endpoint: "mem://" + id}
+			fmt.Fprintf(&src, "<micro-frontend id=%s/>", id)
+		}
+		tpl, err := template.Compile("t.html", []byte(src.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &stream.Composer{Fetch: aheadMem{mem}, Registry: registry.New(reg)}
+		page := &stream.Page{Template: tpl, RequestID: "allocs"}
+		r := httptest.NewRequest("GET", "/", nil)
+		return testing.AllocsPerRun(50, func() { c.Serve(&discard{h: http.Header{}}, r, page) })
+	}
+	few, many := perPage(2), perPage(10)
+	perSlot := (many - few) / 8
+	t.Logf("a page of 2 slots: %.1f allocations, of 10: %.1f: %.2f a slot", few, many, perSlot)
+	if perSlot > 16.5 {
+		t.Errorf("%.2f allocations a slot sent ahead and read inline, want at most 16.5", perSlot)
 	}
 }

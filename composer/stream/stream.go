@@ -160,6 +160,31 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	ended = true
 }
 
+// begin starts s's fetch: a sync slot's request is sent ahead, its answer
+// read by the page's goroutine (inline.go); any other is fetched on a
+// goroutine of its own, which fetches counts and which hands an async
+// slot's index to async once it is in.
+func (c *Composer) begin(ctx context.Context, s *slot, i int, fetches *sync.WaitGroup, async chan int) {
+	if !s.frag.Async && s.peeked == nil && c.sendAhead(ctx, s) {
+		return
+	}
+	fctx := ctx
+	if s.span != nil {
+		fctx = s.sendCtx
+	}
+	if !s.frag.Async {
+		s.chunks = make(chan *[]byte, c.queueChunks()) // the pump's queue
+	}
+	fetches.Add(1)
+	fetchWorkers.Go(func() {
+		defer fetches.Done()
+		c.fetch(fctx, s, s.req)
+		if s.frag.Async {
+			async <- i
+		}
+	})
+}
+
 func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) {
 	ctx, cancel := context.WithCancel(r.Context())
 	var fetches sync.WaitGroup
@@ -184,10 +209,8 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	// slot) goes out first, and the fragment requests after it, so that
 	// the browser's first byte waits for no dial and no request's write.
 	early := !slices.ContainsFunc(tpl.Slots, func(f template.Fragment) bool { return f.Required })
-	var launch []func()
-	if early {
-		launch = make([]func(), 0, len(slots))
-	}
+	var launchBuf [16]int
+	launch := launchBuf[:0] // the slots to begin once the head is out (early)
 	// On every way out, the slots sent ahead are closed and observed: the
 	// page's fragment requests end first, so that a body closed unread
 	// counts against no fragment.
@@ -219,33 +242,10 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
 			s.peeked = p.Peek(req)
 		}
-		begin := func() {
-			// A sync slot's request is sent ahead, its answer read by the
-			// page's goroutine (inline.go); any other is fetched on a
-			// goroutine of its own.
-			if !s.frag.Async && s.peeked == nil && c.sendAhead(ctx, s) {
-				return
-			}
-			fctx := ctx
-			if s.span != nil {
-				fctx = s.sendCtx
-			}
-			if !s.frag.Async {
-				s.chunks = make(chan *[]byte, c.queueChunks()) // the pump's queue
-			}
-			fetches.Add(1)
-			fetchWorkers.Go(func() {
-				defer fetches.Done()
-				c.fetch(fctx, s, req)
-				if s.frag.Async {
-					async <- i
-				}
-			})
-		}
 		if early {
-			launch = append(launch, begin)
+			launch = append(launch, i)
 		} else {
-			begin()
+			c.begin(ctx, s, i, &fetches, async)
 		}
 	}
 
@@ -256,8 +256,8 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 			return
 		}
 		pw.writeHead()
-		for _, begin := range launch {
-			begin()
+		for _, i := range launch {
+			c.begin(ctx, &slots[i], i, &fetches, async)
 		}
 	} else if !pw.start(ctx) {
 		return
