@@ -35,14 +35,17 @@ type clock struct {
 	stopFn func() bool // stopEnd as a function value, made once
 }
 
-// startClock returns a context that ends with the cause
+// start starts the clock: it returns a context that ends with the cause
 // context.DeadlineExceeded once d of running time has passed, or when
 // parent ends. ctx.Err() is then context.Canceled: context.Cause tells a
 // fragment's deadline (DeadlineExceeded) from a page gone (Canceled), as
 // net/http does in the errors it returns.
-func startClock(parent context.Context, d time.Duration) (context.Context, *clock) {
+//
+// k is a slot's own (slot.clockv): a clock a fragment is part of the
+// page's one allocation of its slots. It is started once.
+func (k *clock) start(parent context.Context, d time.Duration) context.Context {
 	ctx, cancel := context.WithCancelCause(parent)
-	k := &clock{left: d, since: time.Now(), running: true, cancel: cancel, ctx: ctx}
+	k.left, k.since, k.running, k.cancel, k.ctx = d, time.Now(), true, cancel, ctx
 	k.timer = time.AfterFunc(max(d, 0), k.expire)
 	if d <= 0 {
 		// Run out already: the context ends before anyone looks at it.
@@ -50,7 +53,7 @@ func startClock(parent context.Context, d time.Duration) (context.Context, *cloc
 		k.running, k.left = false, 0
 		k.expire()
 	}
-	return ctx, k
+	return ctx
 }
 
 func (k *clock) expire() { k.end(context.DeadlineExceeded) }

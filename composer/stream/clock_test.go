@@ -27,7 +27,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
-		ctx, k := startClock(context.Background(), 20*time.Millisecond)
+		k := new(clock)
+		ctx := k.start(context.Background(), 20*time.Millisecond)
 		ran := make(chan error, 1)
 		k.AfterEnd(func() { ran <- context.Cause(ctx) })
 		if err := wait(t, ran); err != context.DeadlineExceeded {
@@ -37,7 +38,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 
 	t.Run("taken back", func(t *testing.T) {
 		t.Parallel()
-		_, k := startClock(context.Background(), time.Hour)
+		k := new(clock)
+		k.start(context.Background(), time.Hour)
 		var runs atomic.Int32
 		stop := k.AfterEnd(func() { runs.Add(1) })
 		if !stop() {
@@ -54,7 +56,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 
 	t.Run("stopped", func(t *testing.T) {
 		t.Parallel()
-		ctx, k := startClock(context.Background(), time.Hour)
+		k := new(clock)
+		ctx := k.start(context.Background(), time.Hour)
 		ran := make(chan error, 1)
 		stop := k.AfterEnd(func() { ran <- ctx.Err() })
 		k.stop()
@@ -68,7 +71,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 
 	t.Run("ended already", func(t *testing.T) {
 		t.Parallel()
-		_, k := startClock(context.Background(), 0)
+		k := new(clock)
+		k.start(context.Background(), 0)
 		ran := make(chan error, 1)
 		if stop := k.AfterEnd(func() { ran <- nil }); stop() {
 			t.Error("stop of a cut given after the end: true")
@@ -79,7 +83,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("parent ended first", func(t *testing.T) {
 		t.Parallel()
 		parent, cancel := context.WithCancel(context.Background())
-		_, k := startClock(parent, time.Hour)
+		k := new(clock)
+		k.start(parent, time.Hour)
 		cancel() // and the page has not told the clock yet
 		ran := make(chan error, 1)
 		k.AfterEnd(func() { ran <- nil })
@@ -88,7 +93,8 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 
 	t.Run("a second read at once", func(t *testing.T) {
 		t.Parallel()
-		ctx, k := startClock(context.Background(), time.Hour)
+		k := new(clock)
+		ctx := k.start(context.Background(), time.Hour)
 		first, second := make(chan error, 1), make(chan error, 1)
 		k.AfterEnd(func() { first <- ctx.Err() })
 		k.AfterEnd(func() { second <- ctx.Err() })

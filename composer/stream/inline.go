@@ -81,7 +81,8 @@ func (pw *pageWriter) fetchInline(s *slot) {
 		// is the page's, and the body has the fragment's whole budget.
 		left = timeout
 	}
-	s.ctx, s.clk = startClock(s.sendCtx, left)
+	s.clk = &s.clockv
+	s.ctx = s.clk.start(s.sendCtx, left)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
 	}

@@ -37,9 +37,10 @@ func TestPreparingASlotAllocatesNoRequestOfItsOwn(t *testing.T) {
 
 // A slot refers to its registry entry, shared and never changed, instead
 // of holding a copy of it (256 bytes): a page's slots are one allocation,
-// five of them 2.3 KB rather than 4 KB, on every page.
+// five of them 3 KB rather than 4.3 KB, on every page. The slot holds its
+// fragment's clock (about 110 bytes, an allocation of its own before).
 func TestASlotHoldsNoCopyOfItsEntry(t *testing.T) {
-	if size := unsafe.Sizeof(slot{}); size > 512 {
-		t.Errorf("a slot is %d bytes, want at most 512", size)
+	if size := unsafe.Sizeof(slot{}); size > 640 {
+		t.Errorf("a slot is %d bytes, want at most 640", size)
 	}
 }

@@ -75,7 +75,8 @@ type slot struct {
 	inline   bool
 	sendCtx  context.Context // the request's context: the page's, with its span
 	span     trace.Span      // started before the request was sent (its traceparent), or nil
-	clk      *clock          // the fragment's deadline, from fetchInline on
+	clk      *clock          // the fragment's deadline (&clockv), from fetchInline on
+	clockv   clock           // the slot's clock, started once (fetchInline, or fetch)
 	ctx      context.Context // clk's context
 	waits    fetch.Waits     // what the wire is told: the page's wait hook, clk as the Ender
 	resp     *fetch.Response // the answer whose body the writer reads
@@ -200,7 +201,8 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	s.started = time.Now()
 	// The deadline counts only the composer's waiting on the fragment
 	// (clock.go): pump pauses it while the slot's queue is full.
-	ctx, clk := startClock(ctx, c.timeout(s))
+	clk := &s.clockv
+	ctx = clk.start(ctx, c.timeout(s))
 	defer clk.stop()
 	switch {
 	case s.span != nil: // started by sendAhead (ctx is its context)
