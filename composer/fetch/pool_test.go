@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,6 +252,42 @@ func TestTheNextSweepIsWhenTheOldestTurnsStale(t *testing.T) {
 	next := w.sweepAt
 	w.mu.Unlock()
 	if in := time.Until(next); in > 3*time.Second {
+		t.Errorf("next sweep in %v, want about 2 s", in.Round(time.Second))
+	}
+}
+
+// The sweep closes an address's stale connections and keeps the rest,
+// and the next sweep is when the oldest of those turns stale. Old code
+// looked for that oldest in the list it had just moved down, where more
+// stale connections than kept ones left a nil: the composer crashed on
+// its idle sweep once a burst's connections had gone stale but for a
+// few (found by the harness's final run, ninety seconds into it).
+func TestTheSweepKeepsTheFreshAmongMoreStale(t *testing.T) {
+	w := &wire{}
+	var conns []*wireConn
+	for range 3 {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		conns = append(conns, newWireConn(a, "a:80"))
+	}
+	conns[0].since = time.Now().Add(-2 * wireIdleTimeout) // stale
+	conns[1].since = time.Now().Add(-2 * wireIdleTimeout) // stale
+	fresh := conns[2]
+	fresh.since = time.Now().Add(-wireIdleTimeout + 2*time.Second)
+	w.mu.Lock()
+	w.idle = map[string][]*wireConn{"a:80": slices.Clone(conns)}
+	w.nidle = 3
+	w.sweep = time.AfterFunc(time.Hour, func() {})
+	w.mu.Unlock()
+	defer w.sweep.Stop()
+	w.closeStale()
+	w.mu.Lock()
+	kept, n, next := w.idle["a:80"], w.nidle, w.sweepAt
+	w.mu.Unlock()
+	if n != 1 || len(kept) != 1 || kept[0] != fresh {
+		t.Errorf("after the sweep: %d idle (%d listed), want the fresh one", n, len(kept))
+	}
+	if in := time.Until(next); in > 3*time.Second || in <= 0 {
 		t.Errorf("next sweep in %v, want about 2 s", in.Round(time.Second))
 	}
 }

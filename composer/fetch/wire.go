@@ -757,6 +757,10 @@ func (w *wire) closeStale() {
 			stale = append(stale, list[i])
 			i++
 		}
+		// The oldest kept, looked at before the list moves down.
+		if i < len(list) && (oldest.IsZero() || list[i].since.Before(oldest)) {
+			oldest = list[i].since
+		}
 		if i == len(list) {
 			delete(w.idle, addr)
 		} else if i > 0 {
@@ -764,9 +768,6 @@ func (w *wire) closeStale() {
 			clear(list[len(list)-i:])
 		}
 		w.nidle -= i
-		if i < len(list) && (oldest.IsZero() || list[i].since.Before(oldest)) {
-			oldest = list[i].since
-		}
 	}
 	switch {
 	case w.sweep == nil:

@@ -33,6 +33,8 @@ type clock struct {
 	ended  bool        // end ran
 	onEnd  func()      // AfterEnd's f, until it runs or is stopped
 	stopFn func() bool // stopEnd as a function value, made once
+	// stopFn is every registration's stop: the wire calls a
+	// registration's stop once at most, and before it makes the next.
 }
 
 // start starts the clock: it returns a context that ends with the cause
