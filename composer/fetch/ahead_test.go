@@ -1001,52 +1001,45 @@ func TestAnEnderStandsInForTheContext(t *testing.T) {
 		t.Errorf("%d connections for three answers read to their ends, want 1", n)
 	}
 
+	// cutRead fetches /held with ctx, reads its body on a goroutine, runs
+	// cut, and wants the read to end with an error.
+	cutRead := func(ctx context.Context, what string, cut func()) {
+		t.Helper()
+		resp, err := h.Fetch(ctx, &Request{Endpoint: s.url + "/held", Header: http.Header{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.ReadAll(resp.Body)
+			read <- err
+		}()
+		cut()
+		select {
+		case err := <-read:
+			if err == nil {
+				t.Errorf("%s: the read ended without an error", what)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not end the read", what)
+		}
+	}
+
 	// The Ender's cut ends a read that waits.
 	e := &testEnder{}
-	ctx := WithWaits(base, &Waits{End: e})
-	resp, err := h.Fetch(ctx, &Request{Endpoint: s.url + "/held", Header: http.Header{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := make(chan error, 1)
-	go func() {
-		_, err := io.ReadAll(resp.Body)
-		read <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // the read waits (if it has not yet, the cut still ends it)
-	e.end()
-	select {
-	case err := <-read:
-		if err == nil {
-			t.Error("a cut read ended without an error")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the Ender's cut did not end the read")
-	}
-	resp.Body.Close()
+	cutRead(WithWaits(base, &Waits{End: e}), "the Ender's cut", func() {
+		time.Sleep(50 * time.Millisecond) // the read waits (if it has not yet, the cut still ends it)
+		e.end()
+	})
 
 	// A context derived from the Ender's is not the Ender's.
-	e = &testEnder{}
-	derived, cancel := context.WithCancel(WithWaits(bounded(t), &Waits{End: e}))
-	resp, err = h.Fetch(derived, &Request{Endpoint: s.url + "/held", Header: http.Header{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_, err := io.ReadAll(resp.Body)
-		read <- err
-	}()
-	if e.given != 0 {
-		t.Errorf("the Ender of another context was given %d cuts", e.given)
-	}
-	cancel()
-	select {
-	case err := <-read:
-		if err == nil {
-			t.Error("a cancelled read ended without an error")
+	other := &testEnder{}
+	derived, cancel := context.WithCancel(WithWaits(bounded(t), &Waits{End: other}))
+	cutRead(derived, "the derived context's cancellation", func() {
+		if other.given != 0 {
+			t.Errorf("the Ender of another context was given %d cuts", other.given)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the derived context's cancellation did not end the read")
-	}
-	resp.Body.Close()
+		cancel()
+	})
 }
