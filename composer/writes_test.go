@@ -54,7 +54,7 @@ func childComposer() {
 		done <- run(ctx, []string{"composer", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-log-format", "json"}, os.Getenv, io.Discard, logs)
 	}()
 	deadline := time.Now().Add(safety)
-	for addr := ""; addr == ""; time.Sleep(10 * time.Millisecond) {
+	for addr, admin := "", ""; addr == "" || admin == ""; time.Sleep(10 * time.Millisecond) {
 		select {
 		case err := <-done:
 			fmt.Fprintf(os.Stderr, "run: %v\n%s", err, logs)
@@ -68,12 +68,18 @@ func childComposer() {
 		sc := bufio.NewScanner(strings.NewReader(logs.String()))
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr = line.Addr
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				switch line.Msg {
+				case "listening":
+					addr = line.Addr
+				case "admin listener":
+					admin = line.Addr
+				}
 			}
 		}
-		if addr != "" {
+		if addr != "" && admin != "" {
 			fmt.Println(addr)
+			fmt.Println(admin)
 		}
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
@@ -87,8 +93,9 @@ func childComposer() {
 
 // child is a composer in a process of its own.
 type child struct {
-	addr string
-	pid  int
+	addr  string
+	admin string // its admin listener: /metrics, /debug/pprof/
+	pid   int
 }
 
 // startChild runs childComposer with env added to this process's, until
@@ -118,11 +125,16 @@ func startChild(t *testing.T, env map[string]string) *child {
 			t.Errorf("the composer's process: %v", err)
 		}
 	})
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	addr, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("the composer did not start: %v", err)
 	}
-	return &child{addr: strings.TrimSpace(addr), pid: cmd.Process.Pid}
+	admin, err := out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("the composer's admin listener did not start: %v", err)
+	}
+	return &child{addr: strings.TrimSpace(addr), admin: strings.TrimSpace(admin), pid: cmd.Process.Pid}
 }
 
 // writes is the child's write system calls so far (write, writev...).

@@ -346,40 +346,14 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 	}
 	// Set after the deadline, so that a cancellation is never undone.
 	stop := afterEnd(ctx, end, pc.abort)
-	fail := func(err error) (*Response, error) {
-		stop()
-		pc.c.Close()
-		if pc.br != nil {
-			pc.br = nil // may hold a part of the answer: not handed out again
-		}
-		if pc.lr.hookErr != nil {
-			return nil, pc.lr.hookErr // the caller's, never sent again
-		}
-		if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
-			// The context's deadline, or its cancellation; also when the
-			// cut read left a part of a head that the parser named
-			// malformed.
-			if cause := context.Cause(ctx); cause != nil {
-				return nil, fmt.Errorf("%w: %w", cause, err)
-			}
-			return nil, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
-		}
-		if pc.lr.read == 0 {
-			// Not one byte of an answer: the server closed the connection
-			// as it was taken (or refused it); on a reused connection, the
-			// request is sent again.
-			return nil, errRetry{err}
-		}
-		return nil, err
-	}
 	if ahead {
 		if len(head) > 0 {
 			if _, err := pc.c.Write(head); err != nil {
-				return fail(err)
+				return pc.fail(ctx, stop, err)
 			}
 		}
 	} else if err := pc.send(head); err != nil {
-		return fail(err)
+		return pc.fail(ctx, stop, err)
 	}
 	// On a TCP socket send returns once the answer can be read: the read
 	// buffer is taken now, so a request waiting for its answer holds none
@@ -387,8 +361,49 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 	// takeReader).
 	pc.stamp, pc.arrived = ahead && pc.lr.hook != nil && pc.stampsOn, time.Time{}
 	if err := pc.takeReader(ahead); err != nil {
-		return fail(err)
+		return pc.fail(ctx, stop, err)
 	}
+	return w.readAnswer(ctx, pc, stop, hasDeadline, personal)
+}
+
+// fail ends an exchange that failed: the connection is closed, and the
+// error says whether the context ended it and whether the request may be
+// sent again.
+//
+//go:noinline
+func (pc *wireConn) fail(ctx context.Context, stop func() bool, err error) (*Response, error) {
+	stop()
+	pc.c.Close()
+	if pc.br != nil {
+		pc.br = nil // may hold a part of the answer: not handed out again
+	}
+	if pc.lr.hookErr != nil {
+		return nil, pc.lr.hookErr // the caller's, never sent again
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || ctx.Err() != nil {
+		// The context's deadline, or its cancellation; also when the
+		// cut read left a part of a head that the parser named
+		// malformed.
+		if cause := context.Cause(ctx); cause != nil {
+			return nil, fmt.Errorf("%w: %w", cause, err)
+		}
+		return nil, fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+	}
+	if pc.lr.read == 0 {
+		// Not one byte of an answer: the server closed the connection
+		// as it was taken (or refused it); on a reused connection, the
+		// request is sent again.
+		return nil, errRetry{err}
+	}
+	return nil, err
+}
+
+// readAnswer reads the answer's head, once it can be read. It is a frame
+// of its own, not exchange's: exchange's is on the stack of a page that
+// waits for the answer (stream's TestAPageFitsAStackOf8KiB).
+//
+//go:noinline
+func (w *wire) readAnswer(ctx context.Context, pc *wireConn, stop func() bool, hasDeadline, personal bool) (*Response, error) {
 	// One allocation for the answer and its body.
 	a := &wireAnswer{}
 	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
@@ -409,7 +424,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 			if errors.Is(err, errHeaderTooLarge) {
 				err = errHeaderTooLarge
 			}
-			return fail(err)
+			return pc.fail(ctx, stop, err)
 		}
 		// 1xx answers (100 Continue, 103 Early Hints) come before the
 		// final one and have no body; a 101 to a GET that asked for no
@@ -418,7 +433,7 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 			break
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			return fail(errors.New("fragment answered 101 Switching Protocols to a request that asked for no upgrade"))
+			return pc.fail(ctx, stop, errors.New("fragment answered 101 Switching Protocols to a request that asked for no upgrade"))
 		}
 	}
 	pc.lr.n = noLimit
@@ -448,10 +463,7 @@ func (pc *wireConn) takeReader(ahead bool) error {
 	if !ahead || pc.lr.hook == nil || !pc.waitsBare() {
 		return nil
 	}
-	pc.lr.noWait = true
-	_, err := pc.br.Peek(1)
-	pc.lr.noWait = false
-	if err != errWouldBlock {
+	if err := pc.peekNoWait(); err != errWouldBlock {
 		return nil // read (or an error, which the head's read meets again)
 	}
 	pc.br.Reset(nil)
@@ -463,6 +475,17 @@ func (pc *wireConn) takeReader(ahead bool) error {
 	pc.br = readers.Get().(*bufio.Reader)
 	pc.br.Reset(&pc.lr)
 	return nil
+}
+
+// peekNoWait reads what is there without waiting: errWouldBlock if
+// nothing is. A frame of its own, gone before the wait (see readAnswer).
+//
+//go:noinline
+func (pc *wireConn) peekNoWait() error {
+	pc.lr.noWait = true
+	_, err := pc.br.Peek(1)
+	pc.lr.noWait = false
+	return err
 }
 
 // errWouldBlock is a read made without waiting (limitReader.noWait) that

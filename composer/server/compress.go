@@ -241,30 +241,48 @@ func negotiate(accept string) (string, bool) {
 // (compressorBudget).
 func compress(budget *compressorBudget, counted func(mode string)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Add("Vary", "Accept-Encoding")
-			enc, gz := negotiate(r.Header.Get("Accept-Encoding"))
-			if enc == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			// HEAD gets the headers GET would (Content-Encoding included),
-			// and no compressor: it has no body to compress.
-			cw := &compressWriter{ResponseWriter: w, encoding: enc, gzip: gz, head: r.Method == http.MethodHead, budget: budget, counted: counted}
-			defer func() {
-				if v := recover(); v != nil {
-					// An aborted page must not end as a well-formed
-					// compressed stream: drop the compressor without
-					// closing it.
-					cw.enc = nil
-					cw.giveBack()
-					panic(v)
-				}
-				cw.finish()
-			}()
-			next.ServeHTTP(cw, r)
-		})
+		return &compressHandler{budget, counted, next}
 	}
+}
+
+// compressHandler is the middleware: a type, not an http.HandlerFunc (see
+// requestID).
+type compressHandler struct {
+	budget  *compressorBudget
+	counted func(mode string)
+	next    http.Handler
+}
+
+func (h *compressHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept-Encoding")
+	enc, gz := negotiate(r.Header.Get("Accept-Encoding"))
+	if enc == "" {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.serveCompressed(w, r, enc, gz)
+}
+
+// serveCompressed is ServeHTTP for a client that takes enc: in a frame of
+// its own, so that an uncompressed page's stack holds none of it.
+//
+//go:noinline
+func (h *compressHandler) serveCompressed(w http.ResponseWriter, r *http.Request, enc string, gz bool) {
+	// HEAD gets the headers GET would (Content-Encoding included),
+	// and no compressor: it has no body to compress.
+	cw := &compressWriter{ResponseWriter: w, encoding: enc, gzip: gz, head: r.Method == http.MethodHead, budget: h.budget, counted: h.counted}
+	defer func() {
+		if v := recover(); v != nil {
+			// An aborted page must not end as a well-formed
+			// compressed stream: drop the compressor without
+			// closing it.
+			cw.enc = nil
+			cw.giveBack()
+			panic(v)
+		}
+		cw.finish()
+	}()
+	h.next.ServeHTTP(cw, r)
 }
 
 // compressWriter decides at the response's header whether to compress,

@@ -47,23 +47,36 @@ func (dl *deadlines) middleware(next http.Handler) http.Handler {
 	if dl.d <= 0 && dl.atCap == nil {
 		return next
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl, conn: gather.FromContext(r.Context())}
-		if dl.atCap != nil {
-			dl.mu.Lock()
-			dl.writers[dw] = struct{}{}
-			dl.mu.Unlock()
-			defer func() {
-				dl.mu.Lock()
-				delete(dl.writers, dw)
-				dl.mu.Unlock()
-			}()
-		}
-		// What is written without a Write of ours (the end of the
-		// response after the handler) is bounded too.
-		dw.extend()
-		next.ServeHTTP(dw, r)
-	})
+	return &deadlineHandler{dl, next}
+}
+
+// deadlineHandler is the middleware: a type, not an http.HandlerFunc (see
+// requestID).
+type deadlineHandler struct {
+	dl   *deadlines
+	next http.Handler
+}
+
+func (h *deadlineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	dl := h.dl
+	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl, conn: gather.FromContext(r.Context())}
+	if dl.atCap != nil {
+		dl.mu.Lock()
+		dl.writers[dw] = struct{}{}
+		dl.mu.Unlock()
+		defer dl.forget(dw)
+	}
+	// What is written without a Write of ours (the end of the response
+	// after the handler) is bounded too.
+	dw.extend()
+	h.next.ServeHTTP(dw, r)
+}
+
+// forget ends dw's part in squeeze, once its response ended.
+func (dl *deadlines) forget(dw *deadlineWriter) {
+	dl.mu.Lock()
+	delete(dl.writers, dw)
+	dl.mu.Unlock()
 }
 
 // squeeze brings the deadline of every write in progress down to
@@ -163,7 +176,7 @@ func (w *deadlineWriter) Flush() {
 func (w *deadlineWriter) FlushError() error {
 	w.begin()
 	defer w.end()
-	if err := w.rc.Flush(); err != nil {
+	if err := flush(w.ResponseWriter); err != nil {
 		return err
 	}
 	if w.conn != nil {

@@ -30,17 +30,32 @@ func RequestID(ctx context.Context) string {
 // requestID takes a sane X-Request-Id from the client (a CDN or load
 // balancer sets one) or makes one, and echoes it in the response (a page
 // a shared cache may keep drops it again: see stream's pageWriter.start).
-func requestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
-	})
+//
+// Each middleware here is a type with its own ServeHTTP, not an
+// http.HandlerFunc: a HandlerFunc is one frame more on the stack of every
+// page, under which the page waits for its fragments (the root package's
+// TestAPageFitsAStackOf8KiB).
+func requestID(next http.Handler) http.Handler { return &requestIDHandler{next} }
+
+type requestIDHandler struct{ next http.Handler }
+
+func (h *requestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.next.ServeHTTP(w, withRequestID(w, r))
+}
+
+// withRequestID is requestID's work, in a frame of its own that is gone
+// before the handlers below run (see logRequests).
+//
+//go:noinline
+func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	w.Header().Set("X-Request-Id", id)
+	return r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 }
 
 func validRequestID(id string) bool {
@@ -63,17 +78,22 @@ const MaxURILength = 8 << 10
 
 // securityHeaders sets the headers every response carries, and refuses
 // request targets longer than MaxURILength.
-func (s *Server) securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", s.referrer)
-		if len(r.RequestURI) > MaxURILength {
-			http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+func (s *Server) securityHeaders(next http.Handler) http.Handler { return &securityHandler{s, next} }
+
+type securityHandler struct {
+	s    *Server
+	next http.Handler
+}
+
+func (sh *securityHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", sh.s.referrer)
+	if len(r.RequestURI) > MaxURILength {
+		http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
+		return
+	}
+	sh.next.ServeHTTP(w, r)
 }
 
 // pageCSP sets the Content-Security-Policy of an HTML response: the same
@@ -118,106 +138,158 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Flush() {
-	if err := http.NewResponseController(w.ResponseWriter).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := flush(w.ResponseWriter); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		w.failed = true
 	}
+}
+
+// flush flushes w as http.ResponseController does, without its frame
+// when w flushes itself: a page's goroutine flushes from deep in its
+// stack (TestAPageFitsAStackOf8KiB).
+func flush(w http.ResponseWriter) error {
+	if f, ok := w.(interface{ FlushError() error }); ok {
+		return f.FlushError()
+	}
+	return flushOther(w)
+}
+
+func flushOther(w http.ResponseWriter) error {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+		return nil
+	}
+	return http.NewResponseController(w).Flush()
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logRequests writes one line per request when it ends, aborted ones too.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		// The route context is made here so that chi fills in this one and
-		// the route pattern can be read after the handler.
-		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
-		var span trace.Span
-		if s.tracer != nil {
-			ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-			ctx, span = s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
-					attribute.String("request.id", RequestID(r.Context()))))
-			r = r.WithContext(ctx)
+//
+// Its work is in methods of its record, not in the handler: a page's
+// goroutine waits for fragments beneath this frame, and what a frame
+// holds there is stack every waiting page keeps (TestAPageFitsAStackOf8KiB).
+func (s *Server) logRequests(next http.Handler) http.Handler { return &logHandler{s, next} }
+
+type logHandler struct {
+	s    *Server
+	next http.Handler
+}
+
+func (h *logHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := h.s.beginRequest(w, r)
+	defer rec.end()
+	h.next.ServeHTTP(&rec.statusWriter, rec.r)
+	rec.aborted = false
+}
+
+// requestRecord is what logRequests knows of a request: what was written
+// (its statusWriter, which the handlers below get), when it began, its
+// span.
+type requestRecord struct {
+	statusWriter
+	s       *Server
+	r       *http.Request
+	start   time.Time
+	span    trace.Span
+	aborted bool
+}
+
+//go:noinline
+func (s *Server) beginRequest(w http.ResponseWriter, r *http.Request) *requestRecord {
+	rec := &requestRecord{statusWriter: statusWriter{ResponseWriter: w}, s: s, start: time.Now(), aborted: true}
+	// The route context is made here so that chi fills in this one and
+	// the route pattern can be read after the handler.
+	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
+	if s.tracer != nil {
+		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, rec.span = s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("request.id", RequestID(r.Context()))))
+		r = r.WithContext(ctx)
+	}
+	rec.r = r
+	return rec
+}
+
+// end records the request once it ended: its metrics, its span, its line.
+func (rec *requestRecord) end() {
+	s, r, sw, span := rec.s, rec.r, &rec.statusWriter, rec.span
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if s.metrics != nil {
+		s.metrics.page(r, status, rec.start, sw.firstByte)
+	}
+	if span != nil {
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route != "" {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
 		}
-		aborted := true
-		defer func() {
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			if s.metrics != nil {
-				s.metrics.page(r, status, start, sw.firstByte)
-			}
-			if span != nil {
-				route := chi.RouteContext(r.Context()).RoutePattern()
-				if route != "" {
-					span.SetName(r.Method + " " + route)
-					span.SetAttributes(attribute.String("http.route", route))
-				}
-				span.SetAttributes(attribute.Int("http.response.status_code", status))
-				if status >= 500 || aborted {
-					span.SetStatus(codes.Error, http.StatusText(status))
-				}
-				span.End()
-			}
-			// Levels: a 5xx answer (a required fragment failed, nothing
-			// loaded yet, shedding) or an aborted one, warn; the probes,
-			// debug; the rest, info. A client that went away before the
-			// end is said so (client_gone), whatever the status.
-			level := slog.LevelInfo
-			msg := "request"
-			if aborted {
-				level, msg = slog.LevelWarn, "request aborted"
-			}
-			if status >= 500 {
-				level = slog.LevelWarn
-			}
-			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
-				level = slog.LevelDebug
-			}
-			attrs := []slog.Attr{
-				slog.String("request_id", RequestID(r.Context())),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.Int("status", status),
-				slog.Int64("bytes", sw.bytes),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			}
-			if sw.failed || r.Context().Err() != nil {
-				attrs = append(attrs, slog.Bool("client_gone", true))
-			}
-			s.log.LogAttrs(r.Context(), level, msg, attrs...)
-		}()
-		next.ServeHTTP(sw, r)
-		aborted = false
-	})
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
+		if status >= 500 || rec.aborted {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+		span.End()
+	}
+	// Levels: a 5xx answer (a required fragment failed, nothing
+	// loaded yet, shedding) or an aborted one, warn; the probes,
+	// debug; the rest, info. A client that went away before the
+	// end is said so (client_gone), whatever the status.
+	level := slog.LevelInfo
+	msg := "request"
+	if rec.aborted {
+		level, msg = slog.LevelWarn, "request aborted"
+	}
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", RequestID(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Int64("bytes", sw.bytes),
+		slog.Float64("duration_ms", float64(time.Since(rec.start).Microseconds())/1000),
+	}
+	if sw.failed || r.Context().Err() != nil {
+		attrs = append(attrs, slog.Bool("client_gone", true))
+	}
+	s.log.LogAttrs(r.Context(), level, msg, attrs...)
 }
 
 // recoverPanics turns a handler's panic into a 500 (when nothing was sent
 // yet) and a log line with the stack. http.ErrAbortHandler passes through:
 // it is how a page that cannot finish is cut off on purpose.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			v := recover()
-			if v == nil {
-				return
-			}
-			if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-				panic(v)
-			}
-			s.log.Error("panic serving request",
-				slog.String("request_id", RequestID(r.Context())),
-				slog.Any("panic", v),
-				slog.String("stack", string(debug.Stack())))
-			if sw, ok := w.(*statusWriter); ok && sw.status == 0 {
-				http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-				return
-			}
-			panic(http.ErrAbortHandler)
-		}()
-		next.ServeHTTP(w, r)
-	})
+func (s *Server) recoverPanics(next http.Handler) http.Handler { return &recoverHandler{s, next} }
+
+type recoverHandler struct {
+	s    *Server
+	next http.Handler
+}
+
+func (h *recoverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+			panic(v)
+		}
+		h.s.log.Error("panic serving request",
+			slog.String("request_id", RequestID(r.Context())),
+			slog.Any("panic", v),
+			slog.String("stack", string(debug.Stack())))
+		if sw, ok := w.(*statusWriter); ok && sw.status == 0 {
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		panic(http.ErrAbortHandler)
+	}()
+	h.next.ServeHTTP(w, r)
 }

@@ -15,12 +15,21 @@ func (s *Server) overrides(next http.Handler) http.Handler {
 	if len(s.override) == 0 {
 		return next
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if t := s.overrideToken(r); t != nil {
-			r = r.WithContext(override.NewContext(r.Context(), t))
-		}
-		next.ServeHTTP(w, r)
-	})
+	return &overrideHandler{s, next}
+}
+
+// overrideHandler is the middleware: a type, not an http.HandlerFunc (see
+// requestID).
+type overrideHandler struct {
+	s    *Server
+	next http.Handler
+}
+
+func (h *overrideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if t := h.s.overrideToken(r); t != nil {
+		r = r.WithContext(override.NewContext(r.Context(), t))
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 func (s *Server) overrideToken(r *http.Request) *override.Token {

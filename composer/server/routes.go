@@ -150,27 +150,44 @@ func (s *Server) handlePage(set *template.Set, tpl *template.Template) http.Hand
 			s.shed(w, set)
 			return
 		}
-		defer s.inFlight.Add(-1)
 		if s.metrics != nil {
 			s.metrics.pagesInFlight.Inc()
-			defer s.metrics.pagesInFlight.Dec()
 		}
-		var params map[string]string
-		if rc := chi.RouteContext(r.Context()); rc != nil && len(rc.URLParams.Keys) > 0 {
-			params = make(map[string]string, len(rc.URLParams.Keys))
-			for i, k := range rc.URLParams.Keys {
-				if k != "*" {
-					params[k] = routeParam(r, rc.URLParams.Values[i])
-				}
+		defer s.pageDone()
+		s.pageCSP(w)
+		s.composer.Serve(w, r, newPage(r, set, tpl))
+	}
+}
+
+// pageDone counts a page out of those in flight.
+func (s *Server) pageDone() {
+	if s.metrics != nil {
+		s.metrics.pagesInFlight.Dec()
+	}
+	s.inFlight.Add(-1)
+}
+
+// newPage is the page a request asks for, with its route's parameters.
+// A frame of its own, gone before the page is served: a page's goroutine
+// waits for fragments beneath handlePage's (the root package's
+// TestAPageFitsAStackOf8KiB).
+//
+//go:noinline
+func newPage(r *http.Request, set *template.Set, tpl *template.Template) *stream.Page {
+	var params map[string]string
+	if rc := chi.RouteContext(r.Context()); rc != nil && len(rc.URLParams.Keys) > 0 {
+		params = make(map[string]string, len(rc.URLParams.Keys))
+		for i, k := range rc.URLParams.Keys {
+			if k != "*" {
+				params[k] = routeParam(r, rc.URLParams.Values[i])
 			}
 		}
-		s.pageCSP(w)
-		s.composer.Serve(w, r, &stream.Page{
-			Template:  tpl,
-			ErrorPage: set.ErrorPage,
-			Params:    params,
-			RequestID: RequestID(r.Context()),
-		})
+	}
+	return &stream.Page{
+		Template:  tpl,
+		ErrorPage: set.ErrorPage,
+		Params:    params,
+		RequestID: RequestID(r.Context()),
 	}
 }
 

@@ -130,7 +130,7 @@ func New(o Options) *Server {
 	if s.metrics != nil {
 		counted = s.metrics.compressed
 	}
-	s.root = chain(http.HandlerFunc(s.dispatch), s.writes.middleware, requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress(budget, counted))
+	s.root = chain(&dispatcher{s}, s.writes.middleware, requestID, s.overrides, s.securityHeaders, s.logRequests, s.recoverPanics, compress(budget, counted))
 	return s
 }
 
@@ -176,6 +176,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	(*s.router.Load()).ServeHTTP(w, r)
 }
+
+// dispatcher is dispatch as a Handler without a HandlerFunc's frame (see
+// requestID).
+type dispatcher struct{ s *Server }
+
+func (d *dispatcher) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.s.dispatch(w, r) }
 
 // chain wraps h in middleware, the first outermost.
 func chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {

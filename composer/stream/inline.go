@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
-	"github.com/ssr-mfe/composer/composer/htmlguard"
 )
 
 // A page's sync slots are fetched inline where the transports allow it:
@@ -172,7 +171,7 @@ func (pw *pageWriter) writeInline(s *slot) {
 	}
 	pw.writeLinks(s.header)
 	c := pw.c
-	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	g := pw.newGuard(s)
 	written, limit := int64(0), c.maxBytes()
 	for !pw.broken {
 		bp := c.getChunk()
@@ -209,7 +208,7 @@ func (pw *pageWriter) writeInline(s *slot) {
 	}
 	s.bodyEndedAfter(s.headTime + s.bodyTime)
 	c.finishInline(s)
-	pw.endSlot(s, &g, written)
+	pw.endSlot(s, g, written)
 }
 
 // finishInline ends a slot fetched inline, once: its body closed (a cut

@@ -150,14 +150,7 @@ func (c *Composer) Serve(w http.ResponseWriter, r *http.Request, p *Page) {
 	// gather). A panic sends what is held before net/http cuts the
 	// connection.
 	conn.Gather()
-	ended := false
-	defer func() {
-		if !ended {
-			_ = conn.Stop()
-		}
-	}()
 	c.serve(w, r, p, conn)
-	ended = true
 }
 
 // begin starts s's fetch: a sync slot's request is sent ahead, its answer
@@ -186,81 +179,111 @@ func (c *Composer) begin(ctx context.Context, s *slot, i int, fetches *sync.Wait
 }
 
 func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) {
-	ctx, cancel := context.WithCancel(r.Context())
-	var fetches sync.WaitGroup
+	// The page's state is in its pageWriter, not in this frame: the page's
+	// goroutine waits for fragments beneath it, and what a frame holds
+	// there is stack every waiting page keeps (TestAPageFitsAStackOf8KiB).
+	pw := c.newPage(w, r, p, conn)
 	// On every way out, panics included: stop the fragment requests, then
-	// wait for them, so nothing outlives the page.
-	defer func() {
-		cancel()
-		fetches.Wait()
-	}()
-
-	tpl := p.Template
-	slots := make([]slot, len(tpl.Slots))
-	rawQuery := pageQuery(r.URL, p.Params)
-	var async chan int
-	if tpl.Async > 0 {
-		async = make(chan int, tpl.Async)
+	// wait for them, so nothing outlives the page; a panic sends what the
+	// gathered connection holds before net/http cuts it.
+	defer pw.endFetches()
+	// On every way out, the slots sent ahead are closed and observed: the
+	// page's fragment requests end first, so that a body closed unread
+	// counts against no fragment.
+	defer pw.finishSlots()
+	pw.prepareSlots(r)
+	if pw.start(pw.ctx) {
+		if pw.early {
+			pw.writeHead()
+			pw.beginAll()
+		}
+		pw.writeParts(pw.ctx, pw.async)
 	}
-	var canary canaryState
-	mode := newPageMode(r)
+	pw.ended = true
+}
+
+// newPage makes the pageWriter of a page and its slots, and the page's
+// context.
+//
+//go:noinline
+func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) *pageWriter {
+	ctx, cancel := context.WithCancel(r.Context())
+	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, asyncKey: newAsyncKey(), pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
+	pw.canary = &pw.canaryv
+	pw.rawQuery = pageQuery(r.URL, p.Params)
+	if n := p.Template.Async; n > 0 {
+		pw.async = make(chan int, n)
+	}
 	// Without a required fragment, the status and headers are known before
 	// any fragment answers: the page's head (the bytes before its first
 	// slot) goes out first, and the fragment requests after it, so that
 	// the browser's first byte waits for no dial and no request's write.
-	early := !slices.ContainsFunc(tpl.Slots, func(f template.Fragment) bool { return f.Required })
-	var launchBuf [16]int
-	launch := launchBuf[:0] // the slots to begin once the head is out (early)
-	// On every way out, the slots sent ahead are closed and observed: the
-	// page's fragment requests end first, so that a body closed unread
-	// counts against no fragment.
-	var pw *pageWriter
-	defer func() {
-		if pw != nil && pw.stopEnds != nil {
-			pw.stopEnds() // a page that ends as planned needs no goroutine for it
+	pw.early = !slices.ContainsFunc(p.Template.Slots, func(f template.Fragment) bool { return f.Required })
+	return pw
+}
+
+// endFetches stops the page's fragment requests, then waits for them.
+// On a panic (ended is false) the gathered connection sends what it holds.
+func (pw *pageWriter) endFetches() {
+	pw.cancel()
+	pw.fetches.Wait()
+	if !pw.ended && pw.conn != nil {
+		_ = pw.conn.Stop()
+	}
+}
+
+// beginAll begins every slot prepared (an early page's, once its head is
+// out).
+//
+//go:noinline
+func (pw *pageWriter) beginAll() {
+	for i := range pw.slots {
+		if s := &pw.slots[i]; s.req != nil {
+			pw.c.begin(pw.ctx, s, i, &pw.fetches, pw.async)
 		}
-		cancel()
-		for i := range slots {
-			if s := &slots[i]; s.inline {
-				c.finishInline(s)
-			}
-		}
-	}()
-	for i := range slots {
-		s := &slots[i]
-		req := c.prepare(r, p, i, s, &mode, &canary, rawQuery)
+	}
+}
+
+// prepareSlots makes each slot's request. A page with a required
+// fragment (not early) begins every fetch now; an early page begins them
+// once its head is out (serve).
+//
+//go:noinline
+func (pw *pageWriter) prepareSlots(r *http.Request) {
+	c, p := pw.c, pw.page
+	for i := range pw.slots {
+		s := &pw.slots[i]
+		req := c.prepare(r, p, i, s, &pw.mode, pw.canary, pw.rawQuery)
 		if req == nil || s.frag.Client {
 			// Not registered, or the browser's to fill: the page holds its
 			// fallback as if it were static.
 			close(s.ready)
 			if s.frag.Async {
-				async <- i
+				pw.async <- i
 			}
 			continue
 		}
 		s.req = req
-		if p, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
-			s.peeked = p.Peek(req)
+		if pk, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
+			s.peeked = pk.Peek(req)
 		}
-		if early {
-			launch = append(launch, i)
-		} else {
-			c.begin(ctx, s, i, &fetches, async)
+		if !pw.early {
+			c.begin(pw.ctx, s, i, &pw.fetches, pw.async)
 		}
 	}
+	pw.mode.writeHeaders(pw.w.Header())
+}
 
-	mode.writeHeaders(w.Header())
-	pw = &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: slots, requestID: p.RequestID, canary: &canary, asyncKey: newAsyncKey(), pageURL: r.URL, mode: mode, rawQuery: rawQuery, cancel: cancel, ctx: ctx}
-	if early {
-		if !pw.start(ctx) {
-			return
-		}
-		pw.writeHead()
-		for _, i := range launch {
-			c.begin(ctx, &slots[i], i, &fetches, async)
-		}
-	} else if !pw.start(ctx) {
-		return
+// finishSlots ends the page's fragment requests, then closes and
+// observes every slot sent ahead.
+func (pw *pageWriter) finishSlots() {
+	if pw.stopEnds != nil {
+		pw.stopEnds() // a page that ends as planned needs no goroutine for it
 	}
-	pw.writeParts(ctx, async)
+	pw.cancel()
+	for i := range pw.slots {
+		if s := &pw.slots[i]; s.inline {
+			pw.c.finishInline(s)
+		}
+	}
 }

@@ -40,9 +40,17 @@ type pageWriter struct {
 	timer      *time.Timer
 	broken     bool // the browser has gone
 	canary     *canaryState
-	asyncKey   string   // the random part of the async placeholders' ids
-	pageURL    *url.URL // the page's request URL: relative redirects resolve against it
-	mode       pageMode
+	canaryv    canaryState    // a page's own (canary points here)
+	fetches    sync.WaitGroup // the fetches on goroutines of their own (begin)
+	async      chan int       // async slots' indexes, once in (begin)
+	early      bool           // no required slot: the head goes out before the requests (serve)
+	ended      bool           // serve returned, not by a panic
+	// guard is the slot being written's (newGuard): here, not in the
+	// writing frame, which is on the stack while the page waits.
+	guard    htmlguard.Guard
+	asyncKey string   // the random part of the async placeholders' ids
+	pageURL  *url.URL // the page's request URL: relative redirects resolve against it
+	mode     pageMode
 
 	overlayWritten bool   // the debug view's script is in the page
 	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
@@ -61,6 +69,14 @@ type pageWriter struct {
 	ctx         context.Context
 	inlineClock atomic.Pointer[clock]
 	stopEnds    func() bool // the registration, from the first inline fragment on
+}
+
+// newGuard gives the guard of s's markup: it keeps the fragment from
+// breaking the page, and its elements from taking or naming the page's
+// ids. One slot is written at a time.
+func (pw *pageWriter) newGuard(s *slot) *htmlguard.Guard {
+	pw.guard = htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	return &pw.guard
 }
 
 // start writes the response header once the required fragments have given
@@ -236,7 +252,7 @@ func (pw *pageWriter) flush() {
 		return
 	}
 	pw.flushed = true
-	if err := pw.rc.Flush(); err != nil {
+	if err := pw.flushW(); err != nil {
 		pw.broken = true
 	}
 	if pw.conn != nil && pw.conn.Release() != nil {
@@ -244,6 +260,20 @@ func (pw *pageWriter) flush() {
 	}
 	pw.dirty = false
 	pw.pending = 0
+}
+
+// flushW flushes pw.w as its ResponseController does, without the
+// controller's frame when pw.w flushes itself: a page flushes from deep
+// in its goroutine's stack (the root package's TestAPageFitsAStackOf8KiB).
+func (pw *pageWriter) flushW() error {
+	switch f := pw.w.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
+	return pw.rc.Flush()
 }
 
 // idle is called when the writer is about to block. It flushes at once the
@@ -389,9 +419,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 		return
 	}
 	pw.writeLinks(s.header)
-	// The guard keeps this fragment's markup from breaking the page, and
-	// its elements from taking or naming the page's ids.
-	g := htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	g := pw.newGuard(s)
 	written := 0
 	s.startWriting()
 	for {
@@ -412,7 +440,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 			return
 		}
 	}
-	pw.endSlot(s, &g, int64(written))
+	pw.endSlot(s, g, int64(written))
 }
 
 // endSlot closes a slot's guard and writes what follows its body: the
