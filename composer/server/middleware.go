@@ -153,6 +153,7 @@ func flush(w http.ResponseWriter) error {
 	return flushOther(w)
 }
 
+// flushOther is flush for a writer without FlushError.
 func flushOther(w http.ResponseWriter) error {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
