@@ -195,43 +195,51 @@ func (s *sink) Write(p []byte) (int, error) {
 }
 
 // negotiate picks "br", "gzip" or "" from an Accept-Encoding header, and
-// says whether gzip is accepted too. A coding named with q=0 is refused,
-// whatever "*" accepts (RFC 9110, section 12.5.3); the weight's name is
-// case-insensitive.
+// says whether gzip is accepted too. The client's weights choose between
+// the codings it accepts, brotli on a tie; a coding named with q=0 is
+// refused, whatever "*" accepts (RFC 9110, section 12.5.3); a weight that
+// does not parse counts as 1; the weight's name is case-insensitive.
 func negotiate(accept string) (string, bool) {
-	const (
-		yes = 1
-		no  = 2
-	)
-	var br, gz, star int
+	// A coding's weight as the header gives it: -1 not named, 0 refused.
+	br, gz, star := -1.0, -1.0, -1.0
 	for _, part := range strings.Split(accept, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		verdict := yes
+		q := 1.0
 		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {
-			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q <= 0 {
-				verdict = no
+			if w, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				q = min(max(w, 0), 1)
 			}
 		}
+		var named *float64
 		switch strings.ToLower(strings.TrimSpace(name)) {
 		case "br":
-			br = max(br, verdict)
+			named = &br
 		case "gzip", "x-gzip":
-			gz = max(gz, verdict)
+			named = &gz
 		case "*":
-			star = max(star, verdict)
+			named = &star
+		default:
+			continue
+		}
+		switch {
+		case *named == 0: // a refusal by name stands
+		case q == 0:
+			*named = 0
+		default:
+			*named = max(*named, q)
 		}
 	}
-	// A coding not named takes "*"'s verdict; a refusal by name stands.
-	if br == 0 && star == yes {
-		br = yes
+	// A coding not named takes "*"'s weight.
+	if br < 0 {
+		br = star
 	}
-	if gz == 0 && star == yes {
-		gz = yes
+	if gz < 0 {
+		gz = star
 	}
 	switch {
-	case br == yes:
-		return "br", gz == yes
-	case gz == yes:
+	case br > 0 && br >= gz:
+		return "br", gz > 0
+	case gz > 0:
 		return "gzip", true
 	}
 	return "", false

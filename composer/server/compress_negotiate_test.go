@@ -89,3 +89,30 @@ func TestACompressedAnswersETagIsWeak(t *testing.T) {
 		}
 	}
 }
+
+// A client's weights choose between the codings it accepts (RFC 9110,
+// section 12.5.3): the higher weight wins, and brotli a tie. The fallback
+// past the compressor budget is gzip whenever gzip is accepted at all.
+func TestNegotiateFollowsTheClientsWeights(t *testing.T) {
+	t.Parallel()
+	for accept, want := range map[string]struct {
+		enc string
+		gz  bool
+	}{
+		"br;q=0.5, gzip;q=1":      {"gzip", true},
+		"br;q=0.5, gzip":          {"gzip", true},
+		"gzip;q=0.9, br":          {"br", true},
+		"gzip;q=0.5, br;q=0.5":    {"br", true},
+		"gzip;q=0.2, *;q=0.5":     {"br", true},
+		"br;q=0.2, *;q=0.5":       {"gzip", true},
+		"*;q=0.3, gzip;q=0.4":     {"gzip", true},
+		"br;q=0.001":              {"br", false},
+		"br;q=1, gzip;q=0.001":    {"br", true},
+		"br;q=bad, gzip;q=0.5":    {"br", true},
+		"gzip, deflate, br, zstd": {"br", true},
+	} {
+		if enc, gz := negotiate(accept); enc != want.enc || gz != want.gz {
+			t.Errorf("Accept-Encoding %q: %q, %v; want %q, %v", accept, enc, gz, want.enc, want.gz)
+		}
+	}
+}
