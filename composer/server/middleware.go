@@ -90,6 +90,7 @@ func (sh *securityHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", sh.s.referrer)
 	if len(r.RequestURI) > MaxURILength {
+		h.Set("Cache-Control", "no-store")
 		http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
 		return
 	}

@@ -124,6 +124,18 @@ func TestMethodsAndNotFound(t *testing.T) {
 	}
 }
 
+// A request target too long gets 414 that no cache keeps, as the other
+// error answers (a 414 is cacheable by default, RFC 9110 section 15.1).
+func TestTooLongATargetIsNotKept(t *testing.T) {
+	t.Parallel()
+	s, ts, _ := newServer(t, registry.New(map[string]registry.Entry{}), nil)
+	s.SetTemplates(buildSet(t, map[string]string{"routes.json": `{"/": "a.html"}`, "a.html": "page"}))
+	resp, _ := do(t, "GET", ts.URL+"/?q="+strings.Repeat("x", server.MaxURILength), nil)
+	if resp.StatusCode != http.StatusRequestURITooLong || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a too long target: %d, Cache-Control %q; want 414, no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+}
+
 func TestPanicIsA500AndLogged(t *testing.T) {
 	t.Parallel()
 	_, ts, logs := newServer(t, registry.New(nil), map[string]http.Handler{
