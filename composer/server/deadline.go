@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ssr-mfe/composer/composer/internal/flush"
 	"github.com/ssr-mfe/composer/composer/internal/gather"
 )
 
@@ -176,7 +177,7 @@ func (w *deadlineWriter) Flush() {
 func (w *deadlineWriter) FlushError() error {
 	w.begin()
 	defer w.end()
-	if err := flush(w.ResponseWriter); err != nil {
+	if err := flush.Flush(w.ResponseWriter); err != nil {
 		return err
 	}
 	if w.conn != nil {

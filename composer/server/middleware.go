@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/ssr-mfe/composer/composer/internal/flush"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -139,28 +140,9 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func (w *statusWriter) Flush() {
-	if err := flush(w.ResponseWriter); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := flush.Flush(w.ResponseWriter); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		w.failed = true
 	}
-}
-
-// flush flushes w as http.ResponseController does, without its frame
-// when w flushes itself: a page's goroutine flushes from deep in its
-// stack (TestAPageFitsAStackOf8KiB).
-func flush(w http.ResponseWriter) error {
-	if f, ok := w.(interface{ FlushError() error }); ok {
-		return f.FlushError()
-	}
-	return flushOther(w)
-}
-
-// flushOther is flush for a writer without FlushError.
-func flushOther(w http.ResponseWriter) error {
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-		return nil
-	}
-	return http.NewResponseController(w).Flush()
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

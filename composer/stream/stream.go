@@ -208,7 +208,7 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 //go:noinline
 func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) *pageWriter {
 	ctx, cancel := context.WithCancel(r.Context())
-	pw := &pageWriter{w: w, conn: conn, rc: http.NewResponseController(w), c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, asyncKey: newAsyncKey(), pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
+	pw := &pageWriter{w: w, conn: conn, c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, asyncKey: newAsyncKey(), pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
 	pw.canary = &pw.canaryv
 	pw.rawQuery = pageQuery(r.URL, p.Params)
 	if n := p.Template.Async; n > 0 {

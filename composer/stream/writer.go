@@ -16,6 +16,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/htmlguard"
+	"github.com/ssr-mfe/composer/composer/internal/flush"
 	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/template"
 )
@@ -23,7 +24,6 @@ import (
 // pageWriter writes one page.
 type pageWriter struct {
 	w         http.ResponseWriter
-	rc        *http.ResponseController
 	conn      *gather.Conn // nil: the connection cannot gather
 	c         *Composer
 	page      *Page
@@ -252,7 +252,7 @@ func (pw *pageWriter) flush() {
 		return
 	}
 	pw.flushed = true
-	if err := pw.flushW(); err != nil {
+	if err := flush.Flush(pw.w); err != nil {
 		pw.broken = true
 	}
 	if pw.conn != nil && pw.conn.Release() != nil {
@@ -260,20 +260,6 @@ func (pw *pageWriter) flush() {
 	}
 	pw.dirty = false
 	pw.pending = 0
-}
-
-// flushW flushes pw.w as its ResponseController does, without the
-// controller's frame when pw.w flushes itself: a page flushes from deep
-// in its goroutine's stack (the root package's TestAPageFitsAStackOf8KiB).
-func (pw *pageWriter) flushW() error {
-	switch f := pw.w.(type) {
-	case interface{ FlushError() error }:
-		return f.FlushError()
-	case http.Flusher:
-		f.Flush()
-		return nil
-	}
-	return pw.rc.Flush()
 }
 
 // idle is called when the writer is about to block. It flushes at once the
