@@ -243,3 +243,14 @@ func (c *Composer) finishInline(s *slot) {
 		c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), took)
 	}
 }
+
+// letGo drops the answer of a slot fetched inline once it is written: the
+// answer the wire read and its header, about 1.5 KB a fragment, which
+// nothing reads after its body (the page's status and Cache-Control were
+// decided before, the debug view's figures are the slot's own). A page
+// streaming its later fragments no longer keeps its earlier ones' heads.
+func (s *slot) letGo() {
+	if s.inline && s.finished {
+		s.resp, s.header = nil, nil
+	}
+}

@@ -370,6 +370,7 @@ func (pw *pageWriter) writeParts(ctx context.Context, async <-chan int) {
 			if !pw.broken {
 				pw.debugEnd(s)
 			}
+			s.letGo()
 		case template.AsyncOutlet:
 			for range tpl.Async {
 				if pw.broken {
