@@ -142,7 +142,7 @@ func makePrimaryKey(req *fetch.Request) string {
 	// page asks for one.
 	size := len(req.Loader) + len(req.Endpoint) + len(req.RawQuery) + 2
 	for _, name := range fetch.ComposerHeaders {
-		if v, ok := req.Header[name]; ok {
+		if v := req.HeaderValues(name); v != nil {
 			size += len(name) + 24
 			for _, x := range v {
 				size += len(x) + 1
@@ -160,7 +160,7 @@ func makePrimaryKey(req *fetch.Request) string {
 	// query is: "\x00name=length:values joined by commas".
 	var num [20]byte
 	for _, name := range fetch.ComposerHeaders {
-		if v, ok := req.Header[name]; ok {
+		if v := req.HeaderValues(name); v != nil {
 			n := max(len(v)-1, 0)
 			for _, x := range v {
 				n += len(x)
@@ -194,7 +194,7 @@ func makePrimaryKey(req *fetch.Request) string {
 	return b.String()
 }
 
-func fullKey(primary string, names []string, h http.Header) string {
+func fullKey(primary string, names []string, req *fetch.Request) string {
 	if len(names) == 0 {
 		return primary
 	}
@@ -202,7 +202,7 @@ func fullKey(primary string, names []string, h http.Header) string {
 	b.WriteString(primary)
 	for _, n := range names {
 		b.WriteString("\x00")
-		b.WriteString(strings.Join(h.Values(n), ","))
+		b.WriteString(strings.Join(req.HeaderValues(n), ",")) // n is canonical (Decide)
 	}
 	return b.String()
 }
@@ -236,7 +236,7 @@ func (c *Cache) find(primary string, req *fetch.Request) *list.Element {
 	if q == nil {
 		return nil
 	}
-	el, ok := c.entries[fullKey(primary, q.vary, req.Header)]
+	el, ok := c.entries[fullKey(primary, q.vary, req)]
 	if !ok || !el.Value.(*cacheEntry).d.usableFor(req) {
 		return nil
 	}
@@ -483,7 +483,7 @@ func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, 
 		c.size += q.size()
 	}
 	q.coalesce = true
-	key := fullKey(primary, d.Vary, req.Header)
+	key := fullKey(primary, d.Vary, req)
 	if len(d.Vary) == 0 {
 		key = q.key // one copy of the primary key for the query and its entry
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -33,7 +32,7 @@ func (h *HTTP) Presend(ctx context.Context, req *Request) bool {
 	if t == nil || !h.hostAllowed(t.hostname) {
 		return false
 	}
-	s := h.plain.presend(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header))
+	s := h.plain.presend(ctx, &t.target, req, Personal(req.Header))
 	if s == nil {
 		return false
 	}
@@ -217,9 +216,9 @@ func (s *sentAhead) abandon() {
 }
 
 // presend builds the head and sends it ahead; nil if it cannot be built.
-func (w *wire) presend(ctx context.Context, t *target, query string, hdr http.Header, personal bool) *sentAhead {
+func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bool) *sentAhead {
 	hp := heads.Get().(*[]byte)
-	head, err := appendHead((*hp)[:0], t, query, hdr, personal)
+	head, err := appendHead((*hp)[:0], t, req, personal)
 	*hp = head
 	if err != nil {
 		heads.Put(hp)

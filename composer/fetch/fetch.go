@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,8 +39,14 @@ type Request struct {
 	RawQuery string
 	// PathParams are the page's route parameters.
 	PathParams map[string]string
-	// Header holds only what may be forwarded (see Headers).
+	// Header holds only what may be forwarded (see Headers). It may be
+	// shared with the page's other fragment requests: nothing changes it
+	// once the request is made (add to a copy).
 	Header http.Header
+	// Slot is the request's SlotHeader value (SlotValue), which the
+	// transports send with Header: kept apart, so that a page's slots can
+	// share one Header. "" sends none.
+	Slot string
 	// Fragment and Version are the fragment's id and the canary version
 	// chosen ("" for an entry without versions): what the circuit breaker
 	// and the bulkhead (package breaker) keep their state by. Transports
@@ -173,6 +180,38 @@ func (m *Mux) Fetch(ctx context.Context, req *Request) (*Response, error) {
 // them from it, so that two slots of one fragment on a page do not
 // collide. Package cache keys on it (two slots are two renders).
 const SlotHeader = "Mfe-Slot"
+
+// SlotValue is slot i's SlotHeader value, "s" and i: made once for the
+// first slots of a template.
+func SlotValue(i int) string {
+	if i >= 0 && i < len(slotValues) {
+		return slotValues[i][0]
+	}
+	return "s" + strconv.Itoa(i)
+}
+
+// slotValues are the first slots' SlotHeader values, each a slice of its
+// own, clipped: HeaderValues hands them out, and an append to one makes a
+// copy.
+var slotValues = func() [][]string {
+	v := make([][]string, 256)
+	for i := range v {
+		v[i] = []string{"s" + strconv.Itoa(i)}[:1:1]
+	}
+	return v
+}()
+
+// HeaderValues returns header name's values as the transports send them:
+// Header's, and Slot's for SlotHeader. The caller must not change them.
+func (r *Request) HeaderValues(name string) []string {
+	if name == SlotHeader && r.Slot != "" {
+		if i, err := strconv.Atoi(strings.TrimPrefix(r.Slot, "s")); err == nil && i >= 0 && i < len(slotValues) && slotValues[i][0] == r.Slot {
+			return slotValues[i]
+		}
+		return []string{r.Slot}
+	}
+	return r.Header[name]
+}
 
 // Podium's context headers, sent to an entry that asks for them
 // (registry.Podium): the composer's values, never a visitor's header.

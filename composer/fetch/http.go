@@ -166,7 +166,7 @@ func (h *HTTP) Fetch(ctx context.Context, req *Request) (*Response, error) {
 	if ahead != nil && !ahead.claim() {
 		ahead = nil // claimed by another Fetch (of a copy): sent again
 	}
-	resp, err := h.plain.roundTrip(ctx, &t.target, req.RawQuery, req.Header, Personal(req.Header), ahead)
+	resp, err := h.plain.roundTrip(ctx, &t.target, req, Personal(req.Header), ahead)
 	if err != nil {
 		return nil, err
 	}
@@ -222,14 +222,20 @@ func (h *HTTP) fetchTransport(ctx context.Context, req *Request) (*Response, err
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	hr.Header = req.Header
-	if _, ok := hr.Header["User-Agent"]; !ok {
+	if _, ok := hr.Header["User-Agent"]; !ok || req.Slot != "" {
 		// A fragment receives only the headers Headers picked: not Go's
-		// default User-Agent either.
-		hr.Header = make(http.Header, len(req.Header)+1)
+		// default User-Agent either. Header may be the page's other
+		// requests' too: a copy takes the slot.
+		hr.Header = make(http.Header, len(req.Header)+2)
 		for k, v := range req.Header {
 			hr.Header[k] = v // the Transport does not change values
 		}
-		hr.Header["User-Agent"] = nil
+		if !ok {
+			hr.Header["User-Agent"] = nil
+		}
+		if req.Slot != "" {
+			hr.Header[SlotHeader] = req.HeaderValues(SlotHeader)
+		}
 	}
 	// A stray answer that a buggy server writes just as the next request
 	// on that connection is sent cannot be told from that request's answer,

@@ -26,7 +26,10 @@ import (
 // Functions fragment receives, so that an ordinary aws-lambda-go handler
 // serves as a fragment.
 func Event(req *Request) events.APIGatewayV2HTTPRequest {
-	headers := make(map[string]string, len(req.Header))
+	headers := make(map[string]string, len(req.Header)+1)
+	if req.Slot != "" {
+		headers[strings.ToLower(SlotHeader)] = req.Slot
+	}
 	var cookies []string
 	for k, vs := range req.Header {
 		if k == "Cookie" {

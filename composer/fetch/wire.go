@@ -255,12 +255,12 @@ func newTarget(u *url.URL) *target {
 // method (no body to a HEAD), nothing else. Shared, never written.
 var getRequest = &http.Request{Method: http.MethodGet}
 
-// roundTrip sends GET t with the page's query and hdr and returns the
+// roundTrip sends GET t with req's query and headers and returns the
 // answer, whose body reads the connection as the caller reads it.
 // personal: a connection of its own, closed after this answer. ahead:
 // the request sent by Presend, claimed by this Fetch; only its answer is
 // read, unless it is to be sent again on a new connection.
-func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.Header, personal bool, ahead *sentAhead) (*Response, error) {
+func (w *wire) roundTrip(ctx context.Context, t *target, req *Request, personal bool, ahead *sentAhead) (*Response, error) {
 	if ctx.Err() != nil {
 		if ahead != nil {
 			ahead.abandon()
@@ -275,7 +275,7 @@ func (w *wire) roundTrip(ctx context.Context, t *target, query string, hdr http.
 	}
 	hp := heads.Get().(*[]byte)
 	defer heads.Put(hp)
-	head, err := appendHead((*hp)[:0], t, query, hdr, personal)
+	head, err := appendHead((*hp)[:0], t, req, personal)
 	*hp = head
 	if err != nil {
 		return nil, err
@@ -830,11 +830,13 @@ func (w *wire) closeIdle() {
 	}
 }
 
-// appendHead appends the request head of GET t?query to b: the request
-// line, Host, hdr (one line per value) and, for a connection of its own,
-// Connection: close. A header name or value that could end the line or
-// the head early is refused, as net/http's Transport refuses it.
-func appendHead(b []byte, t *target, query string, hdr http.Header, personal bool) ([]byte, error) {
+// appendHead appends the request head of GET t?query to b, req's query:
+// the request line, Host, req's Header (one line per value), its Slot
+// and, for a connection of its own, Connection: close. A header name or
+// value that could end the line or the head early is refused, as
+// net/http's Transport refuses it.
+func appendHead(b []byte, t *target, req *Request, personal bool) ([]byte, error) {
+	query, hdr := req.RawQuery, req.Header
 	b = append(b, "GET "...)
 	b = append(b, t.path...)
 	switch {
@@ -873,6 +875,14 @@ func appendHead(b []byte, t *target, query string, hdr http.Header, personal boo
 			b = append(b, v...)
 			b = append(b, "\r\n"...)
 		}
+	}
+	if req.Slot != "" {
+		if !validHeaderValue(req.Slot) {
+			return b, fmt.Errorf("invalid header field value for %q", SlotHeader)
+		}
+		b = append(b, SlotHeader+": "...)
+		b = append(b, req.Slot...)
+		b = append(b, "\r\n"...)
 	}
 	if personal {
 		b = append(b, "Connection: close\r\n"...)

@@ -117,7 +117,7 @@ func (c *Composer) ServeIsland(w http.ResponseWriter, r *http.Request, is *Islan
 	var canary canaryState
 	slots := make([]slot, 1)
 	s := &slots[0]
-	req := c.prepare(pr, page, is.Slot, s, &mode, &canary, is.Query)
+	req := c.prepare(pr, page, is.Slot, s, &mode, &canary, is.Query, nil)
 	if req == nil {
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusBadGateway)

@@ -3,7 +3,6 @@ package stream
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -16,7 +15,12 @@ import (
 // is part of the slot (nil when the id is not registered: s.err says
 // so). The page and an island request (ServeIsland) share it, so that an
 // island's fragment gets what the slot would have had server-side.
-func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string) *fetch.Request {
+//
+// shared, when not nil, is where the page keeps the Header its slots'
+// requests share: an entry with no forward list and no Podium context
+// sends the page's headers as every other such entry does, and its slot
+// goes apart (fetch.Request's Slot).
+func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string, shared *http.Header) *fetch.Request {
 	s.frag = &p.Template.Slots[i]
 	s.index = i
 	s.ready = make(chan struct{})
@@ -49,7 +53,8 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 		Path:       r.URL.Path,
 		RawQuery:   fragmentQuery(endpoint, rawQuery),
 		PathParams: p.Params,
-		Header:     c.fragmentHeaders(r, p, i, entry),
+		Header:     c.fragmentHeaders(r, p, entry, shared),
+		Slot:       fetch.SlotValue(i),
 		// The circuit breaker and bulkhead key (package breaker, behind
 		// the cache in c.Fetch).
 		Fragment: s.frag.ID,
@@ -62,31 +67,24 @@ func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageM
 // noEntry is an unregistered slot's entry: nothing set.
 var noEntry registry.Entry
 
-// fragmentHeaders are the headers slot i's request carries: what
-// fetch.Headers lets through, and the composer's own (fetch.SlotHeader).
-func (c *Composer) fragmentHeaders(r *http.Request, p *Page, i int, entry *registry.Entry) http.Header {
-	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
-	if i < len(slotNames) {
-		h[fetch.SlotHeader] = slotNames[i]
-	} else {
-		h[fetch.SlotHeader] = []string{"s" + strconv.Itoa(i)}
+// fragmentHeaders are the headers a slot's request carries (its slot
+// apart): what fetch.Headers lets through, and Podium's context. An entry
+// with neither a forward list nor Podium gets the page's shared Header,
+// made once.
+func (c *Composer) fragmentHeaders(r *http.Request, p *Page, entry *registry.Entry, shared *http.Header) http.Header {
+	plain := len(entry.ForwardHeaders) == 0 && entry.Podium == nil
+	if plain && shared != nil && *shared != nil {
+		return *shared
 	}
+	h := fetch.Headers(r.Header, p.RequestID, entry.ForwardHeaders)
 	if pod := entry.Podium; pod != nil {
 		c.podiumHeaders(h, r, p, pod)
 	}
+	if plain && shared != nil {
+		*shared = h
+	}
 	return h
 }
-
-// slotNames are the first slots' Mfe-Slot values, made once: every
-// fragment request of every page names its slot. Each is clipped, so an
-// append makes a slice of its own.
-var slotNames = func() [][]string {
-	names := make([][]string, 256)
-	for i := range names {
-		names[i] = []string{"s" + strconv.Itoa(i)}[:1:1]
-	}
-	return names
-}()
 
 // podiumHeaders sets Podium's context for an entry that asks for it, from
 // what the CDN sees only: the entry's values, the request headers the CDN

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"unsafe"
@@ -25,13 +26,25 @@ func TestPreparingASlotAllocatesNoRequestOfItsOwn(t *testing.T) {
 	var s slot
 	allocs := testing.AllocsPerRun(100, func() {
 		s = slot{}
-		if c.prepare(r, p, 0, &s, &mode, &canary, "") == nil {
+		if c.prepare(r, p, 0, &s, &mode, &canary, "", nil) == nil {
 			t.Fatal("not prepared")
 		}
 	})
 	// ready; the header map, its table and X-Request-Id's value.
 	if allocs > 4 {
 		t.Errorf("%v allocations to prepare a slot, want 4", allocs)
+	}
+	// A page's later slots share its Header: ready alone.
+	var shared http.Header
+	c.prepare(r, p, 0, &s, &mode, &canary, "", &shared)
+	allocs = testing.AllocsPerRun(100, func() {
+		s = slot{}
+		if c.prepare(r, p, 0, &s, &mode, &canary, "", &shared) == nil {
+			t.Fatal("not prepared")
+		}
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations to prepare a page's later slot, want 1", allocs)
 	}
 }
 

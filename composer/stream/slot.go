@@ -254,6 +254,9 @@ func (c *Composer) startSpan(ctx context.Context, s *slot, req *fetch.Request) (
 	ctx, span := c.Tracer.Start(ctx, "fragment "+s.frag.ID, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("fragment.id", s.frag.ID), attribute.String("fragment.version", s.version),
 			attribute.Bool("fragment.required", s.frag.Required), attribute.String("fragment.transport", fetch.Kind(req.Endpoint, req.Loader))))
+	// Its own traceparent: a copy of the Header the page's requests may
+	// share.
+	req.Header = req.Header.Clone()
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	return ctx, span
 }

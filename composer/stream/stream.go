@@ -253,7 +253,7 @@ func (pw *pageWriter) prepareSlots(r *http.Request) {
 	c, p := pw.c, pw.page
 	for i := range pw.slots {
 		s := &pw.slots[i]
-		req := c.prepare(r, p, i, s, &pw.mode, pw.canary, pw.rawQuery)
+		req := c.prepare(r, p, i, s, &pw.mode, pw.canary, pw.rawQuery, &pw.fragHeader)
 		if req == nil || s.frag.Client {
 			// Not registered, or the browser's to fill: the page holds its
 			// fallback as if it were static.

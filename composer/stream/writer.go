@@ -52,9 +52,10 @@ type pageWriter struct {
 	pageURL  *url.URL // the page's request URL: relative redirects resolve against it
 	mode     pageMode
 
-	overlayWritten bool   // the debug view's script is in the page
-	rawQuery       string // the page query every fragment got (pageQuery): island URLs carry it
-	next           int    // the template part writeParts goes on from
+	overlayWritten bool        // the debug view's script is in the page
+	rawQuery       string      // the page query every fragment got (pageQuery): island URLs carry it
+	fragHeader     http.Header // the Header its plain entries' requests share (prepare)
+	next           int         // the template part writeParts goes on from
 
 	assets map[string]bool // the asset URLs written, by kind (asset)
 
