@@ -95,7 +95,13 @@ type slot struct {
 // activator (package inert). Only the answer's header is read: nothing
 // is stored or fetched for it.
 func (s *slot) scripts() *htmlguard.Scripts {
-	return &htmlguard.Scripts{Policy: inert.ParsePolicy(s.header.Values("Content-Security-Policy")), Trust: s.entry.TrustScripts}
+	v := s.scriptsValue()
+	return &v
+}
+
+// scriptsValue is scripts as a value, for a writer that keeps it.
+func (s *slot) scriptsValue() htmlguard.Scripts {
+	return htmlguard.Scripts{Policy: inert.ParsePolicy(s.header.Values("Content-Security-Policy")), Trust: s.entry.TrustScripts}
 }
 
 // markReady closes ready once.

@@ -650,9 +650,10 @@ func TestFragmentRequestHeadersAndQuery(t *testing.T) {
 func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cancelled := make(chan string, 2)
+	arrived, cancelled := make(chan string, 2), make(chan string, 2)
 	waiting := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
+			arrived <- name
 			write(w, "["+name+"]")
 			<-r.Context().Done()
 			cancelled <- name
@@ -669,6 +670,16 @@ func TestBrowserDisconnectCancelsFragmentRequests(t *testing.T) {
 	}
 	r := &reader{t: t, br: bufio.NewReader(resp.Body)}
 	r.until("H[a]")
+	// Both requests in flight (the async one is sent on a goroutine of
+	// its own, and under load may not have left yet: a request never
+	// sent is never cancelled, and the test waited for it).
+	for range 2 {
+		select {
+		case <-arrived:
+		case <-time.After(safety):
+			t.Fatal("the fragment requests did not arrive")
+		}
+	}
 	cancel() // the browser goes away
 	resp.Body.Close()
 	seen := map[string]bool{}

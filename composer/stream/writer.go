@@ -47,10 +47,12 @@ type pageWriter struct {
 	ended      bool           // serve returned, not by a panic
 	// guard is the slot being written's (newGuard): here, not in the
 	// writing frame, which is on the stack while the page waits.
-	guard    htmlguard.Guard
-	asyncKey string   // the random part of the async placeholders' ids
-	pageURL  *url.URL // the page's request URL: relative redirects resolve against it
-	mode     pageMode
+	guard     htmlguard.Guard
+	scripts   htmlguard.Scripts // the guard's (newGuard)
+	guardOpen bool              // newGuard gave guard out, and it is not closed
+	asyncKey  string            // the random part of the async placeholders' ids
+	pageURL   *url.URL          // the page's request URL: relative redirects resolve against it
+	mode      pageMode
 
 	overlayWritten bool        // the debug view's script is in the page
 	rawQuery       string      // the page query every fragment got (pageQuery): island URLs carry it
@@ -75,8 +77,19 @@ type pageWriter struct {
 // newGuard gives the guard of s's markup: it keeps the fragment from
 // breaking the page, and its elements from taking or naming the page's
 // ids. One slot is written at a time.
+//
+// The guard and its Scripts are the page writer's, one slot's at a time: a
+// guard closed at the end of the slot before keeps its buffers (its stack
+// of open elements, a tag held across reads), and is given to the next
+// with its fields set, as htmlguard allows; one left open (a slot cut
+// short) is replaced.
 func (pw *pageWriter) newGuard(s *slot) *htmlguard.Guard {
-	pw.guard = htmlguard.Guard{Reserved: pw.page.Template.IDs, Scripts: s.scripts()}
+	pw.scripts = s.scriptsValue()
+	if pw.guardOpen {
+		pw.guard = htmlguard.Guard{}
+	}
+	pw.guard.Reserved, pw.guard.Scripts = pw.page.Template.IDs, &pw.scripts
+	pw.guardOpen = true
 	return &pw.guard
 }
 
@@ -436,6 +449,7 @@ func (pw *pageWriter) writeSlot(ctx context.Context, s *slot) {
 // of it written) or the page's abort (a required fragment cut).
 func (pw *pageWriter) endSlot(s *slot, g *htmlguard.Guard, written int64) {
 	g.Close(pw.emit())
+	pw.guardOpen = false
 	if s.bodyErr == nil {
 		pw.writeLinkScripts(s.header)
 		return
