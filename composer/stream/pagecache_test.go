@@ -244,3 +244,37 @@ func TestPageFreshnessCountsTheAnswersAgeHeader_RFC9111_4_2_3(t *testing.T) {
 		})
 	}
 }
+
+// A fragment varying on its slot (Mfe-Slot, which the docs ask fragments
+// to draw ids from) leaves the page shared, and names nothing in the
+// page's Vary: the slot is the template's, the same on every load of the
+// page, and no visitor sends it. Old code took it for a header the CDN
+// does not key on, and made the page private.
+func TestPageUsingAnAnswerVaryingOnItsSlotStaysShared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	withCache(e)
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=30")
+		w.Header().Set("Vary", fetch.SlotHeader)
+		write(w, "[a "+r.Header.Get(fetch.SlotHeader)+"]")
+	})})
+	url := e.page(`<micro-frontend id=a errorbehaviour=error/><micro-frontend id=a/>`, nil)
+	// The second load: the optional slot's answer is known from the cache
+	// before the page's header.
+	for i := range 2 {
+		resp, body := get(t, url, nil)
+		if !strings.Contains(body, "[a s0][a s1]") {
+			t.Errorf("load %d: %q", i, body)
+		}
+		if i == 0 {
+			continue
+		}
+		if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "public, max-age=0, s-maxage=") {
+			t.Errorf("load %d: Cache-Control %q, want public", i, cc)
+		}
+		if v := resp.Header.Values("Vary"); len(v) != 0 {
+			t.Errorf("load %d: Vary %q, want none", i, v)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
+	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
 // pageStatus maps a failed required fragment to the page's status.
@@ -85,6 +86,9 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 		}
 		for _, name := range d.Vary {
 			switch {
+			case name == fetch.SlotHeader:
+				// The template's, the same on every load of the page (and
+				// the fragment cache keys on it): nothing the page varies on.
 			case !pw.c.keyed(name):
 				private = true
 			case !slices.Contains(vary, name):
