@@ -498,9 +498,13 @@ func validHeaderName(h string) bool {
 // forwardHeaders cannot pass: the request id is the composer's, the rest
 // belong to one connection or would make the fragment's answer something
 // other than plain HTML bytes, and the override token (override.Header) is
-// a developer's, for the composer alone. The registry refuses entries
-// asking for them; fetch never copies them.
-func NeverForwarded(name string) bool { return neverForwarded[http.CanonicalHeaderKey(name)] }
+// a developer's, for the composer alone. Every Podium-* name is the
+// composer's (Podium's context), not only those it sets. The registry
+// refuses entries asking for them; fetch never copies them.
+func NeverForwarded(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	return neverForwarded[name] || strings.HasPrefix(name, "Podium-")
+}
 
 var neverForwarded = map[string]bool{
 	"X-Request-Id": true, "Accept-Encoding": true, "Host": true, "Connection": true, "Keep-Alive": true,
