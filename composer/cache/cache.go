@@ -46,7 +46,10 @@ type Cache struct {
 	entries map[string]*list.Element // by full key
 	queries map[string]*query        // by primary key: what its answers vary on, its leader in flight
 	size    int64                    // bytes of entries and queries
-	wg      sync.WaitGroup           // background revalidations
+	// byEndpoint counts the entries stored for each fragment endpoint:
+	// a peek for an endpoint with none answers without building a key.
+	byEndpoint map[string]int
+	wg         sync.WaitGroup // background revalidations
 }
 
 // Cache results, for the observer: what one Fetch was served from.
@@ -86,6 +89,7 @@ type flight struct {
 
 type cacheEntry struct {
 	key        string
+	endpoint   string // the request's, counted in Cache.byEndpoint
 	q          *query
 	status     int
 	header     http.Header
@@ -113,7 +117,7 @@ func entrySize(key string, h http.Header, body []byte) int64 {
 func New(next fetch.Transport, maxBytes int64, observe func(result string)) *Cache {
 	return &Cache{
 		next: next, maxBytes: maxBytes, observe: observe, now: time.Now,
-		lru: list.New(), entries: map[string]*list.Element{}, queries: map[string]*query{},
+		lru: list.New(), entries: map[string]*list.Element{}, queries: map[string]*query{}, byEndpoint: map[string]int{},
 	}
 }
 
@@ -266,6 +270,12 @@ func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
 		return nil
 	}
 	c.mu.Lock()
+	if c.byEndpoint[req.Endpoint] == 0 {
+		// Nothing stored for it: the key is for the fetch to build,
+		// after the page's first bytes.
+		c.mu.Unlock()
+		return nil
+	}
 	e := c.lookup(primaryKey(req), req)
 	if e == nil {
 		c.mu.Unlock()
@@ -489,10 +499,11 @@ func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, 
 	}
 	header := resp.Header.Clone()
 	e := &cacheEntry{
-		key: key, q: q, status: resp.Status, header: header, body: body,
+		key: key, endpoint: req.Endpoint, q: q, status: resp.Status, header: header, body: body,
 		stored: c.now(), d: d, bytes: entrySize(key, header, body),
 	}
 	q.entries++ // before the old entry goes, so that q stays
+	c.byEndpoint[e.endpoint]++
 	if old, ok := c.entries[e.key]; ok {
 		c.remove(old)
 	}
@@ -509,6 +520,9 @@ func (c *Cache) remove(el *list.Element) {
 	delete(c.entries, e.key)
 	c.size -= e.bytes
 	e.q.entries--
+	if c.byEndpoint[e.endpoint]--; c.byEndpoint[e.endpoint] == 0 {
+		delete(c.byEndpoint, e.endpoint)
+	}
 	c.dropIfUnused(e.q)
 }
 

@@ -599,3 +599,42 @@ func TestARequestsKeyIsMadeOnce(t *testing.T) {
 		t.Errorf("key %q, then %q", first, again)
 	}
 }
+
+// A page peeks for every optional fragment before its first byte: for an
+// endpoint with nothing stored, the peek answers without building the
+// request's key (the work is left to the fetch, after the page's head),
+// and still finds an answer once one is stored, and none once it is gone.
+func TestPeekBuildsNoKeyForAnEndpointWithNothingStored(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newTestCache(t, 1<<20)
+	stored := newOrigin(t, serve("max-age=60", "x"))
+	other := newOrigin(t, serve("max-age=60", "y"))
+	get(t, c, stored.url, nil)
+	req := &fetch.Request{Endpoint: other.url, Header: http.Header{}}
+	if c.Peek(req) != nil || req.CacheKey != "" {
+		t.Fatalf("peek for an endpoint with nothing stored built its key %q", req.CacheKey)
+	}
+	get(t, c, other.url, nil)
+	resp := c.Peek(&fetch.Request{Endpoint: other.url, Header: http.Header{}})
+	if resp == nil {
+		t.Fatal("peek missed the answer stored for the endpoint")
+	}
+	resp.Body.Close()
+	// Stored over again (the same key), then pushed out by a larger one:
+	// the count follows, and the peek misses again.
+	c.store(&fetch.Request{Endpoint: other.url, Header: http.Header{}}, primaryKey(&fetch.Request{Endpoint: other.url, Header: http.Header{}}),
+		&fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"max-age=60"}}}, []byte("z"), Decide(&fetch.Request{Header: http.Header{}}, 200, http.Header{"Cache-Control": {"max-age=60"}}))
+	c.mu.Lock()
+	for c.lru.Len() > 0 {
+		c.remove(c.lru.Back())
+	}
+	left := len(c.byEndpoint)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d endpoints still counted with nothing stored", left)
+	}
+	req = &fetch.Request{Endpoint: other.url, Header: http.Header{}}
+	if c.Peek(req) != nil || req.CacheKey != "" {
+		t.Error("peek after every entry went built a key or found one")
+	}
+}

@@ -93,6 +93,13 @@ func (pw *pageWriter) newGuard(s *slot) *htmlguard.Guard {
 	return &pw.guard
 }
 
+// requiredTiming is a page's Server-Timing: how long its required
+// fragments held its status line, in milliseconds.
+const (
+	requiredTiming   = "required;dur=%.1f;desc=\"waiting for required fragments\""
+	noRequiredTiming = "required;dur=0.0;desc=\"waiting for required fragments\""
+)
+
 // start writes the response header once the required fragments have given
 // their status. It reports whether the page body should follow.
 func (pw *pageWriter) start(ctx context.Context) bool {
@@ -137,8 +144,12 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	}
 	h := pw.w.Header()
 	// What is known before the first byte: how long the required fragments
-	// held the status line.
-	h.Set("Server-Timing", fmt.Sprintf("required;dur=%.1f;desc=\"waiting for required fragments\"", float64(time.Since(began).Microseconds())/1000))
+	// held the status line (a page without one: always the same).
+	if pw.early {
+		h.Set("Server-Timing", noRequiredTiming)
+	} else {
+		h.Set("Server-Timing", fmt.Sprintf(requiredTiming, float64(time.Since(began).Microseconds())/1000))
+	}
 	pw.canary.writeHeaders(h)
 	// Cookies reach the page only from a required fragment whose entry
 	// allows it: a team cannot set cookies from an optional widget.
