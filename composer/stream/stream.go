@@ -208,11 +208,12 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 //go:noinline
 func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) *pageWriter {
 	ctx, cancel := context.WithCancel(r.Context())
-	pw := &pageWriter{w: w, conn: conn, c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, asyncKey: newAsyncKey(), pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
+	pw := &pageWriter{w: w, conn: conn, c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
 	pw.canary = &pw.canaryv
 	pw.rawQuery = pageQuery(r.URL, p.Params)
 	if n := p.Template.Async; n > 0 {
 		pw.async = make(chan int, n)
+		pw.asyncKey = newAsyncKey() // only async placeholders carry it
 	}
 	// Without a required fragment, the status and headers are known before
 	// any fragment answers: the page's head (the bytes before its first
