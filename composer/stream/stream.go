@@ -192,7 +192,7 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	// counts against no fragment.
 	defer pw.finishSlots()
 	pw.prepareSlots(r)
-	if pw.start(pw.ctx) {
+	if pw.start(pw.ctx) && !pw.headOnly {
 		if pw.early {
 			pw.writeHead()
 			pw.beginAll()
@@ -220,6 +220,10 @@ func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn
 	// slot) goes out first, and the fragment requests after it, so that
 	// the browser's first byte waits for no dial and no request's write.
 	pw.early = !slices.ContainsFunc(p.Template.Slots, func(f template.Fragment) bool { return f.Required })
+	// HEAD asks for what GET's status and headers are: the required
+	// fragments (their status) and the cache's peeks, not the fragments
+	// only the body would show (net/http sends no body for HEAD).
+	pw.headOnly = r.Method == http.MethodHead
 	return pw
 }
 
@@ -246,8 +250,9 @@ func (pw *pageWriter) beginAll() {
 }
 
 // prepareSlots makes each slot's request. A page with a required
-// fragment (not early) begins every fetch now; an early page begins them
-// once its head is out (serve).
+// fragment (not early) begins every fetch now (for HEAD, the required
+// ones only); an early page begins them once its head is out (serve), and
+// for HEAD never.
 //
 //go:noinline
 func (pw *pageWriter) prepareSlots(r *http.Request) {
@@ -268,7 +273,7 @@ func (pw *pageWriter) prepareSlots(r *http.Request) {
 		if pk, ok := c.Fetch.(Peeker); ok && !s.frag.Required {
 			s.peeked = pk.Peek(req)
 		}
-		if !pw.early {
+		if !pw.early && (s.frag.Required || !pw.headOnly) {
 			c.begin(pw.ctx, s, i, &pw.fetches, pw.async)
 		}
 	}

@@ -44,6 +44,7 @@ type pageWriter struct {
 	fetches    sync.WaitGroup // the fetches on goroutines of their own (begin)
 	async      chan int       // async slots' indexes, once in (begin)
 	early      bool           // no required slot: the head goes out before the requests (serve)
+	headOnly   bool           // a HEAD request: the status and headers, and no fragment only the body needs
 	ended      bool           // serve returned, not by a panic
 	// guard is the slot being written's (newGuard): here, not in the
 	// writing frame, which is on the stack while the page waits.
