@@ -278,3 +278,48 @@ func TestPageUsingAnAnswerVaryingOnItsSlotStaysShared(t *testing.T) {
 		}
 	}
 }
+
+// A Podium fragment varying on a Podium header (Podium-Locale,
+// Podium-Device-Type...) varies on a value the composer set: from its
+// entry, a constant, the page's path, or a header the CDN keys on. The
+// page stays shared and names in its Vary only the CDN-keyed header the
+// value came from. Old code took Podium-Locale for a header the CDN does
+// not key on, and made the page private.
+func TestPageUsingAnAnswerVaryingOnAPodiumHeaderStaysShared(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		cdnKey []string
+		podium registry.Podium
+		vary   string // the answer's
+		want   string // the page's Vary
+	}{
+		{"locale from Accept-Language, keyed", []string{"accept-language"}, registry.Podium{}, "Podium-Locale", "Accept-Language"},
+		{"locale en-US, Accept-Language not keyed", nil, registry.Podium{}, "Podium-Locale", ""},
+		{"locale from the entry", []string{"accept-language"}, registry.Podium{Locale: "nb-NO"}, "Podium-Locale", ""},
+		{"device from CloudFront's headers", []string{"CloudFront-Is-Mobile-Viewer", "CloudFront-Is-Tablet-Viewer"}, registry.Podium{}, "Podium-Device-Type", "Cloudfront-Is-Mobile-Viewer, Cloudfront-Is-Tablet-Viewer"},
+		{"device from the entry", []string{"CloudFront-Is-Mobile-Viewer"}, registry.Podium{DeviceType: "tablet"}, "Podium-Device-Type", ""},
+		{"the rest: constants or the path", nil, registry.Podium{MountPathname: true}, "Podium-Requested-By, Podium-Public-Pathname, Podium-Mount-Pathname, Podium-Mount-Origin", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			withCache(e)
+			e.composer.CDNKey = tt.cdnKey
+			pod := tt.podium
+			e.register("p", registry.Entry{Podium: &pod, Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=30")
+				w.Header().Set("Vary", tt.vary)
+				write(w, "[p]")
+			})})
+			url := e.page(`<micro-frontend id=p errorbehaviour=error/>`, nil)
+			resp, _ := get(t, url, http.Header{"Accept-Language": {"de"}})
+			if cc := resp.Header.Get("Cache-Control"); !strings.HasPrefix(cc, "public, max-age=0, s-maxage=") {
+				t.Errorf("Cache-Control %q, want public", cc)
+			}
+			if v := strings.Join(resp.Header.Values("Vary"), ", "); v != tt.want {
+				t.Errorf("Vary %q, want %q", v, tt.want)
+			}
+		})
+	}
+}

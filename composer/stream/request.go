@@ -104,9 +104,7 @@ func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *r
 	device := pod.DeviceType
 	if device == "" {
 		device = "desktop"
-		for _, v := range []struct{ header, device string }{
-			{"Cloudfront-Is-Mobile-Viewer", "mobile"}, {"Cloudfront-Is-Tablet-Viewer", "tablet"},
-		} {
+		for _, v := range podiumDevices {
 			if c.keyed(v.header) && r.Header.Get(v.header) == "true" {
 				device = v.device
 				break
@@ -130,6 +128,12 @@ func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *r
 		// Escaped: a decoded path may hold any byte, a header may not.
 		h[fetch.PodiumMountPathname] = []string{r.URL.EscapedPath()}
 	}
+}
+
+// podiumDevices are CloudFront's viewer headers podium-device-type is
+// read from, when the CDN keys on them, in order.
+var podiumDevices = []struct{ header, device string }{
+	{"Cloudfront-Is-Mobile-Viewer", "mobile"}, {"Cloudfront-Is-Tablet-Viewer", "tablet"},
 }
 
 // pageQuery is the query string every fragment of the page receives: the

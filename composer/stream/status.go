@@ -15,6 +15,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/cache"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/registry"
 )
 
 // pageStatus maps a failed required fragment to the page's status.
@@ -89,6 +90,15 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 			case name == fetch.SlotHeader:
 				// The template's, the same on every load of the page (and
 				// the fragment cache keys on it): nothing the page varies on.
+			case strings.HasPrefix(name, "Podium-"):
+				// The composer's own (no visitor's Podium header is ever
+				// forwarded), from the entry, a constant, the page's path or
+				// a header the CDN keys on: the page varies on the latter.
+				for _, src := range pw.c.podiumSources(name, s.entry) {
+					if !slices.Contains(vary, src) {
+						vary = append(vary, src)
+					}
+				}
 			case !pw.c.keyed(name):
 				private = true
 			case !slices.Contains(vary, name):
@@ -108,6 +118,32 @@ func (pw *pageWriter) cacheControl(setsCookie bool) (cc string, vary []string) {
 		return "no-store", nil
 	}
 	return fmt.Sprintf("public, max-age=0, s-maxage=%d", int(ttl/time.Second)), vary
+}
+
+// podiumSources lists the visitor's headers the Podium header name's
+// value was taken from for entry (podiumHeaders): the CDN keys on each.
+// A value from the entry, a constant or the page's path (part of every
+// cache key) comes from none.
+func (c *Composer) podiumSources(name string, entry *registry.Entry) []string {
+	if entry.Podium == nil {
+		return nil // not sent: the same absence for every visitor
+	}
+	var src []string
+	switch name {
+	case fetch.PodiumLocale:
+		if entry.Podium.Locale == "" && c.keyed("Accept-Language") {
+			src = append(src, "Accept-Language")
+		}
+	case fetch.PodiumDeviceType:
+		if entry.Podium.DeviceType == "" {
+			for _, v := range podiumDevices {
+				if c.keyed(v.header) {
+					src = append(src, v.header)
+				}
+			}
+		}
+	}
+	return src
 }
 
 // keyed reports whether the CDN keys its cache on the request header name.
