@@ -464,3 +464,35 @@ func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
 		t.Errorf("cache hits = %v", v)
 	}
 }
+
+// The fragment connection pool's figures are on /metrics: two pages of one
+// plain-http fragment, one after the other, dial one connection and reuse
+// it, and hold it idle after.
+func TestThePoolsFiguresAreMetrics(t *testing.T) {
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<b>f</b>")
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f"/>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
+	for range 2 {
+		_, body := get(t, inst.base+"/", nil)
+		if !strings.Contains(body, "<b>f</b>") {
+			t.Fatalf("page: %q", body)
+		}
+	}
+	for name, want := range map[string]float64{
+		"composer_fragment_connections_dialled_total":      1,
+		"composer_fragment_connections_reused_total":       1,
+		"composer_fragment_connections_idle":               1,
+		"composer_fragment_connections_found_closed_total": 0,
+	} {
+		if v := metricValue(t, inst.admin, name, ""); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+}

@@ -260,6 +260,7 @@ func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, hp *[]b
 		s.mu.Unlock()
 		return
 	}
+	w.dialled.Add(1)
 	pc := newWireConn(c, addr)
 	s.mu.Lock()
 	dropped := s.dropped

@@ -30,6 +30,26 @@ type HTTP struct {
 	allowed []string // host patterns; empty allows every host
 }
 
+// PoolStats is what the pool of plain-http fragment connections holds and
+// has done (https fragments go through net/http's Transport, and requests
+// carrying a visitor's own headers through connections of their own:
+// neither is counted).
+type PoolStats struct {
+	Idle        int   // connections held idle now
+	Dialled     int64 // connections dialled
+	Reused      int64 // requests sent on a pooled connection
+	FoundClosed int64 // pooled connections found closed (or with bytes nobody asked for, or idle too long) when taken, and closed
+}
+
+// PoolStats reports the pool's figures now.
+func (h *HTTP) PoolStats() PoolStats {
+	w := h.plain
+	w.mu.Lock()
+	idle := w.nidle
+	w.mu.Unlock()
+	return PoolStats{Idle: idle, Dialled: w.dialled.Load(), Reused: w.reused.Load(), FoundClosed: w.foundClosed.Load()}
+}
+
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
 var ErrHostNotAllowed = errors.New("endpoint host is not on the allow-list")
 

@@ -291,3 +291,67 @@ func TestTheSweepKeepsTheFreshAmongMoreStale(t *testing.T) {
 		t.Errorf("next sweep in %v, want about 2 s", in.Round(time.Second))
 	}
 }
+
+// The pool tells what it does (PoolStats, the composer's metrics): the
+// connections it holds idle, those it dialled, the requests that reused
+// one, and the pooled ones it found its server had closed.
+func TestThePoolCountsWhatItDoes(t *testing.T) {
+	s, opened, closed := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	h := NewHTTP()
+	defer h.Close()
+	get := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
+		defer cancel()
+		resp, err := h.Fetch(ctx, &Request{Endpoint: s.URL, Header: http.Header{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	get()
+	get()
+	if st := h.PoolStats(); st != (PoolStats{Idle: 1, Dialled: 1, Reused: 1}) {
+		t.Errorf("two requests one after the other: %+v, want one connection dialled, reused once, idle", st)
+	}
+	s.CloseClientConnections()
+	deadline := time.Now().Add(poolSafety)
+	for closed.Load() < opened.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not close its connection")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	get()
+	if st := h.PoolStats(); st != (PoolStats{Idle: 1, Dialled: 2, Reused: 1, FoundClosed: 1}) {
+		t.Errorf("after the server closed the idle connection: %+v, want it found closed, another dialled", st)
+	}
+}
+
+// A request sent ahead (Presend) that finds no pooled connection dials
+// one on a goroutine of its own: counted as any other dial.
+func TestThePoolCountsADialForARequestSentAhead(t *testing.T) {
+	s, _ := countedServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	h := NewHTTP()
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), poolSafety)
+	defer cancel()
+	req := &Request{Endpoint: s.URL, Header: http.Header{}}
+	if !h.Presend(ctx, req) {
+		t.Fatal("not sent ahead")
+	}
+	resp, err := h.Fetch(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if st := h.PoolStats(); st != (PoolStats{Idle: 1, Dialled: 1}) {
+		t.Errorf("a request sent ahead: %+v, want one connection dialled, idle after", st)
+	}
+}

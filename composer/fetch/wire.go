@@ -78,6 +78,11 @@ type wire struct {
 	strikes map[string]strike
 
 	looks atomic.Int64 // idle connections looked at before their use (get)
+
+	// What PoolStats reports: connections dialled, requests on a pooled
+	// connection, pooled connections found closed (or unusable) when
+	// taken.
+	dialled, reused, foundClosed atomic.Int64
 }
 
 // The pool keeps what a burst used: a thousand pages of five fragments
@@ -322,6 +327,7 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 		}
 		return nil, err
 	}
+	w.dialled.Add(1)
 	return newWireConn(c, addr), nil
 }
 
@@ -612,8 +618,10 @@ func (w *wire) get(addr string) *wireConn {
 		w.mu.Unlock()
 		w.looks.Add(1)
 		if now.Sub(pc.since) < wireIdleTimeout && pc.usable() {
+			w.reused.Add(1)
 			return pc
 		}
+		w.foundClosed.Add(1)
 		pc.c.Close()
 		if pc.strayByte {
 			w.strayFrom(addr) // closes the others
@@ -678,6 +686,7 @@ func (w *wire) dropIdleSince(addr string, t time.Time) {
 	}
 	w.nidle -= hi
 	w.mu.Unlock()
+	w.foundClosed.Add(int64(hi))
 	go func() {
 		for _, pc := range old {
 			pc.c.Close()
