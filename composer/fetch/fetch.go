@@ -288,6 +288,15 @@ func Headers(page http.Header, requestID string, forward []string) http.Header {
 			copyHeader(name)
 		}
 	}
+	// Sent twice by the visitor: User-Agent is no list (RFC 9110 §5.3: no
+	// sender makes two lines of it), the first goes; two Traceparents make
+	// a request with no trace context (W3C Trace Context), none goes.
+	if ua := h["User-Agent"]; len(ua) > 1 {
+		h["User-Agent"] = ua[:1:1]
+	}
+	if len(h["Traceparent"]) > 1 {
+		delete(h, "Traceparent")
+	}
 	if cs, ok := h["Cookie"]; ok {
 		h["Cookie"] = withoutOverrideCookie(cs)
 		if len(h["Cookie"]) == 0 {

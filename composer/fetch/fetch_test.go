@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,6 +41,38 @@ func TestHeaders(t *testing.T) {
 	page["Connection"] = []string{"close"}
 	if got := Headers(page, "rid", []string{"Accept-Encoding", "Connection", "Host"}); len(got["Accept-Encoding"])+len(got["Connection"])+len(got["Host"]) != 0 {
 		t.Errorf("connection and encoding headers forwarded: %v", got)
+	}
+}
+
+// A visitor's User-Agent sent twice reaches a fragment once (it is no
+// list: RFC 9110 §5.3 lets no sender make two lines of it), the first;
+// a Traceparent sent twice not at all (W3C Trace Context: a request
+// with two starts a trace of its own). Accept-Language is a list: its
+// lines go as they came.
+func TestHeadersSendSingleValuedHeadersOnce(t *testing.T) {
+	t.Parallel()
+	page := http.Header{
+		"Accept-Language": {"de", "en;q=0.5"},
+		"User-Agent":      {"first/1", "second/2"},
+		"Traceparent":     {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b8-01"},
+	}
+	want := http.Header{
+		"Accept-Language": {"de", "en;q=0.5"},
+		"User-Agent":      {"first/1"},
+		"X-Request-Id":    {"rid"},
+	}
+	if diff := cmp.Diff(want, Headers(page, "rid", nil)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// The first User-Agent dropped (a control character): the next one.
+	page["User-Agent"] = []string{"bad\x01", "next/3", "last/4"}
+	if got := Headers(page, "rid", nil)["User-Agent"]; !slices.Equal(got, []string{"next/3"}) {
+		t.Errorf("User-Agent %q, want the first valid one", got)
+	}
+	// Forwarded by an entry's list, the same.
+	page["User-Agent"] = []string{"first/1", "second/2"}
+	if got := Headers(page, "rid", []string{"User-Agent", "Traceparent"}); len(got["User-Agent"]) != 1 || got["Traceparent"] != nil {
+		t.Errorf("forwarded: %v", got)
 	}
 }
 
