@@ -92,9 +92,7 @@ func (c *Composer) fragmentHeaders(r *http.Request, p *Page, entry *registry.Ent
 func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *registry.Podium) {
 	locale := pod.Locale
 	if locale == "" && c.keyed("Accept-Language") {
-		first, _, _ := strings.Cut(r.Header.Get("Accept-Language"), ",")
-		first, _, _ = strings.Cut(first, ";")
-		if first = strings.TrimSpace(first); registry.ValidLocale(first) {
+		if first := firstLanguage(r.Header.Values("Accept-Language")); registry.ValidLocale(first) {
 			locale = first
 		}
 	}
@@ -128,6 +126,21 @@ func (c *Composer) podiumHeaders(h http.Header, r *http.Request, p *Page, pod *r
 		// Escaped: a decoded path may hold any byte, a header may not.
 		h[fetch.PodiumMountPathname] = []string{r.URL.EscapedPath()}
 	}
+}
+
+// firstLanguage is the first language Accept-Language names, across all
+// its lines (a list: lines are joined by commas), without its weight;
+// empty members are skipped, as a CDN that folds the lines drops them.
+func firstLanguage(lines []string) string {
+	for _, line := range lines {
+		for member := range strings.SplitSeq(line, ",") {
+			member, _, _ = strings.Cut(member, ";")
+			if member = strings.TrimSpace(member); member != "" {
+				return member
+			}
+		}
+	}
+	return ""
 }
 
 // podiumDevices are CloudFront's viewer headers podium-device-type is

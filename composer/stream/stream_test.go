@@ -1389,6 +1389,34 @@ func TestPodiumContextHeaders(t *testing.T) {
 	}
 }
 
+// podium-locale is the first language the visitor names, across all the
+// lines of Accept-Language: an empty first line (which a CDN folding the
+// lines into one key drops) does not turn a French visitor's page into
+// en-US under the key "fr-FR".
+func TestPodiumLocaleIsTheFirstLanguageAcrossLines(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 8)
+	e := newEnv(t)
+	e.composer.CDNKey = []string{"Accept-Language"}
+	e.register("p", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() }), Podium: &registry.Podium{}})
+	url := e.page(`<micro-frontend id=p/>`, nil)
+	for _, tt := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"", "fr-FR"}, "fr-FR"},
+		{[]string{" , ", "de;q=0.9, fr"}, "de"},
+		{[]string{"fr-FR", "de"}, "fr-FR"},
+		{[]string{"*", "de"}, "en-US"}, // not a locale: the default, as for one line
+		{[]string{"", ""}, "en-US"},
+	} {
+		get(t, url, http.Header{"Accept-Language": tt.lines})
+		if h := <-got; h.Get("Podium-Locale") != tt.want {
+			t.Errorf("Accept-Language %q: podium-locale %q, want %q", tt.lines, h.Get("Podium-Locale"), tt.want)
+		}
+	}
+}
+
 // The flush delay counts from the first byte not yet flushed: a fragment
 // whose chunks keep coming, each sooner than the delay, still reaches the
 // browser within about the delay, not only at its end.
