@@ -451,3 +451,56 @@ func TestDemoCartAndReviewsFallback(t *testing.T) {
 		t.Errorf("the reviews fallback has no heading: %q", fallback)
 	}
 }
+
+// A visitor who leaves while a required fragment's body streams cuts a
+// page that must not end as if whole: it is aborted. That abort is the
+// visitor's doing, as an optional fragment's cut is: the request line is
+// information with client_gone, not a warning (old code: "request
+// aborted" at WARN for every visitor who left such a page).
+func TestAVisitorLeavingARequiredFragmentIsNoWarning(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	frag := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<p>first half</p>")
+		w.(http.Flusher).Flush()
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}))
+	defer frag.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f" errorbehaviour="error"/><p>after</p>`)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
+	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_LOG_LEVEL": "debug"})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(inst.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), "first half") {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("read %q: %v", got.String(), err)
+		}
+		got.Write(buf[:n])
+	}
+	conn.Close()
+	eventually(t, "the page's request line", func() bool {
+		return strings.Contains(inst.logs.String(), `"path":"/"`) && strings.Contains(inst.logs.String(), `"status":200`)
+	})
+	logs := inst.logs.String()
+	for _, line := range jsonLines(t, logs) {
+		if line["path"] == "/" && (line["msg"] == "request" || line["msg"] == "request aborted") {
+			if line["level"] != "INFO" || line["client_gone"] != true {
+				t.Errorf("the request line of a page its visitor left: %v", line)
+			}
+			return
+		}
+	}
+	t.Errorf("no request line for the page:\n%s", logs)
+}

@@ -220,11 +220,17 @@ func (rec *requestRecord) end() {
 	// Levels: a 5xx answer (a required fragment failed, nothing
 	// loaded yet, shedding) or an aborted one, warn; the probes,
 	// debug; the rest, info. A client that went away before the
-	// end is said so (client_gone), whatever the status.
+	// end is said so (client_gone), whatever the status; an abort it
+	// caused (a page cut as its visitor left) is information, as any
+	// page a visitor leaves.
 	level := slog.LevelInfo
 	msg := "request"
+	gone := sw.failed || r.Context().Err() != nil
 	if rec.aborted {
-		level, msg = slog.LevelWarn, "request aborted"
+		msg = "request aborted"
+		if !gone {
+			level = slog.LevelWarn
+		}
 	}
 	if status >= 500 {
 		level = slog.LevelWarn
@@ -240,7 +246,7 @@ func (rec *requestRecord) end() {
 		slog.Int64("bytes", sw.bytes),
 		slog.Float64("duration_ms", float64(time.Since(rec.start).Microseconds())/1000),
 	}
-	if sw.failed || r.Context().Err() != nil {
+	if gone {
 		attrs = append(attrs, slog.Bool("client_gone", true))
 	}
 	s.log.LogAttrs(r.Context(), level, msg, attrs...)
