@@ -469,12 +469,9 @@ func TestAVisitorLeavingARequiredFragmentIsNoWarning(t *testing.T) {
 		}
 	}))
 	defer frag.Close()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
-	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f" errorbehaviour="error"/><p>after</p>`)
-	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile, "COMPOSER_LOG_LEVEL": "debug"})
+	env := onePageSite(t, `<p>before</p><micro-frontend id="f" errorbehaviour="error"/><p>after</p>`, frag.URL)
+	env["COMPOSER_LOG_LEVEL"] = "debug"
+	inst := start(t, env)
 	conn, err := net.Dial("tcp", strings.TrimPrefix(inst.base, "http://"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,12 +22,7 @@ func TestMalformedCacheControlIsNeverShared(t *testing.T) {
 		fmt.Fprintf(w, "<b>basket of visitor %d</b>", n)
 	}))
 	defer frag.Close()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
-	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f"/>`)
-	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
+	inst := start(t, onePageSite(t, `<p>before</p><micro-frontend id="f"/>`, frag.URL))
 	for visitor := 1; visitor <= 3; visitor++ {
 		resp, err := http.Get(inst.base + "/")
 		if err != nil {

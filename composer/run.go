@@ -151,7 +151,7 @@ func newComposer(ctx context.Context, cfg *settings.Config, getenv func(string) 
 		tracer = tp.Tracer("github.com/ssr-mfe/composer")
 	}
 	pageMetrics := server.NewMetrics(metrics)
-	poolMetrics(metrics, httpFetch)
+	server.PoolMetrics(metrics, httpFetch.PoolStats)
 	var transport fetch.Transport = &fetch.Mux{
 		HTTP:          httpFetch,
 		Lambda:        fetch.NewLambda(clients.Lambda),
@@ -289,23 +289,4 @@ func compressorBytes(n int64) int64 {
 		return -1
 	}
 	return n
-}
-
-// poolMetrics registers the plain-http fragment connection pool's figures,
-// read at each scrape.
-func poolMetrics(reg prometheus.Registerer, h *fetch.HTTP) {
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "composer_fragment_connections_idle", Help: "Plain-http fragment connections held idle in the pool.",
-		}, func() float64 { return float64(h.PoolStats().Idle) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "composer_fragment_connections_dialled_total", Help: "Plain-http fragment connections dialled.",
-		}, func() float64 { return float64(h.PoolStats().Dialled) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "composer_fragment_connections_reused_total", Help: "Fragment requests sent on a pooled plain-http connection.",
-		}, func() float64 { return float64(h.PoolStats().Reused) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "composer_fragment_connections_found_closed_total", Help: "Pooled plain-http fragment connections found closed by their server (or unusable) when looked at, and closed.",
-		}, func() float64 { return float64(h.PoolStats().FoundClosed) }),
-	)
 }

@@ -436,13 +436,8 @@ func TestPageBecomesCacheableOnceItsFragmentsAreCached(t *testing.T) {
 		fmt.Fprint(w, "<b>cached</b>")
 	}))
 	defer frag.Close()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
 	// Bytes before the fragment: the header goes out with them.
-	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f"/>`)
-	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
+	inst := start(t, onePageSite(t, `<p>before</p><micro-frontend id="f"/>`, frag.URL))
 	ccOf := func() string {
 		resp, err := http.Get(inst.base + "/")
 		if err != nil {
@@ -473,12 +468,7 @@ func TestThePoolsFiguresAreMetrics(t *testing.T) {
 		fmt.Fprint(w, "<b>f</b>")
 	}))
 	defer frag.Close()
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
-	writeFile(t, filepath.Join(dir, "p.html"), `<p>before</p><micro-frontend id="f"/>`)
-	regFile := filepath.Join(t.TempDir(), "registry.json")
-	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, frag.URL))
-	inst := start(t, map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile})
+	inst := start(t, onePageSite(t, `<p>before</p><micro-frontend id="f"/>`, frag.URL))
 	for range 2 {
 		_, body := get(t, inst.base+"/", nil)
 		if !strings.Contains(body, "<b>f</b>") {
@@ -495,4 +485,16 @@ func TestThePoolsFiguresAreMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, v, want)
 		}
 	}
+}
+
+// onePageSite is the environment of a composer serving one page, "/",
+// from the template page, whose fragment "f" is at fragURL.
+func onePageSite(t *testing.T, page, fragURL string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "routes.json"), `{"/": "p.html"}`)
+	writeFile(t, filepath.Join(dir, "p.html"), page)
+	regFile := filepath.Join(t.TempDir(), "registry.json")
+	writeFile(t, regFile, fmt.Sprintf(`{"f": %q}`, fragURL))
+	return map[string]string{"COMPOSER_TEMPLATES": dir, "COMPOSER_REGISTRY": regFile}
 }

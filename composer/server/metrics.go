@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
 // Metrics are the composer's Prometheus series for pages and fragments. It
@@ -87,5 +88,31 @@ func (m *Metrics) page(r *http.Request, status int, start, firstByte time.Time) 
 	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	if !firstByte.IsZero() {
 		m.ttfb.WithLabelValues(route).Observe(firstByte.Sub(start).Seconds())
+	}
+}
+
+// PoolMetrics registers the plain-http fragment connection pool's figures
+// with reg, read from stats at each scrape.
+func PoolMetrics(reg prometheus.Registerer, stats func() fetch.PoolStats) {
+	for _, m := range []struct {
+		name, help string
+		counter    bool
+		value      func(fetch.PoolStats) float64
+	}{
+		{"composer_fragment_connections_idle", "Plain-http fragment connections held idle in the pool.", false,
+			func(s fetch.PoolStats) float64 { return float64(s.Idle) }},
+		{"composer_fragment_connections_dialled_total", "Plain-http fragment connections dialled.", true,
+			func(s fetch.PoolStats) float64 { return float64(s.Dialled) }},
+		{"composer_fragment_connections_reused_total", "Fragment requests sent on a pooled plain-http connection.", true,
+			func(s fetch.PoolStats) float64 { return float64(s.Reused) }},
+		{"composer_fragment_connections_found_closed_total", "Pooled plain-http fragment connections found closed by their server (or unusable) when looked at, and closed.", true,
+			func(s fetch.PoolStats) float64 { return float64(s.FoundClosed) }},
+	} {
+		read := func() float64 { return m.value(stats()) }
+		if m.counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: m.name, Help: m.help}, read))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: m.name, Help: m.help}, read))
+		}
 	}
 }
