@@ -754,8 +754,10 @@ func (w *wire) keeps(addr string) bool {
 
 // put gives pc back to the pool, or closes it when the pool is full.
 func (w *wire) put(pc *wireConn) {
-	pc.since = time.Now()
 	w.mu.Lock()
+	// Taken under the lock: the list stays in the order of its
+	// connections' idleness, which the sweep and dropIdleSince rely on.
+	pc.since = time.Now()
 	if w.nidle >= wireMaxIdle || len(w.idle[pc.addr]) >= wireMaxIdlePerHost || !w.keeps(pc.addr) {
 		w.mu.Unlock()
 		pc.c.Close()
