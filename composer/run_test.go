@@ -480,6 +480,7 @@ func TestThePoolsFiguresAreMetrics(t *testing.T) {
 		"composer_fragment_connections_reused_total":       1,
 		"composer_fragment_connections_idle":               1,
 		"composer_fragment_connections_found_closed_total": 0,
+		"composer_fragment_dials_waited_total":             0,
 	} {
 		if v := metricValue(t, inst.admin, name, ""); v != want {
 			t.Errorf("%s = %v, want %v", name, v, want)

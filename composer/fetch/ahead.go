@@ -240,12 +240,12 @@ func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bo
 		}
 	}
 	s.ready = make(chan struct{})
-	go w.dialAhead(ctx, s, t.addr, hp)
+	w.goDial(t.addr, func() { w.dialAhead(ctx, s, t.addr, hp) })
 	return s
 }
 
-// dialAhead dials addr and writes the head for s, on a goroutine of its
-// own that ends with them (as connect's: the dial's deep stack is not
+// dialAhead dials addr and writes the head for s, on a goroutine other
+// than the page's (goDial; as connect's: the dial's deep stack is not
 // kept).
 func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, hp *[]byte) {
 	defer close(s.ready)

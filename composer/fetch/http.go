@@ -39,6 +39,7 @@ type PoolStats struct {
 	Dialled     int64 // connections dialled
 	Reused      int64 // requests sent on a pooled connection
 	FoundClosed int64 // pooled connections found closed (or with bytes nobody asked for, or idle too long) when taken, and closed
+	DialsWaited int64 // dials that waited for one of their address's dials in flight to end (wireDialsPerAddr)
 }
 
 // PoolStats reports the pool's figures now.
@@ -47,7 +48,7 @@ func (h *HTTP) PoolStats() PoolStats {
 	w.mu.Lock()
 	idle := w.nidle
 	w.mu.Unlock()
-	return PoolStats{Idle: idle, Dialled: w.dialled.Load(), Reused: w.reused.Load(), FoundClosed: w.foundClosed.Load()}
+	return PoolStats{Idle: idle, Dialled: w.dialled.Load(), Reused: w.reused.Load(), FoundClosed: w.foundClosed.Load(), DialsWaited: w.dialsWaited.Load()}
 }
 
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.

@@ -83,6 +83,12 @@ type wire struct {
 	// connection, pooled connections found closed (or unusable) when
 	// taken.
 	dialled, reused, foundClosed atomic.Int64
+	// dialsWaited counts the dials that waited their turn (goDial).
+	dialsWaited atomic.Int64
+
+	// The dials in flight and waiting, by address (dials.go).
+	dialMu sync.Mutex
+	dials  map[string]*dialLine
 }
 
 // The pool keeps what a burst used: a thousand pages of five fragments
@@ -307,18 +313,18 @@ func (w *wire) roundTrip(ctx context.Context, t *target, req *Request, personal 
 	}
 }
 
-// connect dials addr, on a goroutine of its own that ends with the dial:
+// connect dials addr, on a goroutine other than the caller's (goDial):
 // dialling goes deep into the net package, and a goroutine's stack keeps
 // the size it grew to, so the fetching goroutine would wait for its answer
 // on 8 KiB instead of 4 (five thousand of them at a thousand pages;
-// stack_test.go). A goroutine and a channel a dial; a pooled connection
+// stack_test.go). A closure and a channel a dial; a pooled connection
 // dials once.
 func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 	ch := make(chan dialed, 1)
-	go func() {
+	w.goDial(addr, func() {
 		c, err := w.dial(ctx, "tcp", addr)
 		ch <- dialed{c, err}
-	}()
+	})
 	d := <-ch
 	c, err := d.c, d.err
 	if err != nil {

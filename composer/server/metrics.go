@@ -107,6 +107,8 @@ func PoolMetrics(reg prometheus.Registerer, stats func() fetch.PoolStats) {
 			func(s fetch.PoolStats) float64 { return float64(s.Reused) }},
 		{"composer_fragment_connections_found_closed_total", "Pooled plain-http fragment connections found closed by their server (or unusable) when looked at, and closed.", true,
 			func(s fetch.PoolStats) float64 { return float64(s.FoundClosed) }},
+		{"composer_fragment_dials_waited_total", "Plain-http fragment dials that waited for one of the 64 dials in flight to their address to end.", true,
+			func(s fetch.PoolStats) float64 { return float64(s.DialsWaited) }},
 	} {
 		read := func() float64 { return m.value(stats()) }
 		if m.counter {
