@@ -239,17 +239,21 @@ func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bo
 			return s
 		}
 	}
+	// A dial may wait its turn (goDial), and a burst's heads would all go
+	// back to the pool together, to be kept through the next collection:
+	// the dial holds the head's own bytes (a few hundred), not the buffer.
+	head = append([]byte(nil), head...)
+	heads.Put(hp)
 	s.ready = make(chan struct{})
-	w.goDial(t.addr, func() { w.dialAhead(ctx, s, t.addr, hp) })
+	w.goDial(t.addr, func() { w.dialAhead(ctx, s, t.addr, head) })
 	return s
 }
 
 // dialAhead dials addr and writes the head for s, on a goroutine other
 // than the page's (goDial; as connect's: the dial's deep stack is not
 // kept).
-func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, hp *[]byte) {
+func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, head []byte) {
 	defer close(s.ready)
-	defer heads.Put(hp)
 	c, err := w.dial(ctx, "tcp", addr)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
@@ -276,7 +280,7 @@ func (w *wire) dialAhead(ctx context.Context, s *sentAhead, addr string, hp *[]b
 		return
 	}
 	pc.enableStamps()
-	_, err = c.Write(*hp)
+	_, err = c.Write(head)
 	s.mu.Lock()
 	s.err, s.done = err, true
 	s.mu.Unlock()

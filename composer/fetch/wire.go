@@ -231,7 +231,11 @@ var readers = sync.Pool{New: func() any { readersMade.Add(1); return bufio.NewRe
 // of requests waiting for their answers holds).
 var readersMade atomic.Int64
 
-var heads = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+var heads = sync.Pool{New: func() any { headsMade.Add(1); b := make([]byte, 0, 1<<10); return &b }}
+
+// headsMade counts the head buffers made (for a test: what requests
+// waiting for their dials hold).
+var headsMade atomic.Int64
 
 // errRetry marks a failure on a reused connection before any byte of the
 // answer: the request is sent again on a new one.
