@@ -166,4 +166,28 @@ func TestDialsStuckOnOneAddressHoldNoneToAnother(t *testing.T) {
 	if _, _, err := fetchAll(lctx, h, req); err == nil {
 		t.Error("a request whose context ended while its dial waited was answered")
 	}
+	// A Fetch whose dial waits its turn ends with its deadline, not when
+	// a line comes free (here never): sent ahead or not, a visitor's own
+	// connection or not.
+	for _, personal := range []bool{false, true} {
+		header := http.Header{"X-Request-Id": {"deadline"}}
+		if personal {
+			header.Set("Authorization", "a visitor's own")
+		}
+		dctx, dcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := fetchAll(dctx, h, &Request{Endpoint: stuck.URL + "/deadline", Header: header})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("personal %v: answered by a server that takes no connections", personal)
+			}
+		case <-time.After(5 * time.Second): // a bound, not a claim
+			t.Errorf("personal %v: a Fetch with 50 ms to live waited 5 s for its turn to dial", personal)
+		}
+		dcancel()
+	}
 }

@@ -321,15 +321,39 @@ func (w *wire) roundTrip(ctx context.Context, t *target, req *Request, personal 
 // dialling goes deep into the net package, and a goroutine's stack keeps
 // the size it grew to, so the fetching goroutine would wait for its answer
 // on 8 KiB instead of 4 (five thousand of them at a thousand pages;
-// stack_test.go). A closure and a channel a dial; a pooled connection
-// dials once.
+// stack_test.go). A dial waiting its turn is waited for until ctx ends,
+// no longer: once the caller has gone, the dial, when it runs, closes what
+// it dialled. A closure and a channel a dial; a pooled connection dials
+// once.
 func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
-	ch := make(chan dialed, 1)
+	d := &dialed{ready: make(chan struct{})}
 	w.goDial(addr, func() {
 		c, err := w.dial(ctx, "tcp", addr)
-		ch <- dialed{c, err}
+		d.mu.Lock()
+		gone := d.gone
+		if !gone {
+			d.c, d.err = c, err
+			close(d.ready)
+		}
+		d.mu.Unlock()
+		if gone && c != nil {
+			c.Close()
+		}
 	})
-	d := <-ch
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		d.mu.Lock()
+		select {
+		case <-d.ready: // dialled meanwhile: taken as if first
+		default:
+			d.gone = true
+		}
+		d.mu.Unlock()
+		if d.gone {
+			return nil, context.Cause(ctx)
+		}
+	}
 	c, err := d.c, d.err
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
@@ -341,9 +365,13 @@ func (w *wire) connect(ctx context.Context, addr string) (*wireConn, error) {
 	return newWireConn(c, addr), nil
 }
 
+// dialed is a dial's outcome, handed from goDial's goroutine to connect.
 type dialed struct {
-	c   net.Conn
-	err error
+	ready chan struct{} // closed once c and err are set
+	mu    sync.Mutex
+	gone  bool // connect returned without it: the dial closes what it dialled
+	c     net.Conn
+	err   error
 }
 
 // cancel ends a blocked read or write on the connection at once.
