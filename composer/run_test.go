@@ -481,6 +481,7 @@ func TestThePoolsFiguresAreMetrics(t *testing.T) {
 		"composer_fragment_connections_idle":               1,
 		"composer_fragment_connections_found_closed_total": 0,
 		"composer_fragment_dials_waited_total":             0,
+		"composer_fragment_dials_late_total":               0,
 	} {
 		if v := metricValue(t, inst.admin, name, ""); v != want {
 			t.Errorf("%s = %v, want %v", name, v, want)

@@ -221,7 +221,7 @@ func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bo
 	head, err := appendHead((*hp)[:0], t, req, personal)
 	*hp = head
 	if err != nil {
-		heads.Put(hp)
+		putHead(hp)
 		return nil
 	}
 	s := &sentAhead{}
@@ -235,7 +235,7 @@ func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bo
 			} else if len(rest) > 0 {
 				s.rest = append([]byte(nil), rest...)
 			}
-			heads.Put(hp)
+			putHead(hp)
 			return s
 		}
 	}
@@ -243,7 +243,7 @@ func (w *wire) presend(ctx context.Context, t *target, req *Request, personal bo
 	// back to the pool together, to be kept through the next collection:
 	// the dial holds the head's own bytes (a few hundred), not the buffer.
 	head = append([]byte(nil), head...)
-	heads.Put(hp)
+	putHead(hp)
 	s.ready = make(chan struct{})
 	w.goDial(t.addr, func() { w.dialAhead(ctx, s, t.addr, head) })
 	return s

@@ -1,5 +1,7 @@
 package fetch
 
+import "time"
+
 // A dial runs on a goroutine of its own (connect, dialAhead: dialling goes
 // deep into the net package, and the fetching goroutine's stack would keep
 // that depth), and a goroutine waiting in connect holds its stack, 4 to 8
@@ -21,13 +23,32 @@ package fetch
 // 64 at once is far more than a loopback or in-VPC connect needs (tens of
 // microseconds to a millisecond each: tens of thousands of dials a second
 // to one address); a burst's rate is set by the machine, not by this.
-const wireDialsPerAddr = 64
+//
+// A dial waits for a line at most wireDialWait, then dials on a goroutine
+// of its own as if there were no bound: a server that never completes a
+// connection holds each line for the dialler's whole timeout (2 s), and
+// the dials behind would otherwise wait 2 s, 4 s, ... past their
+// fragments' deadlines, where each would fail at 2 s without the bound.
+// A server slow to take connections costs a page at most wireDialWait
+// more; a burst against a healthy one is still bounded (its dials end
+// long before).
+const (
+	wireDialsPerAddr = 64
+	wireDialWait     = 100 * time.Millisecond
+)
 
-// dialLine is one address's dials: how many goroutines are dialling, and
-// the dials waiting their turn.
+// dialLine is one address's dials: how many goroutines are dialling, the
+// dials waiting their turn (the oldest first), and the timer that starts
+// the ones that waited wireDialWait.
 type dialLine struct {
 	running int
-	queue   []func()
+	queue   []queuedDial
+	timer   *time.Timer // set while the queue is not empty
+}
+
+type queuedDial struct {
+	dial  func()
+	since time.Time
 }
 
 // goDial runs dial on a goroutine of its own, or queues it behind addr's
@@ -43,7 +64,10 @@ func (w *wire) goDial(addr string, dial func()) {
 		w.dials[addr] = l
 	}
 	if l.running >= wireDialsPerAddr {
-		l.queue = append(l.queue, dial)
+		l.queue = append(l.queue, queuedDial{dial, time.Now()})
+		if l.timer == nil {
+			l.timer = time.AfterFunc(w.dialWait, func() { w.overdue(addr, l) })
+		}
 		w.dialMu.Unlock()
 		w.dialsWaited.Add(1)
 		return
@@ -61,15 +85,43 @@ func (w *wire) runDials(addr string, l *dialLine, dial func()) {
 		w.dialMu.Lock()
 		if len(l.queue) == 0 {
 			l.running--
-			if l.running == 0 {
+			if l.running == 0 && w.dials[addr] == l {
 				delete(w.dials, addr)
 			}
 			w.dialMu.Unlock()
 			return
 		}
-		dial = l.queue[0]
-		l.queue[0] = nil
+		dial = l.queue[0].dial
+		l.queue[0] = queuedDial{}
 		l.queue = l.queue[1:]
 		w.dialMu.Unlock()
+	}
+}
+
+// overdue starts the dials of l that waited wireDialWait, each on a
+// goroutine of its own (which, done, goes on with the queue as the
+// others do), and sets the timer again for the oldest left.
+func (w *wire) overdue(addr string, l *dialLine) {
+	now := time.Now()
+	w.dialMu.Lock()
+	n := 0
+	for n < len(l.queue) && now.Sub(l.queue[n].since) >= w.dialWait {
+		n++
+	}
+	late := make([]func(), n)
+	for i := range late {
+		late[i] = l.queue[i].dial
+		l.queue[i] = queuedDial{}
+	}
+	l.queue = l.queue[n:]
+	l.running += n
+	l.timer = nil
+	if len(l.queue) > 0 {
+		l.timer = time.AfterFunc(w.dialWait-now.Sub(l.queue[0].since), func() { w.overdue(addr, l) })
+	}
+	w.dialMu.Unlock()
+	w.dialsLate.Add(int64(n))
+	for _, dial := range late {
+		go w.runDials(addr, l, dial)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,6 +68,7 @@ func TestABurstOfDialsToOneAddressIsBounded(t *testing.T) {
 	g := &gatedDials{gated: map[string]bool{addr: true}, release: make(chan struct{})}
 	h := newHTTP(nil, g.dial)
 	defer h.Close()
+	h.plain.dialWait = time.Minute // these dials are held for the test, not slow
 	ctx := bounded(t)
 	runtime.GC()
 	runtime.GC() // the pool of head buffers is empty: a buffer taken is a buffer made
@@ -189,5 +191,59 @@ func TestDialsStuckOnOneAddressHoldNoneToAnother(t *testing.T) {
 			t.Errorf("personal %v: a Fetch with 50 ms to live waited 5 s for its turn to dial", personal)
 		}
 		dcancel()
+	}
+}
+
+// A dial waits for a line at most wireDialWait: past it, it dials on a
+// goroutine of its own. A fragment server that never completes a
+// connection holds each of its lines for the dialler's whole timeout (2
+// s): without the limit, the 65th page's fragment waited 2 s for a line,
+// the 129th 4 s, and the rest their whole deadline, where every one of
+// them used to fail at 2 s (found by an outside attack: 300 pages at once,
+// one fragment on a server that took no connections).
+func TestADialWaitsForALineOnlyBriefly(t *testing.T) {
+	_, addr := answering(t)
+	g := &gatedDials{gated: map[string]bool{addr: true}, release: make(chan struct{})}
+	defer close(g.release)
+	h := newHTTP(nil, g.dial)
+	defer h.Close()
+	ctx := bounded(t)
+	const n = 2 * wireDialsPerAddr
+	h.plain.dialWait = wireDialWait
+	for i := range n {
+		h.Presend(ctx, &Request{Endpoint: fmt.Sprintf("http://%s/stuck/%d", addr, i), Header: http.Header{"X-Request-Id": {"stuck"}}})
+	}
+	// No line comes free; every dial begins all the same.
+	for end := time.Now().Add(5 * time.Second); g.waiting.Load() < n; time.Sleep(time.Millisecond) { // a bound, not a claim
+		if time.Now().After(end) {
+			t.Fatalf("%d of %d dials began with every line held, want all once they waited %v", g.waiting.Load(), n, wireDialWait)
+		}
+	}
+	if s := h.PoolStats(); s.DialsWaited != n-wireDialsPerAddr || s.DialsLate != n-wireDialsPerAddr {
+		t.Errorf("dials waited %d, late %d; want %d each", s.DialsWaited, s.DialsLate, n-wireDialsPerAddr)
+	}
+}
+
+// A head buffer grown past 4 KB (a visitor's cookies forwarded, tens of
+// kilobytes) is not pooled: the pool would keep it, and hand a request of
+// a few hundred bytes a buffer of sixty.
+func TestAHugeHeadsBufferIsNotPooled(t *testing.T) {
+	s, _ := answering(t)
+	h := NewHTTP()
+	defer h.Close()
+	ctx := bounded(t)
+	runtime.GC()
+	runtime.GC() // the pool is empty: a buffer taken is a buffer made
+	made := headsMade.Load()
+	big := &Request{Endpoint: s.URL + "/big", Header: http.Header{"X-Request-Id": {"big"}, "X-Big": {strings.Repeat("x", 60<<10)}}}
+	if status, _, err := fetchAll(ctx, h, big); err != nil || status != 200 {
+		t.Fatalf("big head: %d %v", status, err)
+	}
+	small := &Request{Endpoint: s.URL + "/small", Header: http.Header{"X-Request-Id": {"small"}}}
+	if status, _, err := fetchAll(ctx, h, small); err != nil || status != 200 {
+		t.Fatalf("small head: %d %v", status, err)
+	}
+	if got := headsMade.Load() - made; got != 2 {
+		t.Errorf("%d head buffers made for a huge head and then a small one, want 2 (the huge one's not kept)", got)
 	}
 }

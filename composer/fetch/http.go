@@ -40,6 +40,7 @@ type PoolStats struct {
 	Reused      int64 // requests sent on a pooled connection
 	FoundClosed int64 // pooled connections found closed (or with bytes nobody asked for, or idle too long) when taken, and closed
 	DialsWaited int64 // dials that waited for one of their address's dials in flight to end (wireDialsPerAddr)
+	DialsLate   int64 // of those, the dials that waited wireDialWait and went ahead on their own
 }
 
 // PoolStats reports the pool's figures now.
@@ -48,7 +49,7 @@ func (h *HTTP) PoolStats() PoolStats {
 	w.mu.Lock()
 	idle := w.nidle
 	w.mu.Unlock()
-	return PoolStats{Idle: idle, Dialled: w.dialled.Load(), Reused: w.reused.Load(), FoundClosed: w.foundClosed.Load(), DialsWaited: w.dialsWaited.Load()}
+	return PoolStats{Idle: idle, Dialled: w.dialled.Load(), Reused: w.reused.Load(), FoundClosed: w.foundClosed.Load(), DialsWaited: w.dialsWaited.Load(), DialsLate: w.dialsLate.Load()}
 }
 
 // ErrHostNotAllowed is an endpoint whose host is not on the allow-list.
@@ -144,7 +145,7 @@ func newHTTP(proxy func(*http.Request) (*url.URL, error), dial func(ctx context.
 	}
 	own := t.Clone()
 	own.DisableKeepAlives = true
-	return &HTTP{plain: &wire{dial: dial}, transport: t, own: own}
+	return &HTTP{plain: &wire{dial: dial, dialWait: wireDialWait}, transport: t, own: own}
 }
 
 // httpsProxyFromEnvironment applies HTTPS_PROXY (and NO_PROXY) to https

@@ -83,12 +83,16 @@ type wire struct {
 	// connection, pooled connections found closed (or unusable) when
 	// taken.
 	dialled, reused, foundClosed atomic.Int64
-	// dialsWaited counts the dials that waited their turn (goDial).
-	dialsWaited atomic.Int64
+	// dialsWaited counts the dials that waited their turn (goDial);
+	// dialsLate, those of them that waited wireDialWait and went ahead on
+	// goroutines of their own (overdue).
+	dialsWaited, dialsLate atomic.Int64
 
-	// The dials in flight and waiting, by address (dials.go).
-	dialMu sync.Mutex
-	dials  map[string]*dialLine
+	// The dials in flight and waiting, by address, and how long one waits
+	// for a line (dials.go; wireDialWait).
+	dialMu   sync.Mutex
+	dials    map[string]*dialLine
+	dialWait time.Duration
 }
 
 // The pool keeps what a burst used: a thousand pages of five fragments
@@ -233,6 +237,15 @@ var readersMade atomic.Int64
 
 var heads = sync.Pool{New: func() any { headsMade.Add(1); b := make([]byte, 0, 1<<10); return &b }}
 
+// putHead gives a head buffer back to the pool, unless it grew past 4
+// KB (a visitor's cookies forwarded, tens of kilobytes): the pool would
+// keep it, and hand requests of a few hundred bytes a buffer of sixty.
+func putHead(hp *[]byte) {
+	if cap(*hp) <= 4<<10 {
+		heads.Put(hp)
+	}
+}
+
 // headsMade counts the head buffers made (for a test: what requests
 // waiting for their dials hold).
 var headsMade atomic.Int64
@@ -289,7 +302,7 @@ func (w *wire) roundTrip(ctx context.Context, t *target, req *Request, personal 
 		}
 	}
 	hp := heads.Get().(*[]byte)
-	defer heads.Put(hp)
+	defer putHead(hp)
 	head, err := appendHead((*hp)[:0], t, req, personal)
 	*hp = head
 	if err != nil {
