@@ -24,17 +24,19 @@ import "time"
 // microseconds to a millisecond each: tens of thousands of dials a second
 // to one address); a burst's rate is set by the machine, not by this.
 //
-// A dial waits for a line at most wireDialWait, then dials on a goroutine
-// of its own as if there were no bound: a server that never completes a
-// connection holds each line for the dialler's whole timeout (2 s), and
-// the dials behind would otherwise wait 2 s, 4 s, ... past their
-// fragments' deadlines, where each would fail at 2 s without the bound.
-// A server slow to take connections costs a page at most wireDialWait
-// more; a burst against a healthy one is still bounded (its dials end
-// long before).
+// A dial that waited wireDialWait while none of its address's dials
+// ended, or wireDialWaitMost in any case, dials on a goroutine of its own
+// as if there were no bound: a server that never completes a connection
+// holds each line for the dialler's whole timeout (2 s), and the dials
+// behind would otherwise wait 2 s, 4 s, ... past their fragments'
+// deadlines, where each would fail at 2 s without the bound. A burst
+// against a healthy server on a machine short of CPU keeps ending dials,
+// and keeps its bound (its dials waited up to a few hundred milliseconds
+// for the CPU, in line or not).
 const (
 	wireDialsPerAddr = 64
 	wireDialWait     = 100 * time.Millisecond
+	wireDialWaitMost = time.Second
 )
 
 // dialLine is one address's dials: how many goroutines are dialling, the
@@ -44,6 +46,9 @@ type dialLine struct {
 	running int
 	queue   []queuedDial
 	timer   *time.Timer // set while the queue is not empty
+	// ended counts the dials that ended; endedAtTimer, what it was when
+	// timer was set.
+	ended, endedAtTimer uint64
 }
 
 type queuedDial struct {
@@ -66,6 +71,7 @@ func (w *wire) goDial(addr string, dial func()) {
 	if l.running >= wireDialsPerAddr {
 		l.queue = append(l.queue, queuedDial{dial, time.Now()})
 		if l.timer == nil {
+			l.endedAtTimer = l.ended
 			l.timer = time.AfterFunc(w.dialWait, func() { w.overdue(addr, l) })
 		}
 		w.dialMu.Unlock()
@@ -83,6 +89,7 @@ func (w *wire) runDials(addr string, l *dialLine, dial func()) {
 	for {
 		dial()
 		w.dialMu.Lock()
+		l.ended++
 		if len(l.queue) == 0 {
 			l.running--
 			if l.running == 0 && w.dials[addr] == l {
@@ -98,14 +105,20 @@ func (w *wire) runDials(addr string, l *dialLine, dial func()) {
 	}
 }
 
-// overdue starts the dials of l that waited wireDialWait, each on a
-// goroutine of its own (which, done, goes on with the queue as the
-// others do), and sets the timer again for the oldest left.
+// overdue starts the dials of l that waited too long (wireDialWait with
+// no dial of the address ended since the timer was set, or
+// wireDialWaitMost), each on a goroutine of its own (which, done, goes on
+// with the queue as the others do), and sets the timer again: it looks
+// every wireDialWait while dials wait.
 func (w *wire) overdue(addr string, l *dialLine) {
 	now := time.Now()
 	w.dialMu.Lock()
+	wait := w.dialWait
+	if l.ended != l.endedAtTimer {
+		wait = max(wait, wireDialWaitMost)
+	}
 	n := 0
-	for n < len(l.queue) && now.Sub(l.queue[n].since) >= w.dialWait {
+	for n < len(l.queue) && now.Sub(l.queue[n].since) >= wait {
 		n++
 	}
 	late := make([]func(), n)
@@ -117,7 +130,8 @@ func (w *wire) overdue(addr string, l *dialLine) {
 	l.running += n
 	l.timer = nil
 	if len(l.queue) > 0 {
-		l.timer = time.AfterFunc(w.dialWait-now.Sub(l.queue[0].since), func() { w.overdue(addr, l) })
+		l.endedAtTimer = l.ended
+		l.timer = time.AfterFunc(w.dialWait, func() { w.overdue(addr, l) })
 	}
 	w.dialMu.Unlock()
 	w.dialsLate.Add(int64(n))

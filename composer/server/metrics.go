@@ -109,7 +109,7 @@ func PoolMetrics(reg prometheus.Registerer, stats func() fetch.PoolStats) {
 			func(s fetch.PoolStats) float64 { return float64(s.FoundClosed) }},
 		{"composer_fragment_dials_waited_total", "Plain-http fragment dials that waited for one of the 64 dials in flight to their address to end.", true,
 			func(s fetch.PoolStats) float64 { return float64(s.DialsWaited) }},
-		{"composer_fragment_dials_late_total", "Plain-http fragment dials that waited 100 ms for one of the 64 dials in flight to their address, and then dialled on their own.", true,
+		{"composer_fragment_dials_late_total", "Plain-http fragment dials that waited for one of the 64 dials in flight to their address (100 ms with none ended, or 1 s), and then dialled on their own.", true,
 			func(s fetch.PoolStats) float64 { return float64(s.DialsLate) }},
 	} {
 		read := func() float64 { return m.value(stats()) }
