@@ -25,6 +25,7 @@ import (
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/hedge"
 	"github.com/ssr-mfe/composer/composer/internal/gather"
+	"github.com/ssr-mfe/composer/composer/internal/gcpace"
 	"github.com/ssr-mfe/composer/composer/registry"
 	"github.com/ssr-mfe/composer/composer/server"
 	"github.com/ssr-mfe/composer/composer/settings"
@@ -77,6 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 //     refreshes the sources until ctx is done, then shuts down
 func serve(ctx context.Context, cfg *settings.Config, getenv func(string) string, stderr io.Writer) error {
 	log := settings.NewLogger(cfg, stderr)
+	defer gcpace.Start(cfg.GCHeadroom)()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	clients, err := awsclient.Load(ctx, getenv, log)

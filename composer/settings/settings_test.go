@@ -150,3 +150,17 @@ func TestCSPThatWouldRunNoScriptIsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestGCHeadroom(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want int64
+		ok   bool
+	}{{"", 24 << 20, true}, {"67108864", 64 << 20, true}, {"0", 0, true}, {"-1", 0, false}, {"24MiB", 0, false}} {
+		env := map[string]string{"COMPOSER_GC_HEADROOM": tt.env}
+		c, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)
+		if (err == nil) != tt.ok || tt.ok && c.GCHeadroom != tt.want {
+			t.Errorf("COMPOSER_GC_HEADROOM=%q: %v, %v; want %d", tt.env, c.GCHeadroom, err, tt.want)
+		}
+	}
+}
