@@ -22,6 +22,7 @@ import (
 
 	"github.com/ssr-mfe/composer/composer/fetch"
 	"github.com/ssr-mfe/composer/composer/inert"
+	"github.com/ssr-mfe/composer/composer/internal/gcpace"
 	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/override"
 	"github.com/ssr-mfe/composer/composer/ssmregistry"
@@ -112,7 +113,7 @@ var All = []Setting{
 	{"COMPOSER_CACHE_BYTES", "cache-bytes", "67108864", "memory for the fragment cache (bodies, least recently used out); 0 turns it off", false},
 	{"COMPOSER_COMPRESSOR_BYTES", "compressor-bytes", "33554432", "memory the pages' compressors may hold at once (about 1.4 MB a brotli page, 1.1 MB a gzip page, for as long as it streams); a page past it gets light gzip, which holds nothing between its flushes, or no compression for a client that takes only brotli; 0: every page light", false},
 	{"COMPOSER_MAX_PAGES", "max-pages", "2000", "pages in flight at once in this process; a page beyond it gets 503 with Retry-After at once, before any fragment is asked (never /healthz, /readyz or the admin listener); 0 turns it off", false},
-	{"COMPOSER_GC_HEADROOM", "gc-headroom", "25165824", "while the live heap is smaller than this, the Go collector's next cycle waits until the heap has grown by this much (GOGC raised for it), not until it has doubled: fewer collections for a busy process with little live; past it GOGC applies as set; 0 leaves GOGC alone", false},
+	{"COMPOSER_GC_HEADROOM", "gc-headroom", "25165824", "while the live heap is smaller than this, the Go collector's next cycle waits until the heap has grown by this much (GOGC raised for it), not until it has doubled: fewer collections for a busy process with little live; past it GOGC applies as set; at most 64 GiB; 0 leaves GOGC alone", false},
 	{"COMPOSER_CDN_KEY_HEADERS", "cdn-key-headers", "", "comma-separated request headers the CDN in front keys its page cache on besides path and query (keep equal to its cache policy; the CDK stack sets both); a page using a fragment answer that varies on another header is private", false},
 	{"COMPOSER_PUBLIC_ORIGIN", "public-origin", "", "the site's origin as visitors reach it (https://shop.example), sent as podium-mount-origin to entries with \"podium\"; never taken from the request's Host, which behind a CDN is the load balancer's", false},
 	{"COMPOSER_WRITE_TIMEOUT", "write-timeout", "30s", "the deadline of each write of a response: a client that accepts none of it for this long is dropped and its page's fragment requests cancelled (each write gets its own, so long streams are not cut)", false},
@@ -298,8 +299,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer, subcomma
 	} else {
 		c.MaxPages = n
 	}
-	if n, err := strconv.ParseInt(*vals["COMPOSER_GC_HEADROOM"], 10, 64); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("%s: want a number of bytes (0 leaves GOGC alone)", c.NamedValue("COMPOSER_GC_HEADROOM", *vals["COMPOSER_GC_HEADROOM"])))
+	if n, err := strconv.ParseInt(*vals["COMPOSER_GC_HEADROOM"], 10, 64); err != nil || n < 0 || n > gcpace.MaxHeadroom {
+		errs = append(errs, fmt.Errorf("%s: want a number of bytes from 0 to %d (64 GiB; 0 leaves GOGC alone)", c.NamedValue("COMPOSER_GC_HEADROOM", *vals["COMPOSER_GC_HEADROOM"]), int64(gcpace.MaxHeadroom)))
 	} else {
 		c.GCHeadroom = n
 	}

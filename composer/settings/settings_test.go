@@ -156,7 +156,7 @@ func TestGCHeadroom(t *testing.T) {
 		env  string
 		want int64
 		ok   bool
-	}{{"", 24 << 20, true}, {"67108864", 64 << 20, true}, {"0", 0, true}, {"-1", 0, false}, {"24MiB", 0, false}} {
+	}{{"", 24 << 20, true}, {"67108864", 64 << 20, true}, {"0", 0, true}, {"68719476736", 64 << 30, true}, {"68719476737", 0, false}, {"9223372036854775807", 0, false}, {"-1", 0, false}, {"24MiB", 0, false}} {
 		env := map[string]string{"COMPOSER_GC_HEADROOM": tt.env}
 		c, err := Parse(nil, func(k string) string { return env[k] }, io.Discard, nil)
 		if (err == nil) != tt.ok || tt.ok && c.GCHeadroom != tt.want {

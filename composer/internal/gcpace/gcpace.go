@@ -34,6 +34,11 @@ import (
 // just started) would put the goal far past live + headroom.
 const runtimeMinimumHeap = 4 << 20
 
+// MaxHeadroom is the most Start takes: more is taken as this much, which
+// is already no collection at all on any machine the composer runs on
+// (and keeps the pacer's arithmetic far from overflowing).
+const MaxHeadroom = 64 << 30
+
 var (
 	mu      sync.Mutex
 	users   []int64 // each Start's headroom, until its stop
@@ -52,6 +57,7 @@ func Start(headroom int64) (stop func()) {
 	if headroom <= 0 {
 		return func() {}
 	}
+	headroom = min(headroom, MaxHeadroom)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(users) == 0 {

@@ -116,3 +116,12 @@ func TestNoHeadroomDoesNothing(t *testing.T) {
 		t.Errorf("GOGC %d, want 100", p)
 	}
 }
+
+func TestAHugeHeadroomStillRaisesGOGC(t *testing.T) {
+	stop := Start(1 << 62)
+	defer stop()
+	afterCycles(t, 1)
+	if p := gogc(); p <= 100 {
+		t.Errorf("GOGC %d with a headroom of 2^62 bytes, want it raised", p)
+	}
+}
