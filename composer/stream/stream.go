@@ -113,15 +113,9 @@ type Composer struct {
 	// (island.Lifetime); zero takes DefaultIslandMinLife and
 	// DefaultIslandSkew.
 	IslandMinLife, IslandSkew time.Duration
-	// YieldBelow: while fewer pages than this are in flight, a page whose
-	// head goes out before its fragment requests (no required fragment)
-	// gives up its core once between the two (yield.go). 0: four a core
-	// (GOMAXPROCS); negative: never.
-	YieldBelow int
 
 	pool       sync.Pool // *[]byte of ChunkSize
 	chunksMade atomic.Int64
-	inFlight   atomic.Int64 // pages being served
 }
 
 // Page is one page request.
@@ -201,7 +195,6 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 	if pw.start(pw.ctx) && !pw.headOnly {
 		if pw.early {
 			pw.writeHead()
-			pw.yieldToReader()
 			pw.beginAll()
 		}
 		pw.writeParts(pw.ctx, pw.async)
@@ -231,14 +224,12 @@ func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn
 	// fragments (their status) and the cache's peeks, not the fragments
 	// only the body would show (net/http sends no body for HEAD).
 	pw.headOnly = r.Method == http.MethodHead
-	pw.yield = c.inFlight.Add(1) < c.yieldBelow()
 	return pw
 }
 
 // endFetches stops the page's fragment requests, then waits for them.
 // On a panic (ended is false) the gathered connection sends what it holds.
 func (pw *pageWriter) endFetches() {
-	pw.c.inFlight.Add(-1)
 	pw.cancel()
 	pw.fetches.Wait()
 	if !pw.ended && pw.conn != nil {

@@ -45,7 +45,6 @@ type pageWriter struct {
 	async      chan int       // async slots' indexes, once in (begin)
 	early      bool           // no required slot: the head goes out before the requests (serve)
 	headOnly   bool           // a HEAD request: the status and headers, and no fragment only the body needs
-	yield      bool           // the process was not busy when the page began: an early page yields its core after its head (yield.go)
 	ended      bool           // serve returned, not by a panic
 	// guard is the slot being written's (newGuard): here, not in the
 	// writing frame, which is on the stack while the page waits.
