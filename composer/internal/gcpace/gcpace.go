@@ -13,8 +13,9 @@
 //
 //	GOGC = max(base, Headroom*100/live)
 //
-// (live counting the stacks and globals the collector scans, as the
-// runtime's heap goal does.)
+// live counting the stacks and globals the collector scans, as the
+// runtime's heap goal does, and GOGC bounded so that the runtime's
+// minimum goal, which scales with it, stays within live + Headroom.
 // base is GOGC as the process was started with (100 unless set). Once the
 // live heap is larger than Headroom, base rules: a busy process with much
 // live (a thousand pages waiting on slow fragments) peaks where it did,
