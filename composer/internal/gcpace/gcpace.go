@@ -45,7 +45,6 @@ var (
 	users   []int64 // each Start's headroom, until its stop
 	base    int     // GOGC before the first Start
 	percent int     // GOGC as last set
-	running bool    // a sentinel is armed
 	gen     int     // bumped when the last user stops: an armed sentinel of an older generation ends
 	adjusts int     // cycles seen, for tests
 )
@@ -70,8 +69,7 @@ func Start(headroom int64) (stop func()) {
 		percent = base
 	}
 	users = append(users, headroom)
-	if !running {
-		running = true
+	if len(users) == 1 { // the first: no sentinel armed
 		arm(gen)
 	}
 	var once sync.Once
@@ -87,7 +85,6 @@ func Start(headroom int64) (stop func()) {
 			}
 			if len(users) == 0 {
 				gen++
-				running = false
 				if percent != base {
 					debug.SetGCPercent(base)
 					percent = base
@@ -110,7 +107,7 @@ func arm(g int) {
 	runtime.SetFinalizer(&sentinel{gen: g}, func(s *sentinel) {
 		mu.Lock()
 		defer mu.Unlock()
-		if s.gen != gen || len(users) == 0 {
+		if s.gen != gen {
 			return
 		}
 		adjust()
