@@ -46,8 +46,11 @@ type Cache struct {
 	entries map[string]*list.Element // by full key
 	queries map[string]*query        // by primary key: what its answers vary on, its leader in flight
 	size    int64                    // bytes of entries and queries
-	// byEndpoint counts the entries stored for each fragment endpoint:
-	// a peek for an endpoint with none answers without building a key.
+	// byEndpoint counts the queries held for each fragment endpoint
+	// (a query is held while an entry is stored under it or a leader is
+	// in flight for it): a request for an endpoint with none can be
+	// answered from nothing and waits for no one, so Peek, Presend and
+	// Fetch decide without building its key.
 	byEndpoint map[string]int
 	wg         sync.WaitGroup // background revalidations
 }
@@ -67,6 +70,7 @@ const (
 // flight for it, and its bytes count against the bound.
 type query struct {
 	key      string
+	endpoint string // the requests', counted in Cache.byEndpoint
 	vary     []string // the request headers its last stored answer varies on
 	entries  int      // entries stored under it
 	coalesce bool     // its last answer was stored: identical misses may wait for a leader
@@ -89,7 +93,6 @@ type flight struct {
 
 type cacheEntry struct {
 	key        string
-	endpoint   string // the request's, counted in Cache.byEndpoint
 	q          *query
 	status     int
 	header     http.Header
@@ -131,8 +134,8 @@ func (c *Cache) Wait() { c.wg.Wait() }
 // Functions), whose event carries them, the page's path and route
 // parameters too (RFC 9111 §2). An HTTP fragment receives neither, so its
 // key leaves them out and one entry serves every page. It is made once a
-// request (Peek, Presend and Fetch each need it) and kept in
-// req.CacheKey.
+// request (Peek, Presend and Fetch each need it, unless nothing is held
+// for the endpoint: see Cache.byEndpoint) and kept in req.CacheKey.
 func primaryKey(req *fetch.Request) string {
 	if req.CacheKey == "" {
 		req.CacheKey = makePrimaryKey(req)
@@ -271,8 +274,8 @@ func (c *Cache) Peek(req *fetch.Request) *fetch.Response {
 	}
 	c.mu.Lock()
 	if c.byEndpoint[req.Endpoint] == 0 {
-		// Nothing stored for it: the key is for the fetch to build,
-		// after the page's first bytes.
+		// Nothing held for it: no key to build, now or (if it is never
+		// stored) at all.
 		c.mu.Unlock()
 		return nil
 	}
@@ -308,10 +311,16 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 	if req.Override {
 		return c.next.Fetch(ctx, req)
 	}
-	primary := primaryKey(req)
 	coalesced := false
 	for {
 		c.mu.Lock()
+		if c.byEndpoint[req.Endpoint] == 0 {
+			// Nothing stored, no leader: no key needed unless the
+			// answer is stored.
+			c.mu.Unlock()
+			return c.lead(ctx, req, nil, nil)
+		}
+		primary := primaryKey(req)
 		e := c.lookup(primary, req)
 		if e != nil {
 			now := c.now()
@@ -340,14 +349,14 @@ func (c *Cache) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Response,
 		// only add the leader's latency.
 		if q == nil || !q.coalesce || personal(req) {
 			c.mu.Unlock()
-			return c.lead(ctx, req, primary, e, nil)
+			return c.lead(ctx, req, e, nil)
 		}
 		f := q.flight
 		if f == nil {
 			f = &flight{done: make(chan struct{})}
 			q.flight = f
 			c.mu.Unlock()
-			return c.lead(ctx, req, primary, e, f)
+			return c.lead(ctx, req, e, f)
 		}
 		c.mu.Unlock()
 		select {
@@ -378,9 +387,8 @@ func (c *Cache) Presend(ctx context.Context, req *fetch.Request) bool {
 	if req.Override {
 		return false
 	}
-	primary := primaryKey(req)
 	c.mu.Lock()
-	answered := c.answered(primary, req)
+	answered := c.byEndpoint[req.Endpoint] > 0 && c.answered(primaryKey(req), req)
 	c.mu.Unlock()
 	if answered {
 		return false
@@ -405,14 +413,15 @@ func (c *Cache) answered(primary string, req *fetch.Request) bool {
 
 // lead makes the upstream call for a miss, streams the body to the caller
 // while copying it, and stores it if it may. f, if not nil, is the flight
-// others wait for.
-func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, stale *cacheEntry, f *flight) (*fetch.Response, error) {
+// others wait for. The request's key is built only where it is needed:
+// for a flight, an answer to store, or a query to find.
+func (c *Cache) lead(ctx context.Context, req *fetch.Request, stale *cacheEntry, f *flight) (*fetch.Response, error) {
 	finish := func(stored bool) {
 		if f == nil {
 			return
 		}
 		c.mu.Lock()
-		if q := c.queries[primary]; q != nil && q.flight == f {
+		if q := c.queries[primaryKey(req)]; q != nil && q.flight == f {
 			q.flight = nil
 			c.dropIfUnused(q)
 		}
@@ -435,7 +444,9 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 	d := Decide(req, resp.Status, resp.Header)
 	if !d.Shared {
 		c.mu.Lock()
-		if q := c.queries[primary]; q != nil {
+		if c.byEndpoint[req.Endpoint] == 0 {
+			// No query for it to find.
+		} else if q := c.queries[primaryKey(req)]; q != nil {
 			q.coalesce = false // no longer known cacheable: no more coalescing
 		}
 		c.mu.Unlock()
@@ -445,7 +456,7 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, primary string, st
 	c.answer(resp, Miss)
 	resp.Body = &teeBody{ReadCloser: resp.Body, limit: c.maxBytes / 8, done: func(body []byte, complete bool) {
 		if complete {
-			c.store(req, primary, resp, body, d)
+			c.store(req, primaryKey(req), resp, body, d)
 		}
 		finish(complete)
 	}}
@@ -483,8 +494,9 @@ func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, 
 	defer c.mu.Unlock()
 	q := c.queries[primary]
 	if q == nil {
-		q = &query{key: primary}
+		q = &query{key: primary, endpoint: req.Endpoint}
 		c.queries[primary] = q
+		c.byEndpoint[q.endpoint]++
 		q.vary = d.Vary
 		c.size += q.size()
 	} else if !slices.Equal(q.vary, d.Vary) {
@@ -499,11 +511,10 @@ func (c *Cache) store(req *fetch.Request, primary string, resp *fetch.Response, 
 	}
 	header := resp.Header.Clone()
 	e := &cacheEntry{
-		key: key, endpoint: req.Endpoint, q: q, status: resp.Status, header: header, body: body,
+		key: key, q: q, status: resp.Status, header: header, body: body,
 		stored: c.now(), d: d, bytes: entrySize(key, header, body),
 	}
 	q.entries++ // before the old entry goes, so that q stays
-	c.byEndpoint[e.endpoint]++
 	if old, ok := c.entries[e.key]; ok {
 		c.remove(old)
 	}
@@ -520,9 +531,6 @@ func (c *Cache) remove(el *list.Element) {
 	delete(c.entries, e.key)
 	c.size -= e.bytes
 	e.q.entries--
-	if c.byEndpoint[e.endpoint]--; c.byEndpoint[e.endpoint] == 0 {
-		delete(c.byEndpoint, e.endpoint)
-	}
 	c.dropIfUnused(e.q)
 }
 
@@ -530,6 +538,9 @@ func (c *Cache) remove(el *list.Element) {
 func (c *Cache) dropIfUnused(q *query) {
 	if q.entries == 0 && q.flight == nil && c.queries[q.key] == q {
 		delete(c.queries, q.key)
+		if c.byEndpoint[q.endpoint]--; c.byEndpoint[q.endpoint] == 0 {
+			delete(c.byEndpoint, q.endpoint)
+		}
 		c.size -= q.size()
 	}
 }

@@ -239,3 +239,40 @@ func TestPresendNeedsAPresenderBelow(t *testing.T) {
 		t.Errorf("Presend = true above a transport that is not a Presender")
 	}
 }
+
+// Most fragments are never stored (no-store, private, a cookie): a page
+// sends each ahead and then fetches it. For an endpoint with nothing
+// held, neither builds the request's key (it costs a string and two
+// lookups a fragment, for nothing); the answer is still passed through,
+// twice, as a bypass. Once an answer of the endpoint is stored, the key
+// is built and the stored answer found.
+func TestAFragmentNeverStoredCostsNoKey(t *testing.T) {
+	t.Parallel()
+	c, _, p := newPresendCache(t)
+	o := newOrigin(t, serve("no-store", "x"))
+	for range 2 {
+		r := req(o.url, nil)
+		presend(t, c, p, r, true, true)
+		if got := fetchFrom(t, c, r); got != Bypass {
+			t.Errorf("served from %q, want %q", got, Bypass)
+		}
+		if r.CacheKey != "" {
+			t.Fatalf("a fragment never stored got its key built: %q", r.CacheKey)
+		}
+	}
+	o.set(serve("max-age=60", "y"))
+	if got := fetchFrom(t, c, req(o.url, nil)); got != Miss {
+		t.Errorf("served from %q, want %q", got, Miss)
+	}
+	r := req(o.url, nil)
+	presend(t, c, p, r, false, false)
+	if got := fetchFrom(t, c, r); got != Hit {
+		t.Errorf("served from %q, want %q", got, Hit)
+	}
+	if r.CacheKey == "" {
+		t.Error("a stored fragment's request was answered without its key")
+	}
+	if n := o.calls.Load(); n != 3 {
+		t.Errorf("the fragment got %d requests, want 3", n)
+	}
+}
