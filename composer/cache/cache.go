@@ -70,7 +70,7 @@ const (
 // flight for it, and its bytes count against the bound.
 type query struct {
 	key      string
-	endpoint string // the requests', counted in Cache.byEndpoint
+	endpoint string   // the requests', counted in Cache.byEndpoint
 	vary     []string // the request headers its last stored answer varies on
 	entries  int      // entries stored under it
 	coalesce bool     // its last answer was stored: identical misses may wait for a leader
