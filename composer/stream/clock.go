@@ -21,11 +21,19 @@ import (
 // A clock is also the Ender of its context (fetch.Waits): the wire gives
 // it the cut of its read instead of registering on the context, and the
 // clock runs that cut when it ends, whichever way it ends.
+//
+// A lazy clock (an inline fetch's, read by its page's goroutine) arms its
+// timer only when a read is about to wait (arm, from the page's wait
+// hook): an answer already in its socket, the usual case, costs no timer
+// at all. Its pause counts the time, and ends the clock if it ran out
+// meanwhile, as the timer would have.
 type clock struct {
 	left    time.Duration // what is left, as of since
 	since   time.Time     // when it last started running
 	running bool
-	timer   *time.Timer
+	lazy    bool        // the timer is armed by arm only
+	armed   bool        // the timer is set for this run
+	timer   *time.Timer // nil until first armed
 	cancel  context.CancelCauseFunc
 	ctx     context.Context
 
@@ -44,18 +52,42 @@ type clock struct {
 // net/http does in the errors it returns.
 //
 // k is a slot's own (slot.clockv): a clock a fragment is part of the
-// page's one allocation of its slots. It is started once.
-func (k *clock) start(parent context.Context, d time.Duration) context.Context {
+// page's one allocation of its slots. It is started once. A lazy one
+// runs without a timer until arm.
+func (k *clock) start(parent context.Context, d time.Duration, lazy bool) context.Context {
 	ctx, cancel := context.WithCancelCause(parent)
-	k.left, k.since, k.running, k.cancel, k.ctx = d, time.Now(), true, cancel, ctx
-	k.timer = time.AfterFunc(max(d, 0), k.expire)
+	k.left, k.since, k.running, k.lazy, k.cancel, k.ctx = d, time.Now(), true, lazy, cancel, ctx
 	if d <= 0 {
 		// Run out already: the context ends before anyone looks at it.
-		k.timer.Stop()
 		k.running, k.left = false, 0
 		k.expire()
+		return ctx
+	}
+	if !lazy {
+		k.timer, k.armed = time.AfterFunc(d, k.expire), true
 	}
 	return ctx
+}
+
+// arm sets a running lazy clock's timer for what is left, before a read
+// waits; one that ran out already ends now. Only the fetching goroutine
+// calls it.
+func (k *clock) arm() {
+	if !k.running || k.armed {
+		return
+	}
+	left := k.left - time.Since(k.since)
+	if left <= 0 {
+		k.running, k.left = false, 0
+		k.expire()
+		return
+	}
+	if k.timer == nil {
+		k.timer = time.AfterFunc(left, k.expire)
+	} else {
+		k.timer.Reset(left)
+	}
+	k.armed = true
 }
 
 func (k *clock) expire() { k.end(context.DeadlineExceeded) }
@@ -108,12 +140,21 @@ func (k *clock) stopEnd() bool {
 
 func endedAlready() bool { return false }
 
-// pause stops the clock. A clock that ran out meanwhile stays run out.
+// pause stops the clock. A clock that ran out meanwhile stays run out;
+// a lazy one not armed ends now.
 func (k *clock) pause() {
 	if !k.running {
 		return
 	}
 	k.running = false
+	if !k.armed {
+		if k.left -= time.Since(k.since); k.left <= 0 {
+			k.left = 0
+			k.expire()
+		}
+		return
+	}
+	k.armed = false
 	if k.timer.Stop() {
 		k.left -= time.Since(k.since)
 	} else {
@@ -121,19 +162,25 @@ func (k *clock) pause() {
 	}
 }
 
-// resume starts the clock again with what was left.
+// resume starts the clock again with what was left (a lazy one's timer
+// waits for arm).
 func (k *clock) resume() {
 	if k.running || k.left <= 0 {
 		return
 	}
 	k.running = true
 	k.since = time.Now()
-	k.timer.Reset(k.left)
+	if !k.lazy {
+		k.timer.Reset(k.left)
+		k.armed = true
+	}
 }
 
 // stop ends the clock and its context.
 func (k *clock) stop() {
-	k.timer.Stop()
+	if k.timer != nil {
+		k.timer.Stop()
+	}
 	k.end(context.Canceled)
 }
 

@@ -28,7 +28,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
-		ctx := k.start(context.Background(), 20*time.Millisecond)
+		ctx := k.start(context.Background(), 20*time.Millisecond, false)
 		ran := make(chan error, 1)
 		k.AfterEnd(func() { ran <- context.Cause(ctx) })
 		if err := wait(t, ran); err != context.DeadlineExceeded {
@@ -39,7 +39,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("taken back", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
-		k.start(context.Background(), time.Hour)
+		k.start(context.Background(), time.Hour, false)
 		var runs atomic.Int32
 		stop := k.AfterEnd(func() { runs.Add(1) })
 		if !stop() {
@@ -57,7 +57,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("stopped", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
-		ctx := k.start(context.Background(), time.Hour)
+		ctx := k.start(context.Background(), time.Hour, false)
 		ran := make(chan error, 1)
 		stop := k.AfterEnd(func() { ran <- ctx.Err() })
 		k.stop()
@@ -72,7 +72,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("ended already", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
-		k.start(context.Background(), 0)
+		k.start(context.Background(), 0, false)
 		ran := make(chan error, 1)
 		if stop := k.AfterEnd(func() { ran <- nil }); stop() {
 			t.Error("stop of a cut given after the end: true")
@@ -84,7 +84,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 		t.Parallel()
 		parent, cancel := context.WithCancel(context.Background())
 		k := new(clock)
-		k.start(parent, time.Hour)
+		k.start(parent, time.Hour, false)
 		cancel() // and the page has not told the clock yet
 		ran := make(chan error, 1)
 		k.AfterEnd(func() { ran <- nil })
@@ -94,12 +94,98 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 	t.Run("a second read at once", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
-		ctx := k.start(context.Background(), time.Hour)
+		ctx := k.start(context.Background(), time.Hour, false)
 		first, second := make(chan error, 1), make(chan error, 1)
 		k.AfterEnd(func() { first <- ctx.Err() })
 		k.AfterEnd(func() { second <- ctx.Err() })
 		k.stop()
 		wait(t, first)
 		wait(t, second)
+	})
+}
+
+// A lazy clock (an inline fetch's) has no timer until a read is about to
+// wait: an answer already there costs none. It still keeps the deadline:
+// armed, it ends with it; paused after its time ran out without a wait,
+// it ends then; armed after its time ran out, it ends at once; paused
+// and resumed, it keeps what was left.
+func TestALazyClockArmsOnlyToWait(t *testing.T) {
+	t.Parallel()
+	t.Run("no wait, no timer", func(t *testing.T) {
+		t.Parallel()
+		k := new(clock)
+		ctx := k.start(context.Background(), time.Hour, true)
+		k.pause()
+		k.resume()
+		k.pause()
+		if k.timer != nil {
+			t.Error("a clock that never waited made a timer")
+		}
+		if ctx.Err() != nil {
+			t.Error("the clock ended with time left")
+		}
+		k.stop()
+	})
+	t.Run("armed, it ends with its deadline", func(t *testing.T) {
+		t.Parallel()
+		k := new(clock)
+		ctx := k.start(context.Background(), 30*time.Millisecond, true)
+		k.arm()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("an armed clock never ended")
+		}
+		if err := context.Cause(ctx); err != context.DeadlineExceeded {
+			t.Errorf("cause %v, want the deadline", err)
+		}
+	})
+	t.Run("ran out unarmed: the pause ends it", func(t *testing.T) {
+		t.Parallel()
+		k := new(clock)
+		ctx := k.start(context.Background(), time.Millisecond, true)
+		time.Sleep(5 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatal("an unarmed clock ended on its own")
+		}
+		k.pause()
+		if err := context.Cause(ctx); err != context.DeadlineExceeded {
+			t.Errorf("after the pause, cause %v, want the deadline", err)
+		}
+	})
+	t.Run("ran out unarmed: arming ends it", func(t *testing.T) {
+		t.Parallel()
+		k := new(clock)
+		ctx := k.start(context.Background(), time.Millisecond, true)
+		time.Sleep(5 * time.Millisecond)
+		ran := make(chan struct{}, 1)
+		k.AfterEnd(func() { ran <- struct{}{} })
+		k.arm()
+		if err := context.Cause(ctx); err != context.DeadlineExceeded {
+			t.Errorf("after arm, cause %v, want the deadline", err)
+		}
+		select {
+		case <-ran:
+		default:
+			t.Error("arming a clock run out did not cut the read")
+		}
+	})
+	t.Run("paused, it keeps what was left", func(t *testing.T) {
+		t.Parallel()
+		k := new(clock)
+		ctx := k.start(context.Background(), 80*time.Millisecond, true)
+		k.arm()
+		k.pause()
+		time.Sleep(150 * time.Millisecond) // the page busy elsewhere
+		if ctx.Err() != nil {
+			t.Fatal("a paused clock ended")
+		}
+		k.resume()
+		k.arm()
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the resumed clock never ended")
+		}
 	})
 }

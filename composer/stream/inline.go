@@ -51,11 +51,17 @@ var errBrowserGone = fmt.Errorf("the browser has gone: %w", context.Canceled)
 // of one of its fragments is about to wait for bytes, so what the page
 // wrote goes to the browser now. A browser found gone ends the page's
 // fragment requests (their breakers count nothing) and the read.
+//
+// The read's clock is armed here: it runs without a timer until a read
+// waits.
 func (pw *pageWriter) beforeWait() error {
 	pw.flush()
 	if pw.broken {
 		pw.cancel()
 		return errBrowserGone
+	}
+	if k := pw.inlineClock.Load(); k != nil {
+		k.arm()
 	}
 	return nil
 }
@@ -81,7 +87,7 @@ func (pw *pageWriter) fetchInline(s *slot) {
 		left = timeout
 	}
 	s.clk = &s.clockv
-	s.ctx = s.clk.start(s.sendCtx, left)
+	s.ctx = s.clk.start(s.sendCtx, left, true)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
 	}
@@ -170,6 +176,9 @@ func (pw *pageWriter) writeInline(s *slot) {
 		return
 	}
 	pw.writeLinks(s.header)
+	// The page's end and the wait hook reach the fragment read now (a
+	// required one's head was read before the others').
+	pw.inlineClock.Store(s.clk)
 	c := pw.c
 	g := pw.newGuard(s)
 	written, limit := int64(0), c.maxBytes()

@@ -1,8 +1,11 @@
 package stream_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -169,5 +172,45 @@ func TestAFragmentIsTimedByItsOwnAnswerNotThePagesWaiting(t *testing.T) {
 	defer obs.mu.Unlock()
 	if d := obs.d["fast"]; d == 0 || d >= slow/2 {
 		t.Errorf("the fast fragment behind a %v one: reported at %v, want its own time", slow, d)
+	}
+}
+
+// Two required fragments are fetched (their heads) before the page's
+// body; the first one's body is read after the second's head. A visitor
+// who leaves while the page waits on the first one's body cuts that read
+// at once, as for any other fragment: the page's end reaches the
+// fragment the page is reading, not the last one whose head it read.
+func TestAVisitorGoneCutsTheBodyOfAnEarlierRequiredFragment(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cancelled, failed := make(chan struct{}, 1), make(chan struct{})
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[a]")
+		select {
+		case <-r.Context().Done():
+			cancelled <- struct{}{}
+		case <-failed: // the test is over: let the servers close
+		}
+	}), Timeout: time.Hour})
+	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "[b]")
+	}), Timeout: time.Hour})
+	url := e.page(`H<micro-frontend id=a errorbehaviour=error/><micro-frontend id=b errorbehaviour=error/>E`, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered last, so run first: a failed test's servers can close.
+	t.Cleanup(func() { close(failed) })
+	r := &reader{t: t, br: bufio.NewReader(resp.Body)}
+	r.until("H[a]")
+	cancel() // the browser goes away
+	resp.Body.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(safety):
+		t.Fatal("the read of the first required fragment's body was not cut when the visitor left")
 	}
 }

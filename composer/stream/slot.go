@@ -208,7 +208,7 @@ func (c *Composer) fetch(ctx context.Context, s *slot, req *fetch.Request) {
 	// The deadline counts only the composer's waiting on the fragment
 	// (clock.go): pump pauses it while the slot's queue is full.
 	clk := &s.clockv
-	ctx = clk.start(ctx, c.timeout(s))
+	ctx = clk.start(ctx, c.timeout(s), false)
 	defer clk.stop()
 	switch {
 	case s.span != nil: // started by sendAhead (ctx is its context)
