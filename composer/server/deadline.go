@@ -112,10 +112,19 @@ type deadlineWriter struct {
 
 	// mu orders the deadline set by a write's own goroutine and squeeze's:
 	// since is when the write in progress started, zero when none is.
-	mu      sync.Mutex
-	since   time.Time
-	limited bool // a deadline of ours is set
+	mu       sync.Mutex
+	since    time.Time
+	limited  bool      // a deadline of ours is set
+	deadline time.Time // the one set, when limited
 }
+
+// deadlineSlack is the share of d by which a write's deadline may be
+// later than d from its start: a deadline is set with this much to spare,
+// and a write that starts within it keeps the one set. A page makes
+// several writes and flushes moments apart, and setting a deadline costs
+// about as much as a small write's work in user space; each write still
+// gets d at least (d + d/16 at most).
+const deadlineSlack = 16
 
 // timeout is the deadline a write starting now gets.
 func (w *deadlineWriter) timeout() time.Duration {
@@ -131,7 +140,12 @@ func (w *deadlineWriter) timeout() time.Duration {
 // (package gather).
 func (w *deadlineWriter) extend() {
 	if d := w.timeout(); d > 0 {
-		_ = w.rc.SetWriteDeadline(time.Now().Add(d))
+		want := time.Now().Add(d)
+		if w.limited && !w.deadline.Before(want) && w.deadline.Sub(want) <= d/deadlineSlack {
+			return // set a moment ago, with enough to spare
+		}
+		w.deadline = want.Add(d / deadlineSlack)
+		_ = w.rc.SetWriteDeadline(w.deadline)
 		w.limited = true
 	} else if w.limited {
 		_ = w.rc.SetWriteDeadline(time.Time{})
@@ -159,7 +173,8 @@ func (w *deadlineWriter) squeeze() {
 	if w.since.IsZero() {
 		return
 	}
-	_ = w.rc.SetWriteDeadline(w.since.Add(StalledWriteTimeout))
+	w.deadline = w.since.Add(StalledWriteTimeout)
+	_ = w.rc.SetWriteDeadline(w.deadline)
 	w.limited = true
 }
 
