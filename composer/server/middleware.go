@@ -79,6 +79,12 @@ const MaxURILength = 8 << 10
 
 // securityHeaders sets the headers every response carries, and refuses
 // request targets longer than MaxURILength.
+// nosniffValue, Server.referrerValue and Server.cspValue are header
+// values shared by every response: a header's values are never changed
+// in place (net/http and our handlers set or add, which make new ones),
+// so a response's fixed headers cost no allocation.
+var nosniffValue = []string{"nosniff"}
+
 func (s *Server) securityHeaders(next http.Handler) http.Handler { return &securityHandler{s, next} }
 
 type securityHandler struct {
@@ -88,8 +94,8 @@ type securityHandler struct {
 
 func (sh *securityHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", sh.s.referrer)
+	h["X-Content-Type-Options"] = nosniffValue
+	h["Referrer-Policy"] = sh.s.referrerValue
 	if len(r.RequestURI) > MaxURILength {
 		h.Set("Cache-Control", "no-store")
 		http.Error(w, "URI Too Long", http.StatusRequestURITooLong)
@@ -103,7 +109,7 @@ func (sh *securityHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ({hashes} was replaced once, in New).
 func (s *Server) pageCSP(w http.ResponseWriter) {
 	if s.csp != "" {
-		w.Header().Set("Content-Security-Policy", s.csp)
+		w.Header()["Content-Security-Policy"] = s.cspValue
 	}
 }
 

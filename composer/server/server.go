@@ -90,6 +90,9 @@ type Server struct {
 	mounts   map[string]http.Handler
 	csp      string
 	referrer string
+	// The values of the two headers above, shared by every response
+	// (nosniffValue).
+	referrerValue, cspValue []string
 	metrics  *Metrics
 	tracer   trace.Tracer
 	retry    string // Retry-After of the 503 pages before the first load
@@ -117,6 +120,7 @@ func New(o Options) *Server {
 		s.referrer = "strict-origin-when-cross-origin"
 	}
 	s.csp = strings.ReplaceAll(s.csp, "{hashes}", stream.ScriptHashes)
+	s.referrerValue, s.cspValue = []string{s.referrer}, []string{s.csp}
 	s.publishRouter(nil)
 	s.writes = &deadlines{d: o.WriteTimeout, writers: map[*deadlineWriter]struct{}{}}
 	if s.maxPages > 0 {

@@ -14,20 +14,25 @@ import (
 	"github.com/ssr-mfe/composer/composer/template"
 )
 
-// failingWriter fails every write after the page's second flush, as a
-// connection past its write deadline does; nothing cancels the request's
+// failingWriter fails every write after the page's second flush, or once
+// a megabyte has been written, as a connection past its write deadline
+// does (its socket buffers long full); nothing cancels the request's
 // context. (The first flush is the page's head, which leaves before the
 // fragment requests start: failing after it, the page would stop before
-// any request is in flight.)
+// any request is in flight. A page whose fragment's bytes are always
+// there when it reads them never waits, so never flushes: the megabyte
+// ends it, as a real socket's deadline would; without it, the test was
+// flaky under -race.)
 type failingWriter struct {
 	h       http.Header
 	flushes atomic.Int64
+	written atomic.Int64
 }
 
 func (f *failingWriter) Header() http.Header { return f.h }
 func (f *failingWriter) WriteHeader(int)     {}
 func (f *failingWriter) Write(p []byte) (int, error) {
-	if f.flushes.Load() >= 2 {
+	if f.flushes.Load() >= 2 || f.written.Add(int64(len(p))) > 1<<20 {
 		return 0, errors.New("write deadline exceeded")
 	}
 	return len(p), nil

@@ -101,6 +101,18 @@ const (
 	noRequiredTiming = "required;dur=0.0;desc=\"waiting for required fragments\""
 )
 
+// The header values every page has, shared by every page's header (the
+// values a header holds are never changed in place: net/http and our
+// handlers set or add, which make new ones). A page's head costs no
+// allocation for them.
+var (
+	noRequiredTimingValue     = []string{noRequiredTiming}
+	personalCacheControlValue = []string{personalCacheControl}
+	htmlTypeValue             = []string{"text/html; charset=utf-8"}
+	noBufferingValue          = []string{"no"}
+	nosniffValue              = []string{"nosniff"}
+)
+
 // start writes the response header once the required fragments have given
 // their status. It reports whether the page body should follow.
 func (pw *pageWriter) start(ctx context.Context) bool {
@@ -147,7 +159,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 	// What is known before the first byte: how long the required fragments
 	// held the status line (a page without one: always the same).
 	if pw.early {
-		h.Set("Server-Timing", noRequiredTiming)
+		h["Server-Timing"] = noRequiredTimingValue
 	} else {
 		h.Set("Server-Timing", fmt.Sprintf(requiredTiming, float64(time.Since(began).Microseconds())/1000))
 	}
@@ -162,7 +174,7 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 		}
 	}
 	if pw.mode.personal() {
-		h.Set("Cache-Control", personalCacheControl)
+		h["Cache-Control"] = personalCacheControlValue
 	}
 	if h.Get("Cache-Control") == "" {
 		cc, vary := pw.cacheControl(len(h["Set-Cookie"]) > 0)
@@ -178,11 +190,11 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 			h.Del("X-Request-Id")
 		}
 	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = htmlTypeValue
+	h["X-Content-Type-Options"] = nosniffValue
 	// The page streams: nginx and ingress-nginx, which buffer proxied
 	// answers by default, pass this one on as it comes (docs/proxies.md).
-	h.Set("X-Accel-Buffering", "no")
+	h["X-Accel-Buffering"] = noBufferingValue
 	if link := pw.preloadHeader(); link != "" {
 		h.Set("Link", link)
 	}
