@@ -93,14 +93,14 @@ type Server struct {
 	// The values of the two headers above, shared by every response
 	// (nosniffValue).
 	referrerValue, cspValue []string
-	metrics  *Metrics
-	tracer   trace.Tracer
-	retry    string // Retry-After of the 503 pages before the first load
-	notices  func() []string
-	maxPages int64
-	override []byte       // nil: overrides off
-	inFlight atomic.Int64 // pages being served
-	writes   *deadlines   // the write deadlines, shortened at the cap
+	metrics                 *Metrics
+	tracer                  trace.Tracer
+	retry                   string // Retry-After of the 503 pages before the first load
+	notices                 func() []string
+	maxPages                int64
+	override                []byte       // nil: overrides off
+	inFlight                atomic.Int64 // pages being served
+	writes                  *deadlines   // the write deadlines, shortened at the cap
 
 	islandsOff sync.Once // the start-up line about client slots without keys
 
