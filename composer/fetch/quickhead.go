@@ -50,12 +50,15 @@ func (q *quickBody) quickHead(br *bufio.Reader) (status int, header http.Header,
 			return 0, nil, false, false
 		}
 	}
-	lines := bytes.Count(rest, []byte("\r\n"))
-	if bytes.IndexByte(rest, '\n') >= 0 && bytes.Count(rest, []byte("\n")) != lines {
-		return 0, nil, false, false // a bare LF
-	}
+	// A bare LF needs no search of its own: it is a control byte inside
+	// a line (in a name, a value or the reason), which the checks below
+	// refuse. So the lines are at most the LFs.
+	lines := bytes.Count(rest, []byte("\n"))
 	block := string(rest) // the one copy: names and values are parts of it
 	header = make(http.Header, lines)
+	// The names seen, to tell a repeated one without a lookup in the map
+	// (a usual head has a few).
+	var seen [8]string
 	// The values' array: the answer's own for a usual head.
 	var values []string
 	if lines <= len(q.values) {
@@ -104,11 +107,20 @@ func (q *quickBody) quickHead(br *bufio.Reader) (status int, header http.Header,
 			return 0, nil, false, false
 		}
 		values[i] = value
-		if v, dup := header[key]; dup {
-			header[key] = append(v, value)
-		} else {
-			header[key] = values[i : i+1 : i+1]
+		dup := i >= len(seen)
+		for j := 0; j < i && j < len(seen) && !dup; j++ {
+			dup = seen[j] == key
 		}
+		if i < len(seen) {
+			seen[i] = key
+		}
+		if dup {
+			if v, ok := header[key]; ok {
+				header[key] = append(v, value)
+				continue
+			}
+		}
+		header[key] = values[i : i+1 : i+1]
 	}
 	switch {
 	case chunked && (lengths > 0 || encodings > 1), !chunked && lengths != 1:
