@@ -416,29 +416,18 @@ func (c *Cache) answered(primary string, req *fetch.Request) bool {
 // others wait for. The request's key is built only where it is needed:
 // for a flight, an answer to store, or a query to find.
 func (c *Cache) lead(ctx context.Context, req *fetch.Request, stale *cacheEntry, f *flight) (*fetch.Response, error) {
-	finish := func(stored bool) {
-		if f == nil {
-			return
-		}
-		c.mu.Lock()
-		if q := c.queries[primaryKey(req)]; q != nil && q.flight == f {
-			q.flight = nil
-			c.dropIfUnused(q)
-		}
-		c.mu.Unlock()
-		f.stored = stored
-		close(f.done)
-	}
+	// The flight ends in land, a method: a lead whose answer is not
+	// stored (most) allocates no closure for it.
 	resp, err := c.next.Fetch(ctx, req)
 	if err != nil || resp.Status >= 500 {
 		if stale != nil && stale.age(c.now()) < stale.d.Lifetime+stale.d.SIE && ctx.Err() == nil {
 			if resp != nil {
 				resp.Body.Close()
 			}
-			finish(false)
+			c.land(req, f, false)
 			return c.answer(stale.response(c.now()), StaleIfError), nil
 		}
-		finish(false)
+		c.land(req, f, false)
 		return c.answer(resp, Miss), err
 	}
 	d := Decide(req, resp.Status, resp.Header)
@@ -450,7 +439,7 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, stale *cacheEntry,
 			q.coalesce = false // no longer known cacheable: no more coalescing
 		}
 		c.mu.Unlock()
-		finish(false)
+		c.land(req, f, false)
 		return c.answer(resp, Bypass), nil
 	}
 	c.answer(resp, Miss)
@@ -458,9 +447,25 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, stale *cacheEntry,
 		if complete {
 			c.store(req, primaryKey(req), resp, body, d)
 		}
-		finish(complete)
+		c.land(req, f, complete)
 	}}
 	return resp, nil
+}
+
+// land ends f, if not nil: the flight of req's leader, which stored its
+// answer or not.
+func (c *Cache) land(req *fetch.Request, f *flight, stored bool) {
+	if f == nil {
+		return
+	}
+	c.mu.Lock()
+	if q := c.queries[primaryKey(req)]; q != nil && q.flight == f {
+		q.flight = nil
+		c.dropIfUnused(q)
+	}
+	c.mu.Unlock()
+	f.stored = stored
+	close(f.done)
 }
 
 // revalidate refreshes a stale entry in the background (once at a time).

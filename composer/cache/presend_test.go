@@ -276,3 +276,28 @@ func TestAFragmentNeverStoredCostsNoKey(t *testing.T) {
 		t.Errorf("the fragment got %d requests, want 3", n)
 	}
 }
+
+// staticTransport answers every request with the same response, and
+// allocates nothing.
+type staticTransport struct{ resp *fetch.Response }
+
+func (s staticTransport) Fetch(context.Context, *fetch.Request) (*fetch.Response, error) {
+	return s.resp, nil
+}
+
+// A fragment never stored costs the cache no allocation at all: no key,
+// no closure for a flight it does not lead.
+func TestABypassAllocatesNothing(t *testing.T) {
+	resp := &fetch.Response{Status: 200, Header: http.Header{"Cache-Control": {"no-store"}}, Body: io.NopCloser(strings.NewReader(""))}
+	c := New(staticTransport{resp}, 1<<20, nil)
+	req := &fetch.Request{Endpoint: "http://127.0.0.1:1/f", Fragment: "f", Header: http.Header{}}
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(100, func() {
+		if got, err := c.Fetch(ctx, req); err != nil || got.Cache != Bypass {
+			t.Fatalf("%v, %v", got, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations a bypass, want none", allocs)
+	}
+}
