@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,7 +26,28 @@ type Metrics struct {
 	// compressor budget), none (past it, for a client that takes only
 	// brotli).
 	compression *prometheus.CounterVec
+
+	// The series each page and fragment adds to, found once: a page
+	// records about a dozen figures, and a series found by its labels
+	// costs a hash of them, a lock and an allocation each time. A series
+	// is never deleted, so a pointer found stays good.
+	mu           sync.RWMutex
+	pageSeries   map[pageKey]*pageSeries
+	fragSeries   map[fragmentKey]prometheus.Observer
+	cacheResults map[string]prometheus.Counter
 }
+
+type pageKey struct {
+	route  string
+	status int
+}
+
+type pageSeries struct {
+	requests       prometheus.Counter
+	duration, ttfb prometheus.Observer
+}
+
+type fragmentKey struct{ id, version, outcome string }
 
 // NewMetrics registers the series with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -60,6 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"mode"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache, m.pagesInFlight, m.shed, m.compression)
+	m.pageSeries, m.fragSeries, m.cacheResults = map[pageKey]*pageSeries{}, map[fragmentKey]prometheus.Observer{}, map[string]prometheus.Counter{}
 	return m
 }
 
@@ -70,12 +93,31 @@ func (m *Metrics) compressed(mode string) {
 
 // CacheResult counts one fragment cache lookup.
 func (m *Metrics) CacheResult(result string) {
-	m.cache.WithLabelValues(result).Inc()
+	m.mu.RLock()
+	c := m.cacheResults[result]
+	m.mu.RUnlock()
+	if c == nil {
+		c = m.cache.WithLabelValues(result)
+		m.mu.Lock()
+		m.cacheResults[result] = c
+		m.mu.Unlock()
+	}
+	c.Inc()
 }
 
 // Fragment implements stream.Observer.
 func (m *Metrics) Fragment(id, version, outcome string, d time.Duration) {
-	m.fragments.WithLabelValues(id, version, outcome).Observe(d.Seconds())
+	k := fragmentKey{id, version, outcome}
+	m.mu.RLock()
+	o := m.fragSeries[k]
+	m.mu.RUnlock()
+	if o == nil {
+		o = m.fragments.WithLabelValues(id, version, outcome)
+		m.mu.Lock()
+		m.fragSeries[k] = o
+		m.mu.Unlock()
+	}
+	o.Observe(d.Seconds())
 }
 
 // page records one finished request.
@@ -84,10 +126,20 @@ func (m *Metrics) page(r *http.Request, status int, start, firstByte time.Time) 
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 		route = rc.RoutePattern()
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	k := pageKey{route, status}
+	m.mu.RLock()
+	p := m.pageSeries[k]
+	m.mu.RUnlock()
+	if p == nil {
+		p = &pageSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.duration.WithLabelValues(route), m.ttfb.WithLabelValues(route)}
+		m.mu.Lock()
+		m.pageSeries[k] = p
+		m.mu.Unlock()
+	}
+	p.requests.Inc()
+	p.duration.Observe(time.Since(start).Seconds())
 	if !firstByte.IsZero() {
-		m.ttfb.WithLabelValues(route).Observe(firstByte.Sub(start).Seconds())
+		p.ttfb.Observe(firstByte.Sub(start).Seconds())
 	}
 }
 
