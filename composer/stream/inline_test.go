@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"runtime"
 	"strings"
@@ -175,14 +176,37 @@ func TestAFragmentIsTimedByItsOwnAnswerNotThePagesWaiting(t *testing.T) {
 	}
 }
 
+// outcomes records the outcome the Composer tells its Observer of each
+// fragment.
+type outcomes struct {
+	mu sync.Mutex
+	o  map[string]string
+}
+
+func (o *outcomes) Fragment(id, _, outcome string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.o[id] = outcome
+}
+
+func (o *outcomes) get() map[string]string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.o)
+}
+
 // Two required fragments are fetched (their heads) before the page's
 // body; the first one's body is read after the second's head. A visitor
 // who leaves while the page waits on the first one's body cuts that read
 // at once, as for any other fragment: the page's end reaches the
 // fragment the page is reading, not the last one whose head it read.
+// Both are reported canceled: the second one's body was never reached
+// (an outside attack found it reported ok).
 func TestAVisitorGoneCutsTheBodyOfAnEarlierRequiredFragment(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	obs := &outcomes{o: map[string]string{}}
+	e.composer.Observer = obs
 	cancelled, failed := make(chan struct{}, 1), make(chan struct{})
 	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
 		write(w, "[a]")
@@ -212,5 +236,12 @@ func TestAVisitorGoneCutsTheBodyOfAnEarlierRequiredFragment(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(safety):
 		t.Fatal("the read of the first required fragment's body was not cut when the visitor left")
+	}
+	want := map[string]string{"a": "canceled", "b": "canceled"}
+	for end := time.Now().Add(safety); len(obs.get()) < 2 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := obs.get(); !maps.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
 	}
 }

@@ -282,13 +282,22 @@ func (pw *pageWriter) prepareSlots(r *http.Request) {
 
 // finishSlots ends the page's fragment requests, then closes and
 // observes every slot sent ahead.
+//
+// A page that ended early (its visitor gone, a write failed, a required
+// fragment cut) leaves the slots whose head was read but whose body it
+// never reached: each is canceled, not ok (a HEAD page, which reads no
+// body, ends as planned).
 func (pw *pageWriter) finishSlots() {
 	if pw.stopEnds != nil {
 		pw.stopEnds() // a page that ends as planned needs no goroutine for it
 	}
+	early := pw.broken || pw.ctx.Err() != nil || !pw.ended
 	pw.cancel()
 	for i := range pw.slots {
 		if s := &pw.slots[i]; s.inline {
+			if early && !s.finished && s.readyClosed && s.err == nil && s.bodyErr == nil {
+				s.bodyErr = context.Canceled
+			}
 			pw.c.finishInline(s)
 		}
 	}
