@@ -77,14 +77,14 @@ func validRequestID(id string) bool {
 // would pass anyway.
 const MaxURILength = 8 << 10
 
-// securityHeaders sets the headers every response carries, and refuses
-// request targets longer than MaxURILength.
 // nosniffValue, Server.referrerValue and Server.cspValue are header
 // values shared by every response: a header's values are never changed
 // in place (net/http and our handlers set or add, which make new ones),
 // so a response's fixed headers cost no allocation.
 var nosniffValue = []string{"nosniff"}
 
+// securityHeaders sets the headers every response carries, and refuses
+// request targets longer than MaxURILength.
 func (s *Server) securityHeaders(next http.Handler) http.Handler { return &securityHandler{s, next} }
 
 type securityHandler struct {
