@@ -433,10 +433,10 @@ func (c *Cache) lead(ctx context.Context, req *fetch.Request, stale *cacheEntry,
 	d := Decide(req, resp.Status, resp.Header)
 	if !d.Shared {
 		c.mu.Lock()
-		if c.byEndpoint[req.Endpoint] == 0 {
-			// No query for it to find.
-		} else if q := c.queries[primaryKey(req)]; q != nil {
-			q.coalesce = false // no longer known cacheable: no more coalescing
+		if c.byEndpoint[req.Endpoint] > 0 { // else no query for it to find
+			if q := c.queries[primaryKey(req)]; q != nil {
+				q.coalesce = false // no longer known cacheable: no more coalescing
+			}
 		}
 		c.mu.Unlock()
 		c.land(req, f, false)

@@ -69,7 +69,7 @@ func (h *deadlineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// What is written without a Write of ours (the end of the response
 	// after the handler) is bounded too.
-	dw.extend()
+	dw.extend(time.Now())
 	h.next.ServeHTTP(dw, r)
 }
 
@@ -138,9 +138,9 @@ func (w *deadlineWriter) timeout() time.Duration {
 // extend sets the deadline of a write starting now. With none to set, it
 // lifts only one it set before: lifting a deadline ends a page's gathering
 // (package gather).
-func (w *deadlineWriter) extend() {
+func (w *deadlineWriter) extend(now time.Time) {
 	if d := w.timeout(); d > 0 {
-		want := time.Now().Add(d)
+		want := now.Add(d)
 		if w.limited && !w.deadline.Before(want) && w.deadline.Sub(want) <= d/deadlineSlack {
 			return // set a moment ago, with enough to spare
 		}
@@ -157,7 +157,7 @@ func (w *deadlineWriter) extend() {
 func (w *deadlineWriter) begin() {
 	w.mu.Lock()
 	w.since = time.Now()
-	w.extend()
+	w.extend(w.since)
 	w.mu.Unlock()
 }
 

@@ -140,36 +140,34 @@ func TestALazyClockArmsOnlyToWait(t *testing.T) {
 			t.Errorf("cause %v, want the deadline", err)
 		}
 	})
-	t.Run("ran out unarmed: the pause ends it", func(t *testing.T) {
-		t.Parallel()
-		k := new(clock)
-		ctx := k.start(context.Background(), time.Millisecond, true)
-		time.Sleep(5 * time.Millisecond)
-		if ctx.Err() != nil {
-			t.Fatal("an unarmed clock ended on its own")
-		}
-		k.pause()
-		if err := context.Cause(ctx); err != context.DeadlineExceeded {
-			t.Errorf("after the pause, cause %v, want the deadline", err)
-		}
-	})
-	t.Run("ran out unarmed: arming ends it", func(t *testing.T) {
-		t.Parallel()
-		k := new(clock)
-		ctx := k.start(context.Background(), time.Millisecond, true)
-		time.Sleep(5 * time.Millisecond)
-		ran := make(chan struct{}, 1)
-		k.AfterEnd(func() { ran <- struct{}{} })
-		k.arm()
-		if err := context.Cause(ctx); err != context.DeadlineExceeded {
-			t.Errorf("after arm, cause %v, want the deadline", err)
-		}
-		select {
-		case <-ran:
-		default:
-			t.Error("arming a clock run out did not cut the read")
-		}
-	})
+	for _, c := range []struct {
+		name string
+		end  func(*clock) // the step that finds the time gone
+	}{
+		{"ran out unarmed: the pause ends it", (*clock).pause},
+		{"ran out unarmed: arming ends it", (*clock).arm},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			k := new(clock)
+			ctx := k.start(context.Background(), time.Millisecond, true)
+			time.Sleep(5 * time.Millisecond)
+			if ctx.Err() != nil {
+				t.Fatal("an unarmed clock ended on its own")
+			}
+			ran := make(chan struct{}, 1)
+			k.AfterEnd(func() { ran <- struct{}{} })
+			c.end(k)
+			if err := context.Cause(ctx); err != context.DeadlineExceeded {
+				t.Errorf("cause %v, want the deadline", err)
+			}
+			select {
+			case <-ran:
+			default:
+				t.Error("the read's cut did not run")
+			}
+		})
+	}
 	t.Run("paused, it keeps what was left", func(t *testing.T) {
 		t.Parallel()
 		k := new(clock)
