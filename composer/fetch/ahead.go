@@ -105,12 +105,23 @@ func WithWaitHook(ctx context.Context, hook func() error) context.Context {
 // for a caller that knows first when that context ends (WithWaits).
 type Ender interface {
 	// AfterEnd arranges for f to run once the context has ended, at once
-	// if it has, on any goroutine; f does not block. stop reports whether
-	// it kept f from running: false once f has started, or after an
-	// earlier stop. This is context.AfterFunc's contract, except that f
-	// need not run on a goroutine of its own.
-	AfterEnd(f func()) (stop func() bool)
+	// if it has, on any goroutine; f does not block. stop.Stop reports
+	// whether it kept f from running: false once f has started, or after
+	// an earlier Stop. This is context.AfterFunc's contract, except that
+	// f need not run on a goroutine of its own, and that the stop is a
+	// Stopper: an Ender that is its own Stopper costs no allocation a
+	// registration.
+	AfterEnd(f func()) (stop Stopper)
 }
+
+// A Stopper undoes a registration, as the function context.AfterFunc
+// returns does.
+type Stopper interface{ Stop() bool }
+
+// StopFunc is a stop function as a Stopper.
+type StopFunc func() bool
+
+func (f StopFunc) Stop() bool { return f() }
 
 // Waits is what the reader of a request's answer tells the wire
 // (WithWaits). It is not changed once given.
@@ -155,11 +166,11 @@ func waits(ctx context.Context) (func() error, Ender) {
 }
 
 // afterEnd is context.AfterFunc(ctx, f), or end's stand-in for it.
-func afterEnd(ctx context.Context, end Ender, f func()) func() bool {
+func afterEnd(ctx context.Context, end Ender, f func()) Stopper {
 	if end != nil {
 		return end.AfterEnd(f)
 	}
-	return context.AfterFunc(ctx, f)
+	return StopFunc(context.AfterFunc(ctx, f))
 }
 
 // A request sent ahead's states: free (sent, not claimed), claimed (by

@@ -916,18 +916,18 @@ type testEnder struct {
 	f     func()
 }
 
-func (e *testEnder) AfterEnd(f func()) func() bool {
+func (e *testEnder) AfterEnd(f func()) Stopper {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.given++
 	e.f = f
-	return func() bool {
+	return StopFunc(func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		stopped := e.f != nil
 		e.f = nil
 		return stopped
-	}
+	})
 }
 
 func (e *testEnder) end() {

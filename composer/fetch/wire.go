@@ -428,8 +428,8 @@ func (w *wire) exchange(ctx context.Context, pc *wireConn, head []byte, ahead, p
 // sent again.
 //
 //go:noinline
-func (pc *wireConn) fail(ctx context.Context, stop func() bool, err error) (*Response, error) {
-	stop()
+func (pc *wireConn) fail(ctx context.Context, stop Stopper, err error) (*Response, error) {
+	stop.Stop()
 	pc.c.Close()
 	if pc.br != nil {
 		pc.br = nil // may hold a part of the answer: not handed out again
@@ -460,7 +460,7 @@ func (pc *wireConn) fail(ctx context.Context, stop func() bool, err error) (*Res
 // waits for the answer (stream's TestAPageFitsAStackOf8KiB).
 //
 //go:noinline
-func (w *wire) readAnswer(ctx context.Context, pc *wireConn, stop func() bool, hasDeadline, personal bool) (*Response, error) {
+func (w *wire) readAnswer(ctx context.Context, pc *wireConn, stop Stopper, hasDeadline, personal bool) (*Response, error) {
 	// One allocation for the answer and its body.
 	a := &wireAnswer{}
 	if status, header, closing, ok := a.quick.quickHead(pc.br); ok {
@@ -558,7 +558,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 type wireBody struct {
 	w           *wire
 	inner       io.Reader
-	stop        func() bool // the context's AfterFunc (afterEnd)
+	stop        Stopper // the context's AfterFunc (afterEnd)
 	ctx         context.Context
 	hasDeadline bool
 	keep        bool // may go back to the pool
@@ -592,7 +592,7 @@ func (b *wireBody) Read(p []byte) (int, error) {
 	b.pc.c.Close()
 	hookErr := b.pc.lr.hookErr
 	b.pc = nil
-	b.stop()
+	b.stop.Stop()
 	if hookErr != nil {
 		err = hookErr // the caller's, as it gave it
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -618,7 +618,7 @@ func (b *wireBody) endLocked() {
 	b.pc, b.err = nil, io.EOF
 	// Back to the pool only if the context's AfterFunc will never run and
 	// no byte came after the answer (a second answer nobody asked for).
-	if !b.stop() || !b.keep || pc.br.Buffered() > 0 {
+	if !b.stop.Stop() || !b.keep || pc.br.Buffered() > 0 {
 		if pc.br.Buffered() > 0 {
 			b.w.strayFrom(pc.addr) // an answer after the answer
 		}
@@ -643,7 +643,7 @@ func (b *wireBody) Close() error {
 	if b.pc != nil {
 		b.pc.c.Close() // ends a Read in another goroutine
 		b.pc = nil
-		b.stop()
+		b.stop.Stop()
 		b.err = errBodyClosed
 	}
 	return nil

@@ -202,7 +202,7 @@ func (s *sink) Write(p []byte) (int, error) {
 func negotiate(accept string) (string, bool) {
 	// A coding's weight as the header gives it: -1 not named, 0 refused.
 	br, gz, star := -1.0, -1.0, -1.0
-	for _, part := range strings.Split(accept, ",") {
+	for part := range strings.SplitSeq(accept, ",") {
 		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		q := 1.0
 		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.EqualFold(strings.TrimSpace(k), "q") {

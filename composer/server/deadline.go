@@ -60,7 +60,14 @@ type deadlineHandler struct {
 
 func (h *deadlineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dl := h.dl
-	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), dl: dl, conn: gather.FromContext(r.Context())}
+	dw := &deadlineWriter{ResponseWriter: w, dl: dl, conn: gather.FromContext(r.Context())}
+	// net/http's own writer sets the deadline itself: no controller to
+	// allocate a request.
+	if sd, ok := w.(writeDeadliner); ok {
+		dw.rc = sd
+	} else {
+		dw.rc = http.NewResponseController(w)
+	}
 	if dl.atCap != nil {
 		dl.mu.Lock()
 		dl.writers[dw] = struct{}{}
@@ -99,11 +106,15 @@ func (dl *deadlines) squeeze() {
 	}
 }
 
+// writeDeadliner sets a response's write deadline: net/http's
+// ResponseWriter and http.ResponseController do.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
 // deadlineWriter sets the connection's write deadline before each write
 // and flush.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc *http.ResponseController
+	rc writeDeadliner // w's own, or an http.ResponseController of it
 	dl *deadlines
 	// conn, when the response is a page's (package gather), holds what
 	// net/http writes until the page's flush: the flush sends it here,

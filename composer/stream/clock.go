@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/ssr-mfe/composer/composer/fetch"
 )
 
 // clock is a fragment's deadline that runs only while the composer waits
@@ -37,12 +39,11 @@ type clock struct {
 	cancel  context.CancelCauseFunc
 	ctx     context.Context
 
-	mu     sync.Mutex
-	ended  bool        // end ran
-	onEnd  func()      // AfterEnd's f, until it runs or is stopped
-	stopFn func() bool // stopEnd as a function value, made once
-	// stopFn is every registration's stop: the wire calls a
-	// registration's stop once at most, and before it makes the next.
+	mu    sync.Mutex
+	ended bool   // end ran
+	onEnd func() // AfterEnd's f, until it runs or is stopped
+	// The clock is every registration's Stopper: the wire stops a
+	// registration once at most, and before it makes the next.
 }
 
 // start starts the clock: it returns a context that ends with the cause
@@ -110,27 +111,25 @@ func (k *clock) end(cause error) {
 // the clock ends (its deadline, its stop) or its parent does. The
 // parent's end reaches the clock through its page (pageWriter.endInline);
 // one that has reached the context first is seen here.
-func (k *clock) AfterEnd(f func()) func() bool {
+func (k *clock) AfterEnd(f func()) fetch.Stopper {
 	k.mu.Lock()
 	if k.ended || k.ctx.Err() != nil {
 		k.mu.Unlock()
 		f()
-		return endedAlready
+		return fetch.StopFunc(endedAlready)
 	}
 	if k.onEnd != nil {
 		// A second read at once (not a page's): the context's own way.
 		k.mu.Unlock()
-		return context.AfterFunc(k.ctx, f)
+		return fetch.StopFunc(context.AfterFunc(k.ctx, f))
 	}
 	k.onEnd = f
-	if k.stopFn == nil {
-		k.stopFn = k.stopEnd
-	}
 	k.mu.Unlock()
-	return k.stopFn
+	return k
 }
 
-func (k *clock) stopEnd() bool {
+// Stop is the Stopper of the registration AfterEnd made: f will not run.
+func (k *clock) Stop() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	stopped := k.onEnd != nil

@@ -42,10 +42,10 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 		k.start(context.Background(), time.Hour, false)
 		var runs atomic.Int32
 		stop := k.AfterEnd(func() { runs.Add(1) })
-		if !stop() {
+		if !stop.Stop() {
 			t.Error("stop of a cut that had not run: false")
 		}
-		if stop() {
+		if stop.Stop() {
 			t.Error("a second stop: true")
 		}
 		k.stop()
@@ -64,7 +64,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 		if err := wait(t, ran); err == nil {
 			t.Error("the cut ran before the context ended")
 		}
-		if stop() {
+		if stop.Stop() {
 			t.Error("stop after the cut ran: true")
 		}
 	})
@@ -74,7 +74,7 @@ func TestAClockRunsItsCutWhenItEnds(t *testing.T) {
 		k := new(clock)
 		k.start(context.Background(), 0, false)
 		ran := make(chan error, 1)
-		if stop := k.AfterEnd(func() { ran <- nil }); stop() {
+		if stop := k.AfterEnd(func() { ran <- nil }); stop.Stop() {
 			t.Error("stop of a cut given after the end: true")
 		}
 		wait(t, ran)
@@ -186,4 +186,30 @@ func TestALazyClockArmsOnlyToWait(t *testing.T) {
 			t.Fatal("the resumed clock never ended")
 		}
 	})
+}
+
+// A page's read registers its cut on the fragment's clock and takes it
+// back once the body ends, for every fragment of every page: neither costs
+// an allocation (the clock is its registration's Stopper).
+func TestARegistrationOnAClockCostsNoAllocation(t *testing.T) {
+	const runs = 100
+	clocks := make([]clock, runs+1) // AllocsPerRun runs once more than it counts
+	for i := range clocks {
+		clocks[i].start(context.Background(), time.Minute, true)
+	}
+	cut := func() {}
+	i := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		k := &clocks[i]
+		i++
+		if !k.AfterEnd(cut).Stop() {
+			t.Error("the registration was not there to stop")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations a registration and its stop, want 0", allocs)
+	}
+	for i := range clocks {
+		clocks[i].stop()
+	}
 }
