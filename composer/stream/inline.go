@@ -87,15 +87,22 @@ func (pw *pageWriter) fetchInline(s *slot) {
 		left = timeout
 	}
 	s.clk = &s.clockv
-	s.ctx = s.clk.start(s.sendCtx, left, true)
+	// The clock's context is not a child the page's context keeps (a
+	// registration, a map entry, a removal, a fragment): the page's end
+	// reaches every clock it started through one registration a page
+	// (endInline), and finishSlots'. Values still come from sendCtx.
+	s.ctx = s.clk.start(pw.detached(s.sendCtx), left, true)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
 	}
-	// The clock is told when the read must end, not the context: the
-	// page's end reaches it through one registration a page.
 	pw.inlineClock.Store(s.clk)
 	if pw.stopEnds == nil {
 		pw.stopEnds = context.AfterFunc(pw.ctx, pw.endInline)
+	}
+	s.clockOn.Store(true)
+	if pw.ctx.Err() != nil {
+		// Ended as the clock started: endInline may have looked before.
+		s.clk.end(context.Cause(pw.ctx))
 	}
 	s.waits = fetch.Waits{Hook: pw.waitHook, End: s.clk}
 	resp, err := c.fetchHead(fetch.WithWaits(s.ctx, &s.waits), s)
@@ -127,13 +134,34 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	}
 }
 
-// endInline is the page's end reaching the fragment it reads: that
-// fragment's clock ends with the page's cause, and its read with it. The
-// clocks before it have stopped; ending one again does nothing.
+// endInline is the page's end reaching the fragments it reads: every
+// clock started ends with the page's cause, the read under way with it.
+// Clocks stopped already are left as they are (ending one again does
+// nothing).
 func (pw *pageWriter) endInline() {
-	if k := pw.inlineClock.Load(); k != nil {
-		k.end(context.Cause(pw.ctx))
+	pw.endClocks(context.Cause(pw.ctx))
+}
+
+// endClocks ends the page's started clocks with cause; it may run on any
+// goroutine.
+func (pw *pageWriter) endClocks(cause error) {
+	for i := range pw.slots {
+		if s := &pw.slots[i]; s.clockOn.Load() {
+			s.clockv.end(cause)
+		}
 	}
+}
+
+// detached is parent without its cancellation, for an inline clock: the
+// page's own context's is made once a page.
+func (pw *pageWriter) detached(parent context.Context) context.Context {
+	if parent != pw.ctx {
+		return context.WithoutCancel(parent) // a span's context
+	}
+	if pw.detachedCtx == nil {
+		pw.detachedCtx = context.WithoutCancel(pw.ctx)
+	}
+	return pw.detachedCtx
 }
 
 // fetchHead is the transports' Fetch, a panic in them kept to the

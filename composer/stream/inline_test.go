@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/ssr-mfe/composer/composer/breaker"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -243,5 +246,60 @@ func TestAVisitorGoneCutsTheBodyOfAnEarlierRequiredFragment(t *testing.T) {
 	}
 	if got := obs.get(); !maps.Equal(got, want) {
 		t.Errorf("outcomes %v, want %v", got, want)
+	}
+}
+
+// entries is a breaker.Resolver over a map.
+type entries map[string]*registry.Entry
+
+func (m entries) Ref(id string) (*registry.Entry, bool) { e, ok := m[id]; return e, ok }
+
+// A page whose visitor leaves while it waits for its second required
+// fragment's head has read the first one's head: that fragment's body is
+// closed unread, and its breaker, which opens at the first failure,
+// counts nothing: the page went away, the fragment did not fail (its
+// clock ends with the page, before its body is closed).
+func TestAVisitorGoneCountsNothingAgainstAFragmentWhoseBodyWasNotReached(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rule := registry.Breaker{ConsecutiveFailures: 1, FailureRate: 1, MinRequests: 1, Window: time.Minute, OpenFor: time.Hour, MaxOpenFor: time.Hour}
+	res := entries{"a": {Breaker: rule}, "b": {Breaker: rule}}
+	b := breaker.New(e.composer.Fetch, breaker.Options{Registry: res})
+	e.composer.Fetch = b
+	obs := &outcomes{o: map[string]string{}}
+	e.composer.Observer = obs
+	asked, done := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		write(w, "[a]") // head and body at once: read in full before b is waited for
+	}), Timeout: time.Hour})
+	e.register("b", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-done:
+		}
+	}), Timeout: time.Hour})
+	url := e.page(`H<micro-frontend id=a errorbehaviour=error/><micro-frontend id=b errorbehaviour=error/>E`, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	go func() {
+		<-asked
+		// The page reads a's head, then waits for b's (a's answer is
+		// there at once: a moment is plenty).
+		time.Sleep(100 * time.Millisecond)
+		cancel() // the browser goes away
+	}()
+	if resp, err := client(t).Do(req); err == nil {
+		resp.Body.Close()
+	}
+	for end := time.Now().Add(safety); len(obs.get()) < 2 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond) // the page ends after the visitor left
+	}
+	if got, want := obs.get(), map[string]string{"a": "canceled", "b": "canceled"}; !maps.Equal(got, want) {
+		t.Errorf("outcomes %v, want %v", got, want)
+	}
+	if st := b.State("a", ""); st != gobreaker.StateClosed {
+		t.Errorf("a's breaker is %v, want closed: the page's end was counted as a's failure", st)
 	}
 }

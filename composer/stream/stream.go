@@ -298,6 +298,11 @@ func (pw *pageWriter) finishSlots() {
 			if early && !s.finished && s.readyClosed && s.err == nil && s.bodyErr == nil {
 				s.bodyErr = context.Canceled
 			}
+			if !s.finished && s.clockOn.Load() {
+				// Detached from ctx (fetchInline), the clock ends as a
+				// child of ctx would have, before its body is closed.
+				s.clockv.end(context.Cause(pw.ctx))
+			}
 			pw.c.finishInline(s)
 		}
 	}
