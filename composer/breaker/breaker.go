@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,8 +116,11 @@ type Transport struct {
 	log   *slog.Logger
 	state *prometheus.GaugeVec
 
-	mu     sync.RWMutex
-	guards map[key]*guard
+	// guards is read without a lock on every request (a shared lock's
+	// count would move between cores twice a read): a map never changed
+	// once published, replaced whole under mu.
+	mu     sync.Mutex
+	guards atomic.Pointer[map[key]*guard]
 }
 
 type key struct{ fragment, version string }
@@ -209,7 +213,8 @@ func (w *window) record(now time.Time, ok bool) {
 
 // New returns a Transport in front of next.
 func New(next fetch.Transport, o Options) *Transport {
-	t := &Transport{next: next, reg: o.Registry, log: o.Log, guards: map[key]*guard{}}
+	t := &Transport{next: next, reg: o.Registry, log: o.Log}
+	t.guards.Store(&map[key]*guard{})
 	t.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "composer_fragment_breaker_state",
 		Help: "Circuit breaker state by fragment id and canary version: 0 closed, 1 half-open, 2 open.",
@@ -223,9 +228,7 @@ func New(next fetch.Transport, o Options) *Transport {
 // State is the breaker's state for a fragment version (closed for one that
 // has had no request, or whose breaker is off).
 func (t *Transport) State(fragment, version string) gobreaker.State {
-	t.mu.RLock()
-	g := t.guards[key{fragment, version}]
-	t.mu.RUnlock()
+	g := (*t.guards.Load())[key{fragment, version}]
 	if g == nil || g.cb == nil {
 		return gobreaker.StateClosed
 	}
@@ -254,12 +257,14 @@ func (t *Transport) guardFor(req *fetch.Request) *guard {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if g = t.guards[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+	if g = (*t.guards.Load())[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
 		return g
 	}
-	t.prune()
+	guards := maps.Clone(*t.guards.Load())
+	t.prune(guards)
 	g = t.newGuard(k, req.Endpoint, entry)
-	t.guards[k] = g
+	guards[k] = g
+	t.guards.Store(&guards)
 	return g
 }
 
@@ -274,9 +279,7 @@ func (t *Transport) current(req *fetch.Request) (key, *registry.Entry, *guard) {
 		}
 	}
 	k := key{req.Fragment, req.Version}
-	t.mu.RLock()
-	g := t.guards[k]
-	t.mu.RUnlock()
+	g := (*t.guards.Load())[k]
 	if g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
 		return k, entry, g
 	}
@@ -285,16 +288,17 @@ func (t *Transport) current(req *fetch.Request) (key, *registry.Entry, *guard) {
 
 // prune forgets the guards of fragments and versions no longer in the
 // registry, and their gauges, so that canary versions coming and going do
-// not pile up. It runs only when a guard is made; t.mu is held.
-func (t *Transport) prune() {
+// not pile up. It runs only when a guard is made, on the map about to
+// replace t.guards; t.mu is held.
+func (t *Transport) prune(guards map[key]*guard) {
 	if t.reg == nil {
 		return
 	}
-	for k := range t.guards {
+	for k := range guards {
 		if entry, ok := t.reg.Ref(k.fragment); ok && entry.Serves(k.version) {
 			continue
 		}
-		delete(t.guards, k)
+		delete(guards, k)
 		t.state.DeleteLabelValues(k.fragment, k.version)
 	}
 }

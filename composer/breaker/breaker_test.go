@@ -665,3 +665,39 @@ func TestOpenTimeGrowsUntilASuccess(t *testing.T) {
 		t.Errorf("after a success, the breaker opened with %s, want open_for_ms=100", got)
 	}
 }
+
+// Every request reads its fragment's guard: the read takes no lock, so
+// that it never waits for a guard being made (another fragment's first
+// request, a registry change), and the two cores never pass a shared
+// lock's count between them on every fragment.
+func TestReadingAGuardWaitsForNoGuardBeingMade(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, ok)
+	h := fetch.NewHTTP()
+	t.Cleanup(h.Close)
+	b := breaker.New(&fetch.Mux{HTTP: h}, breaker.Options{})
+	get := func() error {
+		resp, err := b.Fetch(context.Background(), &fetch.Request{Endpoint: s.URL, Fragment: "a"})
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatal(err)
+	}
+	release := breaker.HoldGuards(b)
+	defer release()
+	done := make(chan error, 1)
+	go func() { done <- get() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(safety):
+		t.Fatal("a request to a fragment with a guard waited for a guard being made")
+	}
+}

@@ -7,9 +7,7 @@ import "fmt"
 // told, and the end of its open spell. It asks gobreaker only for its counts,
 // which moves nothing.
 func Inspect(t *Transport, fragment, version string) string {
-	t.mu.RLock()
-	g := t.guards[key{fragment, version}]
-	t.mu.RUnlock()
+	g := (*t.guards.Load())[key{fragment, version}]
 	if g == nil {
 		return "no guard"
 	}
@@ -18,4 +16,11 @@ func Inspect(t *Transport, fragment, version string) string {
 		s += fmt.Sprintf(" counts %+v tripped %v until %d", g.cb.Counts(), g.tripped.Load(), g.until.Load())
 	}
 	return s
+}
+
+// HoldGuards holds the lock under which guards are made, as a guard being
+// made for another fragment does, until release.
+func HoldGuards(t *Transport) (release func()) {
+	t.mu.Lock()
+	return t.mu.Unlock
 }
