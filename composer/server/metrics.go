@@ -1,9 +1,11 @@
 package server
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -31,10 +33,43 @@ type Metrics struct {
 	// records about a dozen figures, and a series found by its labels
 	// costs a hash of them, a lock and an allocation each time. A series
 	// is never deleted, so a pointer found stays good.
-	mu           sync.RWMutex
-	pageSeries   map[pageKey]*pageSeries
-	fragSeries   map[fragmentKey]prometheus.Observer
-	cacheResults map[string]prometheus.Counter
+	pageSeries   seriesMap[pageKey, *pageSeries]
+	fragSeries   seriesMap[fragmentKey, prometheus.Observer]
+	cacheResults seriesMap[string, prometheus.Counter]
+}
+
+// seriesMap holds the series found, read without a lock: every page reads
+// it a dozen times, on both cores, and a shared lock's count would move
+// between them on each read. The map is never changed once published; a
+// series found for the first time is added to a copy, under mu.
+type seriesMap[K comparable, V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[K]V]
+}
+
+// get returns k's series, made by build the first time.
+func (s *seriesMap[K, V]) get(k K, build func() V) V {
+	if m := s.m.Load(); m != nil {
+		if v, ok := (*m)[k]; ok {
+			return v
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.m.Load()
+	if old != nil {
+		if v, ok := (*old)[k]; ok {
+			return v
+		}
+	}
+	v := build()
+	m := make(map[K]V, 1)
+	if old != nil {
+		m = maps.Clone(*old)
+	}
+	m[k] = v
+	s.m.Store(&m)
+	return v
 }
 
 type pageKey struct {
@@ -82,7 +117,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"mode"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.ttfb, m.fragments, m.cache, m.pagesInFlight, m.shed, m.compression)
-	m.pageSeries, m.fragSeries, m.cacheResults = map[pageKey]*pageSeries{}, map[fragmentKey]prometheus.Observer{}, map[string]prometheus.Counter{}
 	return m
 }
 
@@ -93,30 +127,14 @@ func (m *Metrics) compressed(mode string) {
 
 // CacheResult counts one fragment cache lookup.
 func (m *Metrics) CacheResult(result string) {
-	m.mu.RLock()
-	c := m.cacheResults[result]
-	m.mu.RUnlock()
-	if c == nil {
-		c = m.cache.WithLabelValues(result)
-		m.mu.Lock()
-		m.cacheResults[result] = c
-		m.mu.Unlock()
-	}
-	c.Inc()
+	m.cacheResults.get(result, func() prometheus.Counter { return m.cache.WithLabelValues(result) }).Inc()
 }
 
 // Fragment implements stream.Observer.
 func (m *Metrics) Fragment(id, version, outcome string, d time.Duration) {
-	k := fragmentKey{id, version, outcome}
-	m.mu.RLock()
-	o := m.fragSeries[k]
-	m.mu.RUnlock()
-	if o == nil {
-		o = m.fragments.WithLabelValues(id, version, outcome)
-		m.mu.Lock()
-		m.fragSeries[k] = o
-		m.mu.Unlock()
-	}
+	o := m.fragSeries.get(fragmentKey{id, version, outcome}, func() prometheus.Observer {
+		return m.fragments.WithLabelValues(id, version, outcome)
+	})
 	o.Observe(d.Seconds())
 }
 
@@ -126,16 +144,9 @@ func (m *Metrics) page(r *http.Request, status int, start, firstByte time.Time) 
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 		route = rc.RoutePattern()
 	}
-	k := pageKey{route, status}
-	m.mu.RLock()
-	p := m.pageSeries[k]
-	m.mu.RUnlock()
-	if p == nil {
-		p = &pageSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.duration.WithLabelValues(route), m.ttfb.WithLabelValues(route)}
-		m.mu.Lock()
-		m.pageSeries[k] = p
-		m.mu.Unlock()
-	}
+	p := m.pageSeries.get(pageKey{route, status}, func() *pageSeries {
+		return &pageSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.duration.WithLabelValues(route), m.ttfb.WithLabelValues(route)}
+	})
 	p.requests.Inc()
 	p.duration.Observe(time.Since(start).Seconds())
 	if !firstByte.IsZero() {

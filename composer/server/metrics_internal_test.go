@@ -44,3 +44,24 @@ func TestAPagesFiguresCostNoAllocation(t *testing.T) {
 		t.Errorf("%d ttfb series, want 1", n)
 	}
 }
+
+// A fragment's figure reads its series without a lock: it never waits
+// for a series being made for another (a new fragment, route or status),
+// and the two cores never pass a shared lock's count between them on
+// every figure.
+func TestAFigureWaitsForNoSeriesBeingMade(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	m.Fragment("a", "", "ok", time.Millisecond)
+	m.fragSeries.mu.Lock() // as while another fragment's series is made
+	defer m.fragSeries.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		m.Fragment("a", "", "ok", time.Millisecond)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // a bound, not a claim
+		t.Fatal("a figure waited for a series being made")
+	}
+}
