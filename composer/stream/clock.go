@@ -56,8 +56,13 @@ type clock struct {
 // page's one allocation of its slots. It is started once. A lazy one
 // runs without a timer until arm.
 func (k *clock) start(parent context.Context, d time.Duration, lazy bool) context.Context {
+	return k.startAt(parent, d, lazy, time.Now())
+}
+
+// startAt is start with the time now, read by the caller.
+func (k *clock) startAt(parent context.Context, d time.Duration, lazy bool, now time.Time) context.Context {
 	ctx, cancel := context.WithCancelCause(parent)
-	k.left, k.since, k.running, k.lazy, k.cancel, k.ctx = d, time.Now(), true, lazy, cancel, ctx
+	k.left, k.since, k.running, k.lazy, k.cancel, k.ctx = d, now, true, lazy, cancel, ctx
 	if d <= 0 {
 		// Run out already: the context ends before anyone looks at it.
 		k.running, k.left = false, 0
@@ -141,13 +146,17 @@ func endedAlready() bool { return false }
 
 // pause stops the clock. A clock that ran out meanwhile stays run out;
 // a lazy one not armed ends now.
-func (k *clock) pause() {
+func (k *clock) pause() { k.pauseAt(time.Now()) }
+
+// pauseAt is pause with the time now, read by the caller (a page's read
+// times its fragment with the same reading).
+func (k *clock) pauseAt(now time.Time) {
 	if !k.running {
 		return
 	}
 	k.running = false
 	if !k.armed {
-		if k.left -= time.Since(k.since); k.left <= 0 {
+		if k.left -= now.Sub(k.since); k.left <= 0 {
 			k.left = 0
 			k.expire()
 		}
@@ -155,7 +164,7 @@ func (k *clock) pause() {
 	}
 	k.armed = false
 	if k.timer.Stop() {
-		k.left -= time.Since(k.since)
+		k.left -= now.Sub(k.since)
 	} else {
 		k.left = 0
 	}
@@ -163,12 +172,15 @@ func (k *clock) pause() {
 
 // resume starts the clock again with what was left (a lazy one's timer
 // waits for arm).
-func (k *clock) resume() {
+func (k *clock) resume() { k.resumeAt(time.Now()) }
+
+// resumeAt is resume with the time now, read by the caller.
+func (k *clock) resumeAt(now time.Time) {
 	if k.running || k.left <= 0 {
 		return
 	}
 	k.running = true
-	k.since = time.Now()
+	k.since = now
 	if !k.lazy {
 		k.timer.Reset(k.left)
 		k.armed = true

@@ -79,7 +79,8 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	}
 	c := pw.c
 	timeout := c.timeout(s)
-	elapsed := time.Since(s.started)
+	now := time.Now()
+	elapsed := now.Sub(s.started)
 	left := timeout - elapsed
 	if elapsed > timeout/10 && fetch.Answered(s.req) {
 		// Its answer came while the page wrote earlier slots: that time
@@ -91,7 +92,7 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	// registration, a map entry, a removal, a fragment): the page's end
 	// reaches every clock it started through one registration a page
 	// (endInline), and finishSlots'. Values still come from sendCtx.
-	s.ctx = s.clk.start(pw.detached(s.sendCtx), left, true)
+	s.ctx = s.clk.startAt(pw.detached(s.sendCtx), left, true, now)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
 	}
@@ -106,8 +107,9 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	}
 	s.waits = fetch.Waits{Hook: pw.waitHook, End: s.clk}
 	resp, err := c.fetchHead(fetch.WithWaits(s.ctx, &s.waits), s)
-	s.clk.pause() // until the writer reads the body
-	s.headTime = time.Since(s.started)
+	now = time.Now()
+	s.clk.pauseAt(now) // until the writer reads the body
+	s.headTime = now.Sub(s.started)
 	if resp != nil && !resp.Arrived.IsZero() {
 		// It came before the page read it.
 		s.headTime = min(s.headTime, max(0, resp.Arrived.Sub(s.started)))
@@ -212,11 +214,12 @@ func (pw *pageWriter) writeInline(s *slot) {
 	written, limit := int64(0), c.maxBytes()
 	for !pw.broken {
 		bp := c.getChunk()
-		s.clk.resume()
 		began := time.Now()
+		s.clk.resumeAt(began)
 		n, err := c.readInline(s, *bp)
-		s.bodyTime += time.Since(began)
-		s.clk.pause()
+		ended := time.Now()
+		s.bodyTime += ended.Sub(began)
+		s.clk.pauseAt(ended)
 		if n > 0 && written+int64(n) > limit {
 			n, err = 0, errTooLarge
 		}
