@@ -50,6 +50,12 @@ type Guard struct {
 	// Scripts, if set, writes the piece's scripts inert, and activates
 	// those it vouches for (see Scripts); nil passes them as they are.
 	Scripts *Scripts
+	// Passed, if set, remembers whole pieces passed unchanged (WriteWhole).
+	// Scope stands for Reserved in what it remembers: two Guards with the
+	// same Passed and Scope must have the same Reserved ids (the composer
+	// gives each compiled template a scope of its own).
+	Passed *Passed
+	Scope  uint64
 
 	st    state
 	ts    tagState // in a tag
@@ -234,7 +240,7 @@ func (g *Guard) Close(emit func([]byte)) {
 		g.out([]byte("</" + g.raw + ">"))
 	}
 	g.closeTo(0)
-	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, reference: g.reference, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
+	*g = Guard{Reserved: g.Reserved, Scripts: g.Scripts, Passed: g.Passed, Scope: g.Scope, reference: g.reference, stack: g.stack[:0], held: g.held[:0], scratch: g.scratch[:0], scr: scriptState{text: g.scr.text[:0]}}
 }
 
 // validUTF8 replaces each invalid byte with U+FFFD, as a browser's decoder

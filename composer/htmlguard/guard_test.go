@@ -240,8 +240,24 @@ func FuzzGuard(f *testing.F) {
 		if trusted := guardedWith(&Scripts{Trust: true}, frag, chunk); checkHoldsScripts(trusted) != nil {
 			t.Fatalf("fragment %q (trusted %q) breaks the page: %v", frag, trusted, checkHoldsScripts(trusted))
 		}
+		// A whole piece remembered as passed (WriteWhole, one Passed for
+		// every input and rule) gives what Write and Close give.
+		for _, r := range passedRules {
+			ref := guardedBy(Guard{Reserved: r.reserved, Scripts: r.scripts}, frag, 0)
+			g := Guard{Reserved: r.reserved, Scripts: r.scripts, Passed: fuzzPassed, Scope: r.scope}
+			if first, _ := writeWhole(&g, frag); first != ref {
+				t.Fatalf("fragment %q, %s: WriteWhole %q, Write and Close %q", frag, r.name, first, ref)
+			}
+			if again, _ := writeWhole(&g, frag); again != ref {
+				t.Fatalf("fragment %q, %s: WriteWhole again %q, Write and Close %q", frag, r.name, again, ref)
+			}
+		}
 	})
 }
+
+// fuzzPassed is shared by every input of a fuzzing process: what one
+// input leaves in it must not change another's output.
+var fuzzPassed = NewPassed(1 << 12)
 
 // benchFragment is a fragment as the benchmarks see it.
 var benchFragment = []byte(strings.Repeat(`<div class="row"><p>Some <b>text</b> of a fragment, &amp; more.</p><img src="/x.png" alt="x"></div>`+"\n", 100))

@@ -157,6 +157,10 @@ type Policy struct {
 	policies []policy
 }
 
+// IsZero reports whether p is the zero Policy: no policy restricts
+// scripts.
+func (p Policy) IsZero() bool { return len(p.policies) == 0 }
+
 type policy struct {
 	nonces map[string]bool
 	hashes map[string]bool // "sha256-<base64>", ...

@@ -224,7 +224,13 @@ func (pw *pageWriter) writeInline(s *slot) {
 			n, err = 0, errTooLarge
 		}
 		if n > 0 {
-			g.Write((*bp)[:n], pw.emit())
+			if written == 0 && err == io.EOF {
+				// The whole body in one read, the usual case: one the
+				// guard passed unchanged before passes unread.
+				g.WriteWhole((*bp)[:n], pw.emit())
+			} else {
+				g.Write((*bp)[:n], pw.emit())
+			}
 			written += int64(n)
 		}
 		c.putChunk(bp)
@@ -260,6 +266,12 @@ func (c *Composer) finishInline(s *slot) {
 		return
 	}
 	s.finished = true
+	if s.clk != nil && s.sendCtx.Err() != nil {
+		// The page has ended: the clock (detached from the page's
+		// context, see fetchInline) ends as a child of it would have,
+		// before the body is closed, so that the breaker counts nothing.
+		s.clk.end(context.Cause(s.sendCtx))
+	}
 	if s.resp != nil {
 		s.resp.Body.Close()
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -301,5 +302,29 @@ func TestAVisitorGoneCountsNothingAgainstAFragmentWhoseBodyWasNotReached(t *test
 	}
 	if st := b.State("a", ""); st != gobreaker.StateClosed {
 		t.Errorf("a's breaker is %v, want closed: the page's end was counted as a's failure", st)
+	}
+}
+
+// The guard remembers the bodies it passed unchanged, by template: a body
+// passed on one page is guarded anew on a page whose own markup has an id
+// the body takes (another template's rules), and passes again unchanged on
+// the first page.
+func TestABodyPassedOnOnePageIsGuardedOnAnother(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	body := `<p id=x>mine</p>`
+	e.register("a", registry.Entry{Endpoint: fragmentServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body))) // read whole at once
+		io.WriteString(w, body)
+	})})
+	plain := e.page(`<main><micro-frontend id=a/></main>`, nil)
+	withX := e.page(`<main id=x><micro-frontend id=a/></main>`, nil)
+	for i := range 2 {
+		if _, got := get(t, plain, nil); !strings.Contains(got, body) {
+			t.Errorf("plain page, round %d: %q, want the body unchanged", i, got)
+		}
+		if _, got := get(t, withX, nil); strings.Contains(got, body) || !strings.Contains(got, ">mine</p>") {
+			t.Errorf("page with its own x, round %d: %q, want the body without id x", i, got)
+		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/htmlguard"
 	"github.com/ssr-mfe/composer/composer/internal/gather"
 	"github.com/ssr-mfe/composer/composer/island"
 	"github.com/ssr-mfe/composer/composer/registry"
@@ -116,6 +117,19 @@ type Composer struct {
 
 	pool       sync.Pool // *[]byte of ChunkSize
 	chunksMade atomic.Int64
+
+	// passed remembers the fragment bodies the guard passed unchanged, by
+	// template (htmlguard.Passed): made at the first.
+	passedOnce sync.Once
+	passed     *htmlguard.Passed
+}
+
+// passedSlots is how many bodies passed holds: 128 KiB.
+const passedSlots = 1 << 14
+
+func (c *Composer) passedBodies() *htmlguard.Passed {
+	c.passedOnce.Do(func() { c.passed = htmlguard.NewPassed(passedSlots) })
+	return c.passed
 }
 
 // Page is one page request.
@@ -208,7 +222,7 @@ func (c *Composer) serve(w http.ResponseWriter, r *http.Request, p *Page, conn *
 //go:noinline
 func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn *gather.Conn) *pageWriter {
 	ctx, cancel := context.WithCancel(r.Context())
-	pw := &pageWriter{w: w, conn: conn, c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, pageURL: r.URL, mode: newPageMode(r), cancel: cancel, ctx: ctx}
+	pw := &pageWriter{w: w, conn: conn, c: c, page: p, slots: make([]slot, len(p.Template.Slots)), requestID: p.RequestID, pageURL: r.URL, mode: newPageMode(r), cancelCtx: cancel, ctx: ctx}
 	pw.canary = &pw.canaryv
 	pw.rawQuery = pageQuery(r.URL, p.Params)
 	if n := p.Template.Async; n > 0 {
@@ -225,6 +239,18 @@ func (c *Composer) newPage(w http.ResponseWriter, r *http.Request, p *Page, conn
 	// only the body would show (net/http sends no body for HEAD).
 	pw.headOnly = r.Method == http.MethodHead
 	return pw
+}
+
+// cancel ends the page's fragment requests: its context, and at once
+// the clock of the fragment it reads (detached from the context, see
+// fetchInline), so that the read under way ends, and its breaker is told
+// the page went away, before the page goes on. Clocks paused are ended by
+// finishInline, before their bodies are closed.
+func (pw *pageWriter) cancel() {
+	pw.cancelCtx()
+	if k := pw.inlineClock.Load(); k != nil {
+		k.end(context.Canceled)
+	}
 }
 
 // endFetches stops the page's fragment requests, then waits for them.
@@ -297,11 +323,6 @@ func (pw *pageWriter) finishSlots() {
 		if s := &pw.slots[i]; s.inline {
 			if early && !s.finished && s.readyClosed && s.err == nil && s.bodyErr == nil {
 				s.bodyErr = context.Canceled
-			}
-			if !s.finished && s.clockOn.Load() {
-				// Detached from ctx (fetchInline), the clock ends as a
-				// child of ctx would have, before its body is closed.
-				s.clockv.end(context.Cause(pw.ctx))
 			}
 			pw.c.finishInline(s)
 		}

@@ -64,7 +64,7 @@ type pageWriter struct {
 
 	emitFn func([]byte) // write as a function value, made once a page (emit)
 
-	cancel   context.CancelFunc // ends the page's fragment requests
+	cancelCtx context.CancelFunc // ends ctx (cancel: and the inline read)
 	waitHook func() error       // beforeWait as a function value, made once a page
 
 	// The fragment read on the page's goroutine (fetchInline): its clock,
@@ -91,6 +91,11 @@ func (pw *pageWriter) newGuard(s *slot) *htmlguard.Guard {
 		pw.guard = htmlguard.Guard{}
 	}
 	pw.guard.Reserved, pw.guard.Scripts = pw.page.Template.IDs, &pw.scripts
+	if scope := pw.page.Template.Scope; scope != 0 {
+		// A whole body passed unchanged before, under this template's
+		// ids, passes again unread (guardWhole).
+		pw.guard.Passed, pw.guard.Scope = pw.c.passedBodies(), scope
+	}
 	pw.guardOpen = true
 	return &pw.guard
 }

@@ -333,7 +333,7 @@ func build(name string, nodes []node) *Template {
 	}
 	flatten(nodes)
 
-	t := &Template{Name: name}
+	t := &Template{Name: name, Scope: scopes.Add(1)}
 	lastAsync, lastBodyEnd := -1, -1
 	for i, n := range flat {
 		switch {

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/html"
@@ -108,7 +109,16 @@ type Template struct {
 	// writer reserves them for the page: a fragment's element may not take
 	// one, nor refer to one (docs/html-guard.md).
 	IDs map[string]bool
+	// Scope is this compilation's own number, never another's (nor
+	// another process's template's: numbers start at one in each): what
+	// is kept by template elsewhere is kept under it. The stream writer's
+	// guards remember the pieces they passed unchanged under IDs by it
+	// (htmlguard.Guard.Scope).
+	Scope uint64
 }
+
+// scopes numbers the compilations.
+var scopes atomic.Uint64
 
 // Error is a markup error at a place in a file: a line, and a column (in
 // bytes) where one is known.

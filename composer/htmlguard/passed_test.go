@@ -1,0 +1,90 @@
+package htmlguard
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ssr-mfe/composer/composer/inert"
+)
+
+// guardRules are the rules a Guard's output depends on, each with the
+// scope a caller would give its Reserved ids.
+type guardRules struct {
+	name     string
+	reserved map[string]bool
+	scope    uint64
+	scripts  *Scripts
+}
+
+// passedRules go from the most lenient to the strictest, so that a piece
+// remembered under one is then tried under the next: none may take
+// another's answer.
+var passedRules = []guardRules{
+	{"no ids, scripts as they are", nil, 1, nil},
+	{"no ids, trusted scripts", nil, 1, &Scripts{Trust: true}},
+	{"no ids, inert scripts", nil, 1, &Scripts{}},
+	{"reserved ids, scripts as they are", soupIDs, 2, nil},
+	{"reserved ids, trusted scripts", soupIDs, 2, &Scripts{Trust: true}},
+	{"reserved ids, inert scripts", soupIDs, 2, &Scripts{}},
+	{"reserved ids, a policy", soupIDs, 2, &Scripts{Policy: inert.ParsePolicy([]string{"script-src 'nonce-abc'"})}},
+}
+
+// writeWhole guards src with WriteWhole, and counts the pieces emitted.
+func writeWhole(g *Guard, src string) (out string, emits int) {
+	var b strings.Builder
+	g.WriteWhole([]byte(src), func(p []byte) { b.Write(p); emits++ })
+	return b.String(), emits
+}
+
+// WriteWhole gives what Write and Close give, byte for byte, for every
+// input of the oracle and every rule, with one Passed shared by all of
+// them: a piece passed unchanged is remembered, and passed again at once
+// (one emit), under the same rules only.
+func TestWriteWholeGivesWhatWriteAndCloseGive(t *testing.T) {
+	t.Parallel()
+	inputs := append(namedInputs(), html5libInputs(t)...)
+	for _, soup := range []string{strings.Repeat(`<div class="row"><p>Some <b>text</b>, &amp; more.</p><img src="/x.png" alt="x"></div>`, 20),
+		`<p id=x>mine</p>`, `<label for=after>x</label>`, `<script>alert(1)</script>`, `<script nonce=abc>go()</script>`,
+		`<script type=application/json>{"a":1}</script>`, `<div>open`, "caf\xc3", "\xff<p>", ""} {
+		inputs = append(inputs, corpusInput{from: "named", src: soup})
+	}
+	p := NewPassed(1 << 16)
+	remembered := 0
+	for _, in := range inputs {
+		for _, r := range passedRules {
+			ref := guardedBy(Guard{Reserved: r.reserved, Scripts: r.scripts}, in.src, 0)
+			g := Guard{Reserved: r.reserved, Scripts: r.scripts, Passed: p, Scope: r.scope}
+			first, _ := writeWhole(&g, in.src)
+			again, emits := writeWhole(&g, in.src)
+			if first != ref || again != ref {
+				t.Fatalf("%s, %s: %q\nWrite and Close %q\nWriteWhole      %q\nagain           %q", in.from, r.name, in.src, ref, first, again)
+			}
+			if ref == in.src && len(in.src) > 0 && r.scripts.policyIsZero() {
+				if emits != 1 {
+					t.Errorf("%s, %s: %q passed unchanged, and was guarded again (%d emits)", in.from, r.name, in.src, emits)
+				}
+				remembered++
+			}
+		}
+	}
+	if remembered == 0 {
+		t.Error("no piece was remembered")
+	}
+}
+
+func (s *Scripts) policyIsZero() bool { return s == nil || s.Policy.IsZero() }
+
+// The same piece under another scope (another page's ids) is guarded
+// anew: here its id is one of that page's.
+func TestAPiecePassedUnderOneScopeIsGuardedUnderAnother(t *testing.T) {
+	t.Parallel()
+	p := NewPassed(64)
+	src := `<p id=x>mine</p>`
+	if out, _ := writeWhole(&Guard{Passed: p, Scope: 1}, src); out != src {
+		t.Fatalf("without reserved ids: %q, want it unchanged", out)
+	}
+	out, _ := writeWhole(&Guard{Reserved: map[string]bool{"x": true}, Passed: p, Scope: 2}, src)
+	if want := guardedReserving(map[string]bool{"x": true}, src, 0); out != want || out == src {
+		t.Errorf("with x reserved: %q, want %q", out, want)
+	}
+}
