@@ -65,7 +65,7 @@ type pageWriter struct {
 	emitFn func([]byte) // write as a function value, made once a page (emit)
 
 	cancelCtx context.CancelFunc // ends ctx (cancel: and the inline read)
-	waitHook func() error       // beforeWait as a function value, made once a page
+	waitHook  func() error       // beforeWait as a function value, made once a page
 
 	// The fragment read on the page's goroutine (fetchInline): its clock,
 	// for the wait hook. The page's end reaches every inline clock
