@@ -10,10 +10,9 @@ import (
 // same piece, under the same rules, passes again without being read: a
 // fragment that answers the same bytes on every page (a header, a footer,
 // the recommendations of a popular product) is guarded once, not once a
-// page. It remembers no piece, only two 64-bit hashes of it, with keys
-// drawn at random when the Passed is made: no one outside the process can
-// make a piece that takes another's place (a match by chance is one in
-// 2^64). It holds a fixed number of pieces, the latest in each of its
+// page. It remembers no piece, only a 64-bit hash of it, with a key drawn
+// at random when the Passed is made: no one outside the process can make
+// a piece that takes another's place (a match by chance is one in 2^64). It holds a fixed number of pieces, the latest in each of its
 // slots; a piece forgotten is guarded again. It is safe for concurrent
 // use, and reads take no lock.
 //
@@ -23,32 +22,35 @@ import (
 // whether there are Scripts and their Trust are part of the key, and
 // Scope stands for the Reserved ids (see Guard.Scope).
 type Passed struct {
-	seeds [2]maphash.Seed
-	slots []atomic.Uint64 // a hash of the piece, in the slot the other picks; 0: empty
+	seed  maphash.Seed
+	slots []atomic.Uint64 // a piece's hash, in the slot its low bits pick; 0: empty
 }
 
 // NewPassed returns a Passed of n slots (a power of two is best: the
 // slot is picked by a hash's low bits).
 func NewPassed(n int) *Passed {
-	return &Passed{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, slots: make([]atomic.Uint64, max(n, 1))}
+	return &Passed{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, max(n, 1))}
 }
 
-// key is a piece's slot and the check kept in it.
+// key is a piece's slot and the check kept in it: the piece's hash, with
+// the rules mixed in (scope and script rules, each pair its own: scope
+// is below 2^62).
 func (p *Passed) key(piece []byte, scope uint64, scripts *Scripts) (slot int, check uint64) {
-	mix := scope*0x9E3779B97F4A7C15 + 1
+	rules := scope << 2
 	switch {
 	case scripts == nil: // passed as they are
 	case scripts.Trust:
-		mix ^= 0xD6E8FEB86659FD93
+		rules |= 1
 	default: // made inert
-		mix ^= 0x94D049BB133111EB
+		rules |= 2
 	}
-	h := maphash.Bytes(p.seeds[0], piece) ^ mix
-	check = maphash.Bytes(p.seeds[1], piece) ^ mix*0xBF58476D1CE4E5B9
+	// The whole hash is kept: a piece matches another's only if all 64
+	// bits do.
+	check = maphash.Bytes(p.seed, piece) ^ rules
 	if check == 0 {
 		check = 1 // 0 is an empty slot
 	}
-	return int(h % uint64(len(p.slots))), check
+	return int(check % uint64(len(p.slots))), check
 }
 
 // WriteWhole is Write of a whole piece, then Close. With a Passed, a
