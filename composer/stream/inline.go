@@ -226,7 +226,7 @@ func (pw *pageWriter) writeInline(s *slot) {
 		if n > 0 {
 			if written == 0 && err == io.EOF {
 				// The whole body in one read, the usual case: one the
-				// guard passed unchanged before passes unread.
+				// guard read before is not read again.
 				g.WriteWhole((*bp)[:n], pw.emit())
 			} else {
 				g.Write((*bp)[:n], pw.emit())

@@ -118,14 +118,15 @@ type Composer struct {
 	pool       sync.Pool // *[]byte of ChunkSize
 	chunksMade atomic.Int64
 
-	// passed remembers the fragment bodies the guard passed unchanged, by
+	// passed keeps what the guard made of the fragment bodies it read, by
 	// template (htmlguard.Passed): made at the first.
 	passedOnce sync.Once
 	passed     *htmlguard.Passed
 }
 
-// passedSlots is how many bodies passed holds: 128 KiB.
-const passedSlots = 1 << 14
+// passedSlots is how many bodies passed keeps: 32 KiB of slots, and
+// under 500 bytes a body kept (about 150 for a usual one).
+const passedSlots = 1 << 12
 
 func (c *Composer) passedBodies() *htmlguard.Passed {
 	c.passedOnce.Do(func() { c.passed = htmlguard.NewPassed(passedSlots) })

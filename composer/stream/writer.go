@@ -92,8 +92,8 @@ func (pw *pageWriter) newGuard(s *slot) *htmlguard.Guard {
 	}
 	pw.guard.Reserved, pw.guard.Scripts = pw.page.Template.IDs, &pw.scripts
 	if scope := pw.page.Template.Scope; scope != 0 {
-		// A whole body passed unchanged before, under this template's
-		// ids, passes again unread (guardWhole).
+		// A whole body read before, under this template's ids, is not
+		// read again (htmlguard.Guard.WriteWhole).
 		pw.guard.Passed, pw.guard.Scope = pw.c.passedBodies(), scope
 	}
 	pw.guardOpen = true
