@@ -232,7 +232,7 @@ func (t *Transport) State(fragment, version string) gobreaker.State {
 	if g == nil || g.cb == nil {
 		return gobreaker.StateClosed
 	}
-	if g.holding(time.Now()) > 0 {
+	if g.holding() > 0 {
 		return gobreaker.StateOpen
 	}
 	return g.cb.State()
@@ -240,12 +240,12 @@ func (t *Transport) State(fragment, version string) gobreaker.State {
 
 // holding is how much is left of an open spell longer than gobreaker's
 // own timeout: while it lasts, no request may go, not even a probe.
-func (g *guard) holding(now time.Time) time.Duration {
+func (g *guard) holding() time.Duration {
 	until := g.until.Load()
 	if until == 0 {
-		return 0
+		return 0 // the usual case: no clock read
 	}
-	return max(0, time.Unix(0, until).Sub(now))
+	return max(0, time.Until(time.Unix(0, until)))
 }
 
 // guardFor returns the guard of req's fragment version, made anew when the
@@ -468,7 +468,7 @@ func (t *Transport) Fetch(ctx context.Context, req *fetch.Request) (*fetch.Respo
 	}
 	b := &body{ctx: ctx, g: g}
 	if g.cb != nil {
-		if left := g.holding(time.Now()); left > 0 {
+		if left := g.holding(); left > 0 {
 			b.release()
 			return nil, &RejectedError{Fragment: req.Fragment, Version: req.Version, Err: ErrOpen, RetryAfter: retryAfter(left)}
 		}
@@ -507,7 +507,7 @@ func (t *Transport) Presend(ctx context.Context, req *fetch.Request) bool {
 	if req.Fragment != "" && !req.Override {
 		// No guard yet, or one out of date: Fetch makes a fresh one, which
 		// admits.
-		if _, _, g := t.current(req); g != nil && !g.admits(time.Now()) {
+		if _, _, g := t.current(req); g != nil && !g.admits() {
 			return false
 		}
 	}
@@ -516,11 +516,11 @@ func (t *Transport) Presend(ctx context.Context, req *fetch.Request) bool {
 
 // admits reports whether a request would most likely pass the bulkhead and
 // the breaker now. It reads and changes nothing.
-func (g *guard) admits(now time.Time) bool {
+func (g *guard) admits() bool {
 	if g.max > 0 && g.inFlight.Load() >= int64(g.max) {
 		return false
 	}
-	return g.cb == nil || g.holding(now) == 0 && !g.tripped.Load()
+	return g.cb == nil || g.holding() == 0 && !g.tripped.Load()
 }
 
 // Admit lets a second request to req's fragment version go beside the
@@ -531,7 +531,7 @@ func (g *guard) admits(now time.Time) bool {
 // ErrFull, and counts nothing.
 func (t *Transport) Admit(req *fetch.Request) (release func(), err error) {
 	g := t.guardFor(req)
-	if g.cb != nil && (g.holding(time.Now()) > 0 || g.cb.State() != gobreaker.StateClosed) {
+	if g.cb != nil && (g.holding() > 0 || g.cb.State() != gobreaker.StateClosed) {
 		return nil, ErrOpen
 	}
 	if g.max <= 0 {

@@ -288,9 +288,9 @@ func (c *Composer) finishInline(s *slot) {
 		endSpan(s.span, s)
 	}
 	if c.Observer != nil {
-		took := time.Since(s.started) // never reached, or failed before its head
-		if s.headTime > 0 {
-			took = s.headTime + s.bodyTime
+		took := s.headTime + s.bodyTime
+		if s.headTime == 0 {
+			took = time.Since(s.started) // never reached, or failed before its head
 		}
 		c.Observer.Fragment(s.frag.ID, s.version, s.outcome(), took)
 	}
