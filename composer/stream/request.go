@@ -23,7 +23,6 @@ import (
 func (c *Composer) prepare(r *http.Request, p *Page, i int, s *slot, mode *pageMode, canary *canaryState, rawQuery string, shared *http.Header) *fetch.Request {
 	s.frag = &p.Template.Slots[i]
 	s.index = i
-	s.ready = make(chan struct{})
 	entry, ok := c.Registry.Ref(s.frag.ID)
 	if !ok {
 		s.entry = &noEntry

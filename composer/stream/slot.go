@@ -35,7 +35,10 @@ type slot struct {
 	index   int             // in the template's Slots
 	entry   *registry.Entry // the registry's own, never changed; noEntry when unregistered
 	version string          // the canary version chosen, "" for an entry without versions
-	ready   chan struct{}   // closed once status/header/err are set
+	// ready is closed once status/header/err are set, for a slot fetched
+	// on a goroutine (begin makes it); a slot read inline (or never
+	// fetched) has none: its page reads readyClosed.
+	ready   chan struct{}
 
 	// Set before ready is closed.
 	status int
@@ -111,9 +114,15 @@ func (s *slot) scriptsValue() htmlguard.Scripts {
 func (s *slot) markReady() {
 	if !s.readyClosed {
 		s.readyClosed = true
-		close(s.ready)
+		if s.ready != nil {
+			close(s.ready)
+		}
 	}
 }
+
+// closedReady is the ready of a slot never fetched (not registered, or the
+// browser's to fill): ready from the start.
+var closedReady = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // endChunks closes chunks once, if the slot streams.
 func (s *slot) endChunks() {

@@ -180,6 +180,7 @@ func (c *Composer) begin(ctx context.Context, s *slot, i int, fetches *sync.Wait
 	if s.span != nil {
 		fctx = s.sendCtx
 	}
+	s.ready = make(chan struct{}) // the goroutine's to close, the page's to wait for
 	if !s.frag.Async {
 		s.chunks = make(chan *[]byte, c.queueChunks()) // the pump's queue
 	}
@@ -290,7 +291,7 @@ func (pw *pageWriter) prepareSlots(r *http.Request) {
 		if req == nil || s.frag.Client {
 			// Not registered, or the browser's to fill: the page holds its
 			// fallback as if it were static.
-			close(s.ready)
+			s.ready, s.readyClosed = closedReady, true
 			if s.frag.Async {
 				pw.async <- i
 			}

@@ -129,12 +129,13 @@ func (pw *pageWriter) start(ctx context.Context) bool {
 			continue
 		}
 		if s.inline {
-			pw.fetchInline(s)
-		}
-		select {
-		case <-s.ready:
-		case <-ctx.Done():
-			return false
+			pw.fetchInline(s) // ready when it returns
+		} else {
+			select {
+			case <-s.ready:
+			case <-ctx.Done():
+				return false
+			}
 		}
 		if ctx.Err() != nil {
 			// The visitor has gone (its fragment's read was cut for it, or
