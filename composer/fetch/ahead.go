@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Presend implements Presender: a plain-http request (wire's) leaves at
@@ -129,7 +130,23 @@ type Waits struct {
 	Hook func() error // as WithWaitHook's hook
 	End  Ender        // for the context WithWaits returns, and no other
 
-	ctx context.Context // what WithWaits returned
+	parent context.Context // what WithWaits was given
+}
+
+// waitsCtx is the context WithWaits returns: the Waits itself, so that
+// it costs no allocation (a page's fragment has one, in its slot). It is
+// its parent, with the Waits as the value of waitHookKey.
+type waitsCtx Waits
+
+func (c *waitsCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
+func (c *waitsCtx) Done() <-chan struct{}       { return c.parent.Done() }
+func (c *waitsCtx) Err() error                  { return c.parent.Err() }
+
+func (c *waitsCtx) Value(key any) any {
+	if key == (waitHookKey{}) {
+		return (*Waits)(c)
+	}
+	return c.parent.Value(key)
 }
 
 // WithWaits is WithWaitHook with w.Hook, and w.End standing in for
@@ -139,10 +156,12 @@ type Waits struct {
 // the context would be a child context, a map of children and a channel
 // for each answer, held while the page waits for it. A Fetch whose
 // context was derived from the returned one (a layer's own cancellation)
-// uses context.AfterFunc on it, as without w.End.
+// uses context.AfterFunc on it, as without w.End. The context returned is
+// w itself (w must not be copied or given again while it is in use): it
+// costs no allocation.
 func WithWaits(ctx context.Context, w *Waits) context.Context {
-	w.ctx = context.WithValue(ctx, waitHookKey{}, w)
-	return w.ctx
+	w.parent = ctx
+	return (*waitsCtx)(w)
 }
 
 func waitHook(ctx context.Context) func() error {
@@ -157,8 +176,8 @@ func waits(ctx context.Context) (func() error, Ender) {
 	case func() error:
 		return v, nil
 	case *Waits:
-		if v.ctx != ctx {
-			return v.Hook, nil
+		if c, ok := ctx.(*waitsCtx); !ok || (*Waits)(c) != v {
+			return v.Hook, nil // a context derived from it
 		}
 		return v.Hook, v.End
 	}

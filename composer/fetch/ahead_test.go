@@ -1043,3 +1043,36 @@ func TestAnEnderStandsInForTheContext(t *testing.T) {
 		cancel()
 	})
 }
+
+// A page gives every fragment's Waits with its context: the context is
+// the Waits itself, no allocation, and it is its parent in all else: its
+// cancellation, its cause, its values, and a context derived from it is
+// a child of its parent's (context.WithCancel makes no goroutine).
+func TestWithWaitsCostsNoAllocation(t *testing.T) {
+	parent, cancel := context.WithCancelCause(context.WithValue(context.Background(), waitHookKey{}, "not this one"))
+	var w Waits
+	if allocs := testing.AllocsPerRun(100, func() { _ = WithWaits(parent, &w) }); allocs != 0 {
+		t.Errorf("%v allocations, want none", allocs)
+	}
+	ctx := WithWaits(parent, &w)
+	if hook, end := waits(ctx); hook != nil || end != nil {
+		t.Errorf("waits of an empty Waits: %v %v", hook != nil, end != nil)
+	}
+	if v, _ := ctx.Value(waitHookKey{}).(*Waits); v != &w {
+		t.Errorf("the context's Waits is %p, want %p", v, &w)
+	}
+	derived, stop := context.WithCancel(ctx)
+	defer stop()
+	cause := errors.New("the page ended")
+	cancel(cause)
+	for _, c := range []context.Context{ctx, derived} {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the parent's end did not reach the context")
+		}
+		if c.Err() != context.Canceled || context.Cause(c) != cause {
+			t.Errorf("err %v, cause %v: want the parent's", c.Err(), context.Cause(c))
+		}
+	}
+}
