@@ -104,3 +104,24 @@ func TestAPiecePassedUnderOneScopeIsGuardedUnderAnother(t *testing.T) {
 		t.Errorf("with x reserved: %q, want %q", out, want)
 	}
 }
+
+// BenchmarkGuardWholeKept is BenchmarkGuard's fragment, and the harness's
+// (2 KB, its last element cut by its size), given whole again and again
+// with a Passed: what the guard kept is written out, unread.
+func BenchmarkGuardWholeKept(b *testing.B) {
+	harness := []byte(`<div class="fragment-0">` + strings.Repeat("<p>Lorem ipsum dolor sit amet, <b>consectetur</b> adipiscing elit.</p>\n", 30)[:2018] + `</div>`)
+	for _, bc := range []struct {
+		name string
+		src  []byte
+	}{{"bench", benchFragment}, {"harness2KB", harness}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.src)))
+			b.ReportAllocs()
+			emit := func([]byte) {}
+			g := Guard{Passed: NewPassed(64), Scope: 1}
+			for b.Loop() {
+				g.WriteWhole(bc.src, emit)
+			}
+		})
+	}
+}
