@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/go-chi/chi/v5"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -42,5 +43,28 @@ func TestNegotiatingCostsNoAllocation(t *testing.T) {
 		if allocs := testing.AllocsPerRun(100, func() { negotiate(accept) }); allocs != 0 {
 			t.Errorf("%q: %v allocations, want none", accept, allocs)
 		}
+	}
+}
+
+// Every page passes requestID and logRequests: the request's id and the
+// route context chi fills in are one context and one copy of the request
+// (with the id's header value and the request's record, 4 allocations),
+// where two contexts, the route context and two copies of the request
+// were made (7).
+func TestARequestsIDAndRouteAreOneContext(t *testing.T) {
+	s := &Server{}
+	w := &deadlineRecorder{h: http.Header{}}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-Request-Id", "from-the-cdn")
+	var rec *requestRecord
+	allocs := testing.AllocsPerRun(100, func() { rec = s.beginRequest(w, withRequestID(w, r)) })
+	if allocs > 4 {
+		t.Errorf("%v allocations, want at most 4", allocs)
+	}
+	if got := RequestID(rec.r.Context()); got != "from-the-cdn" {
+		t.Errorf("request id %q", got)
+	}
+	if chi.RouteContext(rec.r.Context()) == nil {
+		t.Error("no route context for chi to fill in")
 	}
 }

@@ -56,7 +56,27 @@ func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
 		id = hex.EncodeToString(b[:])
 	}
 	w.Header().Set("X-Request-Id", id)
-	return r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	return r.WithContext(&requestCtx{Context: r.Context(), id: id})
+}
+
+// requestCtx is a request's context below requestID: its parent, with the
+// request's id and chi's route context (which chi fills in, and
+// logRequests reads after the handler), in one allocation where two
+// contexts, the route context and a second copy of the request were made.
+type requestCtx struct {
+	context.Context
+	id    string
+	route chi.Context
+}
+
+func (c *requestCtx) Value(key any) any {
+	switch key {
+	case requestIDKey:
+		return c.id
+	case chi.RouteCtxKey:
+		return &c.route
+	}
+	return c.Context.Value(key)
 }
 
 func validRequestID(id string) bool {
@@ -187,9 +207,12 @@ type requestRecord struct {
 //go:noinline
 func (s *Server) beginRequest(w http.ResponseWriter, r *http.Request) *requestRecord {
 	rec := &requestRecord{statusWriter: statusWriter{ResponseWriter: w}, s: s, start: time.Now(), aborted: true}
-	// The route context is made here so that chi fills in this one and
-	// the route pattern can be read after the handler.
-	r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
+	// The route context is made before chi, so that chi fills in this one
+	// and the route pattern can be read after the handler: requestID's
+	// context has one.
+	if chi.RouteContext(r.Context()) == nil {
+		r = r.WithContext(context.WithValue(r.Context(), chi.RouteCtxKey, chi.NewRouteContext()))
+	}
 	if s.tracer != nil {
 		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, rec.span = s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
