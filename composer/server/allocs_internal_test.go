@@ -1,11 +1,12 @@
 package server
 
 import (
-	"github.com/go-chi/chi/v5"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // deadlineRecorder is a ResponseWriter that sets its own write deadline,
