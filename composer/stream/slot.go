@@ -38,7 +38,7 @@ type slot struct {
 	// ready is closed once status/header/err are set, for a slot fetched
 	// on a goroutine (begin makes it); a slot read inline (or never
 	// fetched) has none: its page reads readyClosed.
-	ready   chan struct{}
+	ready chan struct{}
 
 	// Set before ready is closed.
 	status int
