@@ -1046,8 +1046,8 @@ func TestAnEnderStandsInForTheContext(t *testing.T) {
 
 // A page gives every fragment's Waits with its context: the context is
 // the Waits itself, no allocation, and it is its parent in all else: its
-// cancellation, its cause, its values, and a context derived from it is
-// a child of its parent's (context.WithCancel makes no goroutine).
+// cancellation, its cause, its values, and a context derived from it
+// ends with it.
 func TestWithWaitsCostsNoAllocation(t *testing.T) {
 	parent, cancel := context.WithCancelCause(context.WithValue(context.Background(), waitHookKey{}, "not this one"))
 	var w Waits

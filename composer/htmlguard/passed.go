@@ -31,8 +31,7 @@ type Passed struct {
 }
 
 // What one piece's output may take, at most, to be remembered: a few
-// spans and a few bytes of the guard's own (a slot holds about 500 bytes
-// at most).
+// spans and a few bytes of the guard's own (a slot holds under 1 KB).
 const (
 	maxPassedSpans = 32
 	maxPassedBytes = 256

@@ -91,7 +91,9 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	// The clock's context is not a child the page's context keeps (a
 	// registration, a map entry, a removal, a fragment): the page's end
 	// reaches every clock it started through one registration a page
-	// (endInline), and finishSlots'. Values still come from sendCtx.
+	// (endInline), its cancel the clock of the read under way, and
+	// finishInline a clock whose page has ended. Values still come from
+	// sendCtx.
 	s.ctx = s.clk.startAt(pw.detached(s.sendCtx), left, true, now)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait

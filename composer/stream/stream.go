@@ -125,7 +125,8 @@ type Composer struct {
 }
 
 // passedSlots is how many bodies passed keeps: 32 KiB of slots, and
-// under 500 bytes a body kept (about 150 for a usual one).
+// under 1 KB a body kept (about 150 bytes for a usual one): 4 MB at the
+// very most.
 const passedSlots = 1 << 12
 
 func (c *Composer) passedBodies() *htmlguard.Passed {
