@@ -90,10 +90,9 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	s.clk = &s.clockv
 	// The clock's context is not a child the page's context keeps (a
 	// registration, a map entry, a removal, a fragment): the page's end
-	// reaches every clock it started through one registration a page
-	// (endInline), its cancel the clock of the read under way, and
-	// finishInline a clock whose page has ended. Values still come from
-	// sendCtx.
+	// reaches the clock of the read under way through one registration a
+	// page (endInline), its cancel too, and finishInline a clock whose
+	// page has ended. Values still come from sendCtx.
 	s.ctx = s.clk.startAt(pw.detached(s.sendCtx), left, true, now)
 	if pw.waitHook == nil {
 		pw.waitHook = pw.beforeWait
@@ -102,7 +101,6 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	if pw.stopEnds == nil {
 		pw.stopEnds = context.AfterFunc(pw.ctx, pw.endInline)
 	}
-	s.clockOn.Store(true)
 	if pw.ctx.Err() != nil {
 		// Ended as the clock started: endInline may have looked before.
 		s.clk.end(context.Cause(pw.ctx))
@@ -138,21 +136,13 @@ func (pw *pageWriter) fetchInline(s *slot) {
 	}
 }
 
-// endInline is the page's end reaching the fragments it reads: every
-// clock started ends with the page's cause, the read under way with it.
-// Clocks stopped already are left as they are (ending one again does
-// nothing).
+// endInline is the page's end reaching the fragment it reads: that
+// fragment's clock ends with the page's cause, and its read with it. The
+// clocks paused meanwhile are ended by finishInline, before their bodies
+// are closed; ending one again does nothing.
 func (pw *pageWriter) endInline() {
-	pw.endClocks(context.Cause(pw.ctx))
-}
-
-// endClocks ends the page's started clocks with cause; it may run on any
-// goroutine.
-func (pw *pageWriter) endClocks(cause error) {
-	for i := range pw.slots {
-		if s := &pw.slots[i]; s.clockOn.Load() {
-			s.clockv.end(cause)
-		}
+	if k := pw.inlineClock.Load(); k != nil {
+		k.end(context.Cause(pw.ctx))
 	}
 }
 

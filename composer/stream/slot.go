@@ -75,14 +75,11 @@ type slot struct {
 	// own goroutine reads its answer (fetchInline, writeInline): no
 	// goroutine and no queue for it. The fields below are the page
 	// goroutine's.
-	inline  bool
-	sendCtx context.Context // the request's context: the page's, with its span
-	span    trace.Span      // started before the request was sent (its traceparent), or nil
-	clk     *clock          // the fragment's deadline (&clockv), from fetchInline on
-	clockv  clock           // the slot's clock, started once (fetchInline, or fetch)
-	// clockOn is set once an inline slot's clock has started: from then
-	// on the page's end reaches it (endInline), from any goroutine.
-	clockOn  atomic.Bool
+	inline   bool
+	sendCtx  context.Context // the request's context: the page's, with its span
+	span     trace.Span      // started before the request was sent (its traceparent), or nil
+	clk      *clock          // the fragment's deadline (&clockv), from fetchInline on
+	clockv   clock           // the slot's clock, started once (fetchInline, or fetch)
 	ctx      context.Context // clk's context
 	waits    fetch.Waits     // what the wire is told: the page's wait hook, clk as the Ender
 	resp     *fetch.Response // the answer whose body the writer reads

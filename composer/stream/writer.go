@@ -68,8 +68,8 @@ type pageWriter struct {
 	waitHook  func() error       // beforeWait as a function value, made once a page
 
 	// The fragment read on the page's goroutine (fetchInline): its clock,
-	// for the wait hook. The page's end reaches every inline clock
-	// (endInline, registered once a page on ctx, the page's context).
+	// which the page's end must reach (endInline, registered once a page
+	// on ctx, the page's context) and the wait hook arms.
 	ctx         context.Context
 	detachedCtx context.Context // ctx without its cancellation, the inline clocks' parent
 	inlineClock atomic.Pointer[clock]
