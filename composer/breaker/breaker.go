@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +46,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/cow"
 	"github.com/ssr-mfe/composer/composer/registry"
 )
 
@@ -116,11 +116,8 @@ type Transport struct {
 	log   *slog.Logger
 	state *prometheus.GaugeVec
 
-	// guards is read without a lock on every request (a shared lock's
-	// count would move between cores twice a read): a map never changed
-	// once published, replaced whole under mu.
-	mu     sync.Mutex
-	guards atomic.Pointer[map[key]*guard]
+	// guards is read without a lock on every request (package cow).
+	guards cow.Map[key, *guard]
 }
 
 type key struct{ fragment, version string }
@@ -214,7 +211,6 @@ func (w *window) record(now time.Time, ok bool) {
 // New returns a Transport in front of next.
 func New(next fetch.Transport, o Options) *Transport {
 	t := &Transport{next: next, reg: o.Registry, log: o.Log}
-	t.guards.Store(&map[key]*guard{})
 	t.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "composer_fragment_breaker_state",
 		Help: "Circuit breaker state by fragment id and canary version: 0 closed, 1 half-open, 2 open.",
@@ -228,7 +224,7 @@ func New(next fetch.Transport, o Options) *Transport {
 // State is the breaker's state for a fragment version (closed for one that
 // has had no request, or whose breaker is off).
 func (t *Transport) State(fragment, version string) gobreaker.State {
-	g := (*t.guards.Load())[key{fragment, version}]
+	g, _ := t.guards.Load(key{fragment, version})
 	if g == nil || g.cb == nil {
 		return gobreaker.StateClosed
 	}
@@ -255,16 +251,16 @@ func (t *Transport) guardFor(req *fetch.Request) *guard {
 	if g != nil {
 		return g
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if g = (*t.guards.Load())[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
-		return g
-	}
-	guards := maps.Clone(*t.guards.Load())
-	t.prune(guards)
-	g = t.newGuard(k, req.Endpoint, entry)
-	guards[k] = g
-	t.guards.Store(&guards)
+	t.guards.Update(func(guards map[key]*guard) map[key]*guard {
+		if g = guards[k]; g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
+			return nil
+		}
+		next := cow.Clone(guards)
+		t.prune(next)
+		g = t.newGuard(k, req.Endpoint, entry)
+		next[k] = g
+		return next
+	})
 	return g
 }
 
@@ -279,7 +275,7 @@ func (t *Transport) current(req *fetch.Request) (key, *registry.Entry, *guard) {
 		}
 	}
 	k := key{req.Fragment, req.Version}
-	g := (*t.guards.Load())[k]
+	g, _ := t.guards.Load(k)
 	if g != nil && g.endpoint == req.Endpoint && g.rule == entry.Breaker && g.max == entry.MaxConcurrency {
 		return k, entry, g
 	}
@@ -289,7 +285,7 @@ func (t *Transport) current(req *fetch.Request) (key, *registry.Entry, *guard) {
 // prune forgets the guards of fragments and versions no longer in the
 // registry, and their gauges, so that canary versions coming and going do
 // not pile up. It runs only when a guard is made, on the map about to
-// replace t.guards; t.mu is held.
+// replace t.guards, under its writers' lock.
 func (t *Transport) prune(guards map[key]*guard) {
 	if t.reg == nil {
 		return

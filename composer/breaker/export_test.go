@@ -7,7 +7,7 @@ import "fmt"
 // told, and the end of its open spell. It asks gobreaker only for its counts,
 // which moves nothing.
 func Inspect(t *Transport, fragment, version string) string {
-	g := (*t.guards.Load())[key{fragment, version}]
+	g, _ := t.guards.Load(key{fragment, version})
 	if g == nil {
 		return "no guard"
 	}
@@ -21,6 +21,5 @@ func Inspect(t *Transport, fragment, version string) string {
 // HoldGuards holds the lock under which guards are made, as a guard being
 // made for another fragment does, until release.
 func HoldGuards(t *Transport) (release func()) {
-	t.mu.Lock()
-	return t.mu.Unlock
+	return t.guards.Hold()
 }

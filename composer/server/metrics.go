@@ -1,16 +1,14 @@
 package server
 
 import (
-	"maps"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ssr-mfe/composer/composer/fetch"
+	"github.com/ssr-mfe/composer/composer/internal/cow"
 )
 
 // Metrics are the composer's Prometheus series for pages and fragments. It
@@ -33,43 +31,11 @@ type Metrics struct {
 	// records about a dozen figures, and a series found by its labels
 	// costs a hash of them, a lock and an allocation each time. A series
 	// is never deleted, so a pointer found stays good.
-	pageSeries   seriesMap[pageKey, *pageSeries]
-	fragSeries   seriesMap[fragmentKey, prometheus.Observer]
-	cacheResults seriesMap[string, prometheus.Counter]
-}
-
-// seriesMap holds the series found, read without a lock: every page reads
-// it a dozen times, on both cores, and a shared lock's count would move
-// between them on each read. The map is never changed once published; a
-// series found for the first time is added to a copy, under mu.
-type seriesMap[K comparable, V any] struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[K]V]
-}
-
-// get returns k's series, made by build the first time.
-func (s *seriesMap[K, V]) get(k K, build func() V) V {
-	if m := s.m.Load(); m != nil {
-		if v, ok := (*m)[k]; ok {
-			return v
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.m.Load()
-	if old != nil {
-		if v, ok := (*old)[k]; ok {
-			return v
-		}
-	}
-	v := build()
-	m := make(map[K]V, 1)
-	if old != nil {
-		m = maps.Clone(*old)
-	}
-	m[k] = v
-	s.m.Store(&m)
-	return v
+	// Read without a lock (package cow): every page reads them a dozen
+	// times, on both cores.
+	pageSeries   cow.Map[pageKey, *pageSeries]
+	fragSeries   cow.Map[fragmentKey, prometheus.Observer]
+	cacheResults cow.Map[string, prometheus.Counter]
 }
 
 type pageKey struct {
@@ -127,12 +93,12 @@ func (m *Metrics) compressed(mode string) {
 
 // CacheResult counts one fragment cache lookup.
 func (m *Metrics) CacheResult(result string) {
-	m.cacheResults.get(result, func() prometheus.Counter { return m.cache.WithLabelValues(result) }).Inc()
+	m.cacheResults.LoadOrMake(result, func() prometheus.Counter { return m.cache.WithLabelValues(result) }).Inc()
 }
 
 // Fragment implements stream.Observer.
 func (m *Metrics) Fragment(id, version, outcome string, d time.Duration) {
-	o := m.fragSeries.get(fragmentKey{id, version, outcome}, func() prometheus.Observer {
+	o := m.fragSeries.LoadOrMake(fragmentKey{id, version, outcome}, func() prometheus.Observer {
 		return m.fragments.WithLabelValues(id, version, outcome)
 	})
 	o.Observe(d.Seconds())
@@ -144,7 +110,7 @@ func (m *Metrics) page(r *http.Request, status int, start, firstByte time.Time) 
 	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
 		route = rc.RoutePattern()
 	}
-	p := m.pageSeries.get(pageKey{route, status}, func() *pageSeries {
+	p := m.pageSeries.LoadOrMake(pageKey{route, status}, func() *pageSeries {
 		return &pageSeries{m.requests.WithLabelValues(route, strconv.Itoa(status)), m.duration.WithLabelValues(route), m.ttfb.WithLabelValues(route)}
 	})
 	p.requests.Inc()

@@ -52,8 +52,8 @@ func TestAPagesFiguresCostNoAllocation(t *testing.T) {
 func TestAFigureWaitsForNoSeriesBeingMade(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	m.Fragment("a", "", "ok", time.Millisecond)
-	m.fragSeries.mu.Lock() // as while another fragment's series is made
-	defer m.fragSeries.mu.Unlock()
+	release := m.fragSeries.Hold() // as while another fragment's series is made
+	defer release()
 	done := make(chan struct{})
 	go func() {
 		m.Fragment("a", "", "ok", time.Millisecond)
